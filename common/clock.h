@@ -1,0 +1,24 @@
+/* clock.h -- monotonic and wall clocks in integer units, and civil dates as
+ * days since 1970-01-01 (the unit the policy engine and pilot share). */
+#ifndef MACX_CLOCK_H
+#define MACX_CLOCK_H
+
+#include <stdint.h>
+
+/* Monotonic nanoseconds, for latency measurement. */
+uint64_t macx_clock_mono_ns (void);
+/* Wall-clock milliseconds since the epoch, for record creation times. */
+int64_t macx_clock_wall_ms (void);
+
+/* Days since 1970-01-01 for a proleptic Gregorian date; no range checks. */
+int32_t macx_date_from_ymd (int y, int m, int d);
+void macx_date_to_ymd (int32_t days, int *y, int *m, int *d);
+/* Parses strict "YYYY-MM-DD" into days; returns 0, or -1 when it does not
+ * parse or names a day that does not exist (2026-02-30). */
+int macx_date_parse (const char *text, int32_t *days);
+/* Formats days as "YYYY-MM-DD" into buf (at least 11 bytes); returns buf. */
+char *macx_date_format (int32_t days, char *buf);
+/* Today (UTC) in days. */
+int32_t macx_date_today (void);
+
+#endif
