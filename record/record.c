@@ -1,0 +1,472 @@
+/* record.c -- seal, verify and open records. Owns the signed-digest layout
+ * (the canonical bytes a signature covers); never holds a secret key: keys/
+ * signs, wraps and unwraps for it. */
+#include "record.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "names.h"
+
+#define S_NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define S_TAG_BYTES   crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define S_HEADER_MAX  (64u * 1024u)
+
+struct macx_record_t {
+    Macx__Envelope *envelope;
+    Macx__Header *header;
+    Macx__Payload *payload;
+    int verified;              /* signature checked against the registry */
+};
+
+void
+macx_record_destroy (macx_record_t **self_p)
+{
+    if (self_p && *self_p) {
+        macx_record_t *self = *self_p;
+        if (self->payload)
+            macx__payload__free_unpacked (self->payload, NULL);
+        if (self->header)
+            macx__header__free_unpacked (self->header, NULL);
+        if (self->envelope)
+            macx__envelope__free_unpacked (self->envelope, NULL);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const Macx__Header *macx_record_header (const macx_record_t *self) { return self->header; }
+const Macx__Payload *macx_record_payload (const macx_record_t *self) { return self->payload; }
+const Macx__Envelope *macx_record_envelope (const macx_record_t *self) { return self->envelope; }
+int macx_record_verified (const macx_record_t *self) { return self->verified; }
+
+/* ---- header checks ----------------------------------------------------- */
+
+/* Header strings are printable ASCII without quotes or backslashes, so that
+ * they can go into logs and the audit log without escaping surprises. */
+static int
+s_check_string (const char *what, const char *s, int required, macx_error_t *err)
+{
+    size_t len = s ? strlen (s) : 0;
+    if (required && len == 0)
+        return macx_error_set (err, MACX_EHEADER, "header has no %s", what);
+    if (len > MACX_HEADER_STRING_MAX)
+        return macx_error_set (err, MACX_ELIMIT, "header %s is %zu bytes, over the limit of %d",
+                               what, len, MACX_HEADER_STRING_MAX);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) s[i];
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+            return macx_error_set (err, MACX_EHEADER, "header %s has a character not allowed (0x%02x)",
+                                   what, c);
+    }
+    return MACX_OK;
+}
+
+static int
+s_check_name (const char *what, const char *s, macx_error_t *err)
+{
+    size_t len = s ? strlen (s) : 0;
+    if (len == 0 || len > MACX_FIELD_NAME_MAX)
+        return macx_error_set (err, MACX_EHEADER, "%s '%.64s' must be 1 to %d characters", what,
+                               s ? s : "", MACX_FIELD_NAME_MAX);
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.'))
+            return macx_error_set (err, MACX_EHEADER, "%s '%.64s' may hold only a-z, 0-9, '_', '.'",
+                                   what, s);
+    }
+    return MACX_OK;
+}
+
+int
+macx_record_check_header (const Macx__Header *h, macx_error_t *err)
+{
+    int rc;
+    if (h->version != MACX_RECORD_VERSION)
+        return macx_error_set (err, MACX_EVERSION, "header version %u is not supported (want %d)",
+                               h->version, MACX_RECORD_VERSION);
+    if (h->record_id.len != MACX_RECORD_ID_BYTES)
+        return macx_error_set (err, MACX_EHEADER, "record id is %zu bytes, want %d",
+                               h->record_id.len, MACX_RECORD_ID_BYTES);
+    if (macx_keys_check_id (h->sender, err)) {
+        macx_error_prefix (err, "header sender");
+        return err ? (err->code = MACX_EHEADER) : MACX_EHEADER;
+    }
+    if (h->n_recipients == 0)
+        return macx_error_set (err, MACX_EHEADER, "header names no recipient");
+    if (h->n_recipients > MACX_RECIPIENTS_MAX)
+        return macx_error_set (err, MACX_ELIMIT, "header names %zu recipients, over the limit of %d",
+                               h->n_recipients, MACX_RECIPIENTS_MAX);
+    for (size_t i = 0; i < h->n_recipients; i++) {
+        if (macx_keys_check_id (h->recipients[i], err)) {
+            macx_error_prefix (err, "header recipient");
+            return err ? (err->code = MACX_EHEADER) : MACX_EHEADER;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp (h->recipients[i], h->recipients[j]) == 0)
+                return macx_error_set (err, MACX_EHEADER, "recipient '%s' is listed twice",
+                                       h->recipients[i]);
+    }
+    if (h->sequence == 0)
+        return macx_error_set (err, MACX_EHEADER, "header sequence must start at 1");
+    if (h->phase < MACX__PHASE__IDENTIFICATION || h->phase > MACX__PHASE__PANEL)
+        return macx_error_set (err, MACX_EHEADER, "header phase %d is not a MAC phase", h->phase);
+    if (h->case_phase < 0 || h->case_phase > MACX__PHASE__PANEL)
+        return macx_error_set (err, MACX_EHEADER, "header case phase %d is not a MAC phase",
+                               h->case_phase);
+    if ((rc = s_check_string ("subject", h->subject, 1, err))
+        || (rc = s_check_string ("case id", h->case_id, 1, err))
+        || (rc = s_check_name ("record type", h->record_type, err))
+        || (rc = s_check_string ("purpose", h->purpose, 1, err))
+        || (rc = s_check_string ("legal basis", h->legal_basis, 0, err))
+        || (rc = s_check_string ("origin record type", h->origin_record_type, 0, err)))
+        return rc;
+    if (h->origin && *h->origin && macx_keys_check_id (h->origin, err)) {
+        macx_error_prefix (err, "header origin");
+        return err ? (err->code = MACX_EHEADER) : MACX_EHEADER;
+    }
+    if (h->n_manifest > MACX_MANIFEST_MAX)
+        return macx_error_set (err, MACX_ELIMIT, "manifest lists %zu fields, over the limit of %d",
+                               h->n_manifest, MACX_MANIFEST_MAX);
+    for (size_t i = 0; i < h->n_manifest; i++) {
+        const Macx__FieldEntry *f = h->manifest[i];
+        if ((rc = s_check_name ("manifest field", f->name, err)))
+            return rc;
+        if (f->transform && *f->transform && !macx_record_transform_known (f->transform))
+            return macx_error_set (err, MACX_EHEADER, "manifest field '%s' has unknown transform '%.40s'",
+                                   f->name, f->transform);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp (f->name, h->manifest[j]->name) == 0)
+                return macx_error_set (err, MACX_EHEADER, "manifest lists field '%s' twice", f->name);
+    }
+    return MACX_OK;
+}
+
+/* ---- the signed digest ------------------------------------------------- */
+
+static void
+s_hash_u64 (crypto_generichash_state *st, uint64_t n)
+{
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t) (n >> (8 * i));
+    crypto_generichash_update (st, le, sizeof le);
+}
+
+static void
+s_hash_len (crypto_generichash_state *st, const void *data, size_t len)
+{
+    s_hash_u64 (st, len);
+    if (len)
+        crypto_generichash_update (st, data, len);
+}
+
+/* BLAKE2b-512 over a domain tag and every envelope field but the signature,
+ * each length-prefixed, so no two envelopes share a digest. */
+static void
+s_digest (const Macx__Envelope *env, uint8_t out[64])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init (&st, NULL, 0, 64);
+    s_hash_len (&st, "macx-record-v1", 14);
+    s_hash_u64 (&st, env->version);
+    s_hash_len (&st, env->header.data, env->header.len);
+    s_hash_len (&st, env->nonce.data, env->nonce.len);
+    s_hash_len (&st, env->ciphertext.data, env->ciphertext.len);
+    s_hash_u64 (&st, env->n_wraps);
+    for (size_t i = 0; i < env->n_wraps; i++) {
+        const Macx__KeyWrap *w = env->wraps[i];
+        s_hash_len (&st, w->recipient, strlen (w->recipient));
+        s_hash_len (&st, w->nonce.data, w->nonce.len);
+        s_hash_len (&st, w->wrapped.data, w->wrapped.len);
+    }
+    crypto_generichash_final (&st, out, 64);
+}
+
+/* Associated data of a key wrap: record id, sender, recipient. */
+static size_t
+s_wrap_ad (const Macx__Header *h, const char *recipient, uint8_t *ad, size_t size)
+{
+    size_t sl = strlen (h->sender), rl = strlen (recipient);
+    size_t n = MACX_RECORD_ID_BYTES + sl + 1 + rl;
+    if (n > size)
+        return 0;
+    memcpy (ad, h->record_id.data, MACX_RECORD_ID_BYTES);
+    memcpy (ad + MACX_RECORD_ID_BYTES, h->sender, sl + 1);
+    memcpy (ad + MACX_RECORD_ID_BYTES + sl + 1, recipient, rl);
+    return n;
+}
+
+/* ---- seal -------------------------------------------------------------- */
+
+void
+macx_record_new_id (uint8_t id[MACX_RECORD_ID_BYTES])
+{
+    randombytes_buf (id, MACX_RECORD_ID_BYTES);
+}
+
+int
+macx_record_seal (macx_identity_t *self, const macx_registry_t *registry, Macx__Header *header,
+                  const Macx__Payload *payload, uint8_t **out, size_t *outlen, macx_error_t *err)
+{
+    *out = NULL;
+    *outlen = 0;
+    const macx_agency_t *me = macx_identity_agency (self);
+    header->version = MACX_RECORD_VERSION;
+    header->sender = (char *) me->id;
+    if (header->created_ms == 0)
+        header->created_ms = macx_clock_wall_ms ();
+    int rc = macx_record_check_header (header, err);
+    if (rc == MACX_OK)
+        rc = macx_record_check_manifest (header, payload, err);
+    if (rc)
+        return rc;
+    const macx_agency_t *peers[MACX_RECIPIENTS_MAX];
+    for (size_t i = 0; i < header->n_recipients; i++) {
+        peers[i] = macx_registry_find (registry, header->recipients[i]);
+        if (!peers[i])
+            return macx_error_set (err, MACX_EUNKNOWN, "recipient '%s' is not a registered agency",
+                                   header->recipients[i]);
+        if (peers[i]->revoked)
+            return macx_error_set (err, MACX_EREVOKED, "recipient '%s' is revoked", peers[i]->id);
+    }
+
+    size_t hlen = macx__header__get_packed_size (header);
+    size_t plen = macx__payload__get_packed_size (payload);
+    if (hlen > S_HEADER_MAX || plen + hlen + 4096 + header->n_recipients * 128 > MACX_RECORD_MAX)
+        return macx_error_set (err, MACX_ETOOBIG, "record of %zu bytes is over the limit of %u",
+                               plen + hlen, MACX_RECORD_MAX);
+    uint8_t *hbytes = malloc (hlen ? hlen : 1);
+    uint8_t *plain = sodium_malloc (plen ? plen : 1);
+    uint8_t *cipher = malloc (plen + S_TAG_BYTES);
+    uint8_t *key = sodium_malloc (MACX_KEY_BYTES);
+    Macx__KeyWrap wraps[MACX_RECIPIENTS_MAX], *wrap_ptrs[MACX_RECIPIENTS_MAX];
+    uint8_t wrap_nonce[MACX_RECIPIENTS_MAX][MACX_WRAP_NONCE];
+    uint8_t wrap_bytes[MACX_RECIPIENTS_MAX][MACX_WRAP_BYTES];
+    uint8_t nonce[S_NONCE_BYTES], digest[64], sig[MACX_SIG_BYTES];
+    uint8_t *packed = NULL;
+    if (!hbytes || !plain || !cipher || !key) {
+        rc = macx_error_set (err, MACX_ENOMEM, "out of memory sealing a record");
+        goto done;
+    }
+    macx__header__pack (header, hbytes);
+    macx__payload__pack (payload, plain);
+    crypto_aead_xchacha20poly1305_ietf_keygen (key);
+    randombytes_buf (nonce, sizeof nonce);
+    unsigned long long clen;
+    crypto_aead_xchacha20poly1305_ietf_encrypt (cipher, &clen, plain, plen, hbytes, hlen, NULL,
+                                                nonce, key);
+    for (size_t i = 0; i < header->n_recipients; i++) {
+        uint8_t ad[MACX_RECORD_ID_BYTES + 2 * (MACX_AGENCY_ID_MAX + 1)];
+        size_t adlen = s_wrap_ad (header, peers[i]->id, ad, sizeof ad);
+        if (macx_identity_wrap (self, peers[i], ad, adlen, key, wrap_nonce[i], wrap_bytes[i])) {
+            rc = macx_error_set (err, MACX_ECRYPTO, "cannot wrap the payload key for '%s'",
+                                 peers[i]->id);
+            goto done;
+        }
+        macx__key_wrap__init (&wraps[i]);
+        wraps[i].recipient = (char *) peers[i]->id;
+        wraps[i].nonce = (ProtobufCBinaryData) { MACX_WRAP_NONCE, wrap_nonce[i] };
+        wraps[i].wrapped = (ProtobufCBinaryData) { MACX_WRAP_BYTES, wrap_bytes[i] };
+        wrap_ptrs[i] = &wraps[i];
+    }
+    Macx__Envelope env = MACX__ENVELOPE__INIT;
+    env.version = MACX_RECORD_VERSION;
+    env.header = (ProtobufCBinaryData) { hlen, hbytes };
+    env.nonce = (ProtobufCBinaryData) { sizeof nonce, nonce };
+    env.ciphertext = (ProtobufCBinaryData) { (size_t) clen, cipher };
+    env.n_wraps = header->n_recipients;
+    env.wraps = wrap_ptrs;
+    s_digest (&env, digest);
+    if (macx_identity_sign (self, digest, sizeof digest, sig)) {
+        rc = macx_error_set (err, MACX_ECRYPTO, "signing failed");
+        goto done;
+    }
+    env.signature = (ProtobufCBinaryData) { sizeof sig, sig };
+    size_t elen = macx__envelope__get_packed_size (&env);
+    packed = malloc (elen);
+    if (!packed) {
+        rc = macx_error_set (err, MACX_ENOMEM, "out of memory sealing a record");
+        goto done;
+    }
+    macx__envelope__pack (&env, packed);
+    *out = packed;
+    *outlen = elen;
+    rc = MACX_OK;
+done:
+    free (hbytes);
+    if (plain)
+        sodium_free (plain);
+    free (cipher);
+    if (key)
+        sodium_free (key);
+    return rc;
+}
+
+/* ---- verify and open --------------------------------------------------- */
+
+static int
+s_check_envelope (const Macx__Envelope *env, const Macx__Header *h, macx_error_t *err)
+{
+    if (env->nonce.len != S_NONCE_BYTES)
+        return macx_error_set (err, MACX_EDECODE, "envelope nonce is %zu bytes, want %d",
+                               env->nonce.len, S_NONCE_BYTES);
+    if (env->ciphertext.len < S_TAG_BYTES)
+        return macx_error_set (err, MACX_ETRUNC, "envelope ciphertext is shorter than its tag");
+    if (env->signature.len != MACX_SIG_BYTES)
+        return macx_error_set (err, MACX_EDECODE, "envelope signature is %zu bytes, want %d",
+                               env->signature.len, MACX_SIG_BYTES);
+    if (env->n_wraps != h->n_recipients)
+        return macx_error_set (err, MACX_EDECODE, "envelope has %zu key wraps for %zu recipients",
+                               env->n_wraps, h->n_recipients);
+    for (size_t i = 0; i < env->n_wraps; i++) {
+        const Macx__KeyWrap *w = env->wraps[i];
+        if (strcmp (w->recipient, h->recipients[i]) != 0)
+            return macx_error_set (err, MACX_EDECODE, "key wrap %zu is for '%.40s', not recipient '%s'",
+                                   i, w->recipient, h->recipients[i]);
+        if (w->nonce.len != MACX_WRAP_NONCE || w->wrapped.len != MACX_WRAP_BYTES)
+            return macx_error_set (err, MACX_EDECODE, "key wrap for '%s' has the wrong size",
+                                   h->recipients[i]);
+    }
+    return MACX_OK;
+}
+
+int
+macx_record_decode (const uint8_t *buf, size_t len, macx_record_t **record, macx_error_t *err)
+{
+    *record = NULL;
+    if (len == 0)
+        return macx_error_set (err, MACX_ETRUNC, "record is empty");
+    if (len > MACX_RECORD_MAX)
+        return macx_error_set (err, MACX_ETOOBIG, "record of %zu bytes is over the limit of %u",
+                               len, MACX_RECORD_MAX);
+    macx_record_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    int rc;
+    self->envelope = macx__envelope__unpack (NULL, len, buf);
+    if (!self->envelope) {
+        rc = macx_error_set (err, MACX_EDECODE, "record does not decode as an envelope "
+                                                "(truncated or malformed)");
+        goto fail;
+    }
+    Macx__Envelope *env = self->envelope;
+    if (env->version != MACX_RECORD_VERSION) {
+        rc = macx_error_set (err, MACX_EVERSION, "envelope version %u is not supported (want %d)",
+                             env->version, MACX_RECORD_VERSION);
+        goto fail;
+    }
+    if (env->header.len == 0 || env->header.len > S_HEADER_MAX) {
+        rc = macx_error_set (err, env->header.len ? MACX_ETOOBIG : MACX_ETRUNC,
+                             "envelope header is %zu bytes", env->header.len);
+        goto fail;
+    }
+    self->header = macx__header__unpack (NULL, env->header.len, env->header.data);
+    if (!self->header) {
+        rc = macx_error_set (err, MACX_EDECODE, "record header does not decode");
+        goto fail;
+    }
+    if ((rc = macx_record_check_header (self->header, err))
+        || (rc = s_check_envelope (env, self->header, err)))
+        goto fail;
+    *record = self;
+    return MACX_OK;
+fail:
+    macx_record_destroy (&self);
+    return rc;
+}
+
+int
+macx_record_verify (const macx_registry_t *registry, const uint8_t *buf, size_t len,
+                    macx_record_t **record, macx_error_t *err)
+{
+    macx_record_t *self = NULL;
+    int rc = macx_record_decode (buf, len, &self, err);
+    if (rc)
+        return rc;
+    const macx_agency_t *sender = macx_registry_find (registry, self->header->sender);
+    if (!sender) {
+        rc = macx_error_set (err, MACX_EUNKNOWN, "unknown sender '%s'", self->header->sender);
+        goto fail;
+    }
+    if (sender->revoked) {
+        rc = macx_error_set (err, MACX_EREVOKED, "sender '%s' is revoked", sender->id);
+        goto fail;
+    }
+    uint8_t digest[64];
+    s_digest (self->envelope, digest);
+    if (macx_keys_verify (sender, digest, sizeof digest, self->envelope->signature.data)
+        != MACX_OK) {
+        rc = macx_error_set (err, MACX_EBADSIG, "bad signature from %s", sender->id);
+        goto fail;
+    }
+    self->verified = 1;
+    *record = self;
+    return MACX_OK;
+fail:
+    macx_record_destroy (&self);
+    return rc;
+}
+
+int
+macx_record_open (macx_identity_t *me, const macx_registry_t *registry, const uint8_t *buf,
+                  size_t len, macx_record_t **record, macx_error_t *err)
+{
+    macx_record_t *self = NULL;
+    int rc = macx_record_verify (registry, buf, len, &self, err);
+    if (rc)
+        return rc;
+    const Macx__Header *h = self->header;
+    const char *my_id = macx_identity_agency (me)->id;
+    size_t slot = h->n_recipients;
+    for (size_t i = 0; i < h->n_recipients; i++)
+        if (strcmp (h->recipients[i], my_id) == 0)
+            slot = i;
+    uint8_t *key = NULL, *plain = NULL;
+    if (slot == h->n_recipients) {
+        rc = macx_error_set (err, MACX_ENOTRECIPIENT, "not a recipient: %s is not among the %zu "
+                             "recipients of this record from %s", my_id, h->n_recipients, h->sender);
+        goto done;
+    }
+    const macx_agency_t *sender = macx_registry_find (registry, h->sender);
+    uint8_t ad[MACX_RECORD_ID_BYTES + 2 * (MACX_AGENCY_ID_MAX + 1)];
+    size_t adlen = s_wrap_ad (h, my_id, ad, sizeof ad);
+    const Macx__KeyWrap *w = self->envelope->wraps[slot];
+    key = sodium_malloc (MACX_KEY_BYTES);
+    size_t plen = self->envelope->ciphertext.len - S_TAG_BYTES;
+    plain = sodium_malloc (plen ? plen : 1);
+    if (!key || !plain) {
+        rc = macx_error_set (err, MACX_ENOMEM, "out of memory opening a record");
+        goto done;
+    }
+    if (macx_identity_unwrap (me, sender, ad, adlen, w->nonce.data, w->wrapped.data, key)) {
+        rc = macx_error_set (err, MACX_EDECRYPT, "the payload key wrapped for %s by %s does not open",
+                             my_id, h->sender);
+        goto done;
+    }
+    unsigned long long got;
+    const Macx__Envelope *env = self->envelope;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt (plain, &got, NULL, env->ciphertext.data,
+                                                    env->ciphertext.len, env->header.data,
+                                                    env->header.len, env->nonce.data, key) != 0) {
+        rc = macx_error_set (err, MACX_EDECRYPT, "payload from %s does not decrypt", h->sender);
+        goto done;
+    }
+    self->payload = macx__payload__unpack (NULL, (size_t) got, plain);
+    if (!self->payload) {
+        rc = macx_error_set (err, MACX_EDECODE, "payload from %s does not decode", h->sender);
+        goto done;
+    }
+    rc = macx_record_check_manifest (h, self->payload, err);
+done:
+    if (key)
+        sodium_free (key);
+    if (plain)
+        sodium_free (plain);
+    if (rc)
+        macx_record_destroy (&self);
+    *record = self;
+    return rc;
+}

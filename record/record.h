@@ -1,0 +1,117 @@
+/* record.h -- sealing and opening signed, end-to-end encrypted records.
+ *
+ * A sealed record is a serialised Macx__Envelope (proto/macx.proto): the
+ * header in clear, the payload encrypted once under a random key with
+ * XChaCha20-Poly1305 (header bytes as associated data), that key wrapped
+ * for each recipient under a cached pair key (keys/), and one Ed25519
+ * signature by the sender over a BLAKE2b-512 digest of everything else.
+ * This module touches no socket and no disk. */
+#ifndef MACX_RECORD_H
+#define MACX_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "keys.h"
+#include "macx.pb-c.h"
+
+#define MACX_RECORD_VERSION     1
+#define MACX_RECORD_MAX         (1u << 20)   /* sealed bytes */
+#define MACX_RECORD_ID_BYTES    16
+#define MACX_RECIPIENTS_MAX     32
+#define MACX_MANIFEST_MAX       64
+#define MACX_HEADER_STRING_MAX  128          /* any header string */
+#define MACX_PAYLOAD_REPEAT_MAX 1024         /* any repeated payload field */
+#define MACX_FIELD_NAME_MAX     64
+
+typedef struct macx_record_t macx_record_t;
+
+/* Fills id with 16 random bytes: a new record id. */
+void macx_record_new_id (uint8_t id[MACX_RECORD_ID_BYTES]);
+
+/* Seals payload from identity `self` to header->recipients. The caller fills
+ * header's record_id (macx_record_new_id), recipients, sequence, subject,
+ * case_id, phase, case_phase, record_type, purpose, legal_basis and
+ * manifest; seal sets version, sender (pointing into self, which must
+ * outlive header) and created_ms (unless set). Checks the header and that
+ * payload fields equal the manifest before sealing. On success *out is a
+ * new buffer the caller frees with free(). */
+int macx_record_seal (macx_identity_t *self, const macx_registry_t *registry,
+                      Macx__Header *header, const Macx__Payload *payload,
+                      uint8_t **out, size_t *outlen, macx_error_t *err);
+
+/* Decodes and checks structure only (bounds, envelope, header, limits): no
+ * signature check. For inspection tools; never trust what it returns. */
+int macx_record_decode (const uint8_t *buf, size_t len, macx_record_t **record,
+                        macx_error_t *err);
+
+/* Checks a sealed record without decrypting it (what the broker does):
+ * size bounds, envelope and header decode, header validity and limits,
+ * sender registered and not revoked, signature. On success *record is new;
+ * the caller destroys it. */
+int macx_record_verify (const macx_registry_t *registry, const uint8_t *buf, size_t len,
+                        macx_record_t **record, macx_error_t *err);
+
+/* verify, then: `self` is a listed recipient with a key wrap, unwrap,
+ * decrypt, decode the payload, and check its fields against the manifest
+ * (names, and the form each declared transform leaves). */
+int macx_record_open (macx_identity_t *self, const macx_registry_t *registry,
+                      const uint8_t *buf, size_t len, macx_record_t **record,
+                      macx_error_t *err);
+
+void macx_record_destroy (macx_record_t **self_p);
+
+/* Borrowed views, valid until destroy. payload is NULL unless opened. */
+const Macx__Header *macx_record_header (const macx_record_t *self);
+const Macx__Payload *macx_record_payload (const macx_record_t *self);
+const Macx__Envelope *macx_record_envelope (const macx_record_t *self);
+/* 1 if the signature was checked (verify/open), 0 after decode only. */
+int macx_record_verified (const macx_record_t *self);
+
+/* Checks header fields and limits (used by seal and verify). */
+int macx_record_check_header (const Macx__Header *header, macx_error_t *err);
+
+/* Checks that payload matches header's record type and manifest. */
+int macx_record_check_manifest (const Macx__Header *header, const Macx__Payload *payload,
+                                macx_error_t *err);
+
+/* The record type a payload body stands for ("case_file", ...), or NULL
+ * for a generic body (any other record type). */
+const char *macx_record_body_type (const Macx__Payload *payload);
+
+/* Returns 1 if name is a transform record/ knows, 0 if not. Transforms:
+ * year_only, postcode_district, initials, region_only, redacted. */
+int macx_record_transform_known (const char *name);
+/* Applies transform to value into out (size outsize); 0 or MACX_EINVAL. */
+int macx_record_transform_apply (const char *transform, const char *value, char *out,
+                                 size_t outsize);
+
+/* Writes the header (and the payload if opened) as text or one JSON object. */
+void macx_record_print (FILE *out, const macx_record_t *self, int json);
+void macx_record_print_header (FILE *out, const Macx__Header *header, int json);
+
+/* One field given by name, e.g. from `--field dob:year_only=1990-04-12`. */
+typedef struct {
+    const char *name;
+    const char *transform;   /* NULL or "" for none; applied to value here */
+    const char *value;
+} macx_record_field_t;
+
+/* Builds a payload for record_type from name=value fields: the typed body
+ * for the five MAC record types (text, repeated text, integer and boolean
+ * fields; a repeated field may be given several times), a generic body for
+ * any other type. Applies each transform and fills *manifest (n entries) to
+ * match. Free both with macx_record_build_free. */
+int macx_record_build (const char *record_type, const macx_record_field_t *fields, size_t n,
+                       Macx__Payload **payload, Macx__FieldEntry ***manifest, size_t *nmanifest,
+                       macx_error_t *err);
+void macx_record_build_free (Macx__Payload **payload, Macx__FieldEntry ***manifest,
+                             size_t nmanifest);
+
+/* Parses "name[:transform]=value" into f (pointing into text, which it
+ * modifies). 0 or MACX_EINVAL. */
+int macx_record_field_parse (char *text, macx_record_field_t *f, macx_error_t *err);
+
+#endif
