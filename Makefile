@@ -1,0 +1,76 @@
+# macx -- the two commands of the quick start, and a few more.
+#   make pilot   install what is missing, build, run the default pilot
+#   make test    install what is missing, build, run the whole test suite
+# Variables: BUILD (build dir), WERROR=1 (warnings are errors), JOBS.
+
+BUILD ?= build
+JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
+DEBS  := cmake make gcc pkg-config libzmq3-dev libczmq-dev libsodium-dev liblmdb-dev \
+         lmdb-utils libprotobuf-c-dev protobuf-c-compiler libcmocka-dev libfyaml-dev \
+         $(EXTRA_DEBS)
+CMAKE_FLAGS ?=
+ifeq ($(WERROR),1)
+CMAKE_FLAGS += -DMACX_WERROR=ON
+endif
+
+.PHONY: all deps build test pilot asan fuzz bench clean
+
+all: build
+
+# Installs missing Debian packages (root), or prints the command to run.
+deps:
+	@missing=""; for p in $(DEBS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "macx: installing$$missing" >&2; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "macx: missing Debian packages; run:" >&2; \
+	    echo "  sudo apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+
+pilot: build
+	@if $(BUILD)/cli/macx pilot --help >/dev/null 2>&1; then \
+	  $(BUILD)/cli/macx pilot run scenarios/baseline/pilot.yaml --out out/pilot; \
+	else \
+	  $(BUILD)/cli/macx --version && rm -rf demo/keys && \
+	  $(BUILD)/cli/macx keys init demo/keys --agency broker --agency mi5 --agency ctp \
+	    --agency la-london --agency ogd-dwp && $(BUILD)/cli/macx keys list demo/keys; \
+	fi
+
+# Unit tests and fuzz seeds under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMACX_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	ctest --test-dir build-asan --output-on-failure -j$(JOBS) -L 'unit|fuzz'
+
+# libFuzzer targets, FUZZ_SECONDS each (needs clang).
+FUZZ_SECONDS ?= 20
+fuzz:
+	@$(MAKE) --no-print-directory deps EXTRA_DEBS="clang libclang-rt-14-dev"
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	  -DMACX_FUZZ=ON -DMACX_SANITIZE=ON >/dev/null
+	@cmake --build build-fuzz -j$(JOBS)
+	@for t in build-fuzz/tests/fuzz_*; do \
+	  name=$$(basename $$t); mkdir -p build-fuzz/corpus/$$name; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus/$$name \
+	    tests/fuzz/corpus/$$name 2>&1 | tail -n 4 || exit 1; \
+	done
+
+# Full benchmarks (not tests): they print figures.
+bench: build
+	@for b in $(BUILD)/bench/bench_*; do echo "== $$b"; $$b; done
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz
