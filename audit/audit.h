@@ -1,0 +1,108 @@
+/* audit.h -- the hash-chained, checkpointed audit log in LMDB, its verifier
+ * and its queries. Decides nothing: the broker tells it what happened.
+ *
+ * Writers borrow the broker's environment and write transaction, so an
+ * audit entry commits (or not) together with the mailbox entries it
+ * describes. Readers open the data directory read-only and may run while
+ * the broker writes (LMDB MVCC).
+ *
+ * Storage (named databases in the broker's env):
+ *   "audit"        key: seq as 8 bytes big-endian
+ *                  value: 32-byte entry hash || serialised Macx__AuditEntry
+ *   "checkpoints"  key: seq (8 bytes BE), value: serialised Macx__Checkpoint
+ * hash(n) = BLAKE2b-256("macx-audit-v1" || prev_hash || entry bytes), the
+ * entry carrying prev_hash = hash(n-1) (32 zero bytes before the first). */
+#ifndef MACX_AUDIT_H
+#define MACX_AUDIT_H
+
+#include <lmdb.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+#include "keys.h"
+#include "macx.pb-c.h"
+
+#define MACX_AUDIT_HASH_BYTES 32
+#define MACX_AUDIT_MAXDBS     16   /* open the env with at least this many */
+
+typedef struct macx_audit_t macx_audit_t;
+
+/* Opens (creating if needed) the audit databases inside env within the write
+ * transaction txn, and loads the chain head. The caller commits txn. Returns
+ * a new writer or NULL with err set. One writer per env; not thread-safe. */
+macx_audit_t *macx_audit_attach (MDB_env *env, MDB_txn *txn, macx_error_t *err);
+void macx_audit_destroy (macx_audit_t **self_p);
+
+/* Appends entry within txn: sets entry->seq, entry->prev_hash (pointing into
+ * self; valid until the next append) and entry->time_ms when zero. *seq
+ * receives the entry's sequence number. MACX_ESTORE (with the LMDB error in
+ * err) if the write fails, e.g. MDB_MAP_FULL; the caller then aborts txn
+ * and calls macx_audit_aborted. */
+int macx_audit_append (macx_audit_t *self, MDB_txn *txn, Macx__AuditEntry *entry,
+                       uint64_t *seq, macx_error_t *err);
+
+/* Writes a checkpoint of the current (pending) head within txn, signed by
+ * the broker identity. No-op returning 0 when nothing was appended since
+ * the last checkpoint. */
+int macx_audit_checkpoint (macx_audit_t *self, MDB_txn *txn, const macx_identity_t *broker,
+                           macx_error_t *err);
+
+/* Entries appended since the last checkpoint (pending included). */
+uint64_t macx_audit_since_checkpoint (const macx_audit_t *self);
+
+/* Call after txn commits (pending head becomes the head) or aborts (the
+ * pending head is dropped; the next append continues from the last commit). */
+void macx_audit_committed (macx_audit_t *self);
+void macx_audit_aborted (macx_audit_t *self);
+
+/* Sequence number of the last committed entry (0 when empty). */
+uint64_t macx_audit_head_seq (const macx_audit_t *self);
+
+/* ---- readers ------------------------------------------------------------ */
+
+typedef struct macx_audit_reader_t macx_audit_reader_t;
+
+/* Opens data_dir (the broker's --data directory) read-only. ENOTFOUND if
+ * there is no store there. */
+macx_audit_reader_t *macx_audit_reader_open (const char *data_dir, macx_error_t *err);
+void macx_audit_reader_destroy (macx_audit_reader_t **self_p);
+
+typedef struct {
+    uint64_t entries;            /* entries checked */
+    uint64_t checkpoints;        /* checkpoint signatures checked */
+    uint64_t last_checkpoint;    /* seq of the last checkpoint (0: none) */
+    uint64_t unsigned_tail;      /* entries after the last checkpoint */
+    uint64_t first_bad;          /* seq of the first bad entry, 0 if intact */
+    char problem[256];           /* what is wrong with it, one sentence */
+} macx_audit_report_t;
+
+/* Checks every entry's hash and link and every checkpoint's signature
+ * (against broker's sign_pk) and head. Returns 0 when intact, MACX_EBADSIG
+ * or MACX_EFORMAT when not (report->first_bad and ->problem name the first
+ * bad entry or checkpoint), or another error if the store cannot be read. */
+int macx_audit_verify (macx_audit_reader_t *self, const macx_agency_t *broker,
+                       macx_audit_report_t *report, macx_error_t *err);
+
+typedef struct {
+    const char *case_id;         /* NULL: any */
+    const char *agency;          /* peer, sender, a recipient, or recipient */
+    const char *event;           /* accept, refuse, deliver, purge, ... */
+    int64_t since_ms;            /* entries at or after this wall time */
+    uint64_t from_seq;           /* start at this seq (0: first) */
+    uint64_t limit;              /* 0: no limit */
+} macx_audit_filter_t;
+
+/* Calls fn for each entry matching filter, in sequence order, within one
+ * read transaction. fn returns 0 to go on, non-zero to stop (that value is
+ * returned). The entry is valid only during the call. */
+typedef int (*macx_audit_fn) (const Macx__AuditEntry *entry, void *arg);
+int macx_audit_scan (macx_audit_reader_t *self, const macx_audit_filter_t *filter,
+                     macx_audit_fn fn, void *arg, macx_error_t *err);
+
+/* Prints one entry: a one-line text summary, or one JSON object (no
+ * trailing newline) with every field, record ids in hex, phases and reasons
+ * by name. */
+void macx_audit_print_entry (FILE *out, const Macx__AuditEntry *entry, int json);
+
+#endif
