@@ -147,6 +147,8 @@ size_t macx_policy_all_fields (const macx_policy_t *p, int type, macx_policy_fie
 /* Formats "a, b, c" of the agencies in mask into buf. */
 char *macx_policy_agency_list (const macx_policy_t *p, uint64_t mask, char *buf, size_t size);
 char *macx_policy_phase_list (uint8_t phases, char *buf, size_t size);
+/* "released", "transform:year_only", "forbidden:X1" or "not_allowed". */
+char *macx_policy_disposition (const macx_policy_field_result_t *r, char *buf, size_t size);
 /* Writes s as a JSON string literal. */
 void macx_policy_json_str (FILE *out, const char *s);
 
