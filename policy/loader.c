@@ -531,7 +531,7 @@ s_load_flow (s_ctx_t *c, int ai, struct fy_node *item)
     struct fy_node *ret = s_get (item, "retention");
     if ((rc = s_keys (c, ret, "retention", ret_keys, (const char *const[]) { "days", NULL })))
         return rc;
-    long days;
+    long days = 0;
     if ((rc = s_int (c, s_get (ret, "days"), "retention days", 1, 36500, &days)))
         return rc;
     f->retention_days = (int) days;
@@ -585,7 +585,7 @@ s_load_flow (s_ctx_t *c, int ai, struct fy_node *item)
                            "{agreements: [...]}, not '%s'", word);
     }
     if (s_get (item, "max_per_day")) {
-        long cap;
+        long cap = 0;
         if ((rc = s_int (c, s_get (item, "max_per_day"), "max_per_day", 1, 100000000, &cap)))
             return rc;
         f->max_per_day = (uint32_t) cap;
@@ -620,7 +620,7 @@ s_load_agreement (s_ctx_t *c, struct fy_node *root)
     s_mark (c, s_get (root, "id"), &a->line, &(int) { 0 });
     if (macx_policy_find_agreement (p, a->id) >= 0)
         return s_fail (c, s_get (root, "id"), "agreement '%s' is declared twice", a->id);
-    long v;
+    long v = 0;
     if ((rc = s_int (c, s_get (root, "version"), "version", 1, 1000000, &v)))
         return rc;
     a->version = (int) v;
