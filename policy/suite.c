@@ -403,8 +403,12 @@ s_matrix (macx_policy_suite_t *s, s_ctx_t *c, struct fy_node *n)
                         if (strcmp (from.v[a], to.v[b]) == 0)
                             continue;
                         char label[300];
-                        snprintf (label, sizeof label, "%s>%s:%s:%s", from.v[a], to.v[b],
-                                  type.v[t], phase.v[h]);
+                        if (purpose.n > 1)
+                            snprintf (label, sizeof label, "%s>%s:%s:%s:%s", from.v[a], to.v[b],
+                                      type.v[t], purpose.v[u], phase.v[h]);
+                        else
+                            snprintf (label, sizeof label, "%s>%s:%s:%s", from.v[a], to.v[b],
+                                      type.v[t], phase.v[h]);
                         bool want = false;
                         for (int k = 0; k < permit.n; k++)
                             if (strcmp (permit.v[k], label) == 0) {
@@ -432,7 +436,8 @@ s_matrix (macx_policy_suite_t *s, s_ctx_t *c, struct fy_node *n)
                     }
     for (int k = 0; k < permit.n; k++)
         if (!used[k])
-            return s_fail (c, pn, "permit cell '%s' is not in the matrix (from>to:type:phase)",
+            return s_fail (c, pn, "permit cell '%s' is not in the matrix (from>to:type:phase, or "
+                           "from>to:type:purpose:phase when it lists several purposes)",
                            permit.v[k]);
     if (wrong > 20)
         s_add (detail, sizeof detail, "      ... and %d more cells\n", wrong - 20);
