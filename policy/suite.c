@@ -341,7 +341,7 @@ s_case (macx_policy_suite_t *s, s_ctx_t *c, struct fy_node *n)
 #define S_MATRIX_MAX 64
 
 typedef struct {
-    char v[S_MATRIX_MAX][64];
+    char v[S_MATRIX_MAX][128];
     int n;
 } s_words_t;
 
