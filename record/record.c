@@ -379,34 +379,32 @@ fail:
 }
 
 int
+macx_record_check_signature (const macx_registry_t *registry, macx_record_t *self,
+                             macx_error_t *err)
+{
+    const macx_agency_t *sender = macx_registry_find (registry, self->header->sender);
+    if (!sender)
+        return macx_error_set (err, MACX_EUNKNOWN, "unknown sender '%s'", self->header->sender);
+    if (sender->revoked)
+        return macx_error_set (err, MACX_EREVOKED, "sender '%s' is revoked", sender->id);
+    uint8_t digest[64];
+    s_digest (self->envelope, digest);
+    if (macx_keys_verify (sender, digest, sizeof digest, self->envelope->signature.data)
+        != MACX_OK)
+        return macx_error_set (err, MACX_EBADSIG, "bad signature from %s", sender->id);
+    self->verified = 1;
+    return MACX_OK;
+}
+
+int
 macx_record_verify (const macx_registry_t *registry, const uint8_t *buf, size_t len,
                     macx_record_t **record, macx_error_t *err)
 {
     macx_record_t *self = NULL;
     int rc = macx_record_decode (buf, len, &self, err);
-    if (rc)
-        return rc;
-    const macx_agency_t *sender = macx_registry_find (registry, self->header->sender);
-    if (!sender) {
-        rc = macx_error_set (err, MACX_EUNKNOWN, "unknown sender '%s'", self->header->sender);
-        goto fail;
-    }
-    if (sender->revoked) {
-        rc = macx_error_set (err, MACX_EREVOKED, "sender '%s' is revoked", sender->id);
-        goto fail;
-    }
-    uint8_t digest[64];
-    s_digest (self->envelope, digest);
-    if (macx_keys_verify (sender, digest, sizeof digest, self->envelope->signature.data)
-        != MACX_OK) {
-        rc = macx_error_set (err, MACX_EBADSIG, "bad signature from %s", sender->id);
-        goto fail;
-    }
-    self->verified = 1;
+    if (rc == MACX_OK && (rc = macx_record_check_signature (registry, self, err)))
+        macx_record_destroy (&self);
     *record = self;
-    return MACX_OK;
-fail:
-    macx_record_destroy (&self);
     return rc;
 }
 
@@ -414,6 +412,7 @@ int
 macx_record_open (macx_identity_t *me, const macx_registry_t *registry, const uint8_t *buf,
                   size_t len, macx_record_t **record, macx_error_t *err)
 {
+    *record = NULL;
     macx_record_t *self = NULL;
     int rc = macx_record_verify (registry, buf, len, &self, err);
     if (rc)

@@ -47,6 +47,11 @@ int macx_record_seal (macx_identity_t *self, const macx_registry_t *registry,
 int macx_record_decode (const uint8_t *buf, size_t len, macx_record_t **record,
                         macx_error_t *err);
 
+/* Checks a decoded record's sender (registered, not revoked) and signature;
+ * marks it verified. */
+int macx_record_check_signature (const macx_registry_t *registry, macx_record_t *record,
+                                 macx_error_t *err);
+
 /* Checks a sealed record without decrypting it (what the broker does):
  * size bounds, envelope and header decode, header validity and limits,
  * sender registered and not revoked, signature. On success *record is new;
@@ -91,6 +96,13 @@ int macx_record_transform_apply (const char *transform, const char *value, char 
 /* Writes the header (and the payload if opened) as text or one JSON object. */
 void macx_record_print (FILE *out, const macx_record_t *self, int json);
 void macx_record_print_header (FILE *out, const Macx__Header *header, int json);
+
+/* The digest a delivery receipt's signature covers: BLAKE2b-512 of
+ * "macx-receipt-v1", the recipient, the time and every (record id, mailbox
+ * seq) pair, each length-prefixed. Returns 0, or MACX_EINVAL when the two
+ * lists differ in length. The recipient signs it with macx_identity_sign;
+ * the broker checks it with macx_keys_verify. */
+int macx_record_receipt_digest (const Macx__Receipt *receipt, uint8_t out[64]);
 
 /* One field given by name, e.g. from `--field dob:year_only=1990-04-12`. */
 typedef struct {
