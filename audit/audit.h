@@ -105,4 +105,21 @@ int macx_audit_scan (macx_audit_reader_t *self, const macx_audit_filter_t *filte
  * by name. */
 void macx_audit_print_entry (FILE *out, const Macx__AuditEntry *entry, int json);
 
+/* Writes the whole log as JSON lines, in sequence order, each checkpoint
+ * right after the entry it covers: entries as macx_audit_print_entry's
+ * object plus "type":"entry", the stored "hash" and the serialised bytes
+ * ("raw", hex) so it can be re-verified elsewhere; checkpoints as
+ * {"type":"checkpoint","seq","head","time_ms","time","broker","signature"}.
+ * Does not verify; an entry that does not decode is written as
+ * {"type":"entry","seq":N,"decode_error":true,"raw":...}. */
+int macx_audit_export (macx_audit_reader_t *self, FILE *out, macx_error_t *err);
+
+/* Formats ms since the epoch as "2026-11-27T10:00:00.123Z" into buf (at
+ * least 32 bytes); returns buf. */
+char *macx_audit_format_time (int64_t ms, char *buf);
+
+/* Parses "YYYY-MM-DD" (midnight UTC) or "YYYY-MM-DDTHH:MM[:SS[.fff]][Z]"
+ * (always UTC) into ms since the epoch; 0, or -1 if it does not parse. */
+int macx_audit_parse_time (const char *text, int64_t *ms);
+
 #endif
