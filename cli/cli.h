@@ -14,6 +14,7 @@ typedef struct {
 int macx_cmd_keys (int argc, char **argv);
 int macx_cmd_record (int argc, char **argv);
 int macx_cmd_policy (int argc, char **argv);
+int macx_cmd_audit (int argc, char **argv);
 int macx_cmd_version (int argc, char **argv);
 
 /* True for "-h", "--help" and "help". */

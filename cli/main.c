@@ -16,6 +16,9 @@ static const macx_command_t s_commands[] = {
 #ifdef HAVE_MACX_POLICY
     { "policy",  macx_cmd_policy,  "check, test, explain, diff sharing agreements" },
 #endif
+#ifdef HAVE_MACX_AUDIT
+    { "audit",   macx_cmd_audit,   "verify, show and export the broker's audit log" },
+#endif
     { "version", macx_cmd_version, "print the version" },
 };
 #define S_NCOMMANDS (sizeof s_commands / sizeof s_commands[0])
