@@ -15,6 +15,10 @@ int macx_cmd_keys (int argc, char **argv);
 int macx_cmd_record (int argc, char **argv);
 int macx_cmd_policy (int argc, char **argv);
 int macx_cmd_audit (int argc, char **argv);
+int macx_cmd_broker (int argc, char **argv);
+int macx_cmd_send (int argc, char **argv);
+int macx_cmd_recv (int argc, char **argv);
+int macx_cmd_status (int argc, char **argv);
 int macx_cmd_version (int argc, char **argv);
 
 /* True for "-h", "--help" and "help". */

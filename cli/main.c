@@ -19,6 +19,14 @@ static const macx_command_t s_commands[] = {
 #ifdef HAVE_MACX_AUDIT
     { "audit",   macx_cmd_audit,   "verify, show and export the broker's audit log" },
 #endif
+#ifdef HAVE_MACX_BROKER
+    { "broker",  macx_cmd_broker,  "run the broker (CURVE, agreements, durable delivery, audit)" },
+#endif
+#ifdef HAVE_MACX_AGENTS
+    { "send",    macx_cmd_send,    "seal one record and send it through a broker" },
+    { "recv",    macx_cmd_recv,    "receive, verify, decrypt and receipt records" },
+    { "status",  macx_cmd_status,  "a running broker's counters" },
+#endif
     { "version", macx_cmd_version, "print the version" },
 };
 #define S_NCOMMANDS (sizeof s_commands / sizeof s_commands[0])

@@ -1,0 +1,788 @@
+/* agent.c -- the agent runtime (see agent.h). Owns one DEALER socket, its
+ * monitor, the list of records awaiting ACK, the event queue, the seen-set
+ * and the pending receipt. */
+#include "agent.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zmq.h>
+
+#include "clock.h"
+#include "frame.h"
+#include "log.h"
+#include "names.h"
+
+typedef struct {
+    uint8_t id[MACX_RECORD_ID_BYTES];
+    uint64_t sequence;
+    uint8_t *sealed;
+    size_t len;
+    void *user;
+    bool sent;                       /* handed to the socket in this connection */
+} s_pending_t;
+
+/* An open-addressing set of record ids. */
+typedef struct {
+    uint8_t (*slots)[MACX_RECORD_ID_BYTES];
+    uint8_t *used;
+    size_t cap, n;
+} s_idset_t;
+
+struct macx_agent_t {
+    macx_agent_config_t cfg;
+    macx_registry_t *registry;
+    macx_identity_t *identity;
+    const macx_agency_t *broker;
+    void *ctx, *dealer, *monitor;
+    bool connected, refused;
+    uint64_t last_sequence;
+    uint8_t posted_id[MACX_RECORD_ID_BYTES];
+    s_pending_t *pending;
+    size_t npending, cappending;
+    macx_agent_event_t *queue;
+    size_t qhead, qlen, qcap;
+    MDB_env *env;
+    MDB_dbi seen_dbi;
+    MDB_txn *wtxn;
+    s_idset_t seen;                  /* without a state dir: every id seen */
+    s_idset_t surfaced;              /* handed to the application, not yet done */
+    ProtobufCBinaryData *r_ids;
+    uint64_t *r_seqs;
+    size_t r_n, r_cap;
+    int64_t r_first_ms;
+};
+
+/* ---- id sets ---------------------------------------------------------------- */
+
+static size_t
+s_hash (const uint8_t *id, size_t cap)
+{
+    uint64_t h;
+    memcpy (&h, id, 8);   /* ids are random */
+    return (size_t) (h & (cap - 1));
+}
+
+static bool
+s_idset_has (const s_idset_t *s, const uint8_t *id)
+{
+    if (!s->cap)
+        return false;
+    for (size_t i = s_hash (id, s->cap);; i = (i + 1) & (s->cap - 1)) {
+        if (s->used[i] == 0)
+            return false;
+        if (s->used[i] == 1 && memcmp (s->slots[i], id, MACX_RECORD_ID_BYTES) == 0)
+            return true;
+    }
+}
+
+static int
+s_idset_add (s_idset_t *s, const uint8_t *id)
+{
+    if ((s->n + 1) * 2 > s->cap) {
+        s_idset_t g = { 0 };
+        g.cap = s->cap ? s->cap * 2 : 1024;
+        g.slots = calloc (g.cap, MACX_RECORD_ID_BYTES);
+        g.used = calloc (g.cap, 1);
+        if (!g.slots || !g.used) {
+            free (g.slots);
+            free (g.used);
+            return -1;
+        }
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->used[i] == 1)
+                s_idset_add (&g, s->slots[i]);
+        free (s->slots);
+        free (s->used);
+        *s = g;
+    }
+    for (size_t i = s_hash (id, s->cap);; i = (i + 1) & (s->cap - 1)) {
+        if (s->used[i] == 1 && memcmp (s->slots[i], id, MACX_RECORD_ID_BYTES) == 0)
+            return 0;
+        if (s->used[i] != 1) {
+            memcpy (s->slots[i], id, MACX_RECORD_ID_BYTES);
+            s->used[i] = 1;
+            s->n++;
+            return 0;
+        }
+    }
+}
+
+/* Tombstones keep probe chains intact. */
+static void
+s_idset_del (s_idset_t *s, const uint8_t *id)
+{
+    if (!s->cap)
+        return;
+    for (size_t i = s_hash (id, s->cap);; i = (i + 1) & (s->cap - 1)) {
+        if (s->used[i] == 0)
+            return;
+        if (s->used[i] == 1 && memcmp (s->slots[i], id, MACX_RECORD_ID_BYTES) == 0) {
+            s->used[i] = 2;
+            return;
+        }
+    }
+}
+
+static void
+s_idset_free (s_idset_t *s)
+{
+    free (s->slots);
+    free (s->used);
+    memset (s, 0, sizeof *s);
+}
+
+/* ---- events ----------------------------------------------------------------- */
+
+static macx_agent_event_t *
+s_event_push (macx_agent_t *self)
+{
+    if (self->qlen == self->qcap) {
+        size_t cap = self->qcap ? self->qcap * 2 : 256;
+        macx_agent_event_t *q = malloc (cap * sizeof *q);
+        if (!q)
+            return NULL;
+        for (size_t i = 0; i < self->qlen; i++)
+            q[i] = self->queue[(self->qhead + i) % self->qcap];
+        free (self->queue);
+        self->queue = q;
+        self->qcap = cap;
+        self->qhead = 0;
+    }
+    macx_agent_event_t *ev = &self->queue[(self->qhead + self->qlen++) % self->qcap];
+    memset (ev, 0, sizeof *ev);
+    return ev;
+}
+
+static bool
+s_event_pop (macx_agent_t *self, macx_agent_event_t *ev)
+{
+    if (!self->qlen)
+        return false;
+    *ev = self->queue[self->qhead];
+    self->qhead = (self->qhead + 1) % self->qcap;
+    self->qlen--;
+    return true;
+}
+
+/* ---- sending ---------------------------------------------------------------- */
+
+static int
+s_send_frame (macx_agent_t *self, const Macx__Frame *f)
+{
+    size_t len = macx__frame__get_packed_size (f);
+    zmq_msg_t m;
+    if (zmq_msg_init_size (&m, len))
+        return MACX_ENOMEM;
+    macx__frame__pack (f, zmq_msg_data (&m));
+    if (zmq_msg_send (&m, self->dealer, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&m);
+        return MACX_ETIMEOUT;   /* not connected (ZMQ_IMMEDIATE) or queue full */
+    }
+    return MACX_OK;
+}
+
+static int
+s_send_record (macx_agent_t *self, const s_pending_t *p)
+{
+    uint8_t prefix[16];
+    size_t plen = macx_frame_prefix (MACX__FRAME__KIND_RECORD, p->len, prefix);
+    zmq_msg_t m;
+    if (zmq_msg_init_size (&m, plen + p->len))
+        return MACX_ENOMEM;
+    memcpy (zmq_msg_data (&m), prefix, plen);
+    memcpy ((uint8_t *) zmq_msg_data (&m) + plen, p->sealed, p->len);
+    if (zmq_msg_send (&m, self->dealer, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&m);
+        return MACX_ETIMEOUT;
+    }
+    return MACX_OK;
+}
+
+/* Sends pending records in order, from the first not yet sent, until the
+ * socket will take no more; order per sender is what the broker checks. */
+static void
+s_send_pending (macx_agent_t *self)
+{
+    if (!self->connected)
+        return;
+    for (size_t i = 0; i < self->npending; i++) {
+        if (self->pending[i].sent)
+            continue;
+        if (s_send_record (self, &self->pending[i]))
+            return;
+        self->pending[i].sent = true;
+    }
+}
+
+static void
+s_hello (macx_agent_t *self)
+{
+    Macx__Hello h = MACX__HELLO__INIT;
+    h.version = 1;
+    h.agency = self->cfg.agency;
+    h.credit = self->cfg.credit;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_HELLO;
+    f.hello = &h;
+    s_send_frame (self, &f);
+    /* Everything not yet acknowledged goes again, in order; the broker
+     * answers REPLAY for what it already has, which we take as an ACK. */
+    for (size_t i = 0; i < self->npending; i++)
+        self->pending[i].sent = false;
+    s_send_pending (self);
+}
+
+int
+macx_agent_post (macx_agent_t *self, Macx__Header *h, const Macx__Payload *payload, void *user,
+                 macx_error_t *err)
+{
+    uint64_t now_us = (uint64_t) macx_clock_wall_ms () * 1000;
+    /* Sequences increase across restarts without state: wall-clock micros. */
+    self->last_sequence = self->last_sequence + 1 > now_us ? self->last_sequence + 1 : now_us;
+    macx_record_new_id (self->posted_id);
+    h->record_id = (ProtobufCBinaryData) { MACX_RECORD_ID_BYTES, self->posted_id };
+    h->sequence = self->last_sequence;
+    uint8_t *sealed;
+    size_t len;
+    int rc = macx_record_seal (self->identity, self->registry, h, payload, &sealed, &len, err);
+    if (rc)
+        return rc;
+    if (self->npending == self->cappending) {
+        size_t cap = self->cappending ? self->cappending * 2 : 256;
+        s_pending_t *g = realloc (self->pending, cap * sizeof *g);
+        if (!g) {
+            free (sealed);
+            return macx_error_set (err, MACX_ENOMEM, "out of memory");
+        }
+        self->pending = g;
+        self->cappending = cap;
+    }
+    s_pending_t *p = &self->pending[self->npending++];
+    memcpy (p->id, self->posted_id, MACX_RECORD_ID_BYTES);
+    p->sequence = h->sequence;
+    p->sealed = sealed;
+    p->len = len;
+    p->user = user;
+    p->sent = false;
+    /* Sent now if connected and nothing earlier is waiting; otherwise on
+     * the next poll or handshake. */
+    if (p == &self->pending[0] || self->pending[self->npending - 2].sent)
+        s_send_pending (self);
+    return MACX_OK;
+}
+
+/* ---- receiving -------------------------------------------------------------- */
+
+static bool
+s_pending_take (macx_agent_t *self, const ProtobufCBinaryData *id, s_pending_t *out)
+{
+    if (id->len != MACX_RECORD_ID_BYTES)
+        return false;
+    for (size_t i = 0; i < self->npending; i++)
+        if (memcmp (self->pending[i].id, id->data, MACX_RECORD_ID_BYTES) == 0) {
+            *out = self->pending[i];
+            memmove (&self->pending[i], &self->pending[i + 1],
+                     (self->npending - i - 1) * sizeof *self->pending);
+            self->npending--;
+            return true;
+        }
+    return false;
+}
+
+static void
+s_receipt_add (macx_agent_t *self, const uint8_t *id, uint64_t mseq)
+{
+    if (self->r_n == self->r_cap) {
+        size_t cap = self->r_cap ? self->r_cap * 2 : 128;
+        ProtobufCBinaryData *ids = realloc (self->r_ids, cap * sizeof *ids);
+        if (!ids)
+            return;
+        self->r_ids = ids;
+        uint64_t *seqs = realloc (self->r_seqs, cap * sizeof *seqs);
+        if (!seqs)
+            return;
+        self->r_seqs = seqs;
+        self->r_cap = cap;
+    }
+    uint8_t *copy = malloc (MACX_RECORD_ID_BYTES);
+    if (!copy)
+        return;
+    memcpy (copy, id, MACX_RECORD_ID_BYTES);
+    if (self->r_n == 0)
+        self->r_first_ms = macx_clock_wall_ms ();
+    self->r_ids[self->r_n] = (ProtobufCBinaryData) { MACX_RECORD_ID_BYTES, copy };
+    self->r_seqs[self->r_n++] = mseq;
+}
+
+static bool
+s_seen (macx_agent_t *self, const uint8_t *id)
+{
+    if (s_idset_has (&self->surfaced, id) || s_idset_has (&self->seen, id))
+        return true;
+    if (!self->env)
+        return false;
+    MDB_val k = { MACX_RECORD_ID_BYTES, (void *) id }, d;
+    if (self->wtxn)
+        return mdb_get (self->wtxn, self->seen_dbi, &k, &d) == 0;
+    MDB_txn *txn;
+    if (mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn))
+        return false;
+    bool found = mdb_get (txn, self->seen_dbi, &k, &d) == 0;
+    mdb_txn_abort (txn);
+    return found;
+}
+
+static void
+s_on_deliver (macx_agent_t *self, const Macx__Deliver *d)
+{
+    macx_error_t err = { 0 };
+    macx_record_t *rec = NULL;
+    int rc = macx_record_open (self->identity, self->registry, d->envelope.data, d->envelope.len,
+                               &rec, &err);
+    if (rc) {
+        /* Signed evidence against its sender; receipt it so it is not sent
+         * forever, and tell the application. */
+        macx_record_t *raw = NULL;
+        macx_agent_event_t *ev = s_event_push (self);
+        if (macx_record_decode (d->envelope.data, d->envelope.len, &raw, NULL) == 0) {
+            const Macx__Header *h = macx_record_header (raw);
+            s_receipt_add (self, h->record_id.data, d->mailbox_seq);
+            if (ev)
+                memcpy (ev->record_id, h->record_id.data, MACX_RECORD_ID_BYTES);
+            macx_record_destroy (&raw);
+        }
+        if (ev) {
+            ev->kind = MACX_AGENT_ERROR;
+            ev->mailbox_seq = d->mailbox_seq;
+            ev->reason = MACX__REASON__MALFORMED;
+            snprintf (ev->message, sizeof ev->message, "delivery refused: %s",
+                      macx_error_text (&err));
+        }
+        macx_log (MACX_LOG_WARN, "delivery refused", "why=\"%s\"", macx_error_text (&err));
+        return;
+    }
+    const Macx__Header *h = macx_record_header (rec);
+    if (s_seen (self, h->record_id.data)) {
+        s_receipt_add (self, h->record_id.data, d->mailbox_seq);   /* a duplicate */
+        macx_record_destroy (&rec);
+        return;
+    }
+    s_idset_add (&self->surfaced, h->record_id.data);
+    macx_agent_event_t *ev = s_event_push (self);
+    if (!ev) {
+        macx_record_destroy (&rec);
+        return;
+    }
+    ev->kind = MACX_AGENT_RECORD;
+    memcpy (ev->record_id, h->record_id.data, MACX_RECORD_ID_BYTES);
+    ev->sequence = h->sequence;
+    ev->record = rec;
+    ev->mailbox_seq = d->mailbox_seq;
+    ev->redelivery = d->redelivery;
+}
+
+static void
+s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
+{
+    Macx__Frame *f = macx__frame__unpack (NULL, len, data);
+    if (!f) {
+        macx_log (MACX_LOG_WARN, "broker sent a frame that does not decode", "bytes=%zu", len);
+        return;
+    }
+    s_pending_t p;
+    macx_agent_event_t *ev;
+    switch (f->kind_case) {
+    case MACX__FRAME__KIND_ACK:
+        if (s_pending_take (self, &f->ack->record_id, &p) && (ev = s_event_push (self))) {
+            ev->kind = MACX_AGENT_ACK;
+            memcpy (ev->record_id, p.id, MACX_RECORD_ID_BYTES);
+            ev->sequence = p.sequence;
+            ev->audit_seq = f->ack->audit_seq;
+            ev->user = p.user;
+            free (p.sealed);
+        }
+        break;
+    case MACX__FRAME__KIND_NACK: {
+        const Macx__Nack *n = f->nack;
+        if (!s_pending_take (self, &n->record_id, &p))
+            break;   /* a duplicate answer to a record we re-sent */
+        if (!(ev = s_event_push (self))) {
+            free (p.sealed);
+            break;
+        }
+        /* A replay of our own unacknowledged record means the broker stored
+         * it before we heard back: that is an acknowledgement. */
+        ev->kind = n->reason == MACX__REASON__REPLAY ? MACX_AGENT_ACK : MACX_AGENT_NACK;
+        memcpy (ev->record_id, p.id, MACX_RECORD_ID_BYTES);
+        ev->sequence = p.sequence;
+        ev->audit_seq = n->audit_seq;
+        ev->reason = n->reason;
+        ev->user = p.user;
+        snprintf (ev->message, sizeof ev->message, "%s", n->message);
+        snprintf (ev->agreement, sizeof ev->agreement, "%s", n->agreement);
+        snprintf (ev->flow, sizeof ev->flow, "%s", n->flow);
+        free (p.sealed);
+        break;
+    }
+    case MACX__FRAME__KIND_DELIVER:
+        s_on_deliver (self, f->deliver);
+        break;
+    case MACX__FRAME__KIND_ERROR:
+        if ((ev = s_event_push (self))) {
+            ev->kind = MACX_AGENT_ERROR;
+            ev->reason = f->error->reason;
+            snprintf (ev->message, sizeof ev->message, "broker: %s", f->error->message);
+        }
+        break;
+    case MACX__FRAME__KIND_STATS_REPLY:
+        if ((ev = s_event_push (self))) {
+            ev->kind = MACX_AGENT_STATS;
+            ev->stats_json = strdup (f->stats_reply->json);
+        }
+        break;
+    default:
+        break;
+    }
+    macx__frame__free_unpacked (f, NULL);
+}
+
+static void
+s_on_monitor (macx_agent_t *self)
+{
+    zmq_msg_t m1, m2;
+    zmq_msg_init (&m1);
+    zmq_msg_init (&m2);
+    if (zmq_msg_recv (&m1, self->monitor, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&m1);
+        zmq_msg_close (&m2);
+        return;
+    }
+    if (zmq_msg_more (&m1))
+        zmq_msg_recv (&m2, self->monitor, 0);
+    uint16_t event = 0;
+    if (zmq_msg_size (&m1) >= 2)
+        memcpy (&event, zmq_msg_data (&m1), 2);
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        self->connected = true;
+        s_hello (self);
+        macx_log (MACX_LOG_DEBUG, "connected", "agency=%s unacked=%zu", self->cfg.agency,
+                  self->npending);
+    }
+    else if (event == ZMQ_EVENT_DISCONNECTED)
+        self->connected = false;
+    else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        self->refused = true;
+    zmq_msg_close (&m1);
+    zmq_msg_close (&m2);
+}
+
+int
+macx_agent_flush (macx_agent_t *self)
+{
+    if (self->wtxn) {
+        int rc = mdb_txn_commit (self->wtxn);
+        self->wtxn = NULL;
+        if (rc) {
+            /* Not marked seen: they may come again and be processed again
+             * (at least once), but we do not receipt what we did not record. */
+            macx_log (MACX_LOG_ERROR, "agent state commit failed", "error=\"%s\"", mdb_strerror (rc));
+            return MACX_ESTORE;
+        }
+    }
+    if (!self->r_n)
+        return MACX_OK;
+    Macx__Receipt r = MACX__RECEIPT__INIT;
+    r.recipient = self->cfg.agency;
+    r.record_ids = self->r_ids;
+    r.n_record_ids = self->r_n;
+    r.mailbox_seqs = self->r_seqs;
+    r.n_mailbox_seqs = self->r_n;
+    r.time_ms = macx_clock_wall_ms ();
+    uint8_t digest[64], sig[MACX_SIG_BYTES];
+    macx_record_receipt_digest (&r, digest);
+    macx_identity_sign (self->identity, digest, sizeof digest, sig);
+    r.signature = (ProtobufCBinaryData) { sizeof sig, sig };
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_RECEIPT;
+    f.receipt = &r;
+    int rc = s_send_frame (self, &f);
+    /* If it could not go, the broker will redeliver and we receipt again. */
+    for (size_t i = 0; i < self->r_n; i++)
+        free (self->r_ids[i].data);
+    self->r_n = 0;
+    return rc;
+}
+
+static int
+s_poll (macx_agent_t *self, int timeout_ms)
+{
+    if (self->npending && !self->pending[self->npending - 1].sent)
+        s_send_pending (self);
+    zmq_pollitem_t items[2] = { { self->dealer, 0, ZMQ_POLLIN, 0 },
+                                { self->monitor, 0, ZMQ_POLLIN, 0 } };
+    int rc = zmq_poll (items, 2, timeout_ms);
+    if (rc <= 0)
+        return rc;
+    if (items[1].revents & ZMQ_POLLIN)
+        for (int i = 0; i < 16; i++) {
+            zmq_pollitem_t p = { self->monitor, 0, ZMQ_POLLIN, 0 };
+            if (zmq_poll (&p, 1, 0) <= 0)
+                break;
+            s_on_monitor (self);
+        }
+    if (items[0].revents & ZMQ_POLLIN)
+        for (int i = 0; i < 512; i++) {
+            zmq_msg_t m;
+            zmq_msg_init (&m);
+            if (zmq_msg_recv (&m, self->dealer, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close (&m);
+                break;
+            }
+            s_on_frame (self, zmq_msg_data (&m), zmq_msg_size (&m));
+            zmq_msg_close (&m);
+        }
+    return rc;
+}
+
+int
+macx_agent_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, macx_error_t *err)
+{
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : macx_clock_wall_ms () + timeout_ms;
+    for (;;) {
+        if (s_event_pop (self, ev))
+            return MACX_OK;
+        if (self->refused)
+            return macx_error_set (err, MACX_EDENIED, "the broker refused %s's transport key "
+                                   "(unregistered or revoked)", self->cfg.agency);
+        int64_t now = macx_clock_wall_ms ();
+        if (self->r_n && (self->r_n >= (size_t) self->cfg.receipt_batch
+                          || now - self->r_first_ms >= self->cfg.receipt_delay_ms))
+            macx_agent_flush (self);
+        if (now >= deadline)
+            return macx_error_set (err, MACX_ETIMEOUT, "no event within %d ms", timeout_ms);
+        int64_t wait = deadline - now;
+        if (self->r_n) {
+            int64_t due = self->r_first_ms + self->cfg.receipt_delay_ms - now;
+            if (due < wait)
+                wait = due < 0 ? 0 : due;
+        }
+        if (wait > 1000)
+            wait = 1000;
+        if (s_poll (self, (int) wait) < 0 && zmq_errno () != EINTR)
+            return macx_error_set (err, MACX_EIO, "poll: %s", zmq_strerror (zmq_errno ()));
+    }
+}
+
+void
+macx_agent_done (macx_agent_t *self, macx_agent_event_t *ev)
+{
+    if (ev->kind == MACX_AGENT_RECORD && ev->record) {
+        s_idset_del (&self->surfaced, ev->record_id);
+        if (self->env) {
+            if (!self->wtxn && mdb_txn_begin (self->env, NULL, 0, &self->wtxn))
+                self->wtxn = NULL;
+            if (self->wtxn) {
+                int64_t day = macx_date_today ();
+                MDB_val k = { MACX_RECORD_ID_BYTES, ev->record_id }, d = { sizeof day, &day };
+                mdb_put (self->wtxn, self->seen_dbi, &k, &d, 0);
+            }
+        }
+        else
+            s_idset_add (&self->seen, ev->record_id);
+        s_receipt_add (self, ev->record_id, ev->mailbox_seq);
+    }
+    macx_record_destroy (&ev->record);
+    free (ev->stats_json);
+    ev->stats_json = NULL;
+}
+
+int
+macx_agent_send (macx_agent_t *self, Macx__Header *header, const Macx__Payload *payload,
+                 int timeout_ms, macx_agent_event_t *out, macx_error_t *err)
+{
+    int rc = macx_agent_post (self, header, payload, NULL, err);
+    if (rc)
+        return rc;
+    uint8_t id[MACX_RECORD_ID_BYTES];
+    memcpy (id, self->posted_id, sizeof id);
+    int64_t deadline = macx_clock_wall_ms () + timeout_ms;
+    for (;;) {
+        for (size_t i = 0; i < self->qlen; i++) {
+            macx_agent_event_t *ev = &self->queue[(self->qhead + i) % self->qcap];
+            if ((ev->kind == MACX_AGENT_ACK || ev->kind == MACX_AGENT_NACK)
+                && memcmp (ev->record_id, id, sizeof id) == 0) {
+                *out = *ev;
+                for (size_t j = i; j + 1 < self->qlen; j++)
+                    self->queue[(self->qhead + j) % self->qcap]
+                        = self->queue[(self->qhead + j + 1) % self->qcap];
+                self->qlen--;
+                return MACX_OK;
+            }
+        }
+        if (self->refused)
+            return macx_error_set (err, MACX_EDENIED, "the broker refused %s's transport key "
+                                   "(unregistered or revoked)", self->cfg.agency);
+        int64_t now = macx_clock_wall_ms ();
+        if (now >= deadline)
+            return macx_error_set (err, MACX_ETIMEOUT, "no answer from the broker within %d ms",
+                                   timeout_ms);
+        s_poll (self, (int) (deadline - now > 200 ? 200 : deadline - now));
+    }
+}
+
+int
+macx_agent_request_stats (macx_agent_t *self)
+{
+    Macx__StatsRequest q = MACX__STATS_REQUEST__INIT;
+    q.json = 1;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_STATS_REQUEST;
+    f.stats_request = &q;
+    return s_send_frame (self, &f);
+}
+
+size_t macx_agent_unacked (const macx_agent_t *self) { return self->npending; }
+bool macx_agent_connected (const macx_agent_t *self) { return self->connected; }
+const macx_registry_t *macx_agent_registry (const macx_agent_t *self) { return self->registry; }
+macx_identity_t *macx_agent_identity (macx_agent_t *self) { return self->identity; }
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+void
+macx_agent_config_defaults (macx_agent_config_t *cfg)
+{
+    memset (cfg, 0, sizeof *cfg);
+    snprintf (cfg->broker, sizeof cfg->broker, "tcp://127.0.0.1:7750");
+    snprintf (cfg->broker_id, sizeof cfg->broker_id, "broker");
+    cfg->credit = 256;
+    cfg->receipt_batch = 64;
+    cfg->receipt_delay_ms = 20;
+    cfg->heartbeat_ms = 1000;
+}
+
+macx_agent_t *
+macx_agent_new (const macx_agent_config_t *cfg, macx_error_t *err)
+{
+    macx_agent_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        macx_error_set (err, MACX_ENOMEM, "out of memory");
+        return NULL;
+    }
+    self->cfg = *cfg;
+    if (!(self->registry = macx_registry_load (cfg->keys_dir, err))
+        || !(self->identity = macx_identity_load (cfg->keys_dir, cfg->agency, err)))
+        goto fail;
+    self->broker = macx_registry_find (self->registry, cfg->broker_id);
+    if (!self->broker) {
+        macx_error_set (err, MACX_ENOTFOUND, "%s: no broker identity '%s' (create it with "
+                        "'macx keys init %s --agency %s')", cfg->keys_dir, cfg->broker_id,
+                        cfg->keys_dir, cfg->broker_id);
+        goto fail;
+    }
+    if (macx_identity_agency (self->identity)->revoked) {
+        macx_error_set (err, MACX_EREVOKED, "agency '%s' is revoked in %s", cfg->agency,
+                        cfg->keys_dir);
+        goto fail;
+    }
+    if (cfg->state_dir[0]) {
+        int rc;
+        MDB_txn *txn;
+        if (mkdir (cfg->state_dir, 0700) != 0 && errno != EEXIST) {
+            macx_error_set (err, MACX_EIO, "%s: %s", cfg->state_dir, strerror (errno));
+            goto fail;
+        }
+        if ((rc = mdb_env_create (&self->env)) || (rc = mdb_env_set_maxdbs (self->env, 4))
+            || (rc = mdb_env_set_mapsize (self->env, (size_t) 256 << 20))
+            || (rc = mdb_env_open (self->env, cfg->state_dir, MDB_NOTLS, 0600))
+            || (rc = mdb_txn_begin (self->env, NULL, 0, &txn))) {
+            macx_error_set (err, MACX_ESTORE, "%s: %s", cfg->state_dir, mdb_strerror (rc));
+            goto fail;
+        }
+        if ((rc = mdb_dbi_open (txn, "seen", MDB_CREATE, &self->seen_dbi))
+            || (rc = mdb_txn_commit (txn))) {
+            macx_error_set (err, MACX_ESTORE, "%s: %s", cfg->state_dir, mdb_strerror (rc));
+            goto fail;
+        }
+    }
+    self->ctx = zmq_ctx_new ();
+    self->dealer = zmq_socket (self->ctx, ZMQ_DEALER);
+    int one = 1, ivl = 100, ivl_max = 2000, linger = 2000, hb = cfg->heartbeat_ms,
+        hbt = 3 * cfg->heartbeat_ms, hwm = 100000;
+    zmq_setsockopt (self->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
+    zmq_setsockopt (self->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt (self->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+    zmq_setsockopt (self->dealer, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (self->dealer, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb);
+    zmq_setsockopt (self->dealer, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof hbt);
+    zmq_setsockopt (self->dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (self->dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (macx_identity_curve_apply (self->identity, self->dealer, false, self->broker->curve_pk)) {
+        macx_error_set (err, MACX_EINTERNAL, "cannot set CURVE keys");
+        goto fail;
+    }
+    char mon[64];
+    snprintf (mon, sizeof mon, "inproc://macx-agent-monitor-%p", (void *) self);
+    if (zmq_socket_monitor (self->dealer, mon, ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                                                   | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                                                   | ZMQ_EVENT_DISCONNECTED) != 0) {
+        macx_error_set (err, MACX_EINTERNAL, "socket monitor: %s", zmq_strerror (zmq_errno ()));
+        goto fail;
+    }
+    self->monitor = zmq_socket (self->ctx, ZMQ_PAIR);
+    zmq_setsockopt (self->monitor, ZMQ_LINGER, &(int) { 0 }, sizeof (int));
+    if (zmq_connect (self->monitor, mon) != 0 || zmq_connect (self->dealer, cfg->broker) != 0) {
+        macx_error_set (err, MACX_EINVAL, "cannot connect to %s: %s", cfg->broker,
+                        zmq_strerror (zmq_errno ()));
+        goto fail;
+    }
+    return self;
+fail:
+    macx_agent_destroy (&self);
+    return NULL;
+}
+
+void
+macx_agent_destroy (macx_agent_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    macx_agent_t *self = *self_p;
+    if (self->dealer) {
+        if (self->connected)
+            macx_agent_flush (self);
+        zmq_socket_monitor (self->dealer, NULL, 0);
+        zmq_close (self->dealer);
+    }
+    if (self->monitor)
+        zmq_close (self->monitor);
+    if (self->ctx)
+        zmq_ctx_term (self->ctx);
+    if (self->wtxn)
+        mdb_txn_abort (self->wtxn);
+    if (self->env)
+        mdb_env_close (self->env);
+    for (size_t i = 0; i < self->npending; i++)
+        free (self->pending[i].sealed);
+    free (self->pending);
+    macx_agent_event_t ev;
+    while (s_event_pop (self, &ev)) {
+        macx_record_destroy (&ev.record);
+        free (ev.stats_json);
+    }
+    free (self->queue);
+    for (size_t i = 0; i < self->r_n; i++)
+        free (self->r_ids[i].data);
+    free (self->r_ids);
+    free (self->r_seqs);
+    s_idset_free (&self->seen);
+    s_idset_free (&self->surfaced);
+    macx_identity_destroy (&self->identity);
+    macx_registry_destroy (&self->registry);
+    free (self);
+    *self_p = NULL;
+}

@@ -1,0 +1,104 @@
+/* agent.h -- the agent runtime: one agency's connection to the broker.
+ * Connects over CURVE (the broker's key from the registry), says hello,
+ * seals and sends records and matches their ACK/NACK, receives deliveries,
+ * opens and verifies them, de-duplicates by record id (in its own LMDB
+ * state when a state directory is given), and returns signed receipts in
+ * batches. Reconnects by itself: on every successful handshake it says
+ * hello again and re-sends every record not yet acknowledged, in order.
+ * Single-threaded: one agent per thread. */
+#ifndef MACX_AGENT_H
+#define MACX_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "keys.h"
+#include "record.h"
+
+typedef struct {
+    char keys_dir[1024];
+    char agency[MACX_AGENCY_ID_MAX + 1];
+    char broker[256];            /* endpoint, e.g. tcp://127.0.0.1:7750 */
+    char broker_id[MACX_AGENCY_ID_MAX + 1];   /* "broker" */
+    char state_dir[1024];        /* LMDB dedup state; "" = in memory only */
+    uint32_t credit;             /* deliveries outstanding at most (default 256) */
+    int receipt_batch;           /* receipt after this many records (default 64) */
+    int receipt_delay_ms;        /* or after this long (default 20) */
+    int heartbeat_ms;            /* default 1000 */
+} macx_agent_config_t;
+
+void macx_agent_config_defaults (macx_agent_config_t *cfg);
+
+typedef enum {
+    MACX_AGENT_ACK = 1,          /* a posted record was durably accepted */
+    MACX_AGENT_NACK,             /* a posted record was refused: reason, message */
+    MACX_AGENT_RECORD,           /* a record for us, opened and verified */
+    MACX_AGENT_ERROR,            /* a delivery that failed to open, or a session error */
+    MACX_AGENT_STATS             /* a stats reply: message holds JSON (see stats_json) */
+} macx_agent_event_kind_t;
+
+typedef struct {
+    macx_agent_event_kind_t kind;
+    uint8_t record_id[MACX_RECORD_ID_BYTES];
+    uint64_t sequence;
+    uint64_t audit_seq;
+    int reason;                  /* Macx__Reason for NACK and ERROR */
+    char message[512];
+    char agreement[128];
+    char flow[128];
+    void *user;                  /* the post's user pointer (ACK, NACK) */
+    /* RECORD */
+    macx_record_t *record;       /* owned by the event until macx_agent_done */
+    uint64_t mailbox_seq;
+    bool redelivery;
+    char *stats_json;            /* STATS: owned by the event; freed by done */
+} macx_agent_event_t;
+
+typedef struct macx_agent_t macx_agent_t;
+
+/* Loads the identity and registry, opens the state, connects. Returns
+ * quickly: the handshake completes in the background (see next). */
+macx_agent_t *macx_agent_new (const macx_agent_config_t *cfg, macx_error_t *err);
+void macx_agent_destroy (macx_agent_t **self_p);
+
+const macx_registry_t *macx_agent_registry (const macx_agent_t *self);
+macx_identity_t *macx_agent_identity (macx_agent_t *self);
+
+/* Seals and sends a record. The caller fills the header as for
+ * macx_record_seal but not record_id nor sequence, which post assigns
+ * (header->record_id then points into the agent, valid until the next
+ * post). user comes back with the ACK/NACK. Never blocks for long: when
+ * the broker is unreachable the record waits and is sent on reconnect. */
+int macx_agent_post (macx_agent_t *self, Macx__Header *header, const Macx__Payload *payload,
+                     void *user, macx_error_t *err);
+
+/* Waits up to timeout_ms for the next event (-1: forever). Returns 0 with
+ * *ev filled, MACX_ETIMEOUT, or MACX_EDENIED when the broker refused our
+ * key (the connection can never succeed). Every event must be passed to
+ * macx_agent_done. */
+int macx_agent_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev,
+                     macx_error_t *err);
+
+/* Finishes with an event. For a RECORD: the application has processed it;
+ * it is marked seen (duplicates are then dropped silently) and receipted
+ * in the next batch. Frees what the event owns. */
+void macx_agent_done (macx_agent_t *self, macx_agent_event_t *ev);
+
+/* Posts and waits for that record's ACK or NACK (other events are kept for
+ * next). Returns 0 with ev the ACK/NACK, or MACX_ETIMEOUT. */
+int macx_agent_send (macx_agent_t *self, Macx__Header *header, const Macx__Payload *payload,
+                     int timeout_ms, macx_agent_event_t *ev, macx_error_t *err);
+
+/* Commits the seen-set and sends the pending receipt now. */
+int macx_agent_flush (macx_agent_t *self);
+
+/* Asks the broker for its statistics; the reply comes as a STATS event. */
+int macx_agent_request_stats (macx_agent_t *self);
+
+/* Records posted but not yet acknowledged. */
+size_t macx_agent_unacked (const macx_agent_t *self);
+/* True once a handshake with the broker has succeeded (and hello was sent). */
+bool macx_agent_connected (const macx_agent_t *self);
+
+#endif

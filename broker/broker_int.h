@@ -1,0 +1,65 @@
+/* broker_int.h -- state shared by the broker's threads (read-only after
+ * start, or atomics) and the job that travels io -> verify -> core. */
+#ifndef MACX_BROKER_INT_H
+#define MACX_BROKER_INT_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "audit.h"
+#include "broker.h"
+#include "hist.h"
+#include "keys.h"
+#include "macx.pb-c.h"
+#include "policy.h"
+#include "record.h"
+
+#define MACX_ROUTING_ID_MAX 256
+
+typedef enum {
+    JOB_RECORD = 2,       /* values are the Frame field numbers */
+    JOB_RECEIPT = 6,
+    JOB_HELLO = 1,
+    JOB_CREDIT = 7,
+    JOB_STATS = 9,
+    JOB_MALFORMED = 100,  /* a frame that is not one of ours */
+    JOB_DRAIN = 101,      /* shutdown marker, last ticket */
+    JOB_GONE = 102        /* io could not reach this routing id */
+} macx_job_kind_t;
+
+typedef struct {
+    uint64_t ticket;
+    macx_job_kind_t kind;
+    uint8_t rid[MACX_ROUTING_ID_MAX];
+    size_t rid_len;
+    char agency[MACX_AGENCY_ID_MAX + 1];   /* ZAP User-Id */
+    zmq_msg_t msg;                         /* owns the frame bytes */
+    const uint8_t *body;                   /* the Frame's field body, in msg */
+    size_t body_len;
+    /* verifier results */
+    int rc;
+    macx_error_t err;
+    macx_record_t *record;                 /* decoded; verified when rc == 0 */
+    Macx__Receipt *receipt;
+    Macx__Hello *hello;
+    Macx__Credit *credit;
+    bool accepted;                         /* core: stored and ACKed */
+} macx_job_t;
+
+typedef struct {
+    macx_broker_config_t cfg;
+    macx_registry_t *registry;
+    macx_identity_t *identity;     /* used by core only (checkpoint signing) */
+    macx_policy_t *policy;
+    void *ctx;
+    void *zap_socket;
+    volatile int stop;
+    uint64_t zap_refused;          /* atomic */
+    int64_t started_ms;
+} macx_broker_t;
+
+void *macx_broker_zap_thread (void *arg);
+
+#endif

@@ -1,0 +1,394 @@
+/* cmd_send.c -- `macx send`, `macx recv` and `macx status`: try a broker by
+ * hand, like `nats pub` / `nats sub`. Parsing and printing only. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "cli.h"
+#include "clock.h"
+#include "file.h"
+#include "log.h"
+#include "names.h"
+
+/* Options every client command shares. */
+typedef struct {
+    macx_agent_config_t agent;
+    int timeout_s;
+    int json;
+} s_client_t;
+
+enum { OPT_KEYS = 1000, OPT_AS, OPT_BROKER, OPT_STATE, OPT_TIMEOUT, OPT_JSON, OPT_BROKER_ID };
+
+#define S_CLIENT_OPTIONS                                                  \
+    { "keys", required_argument, NULL, OPT_KEYS },                        \
+    { "as", required_argument, NULL, OPT_AS },                            \
+    { "broker", required_argument, NULL, OPT_BROKER },                    \
+    { "broker-id", required_argument, NULL, OPT_BROKER_ID },              \
+    { "state", required_argument, NULL, OPT_STATE },                      \
+    { "timeout", required_argument, NULL, OPT_TIMEOUT },                  \
+    { "json", no_argument, NULL, OPT_JSON },                              \
+    { "help", no_argument, NULL, 'h' }
+
+/* Returns 1 if c was a client option (applied), 0 if not. */
+static int
+s_client_opt (s_client_t *cl, int c, const char *arg)
+{
+    switch (c) {
+    case OPT_KEYS: snprintf (cl->agent.keys_dir, sizeof cl->agent.keys_dir, "%s", arg); return 1;
+    case OPT_AS: snprintf (cl->agent.agency, sizeof cl->agent.agency, "%s", arg); return 1;
+    case OPT_BROKER: snprintf (cl->agent.broker, sizeof cl->agent.broker, "%s", arg); return 1;
+    case OPT_BROKER_ID:
+        snprintf (cl->agent.broker_id, sizeof cl->agent.broker_id, "%s", arg);
+        return 1;
+    case OPT_STATE: snprintf (cl->agent.state_dir, sizeof cl->agent.state_dir, "%s", arg); return 1;
+    case OPT_TIMEOUT: cl->timeout_s = atoi (arg); return 1;
+    case OPT_JSON: cl->json = 1; return 1;
+    default: return 0;
+    }
+}
+
+static void
+s_client_init (s_client_t *cl, int timeout_s)
+{
+    memset (cl, 0, sizeof *cl);
+    macx_agent_config_defaults (&cl->agent);
+    cl->timeout_s = timeout_s;
+}
+
+static macx_agent_t *
+s_connect (const char *cmd, s_client_t *cl, int *exit_code)
+{
+    if (!cl->agent.keys_dir[0] || !cl->agent.agency[0]) {
+        fprintf (stderr, "macx %s: --keys and --as are required\n", cmd);
+        *exit_code = MACX_EX_USAGE;
+        return NULL;
+    }
+    macx_harden_process ();
+    macx_log_set_level (MACX_LOG_WARN);
+    macx_error_t err = { 0 };
+    macx_agent_t *agent = macx_agent_new (&cl->agent, &err);
+    if (!agent) {
+        fprintf (stderr, "macx %s: %s\n", cmd, macx_error_text (&err));
+        *exit_code = macx_exit_code (err.code);
+    }
+    return agent;
+}
+
+static int
+s_wait_error (const char *cmd, const macx_error_t *err)
+{
+    fprintf (stderr, "macx %s: %s\n", cmd, macx_error_text (err));
+    return err->code == MACX_ETIMEOUT || err->code == MACX_EDENIED ? MACX_EX_UNAVAILABLE
+                                                                    : macx_exit_code (err->code);
+}
+
+/* ---- send ------------------------------------------------------------------- */
+
+int
+macx_cmd_send (int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: macx send --keys DIR --as AGENCY [--broker ENDPOINT] --to AGENCY[,AGENCY...]\n"
+        "                 --type T --phase P --purpose U --case C --subject S\n"
+        "                 [--case-phase P] [--legal-basis L] [--sim-day YYYY-MM-DD]\n"
+        "                 --field NAME[:TRANSFORM]=VALUE ... [--timeout S] [--json]\n\n"
+        "Seals one record as AGENCY and sends it to the broker (default\n"
+        "tcp://127.0.0.1:7750), then waits for its answer. Prints the ACK; for a\n"
+        "NACK prints the reason code and the broker's sentence on stderr and exits 1.\n"
+        "Typed record types (case_file, share, enrichment, profile, panel_plan) take\n"
+        "their payload fields by name; any other type carries NAME=VALUE pairs.\n"
+        "Exit codes: 0 accepted, 1 refused, 64 usage, 69 broker unreachable or our\n"
+        "key refused, 65/78 bad keys or input.\n";
+    static const struct option opts[] = {
+        S_CLIENT_OPTIONS,
+        { "to", required_argument, NULL, 't' },      { "type", required_argument, NULL, 'T' },
+        { "phase", required_argument, NULL, 'p' },   { "case-phase", required_argument, NULL, 'P' },
+        { "purpose", required_argument, NULL, 'u' }, { "case", required_argument, NULL, 'c' },
+        { "subject", required_argument, NULL, 's' }, { "legal-basis", required_argument, NULL, 'l' },
+        { "field", required_argument, NULL, 'f' },   { "sim-day", required_argument, NULL, 'D' },
+        { 0 }
+    };
+    s_client_t cl;
+    s_client_init (&cl, 10);
+    const char *to = NULL, *type = NULL, *phase = NULL, *case_phase = NULL, *purpose = NULL,
+               *case_id = NULL, *subject = NULL, *basis = "";
+    int32_t sim_day = 0;
+    macx_record_field_t fields[256];
+    size_t nfields = 0;
+    macx_error_t err = { 0 };
+    int c;
+    optind = 0;
+    while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
+        if (s_client_opt (&cl, c, optarg))
+            continue;
+        switch (c) {
+        case 't': to = optarg; break;
+        case 'T': type = optarg; break;
+        case 'p': phase = optarg; break;
+        case 'P': case_phase = optarg; break;
+        case 'u': purpose = optarg; break;
+        case 'c': case_id = optarg; break;
+        case 's': subject = optarg; break;
+        case 'l': basis = optarg; break;
+        case 'D':
+            if (macx_date_parse (optarg, &sim_day)) {
+                fprintf (stderr, "macx send: --sim-day '%s' is not YYYY-MM-DD\n", optarg);
+                return MACX_EX_USAGE;
+            }
+            break;
+        case 'f':
+            if (nfields == 256 || macx_record_field_parse (optarg, &fields[nfields++], &err)) {
+                fprintf (stderr, "macx send: %s\n",
+                         nfields == 256 ? "too many --field options" : macx_error_text (&err));
+                return MACX_EX_USAGE;
+            }
+            break;
+        case 'h': fputs (usage, stdout); return MACX_EX_OK;
+        default: fputs (usage, stderr); return MACX_EX_USAGE;
+        }
+    }
+    if (optind != argc || !to || !type || !phase || !purpose || !case_id || !subject) {
+        fprintf (stderr, "macx send: missing a required option\n%s", usage);
+        return MACX_EX_USAGE;
+    }
+    int ph = macx_phase_parse (phase), cph = case_phase ? macx_phase_parse (case_phase) : ph;
+    if (!ph || !cph) {
+        fprintf (stderr, "macx send: unknown phase '%s' (identification, sharing, enrichment, "
+                         "profiling, panel)\n", ph ? case_phase : phase);
+        return MACX_EX_USAGE;
+    }
+    char *recipients[MACX_RECIPIENTS_MAX + 1], tobuf[2048];
+    size_t nrec = 0;
+    snprintf (tobuf, sizeof tobuf, "%s", to);
+    for (char *save = NULL, *r = strtok_r (tobuf, ",", &save); r && nrec <= MACX_RECIPIENTS_MAX;
+         r = strtok_r (NULL, ",", &save))
+        recipients[nrec++] = r;
+
+    int exit_code = MACX_EX_OK;
+    macx_agent_t *agent = s_connect ("send", &cl, &exit_code);
+    if (!agent)
+        return exit_code;
+    Macx__Payload *payload = NULL;
+    Macx__FieldEntry **manifest = NULL;
+    size_t nmanifest = 0;
+    int rc = macx_record_build (type, fields, nfields, &payload, &manifest, &nmanifest, &err);
+    macx_agent_event_t ev = { 0 };
+    if (rc == MACX_OK) {
+        Macx__Header h = MACX__HEADER__INIT;
+        h.recipients = recipients;
+        h.n_recipients = nrec;
+        h.subject = (char *) subject;
+        h.case_id = (char *) case_id;
+        h.phase = ph;
+        h.case_phase = cph;
+        h.record_type = (char *) type;
+        h.purpose = (char *) purpose;
+        h.legal_basis = (char *) basis;
+        h.manifest = manifest;
+        h.n_manifest = nmanifest;
+        h.sim_day = sim_day;
+        rc = macx_agent_send (agent, &h, payload, cl.timeout_s * 1000, &ev, &err);
+    }
+    char hex[2 * MACX_RECORD_ID_BYTES + 1];
+    if (rc)
+        exit_code = s_wait_error ("send", &err);
+    else if (ev.kind == MACX_AGENT_ACK) {
+        macx_hex_encode (ev.record_id, MACX_RECORD_ID_BYTES, hex);
+        if (cl.json)
+            printf ("{\"result\":\"ack\",\"record_id\":\"%s\",\"audit_seq\":%llu}\n", hex,
+                    (unsigned long long) ev.audit_seq);
+        else
+            printf ("accepted record %s (audit entry %llu)\n", hex,
+                    (unsigned long long) ev.audit_seq);
+    }
+    else {
+        macx_hex_encode (ev.record_id, MACX_RECORD_ID_BYTES, hex);
+        char where[300] = "";
+        if (ev.agreement[0])
+            snprintf (where, sizeof where, " (agreement %s%s%s)", ev.agreement,
+                      ev.flow[0] ? ", flow " : "", ev.flow);
+        fprintf (stderr, "macx send: refused %s: %s: %s%s\n", hex, macx_reason_name (ev.reason),
+                 ev.message, where);
+        if (cl.json)
+            printf ("{\"result\":\"nack\",\"record_id\":\"%s\",\"reason\":\"%s\",\"audit_seq\":%llu}\n",
+                    hex, macx_reason_name (ev.reason), (unsigned long long) ev.audit_seq);
+        exit_code = MACX_EX_FAIL;
+    }
+    macx_agent_done (agent, &ev);
+    macx_record_build_free (&payload, &manifest, nmanifest);
+    macx_agent_destroy (&agent);
+    return exit_code;
+}
+
+/* ---- recv ------------------------------------------------------------------- */
+
+static volatile sig_atomic_t s_stop;
+static void s_on_signal (int sig) { (void) sig; s_stop = 1; }
+
+int
+macx_cmd_recv (int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: macx recv --keys DIR --as AGENCY [--broker ENDPOINT] [--count N]\n"
+        "                 [--timeout S] [--state DIR] [--json]\n\n"
+        "Receives records for AGENCY: verifies each signature, decrypts, checks the\n"
+        "payload against the header's manifest, drops duplicates (by record id; kept\n"
+        "across runs with --state DIR), prints it (one JSON object per line with\n"
+        "--json) and returns signed receipts in batches. Stops after N records, or\n"
+        "after S seconds without one (default 10; 0 waits forever).\n"
+        "Exit codes: 0 done, 1 fewer than N records arrived, 69 broker unreachable\n"
+        "or our key refused, 64 usage.\n";
+    static const struct option opts[] = {
+        S_CLIENT_OPTIONS, { "count", required_argument, NULL, 'n' }, { 0 }
+    };
+    s_client_t cl;
+    s_client_init (&cl, 10);
+    long count = 0;
+    int c;
+    optind = 0;
+    while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
+        if (s_client_opt (&cl, c, optarg))
+            continue;
+        if (c == 'n')
+            count = atol (optarg);
+        else if (c == 'h') {
+            fputs (usage, stdout);
+            return MACX_EX_OK;
+        }
+        else {
+            fputs (usage, stderr);
+            return MACX_EX_USAGE;
+        }
+    }
+    if (optind != argc || count < 0) {
+        fputs (usage, stderr);
+        return MACX_EX_USAGE;
+    }
+    int exit_code = MACX_EX_OK;
+    macx_agent_t *agent = s_connect ("recv", &cl, &exit_code);
+    if (!agent)
+        return exit_code;
+    struct sigaction sa = { 0 };
+    sa.sa_handler = s_on_signal;
+    sigaction (SIGTERM, &sa, NULL);
+    sigaction (SIGINT, &sa, NULL);
+    long got = 0;
+    macx_error_t err = { 0 };
+    while (!s_stop && (count == 0 || got < count)) {
+        macx_agent_event_t ev = { 0 };
+        int rc = macx_agent_next (agent, cl.timeout_s > 0 ? cl.timeout_s * 1000 : -1, &ev, &err);
+        if (rc == MACX_ETIMEOUT)
+            break;
+        if (rc) {
+            exit_code = s_wait_error ("recv", &err);
+            break;
+        }
+        if (ev.kind == MACX_AGENT_RECORD) {
+            macx_record_print (stdout, ev.record, cl.json);
+            if (!cl.json)
+                fputc ('\n', stdout);
+            fflush (stdout);   /* printed before it is marked seen and receipted */
+            got++;
+        }
+        else if (ev.kind == MACX_AGENT_ERROR)
+            fprintf (stderr, "macx recv: %s\n", ev.message);
+        macx_agent_done (agent, &ev);
+    }
+    macx_agent_flush (agent);
+    if (exit_code == MACX_EX_OK && count > 0 && got < count) {
+        fprintf (stderr, "macx recv: received %ld of %ld records before the timeout\n", got, count);
+        exit_code = MACX_EX_FAIL;
+    }
+    macx_agent_destroy (&agent);
+    return exit_code;
+}
+
+/* ---- status ----------------------------------------------------------------- */
+
+int
+macx_cmd_status (int argc, char **argv)
+{
+    static const char usage[] =
+        "usage: macx status --keys DIR --as AGENCY [--broker ENDPOINT] [--timeout S] [--json]\n\n"
+        "Asks a running broker for its counters: accepted, refused by reason,\n"
+        "delivered, redelivered, purged, mailbox depth per agency, batch size and\n"
+        "commit latency. Prints JSON (one line with --json, indented otherwise).\n";
+    static const struct option opts[] = { S_CLIENT_OPTIONS, { 0 } };
+    s_client_t cl;
+    s_client_init (&cl, 5);
+    int c;
+    optind = 0;
+    while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
+        if (s_client_opt (&cl, c, optarg))
+            continue;
+        if (c == 'h') {
+            fputs (usage, stdout);
+            return MACX_EX_OK;
+        }
+        fputs (usage, stderr);
+        return MACX_EX_USAGE;
+    }
+    if (optind != argc) {
+        fputs (usage, stderr);
+        return MACX_EX_USAGE;
+    }
+    int exit_code = MACX_EX_OK;
+    macx_agent_t *agent = s_connect ("status", &cl, &exit_code);
+    if (!agent)
+        return exit_code;
+    macx_error_t err = { 0 };
+    int64_t deadline = macx_clock_wall_ms () + cl.timeout_s * 1000;
+    bool asked = false;
+    exit_code = MACX_EX_UNAVAILABLE;
+    while (macx_clock_wall_ms () < deadline) {
+        if (!asked && macx_agent_connected (agent))
+            asked = macx_agent_request_stats (agent) == MACX_OK;
+        macx_agent_event_t ev = { 0 };
+        int rc = macx_agent_next (agent, 100, &ev, &err);
+        if (rc == MACX_EDENIED) {
+            exit_code = s_wait_error ("status", &err);
+            break;
+        }
+        if (rc == 0 && ev.kind == MACX_AGENT_STATS) {
+            if (cl.json)
+                printf ("%s\n", ev.stats_json);
+            else {   /* indent for reading */
+                int depth = 0;
+                bool in_str = false;
+                for (const char *p = ev.stats_json; *p; p++) {
+                    if (*p == '"' && (p == ev.stats_json || p[-1] != '\\'))
+                        in_str = !in_str;
+                    if (in_str) {
+                        putchar (*p);
+                        continue;
+                    }
+                    if (*p == '{') {
+                        printf ("{\n%*s", 2 * ++depth, "");
+                    }
+                    else if (*p == '}')
+                        printf ("\n%*s}", 2 * --depth, "");
+                    else if (*p == ',')
+                        printf (",\n%*s", 2 * depth, "");
+                    else if (*p == ':')
+                        printf (": ");
+                    else
+                        putchar (*p);
+                }
+                putchar ('\n');
+            }
+            exit_code = MACX_EX_OK;
+            macx_agent_done (agent, &ev);
+            break;
+        }
+        if (rc == 0)
+            macx_agent_done (agent, &ev);
+    }
+    if (exit_code == MACX_EX_UNAVAILABLE && !err.code)
+        fprintf (stderr, "macx status: no answer from %s within %d s\n", cl.agent.broker,
+                 cl.timeout_s);
+    macx_agent_destroy (&agent);
+    return exit_code;
+}
