@@ -387,7 +387,8 @@ s_load_revoked (const char *dir, macx_registry_t *self, macx_error_t *err)
         }
         macx_agency_t key;
         snprintf (key.id, sizeof key.id, "%s", id);
-        macx_agency_t *a = bsearch (&key, self->agencies, self->n, sizeof *a, s_cmp_agency);
+        macx_agency_t *a = self->n ? bsearch (&key, self->agencies, self->n, sizeof *a, s_cmp_agency)
+                                   : NULL;
         if (a) {   /* revoking an agency whose keys were removed is harmless */
             a->revoked = true;
             snprintf (a->revoked_reason, sizeof a->revoked_reason, "%s", p + used);
@@ -478,8 +479,8 @@ macx_registry_at (const macx_registry_t *self, size_t index)
 const macx_agency_t *
 macx_registry_find (const macx_registry_t *self, const char *id)
 {
-    if (!id || strlen (id) > MACX_AGENCY_ID_MAX)
-        return NULL;
+    if (!id || strlen (id) > MACX_AGENCY_ID_MAX || self->n == 0)
+        return NULL;   /* bsearch must not see the NULL array of an empty registry */
     macx_agency_t key;
     snprintf (key.id, sizeof key.id, "%s", id);
     return bsearch (&key, self->agencies, self->n, sizeof key, s_cmp_agency);

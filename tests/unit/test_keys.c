@@ -302,6 +302,12 @@ test_registry_lookups (void **state)
     assert_int_equal (macx_registry_size (reg), 0);
     assert_null (macx_registry_find (reg, "mi5"));
     macx_registry_destroy (&reg);
+    /* ...also with a revocation list naming agencies it no longer holds. */
+    s_write (empty, "revoked", "mi5 2024-01-01T00:00:00Z gone\n", 0644);
+    reg = macx_registry_load (empty, &err);
+    assert_non_null (reg);
+    assert_int_equal (macx_registry_size (reg), 0);
+    macx_registry_destroy (&reg);
     char missing[4200];
     snprintf (missing, sizeof missing, "%s/nope", empty);
     assert_null (macx_registry_load (missing, &err));
