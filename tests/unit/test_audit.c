@@ -874,6 +874,116 @@ test_export (void **state)
     free (text);
 }
 
+/* ---- tests: the command ------------------------------------------------- */
+
+/* Runs `macx audit ARGS` (stdout and stderr together) and returns its exit
+ * code; *out receives the output (caller frees). */
+static int
+s_macx (char **out, const char *fmt, ...)
+{
+    char args[1024], cmd[2048];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (args, sizeof args, fmt, ap);
+    va_end (ap);
+    const char *bin = getenv ("MACX_BINARY") ? getenv ("MACX_BINARY") : MACX_BINARY;
+    snprintf (cmd, sizeof cmd, "'%s' audit %s 2>&1", bin, args);
+    FILE *p = popen (cmd, "r");
+    assert_non_null (p);
+    size_t len = 0, cap = 1 << 16;
+    char *text = malloc (cap);
+    size_t n;
+    while ((n = fread (text + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 4096)
+            text = realloc (text, cap *= 2);
+    }
+    text[len] = '\0';
+    int status = pclose (p);
+    *out = text;
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+static int
+s_lines (const char *text)
+{
+    int n = 0;
+    for (; *text; text++)
+        n += *text == '\n';
+    return n;
+}
+
+static void
+test_cli (void **state)
+{
+    s_fix_t *f = *state;
+    const char *bin = getenv ("MACX_BINARY") ? getenv ("MACX_BINARY") : MACX_BINARY;
+    if (access (bin, X_OK) != 0)
+        skip ();
+    s_build (f, 40, 10, 3);   /* checkpoints at 30 */
+    char *out;
+    assert_int_equal (s_macx (&out, "--help"), 0);
+    assert_non_null (strstr (out, "verify"));
+    free (out);
+    assert_int_equal (s_macx (&out, "verify --help"), 0);
+    free (out);
+    assert_int_equal (s_macx (&out, "verify %s", f->data), 64);
+    free (out);
+    assert_int_equal (s_macx (&out, "bogus"), 64);
+    free (out);
+    assert_int_equal (s_macx (&out, "verify %s/nothing --keys %s", f->root, f->keys), 66);
+    free (out);
+    assert_int_equal (s_macx (&out, "verify %s --keys %s --broker-id nobody", f->data, f->keys), 66);
+    free (out);
+
+    assert_int_equal (s_macx (&out, "verify %s --keys %s", f->data, f->keys), 0);
+    assert_non_null (strstr (out, "audit log intact: 40 entries, 1 signed checkpoints"));
+    assert_non_null (strstr (out, "last checkpoint at entry 30"));
+    assert_non_null (strstr (out, "unsigned tail: 10 entries"));
+    free (out);
+    assert_int_equal (s_macx (&out, "verify %s --keys %s --json", f->data, f->keys), 0);
+    assert_string_equal (out, "{\"intact\":true,\"entries\":40,\"checkpoints\":1,"
+                              "\"last_checkpoint\":30,\"unsigned_tail\":10,\"first_bad\":0,"
+                              "\"problem\":null}\n");
+    free (out);
+
+    assert_int_equal (s_macx (&out, "show %s", f->data), 0);
+    assert_int_equal (s_lines (out), 40);
+    const char *first = "#1 2026-11-27T08:00:01.000Z accept ctp -> la-london,ogd-dwp share "
+                        "sharing case=C-0001 permit ISA-1/F1 id=01010101010101010101010101010101 "
+                        "\"entry number 1\"\n";
+    assert_true (strncmp (out, first, strlen (first)) == 0);
+    free (out);
+    assert_int_equal (s_macx (&out, "show %s --case C-0003 --json", f->data), 0);
+    assert_int_equal (s_lines (out), 8);
+    assert_true (strncmp (out, "{\"seq\":3,", 9) == 0);
+    free (out);
+    assert_int_equal (s_macx (&out, "show %s --agency la-london --event refuse --since "
+                                    "2026-11-27T08:00:20Z --limit 2", f->data), 0);
+    assert_int_equal (s_lines (out), 2);
+    assert_true (strncmp (out, "#20 ", 4) == 0);
+    assert_non_null (strstr (out, "deny NO_FLOW"));
+    free (out);
+    assert_int_equal (s_macx (&out, "show %s --since yesterday", f->data), 64);
+    free (out);
+    assert_int_equal (s_macx (&out, "show %s --limit x", f->data), 64);
+    free (out);
+    assert_int_equal (s_macx (&out, "export %s --json", f->data), 0);
+    assert_int_equal (s_lines (out), 41);
+    assert_non_null (strstr (out, "{\"type\":\"checkpoint\",\"seq\":30,"));
+    free (out);
+
+    size_t at = 60;
+    s_tamper (f, "audit", 37, s_flip, &at);
+    assert_int_equal (s_macx (&out, "verify %s --keys %s", f->data, f->keys), 65);
+    assert_non_null (strstr (out, "audit log broken at entry 37: "));
+    free (out);
+    assert_int_equal (s_macx (&out, "verify %s --keys %s --json", f->data, f->keys), 65);
+    assert_non_null (strstr (out, "\"intact\":false"));
+    assert_non_null (strstr (out, "\"first_bad\":37"));
+    free (out);
+}
+
 int
 main (void)
 {
@@ -894,6 +1004,7 @@ main (void)
         cmocka_unit_test (test_print_entry),
         cmocka_unit_test (test_time),
         cmocka_unit_test_setup_teardown (test_export, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_cli, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
