@@ -852,7 +852,10 @@ macx_audit_print_entry (FILE *out, const Macx__AuditEntry *e, int json)
     const char *who = e->sender[0] ? e->sender : e->peer;
     if (who[0])
         fprintf (out, " %s", who);
-    if (e->peer[0] && e->sender[0] && strcmp (e->peer, e->sender) != 0)
+    /* The authenticated peer, when it is neither the sender nor the
+     * recipient of a delivery: a refused spoof, for instance. */
+    if (e->peer[0] && e->sender[0] && strcmp (e->peer, e->sender) != 0
+        && strcmp (e->peer, e->recipient) != 0)
         fprintf (out, " (peer %s)", e->peer);
     if (e->recipient[0])
         fprintf (out, " -> %s", e->recipient);
