@@ -563,8 +563,12 @@ macx_agent_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, mac
         if (self->r_n && (self->r_n >= (size_t) self->cfg.receipt_batch
                           || now - self->r_first_ms >= self->cfg.receipt_delay_ms))
             macx_agent_flush (self);
-        if (now >= deadline)
+        if (now >= deadline) {
+            /* Even with no time left, look at the sockets once. */
+            if (s_poll (self, 0) > 0 && s_event_pop (self, ev))
+                return MACX_OK;
             return macx_error_set (err, MACX_ETIMEOUT, "no event within %d ms", timeout_ms);
+        }
         int64_t wait = deadline - now;
         if (self->r_n) {
             int64_t due = self->r_first_ms + self->cfg.receipt_delay_ms - now;

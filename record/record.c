@@ -239,9 +239,12 @@ macx_record_seal (macx_identity_t *self, const macx_registry_t *registry, Macx__
         return macx_error_set (err, MACX_ETOOBIG, "record of %zu bytes is over the limit of %u",
                                plen + hlen, MACX_RECORD_MAX);
     uint8_t *hbytes = malloc (hlen ? hlen : 1);
-    uint8_t *plain = sodium_malloc (plen ? plen : 1);
+    /* The per-record key and plaintext are wiped before they are freed;
+     * sodium_malloc (an mmap and mprotect each) is kept for long-lived
+     * secrets in keys/, where it costs once, not per record. */
+    uint8_t *plain = malloc (plen ? plen : 1);
     uint8_t *cipher = malloc (plen + S_TAG_BYTES);
-    uint8_t *key = sodium_malloc (MACX_KEY_BYTES);
+    uint8_t key_buf[MACX_KEY_BYTES], *key = key_buf;
     Macx__KeyWrap wraps[MACX_RECIPIENTS_MAX], *wrap_ptrs[MACX_RECIPIENTS_MAX];
     uint8_t wrap_nonce[MACX_RECIPIENTS_MAX][MACX_WRAP_NONCE];
     uint8_t wrap_bytes[MACX_RECIPIENTS_MAX][MACX_WRAP_BYTES];
@@ -297,11 +300,12 @@ macx_record_seal (macx_identity_t *self, const macx_registry_t *registry, Macx__
     rc = MACX_OK;
 done:
     free (hbytes);
-    if (plain)
-        sodium_free (plain);
+    if (plain) {
+        sodium_memzero (plain, plen ? plen : 1);
+        free (plain);
+    }
     free (cipher);
-    if (key)
-        sodium_free (key);
+    sodium_memzero (key_buf, sizeof key_buf);
     return rc;
 }
 
@@ -353,6 +357,25 @@ macx_record_decode (const uint8_t *buf, size_t len, macx_record_t **record, macx
         goto fail;
     }
     Macx__Envelope *env = self->envelope;
+    /* Only the canonical encoding is accepted: the signature covers the
+     * decoded fields, so without this check unknown fields, padding or
+     * re-ordered fields would change a record's bytes but not its
+     * signature. */
+    if (macx__envelope__get_packed_size (env) != len) {
+        rc = macx_error_set (err, MACX_EDECODE, "record is not canonically encoded "
+                             "(unknown fields or padding)");
+        goto fail;
+    }
+    else {
+        uint8_t *again = malloc (len);
+        int same = again && macx__envelope__pack (env, again) == len
+                   && memcmp (again, buf, len) == 0;
+        free (again);
+        if (!same) {
+            rc = macx_error_set (err, MACX_EDECODE, "record is not canonically encoded");
+            goto fail;
+        }
+    }
     if (env->version != MACX_RECORD_VERSION) {
         rc = macx_error_set (err, MACX_EVERSION, "envelope version %u is not supported (want %d)",
                              env->version, MACX_RECORD_VERSION);
@@ -423,7 +446,8 @@ macx_record_open (macx_identity_t *me, const macx_registry_t *registry, const ui
     for (size_t i = 0; i < h->n_recipients; i++)
         if (strcmp (h->recipients[i], my_id) == 0)
             slot = i;
-    uint8_t *key = NULL, *plain = NULL;
+    uint8_t *key = NULL, *plain = NULL, key_buf[MACX_KEY_BYTES];
+    size_t plen = 0;
     if (slot == h->n_recipients) {
         rc = macx_error_set (err, MACX_ENOTRECIPIENT, "not a recipient: %s is not among the %zu "
                              "recipients of this record from %s", my_id, h->n_recipients, h->sender);
@@ -433,10 +457,10 @@ macx_record_open (macx_identity_t *me, const macx_registry_t *registry, const ui
     uint8_t ad[MACX_RECORD_ID_BYTES + 2 * (MACX_AGENCY_ID_MAX + 1)];
     size_t adlen = s_wrap_ad (h, my_id, ad, sizeof ad);
     const Macx__KeyWrap *w = self->envelope->wraps[slot];
-    key = sodium_malloc (MACX_KEY_BYTES);
-    size_t plen = self->envelope->ciphertext.len - S_TAG_BYTES;
-    plain = sodium_malloc (plen ? plen : 1);
-    if (!key || !plain) {
+    key = key_buf;
+    plen = self->envelope->ciphertext.len - S_TAG_BYTES;
+    plain = malloc (plen ? plen : 1);
+    if (!plain) {
         rc = macx_error_set (err, MACX_ENOMEM, "out of memory opening a record");
         goto done;
     }
@@ -461,9 +485,11 @@ macx_record_open (macx_identity_t *me, const macx_registry_t *registry, const ui
     rc = macx_record_check_manifest (h, self->payload, err);
 done:
     if (key)
-        sodium_free (key);
-    if (plain)
-        sodium_free (plain);
+        sodium_memzero (key, MACX_KEY_BYTES);
+    if (plain) {
+        sodium_memzero (plain, plen ? plen : 1);
+        free (plain);
+    }
     if (rc)
         macx_record_destroy (&self);
     *record = self;
