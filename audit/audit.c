@@ -322,7 +322,7 @@ macx_audit_reader_open (const char *data_dir, macx_error_t *err)
     if (rc == 0)
         rc = mdb_env_open (self->env, data_dir, MDB_RDONLY | MDB_NOTLS, 0600);
     if (rc) {
-        macx_error_set (err, rc == EACCES ? MACX_EPERM : MACX_ESTORE, "%s: cannot open the store: %s",
+        macx_error_set (err, rc == EACCES ? MACX_EIO : MACX_ESTORE, "%s: cannot open the store: %s",
                         data_dir, mdb_strerror (rc));
         macx_audit_reader_destroy (&self);
         return NULL;
