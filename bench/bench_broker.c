@@ -139,7 +139,14 @@ s_sender (void *arg)
             sent++;
         }
         macx_agent_event_t ev;
-        int wait = a->rate > 0 && sent - answered < (uint64_t) a->window ? 0 : 50;
+        /* Sleep in the poll until the next record is due, never spin. */
+        int wait = 50;
+        if (a->rate > 0 && sent < a->records && sent - answered < (uint64_t) a->window) {
+            uint64_t due = start + (uint64_t) ((double) sent * 1e9 / a->rate), now = macx_clock_mono_ns ();
+            wait = due > now ? (int) ((due - now) / 1000000) + 1 : 0;
+            if (wait > 50)
+                wait = 50;
+        }
         while (macx_agent_next (agent, wait, &ev, &err) == 0) {
             if (ev.kind == MACX_AGENT_ACK || ev.kind == MACX_AGENT_NACK) {
                 answered++;
