@@ -823,7 +823,8 @@ s_entry_json (FILE *out, const Macx__AuditEntry *e, const uint8_t *hash, const u
     s_field (out, "agreement", e->agreement);
     s_field (out, "flow", e->flow);
     s_field (out, "policy_hash", e->policy_hash);
-    fprintf (out, ",\"created_ms\":%" PRId64 ",\"sim_day\":%" PRId32, e->created_ms, e->sim_day);
+    fprintf (out, ",\"created_ms\":%" PRId64 ",\"sim_day\":%" PRId32 ",\"sim_ms\":%" PRId64, e->created_ms,
+             e->sim_day, e->sim_ms);
     s_field (out, "recipient", e->recipient);
     fprintf (out, ",\"retention_days\":%" PRIu32 ",\"mailbox_seq\":%" PRIu64, e->retention_days,
              e->mailbox_seq);

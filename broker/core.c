@@ -255,6 +255,7 @@ s_entry_from_header (Macx__AuditEntry *e, const Macx__Header *h)
     e->n_manifest = h->n_manifest;
     e->created_ms = h->created_ms;
     e->sim_day = h->sim_day;
+    e->sim_ms = h->sim_ms;
     e->origin = h->origin;
 }
 
@@ -423,6 +424,7 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         m.sim_day = h->sim_day;
         m.subject = h->subject;
         m.sequence = h->sequence;
+        m.sim_ms = h->sim_ms;
         uint8_t key[64];
         MDB_val mk = { s_mailbox_key (h->recipients[i], self->next_mseq++, key), key };
         MDB_val md = { macx__mailbox_entry__get_packed_size (&m), NULL };
@@ -504,6 +506,7 @@ s_receipt (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         e.record_type = m->record_type;
         e.sim_day = m->sim_day;
         e.sequence = m->sequence;
+        e.sim_ms = m->sim_ms;
         e.mailbox_seq = r->mailbox_seqs[i];
         e.created_ms = r->time_ms;
         uint64_t seq;

@@ -1,0 +1,128 @@
+/* scenario.h -- a pilot scenario (YAML): the cohort, the simulated clock,
+ * the MACs and their members, each agency's service times and capacities,
+ * when agreements come into force, the behavioural model and the disposals.
+ * Read by `macx pilot run` and by every `macx agent`, so both see the same
+ * world. The file format is documented in docs/pilot.md. */
+#ifndef MACX_SCENARIO_H
+#define MACX_SCENARIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "keys.h"
+
+#define MACX_SCN_MAX_AGENCIES  32
+#define MACX_SCN_MAX_MACS      8
+#define MACX_SCN_MAX_REGIONS   16
+#define MACX_SCN_MAX_MEMBERS   16
+#define MACX_SCN_MAX_OVERRIDES 32
+#define MACX_SCN_MAX_DISPOSALS 12
+#define MACX_SCN_NAME          64
+
+/* A service-time distribution in simulated days. */
+typedef enum { MACX_DIST_FIXED, MACX_DIST_UNIFORM, MACX_DIST_TRIANGULAR, MACX_DIST_LOGNORMAL } macx_dist_kind_t;
+typedef struct {
+    macx_dist_kind_t kind;
+    double a, b, c;      /* fixed: a; uniform: [a,b]; triangular: min a, mode b, max c;
+                            lognormal: median a, sigma b (of the log), cap c (0: none) */
+    bool set;
+} macx_dist_t;
+
+typedef struct {
+    char id[MACX_AGENCY_ID_MAX + 1];
+    char kind[16];                       /* mi5, ctp, local_authority, ogd */
+    char region[MACX_SCN_NAME];          /* "national" for MI5, CTP, OGDs */
+    macx_dist_t service[6];              /* by Macx__Phase (1..5) */
+    int capacity[6];                     /* cases worked at once, by phase; 0 = unlimited */
+    double coverage;                     /* chance it holds a record on a subject (partners) */
+    double near_match;                   /* chance what it holds is a near-match */
+} macx_scn_agency_t;
+
+typedef struct {
+    char id[MACX_SCN_NAME];
+    char name[128];
+    bool national;                       /* takes cases from any region without its own MAC */
+    char regions[MACX_SCN_MAX_REGIONS][MACX_SCN_NAME];
+    int nregions;
+    char members[MACX_SCN_MAX_MEMBERS][MACX_AGENCY_ID_MAX + 1];   /* partners (not mi5/ctp) */
+    int nmembers;
+} macx_scn_mac_t;
+
+typedef struct {
+    char agreement[64];
+    int32_t effective_day;               /* simulated day index from start (>= 0) */
+    bool missing;                        /* never comes into force in this pilot */
+} macx_scn_override_t;
+
+typedef struct {
+    char kind[48];                       /* e.g. safeguarding_referral */
+    char owner_kind[16];                 /* who delivers it: local_authority, ogd, ctp, mi5 */
+    double p[4];                         /* probability by level 1..3 (index 0 unused) */
+} macx_scn_disposal_t;
+
+typedef struct {
+    char name[MACX_SCN_NAME];
+    char description[256];
+    char path[1024];                     /* the scenario file */
+    char policy_dir[1024];               /* resolved against the file's directory */
+    uint64_t seed;
+    int subjects;
+    int32_t start_day;                   /* days since epoch */
+    double clock_scale_ms;               /* wall ms per simulated day */
+    int closure_window_days;             /* subjects close uniformly over this many days */
+    int deadline_days;                   /* a step waiting longer than this is given up (stalled) */
+    int enrichment_wait_days;            /* the profile owner waits at most this for answers */
+    /* regions and the share of subjects from each (sums to 1) */
+    char regions[MACX_SCN_MAX_REGIONS][MACX_SCN_NAME];
+    double region_share[MACX_SCN_MAX_REGIONS];
+    int nregions;
+    macx_scn_mac_t macs[MACX_SCN_MAX_MACS];
+    int nmacs;
+    macx_scn_agency_t agencies[MACX_SCN_MAX_AGENCIES];
+    int nagencies;
+    macx_scn_override_t overrides[MACX_SCN_MAX_OVERRIDES];
+    int noverrides;
+    /* behavioural model: a baseline score from indicators and partners'
+     * findings, plus noise; thresholds give the level */
+    struct {
+        double indicator_weight;         /* per risk indicator on the case */
+        double holding_weight;           /* per concerning holding found by partners */
+        double noise_sigma;
+        double level2_threshold;
+        double level3_threshold;
+    } behaviour;
+    macx_scn_disposal_t disposals[MACX_SCN_MAX_DISPOSALS];
+    int ndisposals;
+    /* workflow variants */
+    struct {
+        bool share_during_identification;   /* live-subject sharing before closure */
+        bool enrichment_in_sharing;         /* abbreviated: answers count as sharing */
+        bool profile_review;                /* members review the profile before the panel */
+        char purpose[64];                   /* purpose on every record */
+        char live_purpose[64];              /* purpose for identification-phase shares */
+    } workflow;
+} macx_scenario_t;
+
+/* Loads and validates a scenario file. Errors name file:line:column. */
+int macx_scenario_load (const char *path, macx_scenario_t *scn, macx_error_t *err);
+
+/* Lookups; NULL when absent. */
+const macx_scn_agency_t *macx_scenario_agency (const macx_scenario_t *scn, const char *id);
+/* The MAC that takes a case from region: its regional MAC if it has one,
+ * else the national MAC. NULL if none. */
+const macx_scn_mac_t *macx_scenario_mac_for (const macx_scenario_t *scn, const char *region);
+
+/* Draws a service time in days from d with the uniform u1, u2 in (0,1). */
+double macx_dist_sample (const macx_dist_t *d, double u1, double u2);
+
+/* ---- deterministic randomness ------------------------------------------- */
+
+/* A counter-based generator: the same (seed, stream, index) always gives
+ * the same number, whatever order processes ask in. stream is any string
+ * naming what is drawn (e.g. "service/la-london/S-000042/enrichment"). */
+uint64_t macx_rand_u64 (uint64_t seed, const char *stream, uint64_t index);
+/* Uniform in (0, 1). */
+double macx_rand_unit (uint64_t seed, const char *stream, uint64_t index);
+
+#endif
