@@ -1,0 +1,644 @@
+/* scenario.c -- the pilot scenario loader (libfyaml, strict: unknown keys,
+ * bad values and missing sections are errors naming file:line:column), the
+ * service-time distributions, and counter-based deterministic randomness. */
+#include "scenario.h"
+
+#include <libfyaml.h>
+#include <libgen.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "names.h"
+
+/* ---- randomness -------------------------------------------------------------- */
+
+uint64_t
+macx_rand_u64 (uint64_t seed, const char *stream, uint64_t index)
+{
+    /* BLAKE2b keyed by nothing over (seed, stream, index): any order of
+     * asking gives the same answers in every process. */
+    uint8_t in[16], out[8];
+    for (int i = 0; i < 8; i++) {
+        in[i] = (uint8_t) (seed >> (8 * i));
+        in[8 + i] = (uint8_t) (index >> (8 * i));
+    }
+    crypto_generichash_state st;
+    crypto_generichash_init (&st, NULL, 0, sizeof out);
+    crypto_generichash_update (&st, in, sizeof in);
+    crypto_generichash_update (&st, (const uint8_t *) stream, strlen (stream));
+    crypto_generichash_final (&st, out, sizeof out);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t) out[i] << (8 * i);
+    return v;
+}
+
+double
+macx_rand_unit (uint64_t seed, const char *stream, uint64_t index)
+{
+    return ((double) (macx_rand_u64 (seed, stream, index) >> 11) + 0.5) / 9007199254740992.0;
+}
+
+double
+macx_dist_sample (const macx_dist_t *d, double u1, double u2)
+{
+    double v;
+    switch (d->kind) {
+    case MACX_DIST_FIXED:
+        v = d->a;
+        break;
+    case MACX_DIST_UNIFORM:
+        v = d->a + (d->b - d->a) * u1;
+        break;
+    case MACX_DIST_TRIANGULAR: {
+        double lo = d->a, mode = d->b, hi = d->c;
+        double f = hi > lo ? (mode - lo) / (hi - lo) : 0.5;
+        v = u1 < f ? lo + sqrt (u1 * (hi - lo) * (mode - lo))
+                   : hi - sqrt ((1 - u1) * (hi - lo) * (hi - mode));
+        break;
+    }
+    case MACX_DIST_LOGNORMAL: {
+        double z = sqrt (-2.0 * log (u1)) * cos (2.0 * M_PI * u2);
+        v = d->a * exp (d->b * z);
+        if (d->c > 0 && v > d->c)
+            v = d->c;
+        break;
+    }
+    default:
+        v = 0;
+    }
+    return v < 0 ? 0 : v;
+}
+
+/* ---- strict YAML walking ----------------------------------------------------- */
+
+typedef struct {
+    const char *file;
+    macx_error_t *err;
+} s_ctx_t;
+
+static int
+s_fail (s_ctx_t *c, struct fy_node *n, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+
+static int
+s_fail (s_ctx_t *c, struct fy_node *n, const char *fmt, ...)
+{
+    int line = 0, col = 0;
+    for (int depth = 0; n && depth < 32; depth++) {
+        if (fy_node_get_type (n) == FYNT_SCALAR) {
+            struct fy_token *t = fy_node_get_scalar_token (n);
+            const struct fy_mark *m = t ? fy_token_start_mark (t) : NULL;
+            if (m) {
+                line = m->line + 1;
+                col = m->column + 1;
+            }
+            break;
+        }
+        void *it = NULL;
+        if (fy_node_get_type (n) == FYNT_MAPPING) {
+            struct fy_node_pair *p = fy_node_mapping_iterate (n, &it);
+            n = p ? fy_node_pair_key (p) : NULL;
+        }
+        else
+            n = fy_node_sequence_iterate (n, &it);
+    }
+    char msg[400];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (msg, sizeof msg, fmt, ap);
+    va_end (ap);
+    return macx_error_set (c->err, MACX_EFORMAT, "%s:%d:%d: %s", c->file, line, col, msg);
+}
+
+static const char *
+s_str (struct fy_node *n)
+{
+    return n && fy_node_get_type (n) == FYNT_SCALAR ? fy_node_get_scalar0 (n) : NULL;
+}
+
+static int
+s_copy (s_ctx_t *c, struct fy_node *n, const char *what, char *buf, size_t size)
+{
+    const char *v = s_str (n);
+    if (!v || !*v)
+        return s_fail (c, n, "%s must be a text value", what);
+    if (strlen (v) >= size)
+        return s_fail (c, n, "%s is longer than %zu characters", what, size - 1);
+    snprintf (buf, size, "%s", v);
+    return 0;
+}
+
+static int
+s_number (s_ctx_t *c, struct fy_node *n, const char *what, double min, double max, double *out)
+{
+    const char *v = s_str (n);
+    char *end;
+    double d = v ? strtod (v, &end) : 0;
+    if (!v || end == v || *end || d < min || d > max)
+        return s_fail (c, n, "%s must be a number from %g to %g", what, min, max);
+    *out = d;
+    return 0;
+}
+
+static int
+s_int (s_ctx_t *c, struct fy_node *n, const char *what, int min, int max, int *out)
+{
+    double d;
+    if (s_number (c, n, what, min, max, &d))
+        return -1;
+    if (d != (int) d)
+        return s_fail (c, n, "%s must be a whole number", what);
+    *out = (int) d;
+    return 0;
+}
+
+static int
+s_bool (s_ctx_t *c, struct fy_node *n, const char *what, bool *out)
+{
+    const char *v = s_str (n);
+    if (v && strcmp (v, "true") == 0)
+        *out = true;
+    else if (v && strcmp (v, "false") == 0)
+        *out = false;
+    else
+        return s_fail (c, n, "%s must be true or false", what);
+    return 0;
+}
+
+/* Checks that every key of mapping n is in allowed (NULL-terminated). */
+static int
+s_keys (s_ctx_t *c, struct fy_node *n, const char *what, const char *const *allowed)
+{
+    if (!n || fy_node_get_type (n) != FYNT_MAPPING)
+        return s_fail (c, n, "%s must be a mapping", what);
+    void *it = NULL;
+    struct fy_node_pair *p;
+    while ((p = fy_node_mapping_iterate (n, &it))) {
+        const char *k = s_str (fy_node_pair_key (p));
+        bool ok = false;
+        for (int i = 0; k && allowed[i]; i++)
+            ok |= strcmp (k, allowed[i]) == 0;
+        if (!ok) {
+            char list[400] = "";
+            for (int i = 0; allowed[i]; i++)
+                snprintf (list + strlen (list), sizeof list - strlen (list), "%s%s", i ? ", " : "",
+                          allowed[i]);
+            return s_fail (c, fy_node_pair_key (p), "unknown key '%s' in %s (known: %s)",
+                           k ? k : "?", what, list);
+        }
+    }
+    return 0;
+}
+
+static struct fy_node *
+s_get (struct fy_node *map, const char *key)
+{
+    return fy_node_mapping_lookup_by_string (map, key, FY_NT);
+}
+
+static int
+s_string_list (s_ctx_t *c, struct fy_node *n, const char *what, char (*out)[MACX_SCN_NAME],
+               int max, int *count)
+{
+    if (!n || fy_node_get_type (n) != FYNT_SEQUENCE)
+        return s_fail (c, n, "%s must be a list", what);
+    *count = 0;
+    void *it = NULL;
+    struct fy_node *e;
+    while ((e = fy_node_sequence_iterate (n, &it))) {
+        if (*count == max)
+            return s_fail (c, e, "%s has more than %d entries", what, max);
+        if (s_copy (c, e, what, out[*count], MACX_SCN_NAME))
+            return -1;
+        (*count)++;
+    }
+    return 0;
+}
+
+/* ---- sections ------------------------------------------------------------------ */
+
+static int
+s_dist (s_ctx_t *c, struct fy_node *n, macx_dist_t *d)
+{
+    static const char *const keys[] = { "dist", "days", "min", "max", "mode", "median", "sigma",
+                                        "cap", NULL };
+    if (s_keys (c, n, "a service time", keys))
+        return -1;
+    const char *kind = s_str (s_get (n, "dist"));
+    memset (d, 0, sizeof *d);
+    d->set = true;
+    if (!kind)
+        return s_fail (c, n, "a service time needs 'dist' (fixed, uniform, triangular, lognormal)");
+    if (strcmp (kind, "fixed") == 0) {
+        d->kind = MACX_DIST_FIXED;
+        return s_number (c, s_get (n, "days"), "'days'", 0, 3650, &d->a);
+    }
+    if (strcmp (kind, "uniform") == 0) {
+        d->kind = MACX_DIST_UNIFORM;
+        if (s_number (c, s_get (n, "min"), "'min'", 0, 3650, &d->a)
+            || s_number (c, s_get (n, "max"), "'max'", 0, 3650, &d->b))
+            return -1;
+        return d->b < d->a ? s_fail (c, n, "'max' is below 'min'") : 0;
+    }
+    if (strcmp (kind, "triangular") == 0) {
+        d->kind = MACX_DIST_TRIANGULAR;
+        if (s_number (c, s_get (n, "min"), "'min'", 0, 3650, &d->a)
+            || s_number (c, s_get (n, "mode"), "'mode'", 0, 3650, &d->b)
+            || s_number (c, s_get (n, "max"), "'max'", 0, 3650, &d->c))
+            return -1;
+        return d->a <= d->b && d->b <= d->c ? 0 : s_fail (c, n, "need min <= mode <= max");
+    }
+    if (strcmp (kind, "lognormal") == 0) {
+        d->kind = MACX_DIST_LOGNORMAL;
+        if (s_number (c, s_get (n, "median"), "'median'", 0, 3650, &d->a)
+            || s_number (c, s_get (n, "sigma"), "'sigma'", 0, 5, &d->b))
+            return -1;
+        return s_get (n, "cap") ? s_number (c, s_get (n, "cap"), "'cap'", 0, 3650, &d->c) : 0;
+    }
+    return s_fail (c, s_get (n, "dist"), "unknown distribution '%s' (fixed, uniform, triangular, "
+                   "lognormal)", kind);
+}
+
+static const char *const s_phase_keys[] = { "identification", "sharing", "enrichment",
+                                            "profiling", "panel", NULL };
+
+static int
+s_agency (s_ctx_t *c, struct fy_node *n, macx_scn_agency_t *a)
+{
+    static const char *const keys[] = { "id", "kind", "region", "service", "capacity", "coverage",
+                                        "near_match", NULL };
+    if (s_keys (c, n, "an agency", keys) || s_copy (c, s_get (n, "id"), "agency 'id'", a->id, sizeof a->id)
+        || s_copy (c, s_get (n, "kind"), "agency 'kind'", a->kind, sizeof a->kind))
+        return -1;
+    if (macx_keys_check_id (a->id, NULL))
+        return s_fail (c, s_get (n, "id"), "'%s' is not an agency id (a-z, 0-9, '-')", a->id);
+    static const char *const kinds[] = { "mi5", "ctp", "local_authority", "ogd", NULL };
+    bool ok = false;
+    for (int i = 0; kinds[i]; i++)
+        ok |= strcmp (a->kind, kinds[i]) == 0;
+    if (!ok)
+        return s_fail (c, s_get (n, "kind"), "unknown kind '%s' (mi5, ctp, local_authority, ogd)",
+                       a->kind);
+    snprintf (a->region, sizeof a->region, "national");
+    if (s_get (n, "region") && s_copy (c, s_get (n, "region"), "'region'", a->region, sizeof a->region))
+        return -1;
+    a->coverage = 0.5;
+    a->near_match = 0.1;
+    if ((s_get (n, "coverage") && s_number (c, s_get (n, "coverage"), "'coverage'", 0, 1, &a->coverage))
+        || (s_get (n, "near_match")
+            && s_number (c, s_get (n, "near_match"), "'near_match'", 0, 1, &a->near_match)))
+        return -1;
+    struct fy_node *svc = s_get (n, "service"), *cap = s_get (n, "capacity");
+    if (svc) {
+        if (s_keys (c, svc, "'service'", s_phase_keys))
+            return -1;
+        for (int p = 1; p <= MACX_PHASE_COUNT; p++) {
+            struct fy_node *d = s_get (svc, macx_phase_name (p));
+            if (d && s_dist (c, d, &a->service[p]))
+                return -1;
+        }
+    }
+    if (cap) {
+        if (s_keys (c, cap, "'capacity'", s_phase_keys))
+            return -1;
+        for (int p = 1; p <= MACX_PHASE_COUNT; p++) {
+            struct fy_node *v = s_get (cap, macx_phase_name (p));
+            if (v && s_int (c, v, "a capacity", 0, 100000, &a->capacity[p]))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+s_mac (s_ctx_t *c, struct fy_node *n, macx_scn_mac_t *m)
+{
+    static const char *const keys[] = { "id", "name", "national", "regions", "members", NULL };
+    if (s_keys (c, n, "a MAC", keys) || s_copy (c, s_get (n, "id"), "MAC 'id'", m->id, sizeof m->id))
+        return -1;
+    snprintf (m->name, sizeof m->name, "%s", m->id);
+    if (s_get (n, "name") && s_copy (c, s_get (n, "name"), "MAC 'name'", m->name, sizeof m->name))
+        return -1;
+    if (s_get (n, "national") && s_bool (c, s_get (n, "national"), "'national'", &m->national))
+        return -1;
+    if (s_string_list (c, s_get (n, "regions"), "MAC 'regions'", m->regions, MACX_SCN_MAX_REGIONS,
+                       &m->nregions))
+        return -1;
+    char members[MACX_SCN_MAX_MEMBERS][MACX_SCN_NAME];
+    if (s_string_list (c, s_get (n, "members"), "MAC 'members'", members, MACX_SCN_MAX_MEMBERS,
+                       &m->nmembers))
+        return -1;
+    for (int i = 0; i < m->nmembers; i++)
+        snprintf (m->members[i], sizeof m->members[i], "%s", members[i]);
+    return 0;
+}
+
+static int
+s_disposal (s_ctx_t *c, struct fy_node *n, macx_scn_disposal_t *d)
+{
+    static const char *const keys[] = { "kind", "owner", "level1", "level2", "level3", NULL };
+    if (s_keys (c, n, "a disposal", keys)
+        || s_copy (c, s_get (n, "kind"), "disposal 'kind'", d->kind, sizeof d->kind)
+        || s_copy (c, s_get (n, "owner"), "disposal 'owner'", d->owner_kind, sizeof d->owner_kind))
+        return -1;
+    static const char *const lv[] = { NULL, "level1", "level2", "level3" };
+    for (int l = 1; l <= 3; l++)
+        if (s_get (n, lv[l]) && s_number (c, s_get (n, lv[l]), lv[l], 0, 1, &d->p[l]))
+            return -1;
+    return 0;
+}
+
+/* Everything that can only be checked once the whole file is read. */
+static int
+s_validate (s_ctx_t *c, struct fy_node *root, macx_scenario_t *s)
+{
+    struct fy_node *ag = s_get (root, "agencies"), *mc = s_get (root, "macs");
+    bool have_mi5 = false, have_ctp = false;
+    for (int i = 0; i < s->nagencies; i++) {
+        have_mi5 |= strcmp (s->agencies[i].kind, "mi5") == 0;
+        have_ctp |= strcmp (s->agencies[i].kind, "ctp") == 0;
+        for (int j = 0; j < i; j++)
+            if (strcmp (s->agencies[i].id, s->agencies[j].id) == 0)
+                return s_fail (c, ag, "agency '%s' is listed twice", s->agencies[i].id);
+    }
+    if (!have_mi5 || !have_ctp)
+        return s_fail (c, ag, "a pilot needs an agency of kind mi5 and one of kind ctp");
+    if (!macx_scenario_agency (s, "mi5") || !macx_scenario_agency (s, "ctp"))
+        return s_fail (c, ag, "the MI5 and CTP agencies must have the ids 'mi5' and 'ctp'");
+    int national = 0;
+    for (int i = 0; i < s->nmacs; i++) {
+        national += s->macs[i].national;
+        for (int j = 0; j < s->macs[i].nmembers; j++) {
+            const macx_scn_agency_t *a = macx_scenario_agency (s, s->macs[i].members[j]);
+            if (!a)
+                return s_fail (c, mc, "MAC '%s' lists member '%s', which is not among the agencies",
+                               s->macs[i].id, s->macs[i].members[j]);
+            if (strcmp (a->kind, "mi5") == 0 || strcmp (a->kind, "ctp") == 0)
+                return s_fail (c, mc, "MAC '%s': mi5 and ctp are in every MAC; list only partners",
+                               s->macs[i].id);
+        }
+        for (int r = 0; r < s->macs[i].nregions; r++)
+            for (int k = 0; k < i; k++)
+                for (int q = 0; q < s->macs[k].nregions; q++)
+                    if (strcmp (s->macs[i].regions[r], s->macs[k].regions[q]) == 0)
+                        return s_fail (c, mc, "region '%s' belongs to two MACs (%s, %s)",
+                                       s->macs[i].regions[r], s->macs[k].id, s->macs[i].id);
+    }
+    if (national > 1)
+        return s_fail (c, mc, "at most one MAC may be national");
+    double sum = 0;
+    for (int i = 0; i < s->nregions; i++) {
+        sum += s->region_share[i];
+        if (!macx_scenario_mac_for (s, s->regions[i]))
+            return s_fail (c, s_get (root, "regions"), "no MAC takes cases from region '%s' (add it "
+                           "to a MAC or make one MAC national)", s->regions[i]);
+    }
+    if (s->nregions == 0 || fabs (sum - 1.0) > 1e-6)
+        return s_fail (c, s_get (root, "regions"), "region shares must add up to 1 (they add up "
+                       "to %g)", sum);
+    for (int l = 1; l <= 3; l++) {
+        double p = 0;
+        for (int i = 0; i < s->ndisposals; i++)
+            p += s->disposals[i].p[l];
+        if (s->ndisposals && fabs (p - 1.0) > 1e-6)
+            return s_fail (c, s_get (root, "disposals"), "disposal probabilities for level %d add "
+                           "up to %g, not 1", l, p);
+    }
+    if (s->behaviour.level3_threshold < s->behaviour.level2_threshold)
+        return s_fail (c, s_get (root, "behaviour"), "level3_threshold is below level2_threshold");
+    return 0;
+}
+
+int
+macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
+{
+    memset (s, 0, sizeof *s);
+    s_ctx_t c = { path, err };
+    struct fy_parse_cfg cfg = { .flags = FYPCF_QUIET };
+    struct fy_document *doc = fy_document_build_from_file (&cfg, path);
+    if (!doc) {
+        FILE *f = fopen (path, "r");
+        if (!f)
+            return macx_error_set (err, MACX_ENOTFOUND, "%s: cannot read the scenario", path);
+        fclose (f);
+        return macx_error_set (err, MACX_EFORMAT, "%s: not valid YAML (duplicate keys are errors too)",
+                               path);
+    }
+    struct fy_node *root = fy_document_root (doc);
+    int rc = -1;
+    static const char *const keys[] = {
+        "name", "description", "seed", "subjects", "start_date", "clock_scale_ms",
+        "closure_window_days", "deadline_days", "enrichment_wait_days", "policy", "regions",
+        "macs", "agencies", "agreements", "behaviour", "disposals", "workflow", NULL
+    };
+    if (s_keys (&c, root, "the scenario", keys))
+        goto done;
+    snprintf (s->path, sizeof s->path, "%s", path);
+    if (s_copy (&c, s_get (root, "name"), "'name'", s->name, sizeof s->name))
+        goto done;
+    if (s_get (root, "description")
+        && s_copy (&c, s_get (root, "description"), "'description'", s->description,
+                   sizeof s->description))
+        goto done;
+    double seed;
+    char date[16], policy[512];
+    if (s_number (&c, s_get (root, "seed"), "'seed'", 0, 9007199254740991.0, &seed)
+        || s_int (&c, s_get (root, "subjects"), "'subjects'", 1, 1000000, &s->subjects)
+        || s_copy (&c, s_get (root, "start_date"), "'start_date'", date, sizeof date)
+        || s_number (&c, s_get (root, "clock_scale_ms"), "'clock_scale_ms'", 0.01, 86400000,
+                     &s->clock_scale_ms)
+        || s_int (&c, s_get (root, "closure_window_days"), "'closure_window_days'", 1, 3650,
+                  &s->closure_window_days)
+        || s_int (&c, s_get (root, "deadline_days"), "'deadline_days'", 1, 3650, &s->deadline_days)
+        || s_copy (&c, s_get (root, "policy"), "'policy'", policy, sizeof policy))
+        goto done;
+    s->seed = (uint64_t) seed;
+    if (macx_date_parse (date, &s->start_day)) {
+        s_fail (&c, s_get (root, "start_date"), "'start_date' must be a date YYYY-MM-DD");
+        goto done;
+    }
+    s->enrichment_wait_days = 30;
+    if (s_get (root, "enrichment_wait_days")
+        && s_int (&c, s_get (root, "enrichment_wait_days"), "'enrichment_wait_days'", 0, 3650,
+                  &s->enrichment_wait_days))
+        goto done;
+    {
+        char copy[1024];
+        snprintf (copy, sizeof copy, "%s", path);
+        if (policy[0] == '/')
+            snprintf (s->policy_dir, sizeof s->policy_dir, "%s", policy);
+        else
+            snprintf (s->policy_dir, sizeof s->policy_dir, "%s/%s", dirname (copy), policy);
+    }
+    /* regions: mapping region -> share */
+    struct fy_node *regions = s_get (root, "regions");
+    if (!regions || fy_node_get_type (regions) != FYNT_MAPPING) {
+        s_fail (&c, regions ? regions : root, "'regions' must map each region to its share of subjects");
+        goto done;
+    }
+    {
+        void *it = NULL;
+        struct fy_node_pair *p;
+        while ((p = fy_node_mapping_iterate (regions, &it))) {
+            if (s->nregions == MACX_SCN_MAX_REGIONS) {
+                s_fail (&c, regions, "more than %d regions", MACX_SCN_MAX_REGIONS);
+                goto done;
+            }
+            if (s_copy (&c, fy_node_pair_key (p), "a region", s->regions[s->nregions], MACX_SCN_NAME)
+                || s_number (&c, fy_node_pair_value (p), "a region's share", 0, 1,
+                             &s->region_share[s->nregions]))
+                goto done;
+            s->nregions++;
+        }
+    }
+    struct fy_node *macs = s_get (root, "macs"), *agencies = s_get (root, "agencies");
+    if (!macs || fy_node_get_type (macs) != FYNT_SEQUENCE || !agencies
+        || fy_node_get_type (agencies) != FYNT_SEQUENCE) {
+        s_fail (&c, root, "'macs' and 'agencies' must be lists");
+        goto done;
+    }
+    {
+        void *it = NULL;
+        struct fy_node *e;
+        while ((e = fy_node_sequence_iterate (macs, &it))) {
+            if (s->nmacs == MACX_SCN_MAX_MACS) {
+                s_fail (&c, e, "more than %d MACs", MACX_SCN_MAX_MACS);
+                goto done;
+            }
+            if (s_mac (&c, e, &s->macs[s->nmacs++]))
+                goto done;
+        }
+        it = NULL;
+        while ((e = fy_node_sequence_iterate (agencies, &it))) {
+            if (s->nagencies == MACX_SCN_MAX_AGENCIES) {
+                s_fail (&c, e, "more than %d agencies", MACX_SCN_MAX_AGENCIES);
+                goto done;
+            }
+            if (s_agency (&c, e, &s->agencies[s->nagencies++]))
+                goto done;
+        }
+    }
+    struct fy_node *agr = s_get (root, "agreements");
+    if (agr) {
+        if (fy_node_get_type (agr) != FYNT_MAPPING) {
+            s_fail (&c, agr, "'agreements' must map agreement ids to {effective_day: N} or {missing: true}");
+            goto done;
+        }
+        void *it = NULL;
+        struct fy_node_pair *p;
+        while ((p = fy_node_mapping_iterate (agr, &it))) {
+            if (s->noverrides == MACX_SCN_MAX_OVERRIDES) {
+                s_fail (&c, agr, "more than %d agreement overrides", MACX_SCN_MAX_OVERRIDES);
+                goto done;
+            }
+            macx_scn_override_t *o = &s->overrides[s->noverrides++];
+            static const char *const okeys[] = { "effective_day", "missing", NULL };
+            struct fy_node *v = fy_node_pair_value (p);
+            if (s_copy (&c, fy_node_pair_key (p), "an agreement id", o->agreement, sizeof o->agreement)
+                || s_keys (&c, v, "an agreement override", okeys))
+                goto done;
+            if (s_get (v, "effective_day")
+                && s_int (&c, s_get (v, "effective_day"), "'effective_day'", 0, 3650, &o->effective_day))
+                goto done;
+            if (s_get (v, "missing") && s_bool (&c, s_get (v, "missing"), "'missing'", &o->missing))
+                goto done;
+        }
+    }
+    s->behaviour.indicator_weight = 0.06;
+    s->behaviour.holding_weight = 0.1;
+    s->behaviour.noise_sigma = 0.08;
+    s->behaviour.level2_threshold = 0.6;
+    s->behaviour.level3_threshold = 0.8;
+    struct fy_node *bh = s_get (root, "behaviour");
+    if (bh) {
+        static const char *const bkeys[] = { "indicator_weight", "holding_weight", "noise_sigma",
+                                             "level2_threshold", "level3_threshold", NULL };
+        if (s_keys (&c, bh, "'behaviour'", bkeys))
+            goto done;
+        struct { const char *k; double *v; } f[] = {
+            { "indicator_weight", &s->behaviour.indicator_weight },
+            { "holding_weight", &s->behaviour.holding_weight },
+            { "noise_sigma", &s->behaviour.noise_sigma },
+            { "level2_threshold", &s->behaviour.level2_threshold },
+            { "level3_threshold", &s->behaviour.level3_threshold },
+        };
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+            if (s_get (bh, f[i].k) && s_number (&c, s_get (bh, f[i].k), f[i].k, 0, 10, f[i].v))
+                goto done;
+    }
+    struct fy_node *ds = s_get (root, "disposals");
+    if (ds) {
+        if (fy_node_get_type (ds) != FYNT_SEQUENCE) {
+            s_fail (&c, ds, "'disposals' must be a list");
+            goto done;
+        }
+        void *it = NULL;
+        struct fy_node *e;
+        while ((e = fy_node_sequence_iterate (ds, &it))) {
+            if (s->ndisposals == MACX_SCN_MAX_DISPOSALS) {
+                s_fail (&c, e, "more than %d disposals", MACX_SCN_MAX_DISPOSALS);
+                goto done;
+            }
+            if (s_disposal (&c, e, &s->disposals[s->ndisposals++]))
+                goto done;
+        }
+    }
+    s->workflow.profile_review = true;
+    snprintf (s->workflow.purpose, sizeof s->workflow.purpose, "mac_case_management");
+    snprintf (s->workflow.live_purpose, sizeof s->workflow.live_purpose, "live_subject_safeguarding");
+    struct fy_node *wf = s_get (root, "workflow");
+    if (wf) {
+        static const char *const wkeys[] = { "share_during_identification", "enrichment_in_sharing",
+                                             "profile_review", "purpose", "live_purpose", NULL };
+        if (s_keys (&c, wf, "'workflow'", wkeys))
+            goto done;
+        if ((s_get (wf, "share_during_identification")
+             && s_bool (&c, s_get (wf, "share_during_identification"), "share_during_identification",
+                        &s->workflow.share_during_identification))
+            || (s_get (wf, "enrichment_in_sharing")
+                && s_bool (&c, s_get (wf, "enrichment_in_sharing"), "enrichment_in_sharing",
+                           &s->workflow.enrichment_in_sharing))
+            || (s_get (wf, "profile_review")
+                && s_bool (&c, s_get (wf, "profile_review"), "profile_review",
+                           &s->workflow.profile_review))
+            || (s_get (wf, "purpose")
+                && s_copy (&c, s_get (wf, "purpose"), "'purpose'", s->workflow.purpose,
+                           sizeof s->workflow.purpose))
+            || (s_get (wf, "live_purpose")
+                && s_copy (&c, s_get (wf, "live_purpose"), "'live_purpose'", s->workflow.live_purpose,
+                           sizeof s->workflow.live_purpose)))
+            goto done;
+    }
+    rc = s_validate (&c, root, s);
+done:
+    fy_document_destroy (doc);
+    return rc ? (err && err->code ? err->code : MACX_EFORMAT) : MACX_OK;
+}
+
+const macx_scn_agency_t *
+macx_scenario_agency (const macx_scenario_t *s, const char *id)
+{
+    for (int i = 0; i < s->nagencies; i++)
+        if (strcmp (s->agencies[i].id, id) == 0)
+            return &s->agencies[i];
+    return NULL;
+}
+
+const macx_scn_mac_t *
+macx_scenario_mac_for (const macx_scenario_t *s, const char *region)
+{
+    const macx_scn_mac_t *national = NULL;
+    for (int i = 0; i < s->nmacs; i++) {
+        for (int r = 0; r < s->macs[i].nregions; r++)
+            if (strcmp (s->macs[i].regions[r], region) == 0)
+                return &s->macs[i];
+        if (s->macs[i].national)
+            national = &s->macs[i];
+    }
+    return national;
+}
