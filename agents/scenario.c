@@ -321,7 +321,7 @@ s_mac (s_ctx_t *c, struct fy_node *n, macx_scn_mac_t *m)
     static const char *const keys[] = { "id", "name", "national", "regions", "members", NULL };
     if (s_keys (c, n, "a MAC", keys) || s_copy (c, s_get (n, "id"), "MAC 'id'", m->id, sizeof m->id))
         return -1;
-    snprintf (m->name, sizeof m->name, "%s", m->id);
+    memcpy (m->name, m->id, strlen (m->id) + 1);   /* id is shorter than name */
     if (s_get (n, "name") && s_copy (c, s_get (n, "name"), "MAC 'name'", m->name, sizeof m->name))
         return -1;
     if (s_get (n, "national") && s_bool (c, s_get (n, "national"), "'national'", &m->national))
