@@ -235,3 +235,144 @@ macx_record_build_free (Macx__Payload **payload, Macx__FieldEntry ***manifest, s
         *manifest = NULL;
     }
 }
+
+/* ---- restricting a payload to what an agreement allows ------------------------ */
+
+static const ProtobufCMessage *
+s_body_of (const Macx__Payload *p)
+{
+    switch (p->body_case) {
+    case MACX__PAYLOAD__BODY_CASE_FILE:  return &p->case_file->base;
+    case MACX__PAYLOAD__BODY_SHARE:      return &p->share->base;
+    case MACX__PAYLOAD__BODY_ENRICHMENT: return &p->enrichment->base;
+    case MACX__PAYLOAD__BODY_PROFILE:    return &p->profile->base;
+    case MACX__PAYLOAD__BODY_PANEL_PLAN: return &p->panel_plan->base;
+    default:                             return NULL;
+    }
+}
+
+static const macx_record_keep_t *
+s_keep_find (const macx_record_keep_t *keep, size_t nkeep, const char *name)
+{
+    for (size_t i = 0; i < nkeep; i++)
+        if (strcmp (keep[i].name, name) == 0)
+            return &keep[i];
+    return NULL;
+}
+
+static int
+s_transform_in_place (char **s, const char *transform)
+{
+    if (!*s || !**s)
+        return MACX_OK;
+    char out[256];
+    if (macx_record_transform_apply (transform, *s, out, sizeof out))
+        return MACX_EINVAL;
+    char *copy = strdup (out);
+    if (!copy)
+        return MACX_ENOMEM;
+    free (*s);
+    *s = copy;
+    return MACX_OK;
+}
+
+int
+macx_record_restrict (Macx__Payload *p, const macx_record_keep_t *keep, size_t nkeep,
+                      Macx__FieldEntry ***manifest_p, size_t *nmanifest, macx_error_t *err)
+{
+    *manifest_p = NULL;
+    *nmanifest = 0;
+    ProtobufCMessage *m = (ProtobufCMessage *) s_body_of (p);
+    if (!m)
+        return macx_error_set (err, MACX_EINVAL, "restrict needs a typed payload");
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    char *base = (char *) m;
+    Macx__FieldEntry **manifest = calloc (d->n_fields ? d->n_fields : 1, sizeof *manifest);
+    if (!manifest)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    size_t nm = 0;
+    int rc = MACX_OK;
+    for (unsigned i = 0; i < d->n_fields && rc == MACX_OK; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        const macx_record_keep_t *k = s_keep_find (keep, nkeep, f->name);
+        const char *transform = k && k->transform && *k->transform ? k->transform : NULL;
+        bool present;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t *q = (size_t *) (base + f->quantifier_offset);
+            if (!k && *q) {
+                /* drop: free the elements, then the array */
+                void **arr = *(void ***) (base + f->offset);
+                for (size_t j = 0; j < *q; j++) {
+                    if (f->type == PROTOBUF_C_TYPE_STRING)
+                        free (arr[j]);
+                    else if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+                        protobuf_c_message_free_unpacked (arr[j], NULL);
+                }
+                free (arr);
+                *(void ***) (base + f->offset) = NULL;
+                *q = 0;
+            }
+            else if (transform && f->type == PROTOBUF_C_TYPE_STRING) {
+                char **arr = *(char ***) (base + f->offset);
+                for (size_t j = 0; j < *q && rc == MACX_OK; j++)
+                    rc = s_transform_in_place (&arr[j], transform);
+            }
+            else if (transform)
+                rc = macx_error_set (err, MACX_EINVAL, "cannot apply %s to structured field '%s'",
+                                     transform, f->name);
+            present = *q > 0;
+        }
+        else if (f->type == PROTOBUF_C_TYPE_STRING) {
+            char **s = (char **) (base + f->offset);
+            if (!k && *s && *s != (char *) f->default_value) {
+                free (*s);
+                *s = (char *) f->default_value;
+            }
+            else if (transform && *s != (char *) f->default_value)
+                rc = s_transform_in_place (s, transform);
+            present = *s && **s;
+        }
+        else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            ProtobufCMessage **sub = (ProtobufCMessage **) (base + f->offset);
+            if (!k && *sub) {
+                protobuf_c_message_free_unpacked (*sub, NULL);
+                *sub = NULL;
+            }
+            present = *sub != NULL;
+        }
+        else {
+            size_t size = f->type == PROTOBUF_C_TYPE_INT64 || f->type == PROTOBUF_C_TYPE_UINT64
+                                  || f->type == PROTOBUF_C_TYPE_DOUBLE ? 8 : 4;
+            if (!k)
+                memset (base + f->offset, 0, size);
+            present = false;
+            for (size_t b = 0; b < size; b++)
+                present |= ((uint8_t *) (base + f->offset))[b] != 0;
+        }
+        if (rc)
+            rc = err && err->code ? rc : macx_error_set (err, rc, "cannot apply %s to field '%s'",
+                                                         transform ? transform : "?", f->name);
+        if (rc == MACX_OK && present) {
+            Macx__FieldEntry *e = malloc (sizeof *e);
+            if (!e) {
+                rc = macx_error_set (err, MACX_ENOMEM, "out of memory");
+                break;
+            }
+            macx__field_entry__init (e);
+            manifest[nm++] = e;
+            e->name = strdup (f->name);
+            e->transform = strdup (transform && f->type == PROTOBUF_C_TYPE_STRING ? transform : "");
+            if (!e->name || !e->transform)
+                rc = macx_error_set (err, MACX_ENOMEM, "out of memory");
+        }
+    }
+    if (rc) {
+        for (size_t i = 0; i < nm; i++)
+            macx__field_entry__free_unpacked (manifest[i], NULL);
+        free (manifest);
+        return rc;
+    }
+    *manifest_p = manifest;
+    *nmanifest = nm;
+    return MACX_OK;
+}

@@ -122,6 +122,22 @@ int macx_record_build (const char *record_type, const macx_record_field_t *field
 void macx_record_build_free (Macx__Payload **payload, Macx__FieldEntry ***manifest,
                              size_t nmanifest);
 
+/* A field to keep when restricting a payload, and the transform to apply
+ * to it (NULL or "" for none). */
+typedef struct {
+    const char *name;
+    const char *transform;
+} macx_record_keep_t;
+
+/* Restricts a typed payload (built with malloc'd contents, e.g. by hand or
+ * by macx_record_build) to the fields in keep: every other field is cleared
+ * and freed, text fields (and repeated text) kept with a transform are
+ * transformed in place. Fills *manifest with the fields left present, as a
+ * header needs them; free it with macx_record_build_free (NULL, manifest,
+ * n). This is how a sender applies what the policy engine's prepare says. */
+int macx_record_restrict (Macx__Payload *payload, const macx_record_keep_t *keep, size_t nkeep,
+                          Macx__FieldEntry ***manifest, size_t *nmanifest, macx_error_t *err);
+
 /* Parses "name[:transform]=value" into f (pointing into text, which it
  * modifies). 0 or MACX_EINVAL. */
 int macx_record_field_parse (char *text, macx_record_field_t *f, macx_error_t *err);
