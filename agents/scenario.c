@@ -620,6 +620,17 @@ done:
     return rc ? (err && err->code ? err->code : MACX_EFORMAT) : MACX_OK;
 }
 
+void
+macx_scenario_override (macx_scenario_t *s, int64_t seed, int subjects, double clock_scale_ms)
+{
+    if (seed >= 0)
+        s->seed = (uint64_t) seed;
+    if (subjects > 0)
+        s->subjects = subjects;
+    if (clock_scale_ms > 0)
+        s->clock_scale_ms = clock_scale_ms;
+}
+
 const macx_scn_agency_t *
 macx_scenario_agency (const macx_scenario_t *s, const char *id)
 {

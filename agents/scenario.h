@@ -107,6 +107,11 @@ typedef struct {
 /* Loads and validates a scenario file. Errors name file:line:column. */
 int macx_scenario_load (const char *path, macx_scenario_t *scn, macx_error_t *err);
 
+/* Applies command-line overrides: seed (< 0: keep), subjects (0: keep),
+ * clock scale (0: keep). Every process of a run applies the same ones. */
+void macx_scenario_override (macx_scenario_t *scn, int64_t seed, int subjects,
+                             double clock_scale_ms);
+
 /* Lookups; NULL when absent. */
 const macx_scn_agency_t *macx_scenario_agency (const macx_scenario_t *scn, const char *id);
 /* The MAC that takes a case from region: its regional MAC if it has one,

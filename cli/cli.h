@@ -19,6 +19,8 @@ int macx_cmd_broker (int argc, char **argv);
 int macx_cmd_send (int argc, char **argv);
 int macx_cmd_recv (int argc, char **argv);
 int macx_cmd_status (int argc, char **argv);
+int macx_cmd_pilot (int argc, char **argv);
+int macx_cmd_agent (int argc, char **argv);
 int macx_cmd_version (int argc, char **argv);
 
 /* True for "-h", "--help" and "help". */

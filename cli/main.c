@@ -27,6 +27,10 @@ static const macx_command_t s_commands[] = {
     { "recv",    macx_cmd_recv,    "receive, verify, decrypt and receipt records" },
     { "status",  macx_cmd_status,  "a running broker's counters" },
 #endif
+#ifdef HAVE_MACX_SIM
+    { "pilot",   macx_cmd_pilot,   "run a MAC pilot simulation; report and compare runs" },
+    { "agent",   macx_cmd_agent,   "run one agency of a pilot (started by 'pilot run')" },
+#endif
     { "version", macx_cmd_version, "print the version" },
 };
 #define S_NCOMMANDS (sizeof s_commands / sizeof s_commands[0])
