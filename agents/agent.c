@@ -24,6 +24,8 @@ typedef struct {
     size_t len;
     void *user;
     bool sent;                       /* handed to the socket in this connection */
+    bool sealed_here;                /* sealed by post, not handed in by post_raw */
+    unsigned sends;                  /* times handed to the socket, over connections */
 } s_pending_t;
 
 /* An open-addressing set of record ids. */
@@ -216,6 +218,7 @@ s_send_pending (macx_agent_t *self)
         if (s_send_record (self, &self->pending[i]))
             return;
         self->pending[i].sent = true;
+        self->pending[i].sends++;
     }
 }
 
@@ -237,6 +240,37 @@ s_hello (macx_agent_t *self)
     s_send_pending (self);
 }
 
+/* Queues a sealed record (taking ownership of sealed) and sends it now if
+ * connected and nothing earlier is waiting; otherwise on the next poll or
+ * handshake. */
+static int
+s_pending_push (macx_agent_t *self, const uint8_t *id, uint64_t sequence, uint8_t *sealed,
+                size_t len, void *user, bool sealed_here, macx_error_t *err)
+{
+    if (self->npending == self->cappending) {
+        size_t cap = self->cappending ? self->cappending * 2 : 256;
+        s_pending_t *g = realloc (self->pending, cap * sizeof *g);
+        if (!g) {
+            free (sealed);
+            return macx_error_set (err, MACX_ENOMEM, "out of memory");
+        }
+        self->pending = g;
+        self->cappending = cap;
+    }
+    s_pending_t *p = &self->pending[self->npending++];
+    memcpy (p->id, id, MACX_RECORD_ID_BYTES);
+    p->sequence = sequence;
+    p->sealed = sealed;
+    p->len = len;
+    p->user = user;
+    p->sent = false;
+    p->sealed_here = sealed_here;
+    p->sends = 0;
+    if (p == &self->pending[0] || self->pending[self->npending - 2].sent)
+        s_send_pending (self);
+    return MACX_OK;
+}
+
 int
 macx_agent_post (macx_agent_t *self, Macx__Header *h, const Macx__Payload *payload, void *user,
                  macx_error_t *err)
@@ -252,28 +286,26 @@ macx_agent_post (macx_agent_t *self, Macx__Header *h, const Macx__Payload *paylo
     int rc = macx_record_seal (self->identity, self->registry, h, payload, &sealed, &len, err);
     if (rc)
         return rc;
-    if (self->npending == self->cappending) {
-        size_t cap = self->cappending ? self->cappending * 2 : 256;
-        s_pending_t *g = realloc (self->pending, cap * sizeof *g);
-        if (!g) {
-            free (sealed);
-            return macx_error_set (err, MACX_ENOMEM, "out of memory");
-        }
-        self->pending = g;
-        self->cappending = cap;
-    }
-    s_pending_t *p = &self->pending[self->npending++];
-    memcpy (p->id, self->posted_id, MACX_RECORD_ID_BYTES);
-    p->sequence = h->sequence;
-    p->sealed = sealed;
-    p->len = len;
-    p->user = user;
-    p->sent = false;
-    /* Sent now if connected and nothing earlier is waiting; otherwise on
-     * the next poll or handshake. */
-    if (p == &self->pending[0] || self->pending[self->npending - 2].sent)
-        s_send_pending (self);
-    return MACX_OK;
+    return s_pending_push (self, self->posted_id, h->sequence, sealed, len, user, true, err);
+}
+
+int
+macx_agent_post_raw (macx_agent_t *self, const uint8_t *sealed, size_t len, void *user,
+                     macx_error_t *err)
+{
+    macx_record_t *rec = NULL;
+    int rc = macx_record_decode (sealed, len, &rec, err);
+    if (rc)
+        return rc;
+    const Macx__Header *h = macx_record_header (rec);
+    memcpy (self->posted_id, h->record_id.data, MACX_RECORD_ID_BYTES);
+    uint64_t sequence = h->sequence;
+    macx_record_destroy (&rec);
+    uint8_t *copy = malloc (len ? len : 1);
+    if (!copy)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    memcpy (copy, sealed, len);
+    return s_pending_push (self, self->posted_id, sequence, copy, len, user, false, err);
 }
 
 /* ---- receiving -------------------------------------------------------------- */
@@ -415,9 +447,11 @@ s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
             free (p.sealed);
             break;
         }
-        /* A replay of our own unacknowledged record means the broker stored
-         * it before we heard back: that is an acknowledgement. */
-        ev->kind = n->reason == MACX__REASON__REPLAY ? MACX_AGENT_ACK : MACX_AGENT_NACK;
+        /* A replay of a record we sealed and sent again after a reconnect
+         * means the broker stored it before we heard back: that is an
+         * acknowledgement. A replay of anything else is a refusal. */
+        ev->kind = n->reason == MACX__REASON__REPLAY && p.sealed_here && p.sends > 1
+                       ? MACX_AGENT_ACK : MACX_AGENT_NACK;
         memcpy (ev->record_id, p.id, MACX_RECORD_ID_BYTES);
         ev->sequence = p.sequence;
         ev->audit_seq = n->audit_seq;

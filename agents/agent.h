@@ -69,9 +69,19 @@ macx_identity_t *macx_agent_identity (macx_agent_t *self);
  * macx_record_seal but not record_id nor sequence, which post assigns
  * (header->record_id then points into the agent, valid until the next
  * post). user comes back with the ACK/NACK. Never blocks for long: when
- * the broker is unreachable the record waits and is sent on reconnect. */
+ * the broker is unreachable the record waits and is sent on reconnect.
+ * A REPLAY answer to a record sent again after a reconnect comes back as
+ * an ACK (the broker stored it before we heard back). */
 int macx_agent_post (macx_agent_t *self, Macx__Header *header, const Macx__Payload *payload,
                      void *user, macx_error_t *err);
+
+/* Queues an already sealed record (e.g. from `macx record seal`) as it is,
+ * byte for byte; its record id and sequence are read from its header with
+ * macx_record_decode (so it must decode; nothing else is checked here: the
+ * broker judges it). The bytes are copied. Unlike post, a REPLAY answer
+ * comes back as a NACK, since this process did not seal the record. */
+int macx_agent_post_raw (macx_agent_t *self, const uint8_t *sealed, size_t len, void *user,
+                         macx_error_t *err);
 
 /* Waits up to timeout_ms for the next event (-1: forever). Returns 0 with
  * *ev filled, MACX_ETIMEOUT, or MACX_EDENIED when the broker refused our

@@ -87,6 +87,127 @@ s_wait_error (const char *cmd, const macx_error_t *err)
 
 /* ---- send ------------------------------------------------------------------- */
 
+/* --raw FILE: sends a record sealed elsewhere (`macx record seal`) byte for
+ * byte and reports the broker's answer as it is (a REPLAY is a refusal). */
+static int
+s_send_raw (macx_agent_t *agent, const char *path, const s_client_t *cl)
+{
+    char *data = NULL;
+    size_t len = 0;
+    macx_error_t err = { 0 };
+    if (macx_file_read (path, MACX_RECORD_MAX + 4096, &data, &len, &err)
+        || macx_agent_post_raw (agent, (const uint8_t *) data, len, NULL, &err)) {
+        free (data);
+        fprintf (stderr, "macx send: %s: %s\n", path, macx_error_text (&err));
+        return err.code == MACX_ENOTFOUND ? MACX_EX_NOINPUT : MACX_EX_DATAERR;
+    }
+    free (data);
+    int64_t deadline = macx_clock_wall_ms () + (int64_t) cl->timeout_s * 1000;
+    for (;;) {
+        int64_t left = deadline - macx_clock_wall_ms ();
+        macx_agent_event_t ev = { 0 };
+        int rc = macx_agent_next (agent, left > 0 ? (int) left : 0, &ev, &err);
+        if (rc)
+            return s_wait_error ("send", &err);
+        if (ev.kind == MACX_AGENT_ACK || ev.kind == MACX_AGENT_NACK) {
+            char hex[2 * MACX_RECORD_ID_BYTES + 1];
+            macx_hex_encode (ev.record_id, MACX_RECORD_ID_BYTES, hex);
+            int code = MACX_EX_OK;
+            if (ev.kind == MACX_AGENT_ACK)
+                printf (cl->json ? "{\"result\":\"ack\",\"record_id\":\"%s\",\"audit_seq\":%llu}\n"
+                                 : "accepted record %s (audit entry %llu)\n",
+                        hex, (unsigned long long) ev.audit_seq);
+            else {
+                fprintf (stderr, "macx send: refused %s: %s: %s\n", hex,
+                         macx_reason_name (ev.reason), ev.message);
+                if (cl->json)
+                    printf ("{\"result\":\"nack\",\"record_id\":\"%s\",\"reason\":\"%s\","
+                            "\"audit_seq\":%llu}\n", hex, macx_reason_name (ev.reason),
+                            (unsigned long long) ev.audit_seq);
+                code = MACX_EX_FAIL;
+            }
+            macx_agent_done (agent, &ev);
+            return code;
+        }
+        macx_agent_done (agent, &ev);
+    }
+}
+
+/* --repeat N: posts N records (each sealed with its own id and sequence),
+ * keeping at most S_WINDOW unanswered (and at most rate per second, if
+ * rate > 0), and waits for every answer; gives up
+ * after --timeout seconds without one. The agent re-sends what is not
+ * answered across reconnects. Exits 0 only if all N were ACKed. */
+#define S_WINDOW 1000
+
+static int
+s_send_repeat (macx_agent_t *agent, Macx__Header *h, const Macx__Payload *payload, long n,
+               long rate, const char *acked_path, const s_client_t *cl)
+{
+    FILE *acked = NULL;
+    if (acked_path && !(acked = fopen (acked_path, "w"))) {
+        perror (acked_path);
+        return MACX_EX_IOERR;
+    }
+    macx_error_t err = { 0 };
+    long posted = 0, acks = 0, nacks = 0;
+    int code = MACX_EX_OK;
+    int64_t idle_ms = (int64_t) (cl->timeout_s > 0 ? cl->timeout_s : 10) * 1000;
+    int64_t start = macx_clock_wall_ms (), last_answer = start;
+    while (acks + nacks < n) {
+        long allowed = rate > 0 ? (long) ((macx_clock_wall_ms () - start) * rate / 1000) + 1 : n;
+        while (posted < n && posted < allowed && posted - acks - nacks < S_WINDOW) {
+            if (macx_agent_post (agent, h, payload, NULL, &err)) {
+                fprintf (stderr, "macx send: %s\n", macx_error_text (&err));
+                code = macx_exit_code (err.code);
+                goto done;
+            }
+            posted++;
+        }
+        macx_agent_event_t ev = { 0 };
+        int rc = macx_agent_next (agent, rate > 0 && posted < n ? 5 : 100, &ev, &err);
+        if (rc == MACX_ETIMEOUT) {
+            if (macx_clock_wall_ms () - last_answer >= idle_ms)
+                break;
+            continue;
+        }
+        if (rc) {
+            code = s_wait_error ("send", &err);
+            goto done;
+        }
+        char hex[2 * MACX_RECORD_ID_BYTES + 1];
+        macx_hex_encode (ev.record_id, MACX_RECORD_ID_BYTES, hex);
+        if (ev.kind == MACX_AGENT_ACK) {
+            acks++;
+            if (acked)
+                fprintf (acked, "%s\n", hex);
+        }
+        else if (ev.kind == MACX_AGENT_NACK) {
+            if (nacks++ < 10)
+                fprintf (stderr, "macx send: refused %s: %s: %s\n", hex,
+                         macx_reason_name (ev.reason), ev.message);
+        }
+        if (ev.kind == MACX_AGENT_ACK || ev.kind == MACX_AGENT_NACK)
+            last_answer = macx_clock_wall_ms ();
+        macx_agent_done (agent, &ev);
+    }
+    long unanswered = n - acks - nacks;
+    if (cl->json)
+        printf ("{\"records\":%ld,\"acked\":%ld,\"refused\":%ld,\"unanswered\":%ld}\n", n,
+                acks, nacks, unanswered);
+    else
+        printf ("%ld records: %ld accepted, %ld refused, %ld unanswered\n", n, acks, nacks,
+                unanswered);
+    if (acks != n)
+        code = MACX_EX_FAIL;
+done:
+    if (acked && fclose (acked) != 0) {
+        perror (acked_path);
+        code = MACX_EX_IOERR;
+    }
+    return code;
+}
+
 int
 macx_cmd_send (int argc, char **argv)
 {
@@ -94,12 +215,23 @@ macx_cmd_send (int argc, char **argv)
         "usage: macx send --keys DIR --as AGENCY [--broker ENDPOINT] --to AGENCY[,AGENCY...]\n"
         "                 --type T --phase P --purpose U --case C --subject S\n"
         "                 [--case-phase P] [--legal-basis L] [--sim-day YYYY-MM-DD]\n"
-        "                 --field NAME[:TRANSFORM]=VALUE ... [--timeout S] [--json]\n\n"
+        "                 --field NAME[:TRANSFORM]=VALUE ... [--timeout S] [--json]\n"
+        "                 [--repeat N [--rate R] [--acked FILE]]\n"
+        "       macx send --keys DIR --as AGENCY [--broker ENDPOINT] --raw FILE\n"
+        "                 [--timeout S] [--json]\n\n"
         "Seals one record as AGENCY and sends it to the broker (default\n"
         "tcp://127.0.0.1:7750), then waits for its answer. Prints the ACK; for a\n"
         "NACK prints the reason code and the broker's sentence on stderr and exits 1.\n"
         "Typed record types (case_file, share, enrichment, profile, panel_plan) take\n"
         "their payload fields by name; any other type carries NAME=VALUE pairs.\n"
+        "--repeat N sends N such records (each its own record id), pipelined, at\n"
+        "most R a second with --rate R, waits for every answer (giving up after S\n"
+        "seconds without one) and prints how many were accepted, refused and\n"
+        "unanswered; --acked FILE gets the id of each accepted record, one a line.\n"
+        "It exits 0 only if all N were accepted.\n"
+        "--raw FILE sends a record already sealed (by `macx record seal`) byte for\n"
+        "byte over AGENCY's connection, e.g. to replay evidence; the broker's\n"
+        "answer is reported as it is (a REPLAY is a refusal).\n"
         "Exit codes: 0 accepted, 1 refused, 64 usage, 69 broker unreachable or our\n"
         "key refused, 65/78 bad keys or input.\n";
     static const struct option opts[] = {
@@ -109,12 +241,15 @@ macx_cmd_send (int argc, char **argv)
         { "purpose", required_argument, NULL, 'u' }, { "case", required_argument, NULL, 'c' },
         { "subject", required_argument, NULL, 's' }, { "legal-basis", required_argument, NULL, 'l' },
         { "field", required_argument, NULL, 'f' },   { "sim-day", required_argument, NULL, 'D' },
+        { "raw", required_argument, NULL, 'R' },     { "repeat", required_argument, NULL, 'N' },
+        { "acked", required_argument, NULL, 'A' },   { "rate", required_argument, NULL, 'r' },
         { 0 }
     };
     s_client_t cl;
     s_client_init (&cl, 10);
     const char *to = NULL, *type = NULL, *phase = NULL, *case_phase = NULL, *purpose = NULL,
-               *case_id = NULL, *subject = NULL, *basis = "";
+               *case_id = NULL, *subject = NULL, *basis = "", *raw = NULL, *acked = NULL;
+    long repeat = 0, rate = 0;
     int32_t sim_day = 0;
     macx_record_field_t fields[256];
     size_t nfields = 0;
@@ -133,6 +268,26 @@ macx_cmd_send (int argc, char **argv)
         case 'c': case_id = optarg; break;
         case 's': subject = optarg; break;
         case 'l': basis = optarg; break;
+        case 'R': raw = optarg; break;
+        case 'A': acked = optarg; break;
+        case 'N': {
+            char *end;
+            repeat = strtol (optarg, &end, 10);
+            if (*end || repeat < 1) {
+                fprintf (stderr, "macx send: --repeat '%s' is not a positive count\n", optarg);
+                return MACX_EX_USAGE;
+            }
+            break;
+        }
+        case 'r': {
+            char *end;
+            rate = strtol (optarg, &end, 10);
+            if (*end || rate < 1) {
+                fprintf (stderr, "macx send: --rate '%s' is not a positive rate\n", optarg);
+                return MACX_EX_USAGE;
+            }
+            break;
+        }
         case 'D':
             if (macx_date_parse (optarg, &sim_day)) {
                 fprintf (stderr, "macx send: --sim-day '%s' is not YYYY-MM-DD\n", optarg);
@@ -149,6 +304,24 @@ macx_cmd_send (int argc, char **argv)
         case 'h': fputs (usage, stdout); return MACX_EX_OK;
         default: fputs (usage, stderr); return MACX_EX_USAGE;
         }
+    }
+    if (raw) {
+        if (optind != argc || to || type || phase || purpose || case_id || subject || nfields
+            || repeat || acked || rate) {
+            fprintf (stderr, "macx send: --raw takes no record options\n%s", usage);
+            return MACX_EX_USAGE;
+        }
+        int exit_code = MACX_EX_OK;
+        macx_agent_t *agent = s_connect ("send", &cl, &exit_code);
+        if (!agent)
+            return exit_code;
+        exit_code = s_send_raw (agent, raw, &cl);
+        macx_agent_destroy (&agent);
+        return exit_code;
+    }
+    if ((acked || rate) && !repeat) {
+        fprintf (stderr, "macx send: --acked and --rate need --repeat\n");
+        return MACX_EX_USAGE;
     }
     if (optind != argc || !to || !type || !phase || !purpose || !case_id || !subject) {
         fprintf (stderr, "macx send: missing a required option\n%s", usage);
@@ -190,6 +363,12 @@ macx_cmd_send (int argc, char **argv)
         h.manifest = manifest;
         h.n_manifest = nmanifest;
         h.sim_day = sim_day;
+        if (repeat) {
+            exit_code = s_send_repeat (agent, &h, payload, repeat, rate, acked, &cl);
+            macx_record_build_free (&payload, &manifest, nmanifest);
+            macx_agent_destroy (&agent);
+            return exit_code;
+        }
         rc = macx_agent_send (agent, &h, payload, cl.timeout_s * 1000, &ev, &err);
     }
     char hex[2 * MACX_RECORD_ID_BYTES + 1];
