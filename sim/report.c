@@ -1,0 +1,1313 @@
+/* report.c -- builds a pilot run's report from its directory (run.json, the
+ * audit log, the agencies' outcomes), writes report.json and phases.csv,
+ * prints the summary and compares two runs. Owns the report it builds; the
+ * HTML is drawn by report_html.c from the same structure. */
+#include "report.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "audit.h"
+#include "clock.h"
+#include "file.h"
+#include "json.h"
+#include "jsonl.h"
+#include "names.h"
+
+#define S_MAX_RUN_JSON (4u << 20)
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void
+s_cpy (char *dst, size_t size, const char *src)
+{
+    snprintf (dst, size, "%s", src ? src : "");
+}
+
+/* Appends item to a ';'-separated list in dst (bounded). */
+static void
+s_join (char *dst, size_t size, const char *item)
+{
+    size_t n = strlen (dst);
+    if (n + 1 < size)
+        snprintf (dst + n, size - n, "%s%s", n ? ";" : "", item);
+}
+
+static int
+s_dbl_cmp (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank quantile of sorted values. */
+static double
+s_rank (const double *v, size_t n, double q)
+{
+    if (n == 0)
+        return 0;
+    double k = ceil (q * (double) n);
+    size_t i = k < 1 ? 0 : (size_t) k - 1;
+    return v[i < n ? i : n - 1];
+}
+
+/* Sorts v in place and summarises it. */
+static macx_report_stats_t
+s_stats (double *v, size_t n)
+{
+    macx_report_stats_t s = { 0 };
+    if (n == 0)
+        return s;
+    qsort (v, n, sizeof *v, s_dbl_cmp);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += v[i];
+    s.n = n;
+    s.min = v[0];
+    s.max = v[n - 1];
+    s.mean = sum / (double) n;
+    s.p50 = s_rank (v, n, 0.50);
+    s.p90 = s_rank (v, n, 0.90);
+    s.p99 = s_rank (v, n, 0.99);
+    return s;
+}
+
+/* A number as JSON: non-finite values become null. */
+static void
+s_num (FILE *out, double v)
+{
+    if (!isfinite (v))
+        fputs ("null", out);
+    else if (v == floor (v) && fabs (v) < 1e15)
+        fprintf (out, "%.0f", v);
+    else
+        fprintf (out, "%.10g", v);
+}
+
+/* ---- building ------------------------------------------------------------ */
+
+typedef struct {
+    char reason[48];
+    char agreement[MACX_REPORT_ID];
+    size_t case_ix;                      /* SIZE_MAX: no case */
+} s_refusal_t;
+
+typedef struct {
+    macx_report_t *r;
+    size_t cap;
+    size_t *slots;                       /* case index + 1; 0 empty */
+    size_t nslots;
+    double *overhead;
+    size_t noverhead, capoverhead;
+    s_refusal_t *refusals;
+    size_t caprefusals;
+    const char *agent_dir;               /* the outcomes file being read */
+    macx_error_t *err;
+} s_build_t;
+
+static uint64_t
+s_hash (const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    while (*s)
+        h = (h ^ (unsigned char) *s++) * 1099511628211ull;
+    return h;
+}
+
+static int
+s_rehash (s_build_t *b, size_t nslots)
+{
+    size_t *slots = calloc (nslots, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < b->r->ncases; i++) {
+        size_t j = s_hash (b->r->cases[i].case_id) & (nslots - 1);
+        while (slots[j])
+            j = (j + 1) & (nslots - 1);
+        slots[j] = i + 1;
+    }
+    free (b->slots);
+    b->slots = slots;
+    b->nslots = nslots;
+    return 0;
+}
+
+/* Returns the case named case_id, adding it when new; NULL when out of
+ * memory. The pointer is valid until the next call. */
+static macx_report_case_t *
+s_case (s_build_t *b, const char *case_id)
+{
+    macx_report_t *r = b->r;
+    if (b->nslots) {
+        size_t j = s_hash (case_id) & (b->nslots - 1);
+        while (b->slots[j]) {
+            if (strcmp (r->cases[b->slots[j] - 1].case_id, case_id) == 0)
+                return &r->cases[b->slots[j] - 1];
+            j = (j + 1) & (b->nslots - 1);
+        }
+    }
+    if (r->ncases == b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 256;
+        macx_report_case_t *cases = realloc (r->cases, nc * sizeof *cases);
+        if (!cases)
+            return NULL;
+        r->cases = cases;
+        b->cap = nc;
+    }
+    macx_report_case_t *c = &r->cases[r->ncases++];
+    memset (c, 0, sizeof *c);
+    s_cpy (c->case_id, sizeof c->case_id, case_id);
+    for (int p = 0; p <= MACX_REPORT_PHASES; p++)
+        c->start_ms[p] = c->end_ms[p] = MACX_REPORT_NONE;
+    c->panel_end_wall_ms = MACX_REPORT_NONE;
+    c->stalled_sim_ms = MACX_REPORT_NONE;
+    if (r->ncases * 2 > b->nslots) {
+        /* grows the table and places every case, the new one included */
+        if (s_rehash (b, b->nslots ? b->nslots * 2 : 1024)) {
+            r->ncases--;
+            return NULL;
+        }
+    }
+    else {
+        size_t j = s_hash (case_id) & (b->nslots - 1);
+        while (b->slots[j])
+            j = (j + 1) & (b->nslots - 1);
+        b->slots[j] = r->ncases;
+    }
+    return c;
+}
+
+/* Returns the agency with id, adding it when new; NULL for "" or ENOMEM. */
+static macx_report_agency_t *
+s_agency (macx_report_t *r, const char *id)
+{
+    if (!id || !*id)
+        return NULL;
+    for (size_t i = 0; i < r->nagencies; i++)
+        if (strcmp (r->agencies[i].id, id) == 0)
+            return &r->agencies[i];
+    macx_report_agency_t *a = realloc (r->agencies, (r->nagencies + 1) * sizeof *a);
+    if (!a)
+        return NULL;
+    r->agencies = a;
+    a = &r->agencies[r->nagencies++];
+    memset (a, 0, sizeof *a);
+    s_cpy (a->id, sizeof a->id, id);
+    return a;
+}
+
+static bool
+s_is_ctp (const macx_report_t *r, const char *id)
+{
+    for (size_t i = 0; i < r->nagencies; i++)
+        if (strcmp (r->agencies[i].id, id) == 0 && r->agencies[i].kind[0])
+            return strcmp (r->agencies[i].kind, "ctp") == 0;
+    return strcmp (id, "ctp") == 0;
+}
+
+static int
+s_read_run (macx_report_t *r, const char *run_dir, macx_error_t *err)
+{
+    char path[4096], *text = NULL;
+    size_t len = 0;
+    snprintf (path, sizeof path, "%s/run.json", run_dir);
+    int rc = macx_file_read (path, S_MAX_RUN_JSON, &text, &len, err);
+    if (rc)
+        return rc;
+    macx_jv_t run;
+    rc = macx_jv_parse (text, len, &run, err);
+    free (text);
+    if (rc) {
+        macx_error_prefix (err, "%s", path);
+        return rc;
+    }
+    int32_t day = 0;
+    s_cpy (r->name, sizeof r->name, macx_jv_str (&run, "name", ""));
+    s_cpy (r->scenario, sizeof r->scenario, macx_jv_str (&run, "scenario", ""));
+    s_cpy (r->start_date, sizeof r->start_date, macx_jv_str (&run, "start_date", ""));
+    s_cpy (r->policy_hash, sizeof r->policy_hash, macx_jv_str (&run, "policy_hash", ""));
+    s_cpy (r->exit, sizeof r->exit, macx_jv_str (&run, "exit", ""));
+    r->seed = (uint64_t) macx_jv_num (&run, "seed", 0);
+    r->subjects = (int) macx_jv_num (&run, "subjects", 0);
+    r->clock_scale_ms = macx_jv_num (&run, "clock_scale_ms", 0);
+    r->t0_ms = (int64_t) macx_jv_num (&run, "t0_ms", 0);
+    r->finished_ms = (int64_t) macx_jv_num (&run, "finished_ms", 0);
+    if (macx_date_parse (r->start_date, &day))
+        rc = macx_error_set (err, MACX_EFORMAT, "%s: start_date \"%s\" is not a YYYY-MM-DD date",
+                             path, r->start_date);
+    else if (!(r->clock_scale_ms > 0))
+        rc = macx_error_set (err, MACX_EFORMAT, "%s: clock_scale_ms must be a positive number", path);
+    else if (r->t0_ms <= 0)
+        rc = macx_error_set (err, MACX_EFORMAT, "%s: t0_ms is missing", path);
+    r->start_ms = (int64_t) day * 86400000;
+    const macx_jv_t *agencies = macx_jv_get (&run, "agencies");
+    for (size_t i = 0; rc == 0 && agencies && agencies->type == MACX_JV_ARRAY && i < agencies->count; i++) {
+        const macx_jv_t *o = &agencies->items[i];
+        macx_report_agency_t *a = s_agency (r, macx_jv_str (o, "id", ""));
+        if (a) {
+            s_cpy (a->kind, sizeof a->kind, macx_jv_str (o, "kind", ""));
+            s_cpy (a->region, sizeof a->region, macx_jv_str (o, "region", ""));
+        }
+    }
+    macx_jv_free (&run);
+    return rc;
+}
+
+static int
+s_on_entry (const Macx__AuditEntry *e, void *arg)
+{
+    s_build_t *b = arg;
+    macx_report_t *r = b->r;
+    r->audit_entries++;
+    macx_report_case_t *c = NULL;
+    if (e->case_id && *e->case_id) {
+        c = s_case (b, e->case_id);
+        if (!c)
+            return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+        if (!c->subject[0] && e->subject)
+            s_cpy (c->subject, sizeof c->subject, e->subject);
+    }
+    int phase = (int) e->phase;
+    bool in_phase = phase >= 1 && phase <= MACX_REPORT_PHASES;
+    if (strcmp (e->event, "accept") == 0) {
+        macx_report_agency_t *a = s_agency (r, e->sender);
+        if (a)
+            a->sent++;
+        if (e->created_ms > 0) {
+            if (b->noverhead == b->capoverhead) {
+                size_t nc = b->capoverhead ? b->capoverhead * 2 : 1024;
+                double *v = realloc (b->overhead, nc * sizeof *v);
+                if (!v)
+                    return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+                b->overhead = v;
+                b->capoverhead = nc;
+            }
+            b->overhead[b->noverhead++] = (double) (e->time_ms - e->created_ms);
+        }
+        if (c && in_phase && c->start_ms[phase] == MACX_REPORT_NONE) {
+            c->start_ms[phase] = e->sim_ms;
+            s_cpy (c->starter[phase], sizeof c->starter[phase], e->sender);
+            for (size_t i = 0; i < e->n_recipients; i++)
+                s_join (c->holders[phase], sizeof c->holders[phase], e->recipients[i]);
+        }
+    }
+    else if (strcmp (e->event, "refuse") == 0) {
+        macx_report_agency_t *a = s_agency (r, e->sender);
+        if (a)
+            a->refused++;
+        if (r->refusals == b->caprefusals) {
+            size_t nc = b->caprefusals ? b->caprefusals * 2 : 256;
+            s_refusal_t *v = realloc (b->refusals, nc * sizeof *v);
+            if (!v)
+                return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+            b->refusals = v;
+            b->caprefusals = nc;
+        }
+        s_refusal_t *f = &b->refusals[r->refusals++];
+        s_cpy (f->reason, sizeof f->reason, macx_reason_name ((int) e->reason));
+        s_cpy (f->agreement, sizeof f->agreement,
+               e->agreement && *e->agreement ? e->agreement : "(none)");
+        f->case_ix = c ? (size_t) (c - r->cases) : SIZE_MAX;
+    }
+    else if (strcmp (e->event, "deliver") == 0) {
+        macx_report_agency_t *a = s_agency (r, e->recipient);
+        if (a)
+            a->received++;
+        if (c && phase == MACX__PHASE__PANEL && e->sender && s_is_ctp (r, e->sender)
+            && (c->panel_end_wall_ms == MACX_REPORT_NONE || e->time_ms > c->panel_end_wall_ms))
+            c->panel_end_wall_ms = e->time_ms;
+    }
+    return 0;
+}
+
+static int64_t
+s_ms (const macx_jv_t *o, const char *key)
+{
+    const macx_jv_t *v = macx_jv_get (o, key);
+    return v && v->type == MACX_JV_NUMBER ? (int64_t) llround (v->number) : MACX_REPORT_NONE;
+}
+
+static int
+s_on_outcome (const macx_jv_t *o, int line, void *arg)
+{
+    s_build_t *b = arg;
+    macx_report_t *r = b->r;
+    const char *event = macx_jv_str (o, "event", "");
+    if (strcmp (event, "work") == 0) {
+        macx_report_agency_t *a = s_agency (r, macx_jv_str (o, "agency", b->agent_dir));
+        int64_t q = s_ms (o, "queued_sim_ms"), s = s_ms (o, "start_sim_ms"), e = s_ms (o, "end_sim_ms");
+        if (a && q != MACX_REPORT_NONE && s != MACX_REPORT_NONE && e != MACX_REPORT_NONE) {
+            a->units++;
+            a->queue_days += (double) (s - q) / MACX_REPORT_DAY_MS;
+            a->work_days += (double) (e - s) / MACX_REPORT_DAY_MS;
+        }
+        return 0;
+    }
+    const char *case_id = macx_jv_str (o, "case", "");
+    if (!*case_id)
+        return 0;
+    macx_report_case_t *c = s_case (b, case_id);
+    if (!c)
+        return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+    if (!c->subject[0])
+        s_cpy (c->subject, sizeof c->subject, macx_jv_str (o, "subject", ""));
+    if (strcmp (event, "closed") == 0) {
+        const char *region = macx_jv_str (o, "region", NULL), *mac = macx_jv_str (o, "mac", NULL);
+        if (region)
+            s_cpy (c->region, sizeof c->region, region);
+        if (mac)
+            s_cpy (c->mac, sizeof c->mac, mac);
+    }
+    else if (strcmp (event, "level") == 0) {
+        int level = (int) macx_jv_num (o, "level", 0);
+        if (level >= 1 && level <= 3)
+            c->level = level;
+        c->score = macx_jv_num (o, "score", c->score);
+    }
+    else if (strcmp (event, "disposal") == 0) {
+        int level = (int) macx_jv_num (o, "level", 0);
+        if (level >= 1 && level <= 3)
+            c->level = level;
+        c->disposals[0] = 0;
+        const macx_jv_t *d = macx_jv_get (o, "disposals");
+        for (size_t i = 0; d && d->type == MACX_JV_ARRAY && i < d->count; i++)
+            if (d->items[i].type == MACX_JV_STRING)
+                s_join (c->disposals, sizeof c->disposals, d->items[i].string);
+        c->back_to_investigation = macx_jv_bool (o, "back_to_investigation", false);
+        c->outcome = MACX_OUTCOME_DISPOSED;
+        c->open_phase = -1;              /* marks "has a disposal" until finalised */
+    }
+    else if (strcmp (event, "stalled") == 0) {
+        r->stall_events++;
+        if (!c->stalled_agency[0]) {
+            s_cpy (c->stalled_agency, sizeof c->stalled_agency, b->agent_dir);
+            s_cpy (c->stalled_phase, sizeof c->stalled_phase, macx_jv_str (o, "phase", ""));
+            s_cpy (c->stalled_reason, sizeof c->stalled_reason, macx_jv_str (o, "reason", ""));
+            s_cpy (c->stalled_agreement, sizeof c->stalled_agreement, macx_jv_str (o, "agreement", ""));
+            s_cpy (c->stalled_why, sizeof c->stalled_why, macx_jv_str (o, "why", ""));
+            c->stalled_sim_ms = s_ms (o, "sim_ms");
+        }
+    }
+    return 0;
+}
+
+static int
+s_name_cmp (const void *a, const void *b)
+{
+    return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* Reads every RUN/agents/<ID>/outcomes.jsonl, in agency id order. */
+static int
+s_read_outcomes (s_build_t *b, const char *run_dir)
+{
+    char path[4096];
+    snprintf (path, sizeof path, "%s/agents", run_dir);
+    DIR *d = opendir (path);
+    if (!d)
+        return 0;                        /* a run that died before any agency started */
+    char **names = NULL;
+    size_t n = 0;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir (d)) && rc == 0) {
+        if (e->d_name[0] == '.')
+            continue;
+        char **nn = realloc (names, (n + 1) * sizeof *nn);
+        if (nn)
+            names = nn;
+        if (!nn || !(names[n] = strdup (e->d_name)))
+            rc = macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+        else
+            n++;
+    }
+    closedir (d);
+    if (n)
+        qsort (names, n, sizeof *names, s_name_cmp);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        snprintf (path, sizeof path, "%s/agents/%s/outcomes.jsonl", run_dir, names[i]);
+        struct stat st;
+        if (stat (path, &st) != 0)
+            continue;
+        int skipped = 0;
+        b->agent_dir = names[i];
+        rc = macx_jsonl_read (path, s_on_outcome, b, &skipped, b->err);
+        b->r->skipped_lines += skipped;
+        if (rc)
+            macx_error_prefix (b->err, "%s", path);
+    }
+    for (size_t i = 0; i < n; i++)
+        free (names[i]);
+    free (names);
+    return rc;
+}
+
+static int
+s_case_cmp (const void *a, const void *b)
+{
+    return strcmp (((const macx_report_case_t *) a)->case_id, ((const macx_report_case_t *) b)->case_id);
+}
+
+static int
+s_refusal_cmp (const void *a, const void *b)
+{
+    size_t x = ((const s_refusal_t *) a)->case_ix, y = ((const s_refusal_t *) b)->case_ix;
+    return x < y ? -1 : x > y;
+}
+
+static int
+s_tally_cmp (const void *a, const void *b)
+{
+    const macx_report_tally_t *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return strcmp (x->key, y->key);
+}
+
+/* Counts key (for case_ix) into a tally array; last[] remembers the last
+ * case counted per key, so feeding events grouped by case counts distinct
+ * cases. */
+static int
+s_tally (macx_report_tally_t **t, size_t *n, size_t **last, const char *key, size_t case_ix)
+{
+    size_t i = 0;
+    while (i < *n && strcmp ((*t)[i].key, key) != 0)
+        i++;
+    if (i == *n) {
+        macx_report_tally_t *nt = realloc (*t, (*n + 1) * sizeof *nt);
+        if (!nt)
+            return -1;
+        *t = nt;
+        size_t *nl = realloc (*last, (*n + 1) * sizeof *nl);
+        if (!nl)
+            return -1;
+        *last = nl;
+        memset (&nt[i], 0, sizeof nt[i]);
+        s_cpy (nt[i].key, sizeof nt[i].key, key);
+        nl[i] = SIZE_MAX;
+        (*n)++;
+    }
+    (*t)[i].count++;
+    if (case_ix != SIZE_MAX && (*last)[i] != case_ix) {
+        (*t)[i].cases++;
+        (*last)[i] = case_ix;
+    }
+    return 0;
+}
+
+static int
+s_finish (s_build_t *b)
+{
+    macx_report_t *r = b->r;
+    /* Cases in id order; the refusals point at cases by index, so remap. */
+    if (r->ncases) {
+        macx_report_case_t *sorted = malloc (r->ncases * sizeof *sorted);
+        size_t *moved = malloc (r->ncases * sizeof *moved);
+        if (!sorted || !moved) {
+            free (sorted);
+            free (moved);
+            return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+        }
+        memcpy (sorted, r->cases, r->ncases * sizeof *sorted);
+        qsort (sorted, r->ncases, sizeof *sorted, s_case_cmp);
+        /* case ids are unique, so each case's new place is found by search */
+        for (size_t i = 0; i < r->ncases; i++) {
+            macx_report_case_t *hit = bsearch (&r->cases[i], sorted, r->ncases, sizeof *sorted, s_case_cmp);
+            assert (hit);
+            moved[i] = (size_t) (hit - sorted);
+        }
+        free (r->cases);
+        r->cases = sorted;
+        for (size_t i = 0; i < r->refusals; i++)
+            if (b->refusals[i].case_ix != SIZE_MAX)
+                b->refusals[i].case_ix = moved[b->refusals[i].case_ix];
+        free (moved);
+    }
+
+    double *e2e = malloc ((r->ncases + 1) * sizeof *e2e);
+    if (!e2e)
+        return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+    size_t ne2e = 0;
+    for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+        r->phases[p].values = malloc ((r->ncases + 1) * sizeof (double));
+        if (!r->phases[p].values) {
+            free (e2e);
+            return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+        }
+    }
+    for (size_t i = 0; i < r->ncases; i++) {
+        macx_report_case_t *c = &r->cases[i];
+        bool disposed = c->open_phase == -1;
+        c->open_phase = 0;
+        int first = 0;
+        for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+            if (c->start_ms[p] == MACX_REPORT_NONE)
+                continue;
+            if (!first)
+                first = p;
+            macx_report_phase_t *ph = &r->phases[p];
+            ph->entered++;
+            int q = p + 1;
+            while (q <= MACX_REPORT_PHASES && c->start_ms[q] == MACX_REPORT_NONE)
+                q++;
+            if (q <= MACX_REPORT_PHASES) {
+                c->end_ms[p] = c->start_ms[q];
+                s_cpy (c->held_by[p], sizeof c->held_by[p], c->starter[q]);
+            }
+            else if (p == MACX_REPORT_PHASES && c->panel_end_wall_ms != MACX_REPORT_NONE) {
+                double wall = (double) (c->panel_end_wall_ms - r->t0_ms);
+                c->end_ms[p] = r->start_ms + llround (wall / r->clock_scale_ms * MACX_REPORT_DAY_MS);
+                s_cpy (c->held_by[p], sizeof c->held_by[p], c->starter[p]);
+            }
+            if (c->end_ms[p] != MACX_REPORT_NONE) {
+                ph->done++;
+                ph->values[ph->done - 1] = (double) (c->end_ms[p] - c->start_ms[p]) / MACX_REPORT_DAY_MS;
+            }
+            else {
+                ph->open++;
+                c->open_phase = p;
+                s_cpy (c->held_by[p], sizeof c->held_by[p], c->holders[p]);
+            }
+        }
+        if (first && c->end_ms[MACX_REPORT_PHASES] != MACX_REPORT_NONE)
+            e2e[ne2e++] = (double) (c->end_ms[MACX_REPORT_PHASES] - c->start_ms[first]) / MACX_REPORT_DAY_MS;
+        c->outcome = disposed ? MACX_OUTCOME_DISPOSED
+                   : c->stalled_agency[0] ? MACX_OUTCOME_STALLED : MACX_OUTCOME_OPEN;
+        r->outcomes[c->outcome]++;
+        r->levels[c->level]++;
+        if (disposed && c->back_to_investigation)
+            r->back_to_investigation++;
+    }
+    for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+        macx_report_phase_t *ph = &r->phases[p];
+        ph->days = s_stats (ph->values, ph->done);
+        ph->p25 = s_rank (ph->values, ph->done, 0.25);
+        ph->p75 = s_rank (ph->values, ph->done, 0.75);
+    }
+    r->end_to_end = s_stats (e2e, ne2e);
+    free (e2e);
+    r->overhead_ms = s_stats (b->overhead, b->noverhead);
+
+    /* tallies */
+    int rc = 0;
+    size_t *last = NULL;
+    if (r->refusals)
+        qsort (b->refusals, r->refusals, sizeof *b->refusals, s_refusal_cmp);
+    for (size_t i = 0; i < r->refusals && rc == 0; i++)
+        rc = s_tally (&r->refusal_reasons, &r->nrefusal_reasons, &last, b->refusals[i].reason,
+                      b->refusals[i].case_ix);
+    free (last);
+    last = NULL;
+    for (size_t i = 0; i < r->refusals && rc == 0; i++)
+        rc = s_tally (&r->refusal_agreements, &r->nrefusal_agreements, &last, b->refusals[i].agreement,
+                      b->refusals[i].case_ix);
+    free (last);
+    last = NULL;
+    for (size_t i = 0; i < r->ncases && rc == 0; i++) {
+        const macx_report_case_t *c = &r->cases[i];
+        if (c->outcome != MACX_OUTCOME_DISPOSED)
+            continue;
+        char kinds[sizeof c->disposals];
+        s_cpy (kinds, sizeof kinds, c->disposals);
+        for (char *save = NULL, *k = strtok_r (kinds, ";", &save); k && rc == 0;
+             k = strtok_r (NULL, ";", &save))
+            rc = s_tally (&r->disposals, &r->ndisposals, &last, k, i);
+    }
+    free (last);
+    if (rc)
+        return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+    if (r->nrefusal_reasons)
+        qsort (r->refusal_reasons, r->nrefusal_reasons, sizeof *r->refusal_reasons, s_tally_cmp);
+    if (r->nrefusal_agreements)
+        qsort (r->refusal_agreements, r->nrefusal_agreements, sizeof *r->refusal_agreements, s_tally_cmp);
+    if (r->ndisposals)
+        qsort (r->disposals, r->ndisposals, sizeof *r->disposals, s_tally_cmp);
+    return 0;
+}
+
+int
+macx_report_build (const char *run_dir, macx_report_t **out, macx_error_t *err)
+{
+    *out = NULL;
+    s_build_t b = { 0 };
+    b.err = err;
+    b.r = calloc (1, sizeof *b.r);
+    if (!b.r)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    macx_audit_reader_t *reader = NULL;
+    int rc = s_read_run (b.r, run_dir, err);
+    if (rc == 0) {
+        char data[4096];
+        snprintf (data, sizeof data, "%s/broker/data", run_dir);
+        reader = macx_audit_reader_open (data, err);
+        if (!reader)
+            rc = err && err->code ? err->code : MACX_ESTORE;
+    }
+    if (rc == 0) {
+        macx_audit_filter_t filter = { 0 };
+        rc = macx_audit_scan (reader, &filter, s_on_entry, &b, err);
+    }
+    macx_audit_reader_destroy (&reader);
+    if (rc == 0)
+        rc = s_read_outcomes (&b, run_dir);
+    if (rc == 0)
+        rc = s_finish (&b);
+    free (b.slots);
+    free (b.overhead);
+    free (b.refusals);
+    if (rc)
+        macx_report_destroy (&b.r);
+    *out = b.r;
+    return rc;
+}
+
+void
+macx_report_destroy (macx_report_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    macx_report_t *r = *self_p;
+    for (int p = 1; p <= MACX_REPORT_PHASES; p++)
+        free (r->phases[p].values);
+    free (r->cases);
+    free (r->disposals);
+    free (r->refusal_reasons);
+    free (r->refusal_agreements);
+    free (r->agencies);
+    free (r);
+    *self_p = NULL;
+}
+
+/* ---- report.json ----------------------------------------------------------- */
+
+static const char *const s_outcome_names[] = { "disposed", "stalled", "open" };
+
+static void
+s_json_stats (FILE *out, const macx_report_stats_t *s)
+{
+    fprintf (out, "{\"n\": %" PRIu64 ", \"p50\": ", s->n);
+    s_num (out, s->p50);
+    fputs (", \"p90\": ", out);
+    s_num (out, s->p90);
+    fputs (", \"p99\": ", out);
+    s_num (out, s->p99);
+    fputs (", \"max\": ", out);
+    s_num (out, s->max);
+    fputs (", \"min\": ", out);
+    s_num (out, s->min);
+    fputs (", \"mean\": ", out);
+    s_num (out, s->mean);
+    fputc ('}', out);
+}
+
+static void
+s_json_tallies (FILE *out, const char *keyname, const macx_report_tally_t *t, size_t n)
+{
+    fputc ('[', out);
+    for (size_t i = 0; i < n; i++) {
+        fprintf (out, "%s\n      {\"%s\": ", i ? "," : "", keyname);
+        macx_json_str (out, t[i].key);
+        fprintf (out, ", \"count\": %" PRIu64 ", \"cases\": %" PRIu64 "}", t[i].count, t[i].cases);
+    }
+    fputs (n ? "\n    ]" : "]", out);
+}
+
+static double
+s_pct (uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double) part / (double) whole : 0;
+}
+
+static double
+s_day (const macx_report_t *r, int64_t sim_ms)
+{
+    return (double) (sim_ms - r->start_ms) / MACX_REPORT_DAY_MS;
+}
+
+void
+macx_report_json (const macx_report_t *r, FILE *out)
+{
+    fputs ("{\n  \"schema\": \"macx-report-v1\",\n  \"run\": {\"name\": ", out);
+    macx_json_str (out, r->name);
+    fputs (", \"scenario\": ", out);
+    macx_json_str (out, r->scenario);
+    fprintf (out, ", \"seed\": %" PRIu64 ", \"subjects\": %d, \"start_date\": ", r->seed, r->subjects);
+    macx_json_str (out, r->start_date);
+    fputs (", \"clock_scale_ms\": ", out);
+    s_num (out, r->clock_scale_ms);
+    fprintf (out, ", \"t0_ms\": %" PRId64 ", \"finished_ms\": %" PRId64 ", \"wall_seconds\": ",
+             r->t0_ms, r->finished_ms);
+    s_num (out, r->finished_ms > r->t0_ms ? (double) (r->finished_ms - r->t0_ms) / 1000.0 : 0);
+    fputs (", \"simulated_days\": ", out);
+    s_num (out, r->finished_ms > r->t0_ms ? (double) (r->finished_ms - r->t0_ms) / r->clock_scale_ms : 0);
+    fputs (", \"policy_hash\": ", out);
+    macx_json_str (out, r->policy_hash);
+    fputs (", \"exit\": ", out);
+    macx_json_str (out, r->exit);
+    fprintf (out, "},\n  \"cases\": %zu,\n  \"audit_entries\": %" PRIu64 ",\n  \"phases\": [",
+             r->ncases, r->audit_entries);
+    for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+        const macx_report_phase_t *ph = &r->phases[p];
+        fprintf (out, "%s\n    {\"phase\": \"%s\", \"entered\": %" PRIu64 ", \"done\": %" PRIu64
+                 ", \"open\": %" PRIu64 ", \"days\": ", p > 1 ? "," : "", macx_phase_name (p),
+                 ph->entered, ph->done, ph->open);
+        s_json_stats (out, &ph->days);
+        fputc ('}', out);
+    }
+    fputs ("\n  ],\n  \"end_to_end_days\": ", out);
+    s_json_stats (out, &r->end_to_end);
+    fputs (",\n  \"outcomes\": {", out);
+    for (int o = 0; o < 3; o++)
+        fprintf (out, "%s\"%s\": %" PRIu64, o ? ", " : "", s_outcome_names[o], r->outcomes[o]);
+    uint64_t assessed = r->levels[1] + r->levels[2] + r->levels[3];
+    fprintf (out, "},\n  \"levels\": {\"assessed\": %" PRIu64 ", \"not_assessed\": %" PRIu64
+             ", \"by_level\": [", assessed, r->levels[0]);
+    for (int l = 1; l <= 3; l++) {
+        fprintf (out, "%s{\"level\": %d, \"count\": %" PRIu64 ", \"percent\": ", l > 1 ? ", " : "", l,
+                 r->levels[l]);
+        s_num (out, s_pct (r->levels[l], assessed));
+        fputc ('}', out);
+    }
+    fprintf (out, "]},\n  \"back_to_investigation\": %" PRIu64 ",\n  \"disposals\": ",
+             r->back_to_investigation);
+    s_json_tallies (out, "kind", r->disposals, r->ndisposals);
+    fprintf (out, ",\n  \"refusals\": {\"total\": %" PRIu64 ",\n    \"by_reason\": ", r->refusals);
+    s_json_tallies (out, "reason", r->refusal_reasons, r->nrefusal_reasons);
+    fputs (",\n    \"by_agreement\": ", out);
+    s_json_tallies (out, "agreement", r->refusal_agreements, r->nrefusal_agreements);
+    fprintf (out, "},\n  \"stalled\": {\"cases\": %" PRIu64 ", \"events\": %" PRIu64 ", \"list\": [",
+             r->outcomes[MACX_OUTCOME_STALLED], r->stall_events);
+    bool first = true;
+    for (size_t i = 0; i < r->ncases; i++) {
+        const macx_report_case_t *c = &r->cases[i];
+        if (c->outcome != MACX_OUTCOME_STALLED)
+            continue;
+        fprintf (out, "%s\n    {\"case\": ", first ? "" : ",");
+        first = false;
+        macx_json_str (out, c->case_id);
+        fputs (", \"subject\": ", out);
+        macx_json_str (out, c->subject);
+        fputs (", \"region\": ", out);
+        macx_json_str (out, c->region);
+        fputs (", \"mac\": ", out);
+        macx_json_str (out, c->mac);
+        fprintf (out, ", \"open_phase\": ");
+        macx_json_str (out, c->open_phase ? macx_phase_name (c->open_phase) : "");
+        fputs (", \"agency\": ", out);
+        macx_json_str (out, c->stalled_agency);
+        fputs (", \"phase\": ", out);
+        macx_json_str (out, c->stalled_phase);
+        fputs (", \"reason\": ", out);
+        macx_json_str (out, c->stalled_reason);
+        fputs (", \"agreement\": ", out);
+        macx_json_str (out, c->stalled_agreement);
+        fputs (", \"why\": ", out);
+        macx_json_str (out, c->stalled_why);
+        fputs (", \"sim_day\": ", out);
+        if (c->stalled_sim_ms == MACX_REPORT_NONE)
+            fputs ("null", out);
+        else
+            s_num (out, s_day (r, c->stalled_sim_ms));
+        fputc ('}', out);
+    }
+    fputs (first ? "]},\n" : "\n  ]},\n", out);
+    fputs ("  \"broker_overhead_ms\": ", out);
+    s_json_stats (out, &r->overhead_ms);
+    fputs (",\n  \"agencies\": [", out);
+    for (size_t i = 0; i < r->nagencies; i++) {
+        const macx_report_agency_t *a = &r->agencies[i];
+        fprintf (out, "%s\n    {\"id\": ", i ? "," : "");
+        macx_json_str (out, a->id);
+        fputs (", \"kind\": ", out);
+        macx_json_str (out, a->kind);
+        fputs (", \"region\": ", out);
+        macx_json_str (out, a->region);
+        fprintf (out, ", \"sent\": %" PRIu64 ", \"refused\": %" PRIu64 ", \"received\": %" PRIu64
+                 ", \"work_units\": %" PRIu64 ", \"queue_days\": ", a->sent, a->refused, a->received,
+                 a->units);
+        s_num (out, a->queue_days);
+        fputs (", \"work_days\": ", out);
+        s_num (out, a->work_days);
+        fputs (", \"mean_queue_days\": ", out);
+        s_num (out, a->units ? a->queue_days / (double) a->units : 0);
+        fputs (", \"mean_work_days\": ", out);
+        s_num (out, a->units ? a->work_days / (double) a->units : 0);
+        fputc ('}', out);
+    }
+    fprintf (out, "%s],\n  \"skipped_outcome_lines\": %d\n}\n", r->nagencies ? "\n  " : "",
+             r->skipped_lines);
+}
+
+/* ---- phases.csv ------------------------------------------------------------ */
+
+static void
+s_csv (FILE *out, const char *s)
+{
+    if (!strpbrk (s, ",\"\n\r")) {
+        fputs (s, out);
+        return;
+    }
+    fputc ('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc ('"', out);
+        fputc (*s, out);
+    }
+    fputc ('"', out);
+}
+
+void
+macx_report_csv (const macx_report_t *r, FILE *out)
+{
+    fputs ("subject,case,region,mac,phase,start_day,end_day,days,held_by,status\n", out);
+    for (size_t i = 0; i < r->ncases; i++) {
+        const macx_report_case_t *c = &r->cases[i];
+        for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+            if (c->start_ms[p] == MACX_REPORT_NONE)
+                continue;
+            s_csv (out, c->subject);
+            fputc (',', out);
+            s_csv (out, c->case_id);
+            fputc (',', out);
+            s_csv (out, c->region);
+            fputc (',', out);
+            s_csv (out, c->mac);
+            fprintf (out, ",%s,%.5f,", macx_phase_name (p), s_day (r, c->start_ms[p]));
+            bool done = c->end_ms[p] != MACX_REPORT_NONE;
+            if (done)
+                fprintf (out, "%.5f,%.5f,", s_day (r, c->end_ms[p]),
+                         (double) (c->end_ms[p] - c->start_ms[p]) / MACX_REPORT_DAY_MS);
+            else
+                fputs (",,", out);
+            s_csv (out, c->held_by[p]);
+            fputs (done ? ",done\n" : ",open\n", out);
+        }
+    }
+}
+
+/* ---- writing ----------------------------------------------------------------- */
+
+typedef void (*s_doc_fn) (const macx_report_t *r, FILE *out);
+
+static int
+s_write_doc (const macx_report_t *r, const char *run_dir, const char *name, s_doc_fn fn,
+             macx_error_t *err)
+{
+    char path[4096], *buf = NULL;
+    size_t len = 0;
+    snprintf (path, sizeof path, "%s/%s", run_dir, name);
+    FILE *mem = open_memstream (&buf, &len);
+    if (!mem)
+        return macx_error_set (err, MACX_ENOMEM, "%s: out of memory", path);
+    fn (r, mem);
+    if (fclose (mem) != 0) {
+        free (buf);
+        return macx_error_set (err, MACX_ENOMEM, "%s: out of memory", path);
+    }
+    int rc = macx_file_write (path, buf, len, 0644, 0, err);
+    free (buf);
+    return rc;
+}
+
+int
+macx_report_write (const macx_report_t *r, const char *run_dir, macx_error_t *err)
+{
+    int rc = s_write_doc (r, run_dir, "report.json", macx_report_json, err);
+    if (rc == 0)
+        rc = s_write_doc (r, run_dir, "phases.csv", macx_report_csv, err);
+    if (rc == 0)
+        rc = s_write_doc (r, run_dir, "report.html", macx_report_html, err);
+    return rc;
+}
+
+/* ---- summary ----------------------------------------------------------------- */
+
+void
+macx_report_print_summary (const macx_report_t *r, FILE *out)
+{
+    fprintf (out, "%s: %zu cases of %d subjects, seed %" PRIu64 ", start %s, %g ms per simulated day\n\n",
+             r->name[0] ? r->name : "pilot", r->ncases, r->subjects, r->seed, r->start_date,
+             r->clock_scale_ms);
+    fprintf (out, "%-16s %6s %6s %8s %8s %8s %8s %8s\n", "phase (days)", "n", "open", "p50", "p90",
+             "p99", "max", "mean");
+    for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+        const macx_report_phase_t *ph = &r->phases[p];
+        fprintf (out, "%-16s %6" PRIu64 " %6" PRIu64 " %8.2f %8.2f %8.2f %8.2f %8.2f\n",
+                 macx_phase_name (p), ph->done, ph->open, ph->days.p50, ph->days.p90, ph->days.p99,
+                 ph->days.max, ph->days.mean);
+    }
+    const macx_report_stats_t *e = &r->end_to_end;
+    fprintf (out, "%-16s %6" PRIu64 " %6s %8.2f %8.2f %8.2f %8.2f %8.2f\n", "end to end", e->n, "",
+             e->p50, e->p90, e->p99, e->max, e->mean);
+    uint64_t total = r->outcomes[0] + r->outcomes[1] + r->outcomes[2];
+    fprintf (out, "\noutcomes: ");
+    for (int o = 0; o < 3; o++)
+        fprintf (out, "%s%s %" PRIu64 " (%.1f%%)", o ? ", " : "", s_outcome_names[o], r->outcomes[o],
+                 s_pct (r->outcomes[o], total));
+    uint64_t assessed = r->levels[1] + r->levels[2] + r->levels[3];
+    fprintf (out, "\nlevels:   ");
+    for (int l = 1; l <= 3; l++)
+        fprintf (out, "%sLevel %d %" PRIu64 " (%.1f%%)", l > 1 ? ", " : "", l, r->levels[l],
+                 s_pct (r->levels[l], assessed));
+    fprintf (out, "; Level 2 or 3: %.1f%%; back to investigation %" PRIu64 "\n",
+             s_pct (r->levels[2] + r->levels[3], assessed), r->back_to_investigation);
+    if (r->ndisposals) {
+        fprintf (out, "disposals:");
+        for (size_t i = 0; i < r->ndisposals; i++)
+            fprintf (out, "%s %s %" PRIu64, i ? "," : "", r->disposals[i].key, r->disposals[i].count);
+        fputc ('\n', out);
+    }
+    fprintf (out, "refusals: %" PRIu64, r->refusals);
+    for (size_t i = 0; i < r->nrefusal_agreements && i < 5; i++)
+        fprintf (out, "%s %s %" PRIu64 " (%" PRIu64 " cases)", i ? "," : ";", r->refusal_agreements[i].key,
+                 r->refusal_agreements[i].count, r->refusal_agreements[i].cases);
+    for (size_t i = 0; i < r->nrefusal_reasons && i < 5; i++)
+        fprintf (out, "%s %s %" PRIu64, i ? "," : "; by reason:", r->refusal_reasons[i].key,
+                 r->refusal_reasons[i].count);
+    fprintf (out, "\nstalled:  %" PRIu64 " cases", r->outcomes[MACX_OUTCOME_STALLED]);
+    int shown = 0;
+    for (size_t i = 0; i < r->ncases && shown < 3; i++) {
+        const macx_report_case_t *c = &r->cases[i];
+        if (c->outcome != MACX_OUTCOME_STALLED)
+            continue;
+        fprintf (out, "%s %s (%s %s%s%s)", shown++ ? "," : "; e.g.", c->case_id, c->stalled_reason,
+                 c->stalled_phase, c->stalled_agreement[0] ? ", " : "", c->stalled_agreement);
+    }
+    fprintf (out, "\nbroker overhead per record (ms): p50 %.0f, p90 %.0f, p99 %.0f, max %.0f over %"
+             PRIu64 " records\n", r->overhead_ms.p50, r->overhead_ms.p90, r->overhead_ms.p99,
+             r->overhead_ms.max, r->overhead_ms.n);
+}
+
+/* ---- compare ----------------------------------------------------------------- */
+
+typedef struct {
+    double score;                        /* how material, for ordering */
+    char text[256];
+} s_change_t;
+
+typedef struct {
+    s_change_t *v;
+    size_t n, cap;
+} s_changes_t;
+
+static void
+s_change_add (s_changes_t *c, double score, const char *text)
+{
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 32;
+        s_change_t *v = realloc (c->v, nc * sizeof *v);
+        if (!v)
+            return;
+        c->v = v;
+        c->cap = nc;
+    }
+    c->v[c->n].score = score;
+    s_cpy (c->v[c->n].text, sizeof c->v[c->n].text, text);
+    c->n++;
+}
+
+static int
+s_change_cmp (const void *a, const void *b)
+{
+    double x = ((const s_change_t *) a)->score, y = ((const s_change_t *) b)->score;
+    return x > y ? -1 : x < y;
+}
+
+/* Relative change in percent; NAN when a is 0 (a new thing). */
+static double
+s_rel (double a, double b)
+{
+    return a != 0 ? 100.0 * (b - a) / fabs (a) : NAN;
+}
+
+static double
+s_score (double a, double b)
+{
+    double r = s_rel (a, b);
+    return isnan (r) ? 1e9 : fabs (r);
+}
+
+static void
+s_pct_text (char *buf, size_t size, double a, double b)
+{
+    double r = s_rel (a, b);
+    if (isnan (r))
+        snprintf (buf, size, "%s", b == 0 ? "=" : "new");
+    else
+        snprintf (buf, size, "%+.1f%%", r);
+}
+
+/* A days metric changed materially: at least a hundredth of a day and 1%. */
+static void
+s_days_change (s_changes_t *ch, const char *what, const char *q, double a, double b)
+{
+    if (fabs (b - a) < 0.01 || (a != 0 && fabs (s_rel (a, b)) < 1.0))
+        return;
+    char pct[32], text[256];
+    s_pct_text (pct, sizeof pct, a, b);
+    snprintf (text, sizeof text, "%s %s %s from %.2f to %.2f days (%+.2f, %s)", what, q,
+              b > a ? "rose" : "fell", a, b, b - a, pct);
+    s_change_add (ch, s_score (a, b), text);
+}
+
+static void
+s_count_change (s_changes_t *ch, const char *what, uint64_t a, uint64_t b)
+{
+    if (a == b)
+        return;
+    char pct[32], text[256];
+    s_pct_text (pct, sizeof pct, (double) a, (double) b);
+    snprintf (text, sizeof text, "%s %s from %" PRIu64 " to %" PRIu64 " (%+" PRId64 ", %s)", what,
+              b > a ? "rose" : "fell", a, b, (int64_t) b - (int64_t) a, pct);
+    s_change_add (ch, s_score ((double) a, (double) b), text);
+}
+
+static uint64_t
+s_tally_get (const macx_report_tally_t *t, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp (t[i].key, key) == 0)
+            return t[i].count;
+    return 0;
+}
+
+/* Calls fn for every key in the union of two tallies, in a's order then b's. */
+typedef void (*s_union_fn) (const char *key, uint64_t a, uint64_t b, void *arg);
+static void
+s_union (const macx_report_tally_t *ta, size_t na, const macx_report_tally_t *tb, size_t nb,
+         s_union_fn fn, void *arg)
+{
+    for (size_t i = 0; i < na; i++)
+        fn (ta[i].key, ta[i].count, s_tally_get (tb, nb, ta[i].key), arg);
+    for (size_t i = 0; i < nb; i++)
+        if (!s_tally_get (ta, na, tb[i].key))
+            fn (tb[i].key, 0, tb[i].count, arg);
+}
+
+typedef struct {
+    FILE *out;
+    bool json;
+    bool first;
+    const char *keyname;
+    const char *label;                   /* for change sentences */
+    s_changes_t *ch;
+} s_union_ctx_t;
+
+static void
+s_union_row (const char *key, uint64_t a, uint64_t b, void *arg)
+{
+    s_union_ctx_t *u = arg;
+    char pct[32];
+    s_pct_text (pct, sizeof pct, (double) a, (double) b);
+    if (u->json) {
+        fprintf (u->out, "%s\n    {\"%s\": ", u->first ? "" : ",", u->keyname);
+        macx_json_str (u->out, key);
+        fprintf (u->out, ", \"a\": %" PRIu64 ", \"b\": %" PRIu64 ", \"delta\": %" PRId64 ", \"percent\": ",
+                 a, b, (int64_t) b - (int64_t) a);
+        s_num (u->out, s_rel ((double) a, (double) b));
+        fputc ('}', u->out);
+    }
+    else
+        fprintf (u->out, "  %-34s %10" PRIu64 " %10" PRIu64 " %+10" PRId64 " %9s\n", key, a, b,
+                 (int64_t) b - (int64_t) a, pct);
+    u->first = false;
+    char what[160];
+    snprintf (what, sizeof what, "%s %s", u->label, key);
+    s_count_change (u->ch, what, a, b);
+}
+
+static void
+s_json_run_ref (FILE *out, const macx_report_t *r)
+{
+    fputs ("{\"name\": ", out);
+    macx_json_str (out, r->name);
+    fputs (", \"scenario\": ", out);
+    macx_json_str (out, r->scenario);
+    fprintf (out, ", \"seed\": %" PRIu64 ", \"subjects\": %d, \"cases\": %zu, \"policy_hash\": ", r->seed,
+             r->subjects, r->ncases);
+    macx_json_str (out, r->policy_hash);
+    fputc ('}', out);
+}
+
+static void
+s_cmp_stats_json (FILE *out, const macx_report_stats_t *a, const macx_report_stats_t *b)
+{
+    fprintf (out, "\"n\": {\"a\": %" PRIu64 ", \"b\": %" PRIu64 "}", a->n, b->n);
+    const char *qs[] = { "p50", "p90" };
+    double va[] = { a->p50, a->p90 }, vb[] = { b->p50, b->p90 };
+    for (int i = 0; i < 2; i++) {
+        fprintf (out, ", \"%s\": {\"a\": ", qs[i]);
+        s_num (out, va[i]);
+        fputs (", \"b\": ", out);
+        s_num (out, vb[i]);
+        fputs (", \"delta\": ", out);
+        s_num (out, vb[i] - va[i]);
+        fputs (", \"percent\": ", out);
+        s_num (out, s_rel (va[i], vb[i]));
+        fputc ('}', out);
+    }
+}
+
+static void
+s_cmp_stats_text (FILE *out, const char *name, const macx_report_stats_t *a, const macx_report_stats_t *b)
+{
+    char p1[32], p2[32];
+    s_pct_text (p1, sizeof p1, a->p50, b->p50);
+    s_pct_text (p2, sizeof p2, a->p90, b->p90);
+    fprintf (out, "  %-16s %5" PRIu64 " %5" PRIu64 " %8.2f %8.2f %+8.2f %8s %8.2f %8.2f %+8.2f %8s\n", name,
+             a->n, b->n, a->p50, b->p50, b->p50 - a->p50, p1, a->p90, b->p90, b->p90 - a->p90, p2);
+}
+
+void
+macx_report_compare_reports (const macx_report_t *a, const macx_report_t *b, FILE *out, bool json)
+{
+    s_changes_t ch = { 0 };
+    /* phases */
+    for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+        const macx_report_stats_t *sa = &a->phases[p].days, *sb = &b->phases[p].days;
+        s_days_change (&ch, macx_phase_name (p), "p50", sa->p50, sb->p50);
+        s_days_change (&ch, macx_phase_name (p), "p90", sa->p90, sb->p90);
+        char what[64];
+        snprintf (what, sizeof what, "subjects reaching %s", macx_phase_name (p));
+        s_count_change (&ch, what, a->phases[p].entered, b->phases[p].entered);
+    }
+    s_days_change (&ch, "end to end", "p50", a->end_to_end.p50, b->end_to_end.p50);
+    s_days_change (&ch, "end to end", "p90", a->end_to_end.p90, b->end_to_end.p90);
+    for (int o = 0; o < 3; o++) {
+        char what[64];
+        snprintf (what, sizeof what, "%s subjects", s_outcome_names[o]);
+        s_count_change (&ch, what, a->outcomes[o], b->outcomes[o]);
+    }
+    for (int l = 1; l <= 3; l++) {
+        char what[64];
+        snprintf (what, sizeof what, "Level %d subjects", l);
+        s_count_change (&ch, what, a->levels[l], b->levels[l]);
+    }
+    s_count_change (&ch, "refusals", a->refusals, b->refusals);
+
+    if (json) {
+        fputs ("{\n  \"a\": ", out);
+        s_json_run_ref (out, a);
+        fputs (",\n  \"b\": ", out);
+        s_json_run_ref (out, b);
+        fputs (",\n  \"phases\": [", out);
+        for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+            fprintf (out, "%s\n    {\"phase\": \"%s\", \"entered\": {\"a\": %" PRIu64 ", \"b\": %" PRIu64 "}, ",
+                     p > 1 ? "," : "", macx_phase_name (p), a->phases[p].entered, b->phases[p].entered);
+            s_cmp_stats_json (out, &a->phases[p].days, &b->phases[p].days);
+            fputc ('}', out);
+        }
+        fputs ("\n  ],\n  \"end_to_end\": {", out);
+        s_cmp_stats_json (out, &a->end_to_end, &b->end_to_end);
+        fputs ("},\n  \"outcomes\": {", out);
+        for (int o = 0; o < 3; o++)
+            fprintf (out, "%s\"%s\": {\"a\": %" PRIu64 ", \"b\": %" PRIu64 ", \"delta\": %" PRId64 "}",
+                     o ? ", " : "", s_outcome_names[o], a->outcomes[o], b->outcomes[o],
+                     (int64_t) b->outcomes[o] - (int64_t) a->outcomes[o]);
+        fputs ("},\n  \"levels\": [", out);
+        uint64_t aa = a->levels[1] + a->levels[2] + a->levels[3];
+        uint64_t ba = b->levels[1] + b->levels[2] + b->levels[3];
+        for (int l = 1; l <= 3; l++) {
+            fprintf (out, "%s{\"level\": %d, \"a\": %" PRIu64 ", \"b\": %" PRIu64 ", \"a_percent\": ",
+                     l > 1 ? ", " : "", l, a->levels[l], b->levels[l]);
+            s_num (out, s_pct (a->levels[l], aa));
+            fputs (", \"b_percent\": ", out);
+            s_num (out, s_pct (b->levels[l], ba));
+            fputc ('}', out);
+        }
+        fprintf (out, "],\n  \"refusals\": {\"a\": %" PRIu64 ", \"b\": %" PRIu64 "},\n  \"refusals_by_reason\": [",
+                 a->refusals, b->refusals);
+        s_changes_t scratch = { 0 };
+        s_union_ctx_t u = { out, true, true, "reason", "refusals for", &scratch };
+        s_union (a->refusal_reasons, a->nrefusal_reasons, b->refusal_reasons, b->nrefusal_reasons,
+                 s_union_row, &u);
+        fputs ("],\n  \"refusals_by_agreement\": [", out);
+        u.first = true;
+        u.keyname = "agreement";
+        u.label = "refusals under";
+        u.ch = &ch;
+        s_union (a->refusal_agreements, a->nrefusal_agreements, b->refusal_agreements,
+                 b->nrefusal_agreements, s_union_row, &u);
+        fprintf (out, "],\n  \"stalled\": {\"a\": %" PRIu64 ", \"b\": %" PRIu64 ", \"delta\": %" PRId64 "},\n",
+                 a->outcomes[MACX_OUTCOME_STALLED], b->outcomes[MACX_OUTCOME_STALLED],
+                 (int64_t) b->outcomes[MACX_OUTCOME_STALLED] - (int64_t) a->outcomes[MACX_OUTCOME_STALLED]);
+        free (scratch.v);
+        if (ch.n)
+            qsort (ch.v, ch.n, sizeof *ch.v, s_change_cmp);
+        fputs ("  \"changes\": [", out);
+        for (size_t i = 0; i < ch.n; i++) {
+            fputs (i ? ",\n    " : "\n    ", out);
+            macx_json_str (out, ch.v[i].text);
+        }
+        fputs (ch.n ? "\n  ]\n}\n" : "]\n}\n", out);
+        free (ch.v);
+        return;
+    }
+
+    fprintf (out, "A: %s (seed %" PRIu64 ", %zu cases)  %s\nB: %s (seed %" PRIu64 ", %zu cases)  %s\n\n",
+             a->name, a->seed, a->ncases, a->scenario, b->name, b->seed, b->ncases, b->scenario);
+    fprintf (out, "  %-16s %5s %5s %8s %8s %8s %8s %8s %8s %8s %8s\n", "phase (days)", "n A", "n B",
+             "p50 A", "p50 B", "delta", "change", "p90 A", "p90 B", "delta", "change");
+    for (int p = 1; p <= MACX_REPORT_PHASES; p++)
+        s_cmp_stats_text (out, macx_phase_name (p), &a->phases[p].days, &b->phases[p].days);
+    s_cmp_stats_text (out, "end to end", &a->end_to_end, &b->end_to_end);
+    fprintf (out, "\n  %-34s %10s %10s %10s %9s\n", "subjects", "A", "B", "delta", "change");
+    for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+        char what[64], pct[32];
+        snprintf (what, sizeof what, "reached %s", macx_phase_name (p));
+        s_pct_text (pct, sizeof pct, (double) a->phases[p].entered, (double) b->phases[p].entered);
+        fprintf (out, "  %-34s %10" PRIu64 " %10" PRIu64 " %+10" PRId64 " %9s\n", what, a->phases[p].entered,
+                 b->phases[p].entered, (int64_t) b->phases[p].entered - (int64_t) a->phases[p].entered, pct);
+    }
+    for (int o = 0; o < 3; o++) {
+        char pct[32];
+        s_pct_text (pct, sizeof pct, (double) a->outcomes[o], (double) b->outcomes[o]);
+        fprintf (out, "  %-34s %10" PRIu64 " %10" PRIu64 " %+10" PRId64 " %9s\n", s_outcome_names[o],
+                 a->outcomes[o], b->outcomes[o], (int64_t) b->outcomes[o] - (int64_t) a->outcomes[o], pct);
+    }
+    for (int l = 1; l <= 3; l++) {
+        char what[32], pct[32];
+        snprintf (what, sizeof what, "Level %d", l);
+        s_pct_text (pct, sizeof pct, (double) a->levels[l], (double) b->levels[l]);
+        fprintf (out, "  %-34s %10" PRIu64 " %10" PRIu64 " %+10" PRId64 " %9s\n", what, a->levels[l],
+                 b->levels[l], (int64_t) b->levels[l] - (int64_t) a->levels[l], pct);
+    }
+    fprintf (out, "\n  %-34s %10s %10s %10s %9s\n", "refusals by reason", "A", "B", "delta", "change");
+    s_changes_t scratch = { 0 };
+    s_union_ctx_t u = { out, false, true, "reason", "refusals for", &scratch };
+    s_union (a->refusal_reasons, a->nrefusal_reasons, b->refusal_reasons, b->nrefusal_reasons,
+             s_union_row, &u);
+    free (scratch.v);
+    fprintf (out, "\n  %-34s %10s %10s %10s %9s\n", "refusals by agreement", "A", "B", "delta", "change");
+    u.ch = &ch;
+    u.label = "refusals under";
+    s_union (a->refusal_agreements, a->nrefusal_agreements, b->refusal_agreements,
+             b->nrefusal_agreements, s_union_row, &u);
+    if (ch.n)
+        qsort (ch.v, ch.n, sizeof *ch.v, s_change_cmp);
+    fputs ("\nwhat changed (B against A):\n", out);
+    if (!ch.n)
+        fputs ("  nothing material\n", out);
+    for (size_t i = 0; i < ch.n; i++)
+        fprintf (out, "  - %s\n", ch.v[i].text);
+    free (ch.v);
+}
+
+int
+macx_report_compare (const char *run_a, const char *run_b, FILE *out, bool json, macx_error_t *err)
+{
+    macx_report_t *a = NULL, *b = NULL;
+    int rc = macx_report_build (run_a, &a, err);
+    if (rc == 0)
+        rc = macx_report_build (run_b, &b, err);
+    if (rc == 0)
+        macx_report_compare_reports (a, b, out, json);
+    macx_report_destroy (&a);
+    macx_report_destroy (&b);
+    return rc;
+}
