@@ -722,7 +722,9 @@ macx_agent_new (const macx_agent_config_t *cfg, macx_error_t *err)
                         cfg->keys_dir, cfg->broker_id);
         goto fail;
     }
-    if (macx_identity_agency (self->identity)->revoked) {
+    /* The revoked list is the registry's: an identity loads only its own files. */
+    const macx_agency_t *me = macx_registry_find (self->registry, cfg->agency);
+    if (me && me->revoked) {
         macx_error_set (err, MACX_EREVOKED, "agency '%s' is revoked in %s", cfg->agency,
                         cfg->keys_dir);
         goto fail;
