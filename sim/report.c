@@ -706,15 +706,17 @@ s_json_stats (FILE *out, const macx_report_stats_t *s)
 }
 
 static void
-s_json_tallies (FILE *out, const char *keyname, const macx_report_tally_t *t, size_t n)
+s_json_tallies (FILE *out, int indent, const char *keyname, const macx_report_tally_t *t, size_t n)
 {
     fputc ('[', out);
     for (size_t i = 0; i < n; i++) {
-        fprintf (out, "%s\n      {\"%s\": ", i ? "," : "", keyname);
+        fprintf (out, "%s\n%*s{\"%s\": ", i ? "," : "", indent + 2, "", keyname);
         macx_json_str (out, t[i].key);
         fprintf (out, ", \"count\": %" PRIu64 ", \"cases\": %" PRIu64 "}", t[i].count, t[i].cases);
     }
-    fputs (n ? "\n    ]" : "]", out);
+    if (n)
+        fprintf (out, "\n%*s", indent, "");
+    fputc (']', out);
 }
 
 static double
@@ -775,11 +777,11 @@ macx_report_json (const macx_report_t *r, FILE *out)
     }
     fprintf (out, "]},\n  \"back_to_investigation\": %" PRIu64 ",\n  \"disposals\": ",
              r->back_to_investigation);
-    s_json_tallies (out, "kind", r->disposals, r->ndisposals);
+    s_json_tallies (out, 2, "kind", r->disposals, r->ndisposals);
     fprintf (out, ",\n  \"refusals\": {\"total\": %" PRIu64 ",\n    \"by_reason\": ", r->refusals);
-    s_json_tallies (out, "reason", r->refusal_reasons, r->nrefusal_reasons);
+    s_json_tallies (out, 4, "reason", r->refusal_reasons, r->nrefusal_reasons);
     fputs (",\n    \"by_agreement\": ", out);
-    s_json_tallies (out, "agreement", r->refusal_agreements, r->nrefusal_agreements);
+    s_json_tallies (out, 4, "agreement", r->refusal_agreements, r->nrefusal_agreements);
     fprintf (out, "},\n  \"stalled\": {\"cases\": %" PRIu64 ", \"events\": %" PRIu64 ", \"list\": [",
              r->outcomes[MACX_OUTCOME_STALLED], r->stall_events);
     bool first = true;

@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "names.h"
@@ -64,11 +65,15 @@ s_step (double max)
     return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
 }
 
-/* The x axis of a chart: ticks, grid lines and a label. Returns the axis max. */
+/* The x axis of a chart: ticks, grid lines and a label; whole: counts, so
+ * no fractional ticks. Returns the axis max. */
 static double
-s_axis (FILE *out, double max, int x0, int width, int y0, int y1, const char *label)
+s_axis (FILE *out, double max, bool whole, int x0, int width, int y0, int y1, const char *label)
 {
-    double step = s_step (max), top = step * ceil ((max > 0 ? max : 1) / step);
+    double step = s_step (max);
+    if (whole && step < 1)
+        step = 1;
+    double top = step * ceil ((max > 0 ? max : 1) / step);
     for (double t = 0; t <= top + step / 2; t += step) {
         double x = x0 + t / top * width;
         fprintf (out, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" class=\"grid\"/>", x, y0, x, y1);
@@ -132,7 +137,7 @@ s_hbars (FILE *out, const char *title, const char *xlabel, const s_bar_t *rows, 
     }
     double top = centred ? max : 0;
     if (!centred)
-        top = s_axis (out, max, S_LABEL, plot, y0 - 4, y0 + (int) n * S_ROW, xlabel);
+        top = s_axis (out, max, nseg == 1, S_LABEL, plot, y0 - 4, y0 + (int) n * S_ROW, xlabel);
     else {
         fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"axis\" text-anchor=\"middle\">", S_LABEL + plot / 2,
                  y0 + (int) n * S_ROW + 34);
@@ -184,7 +189,7 @@ s_boxes (FILE *out, const macx_report_t *r)
     int plot = S_W - S_LABEL - S_RIGHT, row = 40, y0 = S_TOP + 6;
     int height = y0 + MACX_REPORT_PHASES * row + S_BOTTOM;
     s_svg_open (out, height, title);
-    double top = s_axis (out, max, S_LABEL, plot, y0 - 4, y0 + MACX_REPORT_PHASES * row,
+    double top = s_axis (out, max, false, S_LABEL, plot, y0 - 4, y0 + MACX_REPORT_PHASES * row,
                          "days from the phase's first record to the next phase's first record");
     for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
         const macx_report_phase_t *ph = &r->phases[p];
@@ -213,7 +218,7 @@ s_boxes (FILE *out, const macx_report_t *r)
         fprintf (out, "<circle cx=\"%.1f\" cy=\"%d\" r=\"3.5\" class=\"p90\"/>", X (ph->days.p90), mid);
 #undef X
         fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"value\">p50 %.1f, p90 %.1f</text>\n",
-                 S_W - S_RIGHT + 6, mid + 4, ph->days.p50, ph->days.p90);
+                 S_W - S_RIGHT + 12, mid + 4, ph->days.p50, ph->days.p90);
     }
     fputs ("</svg>\n", out);
 }
