@@ -289,7 +289,8 @@ s_on_entry (const Macx__AuditEntry *e, void *arg)
             }
             b->overhead[b->noverhead++] = (double) (e->time_ms - e->created_ms);
         }
-        if (c && in_phase && c->start_ms[phase] == MACX_REPORT_NONE) {
+        /* sim_ms 0: a record from outside the simulated clock, no phase time */
+        if (c && in_phase && e->sim_ms > 0 && c->start_ms[phase] == MACX_REPORT_NONE) {
             c->start_ms[phase] = e->sim_ms;
             s_cpy (c->starter[phase], sizeof c->starter[phase], e->sender);
             for (size_t i = 0; i < e->n_recipients; i++)
