@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# broker_cli.sh -- `macx broker/send/recv/status` as commands: --help exits 0,
+# bad options 64, a broken YAML config 78 naming file:line:column, a missing
+# policy or key directory a clear message, a second broker on the same data
+# directory refused, an unreachable broker 69; a broker run from a config
+# file; SIGTERM drains (in the middle of a stream too) and writes a final
+# checkpoint: `macx audit verify` reports no unsigned tail and the last entry
+# is "stop".
+# Usage: broker_cli.sh MACX_BINARY SOURCE_DIR SCRATCH_DIR
+source "$(dirname "$0")/broker_lib.bash" "$@"
+
+keys_init keys broker mi5 ctp la-london
+
+# ---- help and usage ---------------------------------------------------------
+for cmd in broker send recv status; do
+    run 0 "help-$cmd" "$MACX" "$cmd" --help
+    has "help-$cmd" out "usage: macx $cmd"
+    [ ! -s "help-$cmd.err" ] || fail "$cmd --help wrote to stderr"
+    run 64 "bogus-$cmd" "$MACX" "$cmd" --bogus
+    has "bogus-$cmd" err "usage: macx $cmd"
+done
+run 64 send-missing "$MACX" send --keys keys --as mi5 --to ctp --type share
+run 64 send-repeat "$MACX" send --keys keys --as mi5 --to ctp --type share --repeat 0
+run 64 send-acked "$MACX" send --keys keys --as mi5 --to ctp --type share --phase sharing \
+    --purpose p --case C --subject S --acked out.txt
+run 64 send-phase "$MACX" send --keys keys --as mi5 --to ctp --type share --phase lunch \
+    --purpose p --case C --subject S
+run 64 send-noas "$MACX" send --keys keys --to ctp --type share --phase sharing --purpose p \
+    --case C --subject S
+run 64 recv-count "$MACX" recv --keys keys --as ctp --count -1
+run 64 recv-extra "$MACX" recv --keys keys --as ctp extra
+run 64 status-extra "$MACX" status --keys keys --as ctp extra
+
+# ---- configuration errors ---------------------------------------------------
+printf 'bind: "tcp://127.0.0.1:1"\nkeys: [keys\n' > syntax.yaml
+run 78 config-syntax "$MACX" broker --config syntax.yaml
+grep -Eq 'syntax\.yaml:[0-9]+:[0-9]+' config-syntax.err \
+    || fail "config-syntax: no file:line:column in: $(cat config-syntax.err)"
+printf 'keys: keys\nbogus: 3\n' > unknown.yaml
+run 78 config-unknown "$MACX" broker --config unknown.yaml
+has config-unknown err "unknown.yaml:2:"
+has config-unknown err "unknown key 'bogus'"
+printf 'keys: keys\nworkers: lots\n' > value.yaml
+run 78 config-value "$MACX" broker --config value.yaml
+has config-value err "value.yaml:2:10: 'workers'"
+run 78 config-missing "$MACX" broker --config nowhere.yaml
+has config-missing err "nowhere.yaml"
+run 66 no-policy "$MACX" broker --keys keys --policy "$S/no-such-policy" --data data-x \
+    --bind tcp://127.0.0.1:1
+has no-policy err "$S/no-such-policy"
+run 66 no-keys "$MACX" broker --keys no-such-keys --policy "$POLICY" --data data-x \
+    --bind tcp://127.0.0.1:1
+has no-keys err "no-such-keys"
+run 64 no-data "$MACX" broker --keys keys --policy "$POLICY"
+
+# ---- a broker from a config file; nothing listens: 69 -------------------------
+EP=tcp://127.0.0.1:$(free_port)
+run 69 unreachable "$MACX" send $(client) --as mi5 --to ctp --type share --phase sharing \
+    --purpose mac_case_management --case C-1 --subject S-1 --field subject_name=A --timeout 2
+has unreachable err "no answer from the broker"
+cat > broker.yaml <<EOF
+# the test's broker
+bind: "$EP"
+keys: keys
+policy: "$POLICY"
+data: data
+checkpoint_every: 100
+log_level: info
+EOF
+"$MACX" broker --config broker.yaml 2> broker.log &
+BROKER=$!
+PIDS+=("$BROKER")
+wait_until 20 grep -q 'msg="listening"' broker.log || { fail "broker from config"; finish broker.log; }
+has broker log "bind=$EP"
+
+# A second broker on the same data directory is refused and changes nothing.
+run 74 second "$MACX" broker --keys keys --policy "$POLICY" --data data --bind tcp://127.0.0.1:1
+has second err "another broker is using this data directory"
+
+SHARE=(--to la-london --type share --phase sharing --purpose mac_case_management --subject S-1
+       --field subject_name="Ada Quill")
+run 0 send-1 "$MACX" send $(client) --as mi5 "${SHARE[@]}" --case C-1 --timeout 20
+run 1 send-2 "$MACX" send $(client) --as mi5 "${SHARE[@]}" --case C-2 --field kis_ref=K --timeout 20
+
+# ---- SIGTERM: drain and a final checkpoint ----------------------------------
+# One record left undelivered in the mailbox; it must survive the stop.
+stop_broker
+has broker log 'msg="stopped"'
+run 0 verify-1 "$MACX" audit verify data --keys keys --json
+expect verify-1 verify-1.out '(lines[0]["intact"], lines[0]["unsigned_tail"])' "(True, 0)"
+expect verify-1 verify-1.out 'lines[0]["last_checkpoint"] == lines[0]["entries"]' yes
+run 0 show-1 "$MACX" audit show data --json
+expect show-1 show-1.out '[e["event"] for e in lines]' "['start', 'accept', 'refuse', 'stop']"
+
+# In the middle of a stream: the broker stops within the bound, the log ends
+# with "stop" and is signed to the end; after a restart the sender's agent
+# re-sends what was not answered and every record is accepted exactly once.
+start_broker broker2.log data || finish broker.log broker2.log
+N=3000
+# mi5 -> la-london is capped at 200 a day by its agreement: the stream goes
+# to ctp (no cap).
+STREAM=(--to ctp --type case_file --phase identification --purpose mac_case_management
+        --subject S-1 --field subject_name="Ada Quill" --field closure_category=closed)
+"$MACX" send $(client) --as mi5 "${STREAM[@]}" --case C-STREAM --repeat "$N" --rate 1500 \
+    --acked acked.txt --timeout 60 --json > stream.out 2> stream.err &
+SEND=$!
+PIDS+=("$SEND")
+some () { [ "$("$MACX" audit show data --event accept --case C-STREAM | wc -l)" -ge 300 ]; }
+wait_until 60 some || fail "the stream did not start"
+stop_broker
+IN=$("$MACX" audit show data --event accept --case C-STREAM | wc -l)
+note "SIGTERM with $IN of $N stream records accepted"
+[ "$IN" -lt "$N" ] || fail "the stream ended before SIGTERM"
+run 0 verify-2 "$MACX" audit verify data --keys keys --json
+expect verify-2 verify-2.out '(lines[0]["intact"], lines[0]["unsigned_tail"])' "(True, 0)"
+run 0 show-2 "$MACX" audit show data --json --from 5
+expect show-2 show-2.out 'lines[-1]["event"]' stop
+has broker2 log 'msg="stopped"'
+
+start_broker broker3.log data || finish broker2.log broker3.log
+wait_exit "$SEND" 90
+[ "$WAIT_RC" = 0 ] || fail "stream sender exit $WAIT_RC: $(cat stream.out stream.err | head)"
+run 0 accepts "$MACX" audit show data --json --event accept --case C-STREAM
+expect accepts accepts.out '(len(lines), len(set(e["record_id"] for e in lines)))' "($N, $N)"
+python3 -c 'import json, sys
+acked = set(l.strip() for l in open("acked.txt") if l.strip())
+accepted = set(json.loads(l)["record_id"] for l in open("accepts.out"))
+sys.exit(0 if acked == accepted and len(acked) == int(sys.argv[1]) else 1)' "$N" \
+    || fail "ACKed ids differ from accepted ids"
+# The record left in the mailbox before the first stop is still there.
+run 0 recv "$MACX" recv $(client) --as la-london --count 1 --timeout 20 --json
+expect recv recv.out 'lines[0]["header"]["case_id"]' C-1
+stop_broker
+run 0 verify-3 "$MACX" audit verify data --keys keys --json
+expect verify-3 verify-3.out '(lines[0]["intact"], lines[0]["unsigned_tail"])' "(True, 0)"
+finish broker.log broker2.log broker3.log stream.err
