@@ -151,6 +151,7 @@ macx_broker_config_load (const char *path, macx_broker_config_t *cfg, macx_error
             }
         }
         if (!known) {
+            s_mark (kn, &line, &col);   /* the key is at fault, not its value */
             rc = macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: unknown key '%s' (bind, keys, "
                                  "policy, data, identity, map_size, workers, batch_max, "
                                  "checkpoint_every, heartbeat_ms, purge_interval_ms, log_level, "
