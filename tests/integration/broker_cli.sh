@@ -38,8 +38,7 @@ grep -Eq 'syntax\.yaml:[0-9]+:[0-9]+' config-syntax.err \
     || fail "config-syntax: no file:line:column in: $(cat config-syntax.err)"
 printf 'keys: keys\nbogus: 3\n' > unknown.yaml
 run 78 config-unknown "$MACX" broker --config unknown.yaml
-has config-unknown err "unknown.yaml:2:"
-has config-unknown err "unknown key 'bogus'"
+has config-unknown err "unknown.yaml:2:1: unknown key 'bogus'"
 printf 'keys: keys\nworkers: lots\n' > value.yaml
 run 78 config-value "$MACX" broker --config value.yaml
 has config-value err "value.yaml:2:10: 'workers'"
