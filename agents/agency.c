@@ -1,0 +1,1179 @@
+/* agency.c -- an agency's part of a MAC pilot. One event loop over the
+ * scaled simulated clock: timers (closures, finished work, retries, waits)
+ * and the broker's events (ACK/NACK of what we sent, records for us).
+ * Work is scheduled in simulated time: a unit starts when it is ready and a
+ * slot of the agency's capacity for that phase is free, and lasts a service
+ * time drawn from (seed, agency, subject, phase), so timings and outcomes
+ * do not depend on process scheduling. Every record is prepared with the
+ * policy engine (fields dropped or transformed as the agreement says),
+ * sealed, sent through the broker, and refusals are retried when the
+ * agreement allows (or given up at the deadline). */
+#include "agency.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agent.h"
+#include "clock.h"
+#include "json.h"
+#include "log.h"
+#include "names.h"
+#include "policy.h"
+#include "scenario.h"
+#include "synth.h"
+
+#define S_DAY_MS     ((int64_t) 86400000)
+#define S_MAX_MEMBERS MACX_SCN_MAX_MEMBERS
+
+typedef enum { ROLE_MI5, ROLE_CTP, ROLE_PARTNER } s_role_t;
+typedef enum { T_CLOSE = 1, T_WORK, T_RETRY, T_WAIT } s_timer_kind_t;
+
+typedef struct {
+    int64_t sim;
+    uint64_t seq;
+    s_timer_kind_t kind;
+    int subject;
+    int phase;
+    void *ctx;
+} s_timer_t;
+
+/* What a send is about, kept until its ACK/NACK (and for retries). */
+typedef struct {
+    int subject;
+    char to[MACX_AGENCY_ID_MAX + 1];
+    char type[24];
+    int phase;
+    char purpose[64];
+    int64_t first_sim;          /* first attempt */
+    int64_t sim;                /* this attempt */
+    int attempts;
+} s_send_t;
+
+typedef struct {
+    bool known;
+    char id[16];
+    char case_id[24];
+    char name[64], dob[16], address[128], postcode[12], region[64], category[8];
+    char indicators[8][48];
+    int nind;
+    char kis_ref[24], kis_summary[200];
+    const macx_scn_mac_t *mac;
+    bool work_started[6];
+    bool closed;
+    /* ctp */
+    uint32_t reached, pending, answered, unreachable, responded;
+    int concerns, nholdings;
+    char proposals[16][48];
+    char proposers[16][MACX_AGENCY_ID_MAX + 1];
+    int nproposals;
+    int level;
+    double score;
+    bool reviewed, profiled, decided, stalled, agenda_sent;
+    int64_t share_sim;
+    /* partner */
+    bool formal_share, answer_ready, answered_sent;
+    macx_holding_t holdings[16];
+    int nheld;
+} s_subject_t;
+
+typedef struct {
+    macx_agency_opts_t o;
+    macx_scenario_t scn;
+    const macx_scn_agency_t *me;
+    s_role_t role;
+    macx_policy_t *policy;
+    macx_agent_t *agent;
+    macx_synth_db_t *db;
+    FILE *outcomes;
+    int64_t start_ms;
+    s_subject_t *subjects;        /* 1..n */
+    int nsubjects;
+    s_timer_t *heap;
+    size_t nheap, capheap;
+    uint64_t timer_seq;
+    int64_t *slots[6];            /* per phase: when each slot is free */
+    int nslots[6];
+    uint64_t sent, refused, received;
+} s_agency_t;
+
+static volatile sig_atomic_t s_stop;
+static void s_on_signal (int sig) { (void) sig; s_stop = 1; }
+
+/* ---- clock ---------------------------------------------------------------------- */
+
+static int64_t
+s_sim_now (const s_agency_t *self)
+{
+    double elapsed = (double) (macx_clock_wall_ms () - self->o.t0_ms);
+    return self->start_ms + (int64_t) (elapsed / self->scn.clock_scale_ms * S_DAY_MS);
+}
+
+static int64_t
+s_wall_for (const s_agency_t *self, int64_t sim)
+{
+    return self->o.t0_ms
+           + (int64_t) ((double) (sim - self->start_ms) * self->scn.clock_scale_ms / S_DAY_MS);
+}
+
+/* ---- timers (a binary heap by simulated time, then insertion order) ------------- */
+
+static bool
+s_before (const s_timer_t *a, const s_timer_t *b)
+{
+    return a->sim < b->sim || (a->sim == b->sim && a->seq < b->seq);
+}
+
+static void
+s_timer_add (s_agency_t *self, int64_t sim, s_timer_kind_t kind, int subject, int phase, void *ctx)
+{
+    if (self->nheap == self->capheap) {
+        size_t cap = self->capheap ? self->capheap * 2 : 1024;
+        s_timer_t *g = realloc (self->heap, cap * sizeof *g);
+        if (!g)
+            return;
+        self->heap = g;
+        self->capheap = cap;
+    }
+    size_t i = self->nheap++;
+    self->heap[i] = (s_timer_t) { sim, self->timer_seq++, kind, subject, phase, ctx };
+    while (i > 0 && s_before (&self->heap[i], &self->heap[(i - 1) / 2])) {
+        s_timer_t t = self->heap[i];
+        self->heap[i] = self->heap[(i - 1) / 2];
+        self->heap[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+static s_timer_t
+s_timer_pop (s_agency_t *self)
+{
+    s_timer_t top = self->heap[0];
+    self->heap[0] = self->heap[--self->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < self->nheap && s_before (&self->heap[l], &self->heap[m]))
+            m = l;
+        if (r < self->nheap && s_before (&self->heap[r], &self->heap[m]))
+            m = r;
+        if (m == i)
+            break;
+        s_timer_t t = self->heap[i];
+        self->heap[i] = self->heap[m];
+        self->heap[m] = t;
+        i = m;
+    }
+    return top;
+}
+
+/* ---- outcomes --------------------------------------------------------------------- */
+
+static void
+s_outcome_begin (s_agency_t *self, const s_subject_t *s, const char *event, int64_t sim)
+{
+    fprintf (self->outcomes, "{\"subject\":");
+    macx_json_str (self->outcomes, s->id);
+    fprintf (self->outcomes, ",\"case\":");
+    macx_json_str (self->outcomes, s->case_id);
+    fprintf (self->outcomes, ",\"event\":\"%s\",\"agency\":\"%s\",\"sim_ms\":%" PRId64, event,
+             self->me->id, sim);
+}
+
+static void
+s_outcome_end (s_agency_t *self)
+{
+    fputs ("}\n", self->outcomes);
+    fflush (self->outcomes);
+}
+
+/* ---- work and capacity ----------------------------------------------------------- */
+
+static double
+s_service_days (s_agency_t *self, const s_subject_t *s, int phase)
+{
+    const macx_dist_t *d = &self->me->service[phase];
+    if (!d->set)
+        return 0;
+    char stream[128];
+    snprintf (stream, sizeof stream, "service/%s/%s/%d", self->me->id, s->id, phase);
+    return macx_dist_sample (d, macx_rand_unit (self->scn.seed, stream, 0),
+                             macx_rand_unit (self->scn.seed, stream, 1));
+}
+
+/* Schedules a unit of work: it starts when ready and a slot is free. */
+static void
+s_work (s_agency_t *self, int subject, int phase, int64_t ready)
+{
+    s_subject_t *s = &self->subjects[subject];
+    if (s->work_started[phase])
+        return;
+    s->work_started[phase] = true;
+    int64_t start = ready;
+    int slot = -1;
+    if (self->nslots[phase] > 0) {
+        slot = 0;
+        for (int i = 1; i < self->nslots[phase]; i++)
+            if (self->slots[phase][i] < self->slots[phase][slot])
+                slot = i;
+        if (self->slots[phase][slot] > start)
+            start = self->slots[phase][slot];
+    }
+    int64_t end = start + (int64_t) (s_service_days (self, s, phase) * S_DAY_MS);
+    if (slot >= 0)
+        self->slots[phase][slot] = end;
+    s_outcome_begin (self, s, "work", end);
+    fprintf (self->outcomes, ",\"phase\":\"%s\",\"queued_sim_ms\":%" PRId64 ",\"start_sim_ms\":%" PRId64
+             ",\"end_sim_ms\":%" PRId64, macx_phase_name (phase), ready, start, end);
+    s_outcome_end (self);
+    s_timer_add (self, end, T_WORK, subject, phase, NULL);
+}
+
+/* ---- payloads ---------------------------------------------------------------------- */
+
+static char *
+s_dup (const char *v)
+{
+    return strdup (v ? v : "");
+}
+
+static char **
+s_dup_list (char (*items)[48], int n, size_t *out_n)
+{
+    char **arr = calloc (n ? (size_t) n : 1, sizeof *arr);
+    for (int i = 0; arr && i < n; i++)
+        arr[i] = s_dup (items[i]);
+    *out_n = arr ? (size_t) n : 0;
+    return arr;
+}
+
+static int
+s_index_of_member (const s_subject_t *s, const char *agency)
+{
+    for (int i = 0; s->mac && i < s->mac->nmembers; i++)
+        if (strcmp (s->mac->members[i], agency) == 0)
+            return i;
+    return -1;
+}
+
+static int s_count (uint32_t mask) { return __builtin_popcount (mask); }
+
+/* Builds the full payload of a record type from what we hold on s. */
+static Macx__Payload *
+s_payload (s_agency_t *self, s_subject_t *s, const char *type, const char *to)
+{
+    Macx__Payload *p = malloc (sizeof *p);
+    if (!p)
+        return NULL;
+    macx__payload__init (p);
+    char date[11];
+    if (strcmp (type, "case_file") == 0) {
+        Macx__CaseFile *c = malloc (sizeof *c);
+        macx__case_file__init (c);
+        c->subject_name = s_dup (s->name);
+        c->dob = s_dup (s->dob);
+        c->address = s_dup (s->address);
+        c->postcode = s_dup (s->postcode);
+        c->region = s_dup (s->region);
+        c->closure_category = s_dup (s->category);
+        c->risk_indicators = s_dup_list (s->indicators, s->nind, &c->n_risk_indicators);
+        c->kis_summary = s_dup (s->kis_summary);
+        c->kis_ref = s_dup (s->kis_ref);
+        c->closed_on = s_dup (macx_date_format ((int32_t) (s_sim_now (self) / S_DAY_MS), date));
+        p->body_case = MACX__PAYLOAD__BODY_CASE_FILE;
+        p->case_file = c;
+    }
+    else if (strcmp (type, "share") == 0) {
+        Macx__Share *c = malloc (sizeof *c);
+        macx__share__init (c);
+        c->subject_name = s_dup (s->name);
+        c->dob = s_dup (s->dob);
+        c->address = s_dup (s->address);
+        c->postcode = s_dup (s->postcode);
+        c->region = s_dup (s->region);
+        c->closure_category = s_dup (s->category);
+        c->risk_indicators = s_dup_list (s->indicators, s->nind, &c->n_risk_indicators);
+        c->kis_ref = s_dup (s->kis_ref);
+        char summary[256];
+        snprintf (summary, sizeof summary, "Closed subject (category %s) referred to %s for "
+                  "multi-agency assessment.", s->category, s->mac ? s->mac->name : "the MAC");
+        c->summary = s_dup (summary);
+        c->request = s_dup ("Please search your records and propose interventions.");
+        if (self->role == ROLE_CTP) {   /* police indexes from our own systems */
+            macx_holding_t h[16];
+            size_t n = 0;
+            macx_synth_lookup (self->db, s->name, s->dob, s->region, h, 16, &n);
+            c->police_records = calloc (n ? n : 1, sizeof *c->police_records);
+            c->prior_interventions = calloc (n ? n : 1, sizeof *c->prior_interventions);
+            for (size_t i = 0; i < n; i++) {
+                char line[260];
+                snprintf (line, sizeof line, "%s: %s", h[i].source, h[i].detail);
+                if (strcmp (h[i].source, "prior_intervention") == 0)
+                    c->prior_interventions[c->n_prior_interventions++] = s_dup (line);
+                else
+                    c->police_records[c->n_police_records++] = s_dup (line);
+            }
+        }
+        p->body_case = MACX__PAYLOAD__BODY_SHARE;
+        p->share = c;
+    }
+    else if (strcmp (type, "enrichment") == 0) {
+        Macx__Enrichment *e = malloc (sizeof *e);
+        macx__enrichment__init (e);
+        e->subject_name = s_dup (s->name);
+        e->dob = s_dup (s->dob);
+        e->holdings = calloc ((size_t) s->nheld + 1, sizeof *e->holdings);
+        for (int i = 0; i < s->nheld; i++) {
+            Macx__Holding *h = malloc (sizeof *h);
+            macx__holding__init (h);
+            h->source = s_dup (s->holdings[i].source);
+            h->match = s_dup (s->holdings[i].match);
+            /* Holding has no flag on the wire: a finding that raises concern
+             * says so in words, which is how a partner would write it. */
+            char detail[260];
+            snprintf (detail, sizeof detail, "%s%s", s->holdings[i].concern ? "concern: " : "",
+                      s->holdings[i].detail);
+            h->detail = s_dup (detail);
+            e->holdings[e->n_holdings++] = h;
+        }
+        Macx__Intervention iv[8];
+        char storage[8][3][200];
+        size_t ni = macx_synth_interventions (self->me->id, self->me->kind, s->holdings,
+                                              (size_t) s->nheld, iv, storage, 8);
+        e->interventions = calloc (ni + 1, sizeof *e->interventions);
+        for (size_t i = 0; i < ni; i++) {
+            Macx__Intervention *x = malloc (sizeof *x);
+            macx__intervention__init (x);
+            x->kind = s_dup (iv[i].kind);
+            x->provider = s_dup (iv[i].provider);
+            x->rationale = s_dup (iv[i].rationale);
+            e->interventions[e->n_interventions++] = x;
+        }
+        char notes[200];
+        snprintf (notes, sizeof notes, "%d record(s) found in %s systems.", s->nheld, self->me->id);
+        e->notes = s_dup (notes);
+        p->body_case = MACX__PAYLOAD__BODY_ENRICHMENT;
+        p->enrichment = e;
+    }
+    else if (strcmp (type, "profile") == 0) {
+        Macx__Profile *f = malloc (sizeof *f);
+        macx__profile__init (f);
+        f->level = s->level;
+        f->baseline_score = (int32_t) lround (s->score * 100);
+        f->indicators = s_dup_list (s->indicators, s->nind, &f->n_indicators);
+        char text[200];
+        snprintf (text, sizeof text, "Baseline assessment: level %d (score %.2f) from %d partner "
+                  "answer(s) and %d concerning finding(s).", s->level, s->score,
+                  s_count (s->answered), s->concerns);
+        f->assessment = s_dup (text);
+        f->draft_plan = calloc ((size_t) s->nproposals + 1, sizeof *f->draft_plan);
+        for (int i = 0; i < s->nproposals; i++) {
+            Macx__PlanAction *a = malloc (sizeof *a);
+            macx__plan_action__init (a);
+            a->owner = s_dup (s->proposers[i]);
+            a->action = s_dup (s->proposals[i]);
+            a->due_days = 28;
+            f->draft_plan[f->n_draft_plan++] = a;
+        }
+        f->contributors = calloc ((size_t) S_MAX_MEMBERS + 1, sizeof *f->contributors);
+        for (int i = 0; s->mac && i < s->mac->nmembers; i++)
+            if (s->answered & (1u << i))
+                f->contributors[f->n_contributors++] = s_dup (s->mac->members[i]);
+        if (self->role == ROLE_MI5) {   /* MI5's review keeps only its view */
+            f->n_draft_plan = 0;
+            f->n_contributors = 0;
+        }
+        p->body_case = MACX__PAYLOAD__BODY_PROFILE;
+        p->profile = f;
+    }
+    else if (strcmp (type, "panel_plan") == 0) {
+        Macx__PanelPlan *pp = malloc (sizeof *pp);
+        macx__panel_plan__init (pp);
+        pp->chair = s_dup ("ctp");
+        pp->level = s->level;
+        pp->members = calloc ((size_t) S_MAX_MEMBERS + 1, sizeof *pp->members);
+        for (int i = 0; s->mac && i < s->mac->nmembers; i++)
+            if (s->answered & (1u << i))
+                pp->members[pp->n_members++] = s_dup (s->mac->members[i]);
+        pp->disposals = calloc (4, sizeof *pp->disposals);
+        if (self->role == ROLE_PARTNER) {   /* a member's answer: what it can deliver */
+            for (int i = 0; i < s->nproposals && pp->n_disposals < 3; i++) {
+                Macx__Disposal *d = malloc (sizeof *d);
+                macx__disposal__init (d);
+                d->kind = s_dup (s->proposals[i]);
+                d->owner = s_dup (self->me->id);
+                d->note = s_dup ("offered by the member");
+                pp->disposals[pp->n_disposals++] = d;
+            }
+        }
+        else if (s->decided) {
+            /* the chair's decision (see s_decide) is in proposals[0..] */
+            for (int i = 0; i < s->nproposals && pp->n_disposals < 3; i++) {
+                Macx__Disposal *d = malloc (sizeof *d);
+                macx__disposal__init (d);
+                d->kind = s_dup (s->proposals[i]);
+                d->owner = s_dup (s->proposers[i]);
+                d->note = s_dup ("agreed by the panel");
+                pp->disposals[pp->n_disposals++] = d;
+                if (strcmp (s->proposals[i], "referral_back_to_investigation") == 0)
+                    pp->back_to_investigation = 1;
+            }
+            pp->decided_on = s_dup (macx_date_format ((int32_t) (s_sim_now (self) / S_DAY_MS), date));
+        }
+        (void) to;
+        p->body_case = MACX__PAYLOAD__BODY_PANEL_PLAN;
+        p->panel_plan = pp;
+    }
+    return p;
+}
+
+/* ---- sending ----------------------------------------------------------------------- */
+
+/* Every field of a typed body: what "held" means before the policy speaks. */
+static size_t
+s_all_fields (const Macx__Payload *p, macx_record_keep_t *keep, size_t max)
+{
+    const ProtobufCMessageDescriptor *d = NULL;
+    switch (p->body_case) {
+    case MACX__PAYLOAD__BODY_CASE_FILE:  d = &macx__case_file__descriptor; break;
+    case MACX__PAYLOAD__BODY_SHARE:      d = &macx__share__descriptor; break;
+    case MACX__PAYLOAD__BODY_ENRICHMENT: d = &macx__enrichment__descriptor; break;
+    case MACX__PAYLOAD__BODY_PROFILE:    d = &macx__profile__descriptor; break;
+    case MACX__PAYLOAD__BODY_PANEL_PLAN: d = &macx__panel_plan__descriptor; break;
+    default: return 0;
+    }
+    size_t n = 0;
+    for (unsigned i = 0; i < d->n_fields && n < max; i++)
+        keep[n++] = (macx_record_keep_t) { d->fields[i].name, NULL };
+    return n;
+}
+
+static void
+s_fill_request (s_agency_t *self, const s_send_t *c, const s_subject_t *s,
+                macx_policy_request_t *req, int64_t sim)
+{
+    memset (req, 0, sizeof *req);
+    req->sender = self->me->id;
+    req->recipient = c->to;
+    req->record_type = c->type;
+    req->purpose = c->purpose;
+    req->phase = c->phase;
+    req->case_phase = c->phase;
+    req->date = (int32_t) (sim / S_DAY_MS);
+    (void) s;
+}
+
+/* Prepares (policy), seals and posts one record. c is owned by the post. */
+static void
+s_post (s_agency_t *self, s_send_t *c)
+{
+    s_subject_t *s = &self->subjects[c->subject];
+    macx_error_t err = { 0 };
+    Macx__Payload *p = s_payload (self, s, c->type, c->to);
+    if (!p) {
+        free (c);
+        return;
+    }
+    /* What we hold, then what the agreement lets us send, and how. */
+    macx_record_keep_t all[64];
+    size_t nall = s_all_fields (p, all, 64);
+    Macx__FieldEntry **held = NULL, **manifest = NULL;
+    size_t nheld = 0, nm = 0;
+    macx_record_restrict (p, all, nall, &held, &nheld, &err);
+    macx_policy_field_t fields[64], prepared[64];
+    for (size_t i = 0; i < nheld; i++)
+        fields[i] = (macx_policy_field_t) { held[i]->name, "" };
+    macx_policy_request_t req;
+    s_fill_request (self, c, s, &req, c->sim);
+    req.fields = fields;
+    req.nfields = nheld;
+    size_t nprep = 0;
+    macx_policy_result_t res;
+    macx_policy_prepare (self->policy, &req, prepared, 64, &nprep, &res);
+    macx_record_keep_t keep[64];
+    for (size_t i = 0; i < nprep; i++)
+        keep[i] = (macx_record_keep_t) { prepared[i].name, prepared[i].transform };
+    if (macx_record_restrict (p, keep, nprep, &manifest, &nm, &err)) {
+        macx_log (MACX_LOG_WARN, "cannot prepare a record", "type=%s to=%s why=\"%s\"", c->type,
+                  c->to, macx_error_text (&err));
+        goto done;
+    }
+    char *to[1] = { c->to };
+    Macx__Header h = MACX__HEADER__INIT;
+    h.recipients = to;
+    h.n_recipients = 1;
+    h.subject = s->id;
+    h.case_id = s->case_id;
+    h.phase = c->phase;
+    h.case_phase = c->phase;
+    h.record_type = c->type;
+    h.purpose = c->purpose;
+    h.manifest = manifest;
+    h.n_manifest = nm;
+    h.sim_ms = c->sim;
+    h.sim_day = (int32_t) (c->sim / S_DAY_MS);
+    c->attempts++;
+    if (macx_agent_post (self->agent, &h, p, c, &err) == MACX_OK) {
+        self->sent++;
+        c = NULL;   /* owned by the pending post now */
+    }
+    else
+        macx_log (MACX_LOG_WARN, "cannot send", "type=%s to=%s why=\"%s\"", c->type, c->to,
+                  macx_error_text (&err));
+done:
+    free (c);
+    macx_record_build_free (&p, &manifest, nm);
+    macx_record_build_free (NULL, &held, nheld);
+}
+
+static void
+s_send (s_agency_t *self, int subject, const char *to, const char *type, int phase,
+        const char *purpose, int64_t sim)
+{
+    s_send_t *c = calloc (1, sizeof *c);
+    if (!c)
+        return;
+    c->subject = subject;
+    snprintf (c->to, sizeof c->to, "%s", to);
+    snprintf (c->type, sizeof c->type, "%s", type);
+    c->phase = phase;
+    snprintf (c->purpose, sizeof c->purpose, "%s", purpose);
+    c->first_sim = c->sim = sim;
+    s_post (self, c);
+}
+
+/* The first day from `from` on which the agreement would permit this
+ * record (probing our own copy of the policy), or -1 before `until`. */
+static int32_t
+s_first_permit_day (s_agency_t *self, const s_send_t *c, int32_t from, int32_t until)
+{
+    s_subject_t *s = &self->subjects[c->subject];
+    Macx__Payload *p = s_payload (self, s, c->type, c->to);
+    if (!p)
+        return -1;
+    macx_record_keep_t all[64];
+    size_t nall = s_all_fields (p, all, 64), nheld = 0, nprep = 0;
+    Macx__FieldEntry **held = NULL;
+    macx_record_restrict (p, all, nall, &held, &nheld, NULL);
+    macx_policy_field_t fields[64], prepared[64];
+    for (size_t i = 0; i < nheld; i++)
+        fields[i] = (macx_policy_field_t) { held[i]->name, "" };
+    int32_t found = -1;
+    for (int32_t day = from; day <= until && found < 0; day++) {
+        macx_policy_request_t req;
+        s_fill_request (self, c, s, &req, (int64_t) day * S_DAY_MS);
+        req.fields = fields;
+        req.nfields = nheld;
+        macx_policy_result_t res;
+        if (macx_policy_prepare (self->policy, &req, prepared, 64, &nprep, &res) == 0
+            && res.decision == MACX_DECISION_PERMIT)
+            found = day;
+    }
+    macx_record_build_free (&p, NULL, 0);
+    macx_record_build_free (NULL, &held, nheld);
+    return found;
+}
+
+/* ---- the workflow ------------------------------------------------------------------- */
+
+static int
+s_subject_index (const s_agency_t *self, const char *id)
+{
+    if (strncmp (id, "S-", 2) != 0)
+        return -1;
+    char *end;
+    long n = strtol (id + 2, &end, 10);
+    return *end || n < 1 || n > self->nsubjects ? -1 : (int) n;
+}
+
+static void s_ctp_maybe_integrate (s_agency_t *self, int subject, int64_t sim);
+
+/* A subject-level stall: the case cannot go on. */
+static void
+s_stall (s_agency_t *self, int subject, int phase, int reason, const char *agreement,
+         const char *why, int64_t sim)
+{
+    s_subject_t *s = &self->subjects[subject];
+    if (s->stalled || s->decided)
+        return;
+    s->stalled = true;
+    s_outcome_begin (self, s, "stalled", sim);
+    fprintf (self->outcomes, ",\"phase\":\"%s\",\"reason\":\"%s\",\"agreement\":",
+             macx_phase_name (phase), macx_reason_name (reason));
+    macx_json_str (self->outcomes, agreement ? agreement : "");
+    fprintf (self->outcomes, ",\"why\":");
+    macx_json_str (self->outcomes, why);
+    s_outcome_end (self);
+}
+
+/* MI5: a subject closes: refer the case to CTP, prepare it. */
+static void
+s_mi5_close (s_agency_t *self, int subject, int64_t sim)
+{
+    s_subject_t *s = &self->subjects[subject];
+    s->closed = true;
+    s_outcome_begin (self, s, "closed", sim);
+    fprintf (self->outcomes, ",\"region\":");
+    macx_json_str (self->outcomes, s->region);
+    fprintf (self->outcomes, ",\"mac\":");
+    macx_json_str (self->outcomes, s->mac ? s->mac->id : "");
+    s_outcome_end (self);
+    s_send (self, subject, "ctp", "case_file", MACX__PHASE__IDENTIFICATION, self->scn.workflow.purpose,
+            sim);
+    /* Live-subject sharing goes to the local authorities only: they are
+     * the partners the live-sharing agreements name. */
+    if (self->scn.workflow.share_during_identification && s->mac)
+        for (int i = 0; i < s->mac->nmembers; i++) {
+            const macx_scn_agency_t *a = macx_scenario_agency (&self->scn, s->mac->members[i]);
+            if (a && strcmp (a->kind, "local_authority") == 0)
+                s_send (self, subject, a->id, "share", MACX__PHASE__IDENTIFICATION,
+                        self->scn.workflow.live_purpose, sim);
+        }
+    s_work (self, subject, MACX__PHASE__IDENTIFICATION, sim);
+}
+
+static void
+s_share_with_members (s_agency_t *self, int subject, int64_t sim)
+{
+    s_subject_t *s = &self->subjects[subject];
+    for (int i = 0; s->mac && i < s->mac->nmembers; i++) {
+        s_send (self, subject, s->mac->members[i], "share", MACX__PHASE__SHARING,
+                self->scn.workflow.purpose, sim);
+        s->pending |= 1u << i;
+    }
+    s->share_sim = sim;
+}
+
+/* Level from the behavioural baseline: risk at closure, indicators,
+ * concerning findings, and noise, all deterministic per subject. */
+static void
+s_assess (s_agency_t *self, s_subject_t *s)
+{
+    double base = strcmp (s->category, "CAT-A") == 0 ? 0.42 : strcmp (s->category, "CAT-B") == 0 ? 0.32 : 0.22;
+    char stream[64];
+    snprintf (stream, sizeof stream, "behaviour/%s", s->id);
+    double u1 = macx_rand_unit (self->scn.seed, stream, 0), u2 = macx_rand_unit (self->scn.seed, stream, 1);
+    double noise = self->scn.behaviour.noise_sigma * sqrt (-2.0 * log (u1)) * cos (2.0 * M_PI * u2);
+    s->score = base + self->scn.behaviour.indicator_weight * s->nind
+               + self->scn.behaviour.holding_weight * s->concerns + noise;
+    s->level = s->score >= self->scn.behaviour.level3_threshold ? 3
+               : s->score >= self->scn.behaviour.level2_threshold ? 2 : 1;
+}
+
+/* The panel's decision: disposals drawn by level, each with an owner. */
+static void
+s_decide (s_agency_t *self, s_subject_t *s)
+{
+    char stream[64];
+    snprintf (stream, sizeof stream, "disposal/%s", s->id);
+    s->nproposals = 0;
+    for (int pick = 0; pick < 2; pick++) {
+        if (pick == 1 && macx_rand_unit (self->scn.seed, stream, 100) > 0.35)
+            break;
+        double u = macx_rand_unit (self->scn.seed, stream, (uint64_t) pick), acc = 0;
+        const macx_scn_disposal_t *chosen = NULL;
+        for (int i = 0; i < self->scn.ndisposals; i++) {
+            acc += self->scn.disposals[i].p[s->level];
+            if (u <= acc) {
+                chosen = &self->scn.disposals[i];
+                break;
+            }
+        }
+        if (!chosen)
+            continue;
+        bool dup = false;
+        for (int i = 0; i < s->nproposals; i++)
+            dup |= strcmp (s->proposals[i], chosen->kind) == 0;
+        if (dup)
+            continue;
+        const char *owner = "ctp";
+        if (strcmp (chosen->owner_kind, "mi5") == 0)
+            owner = "mi5";
+        else if (s->mac)
+            for (int i = 0; i < s->mac->nmembers; i++) {
+                const macx_scn_agency_t *a = macx_scenario_agency (&self->scn, s->mac->members[i]);
+                if (a && strcmp (a->kind, chosen->owner_kind) == 0) {
+                    owner = a->id;
+                    break;
+                }
+            }
+        snprintf (s->proposals[s->nproposals], sizeof s->proposals[0], "%s", chosen->kind);
+        snprintf (s->proposers[s->nproposals], sizeof s->proposers[0], "%s", owner);
+        s->nproposals++;
+    }
+    s->decided = true;
+}
+
+static void
+s_ctp_maybe_integrate (s_agency_t *self, int subject, int64_t sim)
+{
+    s_subject_t *s = &self->subjects[subject];
+    if (s->work_started[MACX__PHASE__ENRICHMENT] || s->stalled)
+        return;
+    uint32_t waiting = (s->reached | s->pending) & ~s->answered & ~s->unreachable;
+    if (waiting == 0 && s_count (s->answered) > 0)
+        s_work (self, subject, MACX__PHASE__ENRICHMENT, sim);
+    else if (s->pending == 0 && s->reached == 0 && s->unreachable
+             && s_count (s->unreachable) == (s->mac ? s->mac->nmembers : 0))
+        s_stall (self, subject, MACX__PHASE__SHARING, MACX__REASON__NO_AGREEMENT, NULL,
+                 "no partner of the subject's MAC could be reached under the agreements in force",
+                 sim);
+}
+
+/* A unit of work finished at sim: act on it. */
+static void
+s_work_done (s_agency_t *self, int subject, int phase, int64_t sim)
+{
+    s_subject_t *s = &self->subjects[subject];
+    if (s->stalled)
+        return;
+    const char *purpose = self->scn.workflow.purpose;
+    switch (self->role) {
+    case ROLE_MI5:
+        if (phase == MACX__PHASE__IDENTIFICATION)
+            s_share_with_members (self, subject, sim);
+        else if (phase == MACX__PHASE__PROFILING)
+            s_send (self, subject, "ctp", "profile", MACX__PHASE__PROFILING, purpose, sim);
+        break;
+    case ROLE_CTP:
+        if (phase == MACX__PHASE__IDENTIFICATION) {
+            s_share_with_members (self, subject, sim);
+            s_timer_add (self, sim + (int64_t) self->scn.enrichment_wait_days * S_DAY_MS, T_WAIT,
+                         subject, MACX__PHASE__ENRICHMENT, NULL);
+        }
+        else if (phase == MACX__PHASE__ENRICHMENT) {
+            s_assess (self, s);
+            s_outcome_begin (self, s, "level", sim);
+            fprintf (self->outcomes, ",\"level\":%d,\"score\":%.4f,\"answers\":%d,\"concerns\":%d",
+                     s->level, s->score, s_count (s->answered), s->concerns);
+            s_outcome_end (self);
+            s->profiled = true;
+            s_send (self, subject, "mi5", "profile", MACX__PHASE__PROFILING, purpose, sim);
+            for (int i = 0; s->mac && i < s->mac->nmembers; i++)
+                if (s->answered & (1u << i))
+                    s_send (self, subject, s->mac->members[i], "profile", MACX__PHASE__PROFILING,
+                            purpose, sim);
+            if (self->scn.workflow.profile_review)
+                s_timer_add (self, sim + (int64_t) self->scn.enrichment_wait_days * S_DAY_MS, T_WAIT,
+                             subject, MACX__PHASE__PROFILING, NULL);
+            else
+                s_work (self, subject, MACX__PHASE__PROFILING, sim);
+        }
+        else if (phase == MACX__PHASE__PROFILING) {
+            /* the panel: the agenda to the members who took part */
+            s->agenda_sent = true;
+            for (int i = 0; s->mac && i < s->mac->nmembers; i++)
+                if (s->answered & (1u << i))
+                    s_send (self, subject, s->mac->members[i], "panel_plan", MACX__PHASE__PANEL,
+                            purpose, sim);
+            s_timer_add (self, sim + (int64_t) self->scn.enrichment_wait_days * S_DAY_MS, T_WAIT,
+                         subject, MACX__PHASE__PANEL, NULL);
+            if (s_count (s->answered) == 0)
+                s_work (self, subject, MACX__PHASE__PANEL, sim);
+        }
+        else if (phase == MACX__PHASE__PANEL) {
+            s_decide (self, s);
+            for (int i = 0; s->mac && i < s->mac->nmembers; i++)
+                if (s->answered & (1u << i))
+                    s_send (self, subject, s->mac->members[i], "panel_plan", MACX__PHASE__PANEL,
+                            purpose, sim);
+            s_send (self, subject, "mi5", "panel_plan", MACX__PHASE__PANEL, purpose, sim);
+            s_outcome_begin (self, s, "disposal", sim);
+            fprintf (self->outcomes, ",\"level\":%d,\"disposals\":[", s->level);
+            bool back = false;
+            for (int i = 0; i < s->nproposals; i++) {
+                fprintf (self->outcomes, "%s", i ? "," : "");
+                macx_json_str (self->outcomes, s->proposals[i]);
+                back |= strcmp (s->proposals[i], "referral_back_to_investigation") == 0;
+            }
+            fprintf (self->outcomes, "],\"back_to_investigation\":%s", back ? "true" : "false");
+            s_outcome_end (self);
+        }
+        break;
+    case ROLE_PARTNER:
+        if (phase == MACX__PHASE__SHARING) {
+            size_t n = 0;
+            macx_synth_lookup (self->db, s->name, s->dob, s->region, s->holdings, 16, &n);
+            s->nheld = (int) n;
+            s->answer_ready = true;
+            if (s->formal_share || !self->scn.workflow.share_during_identification) {
+                int ph = self->scn.workflow.enrichment_in_sharing ? MACX__PHASE__SHARING
+                                                                   : MACX__PHASE__ENRICHMENT;
+                s_send (self, subject, "mi5", "enrichment", ph, purpose, sim);
+                s_send (self, subject, "ctp", "enrichment", ph, purpose, sim);
+                s->answered_sent = true;
+            }
+        }
+        else if (phase == MACX__PHASE__PANEL)
+            s_send (self, subject, "ctp", "panel_plan", MACX__PHASE__PANEL, purpose, sim);
+        break;
+    }
+}
+
+/* ---- receiving ------------------------------------------------------------------------- */
+
+static void
+s_copy_str (char *dst, size_t size, const char *src)
+{
+    snprintf (dst, size, "%s", src ? src : "");
+}
+
+static void
+s_on_record (s_agency_t *self, macx_record_t *rec)
+{
+    const Macx__Header *h = macx_record_header (rec);
+    const Macx__Payload *p = macx_record_payload (rec);
+    int subject = s_subject_index (self, h->subject);
+    if (subject < 0)
+        return;
+    s_subject_t *s = &self->subjects[subject];
+    int64_t sim = h->sim_ms ? h->sim_ms : s_sim_now (self);
+    self->received++;
+    if (!s->known) {
+        s->known = true;
+        s_copy_str (s->id, sizeof s->id, h->subject);
+        s_copy_str (s->case_id, sizeof s->case_id, h->case_id);
+    }
+    const char *type = h->record_type;
+    int mi = s_index_of_member (s, h->sender);
+    switch (self->role) {
+    case ROLE_CTP:
+        if (strcmp (type, "case_file") == 0 && p->case_file) {
+            const Macx__CaseFile *c = p->case_file;
+            s_copy_str (s->name, sizeof s->name, c->subject_name);
+            s_copy_str (s->dob, sizeof s->dob, c->dob);
+            s_copy_str (s->address, sizeof s->address, c->address);
+            s_copy_str (s->postcode, sizeof s->postcode, c->postcode);
+            s_copy_str (s->region, sizeof s->region, c->region);
+            s_copy_str (s->category, sizeof s->category, c->closure_category);
+            s->nind = 0;
+            for (size_t i = 0; i < c->n_risk_indicators && i < 8; i++)
+                s_copy_str (s->indicators[s->nind++], sizeof s->indicators[0], c->risk_indicators[i]);
+            s->mac = macx_scenario_mac_for (&self->scn, s->region);
+            s_work (self, subject, MACX__PHASE__IDENTIFICATION, sim);
+        }
+        else if (strcmp (type, "enrichment") == 0 && p->enrichment && mi >= 0) {
+            if (s->answered & (1u << mi))
+                break;
+            s->answered |= 1u << mi;
+            const Macx__Enrichment *e = p->enrichment;
+            for (size_t i = 0; i < e->n_holdings; i++) {
+                s->nholdings++;
+                /* a concern is anything but a plain administrative record */
+                if (e->holdings[i]->match && strcmp (e->holdings[i]->match, "exact") == 0
+                    && e->holdings[i]->detail && strncmp (e->holdings[i]->detail, "concern:", 8) == 0)
+                    s->concerns++;
+            }
+            for (size_t i = 0; i < e->n_interventions && s->nproposals < 16; i++) {
+                s_copy_str (s->proposals[s->nproposals], sizeof s->proposals[0], e->interventions[i]->kind);
+                s_copy_str (s->proposers[s->nproposals], sizeof s->proposers[0], h->sender);
+                s->nproposals++;
+            }
+            s_ctp_maybe_integrate (self, subject, sim);
+        }
+        else if (strcmp (type, "profile") == 0 && strcmp (h->sender, "mi5") == 0) {
+            s->reviewed = true;
+            if (s->profiled)
+                s_work (self, subject, MACX__PHASE__PROFILING, sim);
+        }
+        else if (strcmp (type, "panel_plan") == 0 && mi >= 0) {
+            s->responded |= 1u << mi;
+            if ((s->responded & s->answered) == s->answered && s->agenda_sent)
+                s_work (self, subject, MACX__PHASE__PANEL, sim);
+        }
+        break;
+    case ROLE_MI5:
+        if (strcmp (type, "profile") == 0 && p->profile) {
+            /* MI5's review answers with the level it was given */
+            s->level = p->profile->level;
+            s->score = p->profile->baseline_score / 100.0;
+            if (self->scn.workflow.profile_review)
+                s_work (self, subject, MACX__PHASE__PROFILING, sim);
+        }
+        break;
+    case ROLE_PARTNER:
+        if (strcmp (type, "share") == 0 && p->share) {
+            const Macx__Share *c = p->share;
+            if (!s->name[0]) {
+                s_copy_str (s->name, sizeof s->name, c->subject_name);
+                s_copy_str (s->dob, sizeof s->dob, c->dob);
+                s_copy_str (s->region, sizeof s->region, c->region);
+            }
+            if (h->phase != MACX__PHASE__IDENTIFICATION)
+                s->formal_share = true;
+            if (s->answer_ready && !s->answered_sent && s->formal_share) {
+                int ph = self->scn.workflow.enrichment_in_sharing ? MACX__PHASE__SHARING
+                                                                   : MACX__PHASE__ENRICHMENT;
+                s_send (self, subject, "mi5", "enrichment", ph, self->scn.workflow.purpose, sim);
+                s_send (self, subject, "ctp", "enrichment", ph, self->scn.workflow.purpose, sim);
+                s->answered_sent = true;
+            }
+            s_work (self, subject, MACX__PHASE__SHARING, sim);
+        }
+        else if (strcmp (type, "panel_plan") == 0 && p->panel_plan
+                 && (!p->panel_plan->decided_on || !*p->panel_plan->decided_on)) {
+            /* the agenda: offer what we can deliver */
+            s->nproposals = 0;
+            Macx__Intervention iv[8];
+            char storage[8][3][200];
+            size_t ni = macx_synth_interventions (self->me->id, self->me->kind, s->holdings,
+                                                  (size_t) s->nheld, iv, storage, 8);
+            for (size_t i = 0; i < ni && s->nproposals < 16; i++)
+                s_copy_str (s->proposals[s->nproposals++], sizeof s->proposals[0], iv[i].kind);
+            s_work (self, subject, MACX__PHASE__PANEL, sim);
+        }
+        break;
+    }
+}
+
+/* An answer to something we sent. */
+static void
+s_on_answer (s_agency_t *self, const macx_agent_event_t *ev)
+{
+    s_send_t *c = ev->user;
+    if (!c)
+        return;
+    s_subject_t *s = &self->subjects[c->subject];
+    int mi = s_index_of_member (s, c->to);
+    if (ev->kind == MACX_AGENT_ACK) {
+        if (self->role == ROLE_CTP && strcmp (c->type, "share") == 0 && mi >= 0) {
+            s->reached |= 1u << mi;
+            s->pending &= ~(1u << mi);
+        }
+        free (c);
+        return;
+    }
+    /* Refused: when would the agreement let it through? */
+    self->refused++;
+    int32_t today = (int32_t) (c->sim / S_DAY_MS);
+    int32_t until = (int32_t) (c->first_sim / S_DAY_MS) + self->scn.deadline_days;
+    int32_t retry = s_first_permit_day (self, c, today + 1, until);
+    s_outcome_begin (self, s, "refused", c->sim);
+    fprintf (self->outcomes, ",\"phase\":\"%s\",\"to\":\"%s\",\"record_type\":\"%s\",\"reason\":\"%s\","
+             "\"agreement\":", macx_phase_name (c->phase), c->to, c->type, macx_reason_name (ev->reason));
+    macx_json_str (self->outcomes, ev->agreement);
+    fprintf (self->outcomes, ",\"retry_sim_ms\":%" PRId64 ",\"why\":",
+             retry >= 0 ? (int64_t) retry * S_DAY_MS : 0);
+    macx_json_str (self->outcomes, ev->message);
+    s_outcome_end (self);
+    if (retry >= 0) {
+        s_timer_add (self, (int64_t) retry * S_DAY_MS, T_RETRY, c->subject, c->phase, c);
+        return;
+    }
+    /* Given up for this recipient. */
+    if (self->role == ROLE_CTP && strcmp (c->type, "share") == 0 && mi >= 0) {
+        s->pending &= ~(1u << mi);
+        s->unreachable |= 1u << mi;
+        s_ctp_maybe_integrate (self, c->subject, c->sim);
+    }
+    else if (self->role == ROLE_MI5 && strcmp (c->type, "case_file") == 0)
+        s_stall (self, c->subject, MACX__PHASE__IDENTIFICATION, ev->reason, ev->agreement,
+                 "MI5 could not refer the case to CTP", c->sim);
+    free (c);
+}
+
+static void
+s_on_timer (s_agency_t *self, s_timer_t *t)
+{
+    switch (t->kind) {
+    case T_CLOSE:
+        s_mi5_close (self, t->subject, t->sim);
+        break;
+    case T_WORK:
+        s_work_done (self, t->subject, t->phase, t->sim);
+        break;
+    case T_RETRY: {
+        s_send_t *c = t->ctx;
+        c->sim = t->sim;
+        s_post (self, c);
+        break;
+    }
+    case T_WAIT: {
+        s_subject_t *s = &self->subjects[t->subject];
+        if (s->stalled)
+            break;
+        if (t->phase == MACX__PHASE__ENRICHMENT && !s->work_started[MACX__PHASE__ENRICHMENT]) {
+            if (s_count (s->answered) > 0)
+                s_work (self, t->subject, MACX__PHASE__ENRICHMENT, t->sim);
+            else if (s->pending)   /* retries still to come: wait for them */
+                s_timer_add (self, t->sim + (int64_t) self->scn.enrichment_wait_days * S_DAY_MS,
+                             T_WAIT, t->subject, t->phase, NULL);
+            else
+                s_stall (self, t->subject, MACX__PHASE__SHARING, MACX__REASON__REASON_NONE, NULL,
+                         "no partner answered within the enrichment wait", t->sim);
+        }
+        else if (t->phase == MACX__PHASE__PROFILING && !s->work_started[MACX__PHASE__PROFILING])
+            s_work (self, t->subject, MACX__PHASE__PROFILING, t->sim);
+        else if (t->phase == MACX__PHASE__PANEL && !s->work_started[MACX__PHASE__PANEL])
+            s_work (self, t->subject, MACX__PHASE__PANEL, t->sim);
+        break;
+    }
+    }
+}
+
+/* ---- set-up and the loop ------------------------------------------------------------------ */
+
+static int
+s_setup (s_agency_t *self, macx_error_t *err)
+{
+    int rc = macx_scenario_load (self->o.scenario, &self->scn, err);
+    if (rc)
+        return rc;
+    macx_scenario_override (&self->scn, self->o.seed, self->o.subjects, self->o.clock_scale_ms);
+    self->me = macx_scenario_agency (&self->scn, self->o.agency);
+    if (!self->me)
+        return macx_error_set (err, MACX_ENOTFOUND, "%s: no agency '%s' in the scenario",
+                               self->o.scenario, self->o.agency);
+    self->role = strcmp (self->me->kind, "mi5") == 0   ? ROLE_MI5
+                 : strcmp (self->me->kind, "ctp") == 0 ? ROLE_CTP : ROLE_PARTNER;
+    self->start_ms = (int64_t) self->scn.start_day * S_DAY_MS;
+    if (!(self->policy = macx_policy_load (self->scn.policy_dir, err)))
+        return err->code;
+    for (int i = 0; i < self->scn.noverrides; i++) {
+        const macx_scn_override_t *o = &self->scn.overrides[i];
+        int32_t day = self->scn.start_day + (o->missing ? 36500 : o->effective_day);
+        if (macx_policy_set_effective (self->policy, o->agreement, day))
+            return macx_error_set (err, MACX_ENOTFOUND, "%s: agreement '%s' is not in the policy",
+                                   self->o.scenario, o->agreement);
+    }
+    self->nsubjects = self->scn.subjects;
+    self->subjects = calloc ((size_t) self->nsubjects + 1, sizeof *self->subjects);
+    if (!self->subjects)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    for (int p = 1; p <= MACX_PHASE_COUNT; p++) {
+        self->nslots[p] = self->me->capacity[p];
+        if (self->nslots[p] > 0) {
+            self->slots[p] = calloc ((size_t) self->nslots[p], sizeof (int64_t));
+            if (!self->slots[p])
+                return macx_error_set (err, MACX_ENOMEM, "out of memory");
+        }
+    }
+    char path[2048];
+    snprintf (path, sizeof path, "%s/agents", self->o.run_dir);
+    if (!(self->db = macx_synth_open (path, self->me->id, err)))
+        return err->code;
+    snprintf (path, sizeof path, "%s/agents/%s/outcomes.jsonl", self->o.run_dir, self->me->id);
+    if (!(self->outcomes = fopen (path, "a")))
+        return macx_error_set (err, MACX_EIO, "%s: %s", path, strerror (errno));
+    macx_agent_config_t cfg;
+    macx_agent_config_defaults (&cfg);
+    snprintf (cfg.keys_dir, sizeof cfg.keys_dir, "%s/keys", self->o.run_dir);
+    snprintf (cfg.agency, sizeof cfg.agency, "%s", self->me->id);
+    snprintf (cfg.broker, sizeof cfg.broker, "%s", self->o.broker);
+    snprintf (cfg.state_dir, sizeof cfg.state_dir, "%s/agents/%s/state", self->o.run_dir,
+              self->me->id);
+    cfg.credit = 1024;
+    if (!(self->agent = macx_agent_new (&cfg, err)))
+        return err->code;
+    if (self->role == ROLE_MI5) {
+        macx_subject_t *cohort = NULL;
+        size_t n = 0;
+        if ((rc = macx_synth_subjects (self->db, &cohort, &n, err)))
+            return rc;
+        for (size_t i = 0; i < n; i++) {
+            int idx = s_subject_index (self, cohort[i].id);
+            if (idx < 0)
+                continue;
+            s_subject_t *s = &self->subjects[idx];
+            s->known = true;
+            s_copy_str (s->id, sizeof s->id, cohort[i].id);
+            s_copy_str (s->case_id, sizeof s->case_id, cohort[i].case_id);
+            s_copy_str (s->name, sizeof s->name, cohort[i].name);
+            s_copy_str (s->dob, sizeof s->dob, cohort[i].dob);
+            s_copy_str (s->address, sizeof s->address, cohort[i].address);
+            s_copy_str (s->postcode, sizeof s->postcode, cohort[i].postcode);
+            s_copy_str (s->region, sizeof s->region, cohort[i].region);
+            s_copy_str (s->category, sizeof s->category, cohort[i].closure_category);
+            s_copy_str (s->kis_ref, sizeof s->kis_ref, cohort[i].kis_ref);
+            s_copy_str (s->kis_summary, sizeof s->kis_summary, cohort[i].kis_summary);
+            s->nind = cohort[i].nindicators < 8 ? cohort[i].nindicators : 8;
+            for (int k = 0; k < s->nind; k++)
+                s_copy_str (s->indicators[k], sizeof s->indicators[0], cohort[i].indicators[k]);
+            s->mac = macx_scenario_mac_for (&self->scn, s->region);
+            char stream[64];
+            snprintf (stream, sizeof stream, "closure/%s", s->id);
+            double frac = macx_rand_unit (self->scn.seed, stream, 0);
+            s_timer_add (self, self->start_ms
+                                   + (int64_t) (((double) cohort[i].closure_day + frac) * S_DAY_MS),
+                         T_CLOSE, idx, 0, NULL);
+        }
+        free (cohort);
+    }
+    return MACX_OK;
+}
+
+int
+macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
+{
+    s_agency_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    self->o = *opts;
+    char comp[64];
+    snprintf (comp, sizeof comp, "agent/%s", opts->agency);
+    macx_log_set_component (comp);
+    struct sigaction sa = { 0 };
+    sa.sa_handler = s_on_signal;
+    sigaction (SIGTERM, &sa, NULL);
+    sigaction (SIGINT, &sa, NULL);
+    int rc = s_setup (self, err);
+    while (rc == MACX_OK && !s_stop) {
+        int64_t now = s_sim_now (self);
+        while (self->nheap && self->heap[0].sim <= now && !s_stop) {
+            s_timer_t t = s_timer_pop (self);
+            s_on_timer (self, &t);
+        }
+        int wait = 100;
+        if (self->nheap) {
+            int64_t due = s_wall_for (self, self->heap[0].sim) - macx_clock_wall_ms ();
+            wait = due < 0 ? 0 : due > 100 ? 100 : (int) due;
+        }
+        macx_agent_event_t ev;
+        macx_error_t e2 = { 0 };
+        int r = macx_agent_next (self->agent, wait, &ev, &e2);
+        if (r == MACX_EDENIED) {
+            rc = macx_error_set (err, MACX_EDENIED, "%s", macx_error_text (&e2));
+            break;
+        }
+        if (r != MACX_OK)
+            continue;
+        if (ev.kind == MACX_AGENT_RECORD)
+            s_on_record (self, ev.record);
+        else if (ev.kind == MACX_AGENT_ACK || ev.kind == MACX_AGENT_NACK)
+            s_on_answer (self, &ev);
+        else if (ev.kind == MACX_AGENT_ERROR)
+            macx_log (MACX_LOG_WARN, "agent error", "why=\"%s\"", ev.message);
+        macx_agent_done (self->agent, &ev);
+    }
+    if (self->agent) {
+        /* let what is in flight be answered before we go */
+        int64_t until = macx_clock_wall_ms () + 2000;
+        while (macx_agent_unacked (self->agent) && macx_clock_wall_ms () < until) {
+            macx_agent_event_t ev;
+            if (macx_agent_next (self->agent, 100, &ev, NULL) == 0)
+                macx_agent_done (self->agent, &ev);
+        }
+        macx_agent_flush (self->agent);
+    }
+    macx_log (MACX_LOG_INFO, "stopped", "sent=%" PRIu64 " refused=%" PRIu64 " received=%" PRIu64,
+              self->sent, self->refused, self->received);
+    macx_agent_destroy (&self->agent);
+    macx_synth_close (&self->db);
+    if (self->outcomes)
+        fclose (self->outcomes);
+    macx_policy_destroy (&self->policy);
+    for (int p = 0; p < 6; p++)
+        free (self->slots[p]);
+    for (size_t i = 0; i < self->nheap; i++)
+        if (self->heap[i].kind == T_RETRY)
+            free (self->heap[i].ctx);
+    free (self->heap);
+    free (self->subjects);
+    free (self);
+    return rc;
+}

@@ -1,0 +1,589 @@
+/* pilot.c -- the pilot orchestrator: creates keys and synthetic data,
+ * starts the broker and one process per agency (this same binary), shows
+ * progress from the agencies' outcomes and the audit log, stops everything
+ * when every subject has a final disposal or has stalled, then reports. It
+ * reads the broker's store read-only and never reaches into the broker. */
+#include "pilot.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "clock.h"
+#include "file.h"
+#include "json.h"
+#include "keys.h"
+#include "names.h"
+#include "report.h"
+#include "scenario.h"
+#include "synth.h"
+
+#define S_DAY_MS ((int64_t) 86400000)
+
+typedef struct {
+    char id[MACX_AGENCY_ID_MAX + 1];
+    pid_t pid;
+    char log[2048];
+    long offset;                 /* read so far in its outcomes.jsonl */
+} s_child_t;
+
+typedef struct {
+    macx_pilot_opts_t o;
+    macx_scenario_t scn;
+    char run[1024];
+    char endpoint[64];
+    int64_t t0_ms;
+    s_child_t broker;
+    s_child_t agents[MACX_SCN_MAX_AGENCIES];
+    int nagents;
+    /* progress */
+    int closed, disposed, stalled, refusals;
+    int levels[4];
+    char *final;                 /* per subject: 0 open, 1 disposed, 2 stalled */
+    int8_t *phase_of;            /* per subject: highest phase with an accepted record */
+    uint64_t audit_seq;
+    macx_audit_reader_t *audit;
+} s_pilot_t;
+
+static volatile sig_atomic_t s_interrupted;
+static void s_on_signal (int sig) { (void) sig; s_interrupted = 1; }
+
+static int
+s_mkdirs (const char *path, macx_error_t *err)
+{
+    char tmp[2048];
+    snprintf (tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir (tmp, 0700) != 0 && errno != EEXIST)
+                return macx_error_set (err, MACX_EIO, "%s: %s", tmp, strerror (errno));
+            *p = '/';
+        }
+    if (mkdir (tmp, 0700) != 0 && errno != EEXIST)
+        return macx_error_set (err, MACX_EIO, "%s: %s", tmp, strerror (errno));
+    return MACX_OK;
+}
+
+static int
+s_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
+    a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind (fd, (struct sockaddr *) &a, sizeof a) == 0
+        && getsockname (fd, (struct sockaddr *) &a, &len) == 0)
+        port = ntohs (a.sin_port);
+    if (fd >= 0)
+        close (fd);
+    return port;
+}
+
+static bool
+s_port_open (int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+    a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    bool ok = fd >= 0 && connect (fd, (struct sockaddr *) &a, sizeof a) == 0;
+    if (fd >= 0)
+        close (fd);
+    return ok;
+}
+
+/* Starts this binary with argv, stderr (and stdout) to log. */
+static pid_t
+s_spawn (const char *exe, char *const argv[], const char *log)
+{
+    pid_t pid = fork ();
+    if (pid != 0)
+        return pid;
+    int fd = open (log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        dup2 (fd, STDOUT_FILENO);
+        dup2 (fd, STDERR_FILENO);
+    }
+    int null = open ("/dev/null", O_RDONLY);
+    if (null >= 0)
+        dup2 (null, STDIN_FILENO);
+    execv (exe, argv);
+    fprintf (stderr, "cannot start %s: %s\n", exe, strerror (errno));
+    _exit (127);
+}
+
+static void
+s_describe_exit (int status, char *buf, size_t size)
+{
+    if (WIFSIGNALED (status))
+        snprintf (buf, size, "was killed by signal %d (%s)", WTERMSIG (status),
+                  strsignal (WTERMSIG (status)));
+    else
+        snprintf (buf, size, "exited with status %d", WEXITSTATUS (status));
+}
+
+/* Stops children: SIGTERM, then SIGKILL after grace_ms. */
+static void
+s_stop_all (s_child_t *children, int n, int grace_ms)
+{
+    for (int i = 0; i < n; i++)
+        if (children[i].pid > 0)
+            kill (children[i].pid, SIGTERM);
+    int64_t until = macx_clock_wall_ms () + grace_ms;
+    for (;;) {
+        int alive = 0;
+        for (int i = 0; i < n; i++)
+            if (children[i].pid > 0) {
+                int status;
+                if (waitpid (children[i].pid, &status, WNOHANG) == children[i].pid)
+                    children[i].pid = 0;
+                else
+                    alive++;
+            }
+        if (!alive)
+            return;
+        if (macx_clock_wall_ms () > until) {
+            for (int i = 0; i < n; i++)
+                if (children[i].pid > 0) {
+                    kill (children[i].pid, SIGKILL);
+                    waitpid (children[i].pid, NULL, 0);
+                    children[i].pid = 0;
+                }
+            return;
+        }
+        usleep (20000);
+    }
+}
+
+/* ---- progress ---------------------------------------------------------------- */
+
+static int
+s_subject_index (const s_pilot_t *self, const char *id)
+{
+    if (!id || strncmp (id, "S-", 2) != 0)
+        return -1;
+    long n = strtol (id + 2, NULL, 10);
+    return n >= 1 && n <= self->scn.subjects ? (int) n : -1;
+}
+
+/* Returns the value of "key":"..." or "key":N in a JSON line, into buf. */
+static bool
+s_json_get (const char *line, const char *key, char *buf, size_t size)
+{
+    char pat[64];
+    snprintf (pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr (line, pat);
+    if (!p)
+        return false;
+    p += strlen (pat);
+    size_t n = 0;
+    if (*p == '"') {
+        p++;
+        while (*p && *p != '"' && n + 1 < size)
+            buf[n++] = *p++;
+    }
+    else
+        while (*p && *p != ',' && *p != '}' && n + 1 < size)
+            buf[n++] = *p++;
+    buf[n] = '\0';
+    return true;
+}
+
+static void
+s_read_outcomes (s_pilot_t *self, s_child_t *c)
+{
+    char path[2048];
+    snprintf (path, sizeof path, "%s/agents/%s/outcomes.jsonl", self->run, c->id);
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return;
+    fseek (f, c->offset, SEEK_SET);
+    char line[4096];
+    while (fgets (line, sizeof line, f)) {
+        size_t len = strlen (line);
+        if (len == 0 || line[len - 1] != '\n')
+            break;   /* a line still being written */
+        c->offset += (long) len;
+        char event[32], subject[32], level[8];
+        if (!s_json_get (line, "event", event, sizeof event)
+            || !s_json_get (line, "subject", subject, sizeof subject))
+            continue;
+        int idx = s_subject_index (self, subject);
+        if (idx < 0)
+            continue;
+        if (strcmp (event, "closed") == 0)
+            self->closed++;
+        else if (strcmp (event, "refused") == 0)
+            self->refusals++;
+        else if (strcmp (event, "level") == 0 && s_json_get (line, "level", level, sizeof level)) {
+            int l = atoi (level);
+            if (l >= 1 && l <= 3)
+                self->levels[l]++;
+        }
+        else if (strcmp (event, "disposal") == 0 && !self->final[idx]) {
+            self->final[idx] = 1;
+            self->disposed++;
+        }
+        else if (strcmp (event, "stalled") == 0 && !self->final[idx]) {
+            self->final[idx] = 2;
+            self->stalled++;
+        }
+    }
+    fclose (f);
+}
+
+static int
+s_on_accept (const Macx__AuditEntry *e, void *arg)
+{
+    s_pilot_t *self = arg;
+    self->audit_seq = e->seq;
+    if (strcmp (e->event, "accept") != 0)
+        return 0;
+    int idx = s_subject_index (self, e->subject);
+    if (idx > 0 && (int) e->phase > self->phase_of[idx])
+        self->phase_of[idx] = (int8_t) e->phase;
+    return 0;
+}
+
+static void
+s_progress (s_pilot_t *self, bool final_line)
+{
+    if (!self->audit) {
+        char data[2048];
+        snprintf (data, sizeof data, "%s/broker/data", self->run);
+        self->audit = macx_audit_reader_open (data, NULL);
+    }
+    if (self->audit) {
+        macx_audit_filter_t f = { .from_seq = self->audit_seq + 1 };
+        macx_audit_scan (self->audit, &f, s_on_accept, self, NULL);
+    }
+    int in_phase[6] = { 0 };
+    for (int i = 1; i <= self->scn.subjects; i++)
+        if (!self->final[i] && self->phase_of[i] > 0)
+            in_phase[(int) self->phase_of[i]]++;
+    double day = (double) (macx_clock_wall_ms () - self->t0_ms) / self->scn.clock_scale_ms;
+    if (self->o.quiet)
+        return;
+    bool tty = isatty (STDERR_FILENO);
+    fprintf (stderr, "%sday %5.1f  closed %4d/%d  in identification %3d sharing %3d enrichment %3d "
+             "profiling %3d panel %3d  disposed %4d  stalled %3d  refusals %d%s",
+             tty ? "\r" : "", day < 0 ? 0 : day, self->closed, self->scn.subjects, in_phase[1],
+             in_phase[2], in_phase[3], in_phase[4], in_phase[5], self->disposed, self->stalled,
+             self->refusals, tty && !final_line ? "\033[K" : "\n");
+    if (tty && final_line)
+        fputc ('\n', stderr);
+}
+
+/* ---- run ------------------------------------------------------------------------ */
+
+static int
+s_write_run_json (s_pilot_t *self, const char *outcome, macx_error_t *err)
+{
+    char path[2048], *buf = NULL, date[11];
+    size_t len = 0;
+    FILE *f = open_memstream (&buf, &len);
+    if (!f)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    fprintf (f, "{\"name\":");
+    macx_json_str (f, self->scn.name);
+    fprintf (f, ",\"scenario\":");
+    macx_json_str (f, self->o.scenario);
+    fprintf (f, ",\"seed\":%" PRIu64 ",\"subjects\":%d,\"start_date\":\"%s\",\"clock_scale_ms\":%g,"
+             "\"t0_ms\":%" PRId64 ",\"finished_ms\":%" PRId64 ",\"policy_dir\":",
+             self->scn.seed, self->scn.subjects, macx_date_format (self->scn.start_day, date),
+             self->scn.clock_scale_ms, self->t0_ms, macx_clock_wall_ms ());
+    macx_json_str (f, self->scn.policy_dir);
+    fprintf (f, ",\"exit\":");
+    macx_json_str (f, outcome);
+    fprintf (f, ",\"agencies\":[");
+    for (int i = 0; i < self->scn.nagencies; i++) {
+        const macx_scn_agency_t *a = &self->scn.agencies[i];
+        fprintf (f, "%s{\"id\":\"%s\",\"kind\":\"%s\",\"region\":", i ? "," : "", a->id, a->kind);
+        macx_json_str (f, a->region);
+        fputc ('}', f);
+    }
+    fprintf (f, "],\"macs\":[");
+    for (int i = 0; i < self->scn.nmacs; i++) {
+        const macx_scn_mac_t *m = &self->scn.macs[i];
+        fprintf (f, "%s{\"id\":", i ? "," : "");
+        macx_json_str (f, m->id);
+        fprintf (f, ",\"name\":");
+        macx_json_str (f, m->name);
+        fprintf (f, ",\"national\":%s,\"regions\":[", m->national ? "true" : "false");
+        for (int r = 0; r < m->nregions; r++) {
+            fputs (r ? "," : "", f);
+            macx_json_str (f, m->regions[r]);
+        }
+        fprintf (f, "],\"members\":[");
+        for (int r = 0; r < m->nmembers; r++) {
+            fputs (r ? "," : "", f);
+            macx_json_str (f, m->members[r]);
+        }
+        fprintf (f, "]}");
+    }
+    fprintf (f, "]}\n");
+    fclose (f);
+    snprintf (path, sizeof path, "%s/run.json", self->run);
+    int rc = macx_file_write (path, buf, len, 0644, 0, err);
+    free (buf);
+    return rc;
+}
+
+static int
+s_copy_file (const char *from, const char *to, macx_error_t *err)
+{
+    char *data;
+    size_t len;
+    int rc = macx_file_read (from, 16u << 20, &data, &len, err);
+    if (rc == MACX_OK)
+        rc = macx_file_write (to, data, len, 0644, 0, err);
+    free (data);
+    return rc;
+}
+
+static int
+s_prepare (s_pilot_t *self, macx_error_t *err)
+{
+    int rc;
+    char path[2048], stamp[64];
+    /* A previous run in the same directory is replaced. */
+    snprintf (path, sizeof path, "%s/run.json", self->run);
+    if (access (path, F_OK) == 0) {
+        char cmd[2200];
+        snprintf (cmd, sizeof cmd, "rm -rf '%s/keys' '%s/agents' '%s/broker' '%s/run.json' "
+                  "'%s/report.json' '%s/report.html' '%s/phases.csv'", self->run, self->run,
+                  self->run, self->run, self->run, self->run, self->run);
+        if (strchr (self->run, '\'') || system (cmd) != 0)
+            return macx_error_set (err, MACX_EIO, "%s: cannot clear the previous run", self->run);
+    }
+    if ((rc = s_mkdirs (self->run, err)))
+        return rc;
+    snprintf (path, sizeof path, "%s/scenario.yaml", self->run);
+    if ((rc = s_copy_file (self->o.scenario, path, err)))
+        return rc;
+    /* identities */
+    snprintf (path, sizeof path, "%s/keys", self->run);
+    if ((rc = macx_keys_generate (path, "broker", NULL, err)))
+        return rc;
+    for (int i = 0; i < self->scn.nagencies; i++)
+        if ((rc = macx_keys_generate (path, self->scn.agencies[i].id, self->scn.agencies[i].kind, err)))
+            return rc;
+    /* synthetic databases, and the broker's directory */
+    snprintf (path, sizeof path, "%s/agents", self->run);
+    if ((rc = s_mkdirs (path, err)))
+        return rc;
+    for (int i = 0; i < self->scn.nagencies; i++) {
+        snprintf (path, sizeof path, "%s/agents/%s", self->run, self->scn.agencies[i].id);
+        if ((rc = s_mkdirs (path, err)))
+            return rc;
+    }
+    snprintf (path, sizeof path, "%s/agents", self->run);
+    if ((rc = macx_synth_generate (&self->scn, path, err)))
+        return rc;
+    snprintf (path, sizeof path, "%s/broker", self->run);
+    if ((rc = s_mkdirs (path, err)))
+        return rc;
+    (void) stamp;
+    return MACX_OK;
+}
+
+static int
+s_start (s_pilot_t *self, macx_error_t *err)
+{
+    int port = s_free_port ();
+    if (port < 0)
+        return macx_error_set (err, MACX_EIO, "no free loopback port");
+    snprintf (self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", port);
+    char keys[2048], data[2048], seed[32], subjects[32], scale[32], t0[32];
+    snprintf (keys, sizeof keys, "%s/keys", self->run);
+    snprintf (data, sizeof data, "%s/broker/data", self->run);
+    snprintf (self->broker.log, sizeof self->broker.log, "%s/broker/broker.log", self->run);
+    snprintf (self->broker.id, sizeof self->broker.id, "broker");
+    char effective[MACX_SCN_MAX_OVERRIDES][128];
+    char *argv[64 + 2 * MACX_SCN_MAX_OVERRIDES];
+    int n = 0;
+    argv[n++] = self->o.self_exe;
+    argv[n++] = "broker";
+    argv[n++] = "--keys";
+    argv[n++] = keys;
+    argv[n++] = "--policy";
+    argv[n++] = self->scn.policy_dir;
+    argv[n++] = "--data";
+    argv[n++] = data;
+    argv[n++] = "--bind";
+    argv[n++] = self->endpoint;
+    argv[n++] = "--log-level";
+    argv[n++] = "warn";
+    for (int i = 0; i < self->scn.noverrides; i++) {
+        const macx_scn_override_t *o = &self->scn.overrides[i];
+        char date[11];
+        snprintf (effective[i], sizeof effective[i], "%s=%s", o->agreement,
+                  macx_date_format (self->scn.start_day + (o->missing ? 36500 : o->effective_day),
+                                    date));
+        argv[n++] = "--effective";
+        argv[n++] = effective[i];
+    }
+    argv[n] = NULL;
+    self->broker.pid = s_spawn (self->o.self_exe, argv, self->broker.log);
+    int64_t until = macx_clock_wall_ms () + 10000;
+    while (!s_port_open (port)) {
+        int status;
+        if (waitpid (self->broker.pid, &status, WNOHANG) == self->broker.pid) {
+            char how[128];
+            s_describe_exit (status, how, sizeof how);
+            self->broker.pid = 0;
+            return macx_error_set (err, MACX_EINTERNAL, "the broker %s at start; see %s", how,
+                                   self->broker.log);
+        }
+        if (macx_clock_wall_ms () > until)
+            return macx_error_set (err, MACX_ETIMEOUT, "the broker did not start listening on %s "
+                                   "within 10 s; see %s", self->endpoint, self->broker.log);
+        usleep (20000);
+    }
+    /* Simulated time starts once every agency has had time to connect. */
+    self->t0_ms = macx_clock_wall_ms () + 1500;
+    snprintf (t0, sizeof t0, "%" PRId64, self->t0_ms);
+    snprintf (seed, sizeof seed, "%" PRIu64, self->scn.seed);
+    snprintf (subjects, sizeof subjects, "%d", self->scn.subjects);
+    snprintf (scale, sizeof scale, "%.17g", self->scn.clock_scale_ms);
+    for (int i = 0; i < self->scn.nagencies; i++) {
+        s_child_t *c = &self->agents[self->nagents++];
+        snprintf (c->id, sizeof c->id, "%s", self->scn.agencies[i].id);
+        char id[MACX_AGENCY_ID_MAX + 1];
+        snprintf (id, sizeof id, "%s", c->id);
+        snprintf (c->log, sizeof c->log, "%s/agents/%s/agent.log", self->run, id);
+        char *av[] = { self->o.self_exe, "agent", "--agency", c->id, "--scenario", self->o.scenario,
+                       "--run", self->run, "--broker", self->endpoint, "--t0-ms", t0, "--seed", seed,
+                       "--subjects", subjects, "--clock-scale", scale, NULL };
+        c->pid = s_spawn (self->o.self_exe, av, c->log);
+    }
+    return MACX_OK;
+}
+
+/* Returns 0 when every subject is final, an error if a process died. */
+static int
+s_watch (s_pilot_t *self, macx_error_t *err)
+{
+    int64_t cap_days = self->scn.closure_window_days + 6LL * self->scn.deadline_days
+                       + 4LL * self->scn.enrichment_wait_days;
+    int64_t last_progress = 0;
+    for (;;) {
+        if (s_interrupted)
+            return macx_error_set (err, MACX_EINTERNAL, "interrupted");
+        s_child_t *all[MACX_SCN_MAX_AGENCIES + 1];
+        int n = 0;
+        all[n++] = &self->broker;
+        for (int i = 0; i < self->nagents; i++)
+            all[n++] = &self->agents[i];
+        for (int i = 0; i < n; i++) {
+            int status;
+            if (all[i]->pid > 0 && waitpid (all[i]->pid, &status, WNOHANG) == all[i]->pid) {
+                char how[128];
+                s_describe_exit (status, how, sizeof how);
+                pid_t pid = all[i]->pid;
+                all[i]->pid = 0;
+                return macx_error_set (err, MACX_EINTERNAL, "%s %s (pid %ld) %s; see %s",
+                                       i == 0 ? "the broker" : "agent", all[i]->id, (long) pid, how,
+                                       all[i]->log);
+            }
+        }
+        for (int i = 0; i < self->nagents; i++)
+            s_read_outcomes (self, &self->agents[i]);
+        int64_t now = macx_clock_wall_ms ();
+        bool done = self->disposed + self->stalled >= self->scn.subjects;
+        if (done || now - last_progress >= (isatty (STDERR_FILENO) ? 250 : 5000)) {
+            s_progress (self, done);
+            last_progress = now;
+        }
+        if (done)
+            return MACX_OK;
+        double day = (double) (now - self->t0_ms) / self->scn.clock_scale_ms;
+        if (day > (double) cap_days) {
+            s_progress (self, true);
+            fprintf (stderr, "macx pilot: simulated day %.0f passed the run's limit of %" PRId64
+                     " days with %d subject(s) still open; stopping\n", day, cap_days,
+                     self->scn.subjects - self->disposed - self->stalled);
+            return MACX_OK;
+        }
+        usleep (50000);
+    }
+}
+
+int
+macx_pilot_run (const macx_pilot_opts_t *opts, macx_error_t *err)
+{
+    s_pilot_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    self->o = *opts;
+    int rc = macx_scenario_load (opts->scenario, &self->scn, err);
+    if (rc) {
+        free (self);
+        return rc;
+    }
+    macx_scenario_override (&self->scn, opts->seed, opts->subjects, opts->clock_scale_ms);
+    if (opts->out[0])
+        snprintf (self->run, sizeof self->run, "%s", opts->out);
+    else
+        snprintf (self->run, sizeof self->run, "out/%s", self->scn.name);
+    self->final = calloc ((size_t) self->scn.subjects + 1, 1);
+    self->phase_of = calloc ((size_t) self->scn.subjects + 1, 1);
+    struct sigaction sa = { 0 }, old_int, old_term;
+    sa.sa_handler = s_on_signal;
+    sigaction (SIGINT, &sa, &old_int);
+    sigaction (SIGTERM, &sa, &old_term);
+    uint64_t t_start = macx_clock_mono_ns ();
+    if (!self->final || !self->phase_of)
+        rc = macx_error_set (err, MACX_ENOMEM, "out of memory");
+    if (rc == MACX_OK) {
+        if (!opts->quiet)
+            fprintf (stderr, "macx pilot: %s: %d subjects, seed %" PRIu64 ", %g ms per simulated day, "
+                     "run directory %s\n", self->scn.name, self->scn.subjects, self->scn.seed,
+                     self->scn.clock_scale_ms, self->run);
+        rc = s_prepare (self, err);
+    }
+    if (rc == MACX_OK)
+        rc = s_start (self, err);
+    if (rc == MACX_OK)
+        rc = s_watch (self, err);
+    /* Agencies first (they flush receipts), then the broker (final checkpoint). */
+    s_stop_all (self->agents, self->nagents, 10000);
+    s_stop_all (&self->broker, 1, 15000);
+    macx_audit_reader_destroy (&self->audit);
+    char outcome[600];
+    snprintf (outcome, sizeof outcome, "%s%s", rc ? "failed: " : "ok", rc ? macx_error_text (err) : "");
+    macx_error_t e2 = { 0 };
+    if (self->t0_ms && s_write_run_json (self, outcome, &e2) && rc == MACX_OK)
+        rc = e2.code, *err = e2;
+    if (rc == MACX_OK) {
+        macx_report_t *report = NULL;
+        rc = macx_report_build (self->run, &report, err);
+        if (rc == MACX_OK)
+            rc = macx_report_write (report, self->run, err);
+        if (rc == MACX_OK) {
+            macx_report_print_summary (report, stdout);
+            printf ("\nwall time %.1f s; report: %s/report.html (also report.json, phases.csv)\n",
+                    (double) (macx_clock_mono_ns () - t_start) / 1e9, self->run);
+        }
+        macx_report_destroy (&report);
+    }
+    sigaction (SIGINT, &old_int, NULL);
+    sigaction (SIGTERM, &old_term, NULL);
+    free (self->final);
+    free (self->phase_of);
+    free (self);
+    return rc;
+}

@@ -1,0 +1,26 @@
+/* pilot.h -- `macx pilot run`: one broker and one process per agency,
+ * started from a scenario, watched until every subject has a final
+ * disposal or has stalled, then the report. */
+#ifndef MACX_PILOT_H
+#define MACX_PILOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+typedef struct {
+    char scenario[1024];
+    char out[1024];              /* run directory; default out/<scenario name> */
+    char self_exe[1024];         /* the macx binary to start children with */
+    int64_t seed;                /* -1: the scenario's */
+    int subjects;                /* 0: the scenario's */
+    double clock_scale_ms;       /* 0: the scenario's */
+    bool quiet;                  /* no progress on stderr */
+} macx_pilot_opts_t;
+
+/* Runs the pilot; returns 0 when it completed and the report was written,
+ * or an error naming what failed (a process that died, a bad scenario). */
+int macx_pilot_run (const macx_pilot_opts_t *opts, macx_error_t *err);
+
+#endif
