@@ -595,7 +595,7 @@ static void s_ctp_maybe_integrate (s_agency_t *self, int subject, int64_t sim);
 
 /* A subject-level stall: the case cannot go on. */
 static void
-s_stall (s_agency_t *self, int subject, int phase, int reason, const char *agreement,
+s_stall (s_agency_t *self, int subject, int phase, const char *reason, const char *agreement,
          const char *why, int64_t sim)
 {
     s_subject_t *s = &self->subjects[subject];
@@ -604,7 +604,7 @@ s_stall (s_agency_t *self, int subject, int phase, int reason, const char *agree
     s->stalled = true;
     s_outcome_begin (self, s, "stalled", sim);
     fprintf (self->outcomes, ",\"phase\":\"%s\",\"reason\":\"%s\",\"agreement\":",
-             macx_phase_name (phase), macx_reason_name (reason));
+             macx_phase_name (phase), reason);
     macx_json_str (self->outcomes, agreement ? agreement : "");
     fprintf (self->outcomes, ",\"why\":");
     macx_json_str (self->outcomes, why);
@@ -720,7 +720,7 @@ s_ctp_maybe_integrate (s_agency_t *self, int subject, int64_t sim)
         s_work (self, subject, MACX__PHASE__ENRICHMENT, sim);
     else if (s->pending == 0 && s->reached == 0 && s->unreachable
              && s_count (s->unreachable) == (s->mac ? s->mac->nmembers : 0))
-        s_stall (self, subject, MACX__PHASE__SHARING, MACX__REASON__NO_AGREEMENT, NULL,
+        s_stall (self, subject, MACX__PHASE__SHARING, "NO_PARTNER_REACHABLE", NULL,
                  "no partner of the subject's MAC could be reached under the agreements in force",
                  sim);
 }
@@ -972,8 +972,8 @@ s_on_answer (s_agency_t *self, const macx_agent_event_t *ev)
         s_ctp_maybe_integrate (self, c->subject, c->sim);
     }
     else if (self->role == ROLE_MI5 && strcmp (c->type, "case_file") == 0)
-        s_stall (self, c->subject, MACX__PHASE__IDENTIFICATION, ev->reason, ev->agreement,
-                 "MI5 could not refer the case to CTP", c->sim);
+        s_stall (self, c->subject, MACX__PHASE__IDENTIFICATION, macx_reason_name (ev->reason),
+                 ev->agreement, "MI5 could not refer the case to CTP", c->sim);
     free (c);
 }
 
@@ -998,14 +998,18 @@ s_on_timer (s_agency_t *self, s_timer_t *t)
         if (s->stalled)
             break;
         if (t->phase == MACX__PHASE__ENRICHMENT && !s->work_started[MACX__PHASE__ENRICHMENT]) {
+            /* Go on with what has come; with nothing yet, wait on while a
+             * partner was reached (or may still be) and the deadline allows. */
+            bool waiting = ((s->reached | s->pending) & ~s->unreachable) != 0;
+            int64_t waited = t->sim - s->share_sim;
             if (s_count (s->answered) > 0)
                 s_work (self, t->subject, MACX__PHASE__ENRICHMENT, t->sim);
-            else if (s->pending)   /* retries still to come: wait for them */
+            else if (waiting && waited < (int64_t) self->scn.deadline_days * S_DAY_MS)
                 s_timer_add (self, t->sim + (int64_t) self->scn.enrichment_wait_days * S_DAY_MS,
                              T_WAIT, t->subject, t->phase, NULL);
             else
-                s_stall (self, t->subject, MACX__PHASE__SHARING, MACX__REASON__REASON_NONE, NULL,
-                         "no partner answered within the enrichment wait", t->sim);
+                s_stall (self, t->subject, MACX__PHASE__SHARING, "NO_ANSWER", NULL,
+                         "no partner answered before the deadline", t->sim);
         }
         else if (t->phase == MACX__PHASE__PROFILING && !s->work_started[MACX__PHASE__PROFILING])
             s_work (self, t->subject, MACX__PHASE__PROFILING, t->sim);
