@@ -352,10 +352,6 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
         rc = err ? err->code : MACX_EINTERNAL;
         goto done;
     }
-    if (!(core = macx_core_new (&b, from_workers, core_out, err))) {
-        rc = err ? err->code : MACX_ESTORE;
-        goto done;
-    }
     router = zmq_socket (b.ctx, ZMQ_ROUTER);
     {
         int one = 1, hb = cfg->heartbeat_ms, hbt = 3 * cfg->heartbeat_ms, linger = 2000;
@@ -374,6 +370,11 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
                                  zmq_strerror (zmq_errno ()));
             goto done;
         }
+    }
+    /* The store opens (and audits the start) only once the address is ours. */
+    if (!(core = macx_core_new (&b, from_workers, core_out, err))) {
+        rc = err ? err->code : MACX_ESTORE;
+        goto done;
     }
     pthread_create (&zap_thread, NULL, macx_broker_zap_thread, &b);
     zap_started = 1;
