@@ -26,6 +26,7 @@
 #include "json.h"
 #include "keys.h"
 #include "names.h"
+#include "policy.h"
 #include "report.h"
 #include "scenario.h"
 #include "synth.h"
@@ -306,6 +307,10 @@ s_write_run_json (s_pilot_t *self, const char *outcome, macx_error_t *err)
              self->scn.seed, self->scn.subjects, macx_date_format (self->scn.start_day, date),
              self->scn.clock_scale_ms, self->t0_ms, macx_clock_wall_ms ());
     macx_json_str (f, self->scn.policy_dir);
+    macx_policy_t *policy = macx_policy_load (self->scn.policy_dir, NULL);
+    fprintf (f, ",\"policy_hash\":");
+    macx_json_str (f, policy ? macx_policy_hash (policy) : "");
+    macx_policy_destroy (&policy);
     fprintf (f, ",\"exit\":");
     macx_json_str (f, outcome);
     fprintf (f, ",\"agencies\":[");
