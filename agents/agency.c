@@ -438,18 +438,12 @@ s_payload (s_agency_t *self, s_subject_t *s, const char *type, const char *to)
 static size_t
 s_all_fields (const Macx__Payload *p, macx_record_keep_t *keep, size_t max)
 {
-    const ProtobufCMessageDescriptor *d = NULL;
-    switch (p->body_case) {
-    case MACX__PAYLOAD__BODY_CASE_FILE:  d = &macx__case_file__descriptor; break;
-    case MACX__PAYLOAD__BODY_SHARE:      d = &macx__share__descriptor; break;
-    case MACX__PAYLOAD__BODY_ENRICHMENT: d = &macx__enrichment__descriptor; break;
-    case MACX__PAYLOAD__BODY_PROFILE:    d = &macx__profile__descriptor; break;
-    case MACX__PAYLOAD__BODY_PANEL_PLAN: d = &macx__panel_plan__descriptor; break;
-    default: return 0;
-    }
+    const ProtobufCMessage *body = macx_record_body (p);
+    if (!body)
+        return 0;
     size_t n = 0;
-    for (unsigned i = 0; i < d->n_fields && n < max; i++)
-        keep[n++] = (macx_record_keep_t) { d->fields[i].name, NULL };
+    for (unsigned i = 0; i < body->descriptor->n_fields && n < max; i++)
+        keep[n++] = (macx_record_keep_t) { body->descriptor->fields[i].name, NULL };
     return n;
 }
 

@@ -238,19 +238,6 @@ macx_record_build_free (Macx__Payload **payload, Macx__FieldEntry ***manifest, s
 
 /* ---- restricting a payload to what an agreement allows ------------------------ */
 
-static const ProtobufCMessage *
-s_body_of (const Macx__Payload *p)
-{
-    switch (p->body_case) {
-    case MACX__PAYLOAD__BODY_CASE_FILE:  return &p->case_file->base;
-    case MACX__PAYLOAD__BODY_SHARE:      return &p->share->base;
-    case MACX__PAYLOAD__BODY_ENRICHMENT: return &p->enrichment->base;
-    case MACX__PAYLOAD__BODY_PROFILE:    return &p->profile->base;
-    case MACX__PAYLOAD__BODY_PANEL_PLAN: return &p->panel_plan->base;
-    default:                             return NULL;
-    }
-}
-
 static const macx_record_keep_t *
 s_keep_find (const macx_record_keep_t *keep, size_t nkeep, const char *name)
 {
@@ -282,8 +269,8 @@ macx_record_restrict (Macx__Payload *p, const macx_record_keep_t *keep, size_t n
 {
     *manifest_p = NULL;
     *nmanifest = 0;
-    ProtobufCMessage *m = (ProtobufCMessage *) s_body_of (p);
-    if (!m)
+    ProtobufCMessage *m = (ProtobufCMessage *) macx_record_body (p);
+    if (!m || p->body_case == MACX__PAYLOAD__BODY_GENERIC)
         return macx_error_set (err, MACX_EINVAL, "restrict needs a typed payload");
     const ProtobufCMessageDescriptor *d = m->descriptor;
     char *base = (char *) m;

@@ -195,8 +195,8 @@ macx_record_body_type (const Macx__Payload *p)
     return NULL;
 }
 
-static const ProtobufCMessage *
-s_body (const Macx__Payload *p)
+const ProtobufCMessage *
+macx_record_body (const Macx__Payload *p)
 {
     switch (p->body_case) {
     case MACX__PAYLOAD__BODY_CASE_FILE:  return &p->case_file->base;
@@ -282,7 +282,7 @@ s_present_generic (const Macx__Generic *g, s_present_t *out, size_t max, macx_er
 int
 macx_record_check_manifest (const Macx__Header *h, const Macx__Payload *p, macx_error_t *err)
 {
-    const ProtobufCMessage *body = s_body (p);
+    const ProtobufCMessage *body = macx_record_body (p);
     if (!body)
         return macx_error_set (err, MACX_EMANIFEST, "payload has no body");
     const char *type = macx_record_body_type (p);

@@ -108,17 +108,10 @@ s_json_message (FILE *out, const ProtobufCMessage *m)
 static void
 s_print_payload (FILE *out, const Macx__Payload *p, int json)
 {
-    const char *type = macx_record_body_type (p);
-    const ProtobufCMessage *body = NULL;
-    switch (p->body_case) {
-    case MACX__PAYLOAD__BODY_CASE_FILE:  body = &p->case_file->base; break;
-    case MACX__PAYLOAD__BODY_SHARE:      body = &p->share->base; break;
-    case MACX__PAYLOAD__BODY_ENRICHMENT: body = &p->enrichment->base; break;
-    case MACX__PAYLOAD__BODY_PROFILE:    body = &p->profile->base; break;
-    case MACX__PAYLOAD__BODY_PANEL_PLAN: body = &p->panel_plan->base; break;
-    case MACX__PAYLOAD__BODY_GENERIC:    break;
-    default: return;
-    }
+    if (p->body_case == MACX__PAYLOAD__BODY__NOT_SET)
+        return;
+    const ProtobufCMessage *body =
+        p->body_case == MACX__PAYLOAD__BODY_GENERIC ? NULL : macx_record_body (p);
     if (!body) {   /* generic: an object of its name = value pairs */
         fputc ('{', out);
         for (size_t i = 0; i < p->generic->n_fields; i++) {
@@ -132,7 +125,6 @@ s_print_payload (FILE *out, const Macx__Payload *p, int json)
         fputs (json ? "}" : "\n}", out);
         return;
     }
-    (void) type;
     s_json_message (out, body);
 }
 

@@ -82,6 +82,10 @@ int macx_record_check_header (const Macx__Header *header, macx_error_t *err);
 int macx_record_check_manifest (const Macx__Header *header, const Macx__Payload *payload,
                                 macx_error_t *err);
 
+/* The payload's body message (typed or generic), or NULL when none is set.
+ * Borrowed from payload. */
+const ProtobufCMessage *macx_record_body (const Macx__Payload *payload);
+
 /* The record type a payload body stands for ("case_file", ...), or NULL
  * for a generic body (any other record type). */
 const char *macx_record_body_type (const Macx__Payload *payload);
