@@ -36,4 +36,17 @@ typedef struct {
 int macx_cli_dispatch (const char *parent, const char *usage, const macx_verb_t *verbs,
                        int nverbs, int argc, char **argv);
 
+/* A record's route from the command line: phases and recipients. */
+typedef struct {
+    int phase, case_phase;
+    char *recipients[33];        /* MACX_RECIPIENTS_MAX + 1, pointing into buf */
+    size_t n;
+    char buf[2048];
+} macx_cli_route_t;
+
+/* Parses --to A,B,C, --phase and --case-phase (default: --phase) into r.
+ * Returns -1 when fine, or the exit code after printing the error. */
+int macx_cli_route (const char *cmd, const char *to, const char *phase, const char *case_phase,
+                    macx_cli_route_t *r);
+
 #endif

@@ -149,20 +149,10 @@ s_seal (int argc, char **argv)
         fprintf (stderr, "macx record seal: missing a required option\n%s", usage);
         return MACX_EX_USAGE;
     }
-    int ph = macx_phase_parse (phase), cph = case_phase ? macx_phase_parse (case_phase) : ph;
-    if (!ph || !cph) {
-        fprintf (stderr, "macx record seal: unknown phase '%s' (identification, sharing, "
-                         "enrichment, profiling, panel)\n", ph ? case_phase : phase);
-        return MACX_EX_USAGE;
-    }
-    char *recipients[MACX_RECIPIENTS_MAX + 1], tobuf[2048];
-    size_t nrec = 0;
-    snprintf (tobuf, sizeof tobuf, "%s", to);
-    for (char *save = NULL, *r = strtok_r (tobuf, ",", &save); r; r = strtok_r (NULL, ",", &save)) {
-        if (nrec == MACX_RECIPIENTS_MAX + 1)
-            break;
-        recipients[nrec++] = r;
-    }
+    macx_cli_route_t route;
+    int bad = macx_cli_route ("record seal", to, phase, case_phase, &route);
+    if (bad >= 0)
+        return bad;
     macx_harden_process ();
     macx_registry_t *reg = macx_registry_load (keys, &err);
     macx_identity_t *me = reg ? macx_identity_load (keys, as, &err) : NULL;
@@ -178,13 +168,13 @@ s_seal (int argc, char **argv)
         Macx__Header h = MACX__HEADER__INIT;
         macx_record_new_id (record_id);
         h.record_id = (ProtobufCBinaryData) { sizeof record_id, record_id };
-        h.recipients = recipients;
-        h.n_recipients = nrec;
+        h.recipients = route.recipients;
+        h.n_recipients = route.n;
         h.sequence = sequence;
         h.subject = (char *) subject;
         h.case_id = (char *) case_id;
-        h.phase = ph;
-        h.case_phase = cph;
+        h.phase = route.phase;
+        h.case_phase = route.case_phase;
         h.record_type = (char *) type;
         h.purpose = (char *) purpose;
         h.legal_basis = (char *) basis;

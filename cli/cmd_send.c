@@ -327,18 +327,10 @@ macx_cmd_send (int argc, char **argv)
         fprintf (stderr, "macx send: missing a required option\n%s", usage);
         return MACX_EX_USAGE;
     }
-    int ph = macx_phase_parse (phase), cph = case_phase ? macx_phase_parse (case_phase) : ph;
-    if (!ph || !cph) {
-        fprintf (stderr, "macx send: unknown phase '%s' (identification, sharing, enrichment, "
-                         "profiling, panel)\n", ph ? case_phase : phase);
-        return MACX_EX_USAGE;
-    }
-    char *recipients[MACX_RECIPIENTS_MAX + 1], tobuf[2048];
-    size_t nrec = 0;
-    snprintf (tobuf, sizeof tobuf, "%s", to);
-    for (char *save = NULL, *r = strtok_r (tobuf, ",", &save); r && nrec <= MACX_RECIPIENTS_MAX;
-         r = strtok_r (NULL, ",", &save))
-        recipients[nrec++] = r;
+    macx_cli_route_t route;
+    int bad = macx_cli_route ("send", to, phase, case_phase, &route);
+    if (bad >= 0)
+        return bad;
 
     int exit_code = MACX_EX_OK;
     macx_agent_t *agent = s_connect ("send", &cl, &exit_code);
@@ -351,12 +343,12 @@ macx_cmd_send (int argc, char **argv)
     macx_agent_event_t ev = { 0 };
     if (rc == MACX_OK) {
         Macx__Header h = MACX__HEADER__INIT;
-        h.recipients = recipients;
-        h.n_recipients = nrec;
+        h.recipients = route.recipients;
+        h.n_recipients = route.n;
         h.subject = (char *) subject;
         h.case_id = (char *) case_id;
-        h.phase = ph;
-        h.case_phase = cph;
+        h.phase = route.phase;
+        h.case_phase = route.case_phase;
         h.record_type = (char *) type;
         h.purpose = (char *) purpose;
         h.legal_basis = (char *) basis;

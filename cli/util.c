@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "names.h"
+#include "record.h"
 #include "error.h"
 
 bool
@@ -32,4 +34,24 @@ macx_cli_dispatch (const char *parent, const char *usage, const macx_verb_t *ver
         fprintf (out, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
     fprintf (out, "\nRun 'macx %s <command> --help' for its options.\n", parent);
     return rc;
+}
+
+int
+macx_cli_route (const char *cmd, const char *to, const char *phase, const char *case_phase,
+                macx_cli_route_t *r)
+{
+    r->phase = macx_phase_parse (phase);
+    r->case_phase = case_phase ? macx_phase_parse (case_phase) : r->phase;
+    if (!r->phase || !r->case_phase) {
+        fprintf (stderr, "macx %s: unknown phase '%s' (identification, sharing, enrichment, "
+                         "profiling, panel)\n", cmd, r->phase ? case_phase : phase);
+        return MACX_EX_USAGE;
+    }
+    snprintf (r->buf, sizeof r->buf, "%s", to);
+    r->n = 0;
+    /* One more than the limit may be kept, so that sealing names the excess. */
+    for (char *save = NULL, *t = strtok_r (r->buf, ",", &save);
+         t && r->n <= MACX_RECIPIENTS_MAX; t = strtok_r (NULL, ",", &save))
+        r->recipients[r->n++] = t;
+    return -1;
 }
