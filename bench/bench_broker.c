@@ -416,6 +416,36 @@ s_run_plain (const char *endpoint, uint64_t per_agency, size_t frame, double tim
     return r;
 }
 
+/* The broker's own view: batch sizes and commit latency (fsync included). */
+static void
+s_print_broker_stats (const char *keys, const char *endpoint)
+{
+    macx_agent_config_t cfg;
+    macx_agent_config_defaults (&cfg);
+    snprintf (cfg.keys_dir, sizeof cfg.keys_dir, "%s", keys);
+    snprintf (cfg.agency, sizeof cfg.agency, "%s", s_senders[0]);
+    snprintf (cfg.broker, sizeof cfg.broker, "%s", endpoint);
+    macx_agent_t *agent = macx_agent_new (&cfg, NULL);
+    bool asked = false;
+    for (int i = 0; agent && i < 50; i++) {
+        if (!asked && macx_agent_connected (agent))
+            asked = macx_agent_request_stats (agent) == MACX_OK;
+        macx_agent_event_t ev;
+        if (macx_agent_next (agent, 100, &ev, NULL) != 0)
+            continue;
+        bool got = ev.kind == MACX_AGENT_STATS;
+        if (got) {
+            const char *b = strstr (ev.stats_json, "\"batch_size\"");
+            const char *e = b ? strstr (b, ",\"policy\"") : NULL;
+            printf ("  broker: %.*s\n", e ? (int) (e - b) : 0, b ? b : "");
+        }
+        macx_agent_done (agent, &ev);
+        if (got)
+            break;
+    }
+    macx_agent_destroy (&agent);
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 static pid_t
@@ -502,6 +532,7 @@ main (int argc, char **argv)
     double half = full.rate / 2;
     s_result_t paced = s_run_full ("full path, paced at half that rate", keys, endpoint,
                                    smoke ? per_agency : per_agency / 2, half, smoke ? 60 : 300);
+    s_print_broker_stats (keys, endpoint);
     s_stop_broker (broker);
     size_t frame = S_BODY + 420;   /* about a sealed 1 KiB record's size */
     s_result_t relay = s_run_plain (plain, per_agency, frame, smoke ? 60 : 300);
