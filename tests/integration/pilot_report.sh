@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# pilot_report.sh -- what a real pilot run leaves behind, on the baseline
+# scenario (30 subjects) and the late-isa one (30 subjects, refusals):
+#   - report.json validates against docs/report.schema.json (a small
+#     recursive checker below: type, required, properties, items, $ref/$defs,
+#     enum, const, minimum, maximum, minItems, maxItems; an unknown keyword in
+#     the schema fails the test so the checker cannot silently skip it), and
+#     the checker rejects broken copies of it (so it is not vacuous);
+#   - phases.csv has the documented header and one row per subject per phase
+#     reached (the phases with an accepted record in the audit log), its
+#     counts agree with report.json, done rows have days = end - start;
+#   - report.html is self-contained and has an <svg> in each of its five
+#     numbered chart sections (two in "Levels and disposals");
+#   - `macx pilot report RUN` rebuilds the same report.json;
+#   - `macx pilot compare A B` prints every phase with its deltas, and
+#     `--json` is valid JSON.
+# Usage: pilot_report.sh MACX_BINARY SOURCE_DIR SCRATCH_DIR
+source "$(dirname "$0")/broker_lib.bash" "$@"
+
+SCHEMA=$SRC/docs/report.schema.json
+run 0 a "$MACX" pilot run "$SRC/scenarios/baseline/pilot.yaml" --out a --subjects 30 --clock-scale 40 --quiet
+run 0 b "$MACX" pilot run "$SRC/scenarios/late-isa/pilot.yaml" --out b --subjects 30 --clock-scale 40 --quiet
+
+cat > schema.py <<'PY'
+"""validate JSON against the subset of JSON Schema docs/report.schema.json uses"""
+import json, sys
+
+KNOWN = {"$schema", "$id", "$defs", "$ref", "title", "description", "type", "required",
+         "properties", "items", "enum", "const", "minimum", "maximum", "minItems", "maxItems"}
+
+def is_type(v, t):
+    return {"object": lambda: isinstance(v, dict),
+            "array": lambda: isinstance(v, list),
+            "string": lambda: isinstance(v, str),
+            "integer": lambda: isinstance(v, int) and not isinstance(v, bool),
+            "number": lambda: isinstance(v, (int, float)) and not isinstance(v, bool),
+            "boolean": lambda: isinstance(v, bool),
+            "null": lambda: v is None}[t]()
+
+def resolve(root, ref):
+    if not ref.startswith("#/"):
+        raise SystemExit("unsupported $ref %s" % ref)
+    node = root
+    for part in ref[2:].split("/"):
+        node = node[part]
+    return node
+
+def check(root, schema, v, path, errors):
+    unknown = set(schema) - KNOWN
+    if unknown:
+        raise SystemExit("schema keyword(s) %s at %s: teach the checker" % (sorted(unknown), path))
+    if "$ref" in schema:
+        check(root, resolve(root, schema["$ref"]), v, path, errors)
+    if "type" in schema:
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(is_type(v, t) for t in types):
+            errors.append("%s: %r is not of type %s" % (path, v, types))
+            return
+    if "enum" in schema and v not in schema["enum"]:
+        errors.append("%s: %r not in %s" % (path, v, schema["enum"]))
+    if "const" in schema and v != schema["const"]:
+        errors.append("%s: %r is not %r" % (path, v, schema["const"]))
+    if is_type(v, "number"):
+        if "minimum" in schema and v < schema["minimum"]:
+            errors.append("%s: %r < minimum %r" % (path, v, schema["minimum"]))
+        if "maximum" in schema and v > schema["maximum"]:
+            errors.append("%s: %r > maximum %r" % (path, v, schema["maximum"]))
+    if isinstance(v, dict):
+        for k in schema.get("required", []):
+            if k not in v:
+                errors.append("%s: missing required %r" % (path, k))
+        for k, sub in schema.get("properties", {}).items():
+            if k in v:
+                check(root, sub, v[k], "%s.%s" % (path, k), errors)
+    if isinstance(v, list):
+        if "minItems" in schema and len(v) < schema["minItems"]:
+            errors.append("%s: %d items < minItems %d" % (path, len(v), schema["minItems"]))
+        if "maxItems" in schema and len(v) > schema["maxItems"]:
+            errors.append("%s: %d items > maxItems %d" % (path, len(v), schema["maxItems"]))
+        if "items" in schema:
+            for i, x in enumerate(v):
+                check(root, schema["items"], x, "%s[%d]" % (path, i), errors)
+
+def validate(schema, doc):
+    errors = []
+    check(schema, schema, doc, "$", errors)
+    return errors
+
+if __name__ == "__main__":
+    schema = json.load(open(sys.argv[1]))
+    doc = json.load(open(sys.argv[2]))
+    errors = validate(schema, doc)
+    for e in errors[:30]:
+        print(e)
+    if errors:
+        sys.exit(1)
+    # the checker must reject broken copies
+    import copy
+    broken = []
+    d = copy.deepcopy(doc); del d["phases"]; broken.append(("no phases", d))
+    d = copy.deepcopy(doc); d["cases"] = "30"; broken.append(("cases a string", d))
+    d = copy.deepcopy(doc); d["phases"][0]["phase"] = "lunch"; broken.append(("phase not in enum", d))
+    d = copy.deepcopy(doc); d["phases"].pop(); broken.append(("4 phases", d))
+    d = copy.deepcopy(doc); d["phases"][1]["days"]["n"] = -1; broken.append(("negative n (via $ref)", d))
+    d = copy.deepcopy(doc); del d["end_to_end_days"]["p90"]; broken.append(("stats without p90 ($ref)", d))
+    d = copy.deepcopy(doc); d["schema"] = "v0"; broken.append(("wrong schema const", d))
+    d = copy.deepcopy(doc); d["agencies"][0]["sent"] = 1.5; broken.append(("sent not an integer", d))
+    d = copy.deepcopy(doc); d["outcomes"]["open"] = True; broken.append(("a boolean for an integer", d))
+    for what, d in broken:
+        if not validate(schema, d):
+            print("checker accepted a broken report: %s" % what)
+            sys.exit(1)
+PY
+
+cat > artifacts.py <<'PY'
+import collections, csv, json, os, re, subprocess, sys
+macx, run = sys.argv[1], sys.argv[2]
+bad = []
+rep = json.load(open(os.path.join(run, "report.json")))
+PHASES = ["identification", "sharing", "enrichment", "profiling", "panel"]
+
+# phases.csv
+HEADER = "subject,case,region,mac,phase,start_day,end_day,days,held_by,status"
+lines = open(os.path.join(run, "phases.csv")).read().splitlines()
+if not lines or lines[0] != HEADER:
+    bad.append("phases.csv header %r, want %r" % (lines[:1], HEADER))
+rows = list(csv.DictReader(lines))
+got = collections.Counter((r["subject"], r["phase"]) for r in rows)
+dups = [k for k, n in got.items() if n > 1]
+if dups:
+    bad.append("phases.csv repeats %s" % dups[:5])
+out = subprocess.run([macx, "audit", "show", os.path.join(run, "broker", "data"), "--json"],
+                     capture_output=True, text=True, check=True).stdout
+reached = set()
+for l in out.splitlines():
+    e = json.loads(l)
+    if e["event"] == "accept" and e["subject"] and e["phase"] in PHASES:
+        reached.add((e["subject"], e["phase"]))
+if set(got) != reached:
+    bad.append("phases.csv rows vs phases reached in the audit: extra %s, missing %s"
+               % (sorted(set(got) - reached)[:5], sorted(reached - set(got))[:5]))
+for p in rep["phases"]:
+    ph = [r for r in rows if r["phase"] == p["phase"]]
+    done = sum(r["status"] == "done" for r in ph)
+    opn = sum(r["status"] == "open" for r in ph)
+    if (len(ph), done, opn) != (p["entered"], p["done"], p["open"]):
+        bad.append("%s: csv %d rows (%d done, %d open), report.json %s" % (p["phase"], len(ph), done, opn, p))
+for r in rows:
+    if r["status"] == "done":
+        if abs(float(r["end_day"]) - float(r["start_day"]) - float(r["days"])) > 1e-4 or float(r["days"]) < 0:
+            bad.append("row %s: days != end - start" % r)
+    elif r["status"] != "open" or r["end_day"] or r["days"]:
+        bad.append("row %s" % r)
+    if r["phase"] not in PHASES or not r["held_by"] or not r["mac"] or not r["region"]:
+        bad.append("row %s" % r)
+if len({r["subject"] for r in rows}) != rep["run"]["subjects"]:
+    bad.append("phases.csv has %d subjects, run had %d" % (len({r["subject"] for r in rows}), rep["run"]["subjects"]))
+
+# report.html
+html = open(os.path.join(run, "report.html")).read()
+if html.count("<svg") != html.count("</svg>"):
+    bad.append("report.html: %d <svg> but %d </svg>" % (html.count("<svg"), html.count("</svg>")))
+sections = re.split(r"<h2[^>]*>", html)[1:]
+charts = {}
+for s in sections:
+    m = re.match(r"\s*(\d)\.\s*([^<]*)", s)
+    if m:
+        charts[int(m.group(1))] = (m.group(2).strip(), s.split("</h2>", 1)[1].count("<svg"))
+want = {1: 1, 2: 1, 3: 2, 4: 1, 5: 1}
+for n, k in want.items():
+    if n not in charts or charts[n][1] < k:
+        bad.append("report.html chart %d %s: want %d <svg>" % (n, charts.get(n), k))
+for pat in ("<script", "<link", "src=\"http", "src='http", "@import"):
+    if pat in html:
+        bad.append("report.html is not self-contained: %s" % pat)
+print("%d csv rows; charts %s" % (len(rows), charts))
+for b in bad[:30]:
+    print(b)
+sys.exit(1 if bad else 0)
+PY
+
+for r in a b; do
+    if [ ! -f $r/report.json ]; then fail "$r: no report.json"; continue; fi
+    python3 schema.py "$SCHEMA" $r/report.json > $r.schema.out 2>&1 || { fail "$r/report.json vs the schema:"; sed 's/^/  | /' $r.schema.out >&2; }
+    python3 artifacts.py "$MACX" $r > $r.artifacts.out 2>&1 || { fail "$r artifacts:"; sed 's/^/  | /' $r.artifacts.out >&2; }
+done
+
+# the report rebuilt from the run directory alone is the same
+if [ -f a/report.json ]; then
+    cp a/report.json a.report.json
+    run 0 rebuild "$MACX" pilot report a
+    has rebuild out "identification"
+    python3 -c 'import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for r in (a, b):
+    r["run"].pop("wall_seconds", None)
+sys.exit(a != b)' a.report.json a/report.json || fail "pilot report rebuilt a different report.json"
+fi
+
+# compare: every phase with both runs' figures and the change
+run 0 compare "$MACX" pilot compare a b
+for p in identification sharing enrichment profiling panel; do has compare out "$p"; done
+python3 - compare.out <<'PY' || fail "pilot compare prints no delta per phase: $(head -c 1500 compare.out)"
+import re, sys
+text = open(sys.argv[1]).read()
+n = 0
+for p in ["identification", "sharing", "enrichment", "profiling", "panel"]:
+    line = next((l for l in text.splitlines() if l.lstrip().startswith(p)), "")
+    # the phase's row shows a signed change (e.g. +1.20 or -0.50) or a % change
+    n += bool(re.search(r"[+-]\d|\d%|%", line))
+sys.exit(0 if n == 5 else 1)
+PY
+run 0 compare_json "$MACX" pilot compare a b --json
+python3 -c 'import json, sys
+c = json.load(open(sys.argv[1]))
+ph = c["phases"]
+assert [p["phase"] for p in ph] == ["identification", "sharing", "enrichment", "profiling", "panel"], ph
+for p in ph:
+    for q in ("p50", "p90"):
+        assert abs(p[q]["b"] - p[q]["a"] - p[q]["delta"]) < 1e-6, p' compare_json.out \
+    || fail "pilot compare --json: not JSON, or no phase deltas"
+
+
+finish a/broker/broker.log b/broker/broker.log
