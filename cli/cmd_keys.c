@@ -54,6 +54,7 @@ s_init (int argc, char **argv)
         return MACX_EX_USAGE;
     }
     const char *dir = argv[optind];
+    macx_harden_process ();   /* no core dump may hold a key being generated */
     for (int i = 0; i < n; i++) {
         char id[64];
         snprintf (id, sizeof id, "%s", agencies[i]);

@@ -78,6 +78,7 @@ s_run (int argc, char **argv)
         return MACX_EX_SOFTWARE;
     }
     o.self_exe[n] = '\0';
+    macx_harden_process ();   /* it generates every identity of the run */
     macx_error_t err = { 0 };
     if (macx_pilot_run (&o, &err))
         return s_fail ("run", &err);
