@@ -364,9 +364,13 @@ s_prepare (s_pilot_t *self, macx_error_t *err)
 {
     int rc;
     char path[2048], stamp[64];
-    /* A previous run in the same directory is replaced. */
+    /* A previous run in the same directory is replaced, also one that
+     * failed before writing run.json (it left scenario.yaml and keys). */
+    char copy[2048], broker_key[2048];
     snprintf (path, sizeof path, "%s/run.json", self->run);
-    if (access (path, F_OK) == 0) {
+    snprintf (copy, sizeof copy, "%s/scenario.yaml", self->run);
+    snprintf (broker_key, sizeof broker_key, "%s/keys/broker.pub", self->run);
+    if (access (path, F_OK) == 0 || (access (copy, F_OK) == 0 && access (broker_key, F_OK) == 0)) {
         char cmd[2200];
         snprintf (cmd, sizeof cmd, "rm -rf '%s/keys' '%s/agents' '%s/broker' '%s/run.json' "
                   "'%s/report.json' '%s/report.html' '%s/phases.csv'", self->run, self->run,
