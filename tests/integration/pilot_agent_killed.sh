@@ -2,10 +2,10 @@
 # pilot_agent_killed.sh -- killing an agent mid-run makes `macx pilot run`
 # fail: once the run has started (MI5 has closed a subject), kill -9 the
 # la-london agent of this run (a child of our `pilot run`); the run exits
-# 70 ("a process died", as `pilot run --help` documents) within seconds, its stderr names the agent, its pid and the
-# signal ("agent la-london (pid N) was killed by signal 9"), run.json records
-# the failure, and no other process of the run (broker, other agents) is
-# left behind.
+# 70 ("a process died", as `pilot run --help` documents) within seconds, its
+# stderr names the agent, its pid and the signal ("agent la-london (pid N)
+# was killed by signal 9"), run.json records the failure, and no other
+# process of the run (broker, other agents) is left behind.
 # Usage: pilot_agent_killed.sh MACX_BINARY SOURCE_DIR SCRATCH_DIR
 source "$(dirname "$0")/broker_lib.bash" "$@"
 
