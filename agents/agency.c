@@ -707,7 +707,9 @@ static void
 s_ctp_maybe_integrate (s_agency_t *self, int subject, int64_t sim)
 {
     s_subject_t *s = &self->subjects[subject];
-    if (s->work_started[MACX__PHASE__ENRICHMENT] || s->stalled)
+    /* Not before our own checks are done and we have shared: answers that
+     * come earlier (MI5 shared first) wait for that. */
+    if (s->work_started[MACX__PHASE__ENRICHMENT] || s->stalled || !s->share_sim)
         return;
     uint32_t waiting = (s->reached | s->pending) & ~s->answered & ~s->unreachable;
     if (waiting == 0 && s_count (s->answered) > 0)
@@ -739,6 +741,7 @@ s_work_done (s_agency_t *self, int subject, int phase, int64_t sim)
             s_share_with_members (self, subject, sim);
             s_timer_add (self, sim + (int64_t) self->scn.enrichment_wait_days * S_DAY_MS, T_WAIT,
                          subject, MACX__PHASE__ENRICHMENT, NULL);
+            s_ctp_maybe_integrate (self, subject, sim);   /* answers may be in already */
         }
         else if (phase == MACX__PHASE__ENRICHMENT) {
             s_assess (self, s);
