@@ -10,17 +10,17 @@
 #   panel          = partners' panel + ctp panel (3 + 6), plus the plan's
 #                    delivery receipt (wall time, a small fraction of a day)
 # Also: the run exits 0, the one subject is disposed, every phase is done.
+# Then tests/data/pilot/fixed_early.yaml: the partners answer MI5's share
+# before CTP's own checks are done (MI5 1 day, CTP 8, Birmingham 2, DWP 4):
+# CTP integrates only once it has shared, with both answers, so enrichment
+# takes 5 + 3 days, and CTP's profile comes after CTP's shares.
 # Usage: pilot_fixed_latency.sh MACX_BINARY SOURCE_DIR SCRATCH_DIR
 source "$(dirname "$0")/broker_lib.bash" "$@"
 
-SCN=$SRC/tests/data/pilot/fixed.yaml
-run 0 fixed "$MACX" pilot run "$SCN" --out run --quiet
-has fixed out "report: "
-
-if [ -f run/report.json ]; then
-    python3 - run/report.json run/phases.csv <<'PY' || fail "phase latencies differ from the configured ones"
+cat > check.py <<'PY'
 import csv, json, sys
-want = {"identification": 4.0, "sharing": 6.0, "enrichment": 3.0, "profiling": 3.5, "panel": 9.0}
+want = dict(zip(["identification", "sharing", "enrichment", "profiling", "panel"],
+                map(float, sys.argv[3].split(","))))
 r = json.load(open(sys.argv[1]))
 bad = 0
 def check(what, got, w, phase):
@@ -62,8 +62,35 @@ for a in r["agencies"]:
         bad += 1
 sys.exit(1 if bad else 0)
 PY
-else
-    fail "no run/report.json"
+
+# scenario run-dir expected-days (identification,sharing,enrichment,profiling,panel)
+latencies () {
+    run 0 "$2" "$MACX" pilot run "$SRC/tests/data/pilot/$1" --out "$2" --quiet
+    has "$2" out "report: "
+    if [ -f "$2/report.json" ]; then
+        python3 check.py "$2/report.json" "$2/phases.csv" "$3" > "$2.check" 2>&1 \
+            || { fail "$1: phase latencies differ from the configured ones:"; sed 's/^/  | /' "$2.check" >&2; }
+    else
+        fail "no $2/report.json"
+    fi
+}
+latencies fixed.yaml run 4,6,3,3.5,9
+latencies fixed_early.yaml early 1,2,8,3.5,9
+
+# early: CTP's profile only after CTP has shared, built on both answers
+if [ -d early/broker/data ]; then
+    "$MACX" audit show early/broker/data --json > early.audit
+    python3 - early.audit early/agents/ctp/outcomes.jsonl > early.order 2>&1 <<'PY' \
+        || { fail "early: CTP integrated before sharing:"; sed 's/^/  | /' early.order >&2; }
+import json, sys
+acc = [e for e in map(json.loads, open(sys.argv[1])) if e["event"] == "accept" and e["sender"] == "ctp"]
+share = min(e["sim_ms"] for e in acc if e["record_type"] == "share")
+profile = min(e["sim_ms"] for e in acc if e["record_type"] == "profile")
+level = [o for o in map(json.loads, open(sys.argv[2])) if o["event"] == "level"]
+ok = profile > share and len(level) == 1 and level[0]["answers"] == 2
+print("ctp share %d, profile %d, level %s" % (share, profile, level))
+sys.exit(0 if ok else 1)
+PY
 fi
 
-finish run/broker/broker.log run/agents/ctp/agent.log
+finish run/broker/broker.log run/agents/ctp/agent.log early/agents/ctp/agent.log
