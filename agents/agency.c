@@ -68,6 +68,7 @@ typedef struct {
     bool closed;
     /* ctp */
     uint32_t reached, pending, answered, unreachable, responded;
+    uint32_t agenda;            /* members sent the panel agenda */
     int concerns, nholdings;
     char proposals[16][48];
     char proposers[16][MACX_AGENCY_ID_MAX + 1];
@@ -764,13 +765,14 @@ s_work_done (s_agency_t *self, int subject, int phase, int64_t sim)
         else if (phase == MACX__PHASE__PROFILING) {
             /* the panel: the agenda to the members who took part */
             s->agenda_sent = true;
+            s->agenda = s->answered;   /* a later answer does not join this panel */
             for (int i = 0; s->mac && i < s->mac->nmembers; i++)
-                if (s->answered & (1u << i))
+                if (s->agenda & (1u << i))
                     s_send (self, subject, s->mac->members[i], "panel_plan", MACX__PHASE__PANEL,
                             purpose, sim);
             s_timer_add (self, sim + (int64_t) self->scn.enrichment_wait_days * S_DAY_MS, T_WAIT,
                          subject, MACX__PHASE__PANEL, NULL);
-            if (s_count (s->answered) == 0)
+            if (s_count (s->agenda) == 0)
                 s_work (self, subject, MACX__PHASE__PANEL, sim);
         }
         else if (phase == MACX__PHASE__PANEL) {
@@ -880,7 +882,7 @@ s_on_record (s_agency_t *self, macx_record_t *rec)
         }
         else if (strcmp (type, "panel_plan") == 0 && mi >= 0) {
             s->responded |= 1u << mi;
-            if ((s->responded & s->answered) == s->answered && s->agenda_sent)
+            if ((s->responded & s->agenda) == s->agenda && s->agenda_sent)
                 s_work (self, subject, MACX__PHASE__PANEL, sim);
         }
         break;
