@@ -108,6 +108,10 @@ typedef struct {
     size_t caprefusals;
     const char *agent_dir;               /* the outcomes file being read */
     macx_error_t *err;
+    /* CTP's panel records: when the broker accepted each (wall), so that a
+     * delivery's lag can be added to the record's simulated time */
+    struct { uint8_t id[16]; int64_t time_ms; } *plans;
+    size_t nplans, capplans;
 } s_build_t;
 
 static uint64_t
@@ -165,6 +169,7 @@ s_case (s_build_t *b, const char *case_id)
     for (int p = 0; p <= MACX_REPORT_PHASES; p++)
         c->start_ms[p] = c->end_ms[p] = MACX_REPORT_NONE;
     c->panel_end_wall_ms = MACX_REPORT_NONE;
+    c->panel_end_sim_ms = MACX_REPORT_NONE;
     c->stalled_sim_ms = MACX_REPORT_NONE;
     if (r->ncases * 2 > b->nslots) {
         /* grows the table and places every case, the new one included */
@@ -278,6 +283,19 @@ s_on_entry (const Macx__AuditEntry *e, void *arg)
         macx_report_agency_t *a = s_agency (r, e->sender);
         if (a)
             a->sent++;
+        if (phase == MACX__PHASE__PANEL && e->sender && s_is_ctp (r, e->sender)
+            && e->record_id.len == 16) {
+            if (b->nplans == b->capplans) {
+                size_t nc = b->capplans ? b->capplans * 2 : 256;
+                void *v = realloc (b->plans, nc * sizeof *b->plans);
+                if (!v)
+                    return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+                b->plans = v;
+                b->capplans = nc;
+            }
+            memcpy (b->plans[b->nplans].id, e->record_id.data, 16);
+            b->plans[b->nplans++].time_ms = e->time_ms;
+        }
         if (e->created_ms > 0) {
             if (b->noverhead == b->capoverhead) {
                 size_t nc = b->capoverhead ? b->capoverhead * 2 : 1024;
@@ -319,9 +337,21 @@ s_on_entry (const Macx__AuditEntry *e, void *arg)
         macx_report_agency_t *a = s_agency (r, e->recipient);
         if (a)
             a->received++;
-        if (c && phase == MACX__PHASE__PANEL && e->sender && s_is_ctp (r, e->sender)
-            && (c->panel_end_wall_ms == MACX_REPORT_NONE || e->time_ms > c->panel_end_wall_ms))
-            c->panel_end_wall_ms = e->time_ms;
+        if (c && phase == MACX__PHASE__PANEL && e->sender && s_is_ctp (r, e->sender)) {
+            if (c->panel_end_wall_ms == MACX_REPORT_NONE || e->time_ms > c->panel_end_wall_ms)
+                c->panel_end_wall_ms = e->time_ms;
+            /* The plan's simulated time plus how long its delivery took (accept to
+             * receipt, on the broker's clock): the sender's own wall-clock lag
+             * in sending it does not count. */
+            for (size_t i = b->nplans; e->sim_ms > 0 && e->record_id.len == 16 && i-- > 0;)
+                if (memcmp (b->plans[i].id, e->record_id.data, 16) == 0) {
+                    double lag = (double) (e->time_ms - b->plans[i].time_ms);
+                    int64_t end = e->sim_ms + llround (lag / r->clock_scale_ms * MACX_REPORT_DAY_MS);
+                    if (c->panel_end_sim_ms == MACX_REPORT_NONE || end > c->panel_end_sim_ms)
+                        c->panel_end_sim_ms = end;
+                    break;
+                }
+        }
     }
     return 0;
 }
@@ -560,6 +590,10 @@ s_finish (s_build_t *b)
                 c->end_ms[p] = c->start_ms[q];
                 s_cpy (c->held_by[p], sizeof c->held_by[p], c->starter[q]);
             }
+            else if (p == MACX_REPORT_PHASES && c->panel_end_sim_ms != MACX_REPORT_NONE) {
+                c->end_ms[p] = c->panel_end_sim_ms;
+                s_cpy (c->held_by[p], sizeof c->held_by[p], c->starter[p]);
+            }
             else if (p == MACX_REPORT_PHASES && c->panel_end_wall_ms != MACX_REPORT_NONE) {
                 double wall = (double) (c->panel_end_wall_ms - r->t0_ms);
                 c->end_ms[p] = r->start_ms + llround (wall / r->clock_scale_ms * MACX_REPORT_DAY_MS);
@@ -660,6 +694,7 @@ macx_report_build (const char *run_dir, macx_report_t **out, macx_error_t *err)
         rc = s_finish (&b);
     free (b.slots);
     free (b.overhead);
+    free (b.plans);
     free (b.refusals);
     if (rc)
         macx_report_destroy (&b.r);

@@ -58,6 +58,8 @@ typedef struct {
     char holders[MACX_REPORT_PHASES + 1][256];  /* its recipients, ';'-separated */
     char held_by[MACX_REPORT_PHASES + 1][256];  /* who ended the phase, or who has it */
     int64_t panel_end_wall_ms;                  /* last ctp panel deliver (wall), or NONE */
+    int64_t panel_end_sim_ms;                   /* that delivery in simulated time: the plan's
+                                                   sim_ms + accept-to-receipt lag, or NONE */
     int level;                                  /* 1..3, 0 if never assessed */
     double score;
     char disposals[512];                        /* ';'-separated kinds */
