@@ -64,7 +64,7 @@ fuzz:
 	@for t in build-fuzz/tests/fuzz_*; do \
 	  name=$$(basename $$t); mkdir -p build-fuzz/corpus/$$name; \
 	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus/$$name \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 build-fuzz/corpus/$$name \
 	    tests/fuzz/corpus/$$name 2>&1 | tail -n 4 || exit 1; \
 	done
 

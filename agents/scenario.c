@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "names.h"
+#include "yamldoc.h"
 
 /* ---- randomness -------------------------------------------------------------- */
 
@@ -419,16 +420,10 @@ macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
 {
     memset (s, 0, sizeof *s);
     s_ctx_t c = { path, err };
-    struct fy_parse_cfg cfg = { .flags = FYPCF_QUIET };
-    struct fy_document *doc = fy_document_build_from_file (&cfg, path);
-    if (!doc) {
-        FILE *f = fopen (path, "r");
-        if (!f)
-            return macx_error_set (err, MACX_ENOTFOUND, "%s: cannot read the scenario", path);
-        fclose (f);
-        return macx_error_set (err, MACX_EFORMAT, "%s: not valid YAML (duplicate keys are errors too)",
-                               path);
-    }
+    char *text = NULL;
+    struct fy_document *doc = macx_yaml_load (path, &text, MACX_EFORMAT, err);
+    if (!doc)
+        return err && err->code ? err->code : MACX_EFORMAT;
     struct fy_node *root = fy_document_root (doc);
     int rc = -1;
     static const char *const keys[] = {
@@ -617,6 +612,7 @@ macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
     rc = s_validate (&c, root, s);
 done:
     fy_document_destroy (doc);
+    free (text);
     return rc ? (err && err->code ? err->code : MACX_EFORMAT) : MACX_OK;
 }
 

@@ -7,6 +7,7 @@
 
 #include "broker.h"
 #include "clock.h"
+#include "yamldoc.h"
 
 static void
 s_mark (struct fy_node *n, int *line, int *col)
@@ -52,11 +53,10 @@ s_int (const char *text, int min, int max, int *out)
 int
 macx_broker_config_load (const char *path, macx_broker_config_t *cfg, macx_error_t *err)
 {
-    struct fy_parse_cfg pcfg = { .flags = FYPCF_QUIET };
-    struct fy_document *doc = fy_document_build_from_file (&pcfg, path);
+    char *source = NULL;
+    struct fy_document *doc = macx_yaml_load (path, &source, MACX_EFORMAT, err);
     if (!doc)
-        return macx_error_set (err, MACX_EFORMAT, "%s: not valid YAML (or unreadable; duplicate "
-                               "keys are errors)", path);
+        return err && err->code ? err->code : MACX_EFORMAT;
     struct fy_node *root = fy_document_root (doc);
     int rc = MACX_OK;
     if (!root || !fy_node_is_mapping (root)) {
@@ -161,6 +161,7 @@ macx_broker_config_load (const char *path, macx_broker_config_t *cfg, macx_error
     }
 done:
     fy_document_destroy (doc);
+    free (source);
     return rc;
 }
 

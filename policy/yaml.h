@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "yamldoc.h"
 #include "policy_int.h"
 
 typedef struct {
@@ -210,33 +211,7 @@ s_seq (s_ctx_t *c, struct fy_node *n, const char *what)
 static inline struct fy_document *
 s_parse_doc (s_ctx_t *c, const char *text, size_t len)
 {
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default (&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = NULL;
-    struct fy_diag *diag = fy_diag_create (&dcfg);
-    if (!diag) {
-        macx_error_set (c->err, MACX_ENOMEM, "%s: out of memory", c->file ? c->file : "yaml");
-        return NULL;
-    }
-    fy_diag_set_collect_errors (diag, true);
-    struct fy_parse_cfg cfg = { .flags = FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS, .diag = diag };
-    struct fy_document *doc = fy_document_build_from_string (&cfg, text, len);
-    if (!doc || fy_document_root (doc) == NULL) {
-        void *it = NULL;
-        struct fy_diag_error *e = fy_diag_errors_iterate (diag, &it);
-        if (e)
-            macx_error_set (c->err, MACX_EPOLICY, "%s:%d:%d: YAML does not parse: %s", c->file,
-                            e->line + 1, e->column + 1, e->msg ? e->msg : "syntax error");
-        else
-            macx_error_set (c->err, MACX_EPOLICY, "%s:1:1: the file holds no YAML document",
-                            c->file);
-        if (doc)
-            fy_document_destroy (doc);
-        doc = NULL;
-    }
-    fy_diag_destroy (diag);
-    return doc;
+    return macx_yaml_parse (c->file ? c->file : "yaml", text, len, true, MACX_EPOLICY, c->err);
 }
 
 #endif
