@@ -90,24 +90,7 @@ static int
 s_fail (s_ctx_t *c, struct fy_node *n, const char *fmt, ...)
 {
     int line = 0, col = 0;
-    for (int depth = 0; n && depth < 32; depth++) {
-        if (fy_node_get_type (n) == FYNT_SCALAR) {
-            struct fy_token *t = fy_node_get_scalar_token (n);
-            const struct fy_mark *m = t ? fy_token_start_mark (t) : NULL;
-            if (m) {
-                line = m->line + 1;
-                col = m->column + 1;
-            }
-            break;
-        }
-        void *it = NULL;
-        if (fy_node_get_type (n) == FYNT_MAPPING) {
-            struct fy_node_pair *p = fy_node_mapping_iterate (n, &it);
-            n = p ? fy_node_pair_key (p) : NULL;
-        }
-        else
-            n = fy_node_sequence_iterate (n, &it);
-    }
+    macx_yaml_mark (n, &line, &col);
     char msg[400];
     va_list ap;
     va_start (ap, fmt);

@@ -12,10 +12,8 @@
 static void
 s_mark (struct fy_node *n, int *line, int *col)
 {
-    struct fy_token *t = n ? fy_node_get_scalar_token (n) : NULL;
-    const struct fy_mark *m = t ? fy_token_start_mark (t) : NULL;
-    *line = m ? m->line + 1 : 0;
-    *col = m ? m->column + 1 : 0;
+    *line = *col = 0;
+    macx_yaml_mark (n, line, col);
 }
 
 static int

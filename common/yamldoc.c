@@ -100,3 +100,26 @@ macx_yaml_load (const char *path, char **text, int code, macx_error_t *err)
     }
     return doc;
 }
+
+void
+macx_yaml_mark (struct fy_node *n, int *line, int *col)
+{
+    for (int depth = 0; n && depth < 64; depth++) {
+        if (fy_node_is_alias (n) || fy_node_get_type (n) == FYNT_SCALAR) {
+            struct fy_token *t = fy_node_get_scalar_token (n);
+            const struct fy_mark *m = t ? fy_token_start_mark (t) : NULL;
+            if (m) {
+                *line = m->line + 1;
+                *col = m->column + 1;
+            }
+            return;
+        }
+        void *it = NULL;
+        if (fy_node_get_type (n) == FYNT_MAPPING) {
+            struct fy_node_pair *p = fy_node_mapping_iterate (n, &it);
+            n = p ? fy_node_pair_key (p) : NULL;
+        }
+        else
+            n = fy_node_sequence_iterate (n, &it);
+    }
+}

@@ -25,4 +25,9 @@ struct fy_document *macx_yaml_parse (const char *file, const char *text, size_t 
  * document points into (free it after fy_document_destroy). */
 struct fy_document *macx_yaml_load (const char *path, char **text, int code, macx_error_t *err);
 
+/* Sets *line and *col (1-based) to where node n starts: the node itself if
+ * a scalar or alias, else its first key or item, recursively. Leaves them
+ * unchanged when n (or what it holds) has no position. */
+void macx_yaml_mark (struct fy_node *n, int *line, int *col);
+
 #endif

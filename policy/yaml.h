@@ -29,26 +29,7 @@ s_mark (s_ctx_t *c, struct fy_node *n, int *line, int *col)
 {
     *line = c->line;
     *col = c->col;
-    for (int depth = 0; n && depth < 64; depth++) {
-        if (fy_node_is_alias (n) || fy_node_get_type (n) == FYNT_SCALAR) {
-            struct fy_token *t = fy_node_get_scalar_token (n);
-            const struct fy_mark *m = t ? fy_token_start_mark (t) : NULL;
-            if (m) {
-                *line = m->line + 1;
-                *col = m->column + 1;
-            }
-            return;
-        }
-        if (fy_node_get_type (n) == FYNT_MAPPING) {
-            void *it = NULL;
-            struct fy_node_pair *pr = fy_node_mapping_iterate (n, &it);
-            n = pr ? fy_node_pair_key (pr) : NULL;
-        }
-        else {
-            void *it = NULL;
-            n = fy_node_sequence_iterate (n, &it);
-        }
-    }
+    macx_yaml_mark (n, line, col);
 }
 
 static inline int
