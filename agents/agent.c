@@ -419,6 +419,23 @@ s_on_deliver (macx_agent_t *self, const Macx__Deliver *d)
 }
 
 static void
+s_on_ack (macx_agent_t *self, const Macx__Ack *ack)
+{
+    s_pending_t p;
+    macx_agent_event_t *ev;
+    if (s_pending_take (self, &ack->record_id, &p)) {
+        if ((ev = s_event_push (self))) {
+            ev->kind = MACX_AGENT_ACK;
+            memcpy (ev->record_id, p.id, MACX_RECORD_ID_BYTES);
+            ev->sequence = p.sequence;
+            ev->audit_seq = ack->audit_seq;
+            ev->user = p.user;
+        }
+        free (p.sealed);
+    }
+}
+
+static void
 s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
 {
     Macx__Frame *f = macx__frame__unpack (NULL, len, data);
@@ -430,14 +447,11 @@ s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
     macx_agent_event_t *ev;
     switch (f->kind_case) {
     case MACX__FRAME__KIND_ACK:
-        if (s_pending_take (self, &f->ack->record_id, &p) && (ev = s_event_push (self))) {
-            ev->kind = MACX_AGENT_ACK;
-            memcpy (ev->record_id, p.id, MACX_RECORD_ID_BYTES);
-            ev->sequence = p.sequence;
-            ev->audit_seq = f->ack->audit_seq;
-            ev->user = p.user;
-            free (p.sealed);
-        }
+        s_on_ack (self, f->ack);
+        break;
+    case MACX__FRAME__KIND_ACKS:
+        for (size_t i = 0; i < f->acks->n_acks; i++)
+            s_on_ack (self, f->acks->acks[i]);
         break;
     case MACX__FRAME__KIND_NACK: {
         const Macx__Nack *n = f->nack;

@@ -57,6 +57,14 @@ struct macx_core_t {
     int32_t day;                     /* broker's current (simulated) day */
     s_reply_t *replies;
     size_t nreplies, capreplies;
+    /* ACKs of the batch, sent after commit one frame per sender */
+    struct {
+        uint8_t rid[MACX_ROUTING_ID_MAX];
+        size_t rid_len;
+        uint8_t record_id[MACX_RECORD_ID_BYTES];
+        uint64_t sequence, audit_seq;
+    } *acks;
+    size_t nacks, capacks;
     int64_t last_checkpoint_ms;
     int64_t last_purge_ms;
     /* statistics */
@@ -177,9 +185,48 @@ s_send_raw (macx_core_t *self, const uint8_t *rid, size_t rid_len, uint8_t *fram
     zmq_msg_send (&m, self->out, 0);
 }
 
+/* Sends the batch's ACKs, one Acks frame per sender, then the other
+ * replies in order. */
 static void
 s_flush_replies (macx_core_t *self)
 {
+    Macx__Ack *items = self->nacks ? calloc (self->nacks, sizeof *items) : NULL;
+    Macx__Ack **ptrs = self->nacks ? calloc (self->nacks, sizeof *ptrs) : NULL;
+    bool *sent = self->nacks ? calloc (self->nacks, sizeof *sent) : NULL;
+    for (size_t i = 0; items && ptrs && sent && i < self->nacks; i++) {
+        if (sent[i])
+            continue;
+        size_t n = 0;
+        for (size_t j = i; j < self->nacks; j++) {
+            if (sent[j] || self->acks[j].rid_len != self->acks[i].rid_len
+                || memcmp (self->acks[j].rid, self->acks[i].rid, self->acks[i].rid_len) != 0)
+                continue;
+            macx__ack__init (&items[n]);
+            items[n].record_id = (ProtobufCBinaryData) { MACX_RECORD_ID_BYTES,
+                                                         self->acks[j].record_id };
+            items[n].sequence = self->acks[j].sequence;
+            items[n].audit_seq = self->acks[j].audit_seq;
+            ptrs[n] = &items[n];
+            n++;
+            sent[j] = true;
+        }
+        Macx__Acks acks = MACX__ACKS__INIT;
+        acks.acks = ptrs;
+        acks.n_acks = n;
+        Macx__Frame f = MACX__FRAME__INIT;
+        f.kind_case = MACX__FRAME__KIND_ACKS;
+        f.acks = &acks;
+        size_t len = macx__frame__get_packed_size (&f);
+        uint8_t *buf = malloc (len);
+        if (buf) {
+            macx__frame__pack (&f, buf);
+            s_send_raw (self, self->acks[i].rid, self->acks[i].rid_len, buf, len);
+        }
+    }
+    free (items);
+    free (ptrs);
+    free (sent);
+    self->nacks = 0;
     for (size_t i = 0; i < self->nreplies; i++)
         if (self->replies[i].frame)
             s_send_raw (self, self->replies[i].rid, self->replies[i].rid_len,
@@ -190,14 +237,22 @@ s_flush_replies (macx_core_t *self)
 static void
 s_ack (macx_core_t *self, const macx_job_t *job, const Macx__Header *h, uint64_t audit_seq)
 {
-    Macx__Ack ack = MACX__ACK__INIT;
-    ack.record_id = h->record_id;
-    ack.sequence = h->sequence;
-    ack.audit_seq = audit_seq;
-    Macx__Frame f = MACX__FRAME__INIT;
-    f.kind_case = MACX__FRAME__KIND_ACK;
-    f.ack = &ack;
-    s_queue (self, job->rid, job->rid_len, &f);
+    if (self->nacks == self->capacks) {
+        size_t cap = self->capacks ? self->capacks * 2 : 1024;
+        void *grown = realloc (self->acks, cap * sizeof *self->acks);
+        if (!grown) {
+            macx_log (MACX_LOG_ERROR, "out of memory queueing an ACK", NULL);
+            return;
+        }
+        self->acks = grown;
+        self->capacks = cap;
+    }
+    memcpy (self->acks[self->nacks].rid, job->rid, job->rid_len);
+    self->acks[self->nacks].rid_len = job->rid_len;
+    memcpy (self->acks[self->nacks].record_id, h->record_id.data, MACX_RECORD_ID_BYTES);
+    self->acks[self->nacks].sequence = h->sequence;
+    self->acks[self->nacks].audit_seq = audit_seq;
+    self->nacks++;
 }
 
 static void
@@ -753,7 +808,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
     MDB_txn *txn = NULL;
     uint64_t mseq0 = self->next_mseq;
     int32_t day0 = self->day;
-    size_t replies0 = self->nreplies;
+    size_t replies0 = self->nreplies, acks0 = self->nacks;
     int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
     bool failed = rc != 0;
     for (size_t i = 0; i < n && !failed; i++) {
@@ -814,6 +869,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
         for (size_t i = replies0; i < self->nreplies; i++)
             free (self->replies[i].frame);
         self->nreplies = replies0;
+        self->nacks = acks0;
         self->store_errors++;
         macx_log (MACX_LOG_ERROR, "store unavailable: batch refused, nothing written",
                   "records=%zu hint=\"map full or disk error; see map_size\"", n);
@@ -948,6 +1004,7 @@ macx_core_destroy (macx_core_t **self_p)
         for (size_t i = 0; i < self->nreplies; i++)
             free (self->replies[i].frame);
         free (self->replies);
+        free (self->acks);
         macx_audit_destroy (&self->audit);
         if (self->env)
             mdb_env_close (self->env);
