@@ -187,6 +187,19 @@ s_send_raw (macx_core_t *self, const uint8_t *rid, size_t rid_len, uint8_t *fram
 
 /* Sends the batch's ACKs, one Acks frame per sender, then the other
  * replies in order. */
+/* Packs and sends a frame now; false if out of memory. */
+static bool
+s_send_frame (macx_core_t *self, const uint8_t *rid, size_t rid_len, const Macx__Frame *f)
+{
+    size_t len = macx__frame__get_packed_size (f);
+    uint8_t *buf = malloc (len ? len : 1);
+    if (!buf)
+        return false;
+    macx__frame__pack (f, buf);
+    s_send_raw (self, rid, rid_len, buf, len);
+    return true;
+}
+
 static void
 s_flush_replies (macx_core_t *self)
 {
@@ -216,12 +229,7 @@ s_flush_replies (macx_core_t *self)
         Macx__Frame f = MACX__FRAME__INIT;
         f.kind_case = MACX__FRAME__KIND_ACKS;
         f.acks = &acks;
-        size_t len = macx__frame__get_packed_size (&f);
-        uint8_t *buf = malloc (len);
-        if (buf) {
-            macx__frame__pack (&f, buf);
-            s_send_raw (self, self->acks[i].rid, self->acks[i].rid_len, buf, len);
-        }
+        s_send_frame (self, self->acks[i].rid, self->acks[i].rid_len, &f);
     }
     free (items);
     free (ptrs);
@@ -716,11 +724,7 @@ s_deliver (macx_core_t *self)
                 Macx__Frame f = MACX__FRAME__INIT;
                 f.kind_case = MACX__FRAME__KIND_DELIVER;
                 f.deliver = &dl;
-                size_t len = macx__frame__get_packed_size (&f);
-                uint8_t *buf = malloc (len);
-                if (buf) {
-                    macx__frame__pack (&f, buf);
-                    s_send_raw (self, s->rid, s->rid_len, buf, len);
+                if (s_send_frame (self, s->rid, s->rid_len, &f)) {
                     s->inflight++;
                     if (dl.redelivery)
                         self->redelivered++;
