@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "names.h"
+#include "policy.h"
 #include "yamldoc.h"
 
 /* ---- randomness -------------------------------------------------------------- */
@@ -409,6 +410,7 @@ macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
         return err && err->code ? err->code : MACX_EFORMAT;
     struct fy_node *root = fy_document_root (doc);
     int rc = -1;
+    macx_policy_t *pol = NULL;   /* loaded only to check agreement overrides */
     static const char *const keys[] = {
         "name", "description", "seed", "subjects", "start_date", "clock_scale_ms",
         "closure_window_days", "deadline_days", "enrichment_wait_days", "policy", "regions",
@@ -525,6 +527,20 @@ macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
                 goto done;
             if (s_get (v, "missing") && s_bool (&c, s_get (v, "missing"), "'missing'", &o->missing))
                 goto done;
+            /* The agreement must exist in the scenario's policy. */
+            if (!pol) {
+                macx_error_t perr = { 0 };
+                if (!(pol = macx_policy_load (s->policy_dir, &perr))) {
+                    s_fail (&c, s_get (root, "policy"), "the policy does not load: %s",
+                            macx_error_text (&perr));
+                    goto done;
+                }
+            }
+            if (macx_policy_set_effective (pol, o->agreement, s->start_day) != MACX_OK) {
+                s_fail (&c, fy_node_pair_key (p), "agreement '%s' is not in the policy %s",
+                        o->agreement, s->policy_dir);
+                goto done;
+            }
         }
     }
     s->behaviour.indicator_weight = 0.06;
@@ -594,6 +610,7 @@ macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
     }
     rc = s_validate (&c, root, s);
 done:
+    macx_policy_destroy (&pol);
     fy_document_destroy (doc);
     free (text);
     return rc ? (err && err->code ? err->code : MACX_EFORMAT) : MACX_OK;
