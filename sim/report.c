@@ -263,6 +263,21 @@ s_read_run (macx_report_t *r, const char *run_dir, macx_error_t *err)
     return rc;
 }
 
+/* Makes room for element n of a growing array (doubling from first). */
+static int
+s_grow (void **arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : first;
+    void *v = realloc (*arr, nc * size);
+    if (!v)
+        return -1;
+    *arr = v;
+    *cap = nc;
+    return 0;
+}
+
 static int
 s_on_entry (const Macx__AuditEntry *e, void *arg)
 {
@@ -285,26 +300,15 @@ s_on_entry (const Macx__AuditEntry *e, void *arg)
             a->sent++;
         if (phase == MACX__PHASE__PANEL && e->sender && s_is_ctp (r, e->sender)
             && e->record_id.len == 16) {
-            if (b->nplans == b->capplans) {
-                size_t nc = b->capplans ? b->capplans * 2 : 256;
-                void *v = realloc (b->plans, nc * sizeof *b->plans);
-                if (!v)
-                    return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
-                b->plans = v;
-                b->capplans = nc;
-            }
+            if (s_grow ((void **) &b->plans, &b->capplans, b->nplans, sizeof *b->plans, 256))
+                return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
             memcpy (b->plans[b->nplans].id, e->record_id.data, 16);
             b->plans[b->nplans++].time_ms = e->time_ms;
         }
         if (e->created_ms > 0) {
-            if (b->noverhead == b->capoverhead) {
-                size_t nc = b->capoverhead ? b->capoverhead * 2 : 1024;
-                double *v = realloc (b->overhead, nc * sizeof *v);
-                if (!v)
-                    return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
-                b->overhead = v;
-                b->capoverhead = nc;
-            }
+            if (s_grow ((void **) &b->overhead, &b->capoverhead, b->noverhead,
+                        sizeof *b->overhead, 1024))
+                return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
             b->overhead[b->noverhead++] = (double) (e->time_ms - e->created_ms);
         }
         /* sim_ms 0: a record from outside the simulated clock, no phase time */
@@ -319,14 +323,8 @@ s_on_entry (const Macx__AuditEntry *e, void *arg)
         macx_report_agency_t *a = s_agency (r, e->sender);
         if (a)
             a->refused++;
-        if (r->refusals == b->caprefusals) {
-            size_t nc = b->caprefusals ? b->caprefusals * 2 : 256;
-            s_refusal_t *v = realloc (b->refusals, nc * sizeof *v);
-            if (!v)
-                return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
-            b->refusals = v;
-            b->caprefusals = nc;
-        }
+        if (s_grow ((void **) &b->refusals, &b->caprefusals, r->refusals, sizeof *b->refusals, 256))
+            return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
         s_refusal_t *f = &b->refusals[r->refusals++];
         s_cpy (f->reason, sizeof f->reason, macx_reason_name ((int) e->reason));
         s_cpy (f->agreement, sizeof f->agreement,
