@@ -5,9 +5,10 @@
 
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
+# python3 and procps (pgrep) are used by the integration tests only.
 DEBS  := cmake make gcc pkg-config libzmq3-dev libczmq-dev libsodium-dev liblmdb-dev \
          lmdb-utils libprotobuf-c-dev protobuf-c-compiler libcmocka-dev libfyaml-dev \
-         $(EXTRA_DEBS)
+         python3 procps $(EXTRA_DEBS)
 CMAKE_FLAGS ?=
 ifeq ($(WERROR),1)
 CMAKE_FLAGS += -DMACX_WERROR=ON
