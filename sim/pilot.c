@@ -136,34 +136,51 @@ s_describe_exit (int status, char *buf, size_t size)
         snprintf (buf, size, "exited with status %d", WEXITSTATUS (status));
 }
 
-/* Stops children: SIGTERM, then SIGKILL after grace_ms. */
-static void
-s_stop_all (s_child_t *children, int n, int grace_ms)
+/* Stops children: SIGTERM, then SIGKILL after grace_ms. Returns 0, or an
+ * error naming the first child that did not stop cleanly (a non-zero exit,
+ * a signal, or the need to kill it): a process that fails on its way out
+ * (a sanitizer's report, say) fails the run too. */
+static int
+s_stop_all (s_child_t *children, int n, int grace_ms, macx_error_t *err)
 {
+    int rc = MACX_OK;
     for (int i = 0; i < n; i++)
         if (children[i].pid > 0)
             kill (children[i].pid, SIGTERM);
     int64_t until = macx_clock_wall_ms () + grace_ms;
     for (;;) {
         int alive = 0;
-        for (int i = 0; i < n; i++)
-            if (children[i].pid > 0) {
-                int status;
-                if (waitpid (children[i].pid, &status, WNOHANG) == children[i].pid)
-                    children[i].pid = 0;
-                else
-                    alive++;
+        for (int i = 0; i < n; i++) {
+            if (children[i].pid <= 0)
+                continue;
+            int status;
+            if (waitpid (children[i].pid, &status, WNOHANG) != children[i].pid) {
+                alive++;
+                continue;
             }
+            if ((!WIFEXITED (status) || WEXITSTATUS (status) != 0) && rc == MACX_OK) {
+                char how[128];
+                s_describe_exit (status, how, sizeof how);
+                rc = macx_error_set (err, MACX_EINTERNAL, "%s %s %s while stopping; see %s",
+                                     strcmp (children[i].id, "broker") == 0 ? "the" : "agent",
+                                     children[i].id, how, children[i].log);
+            }
+            children[i].pid = 0;
+        }
         if (!alive)
-            return;
+            return rc;
         if (macx_clock_wall_ms () > until) {
             for (int i = 0; i < n; i++)
                 if (children[i].pid > 0) {
                     kill (children[i].pid, SIGKILL);
                     waitpid (children[i].pid, NULL, 0);
+                    if (rc == MACX_OK)
+                        rc = macx_error_set (err, MACX_EINTERNAL, "%s did not stop within %d ms "
+                                             "and was killed; see %s", children[i].id, grace_ms,
+                                             children[i].log);
                     children[i].pid = 0;
                 }
-            return;
+            return rc;
         }
         usleep (20000);
     }
@@ -569,8 +586,13 @@ macx_pilot_run (const macx_pilot_opts_t *opts, macx_error_t *err)
     if (rc == MACX_OK)
         rc = s_watch (self, err);
     /* Agencies first (they flush receipts), then the broker (final checkpoint). */
-    s_stop_all (self->agents, self->nagents, 10000);
-    s_stop_all (&self->broker, 1, 15000);
+    macx_error_t stop_err = { 0 };
+    int stop_rc = s_stop_all (self->agents, self->nagents, 10000, &stop_err);
+    int broker_rc = s_stop_all (&self->broker, 1, 15000, stop_rc ? NULL : &stop_err);
+    if (rc == MACX_OK && (stop_rc || broker_rc)) {
+        rc = stop_rc ? stop_rc : broker_rc;
+        *err = stop_err;
+    }
     macx_audit_reader_destroy (&self->audit);
     char outcome[600];
     snprintf (outcome, sizeof outcome, "%s%s", rc ? "failed: " : "ok", rc ? macx_error_text (err) : "");
