@@ -997,13 +997,18 @@ s_on_timer (s_agency_t *self, s_timer_t *t)
         if (s->stalled)
             break;
         if (t->phase == MACX__PHASE__ENRICHMENT && !s->work_started[MACX__PHASE__ENRICHMENT]) {
-            /* Go on with what has come; with nothing yet, wait on while a
-             * partner was reached (or may still be) and the deadline allows. */
+            /* Go on with what has come, unless a partner has not even been
+             * reached yet (its share waits for an agreement): a late
+             * agreement delays the case rather than leaving that partner
+             * out. With nothing yet, wait on while a partner was reached (or
+             * may still be) and the deadline allows. */
             bool waiting = ((s->reached | s->pending) & ~s->unreachable) != 0;
+            bool unreached = (s->pending & ~s->reached & ~s->answered & ~s->unreachable) != 0;
             int64_t waited = t->sim - s->share_sim;
-            if (s_count (s->answered) > 0)
+            bool in_time = waited < (int64_t) self->scn.deadline_days * S_DAY_MS;
+            if (s_count (s->answered) > 0 && !(unreached && in_time))
                 s_work (self, t->subject, MACX__PHASE__ENRICHMENT, t->sim);
-            else if (waiting && waited < (int64_t) self->scn.deadline_days * S_DAY_MS)
+            else if (waiting && in_time)
                 s_timer_add (self, t->sim + (int64_t) self->scn.enrichment_wait_days * S_DAY_MS,
                              T_WAIT, t->subject, t->phase, NULL);
             else
