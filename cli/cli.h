@@ -36,6 +36,11 @@ typedef struct {
 int macx_cli_dispatch (const char *parent, const char *usage, const macx_verb_t *verbs,
                        int nverbs, int argc, char **argv);
 
+/* Parses [--json] [--help] around exactly npos positional arguments, which
+ * then start at argv[optind]. Returns -1 when they are fine, or the exit
+ * code after printing usage (to stdout for --help, else stderr). */
+int macx_cli_positional (int argc, char **argv, const char *usage, int npos, bool *json);
+
 /* A record's route from the command line: phases and recipients. */
 typedef struct {
     int phase, case_phase;

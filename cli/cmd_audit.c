@@ -210,25 +210,9 @@ s_export (int argc, char **argv)
         "\"signature\":...}\n"
         "\"raw\" is the serialised entry in hex, so the chain can be re-verified\n"
         "elsewhere. Does not verify: run `macx audit verify` for that.\n";
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { 0 }
-    };
-    int c;
-    optind = 0;
-    while ((c = getopt_long (argc, argv, "jh", opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs (usage, stdout);
-            return MACX_EX_OK;
-        }
-        if (c != 'j') {
-            fputs (usage, stderr);
-            return MACX_EX_USAGE;
-        }
-    }
-    if (argc - optind != 1) {
-        fputs (usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    int bad = macx_cli_positional (argc, argv, usage, 1, NULL);   /* always JSON lines */
+    if (bad >= 0)
+        return bad;
     macx_error_t err = { 0 };
     macx_audit_reader_t *reader = macx_audit_reader_open (argv[optind], &err);
     if (!reader)

@@ -93,27 +93,11 @@ static int
 s_dir_args (int argc, char **argv, const char *usage, int want_id, const char **dir,
             const char **id, int *json)
 {
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { 0 }
-    };
-    int c;
-    *json = 0;
-    optind = 0;
-    while ((c = getopt_long (argc, argv, "jh", opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs (usage, stdout);
-            return MACX_EX_OK;
-        }
-        if (c != 'j') {
-            fputs (usage, stderr);
-            return MACX_EX_USAGE;
-        }
-        *json = 1;
-    }
-    if (argc - optind != 1 + want_id) {
-        fputs (usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    bool j;
+    int rc = macx_cli_positional (argc, argv, usage, 1 + want_id, &j);
+    if (rc >= 0)
+        return rc;
+    *json = j;
     *dir = argv[optind];
     if (want_id)
         *id = argv[optind + 1];

@@ -120,27 +120,10 @@ s_compare (int argc, char **argv)
         "usage: macx pilot compare RUN_A RUN_B [--json]\n\n"
         "Compares two runs side by side, phase by phase: latency percentiles and\n"
         "their change, outcomes, levels, disposals, refusals and stalled cases.\n";
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { 0 }
-    };
-    bool json = false;
-    int c;
-    optind = 0;
-    while ((c = getopt_long (argc, argv, "jh", opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs (usage, stdout);
-            return MACX_EX_OK;
-        }
-        if (c != 'j') {
-            fputs (usage, stderr);
-            return MACX_EX_USAGE;
-        }
-        json = true;
-    }
-    if (argc - optind != 2) {
-        fputs (usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    bool json;
+    int bad = macx_cli_positional (argc, argv, usage, 2, &json);
+    if (bad >= 0)
+        return bad;
     macx_error_t err = { 0 };
     if (macx_report_compare (argv[optind], argv[optind + 1], stdout, json, &err))
         return s_fail ("compare", &err);

@@ -1,4 +1,5 @@
 /* util.c -- helpers shared by the command parsers. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,5 +54,34 @@ macx_cli_route (const char *cmd, const char *to, const char *phase, const char *
     for (char *save = NULL, *t = strtok_r (r->buf, ",", &save);
          t && r->n <= MACX_RECIPIENTS_MAX; t = strtok_r (NULL, ",", &save))
         r->recipients[r->n++] = t;
+    return -1;
+}
+
+int
+macx_cli_positional (int argc, char **argv, const char *usage, int npos, bool *json)
+{
+    static const struct option opts[] = {
+        { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { 0 }
+    };
+    int c;
+    if (json)
+        *json = false;
+    optind = 0;
+    while ((c = getopt_long (argc, argv, "jh", opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs (usage, stdout);
+            return MACX_EX_OK;
+        }
+        if (c != 'j') {
+            fputs (usage, stderr);
+            return MACX_EX_USAGE;
+        }
+        if (json)
+            *json = true;
+    }
+    if (argc - optind != npos) {
+        fputs (usage, stderr);
+        return MACX_EX_USAGE;
+    }
     return -1;
 }
