@@ -448,9 +448,40 @@ s_all_fields (const Macx__Payload *p, macx_record_keep_t *keep, size_t max)
     return n;
 }
 
+/* A record being made: its full payload and the names of the fields we
+ * hold in it, as the policy engine's request lists them. */
+typedef struct {
+    Macx__Payload *payload;
+    Macx__FieldEntry **held;
+    size_t nheld;
+    macx_policy_field_t fields[64];
+} s_draft_t;
+
+static int
+s_draft_new (s_agency_t *self, const s_send_t *c, s_draft_t *d)
+{
+    memset (d, 0, sizeof *d);
+    d->payload = s_payload (self, &self->subjects[c->subject], c->type, c->to);
+    if (!d->payload)
+        return MACX_ENOMEM;
+    macx_record_keep_t all[64];
+    size_t nall = s_all_fields (d->payload, all, 64);
+    int rc = macx_record_restrict (d->payload, all, nall, &d->held, &d->nheld, NULL);
+    for (size_t i = 0; i < d->nheld; i++)
+        d->fields[i] = (macx_policy_field_t) { d->held[i]->name, "" };
+    return rc;
+}
+
 static void
-s_fill_request (s_agency_t *self, const s_send_t *c, const s_subject_t *s,
-                macx_policy_request_t *req, int64_t sim)
+s_draft_free (s_draft_t *d)
+{
+    macx_record_build_free (&d->payload, &d->held, d->nheld);
+}
+
+/* The request the broker will judge, for the draft's fields, on day sim. */
+static void
+s_draft_request (s_agency_t *self, const s_send_t *c, const s_draft_t *d, int64_t sim,
+                 macx_policy_request_t *req)
 {
     memset (req, 0, sizeof *req);
     req->sender = self->me->id;
@@ -460,7 +491,8 @@ s_fill_request (s_agency_t *self, const s_send_t *c, const s_subject_t *s,
     req->phase = c->phase;
     req->case_phase = c->phase;
     req->date = (int32_t) (sim / S_DAY_MS);
-    (void) s;
+    req->fields = d->fields;
+    req->nfields = d->nheld;
 }
 
 /* Prepares (policy), seals and posts one record. c is owned by the post. */
@@ -469,31 +501,25 @@ s_post (s_agency_t *self, s_send_t *c)
 {
     s_subject_t *s = &self->subjects[c->subject];
     macx_error_t err = { 0 };
-    Macx__Payload *p = s_payload (self, s, c->type, c->to);
-    if (!p) {
+    s_draft_t d;
+    Macx__FieldEntry **manifest = NULL;
+    size_t nm = 0;
+    if (s_draft_new (self, c, &d)) {
         free (c);
+        s_draft_free (&d);
         return;
     }
     /* What we hold, then what the agreement lets us send, and how. */
-    macx_record_keep_t all[64];
-    size_t nall = s_all_fields (p, all, 64);
-    Macx__FieldEntry **held = NULL, **manifest = NULL;
-    size_t nheld = 0, nm = 0;
-    macx_record_restrict (p, all, nall, &held, &nheld, &err);
-    macx_policy_field_t fields[64], prepared[64];
-    for (size_t i = 0; i < nheld; i++)
-        fields[i] = (macx_policy_field_t) { held[i]->name, "" };
     macx_policy_request_t req;
-    s_fill_request (self, c, s, &req, c->sim);
-    req.fields = fields;
-    req.nfields = nheld;
+    s_draft_request (self, c, &d, c->sim, &req);
+    macx_policy_field_t prepared[64];
     size_t nprep = 0;
     macx_policy_result_t res;
     macx_policy_prepare (self->policy, &req, prepared, 64, &nprep, &res);
     macx_record_keep_t keep[64];
     for (size_t i = 0; i < nprep; i++)
         keep[i] = (macx_record_keep_t) { prepared[i].name, prepared[i].transform };
-    if (macx_record_restrict (p, keep, nprep, &manifest, &nm, &err)) {
+    if (macx_record_restrict (d.payload, keep, nprep, &manifest, &nm, &err)) {
         macx_log (MACX_LOG_WARN, "cannot prepare a record", "type=%s to=%s why=\"%s\"", c->type,
                   c->to, macx_error_text (&err));
         goto done;
@@ -513,7 +539,7 @@ s_post (s_agency_t *self, s_send_t *c)
     h.sim_ms = c->sim;
     h.sim_day = (int32_t) (c->sim / S_DAY_MS);
     c->attempts++;
-    if (macx_agent_post (self->agent, &h, p, c, &err) == MACX_OK) {
+    if (macx_agent_post (self->agent, &h, d.payload, c, &err) == MACX_OK) {
         self->sent++;
         c = NULL;   /* owned by the pending post now */
     }
@@ -522,8 +548,8 @@ s_post (s_agency_t *self, s_send_t *c)
                   macx_error_text (&err));
 done:
     free (c);
-    macx_record_build_free (&p, &manifest, nm);
-    macx_record_build_free (NULL, &held, nheld);
+    macx_record_build_free (NULL, &manifest, nm);
+    s_draft_free (&d);
 }
 
 static void
@@ -547,30 +573,20 @@ s_send (s_agency_t *self, int subject, const char *to, const char *type, int pha
 static int32_t
 s_first_permit_day (s_agency_t *self, const s_send_t *c, int32_t from, int32_t until)
 {
-    s_subject_t *s = &self->subjects[c->subject];
-    Macx__Payload *p = s_payload (self, s, c->type, c->to);
-    if (!p)
-        return -1;
-    macx_record_keep_t all[64];
-    size_t nall = s_all_fields (p, all, 64), nheld = 0, nprep = 0;
-    Macx__FieldEntry **held = NULL;
-    macx_record_restrict (p, all, nall, &held, &nheld, NULL);
-    macx_policy_field_t fields[64], prepared[64];
-    for (size_t i = 0; i < nheld; i++)
-        fields[i] = (macx_policy_field_t) { held[i]->name, "" };
+    s_draft_t d;
     int32_t found = -1;
-    for (int32_t day = from; day <= until && found < 0; day++) {
-        macx_policy_request_t req;
-        s_fill_request (self, c, s, &req, (int64_t) day * S_DAY_MS);
-        req.fields = fields;
-        req.nfields = nheld;
-        macx_policy_result_t res;
-        if (macx_policy_prepare (self->policy, &req, prepared, 64, &nprep, &res) == 0
-            && res.decision == MACX_DECISION_PERMIT)
-            found = day;
-    }
-    macx_record_build_free (&p, NULL, 0);
-    macx_record_build_free (NULL, &held, nheld);
+    if (s_draft_new (self, c, &d) == MACX_OK)
+        for (int32_t day = from; day <= until && found < 0; day++) {
+            macx_policy_request_t req;
+            s_draft_request (self, c, &d, (int64_t) day * S_DAY_MS, &req);
+            macx_policy_field_t prepared[64];
+            size_t nprep = 0;
+            macx_policy_result_t res;
+            if (macx_policy_prepare (self->policy, &req, prepared, 64, &nprep, &res) == 0
+                && res.decision == MACX_DECISION_PERMIT)
+                found = day;
+        }
+    s_draft_free (&d);
     return found;
 }
 
