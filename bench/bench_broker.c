@@ -76,6 +76,41 @@ s_verify_rate (int threads, double seconds)
     return (double) total / seconds;
 }
 
+/* ---- measuring a run (both paths) ------------------------------------------------ */
+
+/* Waits until the receivers' counters reach want, or the deadline. */
+static void
+s_wait_received (volatile uint64_t *const *done, uint64_t want, uint64_t deadline_ns)
+{
+    for (;;) {
+        uint64_t got = 0;
+        for (int i = 0; i < S_AGENCIES; i++)
+            got += *done[i];
+        if (got >= want || macx_clock_mono_ns () > deadline_ns)
+            return;
+        usleep (1000);
+    }
+}
+
+/* Rate and latency from the receivers' counts and histograms. */
+static s_result_t
+s_result (const char *name, const uint64_t *const *counts, const macx_hist_t *const *hists,
+          uint64_t t0, uint64_t t1)
+{
+    s_result_t r = { name, 0, 0, 0, 0, 0 };
+    macx_hist_t all;
+    macx_hist_reset (&all);
+    for (int i = 0; i < S_AGENCIES; i++) {
+        macx_hist_merge (&all, hists[i]);
+        r.n += *counts[i];
+    }
+    r.rate = (double) r.n / ((double) (t1 - t0) / 1e9);
+    r.p50_us = macx_hist_quantile (&all, 0.5);
+    r.p99_us = macx_hist_quantile (&all, 0.99);
+    r.max_us = all.max;
+    return r;
+}
+
 /* ---- the full path --------------------------------------------------------------- */
 
 typedef struct {
@@ -218,36 +253,27 @@ s_run_full (const char *name, const char *keys, const char *endpoint, uint64_t p
         pthread_create (&ts[i], NULL, s_sender, &senders[i]);
     }
     /* Watchdog: never hang the run. */
-    uint64_t deadline = t0 + (uint64_t) (timeout_s * 1e9);
-    for (;;) {
-        uint64_t got = 0;
-        for (int i = 0; i < S_AGENCIES; i++)
-            got += receivers[i].done;
-        if (got >= per_agency * S_AGENCIES || macx_clock_mono_ns () > deadline)
-            break;
-        usleep (2000);
-    }
+    volatile uint64_t *done[S_AGENCIES];
+    for (int i = 0; i < S_AGENCIES; i++)
+        done[i] = &receivers[i].done;
+    s_wait_received (done, per_agency * S_AGENCIES, t0 + (uint64_t) (timeout_s * 1e9));
     uint64_t t1 = macx_clock_mono_ns ();
     stop = 1;
     for (int i = 0; i < S_AGENCIES; i++) {
         pthread_join (ts[i], NULL);
         pthread_join (tr[i], NULL);
     }
-    s_result_t r = { name, 0, 0, 0, 0, 0 };
-    macx_hist_t all;
-    macx_hist_reset (&all);
+    const uint64_t *counts[S_AGENCIES];
+    const macx_hist_t *hists[S_AGENCIES];
     uint64_t nacks = 0;
     for (int i = 0; i < S_AGENCIES; i++) {
-        macx_hist_merge (&all, &receivers[i].hist);
-        r.n += receivers[i].done;
+        counts[i] = &receivers[i].done;
+        hists[i] = &receivers[i].hist;
         nacks += senders[i].nacks;
     }
     if (nacks)
         fprintf (stderr, "bench: %" PRIu64 " records refused in '%s'\n", nacks, name);
-    r.rate = (double) r.n / ((double) (t1 - t0) / 1e9);
-    r.p50_us = macx_hist_quantile (&all, 0.5);
-    r.p99_us = macx_hist_quantile (&all, 0.99);
-    r.max_us = all.max;
+    s_result_t r = s_result (name, counts, hists, t0, t1);
     return r;
 }
 
@@ -385,15 +411,10 @@ s_run_plain (const char *endpoint, uint64_t per_agency, size_t frame, double tim
         senders[i] = (s_plain_arg_t) { endpoint, i, per_agency, frame, 0, { 0 }, &stop };
         pthread_create (&ts[i], NULL, s_plain_sender, &senders[i]);
     }
-    uint64_t deadline = t0 + (uint64_t) (timeout_s * 1e9);
-    for (;;) {
-        uint64_t got = 0;
-        for (int i = 0; i < S_AGENCIES; i++)
-            got += receivers[i].done;
-        if (got >= per_agency * S_AGENCIES || macx_clock_mono_ns () > deadline)
-            break;
-        usleep (1000);
-    }
+    volatile uint64_t *done[S_AGENCIES];
+    for (int i = 0; i < S_AGENCIES; i++)
+        done[i] = &receivers[i].done;
+    s_wait_received (done, per_agency * S_AGENCIES, t0 + (uint64_t) (timeout_s * 1e9));
     uint64_t t1 = macx_clock_mono_ns ();
     stop = 1;
     relay.stop = 1;
@@ -402,17 +423,13 @@ s_run_plain (const char *endpoint, uint64_t per_agency, size_t frame, double tim
         pthread_join (tr[i], NULL);
     }
     pthread_join (trl, NULL);
-    s_result_t r = { "plain ROUTER relay", 0, 0, 0, 0, 0 };
-    macx_hist_t all;
-    macx_hist_reset (&all);
+    const uint64_t *counts[S_AGENCIES];
+    const macx_hist_t *hists[S_AGENCIES];
     for (int i = 0; i < S_AGENCIES; i++) {
-        macx_hist_merge (&all, &receivers[i].hist);
-        r.n += receivers[i].done;
+        counts[i] = &receivers[i].done;
+        hists[i] = &receivers[i].hist;
     }
-    r.rate = (double) r.n / ((double) (t1 - t0) / 1e9);
-    r.p50_us = macx_hist_quantile (&all, 0.5);
-    r.p99_us = macx_hist_quantile (&all, 0.99);
-    r.max_us = all.max;
+    s_result_t r = s_result ("plain ROUTER relay", counts, hists, t0, t1);
     return r;
 }
 
