@@ -266,7 +266,7 @@ static int s_count (uint32_t mask) { return __builtin_popcount (mask); }
 
 /* Builds the full payload of a record type from what we hold on s. */
 static Macx__Payload *
-s_payload (s_agency_t *self, s_subject_t *s, const char *type, const char *to)
+s_payload (s_agency_t *self, s_subject_t *s, const char *type)
 {
     Macx__Payload *p = malloc (sizeof *p);
     if (!p)
@@ -426,7 +426,6 @@ s_payload (s_agency_t *self, s_subject_t *s, const char *type, const char *to)
             }
             pp->decided_on = s_dup (macx_date_format ((int32_t) (s_sim_now (self) / S_DAY_MS), date));
         }
-        (void) to;
         p->body_case = MACX__PAYLOAD__BODY_PANEL_PLAN;
         p->panel_plan = pp;
     }
@@ -461,7 +460,7 @@ static int
 s_draft_new (s_agency_t *self, const s_send_t *c, s_draft_t *d)
 {
     memset (d, 0, sizeof *d);
-    d->payload = s_payload (self, &self->subjects[c->subject], c->type, c->to);
+    d->payload = s_payload (self, &self->subjects[c->subject], c->type);
     if (!d->payload)
         return MACX_ENOMEM;
     macx_record_keep_t all[64];

@@ -310,7 +310,7 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
 {
     macx_broker_t b = { .cfg = *cfg };
     macx_core_t *core = NULL;
-    void *router = NULL, *to_workers = NULL, *from_io = NULL, *to_core = NULL, *from_workers = NULL,
+    void *router = NULL, *to_workers = NULL, *from_workers = NULL,
          *core_out = NULL, *from_core = NULL;
     int nworkers = cfg->workers > 0 ? cfg->workers : (int) sysconf (_SC_NPROCESSORS_ONLN);
     if (nworkers < 1)
@@ -463,7 +463,5 @@ done:
     macx_registry_destroy (&b.registry);
     if (lock_fd >= 0)
         close (lock_fd);
-    (void) to_core;
-    (void) from_io;
     return rc;
 }

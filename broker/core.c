@@ -471,8 +471,6 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     uint64_t audit_seq;
     if (s_audit (self, txn, &e, &audit_seq))
         return -1;
-    const Macx__Envelope *env = macx_record_envelope (job->record);
-    (void) env;
     for (size_t i = 0; i < h->n_recipients; i++) {
         Macx__MailboxEntry m = MACX__MAILBOX_ENTRY__INIT;
         m.record_id = h->record_id;

@@ -380,7 +380,7 @@ static int
 s_prepare (s_pilot_t *self, macx_error_t *err)
 {
     int rc;
-    char path[2048], stamp[64];
+    char path[2048];
     /* A previous run in the same directory is replaced, also one that
      * failed before writing run.json (it left scenario.yaml and keys). */
     char copy[2048], broker_key[2048];
@@ -422,7 +422,6 @@ s_prepare (s_pilot_t *self, macx_error_t *err)
     snprintf (path, sizeof path, "%s/broker", self->run);
     if ((rc = s_mkdirs (path, err)))
         return rc;
-    (void) stamp;
     return MACX_OK;
 }
 
