@@ -1,6 +1,8 @@
-/* agency.c -- an agency's part of a MAC pilot. One event loop over the
- * scaled simulated clock: timers (closures, finished work, retries, waits)
- * and the broker's events (ACK/NACK of what we sent, records for us).
+/* agency.c -- an agency's part of a MAC pilot: a deterministic event
+ * handler on the agent runtime's simulated clock (agent.h), which hands it
+ * timers (closures, finished work, retries, waits), the broker's verdicts
+ * on what it sent and the records that reach it, in simulated-time order.
+ * Its only clock is macx_agent_now: nothing here reads the wall clock.
  * Work is scheduled in simulated time: a unit starts when it is ready and a
  * slot of the agency's capacity for that phase is free, and lasts a service
  * time drawn from (seed, agency, subject, phase), so timings and outcomes
@@ -20,7 +22,7 @@
 #include <sys/stat.h>
 
 #include "agent.h"
-#include "clock.h"
+#include "clock.h"   /* dates only */
 #include "json.h"
 #include "log.h"
 #include "names.h"
@@ -36,15 +38,16 @@ typedef enum { T_CLOSE = 1, T_WORK, T_RETRY, T_WAIT } s_timer_kind_t;
 
 typedef struct {
     int64_t sim;
-    uint64_t seq;
     s_timer_kind_t kind;
     int subject;
     int phase;
     void *ctx;
 } s_timer_t;
 
-/* What a send is about, kept until its ACK/NACK (and for retries). */
-typedef struct {
+/* What a send is about, kept until its ACK/NACK (and for retries); every
+ * live one is on the agency's list, so none is lost at the end. */
+typedef struct s_send_s {
+    struct s_send_s *prev, *next;
     int subject;
     char to[MACX_AGENCY_ID_MAX + 1];
     char type[24];
@@ -95,9 +98,7 @@ typedef struct {
     int64_t start_ms;
     s_subject_t *subjects;        /* 1..n */
     int nsubjects;
-    s_timer_t *heap;
-    size_t nheap, capheap;
-    uint64_t timer_seq;
+    s_send_t *sends;              /* live sends (list) */
     int64_t *slots[6];            /* per phase: when each slot is free */
     int nslots[6];
     uint64_t sent, refused, received;
@@ -106,71 +107,49 @@ typedef struct {
 static volatile sig_atomic_t s_stop;
 static void s_on_signal (int sig) { (void) sig; s_stop = 1; }
 
-/* ---- clock ---------------------------------------------------------------------- */
+/* ---- clock and timers ------------------------------------------------------------ */
 
 static int64_t
-s_sim_now (const s_agency_t *self)
+s_now (const s_agency_t *self)
 {
-    double elapsed = (double) (macx_clock_wall_ms () - self->o.t0_ms);
-    return self->start_ms + (int64_t) (elapsed / self->scn.clock_scale_ms * S_DAY_MS);
+    return macx_agent_now (self->agent);
 }
 
-static int64_t
-s_wall_for (const s_agency_t *self, int64_t sim)
-{
-    return self->o.t0_ms
-           + (int64_t) ((double) (sim - self->start_ms) * self->scn.clock_scale_ms / S_DAY_MS);
-}
-
-/* ---- timers (a binary heap by simulated time, then insertion order) ------------- */
-
-static bool
-s_before (const s_timer_t *a, const s_timer_t *b)
-{
-    return a->sim < b->sim || (a->sim == b->sim && a->seq < b->seq);
-}
-
+/* A timer's kind, phase and subject travel in its tag. */
 static void
 s_timer_add (s_agency_t *self, int64_t sim, s_timer_kind_t kind, int subject, int phase, void *ctx)
 {
-    if (self->nheap == self->capheap) {
-        size_t cap = self->capheap ? self->capheap * 2 : 1024;
-        s_timer_t *g = realloc (self->heap, cap * sizeof *g);
-        if (!g)
-            return;
-        self->heap = g;
-        self->capheap = cap;
-    }
-    size_t i = self->nheap++;
-    self->heap[i] = (s_timer_t) { sim, self->timer_seq++, kind, subject, phase, ctx };
-    while (i > 0 && s_before (&self->heap[i], &self->heap[(i - 1) / 2])) {
-        s_timer_t t = self->heap[i];
-        self->heap[i] = self->heap[(i - 1) / 2];
-        self->heap[(i - 1) / 2] = t;
-        i = (i - 1) / 2;
-    }
+    uint64_t tag = (uint64_t) kind | (uint64_t) phase << 8 | (uint64_t) subject << 16;
+    if (macx_agent_timer (self->agent, sim, tag, ctx))
+        macx_log (MACX_LOG_ERROR, "cannot set a timer", "at=%" PRId64 " now=%" PRId64 " kind=%d",
+                  sim, s_now (self), (int) kind);
 }
 
-static s_timer_t
-s_timer_pop (s_agency_t *self)
+static s_send_t *
+s_send_new (s_agency_t *self)
 {
-    s_timer_t top = self->heap[0];
-    self->heap[0] = self->heap[--self->nheap];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < self->nheap && s_before (&self->heap[l], &self->heap[m]))
-            m = l;
-        if (r < self->nheap && s_before (&self->heap[r], &self->heap[m]))
-            m = r;
-        if (m == i)
-            break;
-        s_timer_t t = self->heap[i];
-        self->heap[i] = self->heap[m];
-        self->heap[m] = t;
-        i = m;
+    s_send_t *c = calloc (1, sizeof *c);
+    if (c) {
+        c->next = self->sends;
+        if (self->sends)
+            self->sends->prev = c;
+        self->sends = c;
     }
-    return top;
+    return c;
+}
+
+static void
+s_send_free (s_agency_t *self, s_send_t *c)
+{
+    if (!c)
+        return;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        self->sends = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free (c);
 }
 
 /* ---- outcomes --------------------------------------------------------------------- */
@@ -285,7 +264,7 @@ s_payload (s_agency_t *self, s_subject_t *s, const char *type)
         c->risk_indicators = s_dup_list (s->indicators, s->nind, &c->n_risk_indicators);
         c->kis_summary = s_dup (s->kis_summary);
         c->kis_ref = s_dup (s->kis_ref);
-        c->closed_on = s_dup (macx_date_format ((int32_t) (s_sim_now (self) / S_DAY_MS), date));
+        c->closed_on = s_dup (macx_date_format ((int32_t) (s_now (self) / S_DAY_MS), date));
         p->body_case = MACX__PAYLOAD__BODY_CASE_FILE;
         p->case_file = c;
     }
@@ -424,7 +403,7 @@ s_payload (s_agency_t *self, s_subject_t *s, const char *type)
                 if (strcmp (s->proposals[i], "referral_back_to_investigation") == 0)
                     pp->back_to_investigation = 1;
             }
-            pp->decided_on = s_dup (macx_date_format ((int32_t) (s_sim_now (self) / S_DAY_MS), date));
+            pp->decided_on = s_dup (macx_date_format ((int32_t) (s_now (self) / S_DAY_MS), date));
         }
         p->body_case = MACX__PAYLOAD__BODY_PANEL_PLAN;
         p->panel_plan = pp;
@@ -504,7 +483,7 @@ s_post (s_agency_t *self, s_send_t *c)
     Macx__FieldEntry **manifest = NULL;
     size_t nm = 0;
     if (s_draft_new (self, c, &d)) {
-        free (c);
+        s_send_free (self, c);
         s_draft_free (&d);
         return;
     }
@@ -534,9 +513,7 @@ s_post (s_agency_t *self, s_send_t *c)
     h.record_type = c->type;
     h.purpose = c->purpose;
     h.manifest = manifest;
-    h.n_manifest = nm;
-    h.sim_ms = c->sim;
-    h.sim_day = (int32_t) (c->sim / S_DAY_MS);
+    h.n_manifest = nm;   /* the runtime claims the agency's clock (c->sim) */
     c->attempts++;
     if (macx_agent_post (self->agent, &h, d.payload, c, &err) == MACX_OK) {
         self->sent++;
@@ -546,7 +523,7 @@ s_post (s_agency_t *self, s_send_t *c)
         macx_log (MACX_LOG_WARN, "cannot send", "type=%s to=%s why=\"%s\"", c->type, c->to,
                   macx_error_text (&err));
 done:
-    free (c);
+    s_send_free (self, c);
     macx_record_build_free (NULL, &manifest, nm);
     s_draft_free (&d);
 }
@@ -555,7 +532,7 @@ static void
 s_send (s_agency_t *self, int subject, const char *to, const char *type, int phase,
         const char *purpose, int64_t sim)
 {
-    s_send_t *c = calloc (1, sizeof *c);
+    s_send_t *c = s_send_new (self);
     if (!c)
         return;
     c->subject = subject;
@@ -846,7 +823,7 @@ s_on_record (s_agency_t *self, macx_record_t *rec)
     if (subject < 0)
         return;
     s_subject_t *s = &self->subjects[subject];
-    int64_t sim = h->sim_ms ? h->sim_ms : s_sim_now (self);
+    int64_t sim = s_now (self);   /* it reaches us now: its stamp plus its transit */
     self->received++;
     if (!s->known) {
         s->known = true;
@@ -959,7 +936,7 @@ s_on_answer (s_agency_t *self, const macx_agent_event_t *ev)
             s->reached |= 1u << mi;
             s->pending &= ~(1u << mi);
         }
-        free (c);
+        s_send_free (self, c);
         return;
     }
     /* Refused: when would the agreement let it through? */
@@ -975,20 +952,23 @@ s_on_answer (s_agency_t *self, const macx_agent_event_t *ev)
              retry >= 0 ? (int64_t) retry * S_DAY_MS : 0);
     macx_json_str (self->outcomes, ev->message);
     s_outcome_end (self);
+    /* We learn the verdict now; what follows from it happens now too. */
+    int64_t now = s_now (self);
     if (retry >= 0) {
-        s_timer_add (self, (int64_t) retry * S_DAY_MS, T_RETRY, c->subject, c->phase, c);
+        int64_t at = (int64_t) retry * S_DAY_MS;
+        s_timer_add (self, at > now ? at : now, T_RETRY, c->subject, c->phase, c);
         return;
     }
     /* Given up for this recipient. */
     if (self->role == ROLE_CTP && strcmp (c->type, "share") == 0 && mi >= 0) {
         s->pending &= ~(1u << mi);
         s->unreachable |= 1u << mi;
-        s_ctp_maybe_integrate (self, c->subject, c->sim);
+        s_ctp_maybe_integrate (self, c->subject, now);
     }
     else if (self->role == ROLE_MI5 && strcmp (c->type, "case_file") == 0)
         s_stall (self, c->subject, MACX__PHASE__IDENTIFICATION, macx_reason_name (ev->reason),
-                 ev->agreement, "MI5 could not refer the case to CTP", c->sim);
-    free (c);
+                 ev->agreement, "MI5 could not refer the case to CTP", now);
+    s_send_free (self, c);
 }
 
 static void
@@ -1047,7 +1027,7 @@ s_setup (s_agency_t *self, macx_error_t *err)
     int rc = macx_scenario_load (self->o.scenario, &self->scn, err);
     if (rc)
         return rc;
-    macx_scenario_override (&self->scn, self->o.seed, self->o.subjects, self->o.clock_scale_ms);
+    macx_scenario_override (&self->scn, self->o.seed, self->o.subjects);
     self->me = macx_scenario_agency (&self->scn, self->o.agency);
     if (!self->me)
         return macx_error_set (err, MACX_ENOTFOUND, "%s: no agency '%s' in the scenario",
@@ -1090,7 +1070,8 @@ s_setup (s_agency_t *self, macx_error_t *err)
     snprintf (cfg.broker, sizeof cfg.broker, "%s", self->o.broker);
     snprintf (cfg.state_dir, sizeof cfg.state_dir, "%s/agents/%s/state", self->o.run_dir,
               self->me->id);
-    cfg.credit = 1024;
+    cfg.credit = 4096;
+    cfg.sim = true;
     if (!(self->agent = macx_agent_new (&cfg, err)))
         return err->code;
     if (self->role == ROLE_MI5) {
@@ -1145,27 +1126,27 @@ macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
     sigaction (SIGTERM, &sa, NULL);
     sigaction (SIGINT, &sa, NULL);
     int rc = s_setup (self, err);
+    /* Events in simulated-time order, as long as the broker grants time. */
     while (rc == MACX_OK && !s_stop) {
-        int64_t now = s_sim_now (self);
-        while (self->nheap && self->heap[0].sim <= now && !s_stop) {
-            s_timer_t t = s_timer_pop (self);
-            s_on_timer (self, &t);
-        }
-        int wait = 100;
-        if (self->nheap) {
-            int64_t due = s_wall_for (self, self->heap[0].sim) - macx_clock_wall_ms ();
-            wait = due < 0 ? 0 : due > 100 ? 100 : (int) due;
-        }
         macx_agent_event_t ev;
         macx_error_t e2 = { 0 };
-        int r = macx_agent_next (self->agent, wait, &ev, &e2);
+        int r = macx_agent_next (self->agent, 200, &ev, &e2);
+        if (r == MACX_EDONE) {
+            macx_log (MACX_LOG_INFO, "simulation ended", "why=\"%s\"", macx_error_text (&e2));
+            break;
+        }
         if (r == MACX_EDENIED) {
             rc = macx_error_set (err, MACX_EDENIED, "%s", macx_error_text (&e2));
             break;
         }
         if (r != MACX_OK)
             continue;
-        if (ev.kind == MACX_AGENT_RECORD)
+        if (ev.kind == MACX_AGENT_TIMER) {
+            s_timer_t t = { ev.time_ms, (s_timer_kind_t) (ev.tag & 0xff), (int) (ev.tag >> 16),
+                            (int) (ev.tag >> 8 & 0xff), ev.user };
+            s_on_timer (self, &t);
+        }
+        else if (ev.kind == MACX_AGENT_RECORD)
             s_on_record (self, ev.record);
         else if (ev.kind == MACX_AGENT_ACK || ev.kind == MACX_AGENT_NACK)
             s_on_answer (self, &ev);
@@ -1174,14 +1155,14 @@ macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
         macx_agent_done (self->agent, &ev);
     }
     if (self->agent) {
-        /* let what is in flight be answered before we go */
-        int64_t until = macx_clock_wall_ms () + 2000;
-        while (macx_agent_unacked (self->agent) && macx_clock_wall_ms () < until) {
-            macx_agent_event_t ev;
-            if (macx_agent_next (self->agent, 100, &ev, NULL) == 0)
-                macx_agent_done (self->agent, &ev);
-        }
         macx_agent_flush (self->agent);
+        uint64_t late = macx_agent_late (self->agent);
+        if (late && rc == MACX_OK)
+            rc = macx_error_set (err, MACX_EPROTO, "%" PRIu64 " record(s) reached %s stamped "
+                                 "before the time it had finished (the simulated clock's protocol "
+                                 "was broken; see the log)", late, self->me->id);
+        macx_log (MACX_LOG_INFO, "time", "requests=%" PRIu64 " late=%" PRIu64 " clock=%" PRId64,
+                  macx_agent_requests (self->agent), late, s_now (self));
     }
     macx_log (MACX_LOG_INFO, "stopped", "sent=%" PRIu64 " refused=%" PRIu64 " received=%" PRIu64,
               self->sent, self->refused, self->received);
@@ -1192,10 +1173,8 @@ macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
     macx_policy_destroy (&self->policy);
     for (int p = 0; p < 6; p++)
         free (self->slots[p]);
-    for (size_t i = 0; i < self->nheap; i++)
-        if (self->heap[i].kind == T_RETRY)
-            free (self->heap[i].ctx);
-    free (self->heap);
+    while (self->sends)   /* retries never due, answers never come: the run ended */
+        s_send_free (self, self->sends);
     free (self->subjects);
     free (self);
     return rc;

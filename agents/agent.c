@@ -1,6 +1,8 @@
 /* agent.c -- the agent runtime (see agent.h). Owns one DEALER socket, its
- * monitor, the list of records awaiting ACK, the event queue, the seen-set
- * and the pending receipt. */
+ * monitor, the list of records awaiting ACK, the event queue (a FIFO, and
+ * with the simulated clock a heap in time order), the seen-set and the
+ * pending receipt. Timeouts use the monotonic clock; the wall clock only
+ * stamps what a live agency sends (creation times, receipts, sequences). */
 #include "agent.h"
 
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "file.h"
 #include "frame.h"
 #include "log.h"
 #include "names.h"
@@ -26,6 +29,7 @@ typedef struct {
     bool sent;                       /* handed to the socket in this connection */
     bool sealed_here;                /* sealed by post, not handed in by post_raw */
     unsigned sends;                  /* times handed to the socket, over connections */
+    int64_t sim_ms;                  /* simulated clock: when it was sent */
 } s_pending_t;
 
 /* An open-addressing set of record ids. */
@@ -56,8 +60,25 @@ struct macx_agent_t {
     ProtobufCBinaryData *r_ids;
     uint64_t *r_seqs;
     size_t r_n, r_cap;
-    int64_t r_first_ms;
+    int64_t r_first_ms;              /* monotonic */
+    /* the simulated clock (cfg.sim) */
+    macx_agent_event_t **heap;       /* timers, records, verdicts: in time order */
+    size_t nheap, capheap;
+    int64_t now_ms;                  /* the time of the last event handed out */
+    int64_t grant_ms;                /* events before this may be handed out */
+    int64_t done_ms;                 /* what we told the broker we had finished */
+    int64_t verdict_ms;              /* stamp to verdict, from the grants */
+    uint64_t timers;                 /* timers set, for their order */
+    bool asked, ended;
+    char end_why[256];
+    uint64_t late, requests;
 };
+
+static int64_t
+s_mono_ms (void)
+{
+    return (int64_t) (macx_clock_mono_ns () / 1000000);
+}
 
 /* ---- id sets ---------------------------------------------------------------- */
 
@@ -171,6 +192,123 @@ s_event_pop (macx_agent_t *self, macx_agent_event_t *ev)
     return true;
 }
 
+/* ---- the simulated clock's queue (a binary heap in event order) ------------------- */
+
+/* The order of events at one time: the broker's verdicts, then records,
+ * then timers; records by sender and its sequence, verdicts by our own
+ * sequence, timers in the order they were set. Nothing of it depends on
+ * when a frame happened to arrive. */
+static int
+s_rank (macx_agent_event_kind_t kind)
+{
+    return kind == MACX_AGENT_TIMER ? 2 : kind == MACX_AGENT_RECORD ? 1 : 0;
+}
+
+static bool
+s_ev_before (const macx_agent_event_t *a, const macx_agent_event_t *b)
+{
+    if (a->time_ms != b->time_ms)
+        return a->time_ms < b->time_ms;
+    if (s_rank (a->kind) != s_rank (b->kind))
+        return s_rank (a->kind) < s_rank (b->kind);
+    int c = strcmp (a->from, b->from);
+    if (c)
+        return c < 0;
+    return a->order < b->order;
+}
+
+/* A new event for the heap; the caller fills it and calls s_heap_push. */
+static macx_agent_event_t *
+s_heap_event (void)
+{
+    return calloc (1, sizeof (macx_agent_event_t));
+}
+
+static int
+s_heap_push (macx_agent_t *self, macx_agent_event_t *ev)
+{
+    if (self->nheap == self->capheap) {
+        size_t cap = self->capheap ? self->capheap * 2 : 1024;
+        macx_agent_event_t **g = realloc (self->heap, cap * sizeof *g);
+        if (!g) {
+            macx_record_destroy (&ev->record);
+            free (ev);
+            return MACX_ENOMEM;
+        }
+        self->heap = g;
+        self->capheap = cap;
+    }
+    size_t i = self->nheap++;
+    self->heap[i] = ev;
+    while (i > 0 && s_ev_before (self->heap[i], self->heap[(i - 1) / 2])) {
+        macx_agent_event_t *t = self->heap[i];
+        self->heap[i] = self->heap[(i - 1) / 2];
+        self->heap[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+    return MACX_OK;
+}
+
+static macx_agent_event_t *
+s_heap_pop (macx_agent_t *self)
+{
+    macx_agent_event_t *top = self->heap[0];
+    self->heap[0] = self->heap[--self->nheap];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < self->nheap && s_ev_before (self->heap[l], self->heap[m]))
+            m = l;
+        if (r < self->nheap && s_ev_before (self->heap[r], self->heap[m]))
+            m = r;
+        if (m == i)
+            break;
+        macx_agent_event_t *t = self->heap[i];
+        self->heap[i] = self->heap[m];
+        self->heap[m] = t;
+        i = m;
+    }
+    return top;
+}
+
+/* Where an event of the broker's goes: the heap (simulated clock, at
+ * time_ms, never before what we have finished) or the FIFO. */
+static macx_agent_event_t *
+s_event_for (macx_agent_t *self, bool timed)
+{
+    return self->cfg.sim && timed ? s_heap_event () : s_event_push (self);
+}
+
+static void
+s_event_commit (macx_agent_t *self, macx_agent_event_t *ev, bool timed)
+{
+    if (self->cfg.sim && timed) {
+        if (ev->time_ms < self->done_ms)
+            ev->time_ms = self->done_ms;
+        s_heap_push (self, ev);
+    }
+}
+
+int
+macx_agent_timer (macx_agent_t *self, int64_t at_ms, uint64_t tag, void *user)
+{
+    if (!self->cfg.sim || at_ms < self->now_ms)
+        return MACX_EINVAL;
+    macx_agent_event_t *ev = s_heap_event ();
+    if (!ev)
+        return MACX_ENOMEM;
+    ev->kind = MACX_AGENT_TIMER;
+    ev->time_ms = at_ms;
+    ev->tag = tag;
+    ev->user = user;
+    ev->order = self->timers++;
+    return s_heap_push (self, ev);
+}
+
+int64_t macx_agent_now (const macx_agent_t *self) { return self->now_ms; }
+uint64_t macx_agent_late (const macx_agent_t *self) { return self->late; }
+uint64_t macx_agent_requests (const macx_agent_t *self) { return self->requests; }
+
 /* ---- sending ---------------------------------------------------------------- */
 
 static int
@@ -222,6 +360,28 @@ s_send_pending (macx_agent_t *self)
     }
 }
 
+/* The time request for what we have finished (the simulated clock): the
+ * time of our next event, counting the verdicts still to come on what we
+ * sent, and our last sequence, so the broker knows when it has judged
+ * everything we sent before it. */
+static int
+s_send_request (macx_agent_t *self)
+{
+    int64_t next = self->nheap ? self->heap[0]->time_ms : INT64_MAX;
+    for (size_t i = 0; i < self->npending; i++) {
+        int64_t at = self->pending[i].sim_ms + self->verdict_ms;
+        if (at < next)
+            next = at;
+    }
+    Macx__TimeRequest q = MACX__TIME_REQUEST__INIT;
+    q.next_ms = next == INT64_MAX ? 0 : next;
+    q.sequence = self->last_sequence;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_TIME_REQUEST;
+    f.time_request = &q;
+    return s_send_frame (self, &f);
+}
+
 static void
 s_hello (macx_agent_t *self)
 {
@@ -238,6 +398,8 @@ s_hello (macx_agent_t *self)
     for (size_t i = 0; i < self->npending; i++)
         self->pending[i].sent = false;
     s_send_pending (self);
+    if (self->asked)
+        s_send_request (self);   /* it may have been lost with the connection */
 }
 
 /* Queues a sealed record (taking ownership of sealed) and sends it now if
@@ -245,7 +407,7 @@ s_hello (macx_agent_t *self)
  * handshake. */
 static int
 s_pending_push (macx_agent_t *self, const uint8_t *id, uint64_t sequence, uint8_t *sealed,
-                size_t len, void *user, bool sealed_here, macx_error_t *err)
+                size_t len, void *user, bool sealed_here, int64_t sim_ms, macx_error_t *err)
 {
     if (self->npending == self->cappending) {
         size_t cap = self->cappending ? self->cappending * 2 : 256;
@@ -266,6 +428,7 @@ s_pending_push (macx_agent_t *self, const uint8_t *id, uint64_t sequence, uint8_
     p->sent = false;
     p->sealed_here = sealed_here;
     p->sends = 0;
+    p->sim_ms = sim_ms;
     if (p == &self->pending[0] || self->pending[self->npending - 2].sent)
         s_send_pending (self);
     return MACX_OK;
@@ -275,9 +438,18 @@ int
 macx_agent_post (macx_agent_t *self, Macx__Header *h, const Macx__Payload *payload, void *user,
                  macx_error_t *err)
 {
-    uint64_t now_us = (uint64_t) macx_clock_wall_ms () * 1000;
-    /* Sequences increase across restarts without state: wall-clock micros. */
-    self->last_sequence = self->last_sequence + 1 > now_us ? self->last_sequence + 1 : now_us;
+    if (self->cfg.sim) {
+        /* The simulated clock's sequences count from 1, so that equal times
+         * order alike in every run; the claim is the agency's clock. */
+        self->last_sequence++;
+        h->sim_ms = self->now_ms;
+        h->sim_day = (int32_t) (self->now_ms / 86400000);
+    }
+    else {
+        /* Sequences increase across restarts without state: wall-clock micros. */
+        uint64_t now_us = (uint64_t) macx_clock_wall_ms () * 1000;
+        self->last_sequence = self->last_sequence + 1 > now_us ? self->last_sequence + 1 : now_us;
+    }
     macx_record_new_id (self->posted_id);
     h->record_id = (ProtobufCBinaryData) { MACX_RECORD_ID_BYTES, self->posted_id };
     h->sequence = self->last_sequence;
@@ -286,7 +458,8 @@ macx_agent_post (macx_agent_t *self, Macx__Header *h, const Macx__Payload *paylo
     int rc = macx_record_seal (self->identity, self->registry, h, payload, &sealed, &len, err);
     if (rc)
         return rc;
-    return s_pending_push (self, self->posted_id, h->sequence, sealed, len, user, true, err);
+    return s_pending_push (self, self->posted_id, h->sequence, sealed, len, user, true, h->sim_ms,
+                           err);
 }
 
 int
@@ -305,7 +478,8 @@ macx_agent_post_raw (macx_agent_t *self, const uint8_t *sealed, size_t len, void
     if (!copy)
         return macx_error_set (err, MACX_ENOMEM, "out of memory");
     memcpy (copy, sealed, len);
-    return s_pending_push (self, self->posted_id, sequence, copy, len, user, false, err);
+    return s_pending_push (self, self->posted_id, sequence, copy, len, user, false, self->now_ms,
+                           err);
 }
 
 /* ---- receiving -------------------------------------------------------------- */
@@ -346,7 +520,7 @@ s_receipt_add (macx_agent_t *self, const uint8_t *id, uint64_t mseq)
         return;
     memcpy (copy, id, MACX_RECORD_ID_BYTES);
     if (self->r_n == 0)
-        self->r_first_ms = macx_clock_wall_ms ();
+        self->r_first_ms = s_mono_ms ();
     self->r_ids[self->r_n] = (ProtobufCBinaryData) { MACX_RECORD_ID_BYTES, copy };
     self->r_seqs[self->r_n++] = mseq;
 }
@@ -404,8 +578,21 @@ s_on_deliver (macx_agent_t *self, const Macx__Deliver *d)
         macx_record_destroy (&rec);
         return;
     }
+    if (self->cfg.sim && d->arrive_ms < self->done_ms) {
+        /* The broker promised nothing would reach us before the time we
+         * had finished: refuse it (not receipted, so it stays in the
+         * broker's mailbox) and say so. */
+        char a[24], b[24], id[2 * MACX_RECORD_ID_BYTES + 1];
+        macx_hex_encode (h->record_id.data, MACX_RECORD_ID_BYTES, id);
+        self->late++;
+        macx_log (MACX_LOG_ERROR, "time violation: a record reached us stamped in our past",
+                  "record=%s sender=%s arrive=%s finished=%s", id, h->sender,
+                  macx_time_format (d->arrive_ms, a), macx_time_format (self->done_ms, b));
+        macx_record_destroy (&rec);
+        return;
+    }
     s_idset_add (&self->surfaced, h->record_id.data);
-    macx_agent_event_t *ev = s_event_push (self);
+    macx_agent_event_t *ev = s_event_for (self, true);
     if (!ev) {
         macx_record_destroy (&rec);
         return;
@@ -416,6 +603,11 @@ s_on_deliver (macx_agent_t *self, const Macx__Deliver *d)
     ev->record = rec;
     ev->mailbox_seq = d->mailbox_seq;
     ev->redelivery = d->redelivery;
+    ev->time_ms = d->arrive_ms;
+    ev->clock_ms = d->clock_ms;
+    ev->order = h->sequence;
+    snprintf (ev->from, sizeof ev->from, "%s", h->sender);
+    s_event_commit (self, ev, true);
 }
 
 static void
@@ -424,12 +616,16 @@ s_on_ack (macx_agent_t *self, const Macx__Ack *ack)
     s_pending_t p;
     macx_agent_event_t *ev;
     if (s_pending_take (self, &ack->record_id, &p)) {
-        if ((ev = s_event_push (self))) {
+        if ((ev = s_event_for (self, true))) {
             ev->kind = MACX_AGENT_ACK;
             memcpy (ev->record_id, p.id, MACX_RECORD_ID_BYTES);
             ev->sequence = p.sequence;
             ev->audit_seq = ack->audit_seq;
             ev->user = p.user;
+            ev->time_ms = ack->at_ms;
+            ev->clock_ms = ack->clock_ms;
+            ev->order = p.sequence;
+            s_event_commit (self, ev, true);
         }
         free (p.sealed);
     }
@@ -457,7 +653,7 @@ s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
         const Macx__Nack *n = f->nack;
         if (!s_pending_take (self, &n->record_id, &p))
             break;   /* a duplicate answer to a record we re-sent */
-        if (!(ev = s_event_push (self))) {
+        if (!(ev = s_event_for (self, true))) {
             free (p.sealed);
             break;
         }
@@ -474,7 +670,25 @@ s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
         snprintf (ev->message, sizeof ev->message, "%s", n->message);
         snprintf (ev->agreement, sizeof ev->agreement, "%s", n->agreement);
         snprintf (ev->flow, sizeof ev->flow, "%s", n->flow);
+        ev->time_ms = n->at_ms;
+        ev->clock_ms = n->clock_ms;
+        ev->order = p.sequence;
+        s_event_commit (self, ev, true);
         free (p.sealed);
+        break;
+    }
+    case MACX__FRAME__KIND_TIME_GRANT: {
+        const Macx__TimeGrant *g = f->time_grant;
+        if (g->end) {
+            self->ended = true;
+            snprintf (self->end_why, sizeof self->end_why, "the broker ended the simulation: %s",
+                      g->why && *g->why ? g->why : "no reason given");
+        }
+        else if (g->until_ms > self->grant_ms) {
+            self->grant_ms = g->until_ms;
+            self->verdict_ms = g->verdict_ms;
+            self->asked = false;
+        }
         break;
     }
     case MACX__FRAME__KIND_DELIVER:
@@ -550,7 +764,7 @@ macx_agent_flush (macx_agent_t *self)
     r.n_record_ids = self->r_n;
     r.mailbox_seqs = self->r_seqs;
     r.n_mailbox_seqs = self->r_n;
-    r.time_ms = macx_clock_wall_ms ();
+    r.time_ms = self->cfg.sim ? self->now_ms : macx_clock_wall_ms ();
     uint8_t digest[64], sig[MACX_SIG_BYTES];
     macx_record_receipt_digest (&r, digest);
     macx_identity_sign (self->identity, digest, sizeof digest, sig);
@@ -597,17 +811,65 @@ s_poll (macx_agent_t *self, int timeout_ms)
     return rc;
 }
 
+/* The simulated clock's next: the earliest event before the grant; else,
+ * once everything we sent has gone to the socket, receipts and a time
+ * request, then wait for the grant (or the end). */
+static int
+s_sim_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, macx_error_t *err)
+{
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : s_mono_ms () + timeout_ms;
+    for (;;) {
+        if (s_event_pop (self, ev))
+            return MACX_OK;   /* errors and statistics are not in time */
+        if (self->refused)
+            return macx_error_set (err, MACX_EDENIED, "the broker refused %s's transport key "
+                                   "(unregistered or revoked)", self->cfg.agency);
+        if (self->nheap && self->heap[0]->time_ms < self->grant_ms) {
+            macx_agent_event_t *top = s_heap_pop (self);
+            *ev = *top;
+            free (top);
+            if (ev->time_ms > self->now_ms)
+                self->now_ms = ev->time_ms;
+            return MACX_OK;
+        }
+        if (self->ended)
+            return macx_error_set (err, MACX_EDONE, "%s", self->end_why);
+        if (self->r_n >= (size_t) self->cfg.receipt_batch)
+            macx_agent_flush (self);
+        bool all_sent = !self->npending || self->pending[self->npending - 1].sent;
+        if (!self->asked && self->connected && all_sent) {
+            macx_agent_flush (self);   /* receipts first: they give the broker credit */
+            if (s_send_request (self) == MACX_OK) {
+                self->asked = true;
+                self->done_ms = self->grant_ms;
+                self->requests++;
+            }
+        }
+        int64_t now = s_mono_ms ();
+        if (now >= deadline) {
+            if (s_poll (self, 0) > 0)
+                continue;
+            return macx_error_set (err, MACX_ETIMEOUT, "no event within %d ms", timeout_ms);
+        }
+        int64_t wait = deadline - now > 1000 ? 1000 : deadline - now;
+        if (s_poll (self, (int) wait) < 0 && zmq_errno () != EINTR)
+            return macx_error_set (err, MACX_EIO, "poll: %s", zmq_strerror (zmq_errno ()));
+    }
+}
+
 int
 macx_agent_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, macx_error_t *err)
 {
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : macx_clock_wall_ms () + timeout_ms;
+    if (self->cfg.sim)
+        return s_sim_next (self, timeout_ms, ev, err);
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : s_mono_ms () + timeout_ms;
     for (;;) {
         if (s_event_pop (self, ev))
             return MACX_OK;
         if (self->refused)
             return macx_error_set (err, MACX_EDENIED, "the broker refused %s's transport key "
                                    "(unregistered or revoked)", self->cfg.agency);
-        int64_t now = macx_clock_wall_ms ();
+        int64_t now = s_mono_ms ();
         if (self->r_n && (self->r_n >= (size_t) self->cfg.receipt_batch
                           || now - self->r_first_ms >= self->cfg.receipt_delay_ms))
             macx_agent_flush (self);
@@ -639,7 +901,7 @@ macx_agent_done (macx_agent_t *self, macx_agent_event_t *ev)
             if (!self->wtxn && mdb_txn_begin (self->env, NULL, 0, &self->wtxn))
                 self->wtxn = NULL;
             if (self->wtxn) {
-                int64_t day = macx_date_today ();
+                int64_t day = self->cfg.sim ? self->now_ms / 86400000 : macx_date_today ();
                 MDB_val k = { MACX_RECORD_ID_BYTES, ev->record_id }, d = { sizeof day, &day };
                 mdb_put (self->wtxn, self->seen_dbi, &k, &d, 0);
             }
@@ -662,7 +924,7 @@ macx_agent_send (macx_agent_t *self, Macx__Header *header, const Macx__Payload *
         return rc;
     uint8_t id[MACX_RECORD_ID_BYTES];
     memcpy (id, self->posted_id, sizeof id);
-    int64_t deadline = macx_clock_wall_ms () + timeout_ms;
+    int64_t deadline = s_mono_ms () + timeout_ms;
     for (;;) {
         for (size_t i = 0; i < self->qlen; i++) {
             macx_agent_event_t *ev = &self->queue[(self->qhead + i) % self->qcap];
@@ -679,7 +941,7 @@ macx_agent_send (macx_agent_t *self, Macx__Header *header, const Macx__Payload *
         if (self->refused)
             return macx_error_set (err, MACX_EDENIED, "the broker refused %s's transport key "
                                    "(unregistered or revoked)", self->cfg.agency);
-        int64_t now = macx_clock_wall_ms ();
+        int64_t now = s_mono_ms ();
         if (now >= deadline)
             return macx_error_set (err, MACX_ETIMEOUT, "no answer from the broker within %d ms",
                                    timeout_ms);
@@ -752,7 +1014,9 @@ macx_agent_new (const macx_agent_config_t *cfg, macx_error_t *err)
         }
         if ((rc = mdb_env_create (&self->env)) || (rc = mdb_env_set_maxdbs (self->env, 4))
             || (rc = mdb_env_set_mapsize (self->env, (size_t) 256 << 20))
-            || (rc = mdb_env_open (self->env, cfg->state_dir, MDB_NOTLS, 0600))
+            /* A pilot's agency does not outlive its run: no fsync per window. */
+            || (rc = mdb_env_open (self->env, cfg->state_dir,
+                                   MDB_NOTLS | (cfg->sim ? MDB_NOSYNC : 0), 0600))
             || (rc = mdb_txn_begin (self->env, NULL, 0, &txn))) {
             macx_error_set (err, MACX_ESTORE, "%s: %s", cfg->state_dir, mdb_strerror (rc));
             goto fail;
@@ -829,6 +1093,11 @@ macx_agent_destroy (macx_agent_t **self_p)
         free (ev.stats_json);
     }
     free (self->queue);
+    for (size_t i = 0; i < self->nheap; i++) {
+        macx_record_destroy (&self->heap[i]->record);
+        free (self->heap[i]);
+    }
+    free (self->heap);
     for (size_t i = 0; i < self->r_n; i++)
         free (self->r_ids[i].data);
     free (self->r_ids);

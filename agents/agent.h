@@ -5,6 +5,15 @@
  * state when a state directory is given), and returns signed receipts in
  * batches. Reconnects by itself: on every successful handshake it says
  * hello again and re-sends every record not yet acknowledged, in order.
+ *
+ * With cfg.sim the agent is a federate of the broker's simulated clock
+ * (docs/protocol.md "Simulated time"): timers, records and the broker's
+ * verdicts go into one queue ordered by (simulated time, kind, sender,
+ * sequence), and next hands them out only up to the time the broker has
+ * granted; when the queue holds nothing before the grant, the runtime
+ * flushes receipts, asks the broker for time with the time of its next
+ * event, and waits. The application's only clock is macx_agent_now: no
+ * simulated decision reads the wall clock.
  * Single-threaded: one agent per thread. */
 #ifndef MACX_AGENT_H
 #define MACX_AGENT_H
@@ -26,6 +35,7 @@ typedef struct {
     int receipt_batch;           /* receipt after this many records (default 64) */
     int receipt_delay_ms;        /* or after this long (default 20) */
     int heartbeat_ms;            /* default 1000 */
+    bool sim;                    /* a federate of the broker's simulated clock */
 } macx_agent_config_t;
 
 void macx_agent_config_defaults (macx_agent_config_t *cfg);
@@ -35,7 +45,8 @@ typedef enum {
     MACX_AGENT_NACK,             /* a posted record was refused: reason, message */
     MACX_AGENT_RECORD,           /* a record for us, opened and verified */
     MACX_AGENT_ERROR,            /* a delivery that failed to open, or a session error */
-    MACX_AGENT_STATS             /* a stats reply: message holds JSON (see stats_json) */
+    MACX_AGENT_STATS,            /* a stats reply: message holds JSON (see stats_json) */
+    MACX_AGENT_TIMER             /* simulated clock: a timer set with macx_agent_timer */
 } macx_agent_event_kind_t;
 
 typedef struct {
@@ -53,6 +64,13 @@ typedef struct {
     uint64_t mailbox_seq;
     bool redelivery;
     char *stats_json;            /* STATS: owned by the event; freed by done */
+    /* simulated clock */
+    int64_t time_ms;             /* when it happens: a record's arrival, a verdict's
+                                    arrival at its sender, a timer's time */
+    int64_t clock_ms;            /* ACK, NACK, RECORD: the broker's stamp on the record */
+    uint64_t tag;                /* TIMER: the tag it was set with (user: its user) */
+    uint64_t order;              /* ties at one time: a sequence, or the timer's number */
+    char from[MACX_AGENCY_ID_MAX + 1];   /* RECORD: its sender (ties) */
 } macx_agent_event_t;
 
 typedef struct macx_agent_t macx_agent_t;
@@ -85,8 +103,10 @@ int macx_agent_post_raw (macx_agent_t *self, const uint8_t *sealed, size_t len, 
 
 /* Waits up to timeout_ms for the next event (-1: forever). Returns 0 with
  * *ev filled, MACX_ETIMEOUT, or MACX_EDENIED when the broker refused our
- * key (the connection can never succeed). Every event must be passed to
- * macx_agent_done. */
+ * key (the connection can never succeed); with cfg.sim also MACX_EDONE
+ * once the broker says the simulation has ended (err says why). Every
+ * event must be passed to macx_agent_done. With cfg.sim, events come in
+ * simulated-time order and only before the broker's grant. */
 int macx_agent_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev,
                      macx_error_t *err);
 
@@ -105,6 +125,24 @@ int macx_agent_flush (macx_agent_t *self);
 
 /* Asks the broker for its statistics; the reply comes as a STATS event. */
 int macx_agent_request_stats (macx_agent_t *self);
+
+/* ---- simulated clock (cfg.sim) ---- */
+
+/* Sets a timer at at_ms (not before now); it comes back as a TIMER event
+ * with tag and user. Timers at one time come in the order they were set.
+ * Returns 0, MACX_EINVAL (in the past, or not cfg.sim) or MACX_ENOMEM. */
+int macx_agent_timer (macx_agent_t *self, int64_t at_ms, uint64_t tag, void *user);
+
+/* The simulated time of the event handed out last (0 before the first):
+ * the agency's clock. Records posted are claimed at this time. */
+int64_t macx_agent_now (const macx_agent_t *self);
+
+/* Records refused because they reached us stamped in our past (the time
+ * protocol broken: each is logged; a pilot agent with any fails). */
+uint64_t macx_agent_late (const macx_agent_t *self);
+
+/* Time requests sent so far. */
+uint64_t macx_agent_requests (const macx_agent_t *self);
 
 /* Records posted but not yet acknowledged. */
 size_t macx_agent_unacked (const macx_agent_t *self);

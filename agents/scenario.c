@@ -1,6 +1,6 @@
 /* scenario.c -- the pilot scenario loader (libfyaml, strict: unknown keys,
  * bad values and missing sections are errors naming file:line:column), the
- * service-time distributions, and counter-based deterministic randomness. */
+ * service-time distributions (common/dist.h) and the transit model. */
 #include "scenario.h"
 
 #include <libfyaml.h>
@@ -16,66 +16,6 @@
 #include "names.h"
 #include "policy.h"
 #include "yamldoc.h"
-
-/* ---- randomness -------------------------------------------------------------- */
-
-uint64_t
-macx_rand_u64 (uint64_t seed, const char *stream, uint64_t index)
-{
-    /* BLAKE2b keyed by nothing over (seed, stream, index): any order of
-     * asking gives the same answers in every process. */
-    uint8_t in[16], out[8];
-    for (int i = 0; i < 8; i++) {
-        in[i] = (uint8_t) (seed >> (8 * i));
-        in[8 + i] = (uint8_t) (index >> (8 * i));
-    }
-    crypto_generichash_state st;
-    crypto_generichash_init (&st, NULL, 0, sizeof out);
-    crypto_generichash_update (&st, in, sizeof in);
-    crypto_generichash_update (&st, (const uint8_t *) stream, strlen (stream));
-    crypto_generichash_final (&st, out, sizeof out);
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t) out[i] << (8 * i);
-    return v;
-}
-
-double
-macx_rand_unit (uint64_t seed, const char *stream, uint64_t index)
-{
-    return ((double) (macx_rand_u64 (seed, stream, index) >> 11) + 0.5) / 9007199254740992.0;
-}
-
-double
-macx_dist_sample (const macx_dist_t *d, double u1, double u2)
-{
-    double v;
-    switch (d->kind) {
-    case MACX_DIST_FIXED:
-        v = d->a;
-        break;
-    case MACX_DIST_UNIFORM:
-        v = d->a + (d->b - d->a) * u1;
-        break;
-    case MACX_DIST_TRIANGULAR: {
-        double lo = d->a, mode = d->b, hi = d->c;
-        double f = hi > lo ? (mode - lo) / (hi - lo) : 0.5;
-        v = u1 < f ? lo + sqrt (u1 * (hi - lo) * (mode - lo))
-                   : hi - sqrt ((1 - u1) * (hi - lo) * (hi - mode));
-        break;
-    }
-    case MACX_DIST_LOGNORMAL: {
-        double z = sqrt (-2.0 * log (u1)) * cos (2.0 * M_PI * u2);
-        v = d->a * exp (d->b * z);
-        if (d->c > 0 && v > d->c)
-            v = d->c;
-        break;
-    }
-    default:
-        v = 0;
-    }
-    return v < 0 ? 0 : v;
-}
 
 /* ---- strict YAML walking ----------------------------------------------------- */
 
@@ -210,43 +150,66 @@ s_string_list (s_ctx_t *c, struct fy_node *n, const char *what, char (*out)[MACX
 static int
 s_dist (s_ctx_t *c, struct fy_node *n, macx_dist_t *d)
 {
-    static const char *const keys[] = { "dist", "days", "min", "max", "mode", "median", "sigma",
-                                        "cap", NULL };
-    if (s_keys (c, n, "a service time", keys))
+    struct fy_node *at = NULL;
+    char why[200];
+    if (macx_dist_read (n, "a service time", "days", 3650, true, d, &at, why, sizeof why))
+        return s_fail (c, at ? at : n, "%s", why);
+    return 0;
+}
+
+/* A transit time, in hours: never zero (its minimum is the lookahead of the
+ * simulated clock), and not a lognormal (which has no minimum). */
+static int
+s_transit_dist (s_ctx_t *c, struct fy_node *n, const char *what, macx_dist_t *d)
+{
+    struct fy_node *at = NULL;
+    char why[200];
+    if (macx_dist_read (n, what, "hours", 24 * 365, false, d, &at, why, sizeof why))
+        return s_fail (c, at ? at : n, "%s", why);
+    if (!(macx_dist_min (d) * 3600000.0 >= 1))
+        return s_fail (c, n, "%s must take some time: its minimum is the lookahead of the "
+                       "simulated clock (at least 1 ms, e.g. {dist: uniform, min: 1, max: 6})", what);
+    return 0;
+}
+
+static int
+s_transit (s_ctx_t *c, struct fy_node *n, macx_scenario_t *s)
+{
+    static const char *const keys[] = { "default", "verdict_hours", "routes", NULL };
+    if (s_keys (c, n, "'transit'", keys))
         return -1;
-    const char *kind = s_str (s_get (n, "dist"));
-    memset (d, 0, sizeof *d);
-    d->set = true;
-    if (!kind)
-        return s_fail (c, n, "a service time needs 'dist' (fixed, uniform, triangular, lognormal)");
-    if (strcmp (kind, "fixed") == 0) {
-        d->kind = MACX_DIST_FIXED;
-        return s_number (c, s_get (n, "days"), "'days'", 0, 3650, &d->a);
-    }
-    if (strcmp (kind, "uniform") == 0) {
-        d->kind = MACX_DIST_UNIFORM;
-        if (s_number (c, s_get (n, "min"), "'min'", 0, 3650, &d->a)
-            || s_number (c, s_get (n, "max"), "'max'", 0, 3650, &d->b))
+    if (s_get (n, "default")
+        && s_transit_dist (c, s_get (n, "default"), "transit 'default'", &s->transit.fallback))
+        return -1;
+    if (s_get (n, "verdict_hours")) {
+        if (s_number (c, s_get (n, "verdict_hours"), "'verdict_hours'", 0, 24 * 365,
+                      &s->transit.verdict_hours))
             return -1;
-        return d->b < d->a ? s_fail (c, n, "'max' is below 'min'") : 0;
+        if (!(s->transit.verdict_hours * 3600000.0 >= 1))
+            return s_fail (c, s_get (n, "verdict_hours"), "'verdict_hours' must be above 0: a "
+                           "sender cannot learn the broker's verdict in no time");
     }
-    if (strcmp (kind, "triangular") == 0) {
-        d->kind = MACX_DIST_TRIANGULAR;
-        if (s_number (c, s_get (n, "min"), "'min'", 0, 3650, &d->a)
-            || s_number (c, s_get (n, "mode"), "'mode'", 0, 3650, &d->b)
-            || s_number (c, s_get (n, "max"), "'max'", 0, 3650, &d->c))
+    struct fy_node *routes = s_get (n, "routes");
+    if (!routes)
+        return 0;
+    if (fy_node_get_type (routes) != FYNT_SEQUENCE)
+        return s_fail (c, routes, "transit 'routes' must be a list of {from, to, transit}");
+    void *it = NULL;
+    struct fy_node *e;
+    static const char *const rkeys[] = { "from", "to", "transit", NULL };
+    while ((e = fy_node_sequence_iterate (routes, &it))) {
+        if (s->transit.nroutes == MACX_SCN_MAX_ROUTES)
+            return s_fail (c, e, "more than %d transit routes", MACX_SCN_MAX_ROUTES);
+        macx_scn_route_t *r = &s->transit.routes[s->transit.nroutes++];
+        if (s_keys (c, e, "a transit route", rkeys)
+            || s_copy (c, s_get (e, "from"), "route 'from'", r->from, sizeof r->from)
+            || s_copy (c, s_get (e, "to"), "route 'to'", r->to, sizeof r->to)
+            || s_transit_dist (c, s_get (e, "transit"), "a route's 'transit'", &r->hours))
             return -1;
-        return d->a <= d->b && d->b <= d->c ? 0 : s_fail (c, n, "need min <= mode <= max");
+        r->line = 0;
+        macx_yaml_mark (e, &r->line, &(int) { 0 });
     }
-    if (strcmp (kind, "lognormal") == 0) {
-        d->kind = MACX_DIST_LOGNORMAL;
-        if (s_number (c, s_get (n, "median"), "'median'", 0, 3650, &d->a)
-            || s_number (c, s_get (n, "sigma"), "'sigma'", 0, 5, &d->b))
-            return -1;
-        return s_get (n, "cap") ? s_number (c, s_get (n, "cap"), "'cap'", 0, 3650, &d->c) : 0;
-    }
-    return s_fail (c, s_get (n, "dist"), "unknown distribution '%s' (fixed, uniform, triangular, "
-                   "lognormal)", kind);
+    return 0;
 }
 
 static const char *const s_phase_keys[] = { "identification", "sharing", "enrichment",
@@ -396,6 +359,15 @@ s_validate (s_ctx_t *c, struct fy_node *root, macx_scenario_t *s)
     }
     if (s->behaviour.level3_threshold < s->behaviour.level2_threshold)
         return s_fail (c, s_get (root, "behaviour"), "level3_threshold is below level2_threshold");
+    for (int i = 0; i < s->transit.nroutes; i++) {
+        const macx_scn_route_t *r = &s->transit.routes[i];
+        const char *ends[2] = { r->from, r->to };
+        for (int k = 0; k < 2; k++)
+            if (strcmp (ends[k], "*") != 0 && !macx_scenario_agency (s, ends[k]))
+                return macx_error_set (c->err, MACX_EFORMAT, "%s:%d:1: transit route %s '%s' is "
+                                       "not among the agencies (an id, or '*' for any)", c->file,
+                                       r->line, k ? "to" : "from", ends[k]);
+    }
     return 0;
 }
 
@@ -412,10 +384,18 @@ macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
     int rc = -1;
     macx_policy_t *pol = NULL;   /* loaded only to check agreement overrides */
     static const char *const keys[] = {
-        "name", "description", "seed", "subjects", "start_date", "clock_scale_ms",
-        "closure_window_days", "deadline_days", "enrichment_wait_days", "policy", "regions",
-        "macs", "agencies", "agreements", "behaviour", "disposals", "workflow", NULL
+        "name", "description", "seed", "subjects", "start_date", "closure_window_days",
+        "deadline_days", "enrichment_wait_days", "policy", "transit", "regions", "macs",
+        "agencies", "agreements", "behaviour", "disposals", "workflow", NULL
     };
+    if (root && fy_node_get_type (root) == FYNT_MAPPING && s_get (root, "clock_scale_ms")) {
+        s_fail (&c, fy_node_pair_key (fy_node_mapping_lookup_pair_by_string (root, "clock_scale_ms",
+                                                                              FY_NT)),
+                "'clock_scale_ms' is retired: a pilot runs in simulated time, as fast as the "
+                "broker allows, with the same figures at any speed; delete the line (for a paced "
+                "demonstration use 'macx pilot run --pace MS')");
+        goto done;
+    }
     if (s_keys (&c, root, "the scenario", keys))
         goto done;
     snprintf (s->path, sizeof s->path, "%s", path);
@@ -430,8 +410,6 @@ macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
     if (s_number (&c, s_get (root, "seed"), "'seed'", 0, 9007199254740991.0, &seed)
         || s_int (&c, s_get (root, "subjects"), "'subjects'", 1, 1000000, &s->subjects)
         || s_copy (&c, s_get (root, "start_date"), "'start_date'", date, sizeof date)
-        || s_number (&c, s_get (root, "clock_scale_ms"), "'clock_scale_ms'", 0.01, 86400000,
-                     &s->clock_scale_ms)
         || s_int (&c, s_get (root, "closure_window_days"), "'closure_window_days'", 1, 3650,
                   &s->closure_window_days)
         || s_int (&c, s_get (root, "deadline_days"), "'deadline_days'", 1, 3650, &s->deadline_days)
@@ -455,6 +433,11 @@ macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
         else
             snprintf (s->policy_dir, sizeof s->policy_dir, "%s/%s", dirname (copy), policy);
     }
+    /* transit: how long records take, by route (defaults: 2-12 hours, verdicts 2 hours) */
+    s->transit.fallback = (macx_dist_t) { MACX_DIST_UNIFORM, 2, 12, 0, true };
+    s->transit.verdict_hours = 2;
+    if (s_get (root, "transit") && s_transit (&c, s_get (root, "transit"), s))
+        goto done;
     /* regions: mapping region -> share */
     struct fy_node *regions = s_get (root, "regions");
     if (!regions || fy_node_get_type (regions) != FYNT_MAPPING) {
@@ -617,14 +600,32 @@ done:
 }
 
 void
-macx_scenario_override (macx_scenario_t *s, int64_t seed, int subjects, double clock_scale_ms)
+macx_scenario_override (macx_scenario_t *s, int64_t seed, int subjects)
 {
     if (seed >= 0)
         s->seed = (uint64_t) seed;
     if (subjects > 0)
         s->subjects = subjects;
-    if (clock_scale_ms > 0)
-        s->clock_scale_ms = clock_scale_ms;
+}
+
+const macx_dist_t *
+macx_scenario_transit (const macx_scenario_t *s, const char *from, const char *to)
+{
+    /* The most specific route wins: both named, then one, then the default. */
+    const macx_dist_t *best = &s->transit.fallback;
+    int score = -1;
+    for (int i = 0; i < s->transit.nroutes; i++) {
+        const macx_scn_route_t *r = &s->transit.routes[i];
+        bool f = strcmp (r->from, from) == 0, t = strcmp (r->to, to) == 0;
+        if ((!f && strcmp (r->from, "*") != 0) || (!t && strcmp (r->to, "*") != 0))
+            continue;
+        int sc = 2 * f + t;
+        if (sc > score) {
+            score = sc;
+            best = &r->hours;
+        }
+    }
+    return best;
 }
 
 const macx_scn_agency_t *

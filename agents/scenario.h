@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dist.h"
 #include "error.h"
 #include "keys.h"
 
@@ -19,21 +20,13 @@
 #define MACX_SCN_MAX_OVERRIDES 32
 #define MACX_SCN_MAX_DISPOSALS 12
 #define MACX_SCN_NAME          64
-
-/* A service-time distribution in simulated days. */
-typedef enum { MACX_DIST_FIXED, MACX_DIST_UNIFORM, MACX_DIST_TRIANGULAR, MACX_DIST_LOGNORMAL } macx_dist_kind_t;
-typedef struct {
-    macx_dist_kind_t kind;
-    double a, b, c;      /* fixed: a; uniform: [a,b]; triangular: min a, mode b, max c;
-                            lognormal: median a, sigma b (of the log), cap c (0: none) */
-    bool set;
-} macx_dist_t;
+#define MACX_SCN_MAX_ROUTES    64
 
 typedef struct {
     char id[MACX_AGENCY_ID_MAX + 1];
     char kind[16];                       /* mi5, ctp, local_authority, ogd */
     char region[MACX_SCN_NAME];          /* "national" for MI5, CTP, OGDs */
-    macx_dist_t service[6];              /* by Macx__Phase (1..5) */
+    macx_dist_t service[6];              /* by Macx__Phase (1..5), simulated days */
     int capacity[6];                     /* cases worked at once, by phase; 0 = unlimited */
     double coverage;                     /* chance it holds a record on a subject (partners) */
     double near_match;                   /* chance what it holds is a near-match */
@@ -55,6 +48,15 @@ typedef struct {
     bool missing;                        /* never comes into force in this pilot */
 } macx_scn_override_t;
 
+/* How long a record takes from the broker's acceptance to its recipient,
+ * in simulated hours, on one route. */
+typedef struct {
+    char from[MACX_AGENCY_ID_MAX + 1];   /* an agency id, or "*" */
+    char to[MACX_AGENCY_ID_MAX + 1];
+    macx_dist_t hours;
+    int line;                            /* where it is in the file */
+} macx_scn_route_t;
+
 typedef struct {
     char kind[48];                       /* e.g. safeguarding_referral */
     char owner_kind[16];                 /* who delivers it: local_authority, ogd, ctp, mi5 */
@@ -69,10 +71,18 @@ typedef struct {
     uint64_t seed;
     int subjects;
     int32_t start_day;                   /* days since epoch */
-    double clock_scale_ms;               /* wall ms per simulated day */
     int closure_window_days;             /* subjects close uniformly over this many days */
     int deadline_days;                   /* a step waiting longer than this is given up (stalled) */
     int enrichment_wait_days;            /* the profile owner waits at most this for answers */
+    /* transit: the simulated time a record takes on each route (hours; the
+     * minimum over routes is the lookahead of the broker's simulated clock)
+     * and how long a sender waits for the broker's verdict */
+    struct {
+        macx_dist_t fallback;               /* routes not listed */
+        macx_scn_route_t routes[MACX_SCN_MAX_ROUTES];
+        int nroutes;
+        double verdict_hours;
+    } transit;
     /* regions and the share of subjects from each (sums to 1) */
     char regions[MACX_SCN_MAX_REGIONS][MACX_SCN_NAME];
     double region_share[MACX_SCN_MAX_REGIONS];
@@ -107,27 +117,19 @@ typedef struct {
 /* Loads and validates a scenario file. Errors name file:line:column. */
 int macx_scenario_load (const char *path, macx_scenario_t *scn, macx_error_t *err);
 
-/* Applies command-line overrides: seed (< 0: keep), subjects (0: keep),
- * clock scale (0: keep). Every process of a run applies the same ones. */
-void macx_scenario_override (macx_scenario_t *scn, int64_t seed, int subjects,
-                             double clock_scale_ms);
+/* Applies command-line overrides: seed (< 0: keep), subjects (0: keep).
+ * Every process of a run applies the same ones. */
+void macx_scenario_override (macx_scenario_t *scn, int64_t seed, int subjects);
+
+/* The transit distribution (hours) of the route from -> to: a route naming
+ * both, then one of them (the other '*'), else the default. */
+const macx_dist_t *macx_scenario_transit (const macx_scenario_t *scn, const char *from,
+                                          const char *to);
 
 /* Lookups; NULL when absent. */
 const macx_scn_agency_t *macx_scenario_agency (const macx_scenario_t *scn, const char *id);
 /* The MAC that takes a case from region: its regional MAC if it has one,
  * else the national MAC. NULL if none. */
 const macx_scn_mac_t *macx_scenario_mac_for (const macx_scenario_t *scn, const char *region);
-
-/* Draws a service time in days from d with the uniform u1, u2 in (0,1). */
-double macx_dist_sample (const macx_dist_t *d, double u1, double u2);
-
-/* ---- deterministic randomness ------------------------------------------- */
-
-/* A counter-based generator: the same (seed, stream, index) always gives
- * the same number, whatever order processes ask in. stream is any string
- * naming what is drawn (e.g. "service/la-london/S-000042/enrichment"). */
-uint64_t macx_rand_u64 (uint64_t seed, const char *stream, uint64_t index);
-/* Uniform in (0, 1). */
-double macx_rand_unit (uint64_t seed, const char *stream, uint64_t index);
 
 #endif

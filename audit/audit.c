@@ -823,8 +823,9 @@ s_entry_json (FILE *out, const Macx__AuditEntry *e, const uint8_t *hash, const u
     s_field (out, "agreement", e->agreement);
     s_field (out, "flow", e->flow);
     s_field (out, "policy_hash", e->policy_hash);
-    fprintf (out, ",\"created_ms\":%" PRId64 ",\"sim_day\":%" PRId32 ",\"sim_ms\":%" PRId64, e->created_ms,
-             e->sim_day, e->sim_ms);
+    fprintf (out, ",\"created_ms\":%" PRId64 ",\"sim_day\":%" PRId32 ",\"sim_ms\":%" PRId64
+             ",\"clock_ms\":%" PRId64 ",\"arrive_ms\":%" PRId64, e->created_ms, e->sim_day, e->sim_ms,
+             e->clock_ms, e->arrive_ms);
     s_field (out, "recipient", e->recipient);
     fprintf (out, ",\"retention_days\":%" PRIu32 ",\"mailbox_seq\":%" PRIu64, e->retention_days,
              e->mailbox_seq);
@@ -871,6 +872,14 @@ macx_audit_print_entry (FILE *out, const Macx__AuditEntry *e, int json)
         fprintf (out, " %s", macx_phase_name (e->phase));
     if (e->case_id[0])
         fprintf (out, " case=%s", e->case_id);
+    if (e->clock_ms) {   /* the broker's clock: simulated in pilots */
+        char c[40];
+        fprintf (out, " clock=%s", macx_audit_format_time (e->clock_ms, c));
+    }
+    if (e->arrive_ms && e->arrive_ms != e->clock_ms) {
+        char a[40];
+        fprintf (out, " arrive=%s", macx_audit_format_time (e->arrive_ms, a));
+    }
     if (e->decision[0])
         fprintf (out, " %s", e->decision);
     if (e->reason)

@@ -41,6 +41,10 @@ macx_broker_config_defaults (macx_broker_config_t *cfg)
     cfg->checkpoint_every = 1000;
     cfg->heartbeat_ms = 1000;
     cfg->purge_interval_ms = 1000;
+    cfg->sync = true;
+    cfg->clock.max_skew_ms = -1;
+    cfg->clock.verdict_hours = 2;
+    cfg->clock.transit = (macx_dist_t) { MACX_DIST_UNIFORM, 2, 12, 0, true };
 }
 
 int
@@ -107,6 +111,10 @@ s_verify (s_worker_t *w, macx_job_t *job)
     case JOB_CREDIT:
         job->credit = macx__credit__unpack (NULL, job->body_len, job->body);
         job->rc = job->credit ? 0 : MACX_EDECODE;
+        break;
+    case JOB_TIME:
+        job->time = macx__time_request__unpack (NULL, job->body_len, job->body);
+        job->rc = job->time ? 0 : MACX_EDECODE;
         break;
     default:
         break;
@@ -211,6 +219,7 @@ s_io_incoming (void *router, void *to_workers, uint64_t *ticket)
                                    &job->body, &job->body_len) == 0) {
         switch (field) {
         case JOB_RECORD: case JOB_RECEIPT: case JOB_HELLO: case JOB_CREDIT: case JOB_STATS:
+        case JOB_TIME:
             job->kind = (macx_job_kind_t) field;
             break;
         default:
@@ -457,6 +466,11 @@ done:
         pthread_join (worker_threads[i], NULL);
     if (zap_started)
         pthread_join (zap_thread, NULL);
+    if (core && macx_core_time_violations (core) && rc == MACX_OK)
+        rc = macx_error_set (err, MACX_EINTERNAL, "the simulated clock's protocol was broken %" PRIu64
+                             " time(s): a record reached a federate in its past, or a federate "
+                             "asked for time with an event before its grant (see the log)",
+                             macx_core_time_violations (core));
     macx_core_destroy (&core);
     macx_policy_destroy (&b.policy);
     macx_identity_destroy (&b.identity);

@@ -15,12 +15,51 @@
 #ifndef MACX_BROKER_H
 #define MACX_BROKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dist.h"
 #include "error.h"
+#include "keys.h"
 
 #define MACX_BROKER_MAX_EFFECTIVE 32
+#define MACX_BROKER_MAX_FEDERATES 32
+#define MACX_BROKER_MAX_ROUTES    64
+#define MACX_BROKER_DEFAULT_SKEW_MS 300000
+
+/* A route's transit time, in simulated hours (simulated clock only). */
+typedef struct {
+    char from[MACX_AGENCY_ID_MAX + 1];   /* a federate, or "*" */
+    char to[MACX_AGENCY_ID_MAX + 1];
+    macx_dist_t hours;
+} macx_broker_route_t;
+
+/* The broker's clock: every accepted record is stamped with it and the
+ * agreements are judged by it, never by a time the sender claims.
+ *   wall       the wall clock; with start_ms, a wall clock that reads
+ *              start_ms when the broker starts (to run "as of" a date)
+ *   simulated  a pilot's clock, advanced by the broker's time management
+ *              (docs/protocol.md "Simulated time"): time 0 is start_ms;
+ *              the federates are the agencies it waits for; every record
+ *              to a federate arrives after a transit drawn per route. */
+typedef struct {
+    bool simulated;
+    int64_t start_ms;                    /* 0: the wall clock itself (wall only) */
+    int64_t end_ms;                      /* simulated: stop there (0: when nothing is left) */
+    int64_t max_skew_ms;                 /* a claim further than this from the clock is
+                                            refused CLOCK_SKEW; -1: 300000 (wall), 0 (simulated) */
+    double pace_ms;                      /* simulated: at most one simulated day per pace_ms of
+                                            wall time (0: as fast as the federates go) */
+    uint64_t seed;                       /* simulated: transit draws */
+    double verdict_hours;                /* simulated: from a record's stamp to its sender
+                                            learning the verdict (> 0) */
+    char federates[MACX_BROKER_MAX_FEDERATES][MACX_AGENCY_ID_MAX + 1];
+    int nfederates;
+    macx_dist_t transit;                 /* hours, routes not listed */
+    macx_broker_route_t routes[MACX_BROKER_MAX_ROUTES];
+    int nroutes;
+} macx_broker_clock_t;
 
 typedef struct {
     char bind[256];              /* e.g. tcp://127.0.0.1:7750 */
@@ -40,22 +79,35 @@ typedef struct {
     } effective[MACX_BROKER_MAX_EFFECTIVE];   /* agreements' effective-from overrides */
     int neffective;
     char log_level[8];
+    bool sync;                   /* fsync every commit (default); off: a crash of the
+                                    process loses nothing, one of the machine may */
+    macx_broker_clock_t clock;
 } macx_broker_config_t;
 
 /* Fills cfg with defaults (bind tcp://127.0.0.1:7750, identity broker,
  * map 1 GiB, workers 0, batch 512, checkpoint every 1000, heartbeat 1000 ms,
- * purge every 1000 ms). */
+ * purge every 1000 ms, sync on, the wall clock with a 5-minute skew). */
 void macx_broker_config_defaults (macx_broker_config_t *cfg);
 
 /* Reads a YAML config file over cfg: keys bind, keys, policy, data,
  * identity, map_size (bytes or with K/M/G suffix), workers, batch_max,
- * checkpoint_every, heartbeat_ms, purge_interval_ms, log_level, effective
- * (a mapping of agreement id to YYYY-MM-DD). Unknown keys are errors with
+ * checkpoint_every, heartbeat_ms, purge_interval_ms, log_level, sync,
+ * effective (a mapping of agreement id to YYYY-MM-DD) and clock (mode,
+ * start, end, max_skew_ms, pace_ms, seed, verdict_hours, federates,
+ * transit: docs/operations.md). Unknown keys are errors with
  * file:line:column. */
 int macx_broker_config_load (const char *path, macx_broker_config_t *cfg, macx_error_t *err);
 
 /* Parses a size in bytes, or with a K/M/G suffix (at least 64K). 0 or -1. */
 int macx_broker_config_map_size (const char *text, size_t *out);
+
+/* Checks the clock section as a whole (a simulated clock needs a start,
+ * federates and transits that take time; routes name federates). */
+int macx_broker_config_check_clock (const macx_broker_clock_t *clock, macx_error_t *err);
+
+/* The transit of the route from -> to (most specific route first). */
+const macx_dist_t *macx_broker_clock_transit (const macx_broker_clock_t *clock, const char *from,
+                                              const char *to);
 
 /* Parses "AGREEMENT=YYYY-MM-DD" into cfg's effective overrides. */
 int macx_broker_config_effective (macx_broker_config_t *cfg, const char *text, macx_error_t *err);

@@ -24,6 +24,7 @@ typedef enum {
     JOB_HELLO = 1,
     JOB_CREDIT = 7,
     JOB_STATS = 9,
+    JOB_TIME = 12,        /* a federate's TimeRequest (simulated clock) */
     JOB_MALFORMED = 100,  /* a frame that is not one of ours */
     JOB_DRAIN = 101,      /* shutdown marker, last ticket */
     JOB_GONE = 102        /* io could not reach this routing id */
@@ -45,6 +46,7 @@ typedef struct {
     Macx__Receipt *receipt;
     Macx__Hello *hello;
     Macx__Credit *credit;
+    Macx__TimeRequest *time;
     bool accepted;                         /* core: stored and ACKed */
 } macx_job_t;
 

@@ -1,10 +1,13 @@
 /* core.c -- the broker's judging and storage thread: restores arrival order,
- * judges each record (sender, replay, sequence, recipients, agreements),
- * writes a whole batch in ONE LMDB transaction (audit entries, mailbox
- * entries, replay state, counters), commits, then ACKs/NACKs and delivers
- * from mailboxes within each recipient's credit. Owns the LMDB env. */
+ * judges each record (sender, replay, sequence, the broker's clock,
+ * recipients, agreements), writes a whole batch in ONE LMDB transaction
+ * (audit entries, mailbox entries, replay state, counters), commits, then
+ * ACKs/NACKs and delivers from mailboxes within each recipient's credit.
+ * Owns the LMDB env and the broker's clock: the wall clock, or a pilot's
+ * simulated clock (simtime.c), whose grants it sends after each batch. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +20,13 @@
 #include "json.h"
 #include "log.h"
 #include "names.h"
+#include "simtime.h"
 
 #define S_RING        65536          /* reorder window, tickets */
 #define S_SESSIONS    256
 #define S_RECIPIENTS  MACX_RECIPIENTS_MAX
+#define S_DAY_MS      ((int64_t) 86400000)
+#define S_NEVER       MACX_SIMTIME_NEVER
 
 typedef struct {
     char agency[MACX_AGENCY_ID_MAX + 1];
@@ -33,7 +39,18 @@ typedef struct {
     uint64_t resent_below;           /* seqs below this were sent in an earlier session */
     uint64_t depth;                  /* entries in the mailbox */
     bool dirty;                      /* may have something to deliver */
+    int fed;                         /* its federate index (simulated clock), or -1 */
 } s_session_t;
+
+/* A federate's time request, applied once every record it sent before it
+ * has been judged (its sequence says which). */
+typedef struct {
+    bool held;
+    int64_t next_ms;
+    uint64_t sequence;
+    uint64_t judged;                 /* the last sequence judged from it */
+    bool told_end;
+} s_fedreq_t;
 
 typedef struct {
     uint8_t rid[MACX_ROUTING_ID_MAX];
@@ -54,7 +71,6 @@ struct macx_core_t {
     s_session_t sessions[S_SESSIONS];
     int nsessions;
     uint64_t next_mseq;
-    int32_t day;                     /* broker's current (simulated) day */
     s_reply_t *replies;
     size_t nreplies, capreplies;
     /* ACKs of the batch, sent after commit one frame per sender */
@@ -63,8 +79,20 @@ struct macx_core_t {
         size_t rid_len;
         uint8_t record_id[MACX_RECORD_ID_BYTES];
         uint64_t sequence, audit_seq;
+        int64_t clock_ms, at_ms;
     } *acks;
     size_t nacks, capacks;
+    /* the clock */
+    macx_simtime_t *sim;             /* the simulated clock, or NULL (wall) */
+    int64_t skew_ms, verdict_ms;
+    int64_t *lookahead;              /* federates x federates, ms */
+    s_fedreq_t fedreq[MACX_BROKER_MAX_FEDERATES];
+    int64_t pace_t0_ms;              /* wall ms when every federate had joined */
+    bool ended;
+    uint64_t time_violations;        /* besides simtime's own count */
+    /* arrivals of this batch, queued in the clock once it commits */
+    struct { int fed; int64_t at; uint64_t mseq; } *arrivals;
+    size_t narrivals, caparrivals;
     int64_t last_checkpoint_ms;
     int64_t last_purge_ms;
     /* statistics */
@@ -127,6 +155,8 @@ s_meta_put_u64 (MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v)
 
 /* ---- sessions ------------------------------------------------------------- */
 
+static int s_fed (const macx_core_t *self, const char *agency);
+
 static s_session_t *
 s_session (macx_core_t *self, const char *agency, bool create)
 {
@@ -138,6 +168,7 @@ s_session (macx_core_t *self, const char *agency, bool create)
     s_session_t *s = &self->sessions[self->nsessions++];
     memset (s, 0, sizeof *s);
     snprintf (s->agency, sizeof s->agency, "%s", agency);
+    s->fed = s_fed (self, agency);
     return s;
 }
 
@@ -219,6 +250,8 @@ s_flush_replies (macx_core_t *self)
                                                          self->acks[j].record_id };
             items[n].sequence = self->acks[j].sequence;
             items[n].audit_seq = self->acks[j].audit_seq;
+            items[n].clock_ms = self->acks[j].clock_ms;
+            items[n].at_ms = self->acks[j].at_ms;
             ptrs[n] = &items[n];
             n++;
             sent[j] = true;
@@ -243,7 +276,8 @@ s_flush_replies (macx_core_t *self)
 }
 
 static void
-s_ack (macx_core_t *self, const macx_job_t *job, const Macx__Header *h, uint64_t audit_seq)
+s_ack (macx_core_t *self, const macx_job_t *job, const Macx__Header *h, uint64_t audit_seq,
+       int64_t clock_ms, int64_t at_ms)
 {
     if (self->nacks == self->capacks) {
         size_t cap = self->capacks ? self->capacks * 2 : 1024;
@@ -260,12 +294,15 @@ s_ack (macx_core_t *self, const macx_job_t *job, const Macx__Header *h, uint64_t
     memcpy (self->acks[self->nacks].record_id, h->record_id.data, MACX_RECORD_ID_BYTES);
     self->acks[self->nacks].sequence = h->sequence;
     self->acks[self->nacks].audit_seq = audit_seq;
+    self->acks[self->nacks].clock_ms = clock_ms;
+    self->acks[self->nacks].at_ms = at_ms;
     self->nacks++;
 }
 
 static void
 s_nack (macx_core_t *self, const macx_job_t *job, const Macx__Header *h, int reason,
-        const char *message, const char *agreement, const char *flow, uint64_t audit_seq)
+        const char *message, const char *agreement, const char *flow, uint64_t audit_seq,
+        int64_t clock_ms, int64_t at_ms)
 {
     Macx__Nack nack = MACX__NACK__INIT;
     if (h) {
@@ -277,10 +314,159 @@ s_nack (macx_core_t *self, const macx_job_t *job, const Macx__Header *h, int rea
     nack.agreement = (char *) (agreement ? agreement : "");
     nack.flow = (char *) (flow ? flow : "");
     nack.audit_seq = audit_seq;
+    nack.clock_ms = clock_ms;
+    nack.at_ms = at_ms;
     Macx__Frame f = MACX__FRAME__INIT;
     f.kind_case = MACX__FRAME__KIND_NACK;
     f.nack = &nack;
     s_queue (self, job->rid, job->rid_len, &f);
+}
+
+/* ---- the clock -------------------------------------------------------------- */
+
+/* The federate index of an agency, or -1 (also when the clock is wall). */
+static int
+s_fed (const macx_core_t *self, const char *agency)
+{
+    if (!self->sim)
+        return -1;
+    const macx_broker_clock_t *c = &self->b->cfg.clock;
+    for (int i = 0; i < c->nfederates; i++)
+        if (strcmp (c->federates[i], agency) == 0)
+            return i;
+    return -1;
+}
+
+/* The broker's time now: the wall clock (or a wall clock started at
+ * clock.start); in a pilot, the simulated time before which everything has
+ * happened. */
+static int64_t
+s_now (const macx_core_t *self)
+{
+    const macx_broker_clock_t *c = &self->b->cfg.clock;
+    if (!self->sim) {
+        int64_t wall = macx_clock_wall_ms ();
+        return c->start_ms ? c->start_ms + (wall - self->b->started_ms) : wall;
+    }
+    int64_t now = macx_simtime_now (self->sim);
+    if (now == S_NEVER)
+        now = macx_simtime_frontier (self->sim);
+    return now > c->start_ms ? now : c->start_ms;
+}
+
+/* When a federate learns the broker's verdict on a record it sent (stamped
+ * at stamp, or 0 when the record has none): 0 for anyone else. */
+static int64_t
+s_verdict_at (const macx_core_t *self, const char *agency, int64_t stamp)
+{
+    int f = s_fed (self, agency);
+    int64_t lo, hi;
+    if (f < 0)
+        return 0;
+    if (!stamp) {
+        if (!macx_simtime_window (self->sim, f, &lo, &hi))
+            return 0;
+        stamp = lo;
+    }
+    return stamp + self->verdict_ms;
+}
+
+/* Checks the time a header claims against the broker's clock and stamps
+ * the record. The claim is the header's simulated time, else its date,
+ * else its creation time; the clock is the wall clock, or the window of
+ * simulated time the sender has been granted. A claim further than the
+ * allowed skew is refused (msg says both times); else *stamp is the claim
+ * where it lies on the clock, or the clock's nearest time. */
+static int
+s_stamp (const macx_core_t *self, const macx_job_t *job, const Macx__Header *h, int64_t *stamp,
+         char *msg, size_t size)
+{
+    int64_t clo, chi;
+    char claim[64], when[24], a[24], b[24], away[32], skew[32];
+    if (h->sim_ms > 0) {
+        clo = chi = h->sim_ms;
+        snprintf (claim, sizeof claim, "%s", macx_time_format (clo, when));
+    }
+    else if (h->sim_day > 0) {
+        clo = (int64_t) h->sim_day * S_DAY_MS;
+        chi = clo + S_DAY_MS - 1;
+        snprintf (claim, sizeof claim, "the date %s", macx_date_format (h->sim_day, when));
+    }
+    else {
+        clo = chi = h->created_ms;
+        snprintf (claim, sizeof claim, "creation at %s", macx_time_format (clo, when));
+    }
+    int f = s_fed (self, job->agency);
+    int64_t lo, hi;
+    if (f >= 0) {
+        if (!macx_simtime_window (self->sim, f, &lo, &hi) || macx_simtime_idle (self->sim, f)) {
+            snprintf (msg, size, "the record claims %s, but %s holds no grant of simulated time "
+                      "(a federate sends only inside the window the broker granted it)", claim,
+                      job->agency);
+            return -1;
+        }
+        hi--;
+    }
+    else
+        lo = hi = s_now (self);
+    int64_t dist = clo > hi ? clo - hi : chi < lo ? lo - chi : 0;
+    if (dist > self->skew_ms) {
+        macx_duration_format (dist, away, sizeof away);
+        macx_duration_format (self->skew_ms, skew, sizeof skew);
+        if (f >= 0)
+            snprintf (msg, size, "the record claims %s; the broker has granted %s the simulated "
+                      "time from %s to %s (%s away; at most %s allowed)", claim, job->agency,
+                      macx_time_format (lo, a), macx_time_format (hi + 1, b), away, skew);
+        else
+            snprintf (msg, size, "the record claims %s; the broker's clock reads %s (%s away; at "
+                      "most %s allowed)", claim, macx_time_format (lo, a), away, skew);
+        return -1;
+    }
+    *stamp = f < 0 ? lo : clo < lo ? lo : clo > hi ? hi : clo;
+    return 0;
+}
+
+/* When a record stamped at stamp reaches recipient: on the simulated clock,
+ * after a transit drawn for (seed, route, sequence), never sooner than the
+ * route's lookahead; otherwise at once. *fed is the recipient's federate
+ * index or -1. */
+static int64_t
+s_arrival (const macx_core_t *self, const char *sender, const char *recipient, uint64_t sequence,
+           int64_t stamp, int *fed)
+{
+    *fed = s_fed (self, recipient);
+    if (*fed < 0)
+        return stamp;
+    const macx_broker_clock_t *c = &self->b->cfg.clock;
+    const macx_dist_t *d = macx_broker_clock_transit (c, sender, recipient);
+    char stream[2 * MACX_AGENCY_ID_MAX + 16];
+    snprintf (stream, sizeof stream, "transit/%s/%s", sender, recipient);
+    double hours = macx_dist_sample (d, macx_rand_unit (c->seed, stream, 2 * sequence),
+                                     macx_rand_unit (c->seed, stream, 2 * sequence + 1));
+    int64_t ms = llround (hours * 3600000.0);
+    int sf = s_fed (self, sender);
+    int64_t least = sf >= 0 ? self->lookahead[sf * c->nfederates + *fed]
+                            : (int64_t) ceil (macx_dist_min (d) * 3600000.0);
+    if (ms < least)
+        ms = least;
+    return stamp + (ms > 0 ? ms : 1);
+}
+
+static int
+s_arrival_queue (macx_core_t *self, int fed, int64_t at, uint64_t mseq)
+{
+    if (self->narrivals == self->caparrivals) {
+        size_t cap = self->caparrivals ? self->caparrivals * 2 : 1024;
+        void *g = realloc (self->arrivals, cap * sizeof *self->arrivals);
+        if (!g)
+            return -1;
+        self->arrivals = g;
+        self->caparrivals = cap;
+    }
+    self->arrivals[self->narrivals].fed = fed;
+    self->arrivals[self->narrivals].at = at;
+    self->arrivals[self->narrivals++].mseq = mseq;
+    return 0;
 }
 
 /* ---- judging a record ----------------------------------------------------- */
@@ -337,7 +523,7 @@ s_audit (macx_core_t *self, MDB_txn *txn, Macx__AuditEntry *e, uint64_t *seq)
  * failure (the batch must be aborted). */
 static int
 s_refuse (macx_core_t *self, MDB_txn *txn, const macx_job_t *job, const Macx__Header *h,
-          int reason, const char *message, const char *agreement, const char *flow)
+          int reason, const char *message, const char *agreement, const char *flow, int64_t stamp)
 {
     Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
     if (h)
@@ -350,10 +536,12 @@ s_refuse (macx_core_t *self, MDB_txn *txn, const macx_job_t *job, const Macx__He
     e.agreement = (char *) (agreement ? agreement : "");
     e.flow = (char *) (flow ? flow : "");
     e.policy_hash = (char *) macx_policy_hash (self->b->policy);
+    e.clock_ms = stamp ? stamp : s_now (self);
     uint64_t seq;
     if (s_audit (self, txn, &e, &seq))
         return -1;
-    s_nack (self, job, h, reason, message, agreement, flow, seq);
+    s_nack (self, job, h, reason, message, agreement, flow, seq, e.clock_ms,
+            s_verdict_at (self, job->agency, stamp));
     self->refused++;
     if (reason >= 0 && reason < 64)
         self->refused_by[reason]++;
@@ -371,11 +559,15 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     if (h && strcmp (h->sender, job->agency) != 0) {
         snprintf (msg, sizeof msg, "header names sender '%s' but the connection is authenticated "
                   "as '%s'", h->sender, job->agency);
-        return s_refuse (self, txn, job, h, MACX__REASON__SENDER_MISMATCH, msg, NULL, NULL);
+        return s_refuse (self, txn, job, h, MACX__REASON__SENDER_MISMATCH, msg, NULL, NULL, 0);
     }
+    /* A federate's time request waits for every record it sent before. */
+    int sf = h ? s_fed (self, job->agency) : -1;
+    if (sf >= 0 && h->sequence > self->fedreq[sf].judged)
+        self->fedreq[sf].judged = h->sequence;
     if (job->rc)
         return s_refuse (self, txn, job, h, s_reason_for_error (job->rc),
-                         macx_error_text (&job->err), NULL, NULL);
+                         macx_error_text (&job->err), NULL, NULL, 0);
     /* Replay: a record id already seen (within this batch too: the txn sees
      * its own writes), or a sequence that does not move forward. */
     MDB_val k = { MACX_RECORD_ID_BYTES, h->record_id.data }, d;
@@ -383,7 +575,7 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     if (rc == 0) {
         uint64_t first = d.mv_size >= 8 ? s_get_be64 (d.mv_data) : 0;
         snprintf (msg, sizeof msg, "record already received (audit entry %" PRIu64 ")", first);
-        return s_refuse (self, txn, job, h, MACX__REASON__REPLAY, msg, NULL, NULL);
+        return s_refuse (self, txn, job, h, MACX__REASON__REPLAY, msg, NULL, NULL, 0);
     }
     if (rc != MDB_NOTFOUND)
         return -1;
@@ -397,8 +589,13 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     if (h->sequence <= last) {
         snprintf (msg, sizeof msg, "sequence %" PRIu64 " does not follow %" PRIu64
                   " already accepted from %s", h->sequence, last, h->sender);
-        return s_refuse (self, txn, job, h, MACX__REASON__SEQUENCE_REGRESSION, msg, NULL, NULL);
+        return s_refuse (self, txn, job, h, MACX__REASON__SEQUENCE_REGRESSION, msg, NULL, NULL, 0);
     }
+    /* The broker's clock judges, never the sender's: the time the header
+     * claims must agree with it, and the record is stamped with it. */
+    int64_t stamp;
+    if (s_stamp (self, job, h, &stamp, msg, sizeof msg))
+        return s_refuse (self, txn, job, h, MACX__REASON__CLOCK_SKEW, msg, NULL, NULL, 0);
     /* Recipients must be registered agencies, not revoked. */
     const macx_agency_t *peers[S_RECIPIENTS];
     for (size_t i = 0; i < h->n_recipients; i++) {
@@ -408,14 +605,14 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
                       peers[i] ? "revoked" : "not a registered agency");
             return s_refuse (self, txn, job, h, peers[i] ? MACX__REASON__RECIPIENT_REVOKED
                                                          : MACX__REASON__UNKNOWN_RECIPIENT,
-                             msg, NULL, NULL);
+                             msg, NULL, NULL, stamp);
         }
     }
     /* The agreements, recipient by recipient; all must permit. */
     macx_policy_field_t fields[MACX_MANIFEST_MAX];
     for (size_t i = 0; i < h->n_manifest; i++)
         fields[i] = (macx_policy_field_t) { h->manifest[i]->name, h->manifest[i]->transform };
-    int32_t day = h->sim_day > 0 ? h->sim_day : macx_date_today ();
+    int32_t day = (int32_t) (stamp / S_DAY_MS);
     macx_policy_request_t req = {
         .sender = h->sender, .record_type = h->record_type, .purpose = h->purpose,
         .phase = h->phase, .case_phase = h->case_phase ? h->case_phase : h->phase,
@@ -451,7 +648,7 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         if (r->decision != MACX_DECISION_PERMIT) {
             snprintf (msg, sizeof msg, "to %s: %s", h->recipients[i], r->message);
             return s_refuse (self, txn, job, h, r->reason ? r->reason : MACX__REASON__INTERNAL_ERROR,
-                             msg, r->agreement, r->flow);
+                             msg, r->agreement, r->flow, stamp);
         }
         size_t al = strlen (agreements), fl = strlen (flows);
         snprintf (agreements + al, sizeof agreements - al, "%s%s", i ? "," : "",
@@ -468,10 +665,15 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     e.flow = flows;
     e.policy_hash = (char *) macx_policy_hash (self->b->policy);
     e.retention_days = (uint32_t) results[0].retention_days;
+    e.clock_ms = stamp;
     uint64_t audit_seq;
     if (s_audit (self, txn, &e, &audit_seq))
         return -1;
     for (size_t i = 0; i < h->n_recipients; i++) {
+        int rfed;
+        int64_t arrive = s_arrival (self, h->sender, h->recipients[i], h->sequence, stamp, &rfed);
+        if (rfed >= 0 && s_arrival_queue (self, rfed, arrive, self->next_mseq))
+            return -1;
         Macx__MailboxEntry m = MACX__MAILBOX_ENTRY__INIT;
         m.record_id = h->record_id;
         m.sender = h->sender;
@@ -486,6 +688,8 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         m.subject = h->subject;
         m.sequence = h->sequence;
         m.sim_ms = h->sim_ms;
+        m.clock_ms = stamp;
+        m.arrive_ms = arrive;
         uint8_t key[64];
         MDB_val mk = { s_mailbox_key (h->recipients[i], self->next_mseq++, key), key };
         MDB_val md = { macx__mailbox_entry__get_packed_size (&m), NULL };
@@ -512,9 +716,7 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     d = (MDB_val) { 8, sv };
     if (mdb_put (txn, self->senders, &sk, &d, 0))
         return -1;
-    if (h->sim_day > self->day)
-        self->day = h->sim_day;
-    s_ack (self, job, h, audit_seq);
+    s_ack (self, job, h, audit_seq, stamp, s_verdict_at (self, job->agency, stamp));
     job->accepted = true;
     self->accepted++;
     return 0;
@@ -568,6 +770,8 @@ s_receipt (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         e.sim_day = m->sim_day;
         e.sequence = m->sequence;
         e.sim_ms = m->sim_ms;
+        e.clock_ms = m->clock_ms;
+        e.arrive_ms = m->arrive_ms;
         e.mailbox_seq = r->mailbox_seqs[i];
         e.created_ms = r->time_ms;
         uint64_t seq;
@@ -626,7 +830,63 @@ s_stats_json (macx_core_t *self, char **out, size_t *len)
              self->batch_size.max, macx_hist_mean (&self->commit_us),
              macx_hist_quantile (&self->commit_us, 0.5), macx_hist_quantile (&self->commit_us, 0.99),
              self->commit_us.max, macx_policy_hash (self->b->policy));
+    /* the clock, after the closing brace is taken back */
+    fseek (f, -1, SEEK_CUR);
+    char now[24];
+    fprintf (f, ",\"clock\":{\"mode\":\"%s\",\"now\":\"%s\",\"max_skew_ms\":%" PRId64,
+             self->sim ? "simulated" : "wall", macx_time_format (s_now (self), now), self->skew_ms);
+    if (self->sim)
+        fprintf (f, ",\"federates\":%d,\"joined\":%s,\"ended\":%s,\"grants\":%" PRIu64
+                 ",\"frontier\":\"%s\",\"time_violations\":%" PRIu64,
+                 macx_simtime_count (self->sim), macx_simtime_joined (self->sim) ? "true" : "false",
+                 self->ended ? "true" : "false", macx_simtime_grants (self->sim),
+                 macx_time_format (macx_simtime_frontier (self->sim), now),
+                 macx_core_time_violations (self));
+    fputs ("}}", f);
     fclose (f);
+}
+
+static void
+s_error (macx_core_t *self, const macx_job_t *job, int reason, const char *message)
+{
+    Macx__Error er = MACX__ERROR__INIT;
+    er.reason = reason;
+    er.message = (char *) message;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_ERROR;
+    f.error = &er;
+    s_queue (self, job->rid, job->rid_len, &f);
+}
+
+/* Queues every mailbox entry of federate f in the simulated clock again:
+ * at start, and when f says hello (what it was sent and did not receipt
+ * comes again; it drops duplicates). */
+static void
+s_restore_arrivals (macx_core_t *self, int f)
+{
+    const char *agency = self->b->cfg.clock.federates[f];
+    macx_simtime_clear_arrivals (self->sim, f);
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    if (mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn))
+        return;
+    if (mdb_cursor_open (txn, self->mailbox, &cur) == 0) {
+        uint8_t key[64];
+        size_t alen = strlen (agency) + 1;
+        MDB_val k = { s_mailbox_key (agency, 0, key), key }, d;
+        int rc = mdb_cursor_get (cur, &k, &d, MDB_SET_RANGE);
+        while (rc == 0 && k.mv_size == alen + 8 && memcmp (k.mv_data, agency, alen) == 0) {
+            Macx__MailboxEntry *m = macx__mailbox_entry__unpack (NULL, d.mv_size, d.mv_data);
+            if (m) {
+                macx_simtime_restore (self->sim, f, m->arrive_ms,
+                                      s_get_be64 ((uint8_t *) k.mv_data + alen));
+                macx__mailbox_entry__free_unpacked (m, NULL);
+            }
+            rc = mdb_cursor_get (cur, &k, &d, MDB_NEXT);
+        }
+        mdb_cursor_close (cur);
+    }
+    mdb_txn_abort (txn);
 }
 
 static void
@@ -660,8 +920,31 @@ s_session_job (macx_core_t *self, macx_job_t *job)
             s->resent_below = s->cursor;
         s->cursor = 0;   /* everything not receipted is sent again */
         s->dirty = true;
-        macx_log (MACX_LOG_INFO, "session", "agency=%s credit=%u mailbox=%" PRIu64, s->agency,
-                  s->window, s->depth);
+        if (s->fed >= 0)
+            s_restore_arrivals (self, s->fed);
+        macx_log (MACX_LOG_INFO, "session", "agency=%s credit=%u mailbox=%" PRIu64 "%s", s->agency,
+                  s->window, s->depth, s->fed >= 0 ? " federate=yes" : "");
+    }
+    else if (job->kind == JOB_TIME) {
+        int f = job->rc ? -1 : s_fed (self, job->agency);
+        if (f < 0) {
+            char msg[200];
+            if (job->rc)
+                snprintf (msg, sizeof msg, "time request does not decode");
+            else if (!self->sim)
+                snprintf (msg, sizeof msg, "the broker's clock is the wall clock: there is no "
+                          "simulated time to ask for");
+            else
+                snprintf (msg, sizeof msg, "'%s' is not a federate of the broker's simulated clock",
+                          job->agency);
+            s_error (self, job, job->rc ? MACX__REASON__MALFORMED : MACX__REASON__CLOCK_SKEW, msg);
+            return;
+        }
+        s_fedreq_t *q = &self->fedreq[f];
+        q->held = true;
+        q->next_ms = job->time->next_ms > 0 ? job->time->next_ms : S_NEVER;
+        q->sequence = job->time->sequence;
+        q->told_end = false;
     }
     else if (job->kind == JOB_CREDIT && job->rc == 0) {
         s_session_t *s = s_session (self, job->agency, false);
@@ -693,7 +976,8 @@ s_deliver (macx_core_t *self)
     MDB_txn *txn = NULL;
     for (int i = 0; i < self->nsessions; i++) {
         s_session_t *s = &self->sessions[i];
-        if (!s->connected || !s->dirty || s->inflight >= s->window)
+        /* A federate's records go with its grants (s_grant), in time order. */
+        if (!s->connected || !s->dirty || s->inflight >= s->window || s->fed >= 0)
             continue;
         if (!txn && mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn))
             return;
@@ -719,6 +1003,8 @@ s_deliver (macx_core_t *self)
                 /* Sent before in this broker's life (a reconnect) or stored by
                  * an earlier broker run: either way, a redelivery. */
                 dl.redelivery = m->stored_ms < self->b->started_ms || mseq < s->resent_below;
+                dl.clock_ms = m->clock_ms;
+                dl.arrive_ms = m->arrive_ms;
                 Macx__Frame f = MACX__FRAME__INIT;
                 f.kind_case = MACX__FRAME__KIND_DELIVER;
                 f.deliver = &dl;
@@ -739,12 +1025,151 @@ s_deliver (macx_core_t *self)
         mdb_txn_abort (txn);
 }
 
+/* ---- simulated time: grants ------------------------------------------------ */
+
+static void
+s_send_grant (macx_core_t *self, s_session_t *s, int64_t until, bool end, const char *why)
+{
+    Macx__TimeGrant g = MACX__TIME_GRANT__INIT;
+    g.until_ms = until;
+    g.verdict_ms = self->verdict_ms;
+    g.end = end;
+    g.why = (char *) (why ? why : "");
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_TIME_GRANT;
+    f.time_grant = &g;
+    s_send_frame (self, s->rid, s->rid_len, &f);
+}
+
+/* Sends a federate the records due in its window, in time order, within
+ * its credit. Returns the end of the window it can be granted: until, or
+ * the time of the first record its credit could not take. */
+static int64_t
+s_deliver_due (macx_core_t *self, s_session_t *s, MDB_txn **txn, int64_t until)
+{
+    uint64_t mseq;
+    int64_t at;
+    while (s->inflight < s->window && macx_simtime_take (self->sim, s->fed, until, &mseq, &at)) {
+        if (!*txn && mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn)) {
+            *txn = NULL;
+            macx_simtime_restore (self->sim, s->fed, at, mseq);
+            return at;
+        }
+        uint8_t key[64];
+        MDB_val k = { s_mailbox_key (s->agency, mseq, key), key }, d;
+        if (mdb_get (*txn, self->mailbox, &k, &d) != 0)
+            continue;   /* receipted (a duplicate restore) or purged */
+        Macx__MailboxEntry *m = macx__mailbox_entry__unpack (NULL, d.mv_size, d.mv_data);
+        if (!m)
+            continue;
+        Macx__Deliver dl = MACX__DELIVER__INIT;
+        dl.mailbox_seq = mseq;
+        dl.envelope = m->envelope;
+        dl.redelivery = m->stored_ms < self->b->started_ms || m->deliveries > 0;
+        dl.clock_ms = m->clock_ms;
+        dl.arrive_ms = m->arrive_ms;
+        Macx__Frame f = MACX__FRAME__INIT;
+        f.kind_case = MACX__FRAME__KIND_DELIVER;
+        f.deliver = &dl;
+        if (s_send_frame (self, s->rid, s->rid_len, &f))
+            s->inflight++;
+        macx__mailbox_entry__free_unpacked (m, NULL);
+    }
+    int64_t next = macx_simtime_next_arrival (self->sim, s->fed);
+    return next < until ? next : until;
+}
+
+/* After every batch: applies the federates' time requests whose records
+ * have all been judged, then grants every idle federate that can advance
+ * the window it may have (bound, capped by the pace), its due records
+ * first; or, once nothing is left, tells every federate the simulation has
+ * ended. */
+static void
+s_grant (macx_core_t *self)
+{
+    if (!self->sim)
+        return;
+    const macx_broker_clock_t *c = &self->b->cfg.clock;
+    for (int f = 0; f < c->nfederates; f++) {
+        s_fedreq_t *q = &self->fedreq[f];
+        if (!q->held || q->judged < q->sequence)
+            continue;
+        q->held = false;
+        if (macx_simtime_request (self->sim, f, q->next_ms)) {
+            int64_t lo = 0, hi = 0;
+            char a[24], b[24];
+            macx_simtime_window (self->sim, f, &lo, &hi);
+            macx_log (MACX_LOG_ERROR, "time violation: a federate asks for time with an event "
+                      "before its grant", "federate=%s next=%s granted=%s", c->federates[f],
+                      macx_time_format (q->next_ms, a), macx_time_format (hi, b));
+        }
+    }
+    if (!macx_simtime_joined (self->sim))
+        return;
+    int64_t wall = macx_clock_wall_ms ();
+    if (!self->pace_t0_ms) {
+        self->pace_t0_ms = wall;
+        macx_log (MACX_LOG_INFO, "simulated clock started", "federates=%d pace_ms=%g",
+                  c->nfederates, c->pace_ms);
+    }
+    if (macx_simtime_ended (self->sim)) {
+        char why[160], a[24];
+        int64_t now = macx_simtime_now (self->sim);
+        if (c->end_ms && now != S_NEVER)
+            snprintf (why, sizeof why, "the simulated clock reached its end (%s)",
+                      macx_time_format (c->end_ms, a));
+        else
+            snprintf (why, sizeof why, "nothing is left to happen (last grant %s)",
+                      macx_time_format (macx_simtime_frontier (self->sim), a));
+        if (!self->ended) {
+            self->ended = true;
+            macx_log (MACX_LOG_INFO, "simulation ended", "why=\"%s\" grants=%" PRIu64, why,
+                      macx_simtime_grants (self->sim));
+        }
+        for (int i = 0; i < self->nsessions; i++) {
+            s_session_t *s = &self->sessions[i];
+            if (s->fed >= 0 && s->connected && !self->fedreq[s->fed].told_end) {
+                s_send_grant (self, s, 0, true, why);
+                self->fedreq[s->fed].told_end = true;
+            }
+        }
+        return;
+    }
+    int64_t bounds[MACX_BROKER_MAX_FEDERATES];
+    macx_simtime_bounds (self->sim, bounds);
+    int64_t cap = S_NEVER;
+    if (c->pace_ms > 0)
+        cap = c->start_ms + (int64_t) ((double) (wall - self->pace_t0_ms) * S_DAY_MS / c->pace_ms);
+    MDB_txn *txn = NULL;
+    for (int i = 0; i < self->nsessions; i++) {
+        s_session_t *s = &self->sessions[i];
+        if (s->fed < 0 || !s->connected || !bounds[s->fed])
+            continue;
+        int64_t lo = macx_simtime_promise (self->sim, s->fed);
+        int64_t until = bounds[s->fed] < cap ? bounds[s->fed] : cap;
+        if (until <= lo)
+            continue;   /* waiting for the pace */
+        until = s_deliver_due (self, s, &txn, until);
+        if (until <= lo) {
+            char a[24];
+            macx_log (MACX_LOG_ERROR, "a federate's credit is too small for the records due at "
+                      "one time", "federate=%s at=%s credit=%u", s->agency,
+                      macx_time_format (lo, a), s->window);
+            continue;
+        }
+        s_send_grant (self, s, until, false, NULL);
+        macx_simtime_grant (self->sim, s->fed, lo, until);
+    }
+    if (txn)
+        mdb_txn_abort (txn);
+}
+
 /* ---- retention ------------------------------------------------------------ */
 
 static int
 s_purge (macx_core_t *self, MDB_txn *txn)
 {
-    int32_t today = self->day > 0 ? self->day : macx_date_today ();
+    int32_t today = (int32_t) (s_now (self) / S_DAY_MS);
     MDB_cursor *cur;
     if (mdb_cursor_open (txn, self->mailbox, &cur))
         return -1;
@@ -763,6 +1188,7 @@ s_purge (macx_core_t *self, MDB_txn *txn)
             e.phase = m->phase;
             e.record_type = m->record_type;
             e.sim_day = today;
+            e.clock_ms = m->clock_ms;
             e.message = "retention period ended before delivery; stored copy erased";
             uint64_t seq;
             s_session_t *s = s_session (self, (char *) k.mv_data, false);
@@ -797,6 +1223,8 @@ s_job_free (macx_job_t *job)
         macx__hello__free_unpacked (job->hello, NULL);
     if (job->credit)
         macx__credit__free_unpacked (job->credit, NULL);
+    if (job->time)
+        macx__time_request__free_unpacked (job->time, NULL);
     free (job);
 }
 
@@ -809,8 +1237,8 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
     uint64_t t0 = macx_clock_mono_ns ();
     MDB_txn *txn = NULL;
     uint64_t mseq0 = self->next_mseq;
-    int32_t day0 = self->day;
     size_t replies0 = self->nreplies, acks0 = self->nacks;
+    self->narrivals = 0;
     int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
     bool failed = rc != 0;
     for (size_t i = 0; i < n && !failed; i++) {
@@ -821,7 +1249,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
         case JOB_MALFORMED: {
             char msg[200];
             snprintf (msg, sizeof msg, "frame of %zu bytes is not a macx frame", job->body_len);
-            failed = s_refuse (self, txn, job, NULL, MACX__REASON__MALFORMED, msg, NULL, NULL) != 0;
+            failed = s_refuse (self, txn, job, NULL, MACX__REASON__MALFORMED, msg, NULL, NULL, 0) != 0;
             break;
         }
         default: break;
@@ -834,8 +1262,6 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
     }
     if (!failed && self->next_mseq != mseq0)
         failed = s_meta_put_u64 (txn, self->meta, "next_mseq", self->next_mseq) != 0;
-    if (!failed && self->day != day0)
-        failed = s_meta_put_u64 (txn, self->meta, "day", (uint64_t) self->day) != 0;
     if (!failed && final) {
         Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
         e.event = "stop";
@@ -867,7 +1293,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
             mdb_txn_abort (txn);
         macx_audit_aborted (self->audit);
         self->next_mseq = mseq0;
-        self->day = day0;
+        self->narrivals = 0;
         for (size_t i = replies0; i < self->nreplies; i++)
             free (self->replies[i].frame);
         self->nreplies = replies0;
@@ -880,11 +1306,26 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
                 const Macx__Header *h = jobs[i]->record ? macx_record_header (jobs[i]->record) : NULL;
                 s_nack (self, jobs[i], h, MACX__REASON__STORE_UNAVAILABLE,
                         "the broker could not store the record (store full or disk error); "
-                        "nothing was stored, send it again later", NULL, NULL, 0);
+                        "nothing was stored, send it again later", NULL, NULL, 0, s_now (self),
+                        s_verdict_at (self, jobs[i]->agency, 0));
             }
     }
     else {
         macx_audit_committed (self->audit);
+        /* What reaches a federate waits in the simulated clock for its time. */
+        for (size_t i = 0; i < self->narrivals; i++) {
+            int f = self->arrivals[i].fed;
+            if (macx_simtime_arrival (self->sim, f, self->arrivals[i].at, self->arrivals[i].mseq)) {
+                int64_t lo = 0, hi = 0;
+                char a[24], b[24];
+                macx_simtime_window (self->sim, f, &lo, &hi);
+                macx_log (MACX_LOG_ERROR, "time violation: a record reaches a federate in its past",
+                          "federate=%s arrive=%s granted=%s mailbox_seq=%" PRIu64,
+                          self->b->cfg.clock.federates[f], macx_time_format (self->arrivals[i].at, a),
+                          macx_time_format (hi, b), self->arrivals[i].mseq);
+            }
+        }
+        self->narrivals = 0;
         /* Count new mail per recipient for the sessions. */
         for (size_t i = 0; i < n; i++) {
             if (jobs[i]->kind != JOB_RECORD || !jobs[i]->accepted)
@@ -907,9 +1348,50 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
             s_session_job (self, jobs[i]);
     s_flush_replies (self);
     s_deliver (self);
+    s_grant (self);
 }
 
 /* ---- lifecycle ------------------------------------------------------------ */
+
+/* The clock: its skew, and for a simulated clock the lookahead of every
+ * route between federates (the least transit it can draw). */
+static int
+s_clock_new (macx_core_t *self, macx_error_t *err)
+{
+    const macx_broker_clock_t *c = &self->b->cfg.clock;
+    self->skew_ms = c->max_skew_ms >= 0 ? c->max_skew_ms
+                    : c->simulated ? 0 : MACX_BROKER_DEFAULT_SKEW_MS;
+    if (!c->simulated)
+        return MACX_OK;
+    if (macx_broker_config_check_clock (c, err))
+        return err ? err->code : MACX_EINVAL;
+    int n = c->nfederates;
+    self->verdict_ms = llround (c->verdict_hours * 3600000.0);
+    self->lookahead = calloc ((size_t) n * (size_t) n, sizeof *self->lookahead);
+    if (!self->lookahead)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    for (int k = 0; k < n; k++)
+        for (int j = 0; j < n; j++) {
+            double least = macx_dist_min (macx_broker_clock_transit (c, c->federates[k],
+                                                                     c->federates[j]));
+            int64_t ms = (int64_t) ceil (least * 3600000.0);
+            self->lookahead[k * n + j] = ms > 0 ? ms : 1;
+        }
+    self->sim = macx_simtime_new (n, self->lookahead, self->verdict_ms,
+                                  c->end_ms ? c->end_ms : S_NEVER);
+    if (!self->sim)
+        return macx_error_set (err, MACX_ENOMEM, "cannot set up the simulated clock");
+    char a[24];
+    macx_log (MACX_LOG_INFO, "simulated clock", "start=%s federates=%d verdict_ms=%" PRId64
+              " pace_ms=%g", macx_time_format (c->start_ms, a), n, self->verdict_ms, c->pace_ms);
+    return MACX_OK;
+}
+
+uint64_t
+macx_core_time_violations (const macx_core_t *self)
+{
+    return self->time_violations + (self->sim ? macx_simtime_violations (self->sim) : 0);
+}
 
 macx_core_t *
 macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
@@ -927,10 +1409,13 @@ macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
     macx_hist_reset (&self->commit_us);
     MDB_txn *txn = NULL;
     int rc;
+    if (s_clock_new (self, err))
+        goto fail;
     if ((rc = mdb_env_create (&self->env))
         || (rc = mdb_env_set_maxdbs (self->env, MACX_AUDIT_MAXDBS))
         || (rc = mdb_env_set_mapsize (self->env, b->cfg.map_size))
-        || (rc = mdb_env_open (self->env, b->cfg.data_dir, MDB_NOTLS, 0600))) {
+        || (rc = mdb_env_open (self->env, b->cfg.data_dir,
+                               MDB_NOTLS | (b->cfg.sync ? 0 : MDB_NOSYNC), 0600))) {
         macx_error_set (err, MACX_ESTORE, "%s: cannot open the store: %s", b->cfg.data_dir,
                         mdb_strerror (rc));
         goto fail;
@@ -952,8 +1437,6 @@ macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
         goto fail;
     }
     self->next_mseq = v ? v : 1;
-    s_meta_get_u64 (txn, self->meta, "day", &v);
-    self->day = (int32_t) v;
     /* Mailbox depth per agency, for statistics and sessions. */
     MDB_cursor *cur;
     if (mdb_cursor_open (txn, self->mailbox, &cur) == 0) {
@@ -984,6 +1467,8 @@ macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
     }
     txn = NULL;
     macx_audit_committed (self->audit);
+    for (int f = 0; self->sim && f < b->cfg.clock.nfederates; f++)
+        s_restore_arrivals (self, f);
     self->last_checkpoint_ms = self->last_purge_ms = macx_clock_wall_ms ();
     macx_log (MACX_LOG_INFO, "store open", "data=%s audit_seq=%" PRIu64 " mailboxes=%d",
               b->cfg.data_dir, macx_audit_head_seq (self->audit), self->nsessions);
@@ -1007,6 +1492,9 @@ macx_core_destroy (macx_core_t **self_p)
             free (self->replies[i].frame);
         free (self->replies);
         free (self->acks);
+        free (self->arrivals);
+        free (self->lookahead);
+        macx_simtime_destroy (&self->sim);
         macx_audit_destroy (&self->audit);
         if (self->env)
             mdb_env_close (self->env);
@@ -1025,7 +1513,8 @@ macx_core_run (macx_core_t *self)
     bool done = false;
     while (!done && batch) {
         zmq_pollitem_t item = { self->in, 0, ZMQ_POLLIN, 0 };
-        int rc = zmq_poll (&item, 1, 200);
+        /* A paced clock moves with the wall clock: look again soon. */
+        int rc = zmq_poll (&item, 1, self->sim && self->b->cfg.clock.pace_ms > 0 ? 5 : 200);
         if (rc < 0 && zmq_errno () == ETERM)
             break;
         /* Take everything that is ready, without blocking. */
@@ -1077,8 +1566,10 @@ macx_core_run (macx_core_t *self)
                  && now - self->last_checkpoint_ms > 5000)
                 || now - self->last_purge_ms >= self->b->cfg.purge_interval_ms)
                 s_batch (self, batch, 0, false);
-            else
+            else {
                 s_deliver (self);
+                s_grant (self);
+            }
         }
     }
     free (batch);

@@ -16,6 +16,11 @@ void macx_core_destroy (macx_core_t **self_p);
  * an empty [""][""] message on out. */
 void macx_core_run (macx_core_t *self);
 
+/* Violations of the simulated clock's protocol seen so far (a record
+ * reaching a federate in its past, a request with an event before its
+ * grant): each is logged; a broker that saw any exits non-zero. */
+uint64_t macx_core_time_violations (const macx_core_t *self);
+
 /* Marks the session with this routing id disconnected (core thread only). */
 void macx_core_session_gone (macx_core_t *self, const uint8_t *rid, size_t rid_len);
 

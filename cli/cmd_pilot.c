@@ -32,20 +32,25 @@ s_run (int argc, char **argv)
 {
     static const char usage[] =
         "usage: macx pilot run SCENARIO [--out DIR] [--seed N] [--subjects N]\n"
-        "                      [--clock-scale MS] [--quiet]\n\n"
+        "                      [--pace MS] [--quiet]\n\n"
         "Creates keys and synthetic agency databases from the seed, starts the broker\n"
-        "and every agency as separate processes, shows progress on stderr (subjects\n"
-        "per phase, refusals, simulated days), stops when every subject has a final\n"
-        "disposal or has stalled, then writes DIR/report.json, DIR/phases.csv and\n"
-        "DIR/report.html and prints a summary. DIR defaults to out/<scenario name>;\n"
-        "a previous run there is replaced. --clock-scale is wall milliseconds per\n"
-        "simulated day. The same seed and scenario give the same outcome for every\n"
-        "subject.\n\n"
+        "and every agency as separate processes, shows progress on stderr (simulated\n"
+        "day, subjects per phase, refusals), and once the broker's simulated clock has\n"
+        "nothing left to run writes DIR/report.json, DIR/phases.csv and DIR/report.html\n"
+        "and prints a summary. DIR defaults to out/<scenario name>; a previous run\n"
+        "there is replaced.\n\n"
+        "The broker owns the clock: simulated time advances as soon as every agency has\n"
+        "handled what came before, so a run is as fast as the machine allows, and the\n"
+        "same scenario, policy and seed give the same phases.csv and report.json (less\n"
+        "its wall-clock fields) at any load. --pace MS lets at most one simulated day\n"
+        "pass per MS milliseconds of wall time, for live demonstrations: the figures\n"
+        "are the same.\n\n"
         "Exit codes: 0 completed, 64 usage, 65/66/78 bad scenario or policy,\n"
         "70 a process died (the message names it), 74 I/O.\n";
     static const struct option opts[] = {
         { "out", required_argument, NULL, 'o' },        { "seed", required_argument, NULL, 's' },
-        { "subjects", required_argument, NULL, 'n' },   { "clock-scale", required_argument, NULL, 'c' },
+        { "subjects", required_argument, NULL, 'n' },   { "pace", required_argument, NULL, 'p' },
+        { "clock-scale", required_argument, NULL, 'c' },
         { "quiet", no_argument, NULL, 'q' },            { "help", no_argument, NULL, 'h' }, { 0 }
     };
     macx_pilot_opts_t o = { .seed = -1 };
@@ -57,12 +62,19 @@ s_run (int argc, char **argv)
         case 'o': snprintf (o.out, sizeof o.out, "%s", optarg); break;
         case 's': o.seed = strtoll (optarg, &end, 10); break;
         case 'n': o.subjects = (int) strtol (optarg, &end, 10); break;
-        case 'c': o.clock_scale_ms = strtod (optarg, &end); break;
+        case 'p': o.pace_ms = strtod (optarg, &end); break;
+        case 'c':
+            fprintf (stderr, "macx pilot run: --clock-scale is retired: a pilot runs in the "
+                     "broker's simulated time, as fast as the machine allows, with the same "
+                     "figures at any speed; use --pace %s for a demonstration at %s ms of wall "
+                     "time per simulated day\n", optarg, optarg);
+            return MACX_EX_USAGE;
         case 'q': o.quiet = true; break;
         case 'h': fputs (usage, stdout); return MACX_EX_OK;
         default: fputs (usage, stderr); return MACX_EX_USAGE;
         }
-        if (end && (*end || end == optarg || o.seed < -1 || o.subjects < 0 || o.clock_scale_ms < 0)) {
+        if (end && (*end || end == optarg || o.seed < -1 || o.subjects < 0 || !(o.pace_ms >= 0)
+                    || o.pace_ms > 86400000)) {
             fprintf (stderr, "macx pilot run: '%s' is not a valid number here\n", optarg);
             return MACX_EX_USAGE;
         }
@@ -148,15 +160,17 @@ macx_cmd_agent (int argc, char **argv)
 {
     static const char usage[] =
         "usage: macx agent --agency ID --scenario FILE --run DIR --broker ENDPOINT\n"
-        "                  --t0-ms MS [--seed N] [--subjects N] [--clock-scale MS]\n\n"
+        "                  [--seed N] [--subjects N]\n\n"
         "Runs one agency of a pilot (normally started by `macx pilot run`): its\n"
         "keys are in DIR/keys, its synthetic database in DIR/agents/ID/data, and it\n"
-        "writes its outcomes to DIR/agents/ID/outcomes.jsonl. Stops on SIGTERM.\n";
+        "writes its outcomes to DIR/agents/ID/outcomes.jsonl. It is a federate of the\n"
+        "broker's simulated clock and stops when the broker ends the simulation (or on\n"
+        "SIGTERM). Exit codes: 0 stopped, 64 usage, 65/66 bad scenario, 69 refused by\n"
+        "the broker, 70 internal error or a record that reached it in its past.\n";
     static const struct option opts[] = {
         { "agency", required_argument, NULL, 'a' },   { "scenario", required_argument, NULL, 's' },
         { "run", required_argument, NULL, 'r' },      { "broker", required_argument, NULL, 'b' },
-        { "t0-ms", required_argument, NULL, 't' },    { "seed", required_argument, NULL, 'S' },
-        { "subjects", required_argument, NULL, 'n' }, { "clock-scale", required_argument, NULL, 'c' },
+        { "seed", required_argument, NULL, 'S' },     { "subjects", required_argument, NULL, 'n' },
         { "help", no_argument, NULL, 'h' }, { 0 }
     };
     macx_agency_opts_t o = { .seed = -1 };
@@ -168,15 +182,13 @@ macx_cmd_agent (int argc, char **argv)
         case 's': snprintf (o.scenario, sizeof o.scenario, "%s", optarg); break;
         case 'r': snprintf (o.run_dir, sizeof o.run_dir, "%s", optarg); break;
         case 'b': snprintf (o.broker, sizeof o.broker, "%s", optarg); break;
-        case 't': o.t0_ms = strtoll (optarg, NULL, 10); break;
         case 'S': o.seed = strtoll (optarg, NULL, 10); break;
         case 'n': o.subjects = atoi (optarg); break;
-        case 'c': o.clock_scale_ms = strtod (optarg, NULL); break;
         case 'h': fputs (usage, stdout); return MACX_EX_OK;
         default: fputs (usage, stderr); return MACX_EX_USAGE;
         }
     }
-    if (optind != argc || !o.agency[0] || !o.scenario[0] || !o.run_dir[0] || !o.broker[0] || !o.t0_ms) {
+    if (optind != argc || !o.agency[0] || !o.scenario[0] || !o.run_dir[0] || !o.broker[0]) {
         fputs (usage, stderr);
         return MACX_EX_USAGE;
     }

@@ -1,6 +1,7 @@
 /* clock.c -- clocks and civil-date arithmetic (Howard Hinnant's algorithms). */
 #include "clock.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -82,4 +83,33 @@ int32_t
 macx_date_today (void)
 {
     return (int32_t) (macx_clock_wall_ms () / 86400000);
+}
+
+char *
+macx_time_format (int64_t ms, char *buf)
+{
+    int64_t days = ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000;
+    int64_t in_day = ms - days * 86400000;
+    int y, m, d;
+    macx_date_to_ymd ((int32_t) days, &y, &m, &d);
+    snprintf (buf, 21, "%04d-%02d-%02dT%02d:%02d:%02dZ", y % 10000, m, d,
+              (int) (in_day / 3600000), (int) (in_day / 60000 % 60), (int) (in_day / 1000 % 60));
+    return buf;
+}
+
+char *
+macx_duration_format (int64_t ms, char *buf, size_t size)
+{
+    int64_t a = ms < 0 ? -ms : ms;
+    if (a < 1000)
+        snprintf (buf, size, "%" PRId64 " ms", a);
+    else if (a < 120000)
+        snprintf (buf, size, "%.1f s", (double) a / 1000);
+    else if (a < 7200000)
+        snprintf (buf, size, "%.1f min", (double) a / 60000);
+    else if (a < 172800000)
+        snprintf (buf, size, "%.1f h", (double) a / 3600000);
+    else
+        snprintf (buf, size, "%.1f days", (double) a / 86400000);
+    return buf;
 }

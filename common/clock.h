@@ -3,6 +3,7 @@
 #ifndef MACX_CLOCK_H
 #define MACX_CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Monotonic nanoseconds, for latency measurement. */
@@ -20,5 +21,10 @@ int macx_date_parse (const char *text, int32_t *days);
 char *macx_date_format (int32_t days, char *buf);
 /* Today (UTC) in days. */
 int32_t macx_date_today (void);
+/* Formats ms since the epoch as "YYYY-MM-DDTHH:MM:SSZ" into buf (at least
+ * 21 bytes); returns buf. */
+char *macx_time_format (int64_t ms, char *buf);
+/* A duration for people: "850 ms", "12.0 s", "3.5 min", "5.0 h", "21.0 days". */
+char *macx_duration_format (int64_t ms, char *buf, size_t size);
 
 #endif

@@ -40,6 +40,7 @@ static const s_error_entry_t s_errors[] = {
     { MACX_EINTERNAL,     "EINTERNAL",    "internal error",                   MACX_EX_SOFTWARE },
     { MACX_EDENIED,       "EDENIED",      "refused",                          MACX_EX_FAIL },
     { MACX_EHEADER,       "EHEADER",      "invalid record header",            MACX_EX_DATAERR },
+    { MACX_EDONE,         "EDONE",        "the simulation has ended",         MACX_EX_OK },
 };
 
 static const s_error_entry_t *

@@ -33,7 +33,8 @@
 #define MACX_EINTERNAL     (-24)
 #define MACX_EDENIED       (-25)   /* refused by policy or broker */
 #define MACX_EHEADER       (-26)   /* header is well-formed protobuf but invalid */
-#define MACX_ECODE_MIN     (-26)
+#define MACX_EDONE         (-27)   /* the simulation has ended (not a failure) */
+#define MACX_ECODE_MIN     (-27)
 
 #define MACX_ERROR_MSG_MAX 512
 

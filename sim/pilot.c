@@ -1,8 +1,10 @@
 /* pilot.c -- the pilot orchestrator: creates keys and synthetic data,
- * starts the broker and one process per agency (this same binary), shows
- * progress from the agencies' outcomes and the audit log, stops everything
- * when every subject has a final disposal or has stalled, then reports. It
- * reads the broker's store read-only and never reaches into the broker. */
+ * writes the broker's configuration (its simulated clock: the federates,
+ * the transit of every route, the run's limit), starts the broker and one
+ * process per agency (this same binary), shows progress from the agencies'
+ * outcomes and the audit log, and once the broker has ended the simulation
+ * and every agency has stopped, stops the broker and reports. It reads the
+ * broker's store read-only and never reaches into the broker. */
 #include "pilot.h"
 
 #include <arpa/inet.h>
@@ -38,6 +40,7 @@ typedef struct {
     pid_t pid;
     char log[2048];
     long offset;                 /* read so far in its outcomes.jsonl */
+    bool stopped;                /* exited cleanly (the simulation ended) */
 } s_child_t;
 
 typedef struct {
@@ -45,7 +48,8 @@ typedef struct {
     macx_scenario_t scn;
     char run[1024];
     char endpoint[64];
-    int64_t t0_ms;
+    int64_t wall_started_ms;
+    int32_t end_day;             /* the simulated clock stops there */
     s_child_t broker;
     s_child_t agents[MACX_SCN_MAX_AGENCIES];
     int nagents;
@@ -55,6 +59,7 @@ typedef struct {
     char *final;                 /* per subject: 0 open, 1 disposed, 2 stalled */
     int8_t *phase_of;            /* per subject: highest phase with an accepted record */
     uint64_t audit_seq;
+    int64_t clock_ms;            /* the latest stamp in the audit: the simulated clock */
     macx_audit_reader_t *audit;
 } s_pilot_t;
 
@@ -270,6 +275,8 @@ s_on_accept (const Macx__AuditEntry *e, void *arg)
     self->audit_seq = e->seq;
     if (strcmp (e->event, "accept") != 0)
         return 0;
+    if (e->clock_ms > self->clock_ms)
+        self->clock_ms = e->clock_ms;
     int idx = s_subject_index (self, e->subject);
     if (idx > 0 && (int) e->phase > self->phase_of[idx])
         self->phase_of[idx] = (int8_t) e->phase;
@@ -292,7 +299,8 @@ s_progress (s_pilot_t *self, bool final_line)
     for (int i = 1; i <= self->scn.subjects; i++)
         if (!self->final[i] && self->phase_of[i] > 0)
             in_phase[(int) self->phase_of[i]]++;
-    double day = (double) (macx_clock_wall_ms () - self->t0_ms) / self->scn.clock_scale_ms;
+    double day = self->clock_ms ? (double) (self->clock_ms - (int64_t) self->scn.start_day * S_DAY_MS)
+                                      / S_DAY_MS : 0;
     if (self->o.quiet)
         return;
     bool tty = isatty (STDERR_FILENO);
@@ -319,10 +327,12 @@ s_write_run_json (s_pilot_t *self, const char *outcome, macx_error_t *err)
     macx_json_str (f, self->scn.name);
     fprintf (f, ",\"scenario\":");
     macx_json_str (f, self->o.scenario);
-    fprintf (f, ",\"seed\":%" PRIu64 ",\"subjects\":%d,\"start_date\":\"%s\",\"clock_scale_ms\":%g,"
-             "\"t0_ms\":%" PRId64 ",\"finished_ms\":%" PRId64 ",\"policy_dir\":",
-             self->scn.seed, self->scn.subjects, macx_date_format (self->scn.start_day, date),
-             self->scn.clock_scale_ms, self->t0_ms, macx_clock_wall_ms ());
+    char end[11];
+    fprintf (f, ",\"seed\":%" PRIu64 ",\"subjects\":%d,\"start_date\":\"%s\",\"end_date\":\"%s\","
+             "\"wall_pace_ms\":%g,\"wall_started_ms\":%" PRId64 ",\"wall_finished_ms\":%" PRId64
+             ",\"policy_dir\":", self->scn.seed, self->scn.subjects,
+             macx_date_format (self->scn.start_day, date), macx_date_format (self->end_day, end),
+             self->o.pace_ms, self->wall_started_ms, macx_clock_wall_ms ());
     macx_json_str (f, self->scn.policy_dir);
     macx_policy_t *policy = macx_policy_load (self->scn.policy_dir, NULL);
     fprintf (f, ",\"policy_hash\":");
@@ -425,6 +435,41 @@ s_prepare (s_pilot_t *self, macx_error_t *err)
     return MACX_OK;
 }
 
+/* The broker's configuration: its simulated clock (every agency a
+ * federate; the scenario's transits; the run's limit) and no fsync per
+ * commit: a pilot's broker cannot resume a simulation after a crash of the
+ * machine, and a crash of the process (kill -9) loses nothing without it. */
+static int
+s_write_broker_config (s_pilot_t *self, const char *path, macx_error_t *err)
+{
+    char *buf = NULL, date[11], dist[200];
+    size_t len = 0;
+    FILE *f = open_memstream (&buf, &len);
+    if (!f)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    fprintf (f, "# Written by macx pilot run for %s: the broker of this run.\n"
+             "sync: false\nclock:\n  mode: simulated\n", self->scn.name);
+    fprintf (f, "  start: %s\n", macx_date_format (self->scn.start_day, date));
+    fprintf (f, "  end: %s\n", macx_date_format (self->end_day, date));
+    fprintf (f, "  seed: %" PRIu64 "\n  verdict_hours: %.17g\n  pace_ms: %.17g\n  federates: [",
+             self->scn.seed, self->scn.transit.verdict_hours, self->o.pace_ms);
+    for (int i = 0; i < self->scn.nagencies; i++)
+        fprintf (f, "%s%s", i ? ", " : "", self->scn.agencies[i].id);
+    macx_dist_format (&self->scn.transit.fallback, "hours", dist, sizeof dist);
+    fprintf (f, "]\n  transit:\n    default: %s\n", dist);
+    if (self->scn.transit.nroutes)
+        fputs ("    routes:\n", f);
+    for (int i = 0; i < self->scn.transit.nroutes; i++) {
+        const macx_scn_route_t *r = &self->scn.transit.routes[i];
+        macx_dist_format (&r->hours, "hours", dist, sizeof dist);
+        fprintf (f, "      - {from: \"%s\", to: \"%s\", transit: %s}\n", r->from, r->to, dist);
+    }
+    fclose (f);
+    int rc = macx_file_write (path, buf, len, 0644, 0, err);
+    free (buf);
+    return rc;
+}
+
 static int
 s_start (s_pilot_t *self, macx_error_t *err)
 {
@@ -432,16 +477,24 @@ s_start (s_pilot_t *self, macx_error_t *err)
     if (port < 0)
         return macx_error_set (err, MACX_EIO, "no free loopback port");
     snprintf (self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", port);
-    char keys[2048], data[2048], seed[32], subjects[32], scale[32], t0[32];
+    char keys[2048], data[2048], config[2048], seed[32], subjects[32], map[32];
     snprintf (keys, sizeof keys, "%s/keys", self->run);
     snprintf (data, sizeof data, "%s/broker/data", self->run);
+    snprintf (config, sizeof config, "%s/broker/broker.yaml", self->run);
     snprintf (self->broker.log, sizeof self->broker.log, "%s/broker/broker.log", self->run);
     snprintf (self->broker.id, sizeof self->broker.id, "broker");
+    int rc = s_write_broker_config (self, config, err);
+    if (rc)
+        return rc;
+    /* The audit keeps every record: room for them all (the map is sparse). */
+    snprintf (map, sizeof map, "%dM", 1024 + self->scn.subjects / 10);
     char effective[MACX_SCN_MAX_OVERRIDES][128];
     char *argv[64 + 2 * MACX_SCN_MAX_OVERRIDES];
     int n = 0;
     argv[n++] = self->o.self_exe;
     argv[n++] = "broker";
+    argv[n++] = "--config";
+    argv[n++] = config;
     argv[n++] = "--keys";
     argv[n++] = keys;
     argv[n++] = "--policy";
@@ -450,6 +503,8 @@ s_start (s_pilot_t *self, macx_error_t *err)
     argv[n++] = data;
     argv[n++] = "--bind";
     argv[n++] = self->endpoint;
+    argv[n++] = "--map-size";
+    argv[n++] = map;
     argv[n++] = "--log-level";
     argv[n++] = "warn";
     for (int i = 0; i < self->scn.noverrides; i++) {
@@ -478,12 +533,10 @@ s_start (s_pilot_t *self, macx_error_t *err)
                                    "within 10 s; see %s", self->endpoint, self->broker.log);
         usleep (20000);
     }
-    /* Simulated time starts once every agency has had time to connect. */
-    self->t0_ms = macx_clock_wall_ms () + 1500;
-    snprintf (t0, sizeof t0, "%" PRId64, self->t0_ms);
+    /* Simulated time starts when every agency has joined the broker's clock. */
+    self->wall_started_ms = macx_clock_wall_ms ();
     snprintf (seed, sizeof seed, "%" PRIu64, self->scn.seed);
     snprintf (subjects, sizeof subjects, "%d", self->scn.subjects);
-    snprintf (scale, sizeof scale, "%.17g", self->scn.clock_scale_ms);
     for (int i = 0; i < self->scn.nagencies; i++) {
         s_child_t *c = &self->agents[self->nagents++];
         snprintf (c->id, sizeof c->id, "%s", self->scn.agencies[i].id);
@@ -491,59 +544,80 @@ s_start (s_pilot_t *self, macx_error_t *err)
         snprintf (id, sizeof id, "%s", c->id);
         snprintf (c->log, sizeof c->log, "%s/agents/%s/agent.log", self->run, id);
         char *av[] = { self->o.self_exe, "agent", "--agency", c->id, "--scenario", self->o.scenario,
-                       "--run", self->run, "--broker", self->endpoint, "--t0-ms", t0, "--seed", seed,
-                       "--subjects", subjects, "--clock-scale", scale, NULL };
+                       "--run", self->run, "--broker", self->endpoint, "--seed", seed,
+                       "--subjects", subjects, NULL };
         c->pid = s_spawn (self->o.self_exe, av, c->log);
     }
     return MACX_OK;
 }
 
-/* Returns 0 when every subject is final, an error if a process died. */
+/* Returns 0 once every agency has stopped cleanly (the broker ended the
+ * simulation), an error if a process died or failed, or if nothing moved
+ * for a long while (the clock would be stuck). */
 static int
 s_watch (s_pilot_t *self, macx_error_t *err)
 {
-    int64_t cap_days = self->scn.closure_window_days + 6LL * self->scn.deadline_days
-                       + 4LL * self->scn.enrichment_wait_days;
-    int64_t last_progress = 0;
+    int64_t last_progress = 0, last_move = macx_clock_wall_ms ();
+    int64_t stuck_ms = 60000 + (int64_t) (3 * self->o.pace_ms);
+    uint64_t seen_seq = 0;
     for (;;) {
         if (s_interrupted)
             return macx_error_set (err, MACX_EINTERNAL, "interrupted");
-        s_child_t *all[MACX_SCN_MAX_AGENCIES + 1];
-        int n = 0;
-        all[n++] = &self->broker;
-        for (int i = 0; i < self->nagents; i++)
-            all[n++] = &self->agents[i];
-        for (int i = 0; i < n; i++) {
-            int status;
-            if (all[i]->pid > 0 && waitpid (all[i]->pid, &status, WNOHANG) == all[i]->pid) {
-                char how[128];
-                s_describe_exit (status, how, sizeof how);
-                pid_t pid = all[i]->pid;
-                all[i]->pid = 0;
-                return macx_error_set (err, MACX_EINTERNAL, "%s %s (pid %ld) %s; see %s",
-                                       i == 0 ? "the broker" : "agent", all[i]->id, (long) pid, how,
-                                       all[i]->log);
+        int status;
+        if (self->broker.pid > 0 && waitpid (self->broker.pid, &status, WNOHANG) == self->broker.pid) {
+            char how[128];
+            s_describe_exit (status, how, sizeof how);
+            pid_t pid = self->broker.pid;
+            self->broker.pid = 0;
+            return macx_error_set (err, MACX_EINTERNAL, "the broker (pid %ld) %s; see %s",
+                                   (long) pid, how, self->broker.log);
+        }
+        int stopped = 0;
+        for (int i = 0; i < self->nagents; i++) {
+            s_child_t *c = &self->agents[i];
+            if (c->pid > 0 && waitpid (c->pid, &status, WNOHANG) == c->pid) {
+                pid_t pid = c->pid;
+                c->pid = 0;
+                if (!WIFEXITED (status) || WEXITSTATUS (status) != 0) {
+                    char how[128];
+                    s_describe_exit (status, how, sizeof how);
+                    return macx_error_set (err, MACX_EINTERNAL, "agent %s (pid %ld) %s; see %s",
+                                           c->id, (long) pid, how, c->log);
+                }
+                c->stopped = true;
+                last_move = macx_clock_wall_ms ();
             }
+            stopped += c->stopped;
         }
         for (int i = 0; i < self->nagents; i++)
             s_read_outcomes (self, &self->agents[i]);
         int64_t now = macx_clock_wall_ms ();
-        bool done = self->disposed + self->stalled >= self->scn.subjects;
+        bool done = stopped == self->nagents;
         if (done || now - last_progress >= (isatty (STDERR_FILENO) ? 250 : 5000)) {
             s_progress (self, done);
             last_progress = now;
+            if (self->audit_seq != seen_seq) {
+                seen_seq = self->audit_seq;
+                last_move = now;
+            }
         }
-        if (done)
-            return MACX_OK;
-        double day = (double) (now - self->t0_ms) / self->scn.clock_scale_ms;
-        if (day > (double) cap_days) {
-            s_progress (self, true);
-            fprintf (stderr, "macx pilot: simulated day %.0f passed the run's limit of %" PRId64
-                     " days with %d subject(s) still open; stopping\n", day, cap_days,
-                     self->scn.subjects - self->disposed - self->stalled);
+        if (done) {
+            int open = self->scn.subjects - self->disposed - self->stalled;
+            if (open > 0 && !self->o.quiet)
+                fprintf (stderr, "macx pilot: the simulation reached the run's limit (%d days) "
+                         "with %d subject(s) still open\n", self->end_day - self->scn.start_day,
+                         open);
             return MACX_OK;
         }
-        usleep (50000);
+        if (now - last_move > stuck_ms)
+            return macx_error_set (err, MACX_EINTERNAL, "nothing happened for %" PRId64 " s: the "
+                                   "simulated clock is stuck at day %.1f; see %s and the agents' "
+                                   "logs", stuck_ms / 1000,
+                                   self->clock_ms ? (double) (self->clock_ms
+                                                              - (int64_t) self->scn.start_day
+                                                                    * S_DAY_MS) / S_DAY_MS : 0.0,
+                                   self->broker.log);
+        usleep (isatty (STDERR_FILENO) ? 20000 : 10000);
     }
 }
 
@@ -559,7 +633,10 @@ macx_pilot_run (const macx_pilot_opts_t *opts, macx_error_t *err)
         free (self);
         return rc;
     }
-    macx_scenario_override (&self->scn, opts->seed, opts->subjects, opts->clock_scale_ms);
+    macx_scenario_override (&self->scn, opts->seed, opts->subjects);
+    /* The run's limit: long enough for every deadline and wait in a row. */
+    self->end_day = self->scn.start_day + self->scn.closure_window_days
+                    + 6 * self->scn.deadline_days + 4 * self->scn.enrichment_wait_days;
     if (opts->out[0])
         snprintf (self->run, sizeof self->run, "%s", opts->out);
     else
@@ -575,9 +652,14 @@ macx_pilot_run (const macx_pilot_opts_t *opts, macx_error_t *err)
         rc = macx_error_set (err, MACX_ENOMEM, "out of memory");
     if (rc == MACX_OK) {
         if (!opts->quiet)
-            fprintf (stderr, "macx pilot: %s: %d subjects, seed %" PRIu64 ", %g ms per simulated day, "
+        {
+            char pace[64] = "as fast as the broker allows";
+            if (opts->pace_ms > 0)
+                snprintf (pace, sizeof pace, "paced at %g ms per simulated day", opts->pace_ms);
+            fprintf (stderr, "macx pilot: %s: %d subjects, seed %" PRIu64 ", simulated time %s, "
                      "run directory %s\n", self->scn.name, self->scn.subjects, self->scn.seed,
-                     self->scn.clock_scale_ms, self->run);
+                     pace, self->run);
+        }
         rc = s_prepare (self, err);
     }
     if (rc == MACX_OK)
@@ -596,7 +678,7 @@ macx_pilot_run (const macx_pilot_opts_t *opts, macx_error_t *err)
     char outcome[600];
     snprintf (outcome, sizeof outcome, "%s%s", rc ? "failed: " : "ok", rc ? macx_error_text (err) : "");
     macx_error_t e2 = { 0 };
-    if (self->t0_ms && s_write_run_json (self, outcome, &e2) && rc == MACX_OK)
+    if (self->wall_started_ms && s_write_run_json (self, outcome, &e2) && rc == MACX_OK)
         rc = e2.code, *err = e2;
     if (rc == MACX_OK) {
         macx_report_t *report = NULL;

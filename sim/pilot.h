@@ -1,6 +1,6 @@
-/* pilot.h -- `macx pilot run`: one broker and one process per agency,
- * started from a scenario, watched until every subject has a final
- * disposal or has stalled, then the report. */
+/* pilot.h -- `macx pilot run`: one broker (whose simulated clock drives
+ * the run) and one process per agency, started from a scenario and
+ * watched until the broker ends the simulation, then the report. */
 #ifndef MACX_PILOT_H
 #define MACX_PILOT_H
 
@@ -15,7 +15,7 @@ typedef struct {
     char self_exe[1024];         /* the macx binary to start children with */
     int64_t seed;                /* -1: the scenario's */
     int subjects;                /* 0: the scenario's */
-    double clock_scale_ms;       /* 0: the scenario's */
+    double pace_ms;              /* wall ms per simulated day at most; 0: as fast as possible */
     bool quiet;                  /* no progress on stderr */
 } macx_pilot_opts_t;
 
