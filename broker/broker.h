@@ -98,6 +98,9 @@ void macx_broker_config_defaults (macx_broker_config_t *cfg);
  * file:line:column. */
 int macx_broker_config_load (const char *path, macx_broker_config_t *cfg, macx_error_t *err);
 
+/* Parses a duration: milliseconds, or a number with ms, s, m, h or d. 0 or -1. */
+int macx_broker_config_duration (const char *text, int64_t *out);
+
 /* Parses a size in bytes, or with a K/M/G suffix (at least 64K). 0 or -1. */
 int macx_broker_config_map_size (const char *text, size_t *out);
 

@@ -1,7 +1,6 @@
 /* config.c -- the broker's YAML configuration file (libfyaml), strict:
  * unknown keys and bad values are errors naming file:line:column. */
 #include <libfyaml.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -386,6 +385,24 @@ done:
     fy_document_destroy (doc);
     free (source);
     return rc;
+}
+
+int
+macx_broker_config_duration (const char *text, int64_t *out)
+{
+    char *end;
+    double v = strtod (text, &end);
+    if (end == text || !(v >= 0))
+        return -1;
+    static const struct { const char *unit; double ms; } units[] = {
+        { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp (end, units[i].unit) == 0 && v * units[i].ms < 9e15) {
+            *out = (int64_t) (v * units[i].ms + 0.5);
+            return 0;
+        }
+    return -1;
 }
 
 int

@@ -3,13 +3,14 @@
 # when its agreement's retention period ends is erased from the broker's
 # store and the erasure audited (purge); a record within its retention is
 # still delivered. The baseline's flow S1 (mi5 -> la-london shares) keeps
-# records 365 days; the broker's day moves with the simulated dates of the
-# records it accepts.
+# records 365 days. Time passes on the broker's own clock, never on what
+# senders claim: the broker runs as of 2026-02-01 (--clock-start), then is
+# restarted as of 2027-03-08, 400 days later.
 # Usage: broker_retention.sh MACX_BINARY SOURCE_DIR SCRATCH_DIR
 source "$(dirname "$0")/broker_lib.bash" "$@"
 
 keys_init keys broker mi5 ctp la-london
-start_broker broker.log data || finish broker.log
+start_broker broker.log data --clock-start 2026-02-01 || finish broker.log
 SHARE=(--type share --phase sharing --purpose mac_case_management --subject S-1
        --field subject_name="Ada Quill")
 
@@ -17,7 +18,9 @@ SHARE=(--type share --phase sharing --purpose mac_case_management --subject S-1
 run 0 send-old "$MACX" send $(client) --as mi5 --to la-london "${SHARE[@]}" --case C-OLD \
     --sim-day 2026-02-01 --timeout 20 --json
 OLD=$(json send-old.out 'lines[0]["record_id"]' 2> /dev/null || echo none)
-# A share 400 days later: the broker's day moves past the old one's retention.
+# 400 days later on the broker's clock: past the old one's retention.
+stop_broker
+start_broker broker2.log data --clock-start 2027-03-08 || finish broker.log broker2.log
 run 0 send-new "$MACX" send $(client) --as mi5 --to la-london "${SHARE[@]}" --case C-NEW \
     --sim-day 2027-03-08 --timeout 20 --json
 NEW=$(json send-new.out 'lines[0]["record_id"]' 2> /dev/null || echo none)
@@ -37,4 +40,4 @@ expect status status.out 'lines[0]["purged"]' 1
 
 stop_broker
 run 0 verify "$MACX" audit verify data --keys keys
-finish broker.log
+finish broker.log broker2.log
