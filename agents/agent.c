@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "clock.h"
@@ -72,6 +73,8 @@ struct macx_agent_t {
     bool asked, ended;
     char end_why[256];
     uint64_t late, requests;
+    unsigned jitter_us;              /* tests: MACX_TEST_JITTER_US, a random sleep per event */
+    unsigned jitter_state;
 };
 
 static int64_t
@@ -825,6 +828,8 @@ s_sim_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, macx_err
             return macx_error_set (err, MACX_EDENIED, "the broker refused %s's transport key "
                                    "(unregistered or revoked)", self->cfg.agency);
         if (self->nheap && self->heap[0]->time_ms < self->grant_ms) {
+            if (self->jitter_us)   /* a test's scheduler noise: the order must not care */
+                usleep ((useconds_t) (rand_r (&self->jitter_state) % self->jitter_us));
             macx_agent_event_t *top = s_heap_pop (self);
             *ev = *top;
             free (top);
@@ -988,6 +993,12 @@ macx_agent_new (const macx_agent_config_t *cfg, macx_error_t *err)
         return NULL;
     }
     self->cfg = *cfg;
+    const char *jitter = getenv ("MACX_TEST_JITTER_US");
+    if (cfg->sim && jitter && atoi (jitter) > 0) {
+        self->jitter_us = (unsigned) atoi (jitter);
+        self->jitter_state = (unsigned) getpid () ^ (unsigned) macx_clock_mono_ns ();
+        macx_log (MACX_LOG_WARN, "test jitter on", "max_us=%u", self->jitter_us);
+    }
     if (!(self->registry = macx_registry_load (cfg->keys_dir, err))
         || !(self->identity = macx_identity_load (cfg->keys_dir, cfg->agency, err)))
         goto fail;
