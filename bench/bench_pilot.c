@@ -1,7 +1,8 @@
-/* bench_pilot.c -- how a pilot scales: `macx pilot run` of the default
- * scenario at 500, 5,000 and 20,000 subjects (about the public figure for
- * closed subjects of interest), beside bench_broker's full-path rate
- * measured in the same run, on the same machine. Prints a table: the wall
+/* bench_pilot.c -- how a pilot scales: `macx pilot run` at 500, 5,000 and
+ * 20,000 subjects (about the public figure for closed subjects of interest)
+ * of bench/scale/pilot.yaml (the default pilot with unlimited capacity, so
+ * that a case costs the same at any size), beside bench_broker's full-path
+ * rate measured in the same run, on the same machine. Prints a table: the wall
  * time of the whole command and of the simulation alone (from the agencies'
  * start to the broker's end: keys, synthetic data and the report excluded),
  * the records the broker accepted, records per wall second of simulation,
@@ -132,7 +133,7 @@ main (int argc, char **argv)
 {
     char list[256] = "500,5000,20000", scenario[1024], keep[1024] = "", seed[32] = "2019";
     bool smoke = false;
-    snprintf (scenario, sizeof scenario, "%s/scenarios/baseline/pilot.yaml", MACX_SOURCE_DIR);
+    snprintf (scenario, sizeof scenario, "%s/bench/scale/pilot.yaml", MACX_SOURCE_DIR);
     for (int i = 1; i < argc; i++) {
         bool more = i + 1 < argc;
         if (strcmp (argv[i], "--smoke") == 0) {
