@@ -138,58 +138,68 @@ macx_dist_read (struct fy_node *n, const char *what, const char *fixed_key, doub
     if (!n || fy_node_get_type (n) != FYNT_MAPPING)
         return s_fail (&o, n, "%s must be a mapping such as {dist: uniform, min: 1, max: 3}", what);
     const char *kind = s_str (s_get (n, "dist"));
-    const char *allowed[8] = { "dist", NULL };
-    int rc;
     if (!kind)
-        return s_fail (&o, n, "%s needs 'dist' (fixed, uniform, triangular, lognormal)", what);
-    d->set = true;
-    if (strcmp (kind, "fixed") == 0) {
-        d->kind = MACX_DIST_FIXED;
-        allowed[1] = fixed_key;
-        rc = s_number (&o, n, fixed_key, max, &d->a);
-    }
-    else if (strcmp (kind, "uniform") == 0) {
-        d->kind = MACX_DIST_UNIFORM;
-        allowed[1] = "min", allowed[2] = "max";
-        rc = s_number (&o, n, "min", max, &d->a) || s_number (&o, n, "max", max, &d->b) ? -1
-             : d->b < d->a ? s_fail (&o, n, "'max' is below 'min'") : 0;
-    }
-    else if (strcmp (kind, "triangular") == 0) {
-        d->kind = MACX_DIST_TRIANGULAR;
-        allowed[1] = "min", allowed[2] = "mode", allowed[3] = "max";
-        rc = s_number (&o, n, "min", max, &d->a) || s_number (&o, n, "mode", max, &d->b)
-                     || s_number (&o, n, "max", max, &d->c) ? -1
-             : d->a <= d->b && d->b <= d->c ? 0 : s_fail (&o, n, "need min <= mode <= max");
-    }
-    else if (strcmp (kind, "lognormal") == 0 && lognormal) {
-        d->kind = MACX_DIST_LOGNORMAL;
-        allowed[1] = "median", allowed[2] = "sigma", allowed[3] = "cap";
-        rc = s_number (&o, n, "median", max, &d->a) || s_number (&o, n, "sigma", 5, &d->b)
-                     || (s_get (n, "cap") && s_number (&o, n, "cap", max, &d->c)) ? -1 : 0;
-    }
-    else
+        return s_fail (&o, n, "%s needs 'dist' (fixed, uniform, triangular%s)", what,
+                       lognormal ? ", lognormal" : "");
+    static const struct {
+        const char *name;
+        macx_dist_kind_t kind;
+        const char *keys[4];             /* keys[0] NULL: the caller's fixed_key */
+    } kinds[] = {
+        { "fixed", MACX_DIST_FIXED, { NULL } },
+        { "uniform", MACX_DIST_UNIFORM, { "min", "max" } },
+        { "triangular", MACX_DIST_TRIANGULAR, { "min", "mode", "max" } },
+        { "lognormal", MACX_DIST_LOGNORMAL, { "median", "sigma", "cap" } },
+    };
+    int k = -1;
+    for (int i = 0; i < 4 && k < 0; i++)
+        if (strcmp (kind, kinds[i].name) == 0 && (lognormal || kinds[i].kind != MACX_DIST_LOGNORMAL))
+            k = i;
+    if (k < 0)
         return s_fail (&o, s_get (n, "dist"), "unknown distribution '%s' (fixed, uniform, "
                        "triangular%s)", kind, lognormal ? ", lognormal" : "");
-    if (rc)
-        return rc;
-    /* Keys that do not belong to this distribution are mistakes, not options. */
+    const char *const *keys = kinds[k].keys;
+    const char *fixed[1] = { fixed_key };
+    if (!keys[0])
+        keys = fixed;
+    int nkeys = keys == fixed ? 1 : keys[2] ? 3 : 2;
+    /* Keys that do not belong to this distribution are mistakes, not options:
+     * name them before complaining of what is missing. */
     void *it = NULL;
     struct fy_node_pair *p;
     while ((p = fy_node_mapping_iterate (n, &it))) {
-        const char *k = s_str (fy_node_pair_key (p));
-        bool ok = false;
-        for (int i = 0; k && allowed[i]; i++)
-            ok |= strcmp (k, allowed[i]) == 0;
+        const char *key = s_str (fy_node_pair_key (p));
+        bool ok = key && strcmp (key, "dist") == 0;
+        for (int i = 0; key && i < nkeys; i++)
+            ok |= strcmp (key, keys[i]) == 0;
         if (!ok) {
-            *at = fy_node_pair_key (p);
-            snprintf (why, size, "'%s' is not a key of a %s distribution (%s)", k ? k : "?", kind,
-                      d->kind == MACX_DIST_FIXED ? fixed_key
-                      : d->kind == MACX_DIST_UNIFORM ? "min, max"
-                      : d->kind == MACX_DIST_TRIANGULAR ? "min, mode, max" : "median, sigma, cap");
-            return -1;
+            char list[64] = "";
+            for (int i = 0; i < nkeys; i++)
+                snprintf (list + strlen (list), sizeof list - strlen (list), "%s%s", i ? ", " : "",
+                          keys[i]);
+            return s_fail (&o, fy_node_pair_key (p), "'%s' is not a key of a %s distribution (%s)",
+                           key ? key : "?", kind, list);
         }
     }
-    return 0;
+    d->kind = kinds[k].kind;
+    d->set = true;
+    switch (d->kind) {
+    case MACX_DIST_FIXED:
+        return s_number (&o, n, fixed_key, max, &d->a);
+    case MACX_DIST_UNIFORM:
+        if (s_number (&o, n, "min", max, &d->a) || s_number (&o, n, "max", max, &d->b))
+            return -1;
+        return d->b < d->a ? s_fail (&o, n, "'max' is below 'min'") : 0;
+    case MACX_DIST_TRIANGULAR:
+        if (s_number (&o, n, "min", max, &d->a) || s_number (&o, n, "mode", max, &d->b)
+            || s_number (&o, n, "max", max, &d->c))
+            return -1;
+        return d->a <= d->b && d->b <= d->c ? 0 : s_fail (&o, n, "need min <= mode <= max");
+    default:
+        if (s_number (&o, n, "median", max, &d->a) || s_number (&o, n, "sigma", 5, &d->b))
+            return -1;
+        return s_get (n, "cap") ? s_number (&o, n, "cap", max, &d->c) : 0;
+    }
 }
 
 void

@@ -1,7 +1,10 @@
 /* report.c -- builds a pilot run's report from its directory (run.json, the
  * audit log, the agencies' outcomes), writes report.json and phases.csv,
  * prints the summary and compares two runs. Owns the report it builds; the
- * HTML is drawn by report_html.c from the same structure. */
+ * HTML is drawn by report_html.c from the same structure. Nothing here may
+ * depend on the order of the audit log's entries, which a pilot's
+ * concurrency shuffles: each figure is a minimum, a maximum, a count or a
+ * sort with a complete order. */
 #include "report.h"
 
 #include <assert.h>
@@ -108,10 +111,6 @@ typedef struct {
     size_t caprefusals;
     const char *agent_dir;               /* the outcomes file being read */
     macx_error_t *err;
-    /* CTP's panel records: when the broker accepted each (wall), so that a
-     * delivery's lag can be added to the record's simulated time */
-    struct { uint8_t id[16]; int64_t time_ms; } *plans;
-    size_t nplans, capplans;
 } s_build_t;
 
 static uint64_t
@@ -168,8 +167,7 @@ s_case (s_build_t *b, const char *case_id)
     s_cpy (c->case_id, sizeof c->case_id, case_id);
     for (int p = 0; p <= MACX_REPORT_PHASES; p++)
         c->start_ms[p] = c->end_ms[p] = MACX_REPORT_NONE;
-    c->panel_end_wall_ms = MACX_REPORT_NONE;
-    c->panel_end_sim_ms = MACX_REPORT_NONE;
+    c->panel_end_ms = MACX_REPORT_NONE;
     c->stalled_sim_ms = MACX_REPORT_NONE;
     if (r->ncases * 2 > b->nslots) {
         /* grows the table and places every case, the new one included */
@@ -231,24 +229,34 @@ s_read_run (macx_report_t *r, const char *run_dir, macx_error_t *err)
         macx_error_prefix (err, "%s", path);
         return rc;
     }
-    int32_t day = 0;
+    int32_t day = 0, end = 0;
     s_cpy (r->name, sizeof r->name, macx_jv_str (&run, "name", ""));
     s_cpy (r->scenario, sizeof r->scenario, macx_jv_str (&run, "scenario", ""));
     s_cpy (r->start_date, sizeof r->start_date, macx_jv_str (&run, "start_date", ""));
+    s_cpy (r->end_date, sizeof r->end_date, macx_jv_str (&run, "end_date", ""));
     s_cpy (r->policy_hash, sizeof r->policy_hash, macx_jv_str (&run, "policy_hash", ""));
     s_cpy (r->exit, sizeof r->exit, macx_jv_str (&run, "exit", ""));
     r->seed = (uint64_t) macx_jv_num (&run, "seed", 0);
     r->subjects = (int) macx_jv_num (&run, "subjects", 0);
-    r->clock_scale_ms = macx_jv_num (&run, "clock_scale_ms", 0);
-    r->t0_ms = (int64_t) macx_jv_num (&run, "t0_ms", 0);
-    r->finished_ms = (int64_t) macx_jv_num (&run, "finished_ms", 0);
-    if (macx_date_parse (r->start_date, &day))
+    r->wall_pace_ms = macx_jv_num (&run, "wall_pace_ms", 0);
+    r->wall_started_ms = (int64_t) macx_jv_num (&run, "wall_started_ms", 0);
+    r->wall_finished_ms = (int64_t) macx_jv_num (&run, "wall_finished_ms", 0);
+    /* A wall-clock pilot's times mean something else: reading them as
+     * stamps would give figures that look right and are not. */
+    if (!macx_jv_get (&run, "wall_started_ms")
+        && (macx_jv_get (&run, "clock_scale_ms") || macx_jv_get (&run, "t0_ms")))
+        rc = macx_error_set (err, MACX_EFORMAT, "%s was written by an older macx (wall-clock pilots); "
+                             "run the pilot again", path);
+    else if (macx_date_parse (r->start_date, &day))
         rc = macx_error_set (err, MACX_EFORMAT, "%s: start_date \"%s\" is not a YYYY-MM-DD date",
                              path, r->start_date);
-    else if (!(r->clock_scale_ms > 0))
-        rc = macx_error_set (err, MACX_EFORMAT, "%s: clock_scale_ms must be a positive number", path);
-    else if (r->t0_ms <= 0)
-        rc = macx_error_set (err, MACX_EFORMAT, "%s: t0_ms is missing", path);
+    else if (macx_date_parse (r->end_date, &end))
+        rc = macx_error_set (err, MACX_EFORMAT, "%s: end_date \"%s\" is not a YYYY-MM-DD date",
+                             path, r->end_date);
+    else if (r->wall_started_ms <= 0)
+        rc = macx_error_set (err, MACX_EFORMAT, "%s: wall_started_ms is missing", path);
+    else if (!(r->wall_pace_ms >= 0))
+        rc = macx_error_set (err, MACX_EFORMAT, "%s: wall_pace_ms must be 0 or more", path);
     r->start_ms = (int64_t) day * 86400000;
     const macx_jv_t *agencies = macx_jv_get (&run, "agencies");
     for (size_t i = 0; rc == 0 && agencies && agencies->type == MACX_JV_ARRAY && i < agencies->count; i++) {
@@ -259,6 +267,7 @@ s_read_run (macx_report_t *r, const char *run_dir, macx_error_t *err)
             s_cpy (a->region, sizeof a->region, macx_jv_str (o, "region", ""));
         }
     }
+    r->nrun_agencies = r->nagencies;
     macx_jv_free (&run);
     return rc;
 }
@@ -278,6 +287,31 @@ s_grow (void **arr, size_t *cap, size_t n, size_t size, size_t first)
     return 0;
 }
 
+/* True when an accepted record (stamped clock_ms, from sender with seq)
+ * starts phase p of c before the one that starts it so far: the earlier
+ * stamp, then the lower sender id, then the lower sequence, so that the
+ * starter does not depend on the order the audit log was written in. */
+static bool
+s_starts_before (const macx_report_case_t *c, int p, int64_t clock_ms, const char *sender, uint64_t seq)
+{
+    if (c->start_ms[p] == MACX_REPORT_NONE || clock_ms < c->start_ms[p])
+        return true;
+    if (clock_ms > c->start_ms[p])
+        return false;
+    /* compared as stored (bounded), so a long id orders the same every time */
+    char id[MACX_REPORT_ID];
+    s_cpy (id, sizeof id, sender);
+    int cmp = strcmp (id, c->starter[p]);
+    return cmp < 0 || (cmp == 0 && seq < c->start_seq[p]);
+}
+
+static void
+s_later (int64_t *last, int64_t ms)
+{
+    if (ms > 0 && (*last == MACX_REPORT_NONE || ms > *last))
+        *last = ms;
+}
+
 static int
 s_on_entry (const Macx__AuditEntry *e, void *arg)
 {
@@ -289,32 +323,34 @@ s_on_entry (const Macx__AuditEntry *e, void *arg)
         c = s_case (b, e->case_id);
         if (!c)
             return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
-        if (!c->subject[0] && e->subject)
-            s_cpy (c->subject, sizeof c->subject, e->subject);
+        /* every entry of a case names the same subject; should two differ,
+         * the least wins rather than the first read */
+        char subject[MACX_REPORT_ID];
+        s_cpy (subject, sizeof subject, e->subject);
+        if (*subject && (!c->subject[0] || strcmp (subject, c->subject) < 0))
+            s_cpy (c->subject, sizeof c->subject, subject);
     }
     int phase = (int) e->phase;
     bool in_phase = phase >= 1 && phase <= MACX_REPORT_PHASES;
     if (strcmp (e->event, "accept") == 0) {
+        r->accepted++;
+        s_later (&r->last_ms, e->clock_ms);
         macx_report_agency_t *a = s_agency (r, e->sender);
         if (a)
             a->sent++;
-        if (phase == MACX__PHASE__PANEL && e->sender && s_is_ctp (r, e->sender)
-            && e->record_id.len == 16) {
-            if (s_grow ((void **) &b->plans, &b->capplans, b->nplans, sizeof *b->plans, 256))
-                return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
-            memcpy (b->plans[b->nplans].id, e->record_id.data, 16);
-            b->plans[b->nplans++].time_ms = e->time_ms;
-        }
         if (e->created_ms > 0) {
             if (s_grow ((void **) &b->overhead, &b->capoverhead, b->noverhead,
                         sizeof *b->overhead, 1024))
                 return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
             b->overhead[b->noverhead++] = (double) (e->time_ms - e->created_ms);
         }
-        /* sim_ms 0: a record from outside the simulated clock, no phase time */
-        if (c && in_phase && e->sim_ms > 0 && c->start_ms[phase] == MACX_REPORT_NONE) {
-            c->start_ms[phase] = e->sim_ms;
+        /* clock_ms 0: a record from outside the simulated clock, no phase time */
+        if (c && in_phase && e->clock_ms > 0
+            && s_starts_before (c, phase, e->clock_ms, e->sender, e->sequence)) {
+            c->start_ms[phase] = e->clock_ms;
+            c->start_seq[phase] = e->sequence;
             s_cpy (c->starter[phase], sizeof c->starter[phase], e->sender);
+            c->holders[phase][0] = 0;
             for (size_t i = 0; i < e->n_recipients; i++)
                 s_join (c->holders[phase], sizeof c->holders[phase], e->recipients[i]);
         }
@@ -332,24 +368,15 @@ s_on_entry (const Macx__AuditEntry *e, void *arg)
         f->case_ix = c ? (size_t) (c - r->cases) : SIZE_MAX;
     }
     else if (strcmp (e->event, "deliver") == 0) {
+        r->delivered++;
+        s_later (&r->last_ms, e->arrive_ms);
         macx_report_agency_t *a = s_agency (r, e->recipient);
         if (a)
             a->received++;
-        if (c && phase == MACX__PHASE__PANEL && e->sender && s_is_ctp (r, e->sender)) {
-            if (c->panel_end_wall_ms == MACX_REPORT_NONE || e->time_ms > c->panel_end_wall_ms)
-                c->panel_end_wall_ms = e->time_ms;
-            /* The plan's simulated time plus how long its delivery took (accept to
-             * receipt, on the broker's clock): the sender's own wall-clock lag
-             * in sending it does not count. */
-            for (size_t i = b->nplans; e->sim_ms > 0 && e->record_id.len == 16 && i-- > 0;)
-                if (memcmp (b->plans[i].id, e->record_id.data, 16) == 0) {
-                    double lag = (double) (e->time_ms - b->plans[i].time_ms);
-                    int64_t end = e->sim_ms + llround (lag / r->clock_scale_ms * MACX_REPORT_DAY_MS);
-                    if (c->panel_end_sim_ms == MACX_REPORT_NONE || end > c->panel_end_sim_ms)
-                        c->panel_end_sim_ms = end;
-                    break;
-                }
-        }
+        /* the panel is over when CTP's last panel record (the plan) has
+         * reached its last recipient */
+        if (c && phase == MACX__PHASE__PANEL && e->sender && s_is_ctp (r, e->sender))
+            s_later (&c->panel_end_ms, e->arrive_ms);
     }
     return 0;
 }
@@ -483,6 +510,12 @@ s_case_cmp (const void *a, const void *b)
 }
 
 static int
+s_agency_cmp (const void *a, const void *b)
+{
+    return strcmp (((const macx_report_agency_t *) a)->id, ((const macx_report_agency_t *) b)->id);
+}
+
+static int
 s_refusal_cmp (const void *a, const void *b)
 {
     size_t x = ((const s_refusal_t *) a)->case_ix, y = ((const s_refusal_t *) b)->case_ix;
@@ -588,13 +621,8 @@ s_finish (s_build_t *b)
                 c->end_ms[p] = c->start_ms[q];
                 s_cpy (c->held_by[p], sizeof c->held_by[p], c->starter[q]);
             }
-            else if (p == MACX_REPORT_PHASES && c->panel_end_sim_ms != MACX_REPORT_NONE) {
-                c->end_ms[p] = c->panel_end_sim_ms;
-                s_cpy (c->held_by[p], sizeof c->held_by[p], c->starter[p]);
-            }
-            else if (p == MACX_REPORT_PHASES && c->panel_end_wall_ms != MACX_REPORT_NONE) {
-                double wall = (double) (c->panel_end_wall_ms - r->t0_ms);
-                c->end_ms[p] = r->start_ms + llround (wall / r->clock_scale_ms * MACX_REPORT_DAY_MS);
+            else if (p == MACX_REPORT_PHASES && c->panel_end_ms != MACX_REPORT_NONE) {
+                c->end_ms[p] = c->panel_end_ms;
                 s_cpy (c->held_by[p], sizeof c->held_by[p], c->starter[p]);
             }
             if (c->end_ms[p] != MACX_REPORT_NONE) {
@@ -624,7 +652,18 @@ s_finish (s_build_t *b)
     }
     r->end_to_end = s_stats (e2e, ne2e);
     free (e2e);
-    r->overhead_ms = s_stats (b->overhead, b->noverhead);
+    r->simulated_days = r->last_ms == MACX_REPORT_NONE
+                      ? 0 : (double) (r->last_ms - r->start_ms) / MACX_REPORT_DAY_MS;
+    r->wall_seconds = r->wall_finished_ms > r->wall_started_ms
+                    ? (double) (r->wall_finished_ms - r->wall_started_ms) / 1000.0 : 0;
+    r->wall_records_per_second = r->wall_seconds > 0 ? (double) r->accepted / r->wall_seconds : NAN;
+    r->wall_ms_per_subject = r->subjects > 0 ? r->wall_seconds * 1000.0 / r->subjects : NAN;
+    r->broker_wall_ms = s_stats (b->overhead, b->noverhead);
+    /* agencies run.json does not list come in the order the audit log
+     * happened to name them: put them in id order */
+    if (r->nagencies > r->nrun_agencies)
+        qsort (r->agencies + r->nrun_agencies, r->nagencies - r->nrun_agencies, sizeof *r->agencies,
+               s_agency_cmp);
 
     /* tallies */
     int rc = 0;
@@ -672,6 +711,7 @@ macx_report_build (const char *run_dir, macx_report_t **out, macx_error_t *err)
     b.r = calloc (1, sizeof *b.r);
     if (!b.r)
         return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    b.r->last_ms = MACX_REPORT_NONE;
     macx_audit_reader_t *reader = NULL;
     int rc = s_read_run (b.r, run_dir, err);
     if (rc == 0) {
@@ -692,7 +732,6 @@ macx_report_build (const char *run_dir, macx_report_t **out, macx_error_t *err)
         rc = s_finish (&b);
     free (b.slots);
     free (b.overhead);
-    free (b.plans);
     free (b.refusals);
     if (rc)
         macx_report_destroy (&b.r);
@@ -774,19 +813,22 @@ macx_report_json (const macx_report_t *r, FILE *out)
     macx_json_str (out, r->scenario);
     fprintf (out, ", \"seed\": %" PRIu64 ", \"subjects\": %d, \"start_date\": ", r->seed, r->subjects);
     macx_json_str (out, r->start_date);
-    fputs (", \"clock_scale_ms\": ", out);
-    s_num (out, r->clock_scale_ms);
-    fprintf (out, ", \"t0_ms\": %" PRId64 ", \"finished_ms\": %" PRId64 ", \"wall_seconds\": ",
-             r->t0_ms, r->finished_ms);
-    s_num (out, r->finished_ms > r->t0_ms ? (double) (r->finished_ms - r->t0_ms) / 1000.0 : 0);
+    fputs (", \"end_date\": ", out);
+    macx_json_str (out, r->end_date);
     fputs (", \"simulated_days\": ", out);
-    s_num (out, r->finished_ms > r->t0_ms ? (double) (r->finished_ms - r->t0_ms) / r->clock_scale_ms : 0);
+    s_num (out, r->simulated_days);
     fputs (", \"policy_hash\": ", out);
     macx_json_str (out, r->policy_hash);
     fputs (", \"exit\": ", out);
     macx_json_str (out, r->exit);
-    fprintf (out, "},\n  \"cases\": %zu,\n  \"audit_entries\": %" PRIu64 ",\n  \"phases\": [",
-             r->ncases, r->audit_entries);
+    fputs (",\n    \"wall_pace_ms\": ", out);
+    s_num (out, r->wall_pace_ms);
+    fprintf (out, ", \"wall_started_ms\": %" PRId64 ", \"wall_finished_ms\": %" PRId64 ", \"wall_seconds\": ",
+             r->wall_started_ms, r->wall_finished_ms);
+    s_num (out, r->wall_seconds);
+    fprintf (out, "},\n  \"cases\": %zu,\n  \"audit_entries\": %" PRIu64 ",\n  \"records\": {\"accepted\": %"
+             PRIu64 ", \"refused\": %" PRIu64 ", \"delivered\": %" PRIu64 "},\n  \"phases\": [",
+             r->ncases, r->audit_entries, r->accepted, r->refusals, r->delivered);
     for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
         const macx_report_phase_t *ph = &r->phases[p];
         fprintf (out, "%s\n    {\"phase\": \"%s\", \"entered\": %" PRIu64 ", \"done\": %" PRIu64
@@ -852,9 +894,7 @@ macx_report_json (const macx_report_t *r, FILE *out)
         fputc ('}', out);
     }
     fputs (first ? "]},\n" : "\n  ]},\n", out);
-    fputs ("  \"broker_overhead_ms\": ", out);
-    s_json_stats (out, &r->overhead_ms);
-    fputs (",\n  \"agencies\": [", out);
+    fputs ("  \"agencies\": [", out);
     for (size_t i = 0; i < r->nagencies; i++) {
         const macx_report_agency_t *a = &r->agencies[i];
         fprintf (out, "%s\n    {\"id\": ", i ? "," : "");
@@ -875,8 +915,18 @@ macx_report_json (const macx_report_t *r, FILE *out)
         s_num (out, a->units ? a->work_days / (double) a->units : 0);
         fputc ('}', out);
     }
-    fprintf (out, "%s],\n  \"skipped_outcome_lines\": %d\n}\n", r->nagencies ? "\n  " : "",
+    fprintf (out, "%s],\n  \"skipped_outcome_lines\": %d,\n", r->nagencies ? "\n  " : "",
              r->skipped_lines);
+    /* last and apart: how fast this machine ran it, not what the pilot found */
+    fputs ("  \"wall_performance\": {\"wall_seconds\": ", out);
+    s_num (out, r->wall_seconds);
+    fprintf (out, ", \"records\": %" PRIu64 ", \"wall_records_per_second\": ", r->accepted);
+    s_num (out, r->wall_records_per_second);
+    fputs (", \"wall_ms_per_subject\": ", out);
+    s_num (out, r->wall_ms_per_subject);
+    fputs (",\n    \"broker_wall_ms_per_record\": ", out);
+    s_json_stats (out, &r->broker_wall_ms);
+    fputs ("}\n}\n", out);
 }
 
 /* ---- phases.csv ------------------------------------------------------------ */
@@ -963,12 +1013,30 @@ macx_report_write (const macx_report_t *r, const char *run_dir, macx_error_t *er
 
 /* ---- summary ----------------------------------------------------------------- */
 
+/* v (0 or more) rounded to a whole number, with thousands separators
+ * ("16,030"), in buf (cut short if size is too small). Returns buf. */
+static char *
+s_thousands (char *buf, size_t size, double v)
+{
+    assert (size > 0);
+    char digits[32];
+    snprintf (digits, sizeof digits, "%.0f", isfinite (v) && v > 0 && v < 1e18 ? v : 0);
+    size_t n = strlen (digits), o = 0;
+    for (size_t i = 0; i < n && o + 3 < size; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = 0;
+    return buf;
+}
+
 void
 macx_report_print_summary (const macx_report_t *r, FILE *out)
 {
-    fprintf (out, "%s: %zu cases of %d subjects, seed %" PRIu64 ", start %s, %g ms per simulated day\n\n",
+    fprintf (out, "%s: %zu cases of %d subjects, seed %" PRIu64 ", start %s, %.1f simulated days\n\n",
              r->name[0] ? r->name : "pilot", r->ncases, r->subjects, r->seed, r->start_date,
-             r->clock_scale_ms);
+             r->simulated_days);
     fprintf (out, "%-16s %6s %6s %8s %8s %8s %8s %8s\n", "phase (days)", "n", "open", "p50", "p90",
              "p99", "max", "mean");
     for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
@@ -1014,9 +1082,16 @@ macx_report_print_summary (const macx_report_t *r, FILE *out)
         fprintf (out, "%s %s (%s %s%s%s)", shown++ ? "," : "; e.g.", c->case_id, c->stalled_reason,
                  c->stalled_phase, c->stalled_agreement[0] ? ", " : "", c->stalled_agreement);
     }
-    fprintf (out, "\nbroker overhead per record (ms): p50 %.0f, p90 %.0f, p99 %.0f, max %.0f over %"
-             PRIu64 " records\n", r->overhead_ms.p50, r->overhead_ms.p90, r->overhead_ms.p99,
-             r->overhead_ms.max, r->overhead_ms.n);
+    /* on a line of its own and labelled, so nobody reads it as a finding */
+    char recs[32], rate[32];
+    fprintf (out, "\nperformance (wall clock): %.1f s, %s records", r->wall_seconds,
+             s_thousands (recs, sizeof recs, (double) r->accepted));
+    if (isfinite (r->wall_records_per_second))
+        fprintf (out, ", %s records/s", s_thousands (rate, sizeof rate, r->wall_records_per_second));
+    if (isfinite (r->wall_ms_per_subject))
+        fprintf (out, ", %.1f ms per subject", r->wall_ms_per_subject);
+    fprintf (out, "; broker %.1f ms per record p50, %.1f ms p99\n", r->broker_wall_ms.p50,
+             r->broker_wall_ms.p99);
 }
 
 /* ---- compare ----------------------------------------------------------------- */
@@ -1047,11 +1122,14 @@ s_change_add (s_changes_t *c, double score, const char *text)
     c->n++;
 }
 
+/* Largest first; equal scores by their text, so the order is complete. */
 static int
 s_change_cmp (const void *a, const void *b)
 {
-    double x = ((const s_change_t *) a)->score, y = ((const s_change_t *) b)->score;
-    return x > y ? -1 : x < y;
+    const s_change_t *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return strcmp (x->text, y->text);
 }
 
 /* Relative change in percent; NAN when a is 0 (a new thing). */

@@ -1,24 +1,32 @@
 /* report.h -- what a pilot run found, computed after the run from its
  * directory alone: phase latencies from the broker's audit trail, outcomes,
  * levels, disposals, refusals and stalls from the agencies' outcome files,
- * queueing vs working time per agency, and the broker's own overhead. Writes
- * report.json (schema: docs/report.schema.json), phases.csv and a
- * self-contained report.html, prints the stdout summary, and compares two
- * runs. Reading the report is documented in docs/pilot.md.
+ * queueing vs working time per agency, and, set apart, how fast the run went
+ * on the wall clock. Writes report.json (schema: docs/report.schema.json),
+ * phases.csv and a self-contained report.html, prints the stdout summary,
+ * and compares two runs. Reading the report is documented in docs/pilot.md.
  *
  * Run directory (written by `macx pilot run`):
  *   RUN/run.json                     run metadata (name, seed, start_date,
- *                                    clock_scale_ms, t0_ms, finished_ms, ...)
+ *                                    end_date, wall_started_ms, ...)
  *   RUN/broker/data/                 the broker's LMDB store (audit log)
  *   RUN/agents/<ID>/outcomes.jsonl   one object per line per agency
  *
- * Phase latency, per case: phase P starts at the sim_ms of the first
- * accepted record of phase P for the case and ends at the start of the next
- * phase that started (a skipped phase has no rows). The panel ends when the
- * last panel record sent by ctp for the case is delivered: that deliver's
- * broker wall time converted to simulated time with run.json's t0_ms and
- * clock_scale_ms. A phase with no end is open. Quantiles are nearest-rank
- * over the exact values (no histogram bucketing), in simulated days. */
+ * Phase latency, per case, from the broker's simulated stamps only: phase P
+ * starts at the least clock_ms of the accepted records of phase P for the
+ * case (ties: the lower sender id, then the lower sequence, names the
+ * starter) and ends at the start of the next phase that started (a skipped
+ * phase has no rows). The panel ends at the latest arrive_ms of the
+ * deliveries of panel records sent by ctp for the case. A phase with no end
+ * is open; a record stamped 0 (outside the simulated clock) gives no time.
+ * Quantiles are nearest-rank over the exact values (no histogram
+ * bucketing), in simulated days.
+ *
+ * Determinism: the same run directory contents give the same report, byte
+ * for byte, whatever order the audit entries are in (a pilot's concurrency
+ * shuffles it); every list has a complete order. The figures that depend on
+ * the wall clock or on scheduling are kept apart, in fields whose JSON key
+ * contains "wall". */
 #ifndef MACX_REPORT_H
 #define MACX_REPORT_H
 
@@ -55,11 +63,10 @@ typedef struct {
     int64_t start_ms[MACX_REPORT_PHASES + 1];   /* simulated ms, or MACX_REPORT_NONE */
     int64_t end_ms[MACX_REPORT_PHASES + 1];     /* simulated ms, or NONE (open / not started) */
     char starter[MACX_REPORT_PHASES + 1][MACX_REPORT_ID];   /* sender of the phase's first record */
+    uint64_t start_seq[MACX_REPORT_PHASES + 1]; /* its sequence (breaks a tie of stamps) */
     char holders[MACX_REPORT_PHASES + 1][256];  /* its recipients, ';'-separated */
     char held_by[MACX_REPORT_PHASES + 1][256];  /* who ended the phase, or who has it */
-    int64_t panel_end_wall_ms;                  /* last ctp panel deliver (wall), or NONE */
-    int64_t panel_end_sim_ms;                   /* that delivery in simulated time: the plan's
-                                                   sim_ms + accept-to-receipt lag, or NONE */
+    int64_t panel_end_ms;                       /* latest arrive_ms of a ctp panel record, or NONE */
     int level;                                  /* 1..3, 0 if never assessed */
     double score;
     char disposals[512];                        /* ';'-separated kinds */
@@ -110,11 +117,17 @@ typedef struct {
     uint64_t seed;
     int subjects;
     char start_date[16];
+    char end_date[16];                   /* the simulated clock's limit */
     int64_t start_ms;                    /* start_date at midnight UTC, ms */
-    double clock_scale_ms;
-    int64_t t0_ms, finished_ms;
+    double wall_pace_ms;                 /* wall ms per simulated day at most; 0: unpaced */
+    int64_t wall_started_ms, wall_finished_ms;
     char policy_hash[128];
     char exit[256];
+
+    /* the audit log */
+    int64_t last_ms;                     /* latest accept clock_ms or deliver arrive_ms, or NONE */
+    uint64_t accepted, delivered;        /* accept and deliver entries (refuse: refusals) */
+    double simulated_days;               /* start_date to last_ms, days (0 if no stamp) */
 
     macx_report_case_t *cases;           /* in case id order */
     size_t ncases;
@@ -131,9 +144,15 @@ typedef struct {
     size_t nrefusal_agreements;
     uint64_t refusals;                   /* refuse events in all */
     uint64_t stall_events;               /* "stalled" outcomes, including cases that went on */
-    macx_report_agency_t *agencies;      /* run.json's, then any others seen */
+    macx_report_agency_t *agencies;      /* run.json's, then any others seen, by id */
     size_t nagencies;
-    macx_report_stats_t overhead_ms;     /* accept: time_ms - created_ms */
+    size_t nrun_agencies;                /* how many of them run.json lists */
+
+    /* the wall clock: how fast this machine ran the pilot, not what it found */
+    double wall_seconds;                 /* wall_started_ms to wall_finished_ms */
+    double wall_records_per_second;      /* accepted / wall_seconds; NAN if none measured */
+    double wall_ms_per_subject;          /* wall ms / subjects; NAN with no subjects */
+    macx_report_stats_t broker_wall_ms;  /* accept: time_ms - created_ms */
     uint64_t audit_entries;
     int skipped_lines;                   /* outcome lines that did not parse */
 } macx_report_t;
@@ -141,7 +160,8 @@ typedef struct {
 /* Reads run_dir (run.json, the broker's audit log, every agency's
  * outcomes.jsonl) and computes the report. Returns 0 and a new report the
  * caller frees with macx_report_destroy, or an error naming the file at
- * fault (ENOTFOUND if run.json or the broker store is missing). */
+ * fault (ENOTFOUND if run.json or the broker store is missing, EFORMAT if
+ * run.json is malformed or was written by a wall-clock macx). */
 int macx_report_build (const char *run_dir, macx_report_t **out, macx_error_t *err);
 
 void macx_report_destroy (macx_report_t **self_p);
@@ -156,15 +176,16 @@ void macx_report_csv (const macx_report_t *r, FILE *out);
 void macx_report_html (const macx_report_t *r, FILE *out);
 
 /* The summary table people see on stdout after a run: phases (n, p50, p90,
- * p99, max in days, open), outcomes, levels, disposals, top refusals,
- * broker overhead. */
+ * p99, max in days, open), outcomes, levels, disposals, top refusals, and
+ * last, on a line of its own, the wall-clock performance. */
 void macx_report_print_summary (const macx_report_t *r, FILE *out);
 
 /* Builds the reports of two run directories and prints them side by side
  * (or one JSON object when json): phase by phase p50/p90 with the change
  * and % change, end to end, outcomes, levels, refusals by reason and by
  * agreement, stalled counts, then "what changed": one sentence per
- * material difference, largest first. Returns 0 or the error of the run
+ * material difference, largest first. Wall-clock figures are not findings
+ * and are not compared. Returns 0 or the error of the run
  * that could not be read (its path in err). */
 int macx_report_compare (const char *run_a, const char *run_b, FILE *out, bool json,
                          macx_error_t *err);

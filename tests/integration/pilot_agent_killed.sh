@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pilot_agent_killed.sh -- killing an agent mid-run makes `macx pilot run`
 # fail: once the run has started (MI5 has closed a subject), kill -9 the
-# la-london agent of this run (a child of our `pilot run`); the run exits
+# la-london agent of this run (paced at 100 ms per simulated day, so that it
+# is still running) (a child of our `pilot run`); the run exits
 # 70 ("a process died", as `pilot run --help` documents) within seconds, its
 # stderr names the agent, its pid and the signal ("agent la-london (pid N)
 # was killed by signal 9"), run.json records the failure, and no other
@@ -11,7 +12,7 @@ source "$(dirname "$0")/broker_lib.bash" "$@"
 
 SCN=$SRC/scenarios/baseline/pilot.yaml
 RUN=$S/run
-"$MACX" pilot run "$SCN" --out "$RUN" --subjects 40 --clock-scale 100 --quiet > pilot.out 2> pilot.err &
+"$MACX" pilot run "$SCN" --out "$RUN" --subjects 40 --pace 100 --quiet > pilot.out 2> pilot.err &
 PILOT=$!
 PIDS+=("$PILOT")
 

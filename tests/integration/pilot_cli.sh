@@ -89,8 +89,27 @@ timeout 60 "$MACX" pilot run noisa.yaml --out again --quiet > noisa.out 2> noisa
 # The scenario names the agreement where it stands, before anything starts.
 grep -Eq "noisa.yaml:[0-9]+:[0-9]+: agreement 'ISA-NOPE' is not in the policy" noisa.err \
     || fail "noisa: the error does not name ISA-NOPE with file:line:column: $(cat noisa.err)"
-run 0 again "$MACX" pilot run "$GOOD" --out again --clock-scale 30 --quiet
+run 0 again "$MACX" pilot run "$GOOD" --out again --quiet
 has again out "report: "
+
+# The wall-clock pilot is retired, with a message that says what to do.
+run 64 clock_scale "$MACX" pilot run "$GOOD" --out retired --clock-scale 30
+has clock_scale err "--clock-scale is retired"
+has clock_scale err "--pace 30"
+broken retired_key 's = s.replace("\nseed:", "\nclock_scale_ms: 200\nseed:"); want = "clock_scale_ms"'
+has retired_key err "'clock_scale_ms' is retired"
+run 64 bad_pace "$MACX" pilot run "$GOOD" --out badpace --pace fast
+has bad_pace err "'fast' is not a valid number"
+# A paced run gives the figures of the run as fast as possible.
+run 0 paced "$MACX" pilot run "$GOOD" --out paced --pace 20 --quiet
+for f in phases.csv; do
+    cmp -s again/$f paced/$f || fail "a run paced at 20 ms per day differs in $f"
+done
+# A transit without a minimum (no lookahead) is refused where it stands.
+broken transit_zero 's = s.replace("default: {dist: fixed, hours: 6}", "default: {dist: fixed, hours: 0}"); want = "dist: fixed, hours: 0}"'
+has transit_zero err "its minimum is the lookahead"
+broken transit_route 's = s.replace("  verdict_hours: 1", "  verdict_hours: 1\n  routes:\n    - {from: mi5, to: ogd-nobody, transit: {dist: fixed, hours: 1}}")'
+has transit_route err "transit route to 'ogd-nobody' is not among the agencies"
 
 run 66 report_missing "$MACX" pilot report "$S/not-a-run"
 has report_missing err "not-a-run"
@@ -100,7 +119,7 @@ if [ -f again/run.json ]; then
 fi
 rc=0
 timeout 20 "$MACX" agent --agency nobody --scenario "$GOOD" --run "$S/again" --broker tcp://127.0.0.1:1 \
-    --t0-ms 1 > agent_nobody.out 2> agent_nobody.err || rc=$?
+    > agent_nobody.out 2> agent_nobody.err || rc=$?
 [ "$rc" != 0 ] || fail "agent --agency nobody exited 0"
 has agent_nobody err "no agency 'nobody'"
 

@@ -4,22 +4,28 @@
 #   - report.json validates against docs/report.schema.json (a small
 #     recursive checker below: type, required, properties, items, $ref/$defs,
 #     enum, const, minimum, maximum, minItems, maxItems; an unknown keyword in
-#     the schema fails the test so the checker cannot silently skip it), and
-#     the checker rejects broken copies of it (so it is not vacuous);
+#     the schema fails the test so the checker cannot silently skip it), the
+#     checker rejects broken copies of it (so it is not vacuous), and every
+#     member of report.json is one the schema documents;
 #   - phases.csv has the documented header and one row per subject per phase
-#     reached (the phases with an accepted record in the audit log), its
-#     counts agree with report.json, done rows have days = end - start;
+#     reached (the phases with an accepted record stamped on the simulated
+#     clock in the audit log), its counts agree with report.json, done rows
+#     have days = end - start, each phase starts at the least stamp
+#     (clock_ms) of its accepted records and each done panel ends at the
+#     latest arrival (arrive_ms) of CTP's panel records, as `macx audit show
+#     --json` shows them; report.json's record counts match the audit log;
 #   - report.html is self-contained and has an <svg> in each of its five
 #     numbered chart sections (two in "Levels and disposals");
-#   - `macx pilot report RUN` rebuilds the same report.json;
+#   - `macx pilot report RUN` rebuilds the same report.json (less its
+#     "wall" members) and prints the wall clock on its own labelled line;
 #   - `macx pilot compare A B` prints every phase with its deltas, and
 #     `--json` is valid JSON.
 # Usage: pilot_report.sh MACX_BINARY SOURCE_DIR SCRATCH_DIR
 source "$(dirname "$0")/broker_lib.bash" "$@"
 
 SCHEMA=$SRC/docs/report.schema.json
-run 0 a "$MACX" pilot run "$SRC/scenarios/baseline/pilot.yaml" --out a --subjects 30 --clock-scale 40 --quiet
-run 0 b "$MACX" pilot run "$SRC/scenarios/late-isa/pilot.yaml" --out b --subjects 30 --clock-scale 40 --quiet
+run 0 a "$MACX" pilot run "$SRC/scenarios/baseline/pilot.yaml" --out a --subjects 30 --quiet
+run 0 b "$MACX" pilot run "$SRC/scenarios/late-isa/pilot.yaml" --out b --subjects 30 --quiet
 
 cat > schema.py <<'PY'
 """validate JSON against the subset of JSON Schema docs/report.schema.json uses"""
@@ -86,10 +92,26 @@ def validate(schema, doc):
     check(schema, schema, doc, "$", errors)
     return errors
 
+def undocumented(root, schema, v, path, out):
+    """members of v the schema does not name, where it names its properties"""
+    while "$ref" in schema:
+        schema = resolve(root, schema["$ref"])
+    if isinstance(v, dict) and "properties" in schema:
+        for k, x in v.items():
+            if k not in schema["properties"]:
+                out.append("%s.%s" % (path, k))
+            else:
+                undocumented(root, schema["properties"][k], x, "%s.%s" % (path, k), out)
+    if isinstance(v, list) and "items" in schema:
+        for i, x in enumerate(v):
+            undocumented(root, schema["items"], x, "%s[%d]" % (path, i), out)
+    return out
+
 if __name__ == "__main__":
     schema = json.load(open(sys.argv[1]))
     doc = json.load(open(sys.argv[2]))
     errors = validate(schema, doc)
+    errors += ["%s: not in the schema" % p for p in undocumented(schema, schema, doc, "$", [])]
     for e in errors[:30]:
         print(e)
     if errors:
@@ -106,6 +128,9 @@ if __name__ == "__main__":
     d = copy.deepcopy(doc); d["schema"] = "v0"; broken.append(("wrong schema const", d))
     d = copy.deepcopy(doc); d["agencies"][0]["sent"] = 1.5; broken.append(("sent not an integer", d))
     d = copy.deepcopy(doc); d["outcomes"]["open"] = True; broken.append(("a boolean for an integer", d))
+    d = copy.deepcopy(doc); del d["wall_performance"]; broken.append(("no wall_performance", d))
+    d = copy.deepcopy(doc); d["run"]["end_date"] = 20260704; broken.append(("end_date a number", d))
+    d = copy.deepcopy(doc); del d["records"]["delivered"]; broken.append(("records without delivered", d))
     for what, d in broken:
         if not validate(schema, d):
             print("checker accepted a broken report: %s" % what)
@@ -131,14 +156,50 @@ if dups:
     bad.append("phases.csv repeats %s" % dups[:5])
 out = subprocess.run([macx, "audit", "show", os.path.join(run, "broker", "data"), "--json"],
                      capture_output=True, text=True, check=True).stdout
-reached = set()
+runj = json.load(open(os.path.join(run, "run.json")))
+ctp = {a["id"] for a in runj["agencies"] if a["kind"] == "ctp"}
+y, m, d = map(int, rep["run"]["start_date"].split("-"))
+import datetime
+start_ms = (datetime.date(y, m, d) - datetime.date(1970, 1, 1)).days * 86400000
+DAY = 86400000.0
+# the rules of docs/pilot.md "How time is measured", from the audit log alone:
+# a phase starts at the least stamp of its accepted records, the panel ends
+# at the latest arrival of CTP's panel records; a stamp of 0 gives no time
+start, panel_end, events, last = {}, {}, collections.Counter(), None
 for l in out.splitlines():
     e = json.loads(l)
-    if e["event"] == "accept" and e["subject"] and e["phase"] in PHASES:
-        reached.add((e["subject"], e["phase"]))
+    events[e["event"]] += 1
+    if e["event"] == "accept" and e["clock_ms"] > 0:
+        last = max(last or 0, e["clock_ms"])
+        if e["subject"] and e["phase"] in PHASES:
+            k = (e["subject"], e["phase"])
+            start[k] = min(start.get(k, e["clock_ms"]), e["clock_ms"])
+    if e["event"] == "deliver" and e["arrive_ms"] > 0:
+        last = max(last or 0, e["arrive_ms"])
+        if e["phase"] == "panel" and e["sender"] in ctp and e["subject"]:
+            panel_end[e["subject"]] = max(panel_end.get(e["subject"], 0), e["arrive_ms"])
+reached = set(start)
 if set(got) != reached:
     bad.append("phases.csv rows vs phases reached in the audit: extra %s, missing %s"
                % (sorted(set(got) - reached)[:5], sorted(reached - set(got))[:5]))
+for r in rows:
+    k = (r["subject"], r["phase"])
+    if k in start and abs(float(r["start_day"]) - (start[k] - start_ms) / DAY) > 1e-5:
+        bad.append("row %s: start_day, the audit's least stamp is day %.5f" % (r, (start[k] - start_ms) / DAY))
+    if r["phase"] == "panel" and r["status"] == "done":
+        want = panel_end.get(r["subject"])
+        if want is None or abs(float(r["end_day"]) - (want - start_ms) / DAY) > 1e-5:
+            bad.append("row %s: panel end_day, CTP's last panel arrival is %s" % (r, want))
+    if r["phase"] == "panel" and r["status"] == "open" and r["subject"] in panel_end:
+        bad.append("row %s: open, but CTP's panel records arrived" % r)
+want = {"accepted": events["accept"], "refused": events["refuse"], "delivered": events["deliver"]}
+if rep["records"] != want:
+    bad.append("report.json records %s, the audit log has %s" % (rep["records"], want))
+if rep["audit_entries"] != sum(events.values()):
+    bad.append("report.json audit_entries %d, the audit log has %d" % (rep["audit_entries"], sum(events.values())))
+if last is not None and abs(rep["run"]["simulated_days"] - (last - start_ms) / DAY) > 1e-6:
+    bad.append("run.simulated_days %r, the audit's last stamp or arrival is day %r"
+               % (rep["run"]["simulated_days"], (last - start_ms) / DAY))
 for p in rep["phases"]:
     ph = [r for r in rows if r["phase"] == p["phase"]]
     done = sum(r["status"] == "done" for r in ph)
@@ -190,10 +251,13 @@ if [ -f a/report.json ]; then
     cp a/report.json a.report.json
     run 0 rebuild "$MACX" pilot report a
     has rebuild out "identification"
+    has rebuild out "performance (wall clock): "
     python3 -c 'import json, sys
-a, b = (json.load(open(p)) for p in sys.argv[1:3])
-for r in (a, b):
-    r["run"].pop("wall_seconds", None)
+def nowall(v):
+    if isinstance(v, dict):
+        return {k: nowall(x) for k, x in v.items() if "wall" not in k}
+    return [nowall(x) for x in v] if isinstance(v, list) else v
+a, b = (nowall(json.load(open(p))) for p in sys.argv[1:3])
 sys.exit(a != b)' a.report.json a/report.json || fail "pilot report rebuilt a different report.json"
 fi
 

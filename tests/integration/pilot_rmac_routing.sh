@@ -15,7 +15,7 @@
 source "$(dirname "$0")/broker_lib.bash" "$@"
 
 SCN=$SRC/scenarios/baseline/pilot.yaml
-run 0 pilot "$MACX" pilot run "$SCN" --out run --seed 5 --subjects 40 --clock-scale 40 --quiet
+run 0 pilot "$MACX" pilot run "$SCN" --out run --seed 5 --subjects 40 --quiet
 run 0 verify "$MACX" audit verify run/broker/data --keys run/keys
 has verify out "audit log intact"
 run 0 audit "$MACX" audit show run/broker/data --json

@@ -1,9 +1,12 @@
 /* test_sim.c -- the pilot report, on a run directory built by hand: a broker
  * store written with the audit writer, agencies' outcomes.jsonl and run.json,
- * with planted latencies the report must find exactly: the panel's end from
- * a deliver's wall time, skipped phases, stalled and open cases, the CSV
- * rows, report.json against docs/report.schema.json, the HTML's charts and
- * escaping, and compare's deltas. Also the JSON reader's edge cases. */
+ * with planted latencies the report must find exactly: phase starts at the
+ * least stamp whatever the audit order, the panel's end at the latest
+ * arrival of CTP's panel records, skipped phases, stalled and open cases,
+ * the CSV rows, report.json against docs/report.schema.json, the same
+ * report byte for byte from the same entries in another order, an old
+ * wall-clock run.json refused, the HTML's charts and escaping, and
+ * compare's deltas. Also the JSON reader's edge cases. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,8 +30,9 @@
 #include "report.h"
 
 #define DAY    86400000.0
-#define SCALE  50.0                      /* wall ms per simulated day */
-#define T0     1800000000000LL           /* wall ms at simulated time 0 */
+#define SCALE  50.0                      /* fake wall ms per simulated day, for time_ms */
+#define T0     1800000000000LL           /* fake wall ms at simulated time 0 */
+#define OFF_CLOCK (-1e6)                 /* a spec's day: stamped 0, outside the simulated clock */
 
 static int64_t s_start_ms;               /* 2026-01-05 */
 
@@ -78,34 +82,66 @@ s_slurp (const char *path)
 typedef struct {
     macx_audit_t *audit;
     MDB_txn *txn;
+    MDB_env *env;
+    macx_identity_t *broker;
 } s_store_t;
 
-/* Appends one entry at simulated day `day` (wall time from the run clock),
- * created `overhead` wall ms before the broker took it. recips is a
- * ';'-separated list. */
+/* One audit entry to plant. accept/refuse: stamped at simulated day `day`
+ * (clock_ms, and the sender's sim_ms claim), taken by the broker at a wall
+ * time derived from it (time_ms), created `overhead` wall ms before.
+ * deliver: of a record stamped at `day`, reaching its recipient at
+ * `arrive`. recips is a ';'-separated list (deliver: the one recipient).
+ * day OFF_CLOCK: stamped 0. wall, when not 0, overrides the wall time (to
+ * show it is not used). */
+typedef struct {
+    const char *event, *sender, *recips;
+    int phase;
+    const char *case_id, *subject;
+    double day, arrive;
+    int overhead;
+    uint64_t seq;
+    int64_t wall;
+} s_spec_t;
+
 static void
-s_entry (s_store_t *st, const char *event, const char *sender, const char *recips, int phase,
-         const char *case_id, const char *subject, double day, int overhead)
+s_append (s_store_t *st, const s_spec_t *sp)
 {
     char buf[256], *list[8], *save = NULL;
     size_t n = 0;
-    snprintf (buf, sizeof buf, "%s", recips ? recips : "");
+    snprintf (buf, sizeof buf, "%s", sp->recips ? sp->recips : "");
     for (char *t = strtok_r (buf, ";", &save); t && n < 8; t = strtok_r (NULL, ";", &save))
         list[n++] = t;
     Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
-    e.event = (char *) event;
-    e.peer = (char *) sender;
-    e.sender = (char *) sender;
-    e.recipients = list;
-    e.n_recipients = n;
-    e.record_type = "share";
-    e.phase = (Macx__Phase) phase;
-    e.case_id = (char *) case_id;
-    e.subject = (char *) subject;
-    e.time_ms = T0 + (int64_t) llround (day * SCALE);
-    e.created_ms = e.time_ms - overhead;
-    e.sim_ms = s_start_ms + (int64_t) llround (day * DAY);
-    if (strcmp (event, "refuse") == 0) {
+    bool deliver = strcmp (sp->event, "deliver") == 0;
+    e.event = (char *) sp->event;
+    e.sender = (char *) sp->sender;
+    e.phase = (Macx__Phase) sp->phase;
+    e.case_id = (char *) sp->case_id;
+    e.subject = (char *) sp->subject;
+    e.sequence = sp->seq;
+    e.sim_ms = s_start_ms + (int64_t) llround (sp->day * DAY);
+    e.clock_ms = e.sim_ms;
+    if (sp->day == OFF_CLOCK)
+        e.sim_ms = e.clock_ms = 0;
+    if (deliver) {
+        e.peer = n ? list[0] : "";
+        e.recipient = e.peer;
+        e.record_type = "plan";
+        e.arrive_ms = s_start_ms + (int64_t) llround (sp->arrive * DAY);
+        e.time_ms = T0 + (int64_t) llround (sp->arrive * SCALE);
+        e.created_ms = e.arrive_ms;      /* the recipient's receipt time, as the broker logs it */
+    }
+    else {
+        e.peer = (char *) sp->sender;
+        e.recipients = list;
+        e.n_recipients = n;
+        e.record_type = "share";
+        e.time_ms = T0 + (int64_t) llround (sp->day * SCALE);
+        e.created_ms = e.time_ms - sp->overhead;
+    }
+    if (sp->wall)
+        e.time_ms = sp->wall;
+    if (strcmp (sp->event, "refuse") == 0) {
         e.decision = "deny";
         e.reason = MACX__REASON__AGREEMENT_NOT_IN_FORCE;
         e.agreement = "isa-la-birmingham";
@@ -115,25 +151,77 @@ s_entry (s_store_t *st, const char *event, const char *sender, const char *recip
     assert_int_equal (macx_audit_append (st->audit, st->txn, &e, &seq, &err), 0);
 }
 
-/* A deliver of a record created at record_day, delivered at wall day. */
+/* Appends one accept or refuse entry stamped at simulated day `day`. */
+static void
+s_entry (s_store_t *st, const char *event, const char *sender, const char *recips, int phase,
+         const char *case_id, const char *subject, double day, int overhead)
+{
+    s_spec_t sp = { event, sender, recips, phase, case_id, subject, day, 0, overhead, 0, 0 };
+    s_append (st, &sp);
+}
+
+/* A deliver of a record stamped at record_day, reaching recipient at day. */
 static void
 s_deliver (s_store_t *st, const char *sender, const char *recipient, int phase, const char *case_id,
            double record_day, double day)
 {
-    Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
-    e.event = "deliver";
-    e.peer = (char *) recipient;
-    e.sender = (char *) sender;
-    e.recipient = (char *) recipient;
-    e.record_type = "plan";
-    e.phase = (Macx__Phase) phase;
-    e.case_id = (char *) case_id;
-    e.time_ms = T0 + (int64_t) llround (day * SCALE);
-    e.created_ms = T0 + (int64_t) llround (record_day * SCALE);
-    e.sim_ms = s_start_ms + (int64_t) llround (record_day * DAY);
-    uint64_t seq;
+    s_spec_t sp = { "deliver", sender, recipient, phase, case_id, NULL, record_day, day, 0, 0, 0 };
+    s_append (st, &sp);
+}
+
+/* Opens RUN/broker/data (creating RUN, its keys and the store) for appends. */
+static void
+s_store_open (s_store_t *st, const char *run)
+{
+    char path[1024], keys[1024];
+    assert_int_equal (mkdir (run, 0700), 0);
+    snprintf (path, sizeof path, "%s/broker", run);
+    assert_int_equal (mkdir (path, 0700), 0);
+    snprintf (path, sizeof path, "%s/broker/data", run);
+    assert_int_equal (mkdir (path, 0700), 0);
+    snprintf (keys, sizeof keys, "%s/keys", run);
     macx_error_t err = { 0 };
-    assert_int_equal (macx_audit_append (st->audit, st->txn, &e, &seq, &err), 0);
+    assert_int_equal (macx_keys_generate (keys, "broker", NULL, &err), 0);
+    st->broker = macx_identity_load (keys, "broker", &err);
+    assert_non_null (st->broker);
+    assert_int_equal (mdb_env_create (&st->env), 0);
+    assert_int_equal (mdb_env_set_maxdbs (st->env, MACX_AUDIT_MAXDBS), 0);
+    assert_int_equal (mdb_env_set_mapsize (st->env, 16u << 20), 0);
+    assert_int_equal (mdb_env_open (st->env, path, MDB_NOSYNC, 0600), 0);
+    assert_int_equal (mdb_txn_begin (st->env, NULL, 0, &st->txn), 0);
+    st->audit = macx_audit_attach (st->env, st->txn, &err);
+    assert_non_null (st->audit);
+}
+
+static void
+s_store_close (s_store_t *st)
+{
+    macx_error_t err = { 0 };
+    assert_int_equal (macx_audit_checkpoint (st->audit, st->txn, st->broker, &err), 0);
+    assert_int_equal (mdb_txn_commit (st->txn), 0);
+    macx_audit_committed (st->audit);
+    macx_audit_destroy (&st->audit);
+    mdb_env_close (st->env);
+    macx_identity_destroy (&st->broker);
+}
+
+/* RUN/run.json as `macx pilot run` writes it; the wall fields are fixed. */
+static void
+s_run_json (const char *run, const char *name)
+{
+    char path[1024], text[4096];
+    snprintf (path, sizeof path, "%s/run.json", run);
+    snprintf (text, sizeof text,
+              "{\"name\": \"%s\", \"scenario\": \"scenarios/test/pilot.yaml\", \"seed\": 7, \"subjects\": 4,\n"
+              " \"start_date\": \"2026-01-05\", \"end_date\": \"2026-07-04\", \"wall_pace_ms\": 0,\n"
+              " \"wall_started_ms\": %lld, \"wall_finished_ms\": %lld,\n"
+              " \"policy_dir\": \"scenarios/test/policy\", \"policy_hash\": \"abc123\", \"exit\": \"ok\",\n"
+              " \"agencies\": [{\"id\": \"mi5\", \"kind\": \"mi5\", \"region\": \"national\"},\n"
+              "   {\"id\": \"ctp\", \"kind\": \"ctp\", \"region\": \"national\"},\n"
+              "   {\"id\": \"la-london\", \"kind\": \"local_authority\", \"region\": \"london\"}],\n"
+              " \"macs\": [{\"id\": \"nmac\", \"name\": \"National MAC\", \"regions\": [\"london\"],"
+              " \"members\": [\"la-london\"]}]}\n", name, (long long) T0, (long long) T0 + 2000);
+    s_write (path, text);
 }
 
 enum { ID = 1, SH = 2, EN = 3, PR = 4, PA = 5 };
@@ -148,27 +236,9 @@ enum { ID = 1, SH = 2, EN = 3, PR = 4, PA = 5 };
 static void
 s_make_run (const char *run, const char *name, double x)
 {
-    char path[1024], keys[1024];
-    assert_int_equal (mkdir (run, 0700), 0);
-    snprintf (path, sizeof path, "%s/broker", run);
-    assert_int_equal (mkdir (path, 0700), 0);
-    snprintf (path, sizeof path, "%s/broker/data", run);
-    assert_int_equal (mkdir (path, 0700), 0);
-    snprintf (keys, sizeof keys, "%s/keys", run);
-    macx_error_t err = { 0 };
-    assert_int_equal (macx_keys_generate (keys, "broker", NULL, &err), 0);
-    macx_identity_t *broker = macx_identity_load (keys, "broker", &err);
-    assert_non_null (broker);
-
-    MDB_env *env;
-    MDB_txn *txn;
-    assert_int_equal (mdb_env_create (&env), 0);
-    assert_int_equal (mdb_env_set_maxdbs (env, MACX_AUDIT_MAXDBS), 0);
-    assert_int_equal (mdb_env_set_mapsize (env, 16u << 20), 0);
-    assert_int_equal (mdb_env_open (env, path, MDB_NOSYNC, 0600), 0);
-    assert_int_equal (mdb_txn_begin (env, NULL, 0, &txn), 0);
-    s_store_t st = { macx_audit_attach (env, txn, &err), txn };
-    assert_non_null (st.audit);
+    char path[1024];
+    s_store_t st;
+    s_store_open (&st, run);
 
     /* C1: full workflow; a second identification record later must not count */
     s_entry (&st, "accept", "mi5", "ctp", ID, "C-2026-000001", "S-000001", 0.0, 3);
@@ -200,26 +270,10 @@ s_make_run (const char *run, const char *name, double x)
     s_entry (&st, "accept", "mi5", "la-london", SH, "C-2026-000004", "S-000004", 1.0, 3);
     s_entry (&st, "accept", "la-london", "ctp", EN, "C-2026-000004", "S-000004", 2.0 + x, 3);
 
-    assert_int_equal (macx_audit_checkpoint (st.audit, txn, broker, &err), 0);
-    assert_int_equal (mdb_txn_commit (txn), 0);
-    macx_audit_committed (st.audit);
-    macx_audit_destroy (&st.audit);
-    mdb_env_close (env);
-    macx_identity_destroy (&broker);
+    s_store_close (&st);
+    s_run_json (run, name);
 
     char text[4096];
-    snprintf (path, sizeof path, "%s/run.json", run);
-    snprintf (text, sizeof text,
-              "{\"name\": \"%s\", \"scenario\": \"scenarios/test/pilot.yaml\", \"seed\": 7, \"subjects\": 4,\n"
-              " \"start_date\": \"2026-01-05\", \"clock_scale_ms\": 50.0, \"t0_ms\": %lld,\n"
-              " \"finished_ms\": %lld, \"policy_hash\": \"abc123\", \"exit\": \"ok\",\n"
-              " \"agencies\": [{\"id\": \"mi5\", \"kind\": \"mi5\", \"region\": \"national\"},\n"
-              "   {\"id\": \"ctp\", \"kind\": \"ctp\", \"region\": \"national\"},\n"
-              "   {\"id\": \"la-london\", \"kind\": \"local_authority\", \"region\": \"london\"}],\n"
-              " \"macs\": [{\"id\": \"nmac\", \"name\": \"National MAC\", \"regions\": [\"london\"],"
-              " \"members\": [\"la-london\"]}]}\n", name, (long long) T0, (long long) T0 + 2000);
-    s_write (path, text);
-
     snprintf (path, sizeof path, "%s/agents", run);
     assert_int_equal (mkdir (path, 0700), 0);
     const char *dirs[] = { "mi5", "ctp", "la-london" };
@@ -405,10 +459,20 @@ test_latencies (void **state)
     assert_int_equal (r->refusal_agreements[0].cases, 2);
     assert_string_equal (r->refusal_reasons[0].key, "AGREEMENT_NOT_IN_FORCE");
 
-    /* broker overhead: 3 ms on every accept but C1's panel plan (10) */
-    assert_int_equal (r->overhead_ms.n, 15);
-    assert_days (r->overhead_ms.p50, 3);
-    assert_days (r->overhead_ms.max, 10);
+    /* broker time per record (wall): 3 ms on every accept but C1's panel plan (10) */
+    assert_int_equal (r->broker_wall_ms.n, 15);
+    assert_days (r->broker_wall_ms.p50, 3);
+    assert_days (r->broker_wall_ms.max, 10);
+    /* the audit log's counts; simulated time runs to the last arrival (la-london's
+     * panel answer, day 20), not to the last refusal (day 30) */
+    assert_int_equal (r->accepted, 15);
+    assert_int_equal (r->delivered, 5);
+    assert_int_equal (r->audit_entries, 23);
+    assert_days (r->simulated_days, 20.0);
+    assert_days (r->wall_seconds, 2.0);
+    assert_days (r->wall_records_per_second, 7.5);
+    assert_days (r->wall_ms_per_subject, 500.0);
+    assert_string_equal (r->end_date, "2026-07-04");
 
     /* agencies: la-london queued 1 + 0 days, worked 2.5 + 2 */
     const macx_report_agency_t *la = NULL;
@@ -430,6 +494,12 @@ test_latencies (void **state)
     fclose (mem);
     assert_non_null (strstr (text, "sharing               3      1     2.00     3.50"));
     assert_non_null (strstr (text, "stalled:  1 cases"));
+    const char *head = "baseline: 4 cases of 4 subjects, seed 7, start 2026-01-05, 20.0 simulated days\n\n";
+    assert_memory_equal (text, head, strlen (head));
+    assert_null (strstr (text, "ms per simulated day"));
+    /* the wall clock last, on its own labelled line */
+    assert_string_equal (strstr (text, "\nperformance"), "\nperformance (wall clock): 2.0 s, 15 records, "
+                         "8 records/s, 500.0 ms per subject; broker 3.0 ms per record p50, 10.0 ms p99\n");
     free (text);
     macx_report_destroy (&r);
     macx_report_destroy (&r);
@@ -608,6 +678,13 @@ test_html (void **state)
     assert_null (strstr (html, "<link"));
     assert_non_null (strstr (html, "isa-la-birmingham"));
     assert_non_null (strstr (html, "</html>"));
+    /* the wall clock in its own labelled section, after every chart and table */
+    const char *perf = strstr (html, "<section id=\"performance\">\n<h2>Performance (wall clock)</h2>");
+    assert_non_null (perf);
+    assert_true (perf > strstr (html, "id=\"data\""));
+    assert_non_null (strstr (perf, "2.0 s, as fast as the machine allowed"));
+    assert_null (strstr (html, "ms per simulated day"));
+    assert_non_null (strstr (html, "<td>20.0 days, from the start date to the last record&#39;s arrival</td>"));
     free (html);
 }
 
@@ -659,17 +736,195 @@ test_missing_store (void **state)
     snprintf (run, sizeof run, "%s/empty", f->root);
     assert_int_equal (mkdir (run, 0700), 0);
     snprintf (path, sizeof path, "%s/run.json", run);
-    s_write (path, "{\"start_date\": \"2026-01-05\", \"clock_scale_ms\": 50, \"t0_ms\": 1}");
+    s_write (path, "{\"start_date\": \"2026-01-05\", \"end_date\": \"2026-07-04\", \"wall_started_ms\": 1}");
     macx_report_t *r = NULL;
     macx_error_t err = { 0 };
     assert_int_equal (macx_report_build (run, &r, &err), MACX_ENOTFOUND);
     assert_null (r);
-    s_write (path, "{\"start_date\": \"2026-02-30\", \"clock_scale_ms\": 50, \"t0_ms\": 1}");
+    s_write (path, "{\"start_date\": \"2026-02-30\", \"end_date\": \"2026-07-04\", \"wall_started_ms\": 1}");
     assert_int_equal (macx_report_build (run, &r, &err), MACX_EFORMAT);
     assert_non_null (strstr (err.msg, "start_date"));
+    s_write (path, "{\"start_date\": \"2026-01-05\", \"wall_started_ms\": 1}");
+    assert_int_equal (macx_report_build (run, &r, &err), MACX_EFORMAT);
+    assert_non_null (strstr (err.msg, "end_date"));
+    s_write (path, "{\"start_date\": \"2026-01-05\", \"end_date\": \"2026-07-04\"}");
+    assert_int_equal (macx_report_build (run, &r, &err), MACX_EFORMAT);
+    assert_non_null (strstr (err.msg, "wall_started_ms"));
     s_write (path, "{\"start_date\": ");
     assert_int_equal (macx_report_build (run, &r, &err), MACX_EFORMAT);
     assert_null (r);
+}
+
+/* A run.json from the wall-clock pilots is refused, not misread. */
+static void
+test_old_run_json (void **state)
+{
+    s_fix_t *f = *state;
+    char path[300], want[400];
+    snprintf (path, sizeof path, "%s/run.json", f->run_a);
+    s_write (path, "{\"name\": \"baseline\", \"seed\": 7, \"subjects\": 4, \"start_date\": \"2026-01-05\",\n"
+             " \"clock_scale_ms\": 50.0, \"t0_ms\": 1800000000000, \"finished_ms\": 1800000002000,\n"
+             " \"policy_hash\": \"abc123\", \"exit\": \"ok\", \"agencies\": []}\n");
+    macx_report_t *r = NULL;
+    macx_error_t err = { 0 };
+    assert_int_equal (macx_report_build (f->run_a, &r, &err), MACX_EFORMAT);
+    assert_null (r);
+    snprintf (want, sizeof want, "%s/run.json was written by an older macx (wall-clock pilots); "
+              "run the pilot again", f->run_a);
+    assert_string_equal (err.msg, want);
+    /* compare names the run at fault the same way */
+    assert_int_equal (macx_report_compare (f->run_a, f->run_a, stdout, false, &err), MACX_EFORMAT);
+    assert_non_null (strstr (err.msg, "older macx"));
+}
+
+/* ---- order independence ---------------------------------------------------- */
+
+/* C-9: identification's first record in the audit log is stamped day 3, but
+ * three are stamped day 1 (mi5 seq 8, ctp seq 2, ctp seq 1) and one is
+ * off the clock: the phase starts at day 1, started by ctp's seq 1 (to
+ * la-london). Sharing at day 4 (mi5), enrichment at day 6, then the panel:
+ * CTP's plan (stamped day 10) reaches la-london at day 13 and mi5 at 12.5;
+ * la-london's answer arriving at 30 and CTP's enrichment record arriving
+ * at 40 are not the plan. Wall times are scrambled where it would matter.
+ * C-8: refused twice, then open in sharing; agencies run.json does not
+ * list (ogd-x, zz-ogd, aaa) come in the audit log's order. */
+static const s_spec_t s_specs[] = {
+    { "accept", "mi5", "ctp", ID, "C-9", "S-9", 3.0, 0, 4, 5, 0 },
+    { "accept", "zz-ogd", "ctp", ID, "C-8", "S-8", 2.0, 0, 1, 1, 0 },
+    { "accept", "mi5", "ctp;la-london", ID, "C-9", "S-9", 1.0, 0, 2, 8, 0 },
+    { "accept", "ctp", "mi5", ID, "C-9", "S-9", 1.0, 0, 3, 2, 0 },
+    { "refuse", "ogd-x", "la-london", SH, "C-8", "S-8", 5.0, 0, 0, 3, 0 },
+    { "accept", "ctp", "la-london", ID, "C-9", "S-9", 1.0, 0, 1, 1, 0 },
+    { "accept", "aaa", "mi5", ID, "C-9", "S-9", OFF_CLOCK, 0, 0, 1, 0 },
+    { "accept", "mi5", "la-london", SH, "C-9", "S-9", 4.0, 0, 6, 9, 0 },
+    { "accept", "ogd-x", "la-london;mi5", SH, "C-8", "S-8", 5.0, 0, 1, 4, 0 },
+    { "accept", "la-london", "ctp", EN, "C-9", "S-9", 6.0, 0, 2, 3, 0 },
+    { "deliver", "ctp", "mi5", EN, "C-9", NULL, 6.5, 40.0, 0, 7, 0 },
+    { "accept", "ctp", "mi5;la-london", PA, "C-9", "S-9", 10.0, 0, 7, 20, 0 },
+    { "deliver", "ctp", "la-london", PA, "C-9", NULL, 10.0, 13.0, 0, 20, T0 + 1 },
+    { "refuse", "ogd-x", "la-london", SH, "C-8", "S-8", 7.0, 0, 0, 5, 0 },
+    { "deliver", "ctp", "mi5", PA, "C-9", NULL, 10.0, 12.5, 0, 20, T0 + 999999 },
+    { "deliver", "la-london", "ctp", PA, "C-9", NULL, 11.0, 30.0, 0, 4, 0 },
+};
+#define S_NSPECS (sizeof s_specs / sizeof *s_specs)
+
+/* Builds run from s_specs, appended in order[] (NULL: as listed). */
+static void
+s_make_spec_run (const char *run, const size_t *order)
+{
+    s_store_t st;
+    s_store_open (&st, run);
+    for (size_t i = 0; i < S_NSPECS; i++)
+        s_append (&st, &s_specs[order ? order[i] : i]);
+    s_store_close (&st);
+    s_run_json (run, "order");
+}
+
+static void
+test_phase_start (void **state)
+{
+    s_fix_t *f = *state;
+    char run[256];
+    snprintf (run, sizeof run, "%s/specs", f->root);
+    s_make_spec_run (run, NULL);
+    macx_report_t *r = s_build (run);
+    const macx_report_case_t *c = s_find (r, "C-9");
+    assert_int_equal (c->start_ms[ID], s_start_ms + (int64_t) DAY);
+    assert_string_equal (c->starter[ID], "ctp");
+    assert_int_equal (c->start_seq[ID], 1);
+    assert_string_equal (c->holders[ID], "la-london");
+    assert_int_equal (c->end_ms[ID], s_start_ms + 4 * (int64_t) DAY);
+    assert_string_equal (c->held_by[ID], "mi5");
+    assert_days (r->phases[ID].days.max, 3.0);
+    const macx_report_case_t *c8 = s_find (r, "C-8");
+    assert_int_equal (c8->start_ms[SH], s_start_ms + 5 * (int64_t) DAY);
+    assert_string_equal (c8->held_by[SH], "la-london;mi5");
+    assert_int_equal (c8->open_phase, SH);
+    macx_report_destroy (&r);
+}
+
+static void
+test_panel_end (void **state)
+{
+    s_fix_t *f = *state;
+    char run[256];
+    snprintf (run, sizeof run, "%s/specs", f->root);
+    s_make_spec_run (run, NULL);
+    macx_report_t *r = s_build (run);
+    const macx_report_case_t *c = s_find (r, "C-9");
+    assert_int_equal (c->panel_end_ms, s_start_ms + 13 * (int64_t) DAY);
+    assert_int_equal (c->end_ms[PA], s_start_ms + 13 * (int64_t) DAY);
+    assert_string_equal (c->held_by[PA], "ctp");
+    assert_int_equal (r->phases[PA].done, 1);
+    assert_days (r->phases[PA].days.p50, 3.0);
+    assert_days (r->end_to_end.max, 12.0);
+    /* the latest arrival of anything, CTP's enrichment record, ends simulated time */
+    assert_days (r->simulated_days, 40.0);
+    assert_int_equal (r->accepted, 10);
+    assert_int_equal (r->refusals, 2);
+    assert_int_equal (r->delivered, 4);
+    /* run.json's agencies first, then the others by id */
+    const char *ids[] = { "mi5", "ctp", "la-london", "aaa", "ogd-x", "zz-ogd" };
+    assert_int_equal (r->nagencies, 6);
+    for (int i = 0; i < 6; i++)
+        assert_string_equal (r->agencies[i].id, ids[i]);
+    macx_report_destroy (&r);
+}
+
+typedef struct {
+    char *json, *csv, *html;
+    size_t njson, ncsv, nhtml;
+} s_docs_t;
+
+static void
+s_docs (const char *run, s_docs_t *d)
+{
+    macx_report_t *r = s_build (run);
+    FILE *mem = open_memstream (&d->json, &d->njson);
+    macx_report_json (r, mem);
+    fclose (mem);
+    mem = open_memstream (&d->csv, &d->ncsv);
+    macx_report_csv (r, mem);
+    fclose (mem);
+    mem = open_memstream (&d->html, &d->nhtml);
+    macx_report_html (r, mem);
+    fclose (mem);
+    macx_report_destroy (&r);
+}
+
+static void
+test_order_independent (void **state)
+{
+    s_fix_t *f = *state;
+    size_t reversed[S_NSPECS], shuffled[S_NSPECS];
+    for (size_t i = 0; i < S_NSPECS; i++) {
+        reversed[i] = S_NSPECS - 1 - i;
+        shuffled[i] = (i * 7 + 3) % S_NSPECS;   /* 7 is prime to 16: a permutation */
+    }
+    const size_t *orders[] = { NULL, reversed, shuffled };
+    s_docs_t docs[3] = { 0 };
+    for (int k = 0; k < 3; k++) {
+        char run[256];
+        snprintf (run, sizeof run, "%s/order-%d", f->root, k);
+        s_make_spec_run (run, orders[k]);
+        s_docs (run, &docs[k]);
+    }
+    for (int k = 1; k < 3; k++) {
+        assert_int_equal (docs[k].njson, docs[0].njson);
+        assert_string_equal (docs[k].json, docs[0].json);
+        assert_int_equal (docs[k].ncsv, docs[0].ncsv);
+        assert_string_equal (docs[k].csv, docs[0].csv);
+        assert_string_equal (docs[k].html, docs[0].html);
+    }
+    /* and they are the planted figures, not the same wrong ones */
+    assert_non_null (strstr (docs[0].csv, "\nS-9,C-9,,,identification,1.00000,4.00000,3.00000,mi5,done\n"));
+    assert_non_null (strstr (docs[0].csv, "\nS-9,C-9,,,panel,10.00000,13.00000,3.00000,ctp,done\n"));
+    assert_non_null (strstr (docs[0].csv, "\nS-8,C-8,,,sharing,5.00000,,,la-london;mi5,open\n"));
+    for (int k = 0; k < 3; k++) {
+        free (docs[k].json);
+        free (docs[k].csv);
+        free (docs[k].html);
+    }
 }
 
 static int
@@ -732,6 +987,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_html, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_compare, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_missing_store, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_old_run_json, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_phase_start, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_panel_end, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_order_independent, s_setup, s_teardown),
         cmocka_unit_test (test_jsonl),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
