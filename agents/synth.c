@@ -212,12 +212,27 @@ typedef struct {
 
 #define S_REC_HEAD offsetof (s_rec_t, h)
 
+/* One record's key in the index: the keys in the store's order, so that a
+ * lookup visits its candidates in the order a scan of the store would. */
+typedef struct {
+    char *key;                       /* "normalised name|dob|tag", NUL-terminated */
+    uint32_t len;
+    char year[5];                    /* the dob's first four characters */
+} s_ix_t;
+
 struct macx_synth_db_t {
     MDB_env *env;
     MDB_dbi records;
     MDB_dbi cohort;
     bool has_records, has_cohort;
     char path[1024];
+    /* the lookup index, built on the first lookup: every key, and the same
+     * positions ordered by year (a lookup reads the keys of one name and of
+     * one year, not the whole store) */
+    s_ix_t *ix;
+    size_t nix;
+    uint32_t *by_year;
+    bool indexed;
 };
 
 /* ---- deterministic draws ---------------------------------------------------- */
@@ -729,8 +744,13 @@ macx_synth_close (macx_synth_db_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    mdb_env_close ((*self_p)->env);
-    free (*self_p);
+    macx_synth_db_t *self = *self_p;
+    mdb_env_close (self->env);
+    for (size_t i = 0; i < self->nix; i++)
+        free (self->ix[i].key);
+    free (self->ix);
+    free (self->by_year);
+    free (self);
     *self_p = NULL;
 }
 
@@ -803,6 +823,125 @@ s_is_initials (const char *name)
 
 typedef enum { S_NONE, S_NEAR, S_EXACT } s_match_t;
 
+/* The store's key order (LMDB's default: bytes, then length). */
+static int
+s_key_cmp (const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp (a, b, alen < blen ? alen : blen);
+    return c ? c : alen < blen ? -1 : alen > blen;
+}
+
+static const s_ix_t *s_sort_ix;   /* qsort has no context argument */
+
+static int
+s_year_cmp (const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *) x, b = *(const uint32_t *) y;
+    int c = strcmp (s_sort_ix[a].year, s_sort_ix[b].year);
+    return c ? c : a < b ? -1 : a > b;
+}
+
+/* Reads every key once (the store is read-only for the run). */
+static int
+s_index (macx_synth_db_t *db, MDB_txn *txn)
+{
+    MDB_stat st;
+    MDB_cursor *cur;
+    if (mdb_stat (txn, db->records, &st) || mdb_cursor_open (txn, db->records, &cur))
+        return -1;
+    db->ix = calloc (st.ms_entries ? st.ms_entries : 1, sizeof *db->ix);
+    db->by_year = calloc (st.ms_entries ? st.ms_entries : 1, sizeof *db->by_year);
+    if (!db->ix || !db->by_year) {
+        mdb_cursor_close (cur);
+        return -1;
+    }
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get (cur, &k, &v, MDB_FIRST); rc == 0 && db->nix < st.ms_entries;
+         rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size >= 128)
+            continue;   /* not a key we file under (see the match) */
+        s_ix_t *e = &db->ix[db->nix];
+        if (!(e->key = malloc (k.mv_size + 1)))
+            break;
+        memcpy (e->key, k.mv_data, k.mv_size);
+        e->key[k.mv_size] = '\0';
+        e->len = (uint32_t) k.mv_size;
+        const char *dob = strchr (e->key, '|');
+        snprintf (e->year, sizeof e->year, "%.4s", dob ? dob + 1 : "");
+        if (dob && strchr (e->year, '|'))
+            *strchr (e->year, '|') = '\0';
+        db->by_year[db->nix] = (uint32_t) db->nix;
+        db->nix++;
+    }
+    mdb_cursor_close (cur);
+    s_sort_ix = db->ix;
+    qsort (db->by_year, db->nix, sizeof *db->by_year, s_year_cmp);
+    db->indexed = true;
+    return 0;
+}
+
+static int
+s_pos_cmp (const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *) x, b = *(const uint32_t *) y;
+    return a < b ? -1 : a > b;
+}
+
+/* The positions a query can match, in the store's order: every key of the
+ * same normalised name (any date of birth), and, when the query has a
+ * year, every key of that year (the only ones a near match by one edit or
+ * by initials can come from). *out is malloc'd. */
+static size_t
+s_candidates (const macx_synth_db_t *db, const char *qnorm, const char *dob, bool year,
+              uint32_t **out)
+{
+    char prefix[80];
+    int plen = snprintf (prefix, sizeof prefix, "%s|", qnorm);
+    size_t lo = 0, hi = db->nix;
+    while (lo < hi) {   /* the first key not before the prefix */
+        size_t mid = (lo + hi) / 2;
+        if (s_key_cmp (db->ix[mid].key, db->ix[mid].len, prefix, (size_t) plen) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t name0 = lo, name1 = lo;
+    while (name1 < db->nix && db->ix[name1].len >= (uint32_t) plen
+           && memcmp (db->ix[name1].key, prefix, (size_t) plen) == 0)
+        name1++;
+    size_t year0 = 0, year1 = 0;
+    if (year) {
+        char y[5];
+        snprintf (y, sizeof y, "%.4s", dob);
+        lo = 0, hi = db->nix;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (strcmp (db->ix[db->by_year[mid]].year, y) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        year0 = year1 = lo;
+        while (year1 < db->nix && strcmp (db->ix[db->by_year[year1]].year, y) == 0)
+            year1++;
+    }
+    size_t n = (name1 - name0) + (year1 - year0);
+    *out = malloc ((n ? n : 1) * sizeof **out);
+    if (!*out)
+        return 0;
+    size_t k = 0;
+    for (size_t i = name0; i < name1; i++)
+        (*out)[k++] = (uint32_t) i;
+    for (size_t i = year0; i < year1; i++)
+        (*out)[k++] = db->by_year[i];
+    qsort (*out, k, sizeof **out, s_pos_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < k; i++)
+        if (!u || (*out)[u - 1] != (*out)[i])
+            (*out)[u++] = (*out)[i];
+    return u;
+}
+
 int
 macx_synth_lookup (macx_synth_db_t *db, const char *name, const char *dob, const char *region,
                    macx_holding_t *out, size_t max, size_t *n)
@@ -830,23 +969,22 @@ macx_synth_lookup (macx_synth_db_t *db, const char *name, const char *dob, const
         return MACX_OK;   /* too little to search on */
 
     MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    int rc;
-    if ((rc = mdb_txn_begin (db->env, NULL, MDB_RDONLY, &txn))
-        || (rc = mdb_cursor_open (txn, db->records, &cur))) {
-        if (txn)
-            mdb_txn_abort (txn);
+    if (mdb_txn_begin (db->env, NULL, MDB_RDONLY, &txn))
+        return MACX_ESTORE;
+    if (!db->indexed && s_index (db, txn)) {
+        mdb_txn_abort (txn);
         return MACX_ESTORE;
     }
-    /* a partner's data is small: scan it all, as a fuzzy search would; the
-     * key ("normalised name|dob|tag") decides, the value only when it matches */
-    MDB_val k, v;
-    for (rc = mdb_cursor_get (cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get (cur, &k, &v, MDB_NEXT)) {
+    /* As a fuzzy search of the whole store would, but over the candidates
+     * only: the key ("normalised name|dob|tag") decides, the value only when
+     * it matches. */
+    uint32_t *cand = NULL;
+    size_t ncand = s_candidates (db, qnorm, dob, year, &cand);
+    int rc = 0;
+    for (size_t c = 0; c < ncand; c++) {
+        const s_ix_t *e = &db->ix[cand[c]];
         char key[128];
-        if (k.mv_size >= sizeof key)
-            continue;
-        memcpy (key, k.mv_data, k.mv_size);
-        key[k.mv_size] = '\0';
+        memcpy (key, e->key, (size_t) e->len + 1);
         char *rnorm = key, *rdob = strchr (key, '|'), *tag;
         if (!rdob || !(tag = strchr (rdob + 1, '|')))
             continue;
@@ -867,6 +1005,9 @@ macx_synth_lookup (macx_synth_db_t *db, const char *name, const char *dob, const
             m = S_NEAR;
         if (m == S_NONE)
             continue;
+        MDB_val k = { e->len, e->key }, v;
+        if ((rc = mdb_get (txn, db->records, &k, &v)))
+            break;
         if (v.mv_size < S_REC_HEAD || v.mv_size > sizeof (s_rec_t)
             || (v.mv_size - S_REC_HEAD) % sizeof (s_hold_t))
             continue;
@@ -885,9 +1026,9 @@ macx_synth_lookup (macx_synth_db_t *db, const char *name, const char *dob, const
             h->concern = r.h[i].concern != 0;
         }
     }
-    mdb_cursor_close (cur);
+    free (cand);
     mdb_txn_abort (txn);
-    return rc == MDB_NOTFOUND ? MACX_OK : MACX_ESTORE;
+    return rc ? MACX_ESTORE : MACX_OK;
 }
 
 /* ---- proposals ------------------------------------------------------------------- */
