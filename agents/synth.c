@@ -217,7 +217,10 @@ typedef struct {
 typedef struct {
     char *key;                       /* "normalised name|dob|tag", NUL-terminated */
     uint32_t len;
-    char year[5];                    /* the dob's first four characters */
+    uint32_t nlen;                   /* the normalised name's length */
+    char dob[16];                    /* as filed ("" when unknown) */
+    char year[5];                    /* its first four characters */
+    char init[20];                   /* the name's initials */
 } s_ix_t;
 
 struct macx_synth_db_t {
@@ -226,12 +229,13 @@ struct macx_synth_db_t {
     MDB_dbi cohort;
     bool has_records, has_cohort;
     char path[1024];
-    /* the lookup index, built on the first lookup: every key, and the same
-     * positions ordered by year (a lookup reads the keys of one name and of
-     * one year, not the whole store) */
+    /* the lookup index, built on the first lookup: every key in the
+     * store's order, and its positions ordered by date of birth, by (year,
+     * name length) and by (year, initials): a lookup reads the keys that can
+     * match, not the whole store */
     s_ix_t *ix;
     size_t nix;
-    uint32_t *by_year;
+    uint32_t *by_dob, *by_year_len, *by_year_init;
     bool indexed;
 };
 
@@ -749,7 +753,9 @@ macx_synth_close (macx_synth_db_t **self_p)
     for (size_t i = 0; i < self->nix; i++)
         free (self->ix[i].key);
     free (self->ix);
-    free (self->by_year);
+    free (self->by_dob);
+    free (self->by_year_len);
+    free (self->by_year_init);
     free (self);
     *self_p = NULL;
 }
@@ -834,11 +840,38 @@ s_key_cmp (const char *a, size_t alen, const char *b, size_t blen)
 static const s_ix_t *s_sort_ix;   /* qsort has no context argument */
 
 static int
-s_year_cmp (const void *x, const void *y)
+s_pos_cmp (const void *x, const void *y)
 {
     uint32_t a = *(const uint32_t *) x, b = *(const uint32_t *) y;
-    int c = strcmp (s_sort_ix[a].year, s_sort_ix[b].year);
-    return c ? c : a < b ? -1 : a > b;
+    return a < b ? -1 : a > b;
+}
+
+static int
+s_by_dob (const void *x, const void *y)
+{
+    const s_ix_t *a = &s_sort_ix[*(const uint32_t *) x], *b = &s_sort_ix[*(const uint32_t *) y];
+    int c = strcmp (a->dob, b->dob);
+    return c ? c : s_pos_cmp (x, y);
+}
+
+static int
+s_by_year_len (const void *x, const void *y)
+{
+    const s_ix_t *a = &s_sort_ix[*(const uint32_t *) x], *b = &s_sort_ix[*(const uint32_t *) y];
+    int c = strcmp (a->year, b->year);
+    if (!c)
+        c = a->nlen < b->nlen ? -1 : a->nlen > b->nlen;
+    return c ? c : s_pos_cmp (x, y);
+}
+
+static int
+s_by_year_init (const void *x, const void *y)
+{
+    const s_ix_t *a = &s_sort_ix[*(const uint32_t *) x], *b = &s_sort_ix[*(const uint32_t *) y];
+    int c = strcmp (a->year, b->year);
+    if (!c)
+        c = strcmp (a->init, b->init);
+    return c ? c : s_pos_cmp (x, y);
 }
 
 /* Reads every key once (the store is read-only for the run). */
@@ -849,9 +882,12 @@ s_index (macx_synth_db_t *db, MDB_txn *txn)
     MDB_cursor *cur;
     if (mdb_stat (txn, db->records, &st) || mdb_cursor_open (txn, db->records, &cur))
         return -1;
-    db->ix = calloc (st.ms_entries ? st.ms_entries : 1, sizeof *db->ix);
-    db->by_year = calloc (st.ms_entries ? st.ms_entries : 1, sizeof *db->by_year);
-    if (!db->ix || !db->by_year) {
+    size_t cap = st.ms_entries ? st.ms_entries : 1;
+    db->ix = calloc (cap, sizeof *db->ix);
+    db->by_dob = calloc (cap, sizeof (uint32_t));
+    db->by_year_len = calloc (cap, sizeof (uint32_t));
+    db->by_year_init = calloc (cap, sizeof (uint32_t));
+    if (!db->ix || !db->by_dob || !db->by_year_len || !db->by_year_init) {
         mdb_cursor_close (cur);
         return -1;
     }
@@ -866,34 +902,81 @@ s_index (macx_synth_db_t *db, MDB_txn *txn)
         memcpy (e->key, k.mv_data, k.mv_size);
         e->key[k.mv_size] = '\0';
         e->len = (uint32_t) k.mv_size;
-        const char *dob = strchr (e->key, '|');
-        snprintf (e->year, sizeof e->year, "%.4s", dob ? dob + 1 : "");
-        if (dob && strchr (e->year, '|'))
-            *strchr (e->year, '|') = '\0';
-        db->by_year[db->nix] = (uint32_t) db->nix;
+        const char *bar = strchr (e->key, '|'), *end = bar ? strchr (bar + 1, '|') : NULL;
+        e->nlen = (uint32_t) (bar ? bar - e->key : e->len);
+        if (bar && end)
+            snprintf (e->dob, sizeof e->dob, "%.*s", (int) (end - bar - 1), bar + 1);
+        snprintf (e->year, sizeof e->year, "%.4s", e->dob);
+        char name[128];
+        snprintf (name, sizeof name, "%.*s", (int) e->nlen, e->key);
+        s_initials (name, e->init, sizeof e->init);
+        db->by_dob[db->nix] = db->by_year_len[db->nix] = db->by_year_init[db->nix]
+            = (uint32_t) db->nix;
         db->nix++;
     }
     mdb_cursor_close (cur);
     s_sort_ix = db->ix;
-    qsort (db->by_year, db->nix, sizeof *db->by_year, s_year_cmp);
+    qsort (db->by_dob, db->nix, sizeof (uint32_t), s_by_dob);
+    qsort (db->by_year_len, db->nix, sizeof (uint32_t), s_by_year_len);
+    qsort (db->by_year_init, db->nix, sizeof (uint32_t), s_by_year_init);
     db->indexed = true;
     return 0;
 }
 
-static int
-s_pos_cmp (const void *x, const void *y)
+/* A run of positions of one order: [lo, hi) of order. */
+typedef struct {
+    const uint32_t *order;
+    size_t lo, hi;
+} s_span_t;
+
+/* The run of order (sorted with cmp) whose keys compare equal to probe. */
+static s_span_t
+s_run (const macx_synth_db_t *db, const uint32_t *order, int (*cmp) (const s_ix_t *, const s_ix_t *),
+       const s_ix_t *probe)
 {
-    uint32_t a = *(const uint32_t *) x, b = *(const uint32_t *) y;
-    return a < b ? -1 : a > b;
+    size_t lo = 0, hi = db->nix;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cmp (&db->ix[order[mid]], probe) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    s_span_t r = { order, lo, lo };
+    while (r.hi < db->nix && cmp (&db->ix[order[r.hi]], probe) == 0)
+        r.hi++;
+    return r;
+}
+
+static int
+s_dob_eq (const s_ix_t *a, const s_ix_t *b)
+{
+    return strcmp (a->dob, b->dob);
+}
+
+static int
+s_year_len_eq (const s_ix_t *a, const s_ix_t *b)
+{
+    int c = strcmp (a->year, b->year);
+    return c ? c : a->nlen < b->nlen ? -1 : a->nlen > b->nlen;
+}
+
+static int
+s_year_init_eq (const s_ix_t *a, const s_ix_t *b)
+{
+    int c = strcmp (a->year, b->year);
+    return c ? c : strcmp (a->init, b->init);
 }
 
 /* The positions a query can match, in the store's order: every key of the
- * same normalised name (any date of birth), and, when the query has a
- * year, every key of that year (the only ones a near match by one edit or
- * by initials can come from). *out is malloc'd. */
+ * same normalised name (any date of birth); with a full date of birth, the
+ * keys of that date (a near match by one edit or by initials needs it);
+ * with only a year, the keys of that year whose name is one letter longer
+ * or shorter at most (an edit of one changes no more), or, for initials,
+ * those of that year with the same initials. *out is malloc'd. */
 static size_t
-s_candidates (const macx_synth_db_t *db, const char *qnorm, const char *dob, bool year,
-              uint32_t **out)
+s_candidates (const macx_synth_db_t *db, const char *qnorm, const char *qinit, const char *dob,
+              bool full, bool year, bool initials, uint32_t **out)
 {
     char prefix[80];
     int plen = snprintf (prefix, sizeof prefix, "%s|", qnorm);
@@ -909,31 +992,36 @@ s_candidates (const macx_synth_db_t *db, const char *qnorm, const char *dob, boo
     while (name1 < db->nix && db->ix[name1].len >= (uint32_t) plen
            && memcmp (db->ix[name1].key, prefix, (size_t) plen) == 0)
         name1++;
-    size_t year0 = 0, year1 = 0;
-    if (year) {
-        char y[5];
-        snprintf (y, sizeof y, "%.4s", dob);
-        lo = 0, hi = db->nix;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (strcmp (db->ix[db->by_year[mid]].year, y) < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
+    s_ix_t probe = { .nlen = (uint32_t) strlen (qnorm) };
+    snprintf (probe.dob, sizeof probe.dob, "%s", dob);
+    snprintf (probe.year, sizeof probe.year, "%.4s", dob);
+    snprintf (probe.init, sizeof probe.init, "%s", initials ? qinit : "");
+    s_span_t runs[3];
+    int nruns = 0;
+    if (full)
+        runs[nruns++] = s_run (db, db->by_dob, s_dob_eq, &probe);
+    else if (year && initials)
+        runs[nruns++] = s_run (db, db->by_year_init, s_year_init_eq, &probe);
+    else if (year)
+        for (int d = -1; d <= 1; d++) {
+            if (d < 0 && probe.nlen == 0)
+                continue;
+            s_ix_t p = probe;
+            p.nlen = probe.nlen + (uint32_t) d;
+            runs[nruns++] = s_run (db, db->by_year_len, s_year_len_eq, &p);
         }
-        year0 = year1 = lo;
-        while (year1 < db->nix && strcmp (db->ix[db->by_year[year1]].year, y) == 0)
-            year1++;
-    }
-    size_t n = (name1 - name0) + (year1 - year0);
-    *out = malloc ((n ? n : 1) * sizeof **out);
+    size_t total = name1 - name0;
+    for (int r = 0; r < nruns; r++)
+        total += runs[r].hi - runs[r].lo;
+    *out = malloc ((total ? total : 1) * sizeof **out);
     if (!*out)
         return 0;
     size_t k = 0;
     for (size_t i = name0; i < name1; i++)
         (*out)[k++] = (uint32_t) i;
-    for (size_t i = year0; i < year1; i++)
-        (*out)[k++] = db->by_year[i];
+    for (int r = 0; r < nruns; r++)
+        for (size_t i = runs[r].lo; i < runs[r].hi; i++)
+            (*out)[k++] = runs[r].order[i];
     qsort (*out, k, sizeof **out, s_pos_cmp);
     size_t u = 0;
     for (size_t i = 0; i < k; i++)
@@ -979,7 +1067,7 @@ macx_synth_lookup (macx_synth_db_t *db, const char *name, const char *dob, const
      * only: the key ("normalised name|dob|tag") decides, the value only when
      * it matches. */
     uint32_t *cand = NULL;
-    size_t ncand = s_candidates (db, qnorm, dob, year, &cand);
+    size_t ncand = s_candidates (db, qnorm, initials ? qinit : "", dob, full, year, initials, &cand);
     int rc = 0;
     for (size_t c = 0; c < ncand; c++) {
         const s_ix_t *e = &db->ix[cand[c]];

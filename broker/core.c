@@ -1228,6 +1228,22 @@ s_job_free (macx_job_t *job)
     free (job);
 }
 
+/* True when a batch has nothing to write: only session jobs (hello, credit,
+ * statistics, time requests) and no purge or checkpoint due. A pilot's
+ * rounds are mostly such batches; they need no transaction. */
+static bool
+s_batch_reads_only (macx_core_t *self, macx_job_t **jobs, size_t n, bool final, int64_t now)
+{
+    if (final || now - self->last_purge_ms >= self->b->cfg.purge_interval_ms
+        || (macx_audit_since_checkpoint (self->audit) > 0 && now - self->last_checkpoint_ms > 5000))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i]->kind == JOB_RECORD || jobs[i]->kind == JOB_RECEIPT
+            || jobs[i]->kind == JOB_MALFORMED)
+            return false;
+    return true;
+}
+
 /* Processes jobs in one write transaction; on a store failure the batch
  * is aborted and every record in it is refused STORE_UNAVAILABLE (nothing
  * of it was written; senders retry). */
@@ -1235,6 +1251,14 @@ static void
 s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
 {
     uint64_t t0 = macx_clock_mono_ns ();
+    if (n && s_batch_reads_only (self, jobs, n, final, macx_clock_wall_ms ())) {
+        for (size_t i = 0; i < n; i++)
+            s_session_job (self, jobs[i]);
+        s_flush_replies (self);
+        s_deliver (self);
+        s_grant (self);
+        return;
+    }
     MDB_txn *txn = NULL;
     uint64_t mseq0 = self->next_mseq;
     size_t replies0 = self->nreplies, acks0 = self->nacks;
