@@ -49,8 +49,9 @@ struct macx_agent_t {
     bool connected, refused;
     uint64_t last_sequence;
     uint8_t posted_id[MACX_RECORD_ID_BYTES];
-    s_pending_t *pending;
-    size_t npending, cappending;
+    s_pending_t *pending;            /* awaiting an answer: [p0, p0 + npending), in order */
+    size_t p0, npending, cappending;
+    size_t nsent;                    /* the first nsent of them went to the socket */
     macx_agent_event_t *queue;
     size_t qhead, qlen, qcap;
     MDB_env *env;
@@ -353,13 +354,12 @@ s_send_pending (macx_agent_t *self)
 {
     if (!self->connected)
         return;
-    for (size_t i = 0; i < self->npending; i++) {
-        if (self->pending[i].sent)
-            continue;
-        if (s_send_record (self, &self->pending[i]))
+    for (; self->nsent < self->npending; self->nsent++) {
+        s_pending_t *p = &self->pending[self->p0 + self->nsent];
+        if (s_send_record (self, p))
             return;
-        self->pending[i].sent = true;
-        self->pending[i].sends++;
+        p->sent = true;
+        p->sends++;
     }
 }
 
@@ -372,7 +372,7 @@ s_send_request (macx_agent_t *self)
 {
     int64_t next = self->nheap ? self->heap[0]->time_ms : INT64_MAX;
     for (size_t i = 0; i < self->npending; i++) {
-        int64_t at = self->pending[i].sim_ms + self->verdict_ms;
+        int64_t at = self->pending[self->p0 + i].sim_ms + self->verdict_ms;
         if (at < next)
             next = at;
     }
@@ -399,7 +399,8 @@ s_hello (macx_agent_t *self)
     /* Everything not yet acknowledged goes again, in order; the broker
      * answers REPLAY for what it already has, which we take as an ACK. */
     for (size_t i = 0; i < self->npending; i++)
-        self->pending[i].sent = false;
+        self->pending[self->p0 + i].sent = false;
+    self->nsent = 0;
     s_send_pending (self);
     if (self->asked)
         s_send_request (self);   /* it may have been lost with the connection */
@@ -412,7 +413,12 @@ static int
 s_pending_push (macx_agent_t *self, const uint8_t *id, uint64_t sequence, uint8_t *sealed,
                 size_t len, void *user, bool sealed_here, int64_t sim_ms, macx_error_t *err)
 {
-    if (self->npending == self->cappending) {
+    if (self->p0 && self->p0 + self->npending == self->cappending) {
+        /* answered ones at the front: close the gap before growing */
+        memmove (self->pending, &self->pending[self->p0], self->npending * sizeof *self->pending);
+        self->p0 = 0;
+    }
+    if (self->p0 + self->npending == self->cappending) {
         size_t cap = self->cappending ? self->cappending * 2 : 256;
         s_pending_t *g = realloc (self->pending, cap * sizeof *g);
         if (!g) {
@@ -422,7 +428,7 @@ s_pending_push (macx_agent_t *self, const uint8_t *id, uint64_t sequence, uint8_
         self->pending = g;
         self->cappending = cap;
     }
-    s_pending_t *p = &self->pending[self->npending++];
+    s_pending_t *p = &self->pending[self->p0 + self->npending++];
     memcpy (p->id, id, MACX_RECORD_ID_BYTES);
     p->sequence = sequence;
     p->sealed = sealed;
@@ -432,7 +438,7 @@ s_pending_push (macx_agent_t *self, const uint8_t *id, uint64_t sequence, uint8_
     p->sealed_here = sealed_here;
     p->sends = 0;
     p->sim_ms = sim_ms;
-    if (p == &self->pending[0] || self->pending[self->npending - 2].sent)
+    if (self->nsent + 1 == self->npending)   /* nothing earlier is waiting */
         s_send_pending (self);
     return MACX_OK;
 }
@@ -492,12 +498,20 @@ s_pending_take (macx_agent_t *self, const ProtobufCBinaryData *id, s_pending_t *
 {
     if (id->len != MACX_RECORD_ID_BYTES)
         return false;
+    /* Answers come mostly in the order of sending: the first is the usual hit. */
     for (size_t i = 0; i < self->npending; i++)
-        if (memcmp (self->pending[i].id, id->data, MACX_RECORD_ID_BYTES) == 0) {
-            *out = self->pending[i];
-            memmove (&self->pending[i], &self->pending[i + 1],
-                     (self->npending - i - 1) * sizeof *self->pending);
+        if (memcmp (self->pending[self->p0 + i].id, id->data, MACX_RECORD_ID_BYTES) == 0) {
+            *out = self->pending[self->p0 + i];
+            if (i == 0)
+                self->p0++;
+            else
+                memmove (&self->pending[self->p0 + i], &self->pending[self->p0 + i + 1],
+                         (self->npending - i - 1) * sizeof *self->pending);
             self->npending--;
+            if (i < self->nsent)
+                self->nsent--;
+            if (!self->npending)
+                self->p0 = 0;
             return true;
         }
     return false;
@@ -786,7 +800,7 @@ macx_agent_flush (macx_agent_t *self)
 static int
 s_poll (macx_agent_t *self, int timeout_ms)
 {
-    if (self->npending && !self->pending[self->npending - 1].sent)
+    if (self->nsent < self->npending)
         s_send_pending (self);
     zmq_pollitem_t items[2] = { { self->dealer, 0, ZMQ_POLLIN, 0 },
                                 { self->monitor, 0, ZMQ_POLLIN, 0 } };
@@ -841,7 +855,7 @@ s_sim_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, macx_err
             return macx_error_set (err, MACX_EDONE, "%s", self->end_why);
         if (self->r_n >= (size_t) self->cfg.receipt_batch)
             macx_agent_flush (self);
-        bool all_sent = !self->npending || self->pending[self->npending - 1].sent;
+        bool all_sent = self->nsent == self->npending;
         if (!self->asked && self->connected && all_sent) {
             macx_agent_flush (self);   /* receipts first: they give the broker credit */
             if (s_send_request (self) == MACX_OK) {
@@ -1096,7 +1110,7 @@ macx_agent_destroy (macx_agent_t **self_p)
     if (self->env)
         mdb_env_close (self->env);
     for (size_t i = 0; i < self->npending; i++)
-        free (self->pending[i].sealed);
+        free (self->pending[self->p0 + i].sealed);
     free (self->pending);
     macx_agent_event_t ev;
     while (s_event_pop (self, &ev)) {
