@@ -56,6 +56,7 @@ typedef struct s_send_s {
     int64_t first_sim;          /* first attempt */
     int64_t sim;                /* this attempt */
     int attempts;
+    bool held;                  /* held back by a daily cap at least once */
 } s_send_t;
 
 typedef struct {
@@ -99,6 +100,13 @@ typedef struct {
     s_subject_t *subjects;        /* 1..n */
     int nsubjects;
     s_send_t *sends;              /* live sends (list) */
+    struct {
+        int32_t day;              /* sent on this day, so far */
+        uint32_t sent;
+        int32_t next_day;         /* the first later day with room for what is held */
+        uint32_t booked;          /* held records booked on it */
+    } *caps;                      /* by flow index: the agreements' daily caps */
+    int ncaps;
     int64_t *slots[6];            /* per phase: when each slot is free */
     int nslots[6];
     uint64_t sent, refused, received;
@@ -473,6 +481,49 @@ s_draft_request (s_agency_t *self, const s_send_t *c, const s_draft_t *d, int64_
     req->nfields = d->nheld;
 }
 
+/* What we have sent on a flow on day (the counter the broker keeps for a
+ * daily cap); days only move forward. NULL when out of memory. */
+static uint32_t *s_cap_count (s_agency_t *self, int flow, int32_t day);
+
+/* The day a record held back by a flow's daily cap (max a day) goes: the
+ * first day after today not yet booked full by records held before it, so
+ * that a backlog drains in order, each record waiting once. */
+static int32_t
+s_cap_book (s_agency_t *self, int flow, int32_t today, uint32_t max)
+{
+    if (!s_cap_count (self, flow, today))
+        return today + 1;
+    if (self->caps[flow].next_day <= today) {
+        self->caps[flow].next_day = today + 1;
+        self->caps[flow].booked = 0;
+    }
+    if (self->caps[flow].booked >= max) {
+        self->caps[flow].next_day++;
+        self->caps[flow].booked = 0;
+    }
+    self->caps[flow].booked++;
+    return self->caps[flow].next_day;
+}
+
+static uint32_t *
+s_cap_count (s_agency_t *self, int flow, int32_t day)
+{
+    if (flow >= self->ncaps) {
+        int n = flow + 16;
+        void *g = realloc (self->caps, (size_t) n * sizeof *self->caps);
+        if (!g)
+            return NULL;
+        self->caps = g;
+        memset (&self->caps[self->ncaps], 0, (size_t) (n - self->ncaps) * sizeof *self->caps);
+        self->ncaps = n;
+    }
+    if (self->caps[flow].day != day) {
+        self->caps[flow].day = day;
+        self->caps[flow].sent = 0;
+    }
+    return &self->caps[flow].sent;
+}
+
 /* Prepares (policy), seals and posts one record. c is owned by the post. */
 static void
 s_post (s_agency_t *self, s_send_t *c)
@@ -494,6 +545,35 @@ s_post (s_agency_t *self, s_send_t *c)
     size_t nprep = 0;
     macx_policy_result_t res;
     macx_policy_prepare (self->policy, &req, prepared, 64, &nprep, &res);
+    /* A daily cap, judged as the broker will judge it (with what we sent on
+     * that flow today): what it would refuse waits for tomorrow, as a sender
+     * who knows its agreement would, rather than being sent to be refused. */
+    uint32_t *sent_today = NULL;
+    if (res.decision == MACX_DECISION_PERMIT && res.max_per_day > 0 && res.flow_index >= 0) {
+        sent_today = s_cap_count (self, res.flow_index, req.date);
+        if (sent_today) {
+            req.sent_today = *sent_today;
+            macx_policy_prepare (self->policy, &req, prepared, 64, &nprep, &res);
+        }
+        if (res.reason == MACX__REASON__RATE_LIMITED) {
+            int64_t until = (int64_t) s_cap_book (self, res.flow_index, req.date, res.max_per_day)
+                            * S_DAY_MS;
+            if (!c->held) {   /* said once: it may wait again if the day fills */
+                s_outcome_begin (self, s, "held", c->sim);
+                fprintf (self->outcomes, ",\"phase\":\"%s\",\"to\":\"%s\",\"record_type\":\"%s\","
+                         "\"reason\":\"RATE_LIMITED\",\"agreement\":", macx_phase_name (c->phase),
+                         c->to, c->type);
+                macx_json_str (self->outcomes, res.agreement ? res.agreement : "");
+                fprintf (self->outcomes, ",\"until_sim_ms\":%" PRId64 ",\"why\":", until);
+                macx_json_str (self->outcomes, res.message);
+                s_outcome_end (self);
+                c->held = true;
+            }
+            s_timer_add (self, until, T_RETRY, c->subject, c->phase, c);
+            s_draft_free (&d);
+            return;
+        }
+    }
     macx_record_keep_t keep[64];
     for (size_t i = 0; i < nprep; i++)
         keep[i] = (macx_record_keep_t) { prepared[i].name, prepared[i].transform };
@@ -517,6 +597,8 @@ s_post (s_agency_t *self, s_send_t *c)
     c->attempts++;
     if (macx_agent_post (self->agent, &h, d.payload, c, &err) == MACX_OK) {
         self->sent++;
+        if (sent_today)
+            (*sent_today)++;
         c = NULL;   /* owned by the pending post now */
     }
     else
@@ -1068,8 +1150,8 @@ s_setup (s_agency_t *self, macx_error_t *err)
     snprintf (cfg.keys_dir, sizeof cfg.keys_dir, "%s/keys", self->o.run_dir);
     snprintf (cfg.agency, sizeof cfg.agency, "%s", self->me->id);
     snprintf (cfg.broker, sizeof cfg.broker, "%s", self->o.broker);
-    snprintf (cfg.state_dir, sizeof cfg.state_dir, "%s/agents/%s/state", self->o.run_dir,
-              self->me->id);
+    /* No state directory: a pilot's agency does not outlive its run (a
+     * crash fails the run), so its de-duplication set lives in memory. */
     cfg.credit = 4096;
     cfg.sim = true;
     if (!(self->agent = macx_agent_new (&cfg, err)))
@@ -1175,6 +1257,7 @@ macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
         free (self->slots[p]);
     while (self->sends)   /* retries never due, answers never come: the run ended */
         s_send_free (self, self->sends);
+    free (self->caps);
     free (self->subjects);
     free (self);
     return rc;

@@ -367,8 +367,8 @@ s_send_pending (macx_agent_t *self)
  * time of our next event, counting the verdicts still to come on what we
  * sent, and our last sequence, so the broker knows when it has judged
  * everything we sent before it. */
-static int
-s_send_request (macx_agent_t *self)
+static int64_t
+s_next_event_ms (const macx_agent_t *self)
 {
     int64_t next = self->nheap ? self->heap[0]->time_ms : INT64_MAX;
     for (size_t i = 0; i < self->npending; i++) {
@@ -376,6 +376,13 @@ s_send_request (macx_agent_t *self)
         if (at < next)
             next = at;
     }
+    return next;
+}
+
+static int
+s_send_request (macx_agent_t *self)
+{
+    int64_t next = s_next_event_ms (self);
     Macx__TimeRequest q = MACX__TIME_REQUEST__INIT;
     q.next_ms = next == INT64_MAX ? 0 : next;
     q.sequence = self->last_sequence;
@@ -857,7 +864,12 @@ s_sim_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, macx_err
             macx_agent_flush (self);
         bool all_sent = self->nsent == self->npending;
         if (!self->asked && self->connected && all_sent) {
-            macx_agent_flush (self);   /* receipts first: they give the broker credit */
+            /* Receipts go in batches (each is a signature to make and to
+             * check), but all of them before we say we have nothing left:
+             * they precede the request, so the simulation never ends with a
+             * delivery unreceipted. */
+            if (self->r_n >= (size_t) self->cfg.receipt_batch || s_next_event_ms (self) == INT64_MAX)
+                macx_agent_flush (self);
             if (s_send_request (self) == MACX_OK) {
                 self->asked = true;
                 self->done_ms = self->grant_ms;

@@ -43,8 +43,8 @@ macx_broker_config_defaults (macx_broker_config_t *cfg)
     cfg->purge_interval_ms = 1000;
     cfg->sync = true;
     cfg->clock.max_skew_ms = -1;
-    cfg->clock.verdict_hours = 2;
-    cfg->clock.transit = (macx_dist_t) { MACX_DIST_UNIFORM, 2, 12, 0, true };
+    cfg->clock.verdict_hours = 4;
+    cfg->clock.transit = (macx_dist_t) { MACX_DIST_UNIFORM, 4, 24, 0, true };
 }
 
 int
@@ -73,6 +73,8 @@ typedef struct {
     void *in, *out;
 } s_worker_t;
 
+/* Decodes (and for records and receipts verifies) a job; w may be NULL
+ * for the session frames, which need no registry. */
 static void
 s_verify (s_worker_t *w, macx_job_t *job)
 {
@@ -173,9 +175,13 @@ s_push (void *sock, macx_job_t *job)
         ;
 }
 
-/* Reads one [routing id][frame] from the ROUTER and hands it on. */
+/* Reads one [routing id][frame] from the ROUTER and hands it on: records
+ * and receipts to a verifier; session frames (hello, credit, statistics,
+ * time requests), which have no signature to check, straight to core, a
+ * thread hop less on every round of a simulated clock. Core restores the
+ * tickets' order either way. */
 static void
-s_io_incoming (void *router, void *to_workers, uint64_t *ticket)
+s_io_incoming (void *router, void *to_workers, void *to_core, uint64_t *ticket)
 {
     zmq_msg_t rid, body;
     zmq_msg_init (&rid);
@@ -228,7 +234,13 @@ s_io_incoming (void *router, void *to_workers, uint64_t *ticket)
     }
     else if (!extra && zmq_msg_size (&job->msg) == 0)
         job->kind = JOB_MALFORMED;
-    s_push (to_workers, job);
+    if (job->kind == JOB_HELLO || job->kind == JOB_CREDIT || job->kind == JOB_TIME
+        || job->kind == JOB_STATS) {
+        s_verify (NULL, job);   /* decoding only */
+        s_push (to_core, job);
+    }
+    else
+        s_push (to_workers, job);
 }
 
 /* Forwards one [routing id][frame] from core to the ROUTER. Returns 1 when
@@ -319,7 +331,7 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
 {
     macx_broker_t b = { .cfg = *cfg };
     macx_core_t *core = NULL;
-    void *router = NULL, *to_workers = NULL, *from_workers = NULL,
+    void *router = NULL, *to_workers = NULL, *from_workers = NULL, *to_core = NULL,
          *core_out = NULL, *from_core = NULL;
     int nworkers = cfg->workers > 0 ? cfg->workers : (int) sysconf (_SC_NPROCESSORS_ONLN);
     if (nworkers < 1)
@@ -357,6 +369,7 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
     if (!(core_out = s_socket (b.ctx, ZMQ_PUSH, "inproc://macx-out", true, 0, err))
         || !(from_core = s_socket (b.ctx, ZMQ_PULL, "inproc://macx-out", false, 0, err))
         || !(from_workers = s_socket (b.ctx, ZMQ_PULL, "inproc://macx-verified", true, 0, err))
+        || !(to_core = s_socket (b.ctx, ZMQ_PUSH, "inproc://macx-verified", false, 0, err))
         || !(to_workers = s_socket (b.ctx, ZMQ_PUSH, "inproc://macx-verify", true, 2000, err))) {
         rc = err ? err->code : MACX_EINTERNAL;
         goto done;
@@ -441,7 +454,7 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
                 zmq_pollitem_t p = { router, 0, ZMQ_POLLIN, 0 };
                 if (zmq_poll (&p, 1, 0) <= 0)
                     break;
-                s_io_incoming (router, to_workers, &ticket);
+                s_io_incoming (router, to_workers, to_core, &ticket);
             }
     }
     macx_log (MACX_LOG_INFO, "stopped", NULL);
@@ -452,6 +465,8 @@ done:
         zmq_close (router);
     if (to_workers)
         zmq_close (to_workers);
+    if (to_core)
+        zmq_close (to_core);
     if (from_core)
         zmq_close (from_core);
     if (core_out)
