@@ -433,9 +433,9 @@ macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
         else
             snprintf (s->policy_dir, sizeof s->policy_dir, "%s/%s", dirname (copy), policy);
     }
-    /* transit: how long records take, by route (defaults: 4-24 hours, verdicts 4 hours) */
-    s->transit.fallback = (macx_dist_t) { MACX_DIST_UNIFORM, 4, 24, 0, true };
-    s->transit.verdict_hours = 4;
+    /* transit: how long records take, by route (defaults: 6-24 hours, verdicts 6 hours) */
+    s->transit.fallback = (macx_dist_t) { MACX_DIST_UNIFORM, 6, 24, 0, true };
+    s->transit.verdict_hours = 6;
     if (s_get (root, "transit") && s_transit (&c, s_get (root, "transit"), s))
         goto done;
     /* regions: mapping region -> share */

@@ -187,7 +187,7 @@ s_stop_all (s_child_t *children, int n, int grace_ms, macx_error_t *err)
                 }
             return rc;
         }
-        usleep (20000);
+        usleep (2000);
     }
 }
 
@@ -531,7 +531,7 @@ s_start (s_pilot_t *self, macx_error_t *err)
         if (macx_clock_wall_ms () > until)
             return macx_error_set (err, MACX_ETIMEOUT, "the broker did not start listening on %s "
                                    "within 10 s; see %s", self->endpoint, self->broker.log);
-        usleep (20000);
+        usleep (2000);
     }
     /* Simulated time starts when every agency has joined the broker's clock. */
     self->wall_started_ms = macx_clock_wall_ms ();
@@ -617,7 +617,7 @@ s_watch (s_pilot_t *self, macx_error_t *err)
                                                               - (int64_t) self->scn.start_day
                                                                     * S_DAY_MS) / S_DAY_MS : 0.0,
                                    self->broker.log);
-        usleep (isatty (STDERR_FILENO) ? 20000 : 10000);
+        usleep (5000);
     }
 }
 
