@@ -24,21 +24,7 @@ typedef struct {
     macx_error_t *err;
 } s_ctx_t;
 
-static int
-s_fail (s_ctx_t *c, struct fy_node *n, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-
-static int
-s_fail (s_ctx_t *c, struct fy_node *n, const char *fmt, ...)
-{
-    int line = 0, col = 0;
-    macx_yaml_mark (n, &line, &col);
-    char msg[400];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (msg, sizeof msg, fmt, ap);
-    va_end (ap);
-    return macx_error_set (c->err, MACX_EFORMAT, "%s:%d:%d: %s", c->file, line, col, msg);
-}
+#define s_fail(c, n, ...) macx_yaml_fail ((c)->err, (c)->file, (n), __VA_ARGS__)
 
 static const char *
 s_str (struct fy_node *n)

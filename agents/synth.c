@@ -846,31 +846,35 @@ s_pos_cmp (const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
+/* The orders of the index: a key's date of birth, its (year, name length)
+ * and its (year, initials); the same comparisons find a run (s_run) and,
+ * with the position to break ties, sort the index. */
 static int
-s_by_dob (const void *x, const void *y)
+s_dob_eq (const s_ix_t *a, const s_ix_t *b)
 {
-    const s_ix_t *a = &s_sort_ix[*(const uint32_t *) x], *b = &s_sort_ix[*(const uint32_t *) y];
-    int c = strcmp (a->dob, b->dob);
-    return c ? c : s_pos_cmp (x, y);
+    return strcmp (a->dob, b->dob);
 }
 
 static int
-s_by_year_len (const void *x, const void *y)
+s_year_len_eq (const s_ix_t *a, const s_ix_t *b)
 {
-    const s_ix_t *a = &s_sort_ix[*(const uint32_t *) x], *b = &s_sort_ix[*(const uint32_t *) y];
     int c = strcmp (a->year, b->year);
-    if (!c)
-        c = a->nlen < b->nlen ? -1 : a->nlen > b->nlen;
-    return c ? c : s_pos_cmp (x, y);
+    return c ? c : a->nlen < b->nlen ? -1 : a->nlen > b->nlen;
 }
 
 static int
-s_by_year_init (const void *x, const void *y)
+s_year_init_eq (const s_ix_t *a, const s_ix_t *b)
 {
-    const s_ix_t *a = &s_sort_ix[*(const uint32_t *) x], *b = &s_sort_ix[*(const uint32_t *) y];
     int c = strcmp (a->year, b->year);
-    if (!c)
-        c = strcmp (a->init, b->init);
+    return c ? c : strcmp (a->init, b->init);
+}
+
+static int (*s_sort_by) (const s_ix_t *, const s_ix_t *);
+
+static int
+s_sort_cmp (const void *x, const void *y)
+{
+    int c = s_sort_by (&s_sort_ix[*(const uint32_t *) x], &s_sort_ix[*(const uint32_t *) y]);
     return c ? c : s_pos_cmp (x, y);
 }
 
@@ -916,9 +920,12 @@ s_index (macx_synth_db_t *db, MDB_txn *txn)
     }
     mdb_cursor_close (cur);
     s_sort_ix = db->ix;
-    qsort (db->by_dob, db->nix, sizeof (uint32_t), s_by_dob);
-    qsort (db->by_year_len, db->nix, sizeof (uint32_t), s_by_year_len);
-    qsort (db->by_year_init, db->nix, sizeof (uint32_t), s_by_year_init);
+    uint32_t *orders[3] = { db->by_dob, db->by_year_len, db->by_year_init };
+    int (*by[3]) (const s_ix_t *, const s_ix_t *) = { s_dob_eq, s_year_len_eq, s_year_init_eq };
+    for (int i = 0; i < 3; i++) {
+        s_sort_by = by[i];
+        qsort (orders[i], db->nix, sizeof (uint32_t), s_sort_cmp);
+    }
     db->indexed = true;
     return 0;
 }
@@ -946,26 +953,6 @@ s_run (const macx_synth_db_t *db, const uint32_t *order, int (*cmp) (const s_ix_
     while (r.hi < db->nix && cmp (&db->ix[order[r.hi]], probe) == 0)
         r.hi++;
     return r;
-}
-
-static int
-s_dob_eq (const s_ix_t *a, const s_ix_t *b)
-{
-    return strcmp (a->dob, b->dob);
-}
-
-static int
-s_year_len_eq (const s_ix_t *a, const s_ix_t *b)
-{
-    int c = strcmp (a->year, b->year);
-    return c ? c : a->nlen < b->nlen ? -1 : a->nlen > b->nlen;
-}
-
-static int
-s_year_init_eq (const s_ix_t *a, const s_ix_t *b)
-{
-    int c = strcmp (a->year, b->year);
-    return c ? c : strcmp (a->init, b->init);
 }
 
 /* The positions a query can match, in the store's order: every key of the

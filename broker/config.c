@@ -52,21 +52,7 @@ s_int (const char *text, int min, int max, int *out)
 
 /* ---- the clock section ------------------------------------------------------ */
 
-static int s_at (macx_error_t *err, const char *path, struct fy_node *n, const char *fmt, ...)
-    __attribute__ ((format (printf, 4, 5)));
-
-static int
-s_at (macx_error_t *err, const char *path, struct fy_node *n, const char *fmt, ...)
-{
-    int line, col;
-    s_mark (n, &line, &col);
-    char msg[400];
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (msg, sizeof msg, fmt, ap);
-    va_end (ap);
-    return macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: %s", path, line, col, msg);
-}
+#define s_at macx_yaml_fail
 
 static const char *
 s_scalar (struct fy_node *n)

@@ -1,6 +1,8 @@
 /* yamldoc.c -- UTF-8 validation and libfyaml parsing with positioned errors. */
 #include "yamldoc.h"
 
+#include <stdarg.h>
+
 #include <stdlib.h>
 
 #include "file.h"
@@ -122,4 +124,17 @@ macx_yaml_mark (struct fy_node *n, int *line, int *col)
         else
             n = fy_node_sequence_iterate (n, &it);
     }
+}
+
+int
+macx_yaml_fail (macx_error_t *err, const char *file, struct fy_node *n, const char *fmt, ...)
+{
+    int line = 0, col = 0;
+    macx_yaml_mark (n, &line, &col);
+    char msg[400];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (msg, sizeof msg, fmt, ap);
+    va_end (ap);
+    return macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: %s", file, line, col, msg);
 }

@@ -30,4 +30,9 @@ struct fy_document *macx_yaml_load (const char *path, char **text, int code, mac
  * unchanged when n (or what it holds) has no position. */
 void macx_yaml_mark (struct fy_node *n, int *line, int *col);
 
+/* Sets err to MACX_EFORMAT and "file:line:column: <message>", where node n
+ * starts (0:0 when it has no position). Returns MACX_EFORMAT. */
+int macx_yaml_fail (macx_error_t *err, const char *file, struct fy_node *n, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
 #endif
