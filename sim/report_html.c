@@ -187,7 +187,8 @@ s_boxes (FILE *out, const macx_report_t *r)
         s_nodata (out, title);
         return;
     }
-    int plot = S_W - S_LABEL - S_RIGHT, row = 40, y0 = S_TOP + 6;
+    /* "p50 25.8, p90 30.6" needs more room on the right than a bar's value */
+    int right = S_RIGHT + 40, plot = S_W - S_LABEL - right, row = 40, y0 = S_TOP + 6;
     int height = y0 + MACX_REPORT_PHASES * row + S_BOTTOM;
     s_svg_open (out, height, title);
     double top = s_axis (out, max, false, S_LABEL, plot, y0 - 4, y0 + MACX_REPORT_PHASES * row,
@@ -219,7 +220,7 @@ s_boxes (FILE *out, const macx_report_t *r)
         fprintf (out, "<circle cx=\"%.1f\" cy=\"%d\" r=\"3.5\" class=\"p90\"/>", X (ph->days.p90), mid);
 #undef X
         fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"value\">p50 %.1f, p90 %.1f</text>\n",
-                 S_W - S_RIGHT + 12, mid + 4, ph->days.p50, ph->days.p90);
+                 S_W - right + 12, mid + 4, ph->days.p50, ph->days.p90);
     }
     fputs ("</svg>\n", out);
 }
