@@ -109,6 +109,8 @@ typedef struct {
     size_t noverhead, capoverhead;
     s_refusal_t *refusals;
     size_t caprefusals;
+    s_refusal_t *holds;                  /* "held" outcomes, as refusals (r->held of them) */
+    size_t capholds;
     const char *agent_dir;               /* the outcomes file being read */
     macx_error_t *err;
 } s_build_t;
@@ -438,6 +440,16 @@ s_on_outcome (const macx_jv_t *o, int line, void *arg)
         c->outcome = MACX_OUTCOME_DISPOSED;
         c->open_phase = -1;              /* marks "has a disposal" until finalised */
     }
+    else if (strcmp (event, "held") == 0) {
+        /* a record its sender held back for a daily cap: not a refusal */
+        if (s_grow ((void **) &b->holds, &b->capholds, r->held, sizeof *b->holds, 256))
+            return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+        s_refusal_t *h = &b->holds[r->held++];
+        s_cpy (h->reason, sizeof h->reason, macx_jv_str (o, "reason", ""));
+        const char *agreement = macx_jv_str (o, "agreement", "");
+        s_cpy (h->agreement, sizeof h->agreement, *agreement ? agreement : "(none)");
+        h->case_ix = (size_t) (c - r->cases);
+    }
     else if (strcmp (event, "stalled") == 0) {
         r->stall_events++;
         if (!c->stalled_agency[0]) {
@@ -588,6 +600,8 @@ s_finish (s_build_t *b)
         for (size_t i = 0; i < r->refusals; i++)
             if (b->refusals[i].case_ix != SIZE_MAX)
                 b->refusals[i].case_ix = moved[b->refusals[i].case_ix];
+        for (size_t i = 0; i < r->held; i++)
+            b->holds[i].case_ix = moved[b->holds[i].case_ix];
         free (moved);
     }
 
@@ -680,6 +694,13 @@ s_finish (s_build_t *b)
                       b->refusals[i].case_ix);
     free (last);
     last = NULL;
+    if (r->held)
+        qsort (b->holds, r->held, sizeof *b->holds, s_refusal_cmp);
+    for (size_t i = 0; i < r->held && rc == 0; i++)
+        rc = s_tally (&r->held_agreements, &r->nheld_agreements, &last, b->holds[i].agreement,
+                      b->holds[i].case_ix);
+    free (last);
+    last = NULL;
     for (size_t i = 0; i < r->ncases && rc == 0; i++) {
         const macx_report_case_t *c = &r->cases[i];
         if (c->outcome != MACX_OUTCOME_DISPOSED)
@@ -697,6 +718,8 @@ s_finish (s_build_t *b)
         qsort (r->refusal_reasons, r->nrefusal_reasons, sizeof *r->refusal_reasons, s_tally_cmp);
     if (r->nrefusal_agreements)
         qsort (r->refusal_agreements, r->nrefusal_agreements, sizeof *r->refusal_agreements, s_tally_cmp);
+    if (r->nheld_agreements)
+        qsort (r->held_agreements, r->nheld_agreements, sizeof *r->held_agreements, s_tally_cmp);
     if (r->ndisposals)
         qsort (r->disposals, r->ndisposals, sizeof *r->disposals, s_tally_cmp);
     return 0;
@@ -733,6 +756,7 @@ macx_report_build (const char *run_dir, macx_report_t **out, macx_error_t *err)
     free (b.slots);
     free (b.overhead);
     free (b.refusals);
+    free (b.holds);
     if (rc)
         macx_report_destroy (&b.r);
     *out = b.r;
@@ -751,6 +775,7 @@ macx_report_destroy (macx_report_t **self_p)
     free (r->disposals);
     free (r->refusal_reasons);
     free (r->refusal_agreements);
+    free (r->held_agreements);
     free (r->agencies);
     free (r);
     *self_p = NULL;
@@ -858,6 +883,8 @@ macx_report_json (const macx_report_t *r, FILE *out)
     s_json_tallies (out, 4, "reason", r->refusal_reasons, r->nrefusal_reasons);
     fputs (",\n    \"by_agreement\": ", out);
     s_json_tallies (out, 4, "agreement", r->refusal_agreements, r->nrefusal_agreements);
+    fprintf (out, "},\n  \"held\": {\"total\": %" PRIu64 ",\n    \"by_agreement\": ", r->held);
+    s_json_tallies (out, 4, "agreement", r->held_agreements, r->nheld_agreements);
     fprintf (out, "},\n  \"stalled\": {\"cases\": %" PRIu64 ", \"events\": %" PRIu64 ", \"list\": [",
              r->outcomes[MACX_OUTCOME_STALLED], r->stall_events);
     bool first = true;
@@ -1073,6 +1100,12 @@ macx_report_print_summary (const macx_report_t *r, FILE *out)
     for (size_t i = 0; i < r->nrefusal_reasons && i < 5; i++)
         fprintf (out, "%s %s %" PRIu64, i ? "," : "; by reason:", r->refusal_reasons[i].key,
                  r->refusal_reasons[i].count);
+    if (r->held) {
+        fprintf (out, "\nheld back for daily caps: %" PRIu64, r->held);
+        for (size_t i = 0; i < r->nheld_agreements && i < 5; i++)
+            fprintf (out, "%s %s %" PRIu64 " (%" PRIu64 " cases)", i ? "," : ";", r->held_agreements[i].key,
+                     r->held_agreements[i].count, r->held_agreements[i].cases);
+    }
     fprintf (out, "\nstalled:  %" PRIu64 " cases", r->outcomes[MACX_OUTCOME_STALLED]);
     int shown = 0;
     for (size_t i = 0; i < r->ncases && shown < 3; i++) {

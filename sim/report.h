@@ -143,6 +143,9 @@ typedef struct {
     macx_report_tally_t *refusal_agreements;    /* ... by agreement ("(none)" if unset) */
     size_t nrefusal_agreements;
     uint64_t refusals;                   /* refuse events in all */
+    macx_report_tally_t *held_agreements;       /* "held" outcomes (a daily cap) by agreement */
+    size_t nheld_agreements;
+    uint64_t held;                       /* records an agency held back for a daily cap */
     uint64_t stall_events;               /* "stalled" outcomes, including cases that went on */
     macx_report_agency_t *agencies;      /* run.json's, then any others seen, by id */
     size_t nagencies;

@@ -436,6 +436,19 @@ macx_report_html (const macx_report_t *r, FILE *out)
                   r->refusal_agreements[i].cases);
     }
     s_hbars (out, "Records the broker refused, by agreement", "refused records", rows, n, 1, NULL, false, 3);
+    if (r->held) {
+        /* not refusals: their senders knew the cap and waited for a day with room */
+        fprintf (out, "<p class=\"caption\">Held back for a daily cap (not refused, so not in the "
+                 "chart): %" PRIu64 " record(s) an agreement's daily cap would have refused that day "
+                 "waited for the first day with room:", r->held);
+        for (size_t i = 0; i < r->nheld_agreements && i < 8; i++) {
+            fputs (i ? ", " : " ", out);
+            s_esc (out, r->held_agreements[i].key);
+            fprintf (out, " %" PRIu64 " (%" PRIu64 " cases)", r->held_agreements[i].count,
+                     r->held_agreements[i].cases);
+        }
+        fputs (".</p>\n", out);
+    }
     s_figure_close (out, "Each bar counts the records the broker refused under one information-sharing "
                     "agreement (\"(none)\": no agreement applied, e.g. no flow allowed the share), with the "
                     "number of distinct subjects affected. A refused share is retried when its agreement "

@@ -320,8 +320,19 @@ s_make_run (const char *run, const char *name, double x)
               "{\"subject\":\"S-000001\",\"case\":\"C-2026-000001\",\"event\":\"work\",\"phase\":\"enrichment\","
               "\"agency\":\"la-london\",\"queued_sim_ms\":%lld,\"start_sim_ms\":%lld,\"end_sim_ms\":%lld}\n"
               "{\"subject\":\"S-000004\",\"case\":\"C-2026-000004\",\"event\":\"work\",\"phase\":\"enrichment\","
-              "\"agency\":\"la-london\",\"queued_sim_ms\":%lld,\"start_sim_ms\":%lld,\"end_sim_ms\":%lld}\n",
-              s0 + 2 * d, s0 + 3 * d, s0 + 11 * d / 2, s0 + 2 * d, s0 + 2 * d, s0 + 4 * d);
+              "\"agency\":\"la-london\",\"queued_sim_ms\":%lld,\"start_sim_ms\":%lld,\"end_sim_ms\":%lld}\n"
+              /* records held back for a daily cap: two of one case, one of another */
+              "{\"subject\":\"S-000004\",\"case\":\"C-2026-000004\",\"event\":\"held\",\"sim_ms\":%lld,"
+              "\"phase\":\"enrichment\",\"to\":\"ctp\",\"record_type\":\"enrichment\",\"reason\":\"RATE_LIMITED\","
+              "\"agreement\":\"isa-ogd-dwp\",\"until_sim_ms\":%lld,\"why\":\"at most 1 a day\"}\n"
+              "{\"subject\":\"S-000001\",\"case\":\"C-2026-000001\",\"event\":\"held\",\"sim_ms\":%lld,"
+              "\"phase\":\"enrichment\",\"to\":\"ctp\",\"record_type\":\"enrichment\",\"reason\":\"RATE_LIMITED\","
+              "\"agreement\":\"isa-ogd-dwp\",\"until_sim_ms\":%lld,\"why\":\"at most 1 a day\"}\n"
+              "{\"subject\":\"S-000004\",\"case\":\"C-2026-000004\",\"event\":\"held\",\"sim_ms\":%lld,"
+              "\"phase\":\"enrichment\",\"to\":\"mi5\",\"record_type\":\"enrichment\",\"reason\":\"RATE_LIMITED\","
+              "\"agreement\":\"isa-ogd-dwp\",\"until_sim_ms\":%lld,\"why\":\"at most 1 a day\"}\n",
+              s0 + 2 * d, s0 + 3 * d, s0 + 11 * d / 2, s0 + 2 * d, s0 + 2 * d, s0 + 4 * d,
+              s0 + 4 * d, s0 + 5 * d, s0 + 4 * d, s0 + 5 * d, s0 + 4 * d, s0 + 6 * d);
     s_write (path, text);
 }
 
@@ -494,6 +505,11 @@ test_latencies (void **state)
     fclose (mem);
     assert_non_null (strstr (text, "sharing               3      1     2.00     3.50"));
     assert_non_null (strstr (text, "stalled:  1 cases"));
+    /* held records are not refusals: their own line, by agreement, with distinct cases */
+    assert_non_null (strstr (text, "held back for daily caps: 3; isa-ogd-dwp 3 (2 cases)"));
+    assert_int_equal (r->held, 3);
+    assert_int_equal (r->nheld_agreements, 1);
+    assert_int_equal (r->held_agreements[0].cases, 2);
     const char *head = "baseline: 4 cases of 4 subjects, seed 7, start 2026-01-05, 20.0 simulated days\n\n";
     assert_memory_equal (text, head, strlen (head));
     assert_null (strstr (text, "ms per simulated day"));
