@@ -574,6 +574,18 @@ s_tally (macx_report_tally_t **t, size_t *n, size_t **last, const char *key, siz
     return 0;
 }
 
+/* Tallies events (sorted by case) by reason or by agreement. */
+static int
+s_tally_events (macx_report_tally_t **t, size_t *nt, const s_refusal_t *ev, size_t n, bool by_reason)
+{
+    size_t *last = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = s_tally (t, nt, &last, by_reason ? ev[i].reason : ev[i].agreement, ev[i].case_ix);
+    free (last);
+    return rc;
+}
+
 static int
 s_finish (s_build_t *b)
 {
@@ -680,27 +692,15 @@ s_finish (s_build_t *b)
                s_agency_cmp);
 
     /* tallies */
-    int rc = 0;
-    size_t *last = NULL;
     if (r->refusals)
         qsort (b->refusals, r->refusals, sizeof *b->refusals, s_refusal_cmp);
-    for (size_t i = 0; i < r->refusals && rc == 0; i++)
-        rc = s_tally (&r->refusal_reasons, &r->nrefusal_reasons, &last, b->refusals[i].reason,
-                      b->refusals[i].case_ix);
-    free (last);
-    last = NULL;
-    for (size_t i = 0; i < r->refusals && rc == 0; i++)
-        rc = s_tally (&r->refusal_agreements, &r->nrefusal_agreements, &last, b->refusals[i].agreement,
-                      b->refusals[i].case_ix);
-    free (last);
-    last = NULL;
     if (r->held)
         qsort (b->holds, r->held, sizeof *b->holds, s_refusal_cmp);
-    for (size_t i = 0; i < r->held && rc == 0; i++)
-        rc = s_tally (&r->held_agreements, &r->nheld_agreements, &last, b->holds[i].agreement,
-                      b->holds[i].case_ix);
-    free (last);
-    last = NULL;
+    int rc = s_tally_events (&r->refusal_reasons, &r->nrefusal_reasons, b->refusals, r->refusals, true)
+             || s_tally_events (&r->refusal_agreements, &r->nrefusal_agreements, b->refusals,
+                                r->refusals, false)
+             || s_tally_events (&r->held_agreements, &r->nheld_agreements, b->holds, r->held, false);
+    size_t *last = NULL;
     for (size_t i = 0; i < r->ncases && rc == 0; i++) {
         const macx_report_case_t *c = &r->cases[i];
         if (c->outcome != MACX_OUTCOME_DISPOSED)
