@@ -1,7 +1,8 @@
 # macx -- the two commands of the quick start, and a few more.
 #   make pilot   install what is missing, build, run the default pilot
 #   make test    install what is missing, build, run the whole test suite
-# Variables: BUILD (build dir), WERROR=1 (warnings are errors), JOBS.
+# Variables: BUILD (build dir), WERROR=1 (warnings are errors), JOBS, V=1 (show
+# every command CMake runs; quiet by default).
 
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
@@ -9,10 +10,15 @@ JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 DEBS  := cmake make gcc pkg-config libzmq3-dev libczmq-dev libsodium-dev liblmdb-dev \
          lmdb-utils libprotobuf-c-dev protobuf-c-compiler libcmocka-dev libfyaml-dev \
          python3 procps $(EXTRA_DEBS)
+# Every setting is given each time, so that what a build directory was
+# configured with is exactly what was asked for last (a cached WERROR=ON
+# does not outlive the make that asked for it).
 CMAKE_FLAGS ?=
-ifeq ($(WERROR),1)
-CMAKE_FLAGS += -DMACX_WERROR=ON
-endif
+CMAKE_FLAGS += -DMACX_WERROR=$(if $(filter 1,$(WERROR)),ON,OFF) \
+               -DCMAKE_RULE_MESSAGES=$(if $(filter 1,$(V)),ON,OFF) \
+               -DCMAKE_TARGET_MESSAGES=$(if $(filter 1,$(V)),ON,OFF)
+BUILD_FLAGS := $(if $(filter 1,$(V)),--verbose,)
+MAKEFLAGS   += --no-print-directory
 
 .PHONY: all deps build test pilot asan fuzz bench clean
 
@@ -33,9 +39,23 @@ deps:
 	  fi; \
 	fi
 
+# configure DIR FLAGS...: runs CMake on DIR only when it was not configured
+# with exactly these flags (CMake reconfigures by itself when a CMakeLists.txt
+# changes). A new directory is configured twice: CMake 3.25 writes the
+# -isystem that libzmq's pkg-config flags carry as an include directory the
+# first time and as a compile option every time after, so without this the
+# next configure would rewrite every compile line and recompile everything.
+define configure
+	@want='$(strip $(2))'; \
+	if [ ! -f $(1)/CMakeCache.txt ]; then cmake -S . -B $(1) $(2) >/dev/null || exit 1; fi; \
+	if [ "$$(cat $(1)/.macx-configured 2>/dev/null)" != "$$want" ]; then \
+	  cmake -S . -B $(1) $(2) >/dev/null && printf '%s\n' "$$want" > $(1)/.macx-configured; \
+	fi
+endef
+
 build: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
-	@cmake --build $(BUILD) -j$(JOBS)
+	$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS))
+	@cmake --build $(BUILD) -j$(JOBS) $(BUILD_FLAGS)
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
@@ -51,17 +71,16 @@ pilot: build
 
 # Unit tests and fuzz seeds under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DMACX_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
-	@cmake --build build-asan -j$(JOBS)
+	$(call configure,build-asan,-DCMAKE_BUILD_TYPE=Debug -DMACX_SANITIZE=ON $(CMAKE_FLAGS))
+	@cmake --build build-asan -j$(JOBS) $(BUILD_FLAGS)
 	ctest --test-dir build-asan --output-on-failure -j$(JOBS) -L 'unit|fuzz'
 
-# libFuzzer targets, FUZZ_SECONDS each (needs clang).
+# libFuzzer targets, FUZZ_SECONDS each (needs clang); WERROR applies too.
 FUZZ_SECONDS ?= 20
 fuzz:
-	@$(MAKE) --no-print-directory deps EXTRA_DEBS="clang libclang-rt-14-dev"
-	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
-	  -DMACX_FUZZ=ON -DMACX_SANITIZE=ON >/dev/null
-	@cmake --build build-fuzz -j$(JOBS)
+	@$(MAKE) deps EXTRA_DEBS="clang libclang-rt-14-dev"
+	$(call configure,build-fuzz,-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DMACX_FUZZ=ON -DMACX_SANITIZE=ON $(CMAKE_FLAGS))
+	@cmake --build build-fuzz -j$(JOBS) $(BUILD_FLAGS)
 	@for t in build-fuzz/tests/fuzz_*; do \
 	  name=$$(basename $$t); mkdir -p build-fuzz/corpus/$$name; \
 	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
@@ -69,7 +88,7 @@ fuzz:
 	    tests/fuzz/corpus/$$name 2>&1 | tail -n 4 || exit 1; \
 	done
 
-# Full benchmarks (not tests): they print figures.
+# Full benchmarks (not tests): they print figures; bench_pilot takes minutes.
 bench: build
 	@for b in $(BUILD)/bench/bench_*; do echo "== $$b"; $$b; done
 

@@ -878,6 +878,8 @@ test_export (void **state)
 
 /* Runs `macx audit ARGS` (stdout and stderr together) and returns its exit
  * code; *out receives the output (caller frees). */
+static int s_macx (char **out, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
 static int
 s_macx (char **out, const char *fmt, ...)
 {
