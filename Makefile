@@ -54,6 +54,7 @@ define configure
 endef
 
 build: deps
+	@echo "macx: building in $(BUILD)/ (V=1 shows every command)" >&2
 	$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS))
 	@cmake --build $(BUILD) -j$(JOBS) $(BUILD_FLAGS)
 
@@ -71,6 +72,7 @@ pilot: build
 
 # Unit tests and fuzz seeds under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps
+	@echo "macx: building in build-asan/ with ASan and UBSan" >&2
 	$(call configure,build-asan,-DCMAKE_BUILD_TYPE=Debug -DMACX_SANITIZE=ON $(CMAKE_FLAGS))
 	@cmake --build build-asan -j$(JOBS) $(BUILD_FLAGS)
 	ctest --test-dir build-asan --output-on-failure -j$(JOBS) -L 'unit|fuzz'
@@ -79,6 +81,7 @@ asan: deps
 FUZZ_SECONDS ?= 20
 fuzz:
 	@$(MAKE) deps EXTRA_DEBS="clang libclang-rt-14-dev"
+	@echo "macx: building in build-fuzz/ with clang and libFuzzer" >&2
 	$(call configure,build-fuzz,-DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DMACX_FUZZ=ON -DMACX_SANITIZE=ON $(CMAKE_FLAGS))
 	@cmake --build build-fuzz -j$(JOBS) $(BUILD_FLAGS)
 	@for t in build-fuzz/tests/fuzz_*; do \
