@@ -1,8 +1,9 @@
 # macx -- the two commands of the quick start, and a few more.
 #   make pilot   install what is missing, build, run the default pilot
 #   make test    install what is missing, build, run the whole test suite
+#   make install macx and its man pages into PREFIX (default /usr/local)
 # Variables: BUILD (build dir), WERROR=1 (warnings are errors), JOBS, V=1 (show
-# every command CMake runs; quiet by default).
+# every command CMake runs; quiet by default), PREFIX, DESTDIR.
 
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
@@ -20,7 +21,9 @@ CMAKE_FLAGS += -DMACX_WERROR=$(if $(filter 1,$(WERROR)),ON,OFF) \
 BUILD_FLAGS := $(if $(filter 1,$(V)),--verbose,)
 MAKEFLAGS   += --no-print-directory
 
-.PHONY: all deps build test pilot asan fuzz bench clean
+PREFIX ?= /usr/local
+
+.PHONY: all deps build test pilot install asan fuzz bench clean
 
 all: build
 
@@ -69,6 +72,11 @@ pilot: build
 	  $(BUILD)/cli/macx keys init demo/keys --agency broker --agency mi5 --agency ctp \
 	    --agency la-london --agency ogd-dwp && $(BUILD)/cli/macx keys list demo/keys; \
 	fi
+
+# macx into PREFIX/bin and its man pages into PREFIX/share/man/man1
+# (DESTDIR is honoured, for packaging).
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 # Unit tests and fuzz seeds under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan: deps

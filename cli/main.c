@@ -11,7 +11,7 @@ static const macx_command_t s_commands[] = {
     { "keys",    macx_cmd_keys,    "create, list, show and revoke agency identities" },
 #endif
 #ifdef HAVE_MACX_RECORD
-    { "record",  macx_cmd_record,  "inspect sealed records" },
+    { "record",  macx_cmd_record,  "seal a record by hand; inspect sealed records" },
 #endif
 #ifdef HAVE_MACX_POLICY
     { "policy",  macx_cmd_policy,  "check, test, explain, diff sharing agreements" },
