@@ -89,7 +89,6 @@ struct macx_core_t {
     s_fedreq_t fedreq[MACX_BROKER_MAX_FEDERATES];
     int64_t pace_t0_ms;              /* wall ms when every federate had joined */
     bool ended;
-    uint64_t time_violations;        /* besides simtime's own count */
     /* arrivals of this batch, queued in the clock once it commits */
     struct { int fed; int64_t at; uint64_t mseq; } *arrivals;
     size_t narrivals, caparrivals;
@@ -896,16 +895,9 @@ s_session_job (macx_core_t *self, macx_job_t *job)
         macx_core_session_gone (self, job->rid, job->rid_len);
     else if (job->kind == JOB_HELLO) {
         if (job->rc || strcmp (job->hello->agency, job->agency) != 0) {
-            Macx__Error er = MACX__ERROR__INIT;
-            er.reason = job->rc ? MACX__REASON__MALFORMED : MACX__REASON__SENDER_MISMATCH;
-            char msg[160];
-            snprintf (msg, sizeof msg, "hello %s", job->rc ? "does not decode"
-                                                           : "names another agency than the connection's");
-            er.message = msg;
-            Macx__Frame f = MACX__FRAME__INIT;
-            f.kind_case = MACX__FRAME__KIND_ERROR;
-            f.error = &er;
-            s_queue (self, job->rid, job->rid_len, &f);
+            s_error (self, job, job->rc ? MACX__REASON__MALFORMED : MACX__REASON__SENDER_MISMATCH,
+                     job->rc ? "hello does not decode"
+                             : "hello names another agency than the connection's");
             return;
         }
         s_session_t *s = s_session (self, job->agency, true);
@@ -970,6 +962,32 @@ s_session_job (macx_core_t *self, macx_job_t *job)
 
 /* ---- delivery ------------------------------------------------------------- */
 
+/* Sends session s the mailbox entry d (mailbox seq mseq) and counts it in
+ * flight. A redelivery: resent (after a reconnect), or stored by an earlier
+ * broker run. */
+static void
+s_send_deliver (macx_core_t *self, s_session_t *s, uint64_t mseq, const MDB_val *d, bool resent)
+{
+    Macx__MailboxEntry *m = macx__mailbox_entry__unpack (NULL, d->mv_size, d->mv_data);
+    if (!m)
+        return;
+    Macx__Deliver dl = MACX__DELIVER__INIT;
+    dl.mailbox_seq = mseq;
+    dl.envelope = m->envelope;
+    dl.redelivery = resent || m->stored_ms < self->b->started_ms;
+    dl.clock_ms = m->clock_ms;
+    dl.arrive_ms = m->arrive_ms;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_DELIVER;
+    f.deliver = &dl;
+    if (s_send_frame (self, s->rid, s->rid_len, &f)) {
+        s->inflight++;
+        if (dl.redelivery)
+            self->redelivered++;
+    }
+    macx__mailbox_entry__free_unpacked (m, NULL);
+}
+
 static void
 s_deliver (macx_core_t *self)
 {
@@ -995,26 +1013,7 @@ s_deliver (macx_core_t *self)
                 break;
             }
             uint64_t mseq = s_get_be64 ((uint8_t *) k.mv_data + alen);
-            Macx__MailboxEntry *m = macx__mailbox_entry__unpack (NULL, d.mv_size, d.mv_data);
-            if (m) {
-                Macx__Deliver dl = MACX__DELIVER__INIT;
-                dl.mailbox_seq = mseq;
-                dl.envelope = m->envelope;
-                /* Sent before in this broker's life (a reconnect) or stored by
-                 * an earlier broker run: either way, a redelivery. */
-                dl.redelivery = m->stored_ms < self->b->started_ms || mseq < s->resent_below;
-                dl.clock_ms = m->clock_ms;
-                dl.arrive_ms = m->arrive_ms;
-                Macx__Frame f = MACX__FRAME__INIT;
-                f.kind_case = MACX__FRAME__KIND_DELIVER;
-                f.deliver = &dl;
-                if (s_send_frame (self, s->rid, s->rid_len, &f)) {
-                    s->inflight++;
-                    if (dl.redelivery)
-                        self->redelivered++;
-                }
-                macx__mailbox_entry__free_unpacked (m, NULL);
-            }
+            s_send_deliver (self, s, mseq, &d, mseq < s->resent_below);
             s->cursor = mseq + 1;
             rc = mdb_cursor_get (cur, &k, &d, MDB_NEXT);
         }
@@ -1057,23 +1056,8 @@ s_deliver_due (macx_core_t *self, s_session_t *s, MDB_txn **txn, int64_t until)
         }
         uint8_t key[64];
         MDB_val k = { s_mailbox_key (s->agency, mseq, key), key }, d;
-        if (mdb_get (*txn, self->mailbox, &k, &d) != 0)
-            continue;   /* receipted (a duplicate restore) or purged */
-        Macx__MailboxEntry *m = macx__mailbox_entry__unpack (NULL, d.mv_size, d.mv_data);
-        if (!m)
-            continue;
-        Macx__Deliver dl = MACX__DELIVER__INIT;
-        dl.mailbox_seq = mseq;
-        dl.envelope = m->envelope;
-        dl.redelivery = m->stored_ms < self->b->started_ms || m->deliveries > 0;
-        dl.clock_ms = m->clock_ms;
-        dl.arrive_ms = m->arrive_ms;
-        Macx__Frame f = MACX__FRAME__INIT;
-        f.kind_case = MACX__FRAME__KIND_DELIVER;
-        f.deliver = &dl;
-        if (s_send_frame (self, s->rid, s->rid_len, &f))
-            s->inflight++;
-        macx__mailbox_entry__free_unpacked (m, NULL);
+        if (mdb_get (*txn, self->mailbox, &k, &d) == 0)   /* else receipted or purged */
+            s_send_deliver (self, s, mseq, &d, false);
     }
     int64_t next = macx_simtime_next_arrival (self->sim, s->fed);
     return next < until ? next : until;
@@ -1414,7 +1398,7 @@ s_clock_new (macx_core_t *self, macx_error_t *err)
 uint64_t
 macx_core_time_violations (const macx_core_t *self)
 {
-    return self->time_violations + (self->sim ? macx_simtime_violations (self->sim) : 0);
+    return self->sim ? macx_simtime_violations (self->sim) : 0;
 }
 
 macx_core_t *
