@@ -78,6 +78,14 @@ struct macx_agent_t {
     unsigned jitter_state;
 };
 
+/* The error for a key the broker refused: the connection can never succeed. */
+static int
+s_refused (const macx_agent_t *self, macx_error_t *err)
+{
+    return macx_error_set (err, MACX_EDENIED, "the broker refused %s's transport key "
+                           "(unregistered or revoked)", self->cfg.agency);
+}
+
 static int64_t
 s_mono_ms (void)
 {
@@ -275,18 +283,19 @@ s_heap_pop (macx_agent_t *self)
     return top;
 }
 
-/* Where an event of the broker's goes: the heap (simulated clock, at
- * time_ms, never before what we have finished) or the FIFO. */
+/* Where a record or a verdict goes: the heap (simulated clock, at its
+ * time_ms, never before what we have finished) or the FIFO. The caller
+ * fills the event, then commits it. */
 static macx_agent_event_t *
-s_event_for (macx_agent_t *self, bool timed)
+s_event_for (macx_agent_t *self)
 {
-    return self->cfg.sim && timed ? s_heap_event () : s_event_push (self);
+    return self->cfg.sim ? s_heap_event () : s_event_push (self);
 }
 
 static void
-s_event_commit (macx_agent_t *self, macx_agent_event_t *ev, bool timed)
+s_event_commit (macx_agent_t *self, macx_agent_event_t *ev)
 {
-    if (self->cfg.sim && timed) {
+    if (self->cfg.sim) {
         if (ev->time_ms < self->done_ms)
             ev->time_ms = self->done_ms;
         s_heap_push (self, ev);
@@ -616,7 +625,7 @@ s_on_deliver (macx_agent_t *self, const Macx__Deliver *d)
         return;
     }
     s_idset_add (&self->surfaced, h->record_id.data);
-    macx_agent_event_t *ev = s_event_for (self, true);
+    macx_agent_event_t *ev = s_event_for (self);
     if (!ev) {
         macx_record_destroy (&rec);
         return;
@@ -631,7 +640,7 @@ s_on_deliver (macx_agent_t *self, const Macx__Deliver *d)
     ev->clock_ms = d->clock_ms;
     ev->order = h->sequence;
     snprintf (ev->from, sizeof ev->from, "%s", h->sender);
-    s_event_commit (self, ev, true);
+    s_event_commit (self, ev);
 }
 
 static void
@@ -640,7 +649,7 @@ s_on_ack (macx_agent_t *self, const Macx__Ack *ack)
     s_pending_t p;
     macx_agent_event_t *ev;
     if (s_pending_take (self, &ack->record_id, &p)) {
-        if ((ev = s_event_for (self, true))) {
+        if ((ev = s_event_for (self))) {
             ev->kind = MACX_AGENT_ACK;
             memcpy (ev->record_id, p.id, MACX_RECORD_ID_BYTES);
             ev->sequence = p.sequence;
@@ -649,7 +658,7 @@ s_on_ack (macx_agent_t *self, const Macx__Ack *ack)
             ev->time_ms = ack->at_ms;
             ev->clock_ms = ack->clock_ms;
             ev->order = p.sequence;
-            s_event_commit (self, ev, true);
+            s_event_commit (self, ev);
         }
         free (p.sealed);
     }
@@ -677,7 +686,7 @@ s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
         const Macx__Nack *n = f->nack;
         if (!s_pending_take (self, &n->record_id, &p))
             break;   /* a duplicate answer to a record we re-sent */
-        if (!(ev = s_event_for (self, true))) {
+        if (!(ev = s_event_for (self))) {
             free (p.sealed);
             break;
         }
@@ -697,7 +706,7 @@ s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
         ev->time_ms = n->at_ms;
         ev->clock_ms = n->clock_ms;
         ev->order = p.sequence;
-        s_event_commit (self, ev, true);
+        s_event_commit (self, ev);
         free (p.sealed);
         break;
     }
@@ -846,8 +855,7 @@ s_sim_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, macx_err
         if (s_event_pop (self, ev))
             return MACX_OK;   /* errors and statistics are not in time */
         if (self->refused)
-            return macx_error_set (err, MACX_EDENIED, "the broker refused %s's transport key "
-                                   "(unregistered or revoked)", self->cfg.agency);
+            return s_refused (self, err);
         if (self->nheap && self->heap[0]->time_ms < self->grant_ms) {
             if (self->jitter_us)   /* a test's scheduler noise: the order must not care */
                 usleep ((useconds_t) (rand_r (&self->jitter_state) % self->jitter_us));
@@ -898,8 +906,7 @@ macx_agent_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, mac
         if (s_event_pop (self, ev))
             return MACX_OK;
         if (self->refused)
-            return macx_error_set (err, MACX_EDENIED, "the broker refused %s's transport key "
-                                   "(unregistered or revoked)", self->cfg.agency);
+            return s_refused (self, err);
         int64_t now = s_mono_ms ();
         if (self->r_n && (self->r_n >= (size_t) self->cfg.receipt_batch
                           || now - self->r_first_ms >= self->cfg.receipt_delay_ms))
@@ -970,8 +977,7 @@ macx_agent_send (macx_agent_t *self, Macx__Header *header, const Macx__Payload *
             }
         }
         if (self->refused)
-            return macx_error_set (err, MACX_EDENIED, "the broker refused %s's transport key "
-                                   "(unregistered or revoked)", self->cfg.agency);
+            return s_refused (self, err);
         int64_t now = s_mono_ms ();
         if (now >= deadline)
             return macx_error_set (err, MACX_ETIMEOUT, "no answer from the broker within %d ms",
