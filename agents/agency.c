@@ -483,28 +483,6 @@ s_draft_request (s_agency_t *self, const s_send_t *c, const s_draft_t *d, int64_
 
 /* What we have sent on a flow on day (the counter the broker keeps for a
  * daily cap); days only move forward. NULL when out of memory. */
-static uint32_t *s_cap_count (s_agency_t *self, int flow, int32_t day);
-
-/* The day a record held back by a flow's daily cap (max a day) goes: the
- * first day after today not yet booked full by records held before it, so
- * that a backlog drains in order, each record waiting once. */
-static int32_t
-s_cap_book (s_agency_t *self, int flow, int32_t today, uint32_t max)
-{
-    if (!s_cap_count (self, flow, today))
-        return today + 1;
-    if (self->caps[flow].next_day <= today) {
-        self->caps[flow].next_day = today + 1;
-        self->caps[flow].booked = 0;
-    }
-    if (self->caps[flow].booked >= max) {
-        self->caps[flow].next_day++;
-        self->caps[flow].booked = 0;
-    }
-    self->caps[flow].booked++;
-    return self->caps[flow].next_day;
-}
-
 static uint32_t *
 s_cap_count (s_agency_t *self, int flow, int32_t day)
 {
@@ -523,6 +501,26 @@ s_cap_count (s_agency_t *self, int flow, int32_t day)
     }
     return &self->caps[flow].sent;
 }
+
+/* The day a record held back by a flow's daily cap (max a day) goes: the
+ * first day after today not yet booked full by records held before it, so
+ * that a backlog drains in order, each record waiting once. The flow has a
+ * counter (s_cap_count found it). */
+static int32_t
+s_cap_book (s_agency_t *self, int flow, int32_t today, uint32_t max)
+{
+    if (self->caps[flow].next_day <= today) {
+        self->caps[flow].next_day = today + 1;
+        self->caps[flow].booked = 0;
+    }
+    if (self->caps[flow].booked >= max) {
+        self->caps[flow].next_day++;
+        self->caps[flow].booked = 0;
+    }
+    self->caps[flow].booked++;
+    return self->caps[flow].next_day;
+}
+
 
 /* Prepares (policy), seals and posts one record. c is owned by the post. */
 static void
