@@ -419,9 +419,9 @@ macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
         else
             snprintf (s->policy_dir, sizeof s->policy_dir, "%s/%s", dirname (copy), policy);
     }
-    /* transit: how long records take, by route (defaults: 6-24 hours, verdicts 6 hours) */
-    s->transit.fallback = (macx_dist_t) { MACX_DIST_UNIFORM, 6, 24, 0, true };
-    s->transit.verdict_hours = 6;
+    /* transit: how long records take, by route */
+    s->transit.fallback = MACX_TRANSIT_DEFAULT;
+    s->transit.verdict_hours = MACX_VERDICT_DEFAULT_HOURS;
     if (s_get (root, "transit") && s_transit (&c, s_get (root, "transit"), s))
         goto done;
     /* regions: mapping region -> share */
@@ -592,26 +592,6 @@ macx_scenario_override (macx_scenario_t *s, int64_t seed, int subjects)
         s->seed = (uint64_t) seed;
     if (subjects > 0)
         s->subjects = subjects;
-}
-
-const macx_dist_t *
-macx_scenario_transit (const macx_scenario_t *s, const char *from, const char *to)
-{
-    /* The most specific route wins: both named, then one, then the default. */
-    const macx_dist_t *best = &s->transit.fallback;
-    int score = -1;
-    for (int i = 0; i < s->transit.nroutes; i++) {
-        const macx_scn_route_t *r = &s->transit.routes[i];
-        bool f = strcmp (r->from, from) == 0, t = strcmp (r->to, to) == 0;
-        if ((!f && strcmp (r->from, "*") != 0) || (!t && strcmp (r->to, "*") != 0))
-            continue;
-        int sc = 2 * f + t;
-        if (sc > score) {
-            score = sc;
-            best = &r->hours;
-        }
-    }
-    return best;
 }
 
 const macx_scn_agency_t *

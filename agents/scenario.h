@@ -121,11 +121,6 @@ int macx_scenario_load (const char *path, macx_scenario_t *scn, macx_error_t *er
  * Every process of a run applies the same ones. */
 void macx_scenario_override (macx_scenario_t *scn, int64_t seed, int subjects);
 
-/* The transit distribution (hours) of the route from -> to: a route naming
- * both, then one of them (the other '*'), else the default. */
-const macx_dist_t *macx_scenario_transit (const macx_scenario_t *scn, const char *from,
-                                          const char *to);
-
 /* Lookups; NULL when absent. */
 const macx_scn_agency_t *macx_scenario_agency (const macx_scenario_t *scn, const char *id);
 /* The MAC that takes a case from region: its regional MAC if it has one,

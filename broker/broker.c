@@ -43,8 +43,8 @@ macx_broker_config_defaults (macx_broker_config_t *cfg)
     cfg->purge_interval_ms = 1000;
     cfg->sync = true;
     cfg->clock.max_skew_ms = -1;
-    cfg->clock.verdict_hours = 6;
-    cfg->clock.transit = (macx_dist_t) { MACX_DIST_UNIFORM, 6, 24, 0, true };
+    cfg->clock.verdict_hours = MACX_VERDICT_DEFAULT_HOURS;
+    cfg->clock.transit = MACX_TRANSIT_DEFAULT;
 }
 
 int

@@ -28,6 +28,13 @@ typedef struct {
     bool set;
 } macx_dist_t;
 
+/* A pilot's defaults (the scenario's and the broker's alike): a record
+ * reaches its recipient 6 to 24 hours after it was sent, with the
+ * recipient's caseworker within the day; a sender learns the broker's
+ * verdict 6 hours after sending. */
+#define MACX_TRANSIT_DEFAULT ((macx_dist_t) { MACX_DIST_UNIFORM, 6, 24, 0, true })
+#define MACX_VERDICT_DEFAULT_HOURS 6.0
+
 /* Draws a value from d with the uniforms u1, u2 in (0,1); never negative. */
 double macx_dist_sample (const macx_dist_t *d, double u1, double u2);
 
