@@ -283,6 +283,15 @@ s_on_accept (const Macx__AuditEntry *e, void *arg)
     return 0;
 }
 
+/* The simulated day the audit has reached: its latest stamp from the start. */
+static double
+s_sim_day (const s_pilot_t *self)
+{
+    return self->clock_ms ? (double) (self->clock_ms - (int64_t) self->scn.start_day * S_DAY_MS)
+                                / S_DAY_MS
+                          : 0;
+}
+
 static void
 s_progress (s_pilot_t *self, bool final_line)
 {
@@ -299,8 +308,7 @@ s_progress (s_pilot_t *self, bool final_line)
     for (int i = 1; i <= self->scn.subjects; i++)
         if (!self->final[i] && self->phase_of[i] > 0)
             in_phase[(int) self->phase_of[i]]++;
-    double day = self->clock_ms ? (double) (self->clock_ms - (int64_t) self->scn.start_day * S_DAY_MS)
-                                      / S_DAY_MS : 0;
+    double day = s_sim_day (self);
     if (self->o.quiet)
         return;
     bool tty = isatty (STDERR_FILENO);
@@ -612,11 +620,7 @@ s_watch (s_pilot_t *self, macx_error_t *err)
         if (now - last_move > stuck_ms)
             return macx_error_set (err, MACX_EINTERNAL, "nothing happened for %" PRId64 " s: the "
                                    "simulated clock is stuck at day %.1f; see %s and the agents' "
-                                   "logs", stuck_ms / 1000,
-                                   self->clock_ms ? (double) (self->clock_ms
-                                                              - (int64_t) self->scn.start_day
-                                                                    * S_DAY_MS) / S_DAY_MS : 0.0,
-                                   self->broker.log);
+                                   "logs", stuck_ms / 1000, s_sim_day (self), self->broker.log);
         usleep (5000);
     }
 }
