@@ -298,7 +298,7 @@ macx_broker_config_load (const char *path, macx_broker_config_t *cfg, macx_error
                 goto done;
             continue;
         }
-        const char *val = vn && fy_node_is_scalar (vn) ? fy_node_get_scalar0 (vn) : NULL;
+        const char *val = s_scalar (vn);
         s_mark (vn, &line, &col);
         if (!val) {
             rc = macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: '%s' needs a plain value", path,

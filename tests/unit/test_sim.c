@@ -836,14 +836,20 @@ s_make_spec_run (const char *run, const size_t *order)
     s_run_json (run, "order");
 }
 
-static void
-test_phase_start (void **state)
+/* The report of the spec entries in their written order. */
+static macx_report_t *
+s_spec_report (const s_fix_t *f)
 {
-    s_fix_t *f = *state;
     char run[256];
     snprintf (run, sizeof run, "%s/specs", f->root);
     s_make_spec_run (run, NULL);
-    macx_report_t *r = s_build (run);
+    return s_build (run);
+}
+
+static void
+test_phase_start (void **state)
+{
+    macx_report_t *r = s_spec_report (*state);
     const macx_report_case_t *c = s_find (r, "C-9");
     assert_int_equal (c->start_ms[ID], s_start_ms + (int64_t) DAY);
     assert_string_equal (c->starter[ID], "ctp");
@@ -862,11 +868,7 @@ test_phase_start (void **state)
 static void
 test_panel_end (void **state)
 {
-    s_fix_t *f = *state;
-    char run[256];
-    snprintf (run, sizeof run, "%s/specs", f->root);
-    s_make_spec_run (run, NULL);
-    macx_report_t *r = s_build (run);
+    macx_report_t *r = s_spec_report (*state);
     const macx_report_case_t *c = s_find (r, "C-9");
     assert_int_equal (c->panel_end_ms, s_start_ms + 13 * (int64_t) DAY);
     assert_int_equal (c->end_ms[PA], s_start_ms + 13 * (int64_t) DAY);
