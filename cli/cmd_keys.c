@@ -10,12 +10,6 @@
 #include "json.h"
 #include "keys.h"
 
-static const char s_usage[] =
-    "usage: macx keys <command> [<args>]\n\n"
-    "Agency identities: per agency an Ed25519 signing key, an X25519 key for\n"
-    "payload key wrapping and a CURVE key for ZeroMQ transport, in a key\n"
-    "directory (ID.pub shareable, ID.secret mode 0600, `revoked` list).\n";
-
 static int
 s_fail (const macx_error_t *err)
 {
@@ -23,36 +17,22 @@ s_fail (const macx_error_t *err)
     return macx_exit_code (err->code);
 }
 
+static const struct option s_init_opts[] = { { "agency", required_argument, NULL, 'a' }, { 0 } };
+
 static int
-s_init (int argc, char **argv)
+s_init (const macx_cmd_t *self, int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: macx keys init DIR --agency ID[:KIND] [--agency ID[:KIND] ...]\n\n"
-        "Creates key pairs for each agency in DIR (created 0700 if missing).\n"
-        "KIND (mi5, ctp, local_authority, ogd, broker) is derived from the id's\n"
-        "prefix (mi5, ctp, la-*, ogd-*, broker) unless given.\n"
-        "Exits 65 if an agency already has keys.\n";
-    static const struct option opts[] = {
-        { "agency", required_argument, NULL, 'a' }, { "help", no_argument, NULL, 'h' }, { 0 }
-    };
     char *agencies[256];
-    int n = 0, c;
-    optind = 0;
-    while ((c = getopt_long (argc, argv, "a:h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs (usage, stdout);
-            return MACX_EX_OK;
-        }
-        if (c != 'a' || n == 256) {
-            fputs (usage, stderr);
-            return MACX_EX_USAGE;
-        }
+    int n = 0, c, bad;
+    while ((c = macx_cli_getopt (self, argc, argv)) != -1) {
+        if (c == 'a' && n == 256)
+            return macx_cli_usage (self, "more than 256 --agency options");
         agencies[n++] = optarg;
     }
-    if (optind != argc - 1 || n == 0) {
-        fprintf (stderr, "macx keys init: need a directory and at least one --agency\n%s", usage);
-        return MACX_EX_USAGE;
-    }
+    if ((bad = macx_cli_args (self, argc, argv, "DIR")) >= 0)
+        return bad;
+    if (n == 0)
+        return macx_cli_usage (self, "name at least one --agency ID");
     const char *dir = argv[optind];
     macx_harden_process ();   /* no core dump may hold a key being generated */
     for (int i = 0; i < n; i++) {
@@ -90,27 +70,27 @@ s_agency_json (const macx_agency_t *a)
 
 /* Parses `DIR [ID] [--json]`; returns the exit code on usage error or -1. */
 static int
-s_dir_args (int argc, char **argv, const char *usage, int want_id, const char **dir,
-            const char **id, int *json)
+s_dir_args (const macx_cmd_t *self, int argc, char **argv, const char **dir, const char **id,
+            int *json)
 {
-    bool j;
-    int rc = macx_cli_positional (argc, argv, usage, 1 + want_id, &j);
-    if (rc >= 0)
-        return rc;
-    *json = j;
+    int c;
+    *json = 0;
+    while ((c = macx_cli_getopt (self, argc, argv)) != -1)
+        *json = 1;   /* --json, the only option */
+    int bad = macx_cli_args (self, argc, argv, id ? "DIR ID" : "DIR");
+    if (bad >= 0)
+        return bad;
     *dir = argv[optind];
-    if (want_id)
+    if (id)
         *id = argv[optind + 1];
     return -1;
 }
 
 static int
-s_list (int argc, char **argv)
+s_list (const macx_cmd_t *self, int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: macx keys list DIR [--json]\n\nLists the agencies registered in DIR.\n";
-    const char *dir, *id = NULL;
-    int json, rc = s_dir_args (argc, argv, usage, 0, &dir, &id, &json);
+    const char *dir;
+    int json, rc = s_dir_args (self, argc, argv, &dir, NULL, &json);
     if (rc >= 0)
         return rc;
     macx_error_t err = { 0 };
@@ -139,14 +119,10 @@ s_list (int argc, char **argv)
 }
 
 static int
-s_show (int argc, char **argv)
+s_show (const macx_cmd_t *self, int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: macx keys show DIR ID [--json]\n\n"
-        "Shows one agency's public keys, status and whether its secret file is\n"
-        "present with safe permissions. Never prints a secret.\n";
     const char *dir, *id;
-    int json, rc = s_dir_args (argc, argv, usage, 1, &dir, &id, &json);
+    int json, rc = s_dir_args (self, argc, argv, &dir, &id, &json);
     if (rc >= 0)
         return rc;
     macx_error_t err = { 0 };
@@ -186,35 +162,17 @@ s_show (int argc, char **argv)
     return MACX_EX_OK;
 }
 
+static const struct option s_revoke_opts[] = { { "reason", required_argument, NULL, 'r' }, { 0 } };
+
 static int
-s_revoke (int argc, char **argv)
+s_revoke (const macx_cmd_t *self, int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: macx keys revoke DIR ID [--reason TEXT]\n\n"
-        "Adds ID to DIR/revoked. Every consumer of DIR refuses a revoked agency:\n"
-        "the broker will not admit its transport key, and records it signed are\n"
-        "refused from then on.\n";
-    static const struct option opts[] = {
-        { "reason", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' }, { 0 }
-    };
     const char *reason = NULL;
-    int c;
-    optind = 0;
-    while ((c = getopt_long (argc, argv, "r:h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs (usage, stdout);
-            return MACX_EX_OK;
-        }
-        if (c != 'r') {
-            fputs (usage, stderr);
-            return MACX_EX_USAGE;
-        }
-        reason = optarg;
-    }
-    if (argc - optind != 2) {
-        fputs (usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    int c, bad;
+    while ((c = macx_cli_getopt (self, argc, argv)) != -1)
+        reason = optarg;   /* --reason, the only option */
+    if ((bad = macx_cli_args (self, argc, argv, "DIR ID")) >= 0)
+        return bad;
     macx_error_t err = { 0 };
     if (macx_keys_revoke (argv[optind], argv[optind + 1], reason, &err))
         return s_fail (&err);
@@ -222,16 +180,54 @@ s_revoke (int argc, char **argv)
     return MACX_EX_OK;
 }
 
-static const macx_verb_t s_verbs[] = {
-    { "init",   s_init,   "create key pairs for agencies" },
-    { "list",   s_list,   "list the agencies in a key directory" },
-    { "show",   s_show,   "show one agency's public identity" },
-    { "revoke", s_revoke, "revoke an agency" },
+static const struct option s_json_opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+
+static const macx_cmd_t s_verbs[] = {
+    { .name = "keys init", .fn = s_init, .summary = "create key pairs for agencies",
+      .opts = s_init_opts, .shortopts = "a:",
+      .synopsis = "macx keys init DIR --agency ID[:KIND] [--agency ID[:KIND] ...]",
+      .description =
+          "Creates key pairs for each agency in DIR (created 0700 if missing): an\n"
+          "Ed25519 signing key, an X25519 key for payload key wrapping and a CURVE key\n"
+          "for ZeroMQ transport, in ID.pub (shareable) and ID.secret (mode 0600).\n"
+          "KIND (mi5, ctp, local_authority, ogd, broker) is derived from the id's\n"
+          "prefix (mi5, ctp, la-*, ogd-*, broker) unless given.\n",
+      .examples = "macx keys init demo/keys --agency broker --agency mi5 --agency ctp\n"
+                  "macx keys init demo/keys --agency ogd-dwp --agency council-x:local_authority\n",
+      .exits = "0 created\n64 usage error\n65 an agency already has keys, or a bad id or kind\n"
+               "74 DIR cannot be written\n" },
+    { .name = "keys list", .fn = s_list, .summary = "list the agencies in a key directory",
+      .opts = s_json_opts, .synopsis = "macx keys list DIR [--json]",
+      .description = "Lists the agencies registered in DIR: id, kind, status (active or\n"
+                     "revoked) and CURVE public key.\n",
+      .examples = "macx keys list demo/keys\n",
+      .exits = "0 listed\n64 usage error\n65 a key file is malformed\n66 DIR does not exist\n" },
+    { .name = "keys show", .fn = s_show, .summary = "show one agency's public identity",
+      .opts = s_json_opts, .synopsis = "macx keys show DIR ID [--json]",
+      .description = "Shows one agency's public keys, status and whether its secret file is\n"
+                     "present with safe permissions. Never prints a secret.\n",
+      .examples = "macx keys show demo/keys mi5\n",
+      .exits = "0 shown\n64 usage error\n65 a key file is malformed\n"
+               "66 DIR does not exist, or has no agency ID\n" },
+    { .name = "keys revoke", .fn = s_revoke, .summary = "revoke an agency",
+      .opts = s_revoke_opts, .shortopts = "r:",
+      .synopsis = "macx keys revoke DIR ID [--reason TEXT]",
+      .description = "Adds ID to DIR/revoked. Every consumer of DIR refuses a revoked agency:\n"
+                     "the broker will not admit its transport key, and records it signed are\n"
+                     "refused from then on.\n",
+      .examples = "macx keys revoke demo/keys la-london --reason \"key lost\"\n",
+      .exits = "0 revoked\n64 usage error\n66 DIR does not exist, or has no agency ID\n"
+               "74 DIR/revoked cannot be written\n" },
 };
 
-int
-macx_cmd_keys (int argc, char **argv)
-{
-    return macx_cli_dispatch ("keys", s_usage, s_verbs, (int) (sizeof s_verbs / sizeof s_verbs[0]),
-                              argc, argv);
-}
+const macx_cmd_t macx_cmd_keys = {
+    .name = "keys", .summary = "create, list, show and revoke agency identities",
+    .synopsis = "macx keys <command> [<args>]",
+    .description =
+        "Agency identities: per agency an Ed25519 signing key, an X25519 key for\n"
+        "payload key wrapping and a CURVE key for ZeroMQ transport, in a key\n"
+        "directory (ID.pub shareable, ID.secret mode 0600, `revoked` list).\n",
+    .examples = "macx keys init demo/keys --agency broker --agency mi5\nmacx keys list demo/keys\n",
+    .exits = "0 done\n64 no command, or an unknown one (each command's page lists its own)\n",
+    .verbs = s_verbs, .nverbs = (int) (sizeof s_verbs / sizeof s_verbs[0]),
+};

@@ -2,6 +2,7 @@
  * only: the orchestrator is sim/pilot.c, the report sim/report.c, an
  * agency agents/agency.c. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,6 @@
 #include "pilot.h"
 #include "report.h"
 
-static const char s_usage[] =
-    "usage: macx pilot <command> [<args>]\n\n"
-    "Simulates a Multi-Agency Centre pilot on synthetic data: one broker and one\n"
-    "process per agency exchanging real signed, encrypted records under the\n"
-    "scenario's sharing agreements, through the five MAC phases.\n";
-
 static int
 s_fail (const char *verb, const macx_error_t *err)
 {
@@ -27,42 +22,42 @@ s_fail (const char *verb, const macx_error_t *err)
     return err->code == MACX_EINTERNAL ? MACX_EX_SOFTWARE : macx_exit_code (err->code);
 }
 
+static const struct option s_run_opts[] = {
+    { "out", required_argument, NULL, 'o' },        { "seed", required_argument, NULL, 's' },
+    { "subjects", required_argument, NULL, 'n' },   { "pace", required_argument, NULL, 'p' },
+    { "clock-scale", required_argument, NULL, 'c' },
+    { "quiet", no_argument, NULL, 'q' }, { 0 }
+};
+
 static int
-s_run (int argc, char **argv)
+s_run (const macx_cmd_t *self, int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: macx pilot run SCENARIO [--out DIR] [--seed N] [--subjects N]\n"
-        "                      [--pace MS] [--quiet]\n\n"
-        "Creates keys and synthetic agency databases from the seed, starts the broker\n"
-        "and every agency as separate processes, shows progress on stderr (simulated\n"
-        "day, subjects per phase, refusals), and once the broker's simulated clock has\n"
-        "nothing left to run writes DIR/report.json, DIR/phases.csv and DIR/report.html\n"
-        "and prints a summary. DIR defaults to out/<scenario name>; a previous run\n"
-        "there is replaced.\n\n"
-        "The broker owns the clock: simulated time advances as soon as every agency has\n"
-        "handled what came before, so a run is as fast as the machine allows, and the\n"
-        "same scenario, policy and seed give the same phases.csv and report.json (less\n"
-        "its wall-clock fields) at any load. --pace MS lets at most one simulated day\n"
-        "pass per MS milliseconds of wall time, for live demonstrations: the figures\n"
-        "are the same.\n\n"
-        "Exit codes: 0 completed, 64 usage, 65/66/78 bad scenario or policy,\n"
-        "70 a process died (the message names it), 74 I/O.\n";
-    static const struct option opts[] = {
-        { "out", required_argument, NULL, 'o' },        { "seed", required_argument, NULL, 's' },
-        { "subjects", required_argument, NULL, 'n' },   { "pace", required_argument, NULL, 'p' },
-        { "clock-scale", required_argument, NULL, 'c' },
-        { "quiet", no_argument, NULL, 'q' },            { "help", no_argument, NULL, 'h' }, { 0 }
-    };
     macx_pilot_opts_t o = { .seed = -1 };
-    int c;
-    optind = 0;
-    while ((c = getopt_long (argc, argv, "o:qh", opts, NULL)) != -1) {
-        char *end = NULL;
+    long long v;
+    int c, bad = -1;
+    while (bad < 0 && (c = macx_cli_getopt (self, argc, argv)) != -1) {
         switch (c) {
-        case 'o': snprintf (o.out, sizeof o.out, "%s", optarg); break;
-        case 's': o.seed = strtoll (optarg, &end, 10); break;
-        case 'n': o.subjects = (int) strtol (optarg, &end, 10); break;
-        case 'p': o.pace_ms = strtod (optarg, &end); break;
+        case 'o':
+            if (strlen (optarg) >= sizeof o.out)
+                bad = macx_cli_usage (self, "--out '%s' is too long", optarg);
+            snprintf (o.out, sizeof o.out, "%s", optarg);
+            break;
+        case 's':
+            if ((bad = macx_cli_long (self, "seed", optarg, 0, LLONG_MAX, &v)) < 0)
+                o.seed = v;
+            break;
+        case 'n':
+            if ((bad = macx_cli_long (self, "subjects", optarg, 1, 1000000, &v)) < 0)
+                o.subjects = (int) v;
+            break;
+        case 'p': {
+            char *end;
+            o.pace_ms = strtod (optarg, &end);
+            if (*end || end == optarg || !(o.pace_ms >= 0) || o.pace_ms > 86400000)
+                bad = macx_cli_usage (self, "--pace '%s' is not milliseconds from 0 to 86400000",
+                                      optarg);
+            break;
+        }
         case 'c':
             fprintf (stderr, "macx pilot run: --clock-scale is retired: a pilot runs in the "
                      "broker's simulated time, as fast as the machine allows, with the same "
@@ -70,19 +65,10 @@ s_run (int argc, char **argv)
                      "time per simulated day\n", optarg, optarg);
             return MACX_EX_USAGE;
         case 'q': o.quiet = true; break;
-        case 'h': fputs (usage, stdout); return MACX_EX_OK;
-        default: fputs (usage, stderr); return MACX_EX_USAGE;
-        }
-        if (end && (*end || end == optarg || o.seed < -1 || o.subjects < 0 || !(o.pace_ms >= 0)
-                    || o.pace_ms > 86400000)) {
-            fprintf (stderr, "macx pilot run: '%s' is not a valid number here\n", optarg);
-            return MACX_EX_USAGE;
         }
     }
-    if (argc - optind != 1) {
-        fputs (usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    if (bad >= 0 || (bad = macx_cli_args (self, argc, argv, "SCENARIO")) >= 0)
+        return bad;
     snprintf (o.scenario, sizeof o.scenario, "%s", argv[optind]);
     ssize_t n = readlink ("/proc/self/exe", o.self_exe, sizeof o.self_exe - 1);
     if (n <= 0) {
@@ -98,42 +84,36 @@ s_run (int argc, char **argv)
 }
 
 static int
-s_report (int argc, char **argv)
+s_report (const macx_cmd_t *self, int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: macx pilot report RUN_DIR\n\n"
-        "Rebuilds RUN_DIR/report.json, phases.csv and report.html from the run's\n"
-        "audit trail and the agencies' outcomes, and prints the summary.\n";
-    if (argc == 2 && macx_cli_is_help (argv[1])) {
-        fputs (usage, stdout);
-        return MACX_EX_OK;
-    }
-    if (argc != 2) {
-        fputs (usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    while (macx_cli_getopt (self, argc, argv) != -1)
+        ;   /* only --help, answered already */
+    int bad = macx_cli_args (self, argc, argv, "RUN_DIR");
+    if (bad >= 0)
+        return bad;
+    const char *run = argv[optind];
     macx_error_t err = { 0 };
     macx_report_t *r = NULL;
-    int rc = macx_report_build (argv[1], &r, &err);
+    int rc = macx_report_build (run, &r, &err);
     if (rc == MACX_OK)
-        rc = macx_report_write (r, argv[1], &err);
+        rc = macx_report_write (r, run, &err);
     if (rc == MACX_OK) {
         macx_report_print_summary (r, stdout);
-        printf ("\nreport: %s/report.html\n", argv[1]);
+        printf ("\nreport: %s/report.html\n", run);
     }
     macx_report_destroy (&r);
     return rc ? s_fail ("report", &err) : MACX_EX_OK;
 }
 
+static const struct option s_json_opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+
 static int
-s_compare (int argc, char **argv)
+s_compare (const macx_cmd_t *self, int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: macx pilot compare RUN_A RUN_B [--json]\n\n"
-        "Compares two runs side by side, phase by phase: latency percentiles and\n"
-        "their change, outcomes, levels, disposals, refusals and stalled cases.\n";
-    bool json;
-    int bad = macx_cli_positional (argc, argv, usage, 2, &json);
+    bool json = false;
+    while (macx_cli_getopt (self, argc, argv) != -1)
+        json = true;   /* --json, the only option */
+    int bad = macx_cli_args (self, argc, argv, "RUN_A RUN_B");
     if (bad >= 0)
         return bad;
     macx_error_t err = { 0 };
@@ -142,56 +122,39 @@ s_compare (int argc, char **argv)
     return MACX_EX_OK;
 }
 
-static const macx_verb_t s_verbs[] = {
-    { "run",     s_run,     "run a pilot scenario and write its report" },
-    { "report",  s_report,  "rebuild a run's report" },
-    { "compare", s_compare, "compare two runs phase by phase" },
+static const struct option s_agent_opts[] = {
+    { "agency", required_argument, NULL, 'a' },   { "scenario", required_argument, NULL, 's' },
+    { "run", required_argument, NULL, 'r' },      { "broker", required_argument, NULL, 'b' },
+    { "seed", required_argument, NULL, 'S' },     { "subjects", required_argument, NULL, 'n' },
+    { 0 }
 };
 
-int
-macx_cmd_pilot (int argc, char **argv)
+static int
+s_agent (const macx_cmd_t *self, int argc, char **argv)
 {
-    return macx_cli_dispatch ("pilot", s_usage, s_verbs, (int) (sizeof s_verbs / sizeof s_verbs[0]),
-                              argc, argv);
-}
-
-int
-macx_cmd_agent (int argc, char **argv)
-{
-    static const char usage[] =
-        "usage: macx agent --agency ID --scenario FILE --run DIR --broker ENDPOINT\n"
-        "                  [--seed N] [--subjects N]\n\n"
-        "Runs one agency of a pilot (normally started by `macx pilot run`): its\n"
-        "keys are in DIR/keys, its synthetic database in DIR/agents/ID/data, and it\n"
-        "writes its outcomes to DIR/agents/ID/outcomes.jsonl. It is a federate of the\n"
-        "broker's simulated clock and stops when the broker ends the simulation (or on\n"
-        "SIGTERM). Exit codes: 0 stopped, 64 usage, 65/66 bad scenario, 69 refused by\n"
-        "the broker, 70 internal error or a record that reached it in its past.\n";
-    static const struct option opts[] = {
-        { "agency", required_argument, NULL, 'a' },   { "scenario", required_argument, NULL, 's' },
-        { "run", required_argument, NULL, 'r' },      { "broker", required_argument, NULL, 'b' },
-        { "seed", required_argument, NULL, 'S' },     { "subjects", required_argument, NULL, 'n' },
-        { "help", no_argument, NULL, 'h' }, { 0 }
-    };
     macx_agency_opts_t o = { .seed = -1 };
-    int c;
-    optind = 0;
-    while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
+    long long v;
+    int c, bad = -1;
+    while (bad < 0 && (c = macx_cli_getopt (self, argc, argv)) != -1) {
         switch (c) {
         case 'a': snprintf (o.agency, sizeof o.agency, "%s", optarg); break;
         case 's': snprintf (o.scenario, sizeof o.scenario, "%s", optarg); break;
         case 'r': snprintf (o.run_dir, sizeof o.run_dir, "%s", optarg); break;
         case 'b': snprintf (o.broker, sizeof o.broker, "%s", optarg); break;
-        case 'S': o.seed = strtoll (optarg, NULL, 10); break;
-        case 'n': o.subjects = atoi (optarg); break;
-        case 'h': fputs (usage, stdout); return MACX_EX_OK;
-        default: fputs (usage, stderr); return MACX_EX_USAGE;
+        case 'S':
+            if ((bad = macx_cli_long (self, "seed", optarg, 0, LLONG_MAX, &v)) < 0)
+                o.seed = v;
+            break;
+        case 'n':
+            if ((bad = macx_cli_long (self, "subjects", optarg, 1, 1000000, &v)) < 0)
+                o.subjects = (int) v;
+            break;
         }
     }
-    if (optind != argc || !o.agency[0] || !o.scenario[0] || !o.run_dir[0] || !o.broker[0]) {
-        fputs (usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    if (bad >= 0 || (bad = macx_cli_args (self, argc, argv, "")) >= 0)
+        return bad;
+    if (!o.agency[0] || !o.scenario[0] || !o.run_dir[0] || !o.broker[0])
+        return macx_cli_usage (self, "--agency, --scenario, --run and --broker are required");
     macx_harden_process ();
     macx_log_set_level (MACX_LOG_INFO);
     macx_error_t err = { 0 };
@@ -201,3 +164,79 @@ macx_cmd_agent (int argc, char **argv)
     }
     return MACX_EX_OK;
 }
+
+/* ---- the table's entries ----------------------------------------------------- */
+
+static const macx_cmd_t s_verbs[] = {
+    { .name = "pilot run", .fn = s_run, .summary = "run a pilot scenario and write its report",
+      .opts = s_run_opts, .shortopts = "o:q",
+      .synopsis = "macx pilot run SCENARIO [--out DIR] [--seed N] [--subjects N]\n"
+                  "                      [--pace MS] [--quiet]",
+      .description =
+          "Validates SCENARIO (a pilot.yaml) and everything it names, then creates keys\n"
+          "and synthetic agency databases from the seed, starts the broker and every\n"
+          "agency as separate processes, shows progress on stderr (simulated day,\n"
+          "subjects per phase, refusals), and once the broker's simulated clock has\n"
+          "nothing left to run writes DIR/report.json, DIR/phases.csv and DIR/report.html\n"
+          "and prints a summary. DIR defaults to out/<scenario name>; a previous run\n"
+          "there is replaced.\n\n"
+          "The broker owns the clock: simulated time advances as soon as every agency has\n"
+          "handled what came before, so a run is as fast as the machine allows, and the\n"
+          "same scenario, policy and seed give the same phases.csv and report.json (less\n"
+          "its wall-clock fields) at any load. --pace MS lets at most one simulated day\n"
+          "pass per MS milliseconds of wall time, for live demonstrations: the figures\n"
+          "are the same. --seed and --subjects override the scenario's.\n",
+      .examples = "macx pilot run scenarios/baseline/pilot.yaml\n"
+                  "# a quick small run\n"
+                  "macx pilot run scenarios/late-isa/pilot.yaml --subjects 50 --out out/late-isa\n",
+      .exits = "0 completed\n64 usage error\n"
+               "65 bad scenario or policy (file:line:column on stderr); nothing was started\n"
+               "66 the scenario, or a file it names, does not exist\n"
+               "70 a process died, or the simulated clock stuck (the message names it)\n"
+               "74 I/O error in the run directory\n" },
+    { .name = "pilot report", .fn = s_report, .summary = "rebuild a run's report",
+      .synopsis = "macx pilot report RUN_DIR",
+      .description = "Rebuilds RUN_DIR/report.json, phases.csv and report.html from the run's\n"
+                     "audit trail and the agencies' outcomes, and prints the summary.\n",
+      .examples = "macx pilot report out/pilot\n",
+      .exits = "0 rebuilt\n64 usage error\n65 the run's files are malformed\n"
+               "66 RUN_DIR is not a run directory\n74 I/O error\n" },
+    { .name = "pilot compare", .fn = s_compare, .summary = "compare two runs phase by phase",
+      .opts = s_json_opts, .synopsis = "macx pilot compare RUN_A RUN_B [--json]",
+      .description = "Compares two runs side by side, phase by phase: latency percentiles and\n"
+                     "their change, outcomes, levels, disposals, refusals and stalled cases.\n",
+      .examples = "macx pilot compare out/baseline out/late-isa\n",
+      .exits = "0 compared\n64 usage error\n65 a run's report.json is malformed\n"
+               "66 a run directory has no report.json\n" },
+};
+
+const macx_cmd_t macx_cmd_pilot = {
+    .name = "pilot", .summary = "run a MAC pilot simulation; report and compare runs",
+    .synopsis = "macx pilot <command> [<args>]",
+    .description =
+        "Simulates a Multi-Agency Centre pilot on synthetic data: one broker and one\n"
+        "process per agency exchanging real signed, encrypted records under the\n"
+        "scenario's sharing agreements, through the five MAC phases.\n",
+    .examples = "macx pilot run scenarios/baseline/pilot.yaml\n"
+                "macx pilot compare out/baseline out/late-isa\n",
+    .exits = "0 done\n64 no command, or an unknown one (each command's page lists its own)\n",
+    .verbs = s_verbs, .nverbs = (int) (sizeof s_verbs / sizeof s_verbs[0]),
+};
+
+const macx_cmd_t macx_cmd_agent = {
+    .name = "agent", .fn = s_agent, .summary = "run one agency of a pilot (started by 'pilot run')",
+    .opts = s_agent_opts,
+    .synopsis = "macx agent --agency ID --scenario FILE --run DIR --broker ENDPOINT\n"
+                "                  [--seed N] [--subjects N]",
+    .description =
+        "Runs one agency of a pilot (normally started by `macx pilot run`): its\n"
+        "keys are in DIR/keys, its synthetic database in DIR/agents/ID/data, and it\n"
+        "writes its outcomes to DIR/agents/ID/outcomes.jsonl. It is a federate of the\n"
+        "broker's simulated clock and stops when the broker ends the simulation (or on\n"
+        "SIGTERM).\n",
+    .examples = "macx agent --agency mi5 --scenario scenarios/baseline/pilot.yaml \\\n"
+                "    --run out/pilot --broker tcp://127.0.0.1:7750\n",
+    .exits = "0 stopped\n64 usage error\n65 bad scenario\n66 the scenario or run does not exist\n"
+             "69 refused by the broker\n"
+             "70 internal error, or a record that reached it in its past\n",
+};

@@ -23,64 +23,75 @@ typedef struct {
     int npos;
 } s_opts_t;
 
-typedef struct {
-    const char *name;
+/* Each option's place in s_opts_t, by its getopt value less S_OPT0. */
+enum { S_OPT0 = 1000, S_JSON = S_OPT0, S_WIDEN, S_CONSENT, S_FROM, S_TO, S_TYPE, S_PHASE,
+       S_CASE_PHASE, S_PURPOSE, S_FIELDS, S_DATE, S_ORIGIN, S_ORIGIN_TYPE, S_SENT_TODAY };
+
+static const struct {
     size_t offset;   /* of a const char * in s_opts_t, or of a bool for flags */
     bool flag;
-} s_optdef_t;
-
-#define S_OPT(n, m) { n, offsetof (s_opts_t, m), false }
-#define S_FLAG(n, m) { n, offsetof (s_opts_t, m), true }
-
-static const s_optdef_t s_optdefs[] = {
-    S_FLAG ("--json", json), S_FLAG ("--allow-widening", allow_widening),
-    S_FLAG ("--origin-consent", origin_consent),
-    S_OPT ("--from", from), S_OPT ("--to", to), S_OPT ("--type", type), S_OPT ("--phase", phase),
-    S_OPT ("--case-phase", case_phase), S_OPT ("--purpose", purpose), S_OPT ("--fields", fields),
-    S_OPT ("--date", date), S_OPT ("--origin", origin), S_OPT ("--origin-type", origin_type),
-    S_OPT ("--sent-today", sent_today),
+} s_optdefs[] = {
+    [S_JSON - S_OPT0] = { offsetof (s_opts_t, json), true },
+    [S_WIDEN - S_OPT0] = { offsetof (s_opts_t, allow_widening), true },
+    [S_CONSENT - S_OPT0] = { offsetof (s_opts_t, origin_consent), true },
+    [S_FROM - S_OPT0] = { offsetof (s_opts_t, from), false },
+    [S_TO - S_OPT0] = { offsetof (s_opts_t, to), false },
+    [S_TYPE - S_OPT0] = { offsetof (s_opts_t, type), false },
+    [S_PHASE - S_OPT0] = { offsetof (s_opts_t, phase), false },
+    [S_CASE_PHASE - S_OPT0] = { offsetof (s_opts_t, case_phase), false },
+    [S_PURPOSE - S_OPT0] = { offsetof (s_opts_t, purpose), false },
+    [S_FIELDS - S_OPT0] = { offsetof (s_opts_t, fields), false },
+    [S_DATE - S_OPT0] = { offsetof (s_opts_t, date), false },
+    [S_ORIGIN - S_OPT0] = { offsetof (s_opts_t, origin), false },
+    [S_ORIGIN_TYPE - S_OPT0] = { offsetof (s_opts_t, origin_type), false },
+    [S_SENT_TODAY - S_OPT0] = { offsetof (s_opts_t, sent_today), false },
 };
 
-/* Parses argv[1..]; accepted is a space-separated list of option names.
- * Returns 0, 1 for --help, or -1 after printing a usage error. */
+#define S_JSON_OPT { "json", no_argument, NULL, S_JSON }
+static const struct option s_json_opts[] = { S_JSON_OPT, { 0 } };
+static const struct option s_explain_opts[] = {
+    S_JSON_OPT,
+    { "from", required_argument, NULL, S_FROM },       { "to", required_argument, NULL, S_TO },
+    { "type", required_argument, NULL, S_TYPE },       { "phase", required_argument, NULL, S_PHASE },
+    { "case-phase", required_argument, NULL, S_CASE_PHASE },
+    { "purpose", required_argument, NULL, S_PURPOSE }, { "fields", required_argument, NULL, S_FIELDS },
+    { "date", required_argument, NULL, S_DATE },       { "origin", required_argument, NULL, S_ORIGIN },
+    { "origin-type", required_argument, NULL, S_ORIGIN_TYPE },
+    { "origin-consent", no_argument, NULL, S_CONSENT },
+    { "sent-today", required_argument, NULL, S_SENT_TODAY }, { 0 }
+};
+static const struct option s_diff_opts[] = {
+    S_JSON_OPT, { "allow-widening", no_argument, NULL, S_WIDEN }, { 0 }
+};
+static const struct option s_can_opts[] = {
+    S_JSON_OPT, { "to", required_argument, NULL, S_TO }, { "date", required_argument, NULL, S_DATE },
+    { 0 }
+};
+
+/* Reads the verb's options (already checked by the table) into o, and
+ * the positional arguments after them, which `names` describes. Returns
+ * -1, or 64 after a usage error. */
 static int
-s_parse (const char *verb, const char *accepted, int argc, char **argv, s_opts_t *o)
+s_parse (const macx_cmd_t *self, int argc, char **argv, const char *names, s_opts_t *o)
 {
     memset (o, 0, sizeof *o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (macx_cli_is_help (a))
-            return 1;
-        if (strncmp (a, "--", 2) != 0) {
-            if (o->npos == 64) {
-                fprintf (stderr, "macx policy %s: too many arguments\n", verb);
-                return -1;
-            }
-            o->pos[o->npos++] = a;
+    int c;
+    while ((c = macx_cli_getopt (self, argc, argv)) != -1) {
+        if (c < S_OPT0 || c > S_SENT_TODAY)
             continue;
-        }
-        const s_optdef_t *d = NULL;
-        for (size_t k = 0; k < sizeof s_optdefs / sizeof s_optdefs[0]; k++)
-            if (strcmp (a, s_optdefs[k].name) == 0)
-                d = &s_optdefs[k];
-        const char *hit = d ? strstr (accepted, a) : NULL;
-        size_t alen = strlen (a);
-        if (!d || !hit || (hit[alen] != ' ' && hit[alen] != 0)) {
-            fprintf (stderr, "macx policy %s: unknown option '%s'; see 'macx policy %s --help'\n",
-                     verb, a, verb);
-            return -1;
-        }
-        if (d->flag) {
-            *(bool *) ((char *) o + d->offset) = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf (stderr, "macx policy %s: %s needs a value\n", verb, a);
-            return -1;
-        }
-        *(const char **) ((char *) o + d->offset) = argv[++i];
+        if (s_optdefs[c - S_OPT0].flag)
+            *(bool *) ((char *) o + s_optdefs[c - S_OPT0].offset) = true;
+        else
+            *(const char **) ((char *) o + s_optdefs[c - S_OPT0].offset) = optarg;
     }
-    return 0;
+    int bad = macx_cli_args (self, argc, argv, names);
+    if (bad >= 0)
+        return bad;
+    for (int i = optind; i < argc && o->npos < 64; i++)
+        o->pos[o->npos++] = argv[i];
+    if (argc - optind > 64)
+        return macx_cli_usage (self, "more than 64 arguments");
+    return -1;
 }
 
 static macx_policy_t *
@@ -96,14 +107,14 @@ s_load (const char *verb, const char *dir, int *exit_code)
 }
 
 static int
-s_date_opt (const char *verb, const char *text, int32_t *day)
+s_date_opt (const macx_cmd_t *self, const char *text, int32_t *day)
 {
     if (!text) {
         *day = macx_date_today ();
         return 0;
     }
     if (macx_date_parse (text, day) != 0) {
-        fprintf (stderr, "macx policy %s: --date '%s' is not a date (YYYY-MM-DD)\n", verb, text);
+        macx_cli_usage (self, "--date '%s' is not a date (YYYY-MM-DD)", text);
         return -1;
     }
     return 0;
@@ -111,26 +122,14 @@ s_date_opt (const char *verb, const char *text, int32_t *day)
 
 /* ---- check ------------------------------------------------------------------- */
 
-static const char s_check_usage[] =
-    "usage: macx policy check DIR [--json]\n\n"
-    "Validates the policy directory DIR strictly (unknown or duplicate keys, unknown\n"
-    "agencies, record types or fields, ambiguous flows and bad dates are errors with\n"
-    "file:line:column) and prints a summary: agreements, flows, parties and what each\n"
-    "party may receive.\n"
-    "Exit: 0 valid, 65 invalid, 66 missing, 64 usage.\n";
 
 static int
-s_check (int argc, char **argv)
+s_check (const macx_cmd_t *self, int argc, char **argv)
 {
     s_opts_t o;
-    int rc = s_parse ("check", "--json", argc, argv, &o);
-    if (rc)
-        return rc > 0 ? (fputs (s_check_usage, stdout), MACX_EX_OK)
-                      : (fputs (s_check_usage, stderr), MACX_EX_USAGE);
-    if (o.npos != 1) {
-        fputs (s_check_usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    int rc = s_parse (self, argc, argv, "DIR", &o);
+    if (rc >= 0)
+        return rc;
     int ex = 0;
     macx_policy_t *p = s_load ("check", o.pos[0], &ex);
     if (!p)
@@ -142,14 +141,6 @@ s_check (int argc, char **argv)
 
 /* ---- test -------------------------------------------------------------------- */
 
-static const char s_test_usage[] =
-    "usage: macx policy test DIR TESTS... [--json]\n\n"
-    "Runs test files (YAML: cases with expected decisions, reasons, flows and field\n"
-    "outcomes; matrices where every unlisted cell must deny; never properties checked\n"
-    "over the whole decision space) against the policy in DIR. TESTS are files or\n"
-    "directories of *.yaml. Prints each failure with expected vs actual, then\n"
-    "decision-space coverage, then the line 'N passed, N failed'.\n"
-    "Exit: 0 all passed, 1 failures, 65 invalid policy or test file, 66 missing.\n";
 
 #include <dirent.h>
 
@@ -197,17 +188,12 @@ s_run_path (macx_policy_suite_t *suite, const char *path, int *bad)
 }
 
 static int
-s_test (int argc, char **argv)
+s_test (const macx_cmd_t *self, int argc, char **argv)
 {
     s_opts_t o;
-    int rc = s_parse ("test", "--json", argc, argv, &o);
-    if (rc)
-        return rc > 0 ? (fputs (s_test_usage, stdout), MACX_EX_OK)
-                      : (fputs (s_test_usage, stderr), MACX_EX_USAGE);
-    if (o.npos < 2) {
-        fputs (s_test_usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    int rc = s_parse (self, argc, argv, "DIR TESTS...", &o);
+    if (rc >= 0)
+        return rc;
     int ex = 0;
     macx_policy_t *p = s_load ("test", o.pos[0], &ex);
     if (!p)
@@ -230,34 +216,16 @@ s_test (int argc, char **argv)
 
 /* ---- explain ------------------------------------------------------------------ */
 
-static const char s_explain_usage[] =
-    "usage: macx policy explain DIR --from A --to B --type T --phase P\n"
-    "                           [--purpose U] [--case-phase P] [--fields f1,f2:transform]\n"
-    "                           [--date YYYY-MM-DD] [--origin A --origin-type T\n"
-    "                           [--origin-consent]] [--sent-today N] [--json]\n\n"
-    "Explains in plain words the decision on one record: agreements considered, the\n"
-    "flow that decides, field by field what happens, the obligations, and for a denial\n"
-    "the nearest miss. --purpose defaults to mac_case_management, --case-phase to\n"
-    "--phase, --date to today, --fields to none.\n"
-    "Exit: 0 permit, 1 deny or changes needed, 64 usage, 65 invalid policy.\n";
 
 static int
-s_explain (int argc, char **argv)
+s_explain (const macx_cmd_t *self, int argc, char **argv)
 {
     s_opts_t o;
-    int rc = s_parse ("explain",
-                      "--json --from --to --type --phase --case-phase --purpose --fields --date "
-                      "--origin --origin-type --origin-consent --sent-today",
-                      argc, argv, &o);
-    if (rc)
-        return rc > 0 ? (fputs (s_explain_usage, stdout), MACX_EX_OK)
-                      : (fputs (s_explain_usage, stderr), MACX_EX_USAGE);
-    if (o.npos != 1 || !o.from || !o.to || !o.type || !o.phase) {
-        fprintf (stderr, "macx policy explain: DIR, --from, --to, --type and --phase are "
-                         "required\n");
-        fputs (s_explain_usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    int rc = s_parse (self, argc, argv, "DIR", &o);
+    if (rc >= 0)
+        return rc;
+    if (!o.from || !o.to || !o.type || !o.phase)
+        return macx_cli_usage (self, "--from, --to, --type and --phase are required");
     macx_policy_request_t req = {
         .sender = o.from, .recipient = o.to, .record_type = o.type,
         .purpose = o.purpose ? o.purpose : "mac_case_management",
@@ -265,20 +233,16 @@ s_explain (int argc, char **argv)
         .origin_record_type = o.origin_type, .origin_consent = o.origin_consent,
     };
     req.case_phase = o.case_phase ? macx_phase_parse (o.case_phase) : req.phase;
-    if (!req.phase || !req.case_phase) {
-        fprintf (stderr, "macx policy explain: unknown phase '%s' (identification, sharing, "
-                         "enrichment, profiling, panel)\n", !req.phase ? o.phase : o.case_phase);
-        return MACX_EX_USAGE;
-    }
-    if (s_date_opt ("explain", o.date, &req.date))
+    if (!req.phase || !req.case_phase)
+        return macx_cli_usage (self, "unknown phase '%s' (identification, sharing, enrichment, "
+                               "profiling, panel)", !req.phase ? o.phase : o.case_phase);
+    if (s_date_opt (self, o.date, &req.date))
         return MACX_EX_USAGE;
     if (o.sent_today) {
         char *end;
         unsigned long n = strtoul (o.sent_today, &end, 10);
-        if (*end || n > UINT32_MAX) {
-            fprintf (stderr, "macx policy explain: --sent-today must be a count\n");
-            return MACX_EX_USAGE;
-        }
+        if (*end || end == o.sent_today || n > UINT32_MAX)
+            return macx_cli_usage (self, "--sent-today '%s' is not a count", o.sent_today);
         req.sent_today = (uint32_t) n;
     }
     char fbuf[4096];
@@ -287,10 +251,8 @@ s_explain (int argc, char **argv)
         snprintf (fbuf, sizeof fbuf, "%s", o.fields);
         char *save = NULL;
         for (char *tok = strtok_r (fbuf, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
-            if (req.nfields == S_MAX_FIELDS) {
-                fprintf (stderr, "macx policy explain: more than %d fields\n", S_MAX_FIELDS);
-                return MACX_EX_USAGE;
-            }
+            if (req.nfields == S_MAX_FIELDS)
+                return macx_cli_usage (self, "more than %d fields", S_MAX_FIELDS);
             char *colon = strchr (tok, ':');
             if (colon)
                 *colon++ = 0;
@@ -313,26 +275,14 @@ s_explain (int argc, char **argv)
 
 /* ---- diff ---------------------------------------------------------------------- */
 
-static const char s_diff_usage[] =
-    "usage: macx policy diff OLD NEW [--allow-widening] [--json]\n\n"
-    "Compares two policy directories exactly, by enumerating the finite decision space\n"
-    "(sender x recipient x record type x purpose x phase, field by field): every cell\n"
-    "whose decision, field disposition, retention, onward sharing or rate cap changes,\n"
-    "and every changed agreement date or status, classed as widening or narrowing.\n"
-    "Exit: 0 no widening (or --allow-widening), 1 widening found, 65 invalid policy.\n";
 
 static int
-s_diff (int argc, char **argv)
+s_diff (const macx_cmd_t *self, int argc, char **argv)
 {
     s_opts_t o;
-    int rc = s_parse ("diff", "--json --allow-widening", argc, argv, &o);
-    if (rc)
-        return rc > 0 ? (fputs (s_diff_usage, stdout), MACX_EX_OK)
-                      : (fputs (s_diff_usage, stderr), MACX_EX_USAGE);
-    if (o.npos != 2) {
-        fputs (s_diff_usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    int rc = s_parse (self, argc, argv, "OLD NEW", &o);
+    if (rc >= 0)
+        return rc;
     int ex = 0;
     macx_policy_t *a = s_load ("diff", o.pos[0], &ex);
     if (!a)
@@ -352,27 +302,18 @@ s_diff (int argc, char **argv)
 
 /* ---- can ---------------------------------------------------------------------- */
 
-static const char s_can_usage[] =
-    "usage: macx policy can DIR --to B [--date YYYY-MM-DD] [--json]\n\n"
-    "Lists what agency B may receive, from whom, in which phases and with which\n"
-    "fields (after forbid rules), under agreements in force at --date (default: at any\n"
-    "date an agreement is in force).\n"
-    "Exit: 0 ok, 64 usage, 65 invalid policy, 66 unknown agency or missing policy.\n";
 
 static int
-s_can (int argc, char **argv)
+s_can (const macx_cmd_t *self, int argc, char **argv)
 {
     s_opts_t o;
-    int rc = s_parse ("can", "--json --to --date", argc, argv, &o);
-    if (rc)
-        return rc > 0 ? (fputs (s_can_usage, stdout), MACX_EX_OK)
-                      : (fputs (s_can_usage, stderr), MACX_EX_USAGE);
-    if (o.npos != 1 || !o.to) {
-        fputs (s_can_usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    int rc = s_parse (self, argc, argv, "DIR", &o);
+    if (rc >= 0)
+        return rc;
+    if (!o.to)
+        return macx_cli_usage (self, "--to AGENCY is required");
     int32_t day = INT32_MIN;
-    if (o.date && s_date_opt ("can", o.date, &day))
+    if (o.date && s_date_opt (self, o.date, &day))
         return MACX_EX_USAGE;
     int ex = 0;
     macx_policy_t *p = s_load ("can", o.pos[0], &ex);
@@ -387,19 +328,72 @@ s_can (int argc, char **argv)
     return MACX_EX_OK;
 }
 
-static const macx_verb_t s_verbs[] = {
-    { "check",   s_check,   "validate a policy directory and summarise it" },
-    { "test",    s_test,    "run test files: cases, matrices, never properties, coverage" },
-    { "explain", s_explain, "explain one decision in plain words" },
-    { "diff",    s_diff,    "exact diff of two policies: widening and narrowing" },
-    { "can",     s_can,     "what may an agency receive, from whom, in which phases" },
+static const macx_cmd_t s_verbs[] = {
+    { .name = "policy check", .fn = s_check, .summary = "validate a policy directory and summarise it",
+      .opts = s_json_opts, .synopsis = "macx policy check DIR [--json]",
+      .description =
+          "Validates the policy directory DIR strictly (unknown or duplicate keys, unknown\n"
+          "agencies, record types or fields, ambiguous flows and bad dates are errors with\n"
+          "file:line:column) and prints a summary: agreements, flows, parties and what each\n"
+          "party may receive.\n",
+      .examples = "macx policy check scenarios/baseline/policy\n",
+      .exits = "0 valid\n64 usage error\n65 invalid (file:line:column on stderr)\n"
+               "66 DIR does not exist\n" },
+    { .name = "policy test", .fn = s_test,
+      .summary = "run test files: cases, matrices, never properties, coverage", .opts = s_json_opts,
+      .synopsis = "macx policy test DIR TESTS... [--json]",
+      .description =
+          "Runs test files (YAML: cases with expected decisions, reasons, flows and field\n"
+          "outcomes; matrices where every unlisted cell must deny; never properties checked\n"
+          "over the whole decision space) against the policy in DIR. TESTS are files or\n"
+          "directories of *.yaml. Prints each failure with expected vs actual, then\n"
+          "decision-space coverage, then the line 'N passed, N failed'.\n",
+      .examples = "macx policy test scenarios/baseline/policy scenarios/baseline/tests\n",
+      .exits = "0 all passed\n1 some failed\n64 usage error\n65 invalid policy or test file\n"
+               "66 DIR or a test file does not exist\n" },
+    { .name = "policy explain", .fn = s_explain, .summary = "explain one decision in plain words",
+      .opts = s_explain_opts,
+      .synopsis = "macx policy explain DIR --from A --to B --type T --phase P\n"
+                  "                           [--purpose U] [--case-phase P] [--fields f1,f2:transform]\n"
+                  "                           [--date YYYY-MM-DD] [--origin A --origin-type T\n"
+                  "                           [--origin-consent]] [--sent-today N] [--json]",
+      .description =
+          "Explains in plain words the decision on one record: agreements considered, the\n"
+          "flow that decides, field by field what happens, the obligations, and for a denial\n"
+          "the nearest miss. --purpose defaults to mac_case_management, --case-phase to\n"
+          "--phase, --date to today, --fields to none.\n",
+      .examples = "macx policy explain scenarios/baseline/policy --from ogd-dwp --to mi5 \\\n"
+                  "    --type enrichment --phase enrichment --fields benefit_status,postcode:postcode_district\n",
+      .exits = "0 permit\n1 deny, or permit only with changes\n64 usage error\n"
+               "65 invalid policy\n66 DIR does not exist\n" },
+    { .name = "policy diff", .fn = s_diff, .summary = "exact diff of two policies: widening and narrowing",
+      .opts = s_diff_opts, .synopsis = "macx policy diff OLD NEW [--allow-widening] [--json]",
+      .description =
+          "Compares two policy directories exactly, by enumerating the finite decision space\n"
+          "(sender x recipient x record type x purpose x phase, field by field): every cell\n"
+          "whose decision, field disposition, retention, onward sharing or rate cap changes,\n"
+          "and every changed agreement date or status, classed as widening or narrowing.\n",
+      .examples = "macx policy diff policy-v1 policy-v2\n",
+      .exits = "0 no widening (or --allow-widening)\n1 a widening found\n64 usage error\n"
+               "65 invalid policy\n66 OLD or NEW does not exist\n" },
+    { .name = "policy can", .fn = s_can, .summary = "what may an agency receive, from whom, in which phases",
+      .opts = s_can_opts, .synopsis = "macx policy can DIR --to B [--date YYYY-MM-DD] [--json]",
+      .description =
+          "Lists what agency B may receive, from whom, in which phases and with which\n"
+          "fields (after forbid rules), under agreements in force at --date (default: at any\n"
+          "date an agreement is in force).\n",
+      .examples = "macx policy can scenarios/baseline/policy --to ctp --date 2026-06-01\n",
+      .exits = "0 listed\n64 usage error\n65 invalid policy\n"
+               "66 unknown agency, or DIR does not exist\n" },
 };
 
-int
-macx_cmd_policy (int argc, char **argv)
-{
-    return macx_cli_dispatch ("policy",
-                              "usage: macx policy <command> [<args>]\n\n"
-                              "Sharing agreements: check, test, explain and compare them.",
-                              s_verbs, (int) (sizeof s_verbs / sizeof s_verbs[0]), argc, argv);
-}
+const macx_cmd_t macx_cmd_policy = {
+    .name = "policy", .summary = "check, test, explain, diff sharing agreements",
+    .synopsis = "macx policy <command> [<args>]",
+    .description = "Sharing agreements: check, test, explain and compare them before they are\n"
+                   "signed; docs/policy.md describes the language.\n",
+    .examples = "macx policy check scenarios/baseline/policy\n"
+                "macx policy test scenarios/baseline/policy scenarios/baseline/tests\n",
+    .exits = "0 done\n64 no command, or an unknown one (each command's page lists its own)\n",
+    .verbs = s_verbs, .nverbs = (int) (sizeof s_verbs / sizeof s_verbs[0]),
+};

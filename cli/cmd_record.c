@@ -1,6 +1,7 @@
 /* cmd_record.c -- `macx record`: seal a record by hand, inspect or open one.
  * Parsing only; sealing and opening live in record/. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,11 +11,6 @@
 #include "names.h"
 #include "record.h"
 
-static const char s_usage[] =
-    "usage: macx record <command> [<args>]\n\n"
-    "Sealed records: a header in clear, the payload encrypted to each\n"
-    "recipient, one Ed25519 signature by the sender.\n";
-
 static int
 s_fail (const char *verb, const macx_error_t *err)
 {
@@ -22,36 +18,27 @@ s_fail (const char *verb, const macx_error_t *err)
     return macx_exit_code (err->code);
 }
 
+static const struct option s_inspect_opts[] = {
+    { "keys", required_argument, NULL, 'k' }, { "as", required_argument, NULL, 'a' },
+    { "json", no_argument, NULL, 'j' }, { 0 }
+};
+
 static int
-s_inspect (int argc, char **argv)
+s_inspect (const macx_cmd_t *self, int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: macx record inspect FILE [--keys DIR [--as AGENCY]] [--json]\n\n"
-        "Prints a sealed record's header. With --keys the sender's signature is\n"
-        "checked against DIR; with --as as well, the record is opened with that\n"
-        "recipient's secret key and its payload printed (checked against the\n"
-        "header's field manifest). Never prints a payload otherwise.\n"
-        "Exits 65 if the record is malformed, forged or not for AGENCY.\n";
-    static const struct option opts[] = {
-        { "keys", required_argument, NULL, 'k' }, { "as", required_argument, NULL, 'a' },
-        { "json", no_argument, NULL, 'j' },       { "help", no_argument, NULL, 'h' }, { 0 }
-    };
     const char *keys = NULL, *as = NULL;
-    int json = 0, c;
-    optind = 0;
-    while ((c = getopt_long (argc, argv, "k:a:jh", opts, NULL)) != -1) {
+    int json = 0, c, bad;
+    while ((c = macx_cli_getopt (self, argc, argv)) != -1) {
         switch (c) {
         case 'k': keys = optarg; break;
         case 'a': as = optarg; break;
         case 'j': json = 1; break;
-        case 'h': fputs (usage, stdout); return MACX_EX_OK;
-        default:  fputs (usage, stderr); return MACX_EX_USAGE;
         }
     }
-    if (argc - optind != 1 || (as && !keys)) {
-        fputs (usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    if ((bad = macx_cli_args (self, argc, argv, "FILE")) >= 0)
+        return bad;
+    if (as && !keys)
+        return macx_cli_usage (self, "--as needs --keys DIR (where AGENCY's secret key is)");
     macx_error_t err = { 0 };
     char *data = NULL;
     size_t len;
@@ -86,40 +73,28 @@ s_inspect (int argc, char **argv)
     return exit_code;
 }
 
-/* Options shared by `record seal` and `send`. */
+static const struct option s_seal_opts[] = {
+    { "keys", required_argument, NULL, 'k' },    { "as", required_argument, NULL, 'a' },
+    { "to", required_argument, NULL, 't' },      { "type", required_argument, NULL, 'T' },
+    { "phase", required_argument, NULL, 'p' },   { "case-phase", required_argument, NULL, 'P' },
+    { "purpose", required_argument, NULL, 'u' }, { "case", required_argument, NULL, 'c' },
+    { "subject", required_argument, NULL, 's' }, { "legal-basis", required_argument, NULL, 'l' },
+    { "sequence", required_argument, NULL, 'n' }, { "field", required_argument, NULL, 'f' },
+    { "out", required_argument, NULL, 'o' },     { 0 }
+};
+
 static int
-s_seal (int argc, char **argv)
+s_seal (const macx_cmd_t *self, int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: macx record seal --keys DIR --as AGENCY --to AGENCY[,AGENCY...]\n"
-        "         --type T --phase P --purpose U --case C --subject S\n"
-        "         [--case-phase P] [--legal-basis L] [--sequence N]\n"
-        "         --field NAME[:TRANSFORM]=VALUE ... --out FILE\n\n"
-        "Seals one record offline (what `macx send` sends). Typed record types\n"
-        "(case_file, share, enrichment, profile, panel_plan) take their payload\n"
-        "fields by name; any other type carries NAME=VALUE pairs. A TRANSFORM\n"
-        "(year_only, postcode_district, initials, region_only, redacted) is\n"
-        "applied to VALUE and declared in the manifest.\n"
-        "Phases: identification, sharing, enrichment, profiling, panel.\n";
-    static const struct option opts[] = {
-        { "keys", required_argument, NULL, 'k' },    { "as", required_argument, NULL, 'a' },
-        { "to", required_argument, NULL, 't' },      { "type", required_argument, NULL, 'T' },
-        { "phase", required_argument, NULL, 'p' },   { "case-phase", required_argument, NULL, 'P' },
-        { "purpose", required_argument, NULL, 'u' }, { "case", required_argument, NULL, 'c' },
-        { "subject", required_argument, NULL, 's' }, { "legal-basis", required_argument, NULL, 'l' },
-        { "sequence", required_argument, NULL, 'n' }, { "field", required_argument, NULL, 'f' },
-        { "out", required_argument, NULL, 'o' },     { "help", no_argument, NULL, 'h' }, { 0 }
-    };
     const char *keys = NULL, *as = NULL, *to = NULL, *type = NULL, *phase = NULL,
                *case_phase = NULL, *purpose = NULL, *case_id = NULL, *subject = NULL,
                *basis = "", *out = NULL;
-    unsigned long long sequence = 1;
+    long long sequence = 1;
     macx_record_field_t fields[256];
     size_t nfields = 0;
     macx_error_t err = { 0 };
-    int c;
-    optind = 0;
-    while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
+    int c, bad = -1;
+    while (bad < 0 && (c = macx_cli_getopt (self, argc, argv)) != -1) {
         switch (c) {
         case 'k': keys = optarg; break;
         case 'a': as = optarg; break;
@@ -132,26 +107,25 @@ s_seal (int argc, char **argv)
         case 's': subject = optarg; break;
         case 'l': basis = optarg; break;
         case 'o': out = optarg; break;
-        case 'n': sequence = strtoull (optarg, NULL, 10); break;
+        case 'n': bad = macx_cli_long (self, "sequence", optarg, 1, LLONG_MAX, &sequence); break;
         case 'f':
-            if (nfields == 256 || macx_record_field_parse (optarg, &fields[nfields++], &err)) {
-                fprintf (stderr, "macx record seal: %s\n",
-                         nfields == 256 ? "too many --field options" : macx_error_text (&err));
-                return MACX_EX_USAGE;
-            }
+            if (nfields == 256)
+                bad = macx_cli_usage (self, "more than 256 --field options");
+            else if (macx_record_field_parse (optarg, &fields[nfields++], &err))
+                bad = macx_cli_usage (self, "%s", macx_error_text (&err));
             break;
-        case 'h': fputs (usage, stdout); return MACX_EX_OK;
-        default:  fputs (usage, stderr); return MACX_EX_USAGE;
         }
     }
-    if (optind != argc || !keys || !as || !to || !type || !phase || !purpose || !case_id
-        || !subject || !out) {
-        fprintf (stderr, "macx record seal: missing a required option\n%s", usage);
-        return MACX_EX_USAGE;
-    }
+    if (bad >= 0 || (bad = macx_cli_args (self, argc, argv, "")) >= 0)
+        return bad;
+    static const char *const required[] = { "--keys", "--as", "--to", "--type", "--phase",
+                                            "--purpose", "--case", "--subject", "--out" };
+    const char *given[] = { keys, as, to, type, phase, purpose, case_id, subject, out };
+    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
+        if (!given[i])
+            return macx_cli_usage (self, "%s is required", required[i]);
     macx_cli_route_t route;
-    int bad = macx_cli_route ("record seal", to, phase, case_phase, &route);
-    if (bad >= 0)
+    if ((bad = macx_cli_route (self, to, phase, case_phase, &route)) >= 0)
         return bad;
     macx_harden_process ();
     macx_registry_t *reg = macx_registry_load (keys, &err);
@@ -170,7 +144,7 @@ s_seal (int argc, char **argv)
         h.record_id = (ProtobufCBinaryData) { sizeof record_id, record_id };
         h.recipients = route.recipients;
         h.n_recipients = route.n;
-        h.sequence = sequence;
+        h.sequence = (uint64_t) sequence;
         h.subject = (char *) subject;
         h.case_id = (char *) case_id;
         h.phase = route.phase;
@@ -199,14 +173,46 @@ s_seal (int argc, char **argv)
     return exit_code;
 }
 
-static const macx_verb_t s_verbs[] = {
-    { "inspect", s_inspect, "print a sealed record's header (payload only with the recipient's key)" },
-    { "seal",    s_seal,    "seal one record to a file" },
+static const macx_cmd_t s_verbs[] = {
+    { .name = "record inspect", .fn = s_inspect,
+      .summary = "print a sealed record's header (payload only with the recipient's key)",
+      .opts = s_inspect_opts, .synopsis = "macx record inspect FILE [--keys DIR [--as AGENCY]] [--json]",
+      .description =
+          "Prints a sealed record's header. With --keys the sender's signature is\n"
+          "checked against DIR; with --as as well, the record is opened with that\n"
+          "recipient's secret key and its payload printed (checked against the\n"
+          "header's field manifest). Never prints a payload otherwise.\n",
+      .examples = "macx record inspect record.bin\n"
+                  "macx record inspect record.bin --keys demo/keys --as ctp --json\n",
+      .exits = "0 printed\n64 usage error\n65 the record is malformed, forged or not for AGENCY\n"
+               "66 FILE does not exist\n" },
+    { .name = "record seal", .fn = s_seal, .summary = "seal one record to a file",
+      .opts = s_seal_opts,
+      .synopsis = "macx record seal --keys DIR --as AGENCY --to AGENCY[,AGENCY...]\n"
+                  "                        --type T --phase P --purpose U --case C --subject S\n"
+                  "                        [--case-phase P] [--legal-basis L] [--sequence N]\n"
+                  "                        [--field NAME[:TRANSFORM]=VALUE ...] --out FILE",
+      .description =
+          "Seals one record offline (what `macx send` sends): the header in clear, the\n"
+          "payload encrypted to each recipient, one Ed25519 signature by AGENCY. Typed\n"
+          "record types (case_file, share, enrichment, profile, panel_plan) take their\n"
+          "payload fields by name; any other type carries NAME=VALUE pairs. A TRANSFORM\n"
+          "(year_only, postcode_district, initials, region_only, redacted) is applied to\n"
+          "VALUE and declared in the manifest.\n"
+          "Phases: identification, sharing, enrichment, profiling, panel.\n",
+      .examples = "macx record seal --keys demo/keys --as mi5 --to ctp --type case_file \\\n"
+                  "    --phase sharing --purpose mac_case_management --case C-1 --subject S-1 \\\n"
+                  "    --field summary=test --out record.bin\n",
+      .exits = "0 sealed\n64 usage error\n65 bad keys, record type or field\n"
+               "66 DIR or AGENCY's key does not exist\n74 FILE cannot be written\n" },
 };
 
-int
-macx_cmd_record (int argc, char **argv)
-{
-    return macx_cli_dispatch ("record", s_usage, s_verbs,
-                              (int) (sizeof s_verbs / sizeof s_verbs[0]), argc, argv);
-}
+const macx_cmd_t macx_cmd_record = {
+    .name = "record", .summary = "seal a record by hand; inspect sealed records",
+    .synopsis = "macx record <command> [<args>]",
+    .description = "Sealed records: a header in clear, the payload encrypted to each\n"
+                   "recipient, one Ed25519 signature by the sender.\n",
+    .examples = "macx record inspect record.bin --keys demo/keys\n",
+    .exits = "0 done\n64 no command, or an unknown one (each command's page lists its own)\n",
+    .verbs = s_verbs, .nverbs = (int) (sizeof s_verbs / sizeof s_verbs[0]),
+};

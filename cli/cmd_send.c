@@ -1,6 +1,7 @@
 /* cmd_send.c -- `macx send`, `macx recv` and `macx status`: try a broker by
  * hand, like `nats pub` / `nats sub`. Parsing and printing only. */
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +30,23 @@ enum { OPT_KEYS = 1000, OPT_AS, OPT_BROKER, OPT_STATE, OPT_TIMEOUT, OPT_JSON, OP
     { "broker-id", required_argument, NULL, OPT_BROKER_ID },              \
     { "state", required_argument, NULL, OPT_STATE },                      \
     { "timeout", required_argument, NULL, OPT_TIMEOUT },                  \
-    { "json", no_argument, NULL, OPT_JSON },                              \
-    { "help", no_argument, NULL, 'h' }
+    { "json", no_argument, NULL, OPT_JSON }
 
-/* Returns 1 if c was a client option (applied), 0 if not. */
+/* The client options' part of every help page. */
+#define S_CLIENT_HELP(timeout)                                                                 \
+    "Client options:\n"                                                                        \
+    "  --keys DIR          the key directory holding AGENCY's secret keys\n"                   \
+    "  --as AGENCY         the agency to act as\n"                                             \
+    "  --broker ENDPOINT   the broker (default tcp://127.0.0.1:7750)\n"                        \
+    "  --broker-id ID      the broker's identity in DIR (default broker)\n"                    \
+    "  --timeout S         give up after S seconds without an answer (default " #timeout ");\n"  \
+    "                      a broker that cannot be reached by then is named, exit 69\n"      \
+    "  --json              machine-readable output\n"
+
+/* Applies c if it is a client option: returns 1 if it was, 0 if not, or
+ * 64 after a usage error (*code set). */
 static int
-s_client_opt (s_client_t *cl, int c, const char *arg)
+s_client_opt (const macx_cmd_t *self, s_client_t *cl, int c, const char *arg, int *code)
 {
     switch (c) {
     case OPT_KEYS: snprintf (cl->agent.keys_dir, sizeof cl->agent.keys_dir, "%s", arg); return 1;
@@ -44,7 +56,13 @@ s_client_opt (s_client_t *cl, int c, const char *arg)
         snprintf (cl->agent.broker_id, sizeof cl->agent.broker_id, "%s", arg);
         return 1;
     case OPT_STATE: snprintf (cl->agent.state_dir, sizeof cl->agent.state_dir, "%s", arg); return 1;
-    case OPT_TIMEOUT: cl->timeout_s = atoi (arg); return 1;
+    case OPT_TIMEOUT: {
+        long long v;
+        if ((*code = macx_cli_long (self, "timeout", arg, 0, 86400, &v)) >= 0)
+            return 1;
+        cl->timeout_s = (int) v;
+        return 1;
+    }
     case OPT_JSON: cl->json = 1; return 1;
     default: return 0;
     }
@@ -59,13 +77,17 @@ s_client_init (s_client_t *cl, int timeout_s)
 }
 
 static macx_agent_t *
-s_connect (const char *cmd, s_client_t *cl, int *exit_code)
+s_connect (const macx_cmd_t *self, s_client_t *cl, int *exit_code)
 {
+    const char *cmd = self->name;
     if (!cl->agent.keys_dir[0] || !cl->agent.agency[0]) {
-        fprintf (stderr, "macx %s: --keys and --as are required\n", cmd);
-        *exit_code = MACX_EX_USAGE;
+        *exit_code = macx_cli_usage (self, "%s is required", cl->agent.keys_dir[0] ? "--as AGENCY"
+                                                                                : "--keys DIR");
         return NULL;
     }
+    if ((*exit_code = macx_cli_endpoint (self, cl->agent.broker)) >= 0)
+        return NULL;
+    *exit_code = MACX_EX_OK;
     macx_harden_process ();
     macx_log_set_level (MACX_LOG_WARN);
     macx_error_t err = { 0 };
@@ -77,12 +99,29 @@ s_connect (const char *cmd, s_client_t *cl, int *exit_code)
     return agent;
 }
 
+/* The one sentence for a broker that did not answer: whether it was never
+ * reached or reached and silent. Returns 69. */
 static int
-s_wait_error (const char *cmd, const macx_error_t *err)
+s_unreachable (const macx_cmd_t *self, macx_agent_t *agent, const s_client_t *cl)
 {
-    fprintf (stderr, "macx %s: %s\n", cmd, macx_error_text (err));
-    return err->code == MACX_ETIMEOUT || err->code == MACX_EDENIED ? MACX_EX_UNAVAILABLE
-                                                                    : macx_exit_code (err->code);
+    if (macx_agent_connected (agent))
+        fprintf (stderr, "macx %s: the broker at %s did not answer within %d s\n", self->name,
+                 cl->agent.broker, cl->timeout_s);
+    else
+        fprintf (stderr, "macx %s: cannot reach the broker at %s: no answer within %d s (is it "
+                 "running? --broker names another)\n", self->name, cl->agent.broker,
+                 cl->timeout_s);
+    return MACX_EX_UNAVAILABLE;
+}
+
+static int
+s_wait_error (const macx_cmd_t *self, macx_agent_t *agent, const s_client_t *cl,
+              const macx_error_t *err)
+{
+    if (err->code == MACX_ETIMEOUT)
+        return s_unreachable (self, agent, cl);
+    fprintf (stderr, "macx %s: %s\n", self->name, macx_error_text (err));
+    return err->code == MACX_EDENIED ? MACX_EX_UNAVAILABLE : macx_exit_code (err->code);
 }
 
 /* ---- send ------------------------------------------------------------------- */
@@ -108,7 +147,7 @@ s_send_raw (macx_agent_t *agent, const char *path, const s_client_t *cl)
         macx_agent_event_t ev = { 0 };
         int rc = macx_agent_next (agent, left > 0 ? (int) left : 0, &ev, &err);
         if (rc)
-            return s_wait_error ("send", &err);
+            return s_wait_error (&macx_cmd_send, agent, cl, &err);
         if (ev.kind == MACX_AGENT_ACK || ev.kind == MACX_AGENT_NACK) {
             char hex[2 * MACX_RECORD_ID_BYTES + 1];
             macx_hex_encode (ev.record_id, MACX_RECORD_ID_BYTES, hex);
@@ -172,7 +211,7 @@ s_send_repeat (macx_agent_t *agent, Macx__Header *h, const Macx__Payload *payloa
             continue;
         }
         if (rc) {
-            code = s_wait_error ("send", &err);
+            code = s_wait_error (&macx_cmd_send, agent, cl, &err);
             goto done;
         }
         char hex[2 * MACX_RECORD_ID_BYTES + 1];
@@ -192,6 +231,10 @@ s_send_repeat (macx_agent_t *agent, Macx__Header *h, const Macx__Payload *payloa
         macx_agent_done (agent, &ev);
     }
     long unanswered = n - acks - nacks;
+    if (acks + nacks == 0 && unanswered) {
+        code = s_unreachable (&macx_cmd_send, agent, cl);
+        goto done;
+    }
     if (cl->json)
         printf ("{\"records\":%ld,\"acked\":%ld,\"refused\":%ld,\"unanswered\":%ld}\n", n,
                 acks, nacks, unanswered);
@@ -208,56 +251,33 @@ done:
     return code;
 }
 
-int
-macx_cmd_send (int argc, char **argv)
+static const struct option s_send_opts[] = {
+    S_CLIENT_OPTIONS,
+    { "to", required_argument, NULL, 't' },      { "type", required_argument, NULL, 'T' },
+    { "phase", required_argument, NULL, 'p' },   { "case-phase", required_argument, NULL, 'P' },
+    { "purpose", required_argument, NULL, 'u' }, { "case", required_argument, NULL, 'c' },
+    { "subject", required_argument, NULL, 's' }, { "legal-basis", required_argument, NULL, 'l' },
+    { "field", required_argument, NULL, 'f' },   { "sim-day", required_argument, NULL, 'D' },
+    { "raw", required_argument, NULL, 'R' },     { "repeat", required_argument, NULL, 'N' },
+    { "acked", required_argument, NULL, 'A' },   { "rate", required_argument, NULL, 'r' },
+    { 0 }
+};
+
+static int
+s_send (const macx_cmd_t *self, int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: macx send --keys DIR --as AGENCY [--broker ENDPOINT] --to AGENCY[,AGENCY...]\n"
-        "                 --type T --phase P --purpose U --case C --subject S\n"
-        "                 [--case-phase P] [--legal-basis L] [--sim-day YYYY-MM-DD]\n"
-        "                 --field NAME[:TRANSFORM]=VALUE ... [--timeout S] [--json]\n"
-        "                 [--repeat N [--rate R] [--acked FILE]]\n"
-        "       macx send --keys DIR --as AGENCY [--broker ENDPOINT] --raw FILE\n"
-        "                 [--timeout S] [--json]\n\n"
-        "Seals one record as AGENCY and sends it to the broker (default\n"
-        "tcp://127.0.0.1:7750), then waits for its answer. Prints the ACK; for a\n"
-        "NACK prints the reason code and the broker's sentence on stderr and exits 1.\n"
-        "Typed record types (case_file, share, enrichment, profile, panel_plan) take\n"
-        "their payload fields by name; any other type carries NAME=VALUE pairs.\n"
-        "--repeat N sends N such records (each its own record id), pipelined, at\n"
-        "most R a second with --rate R, waits for every answer (giving up after S\n"
-        "seconds without one) and prints how many were accepted, refused and\n"
-        "unanswered; --acked FILE gets the id of each accepted record, one a line.\n"
-        "It exits 0 only if all N were accepted.\n"
-        "--raw FILE sends a record already sealed (by `macx record seal`) byte for\n"
-        "byte over AGENCY's connection, e.g. to replay evidence; the broker's\n"
-        "answer is reported as it is (a REPLAY is a refusal).\n"
-        "Exit codes: 0 accepted, 1 refused, 64 usage, 69 broker unreachable or our\n"
-        "key refused, 65/78 bad keys or input.\n";
-    static const struct option opts[] = {
-        S_CLIENT_OPTIONS,
-        { "to", required_argument, NULL, 't' },      { "type", required_argument, NULL, 'T' },
-        { "phase", required_argument, NULL, 'p' },   { "case-phase", required_argument, NULL, 'P' },
-        { "purpose", required_argument, NULL, 'u' }, { "case", required_argument, NULL, 'c' },
-        { "subject", required_argument, NULL, 's' }, { "legal-basis", required_argument, NULL, 'l' },
-        { "field", required_argument, NULL, 'f' },   { "sim-day", required_argument, NULL, 'D' },
-        { "raw", required_argument, NULL, 'R' },     { "repeat", required_argument, NULL, 'N' },
-        { "acked", required_argument, NULL, 'A' },   { "rate", required_argument, NULL, 'r' },
-        { 0 }
-    };
     s_client_t cl;
     s_client_init (&cl, 10);
     const char *to = NULL, *type = NULL, *phase = NULL, *case_phase = NULL, *purpose = NULL,
                *case_id = NULL, *subject = NULL, *basis = "", *raw = NULL, *acked = NULL;
-    long repeat = 0, rate = 0;
+    long long repeat = 0, rate = 0;
     int32_t sim_day = 0;
     macx_record_field_t fields[256];
     size_t nfields = 0;
     macx_error_t err = { 0 };
-    int c;
-    optind = 0;
-    while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
-        if (s_client_opt (&cl, c, optarg))
+    int c, bad = -1;
+    while (bad < 0 && (c = macx_cli_getopt (self, argc, argv)) != -1) {
+        if (s_client_opt (self, &cl, c, optarg, &bad))
             continue;
         switch (c) {
         case 't': to = optarg; break;
@@ -270,70 +290,51 @@ macx_cmd_send (int argc, char **argv)
         case 'l': basis = optarg; break;
         case 'R': raw = optarg; break;
         case 'A': acked = optarg; break;
-        case 'N': {
-            char *end;
-            repeat = strtol (optarg, &end, 10);
-            if (*end || repeat < 1) {
-                fprintf (stderr, "macx send: --repeat '%s' is not a positive count\n", optarg);
-                return MACX_EX_USAGE;
-            }
-            break;
-        }
-        case 'r': {
-            char *end;
-            rate = strtol (optarg, &end, 10);
-            if (*end || rate < 1) {
-                fprintf (stderr, "macx send: --rate '%s' is not a positive rate\n", optarg);
-                return MACX_EX_USAGE;
-            }
-            break;
-        }
+        case 'N': bad = macx_cli_long (self, "repeat", optarg, 1, 100000000, &repeat); break;
+        case 'r': bad = macx_cli_long (self, "rate", optarg, 1, 10000000, &rate); break;
         case 'D':
-            if (macx_date_parse (optarg, &sim_day)) {
-                fprintf (stderr, "macx send: --sim-day '%s' is not YYYY-MM-DD\n", optarg);
-                return MACX_EX_USAGE;
-            }
+            if (macx_date_parse (optarg, &sim_day))
+                bad = macx_cli_usage (self, "--sim-day '%s' is not a date YYYY-MM-DD", optarg);
             break;
         case 'f':
-            if (nfields == 256 || macx_record_field_parse (optarg, &fields[nfields++], &err)) {
-                fprintf (stderr, "macx send: %s\n",
-                         nfields == 256 ? "too many --field options" : macx_error_text (&err));
-                return MACX_EX_USAGE;
-            }
+            if (nfields == 256)
+                bad = macx_cli_usage (self, "more than 256 --field options");
+            else if (macx_record_field_parse (optarg, &fields[nfields++], &err))
+                bad = macx_cli_usage (self, "%s", macx_error_text (&err));
             break;
-        case 'h': fputs (usage, stdout); return MACX_EX_OK;
-        default: fputs (usage, stderr); return MACX_EX_USAGE;
         }
     }
+    if (bad >= 0)
+        return bad;
+    if ((bad = macx_cli_args (self, argc, argv, "")) >= 0)
+        return bad;
     if (raw) {
-        if (optind != argc || to || type || phase || purpose || case_id || subject || nfields
-            || repeat || acked || rate) {
-            fprintf (stderr, "macx send: --raw takes no record options\n%s", usage);
-            return MACX_EX_USAGE;
-        }
+        if (to || type || phase || purpose || case_id || subject || nfields || repeat || acked
+            || rate)
+            return macx_cli_usage (self, "--raw sends a sealed record as it is: it takes no "
+                                   "record options");
         int exit_code = MACX_EX_OK;
-        macx_agent_t *agent = s_connect ("send", &cl, &exit_code);
+        macx_agent_t *agent = s_connect (self, &cl, &exit_code);
         if (!agent)
             return exit_code;
         exit_code = s_send_raw (agent, raw, &cl);
         macx_agent_destroy (&agent);
         return exit_code;
     }
-    if ((acked || rate) && !repeat) {
-        fprintf (stderr, "macx send: --acked and --rate need --repeat\n");
-        return MACX_EX_USAGE;
-    }
-    if (optind != argc || !to || !type || !phase || !purpose || !case_id || !subject) {
-        fprintf (stderr, "macx send: missing a required option\n%s", usage);
-        return MACX_EX_USAGE;
-    }
+    if ((acked || rate) && !repeat)
+        return macx_cli_usage (self, "%s needs --repeat", acked ? "--acked" : "--rate");
+    static const char *const required[] = { "--to", "--type", "--phase", "--purpose", "--case",
+                                            "--subject" };
+    const char *given[] = { to, type, phase, purpose, case_id, subject };
+    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
+        if (!given[i])
+            return macx_cli_usage (self, "%s is required (or --raw FILE)", required[i]);
     macx_cli_route_t route;
-    int bad = macx_cli_route ("send", to, phase, case_phase, &route);
-    if (bad >= 0)
+    if ((bad = macx_cli_route (self, to, phase, case_phase, &route)) >= 0)
         return bad;
 
     int exit_code = MACX_EX_OK;
-    macx_agent_t *agent = s_connect ("send", &cl, &exit_code);
+    macx_agent_t *agent = s_connect (self, &cl, &exit_code);
     if (!agent)
         return exit_code;
     Macx__Payload *payload = NULL;
@@ -356,7 +357,7 @@ macx_cmd_send (int argc, char **argv)
         h.n_manifest = nmanifest;
         h.sim_day = sim_day;
         if (repeat) {
-            exit_code = s_send_repeat (agent, &h, payload, repeat, rate, acked, &cl);
+            exit_code = s_send_repeat (agent, &h, payload, (long) repeat, (long) rate, acked, &cl);
             macx_record_build_free (&payload, &manifest, nmanifest);
             macx_agent_destroy (&agent);
             return exit_code;
@@ -365,7 +366,7 @@ macx_cmd_send (int argc, char **argv)
     }
     char hex[2 * MACX_RECORD_ID_BYTES + 1];
     if (rc)
-        exit_code = s_wait_error ("send", &err);
+        exit_code = s_wait_error (self, agent, &cl, &err);
     else if (ev.kind == MACX_AGENT_ACK) {
         macx_hex_encode (ev.record_id, MACX_RECORD_ID_BYTES, hex);
         if (cl.json)
@@ -399,64 +400,51 @@ macx_cmd_send (int argc, char **argv)
 static volatile sig_atomic_t s_stop;
 static void s_on_signal (int sig) { (void) sig; s_stop = 1; }
 
-int
-macx_cmd_recv (int argc, char **argv)
+static const struct option s_recv_opts[] = {
+    S_CLIENT_OPTIONS, { "count", required_argument, NULL, 'n' }, { 0 }
+};
+
+static int
+s_recv (const macx_cmd_t *self, int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: macx recv --keys DIR --as AGENCY [--broker ENDPOINT] [--count N]\n"
-        "                 [--timeout S] [--state DIR] [--json]\n\n"
-        "Receives records for AGENCY: verifies each signature, decrypts, checks the\n"
-        "payload against the header's manifest, drops duplicates (by record id; kept\n"
-        "across runs with --state DIR), prints it (one JSON object per line with\n"
-        "--json) and returns signed receipts in batches. Stops after N records, or\n"
-        "after S seconds without one (default 10; 0 waits forever).\n"
-        "Exit codes: 0 done, 1 fewer than N records arrived, 69 broker unreachable\n"
-        "or our key refused, 64 usage.\n";
-    static const struct option opts[] = {
-        S_CLIENT_OPTIONS, { "count", required_argument, NULL, 'n' }, { 0 }
-    };
     s_client_t cl;
     s_client_init (&cl, 10);
-    long count = 0;
-    int c;
-    optind = 0;
-    while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
-        if (s_client_opt (&cl, c, optarg))
-            continue;
-        if (c == 'n')
-            count = atol (optarg);
-        else if (c == 'h') {
-            fputs (usage, stdout);
-            return MACX_EX_OK;
-        }
-        else {
-            fputs (usage, stderr);
-            return MACX_EX_USAGE;
-        }
-    }
-    if (optind != argc || count < 0) {
-        fputs (usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    long long count = 0;
+    int c, bad = -1;
+    while (bad < 0 && (c = macx_cli_getopt (self, argc, argv)) != -1)
+        if (!s_client_opt (self, &cl, c, optarg, &bad) && c == 'n')
+            bad = macx_cli_long (self, "count", optarg, 0, LLONG_MAX, &count);
+    if (bad >= 0 || (bad = macx_cli_args (self, argc, argv, "")) >= 0)
+        return bad;
     int exit_code = MACX_EX_OK;
-    macx_agent_t *agent = s_connect ("recv", &cl, &exit_code);
+    macx_agent_t *agent = s_connect (self, &cl, &exit_code);
     if (!agent)
         return exit_code;
     struct sigaction sa = { 0 };
     sa.sa_handler = s_on_signal;
     sigaction (SIGTERM, &sa, NULL);
     sigaction (SIGINT, &sa, NULL);
-    long got = 0;
+    long long got = 0;
+    bool reached = false;
     macx_error_t err = { 0 };
+    int64_t idle_since = macx_clock_wall_ms ();
     while (!s_stop && (count == 0 || got < count)) {
         macx_agent_event_t ev = { 0 };
-        int rc = macx_agent_next (agent, cl.timeout_s > 0 ? cl.timeout_s * 1000 : -1, &ev, &err);
-        if (rc == MACX_ETIMEOUT)
-            break;
+        int rc = macx_agent_next (agent, 100, &ev, &err);
+        reached = reached || macx_agent_connected (agent);
+        if (rc == MACX_ETIMEOUT) {
+            if (cl.timeout_s > 0 && macx_clock_wall_ms () - idle_since >= cl.timeout_s * 1000LL) {
+                if (!reached)
+                    exit_code = s_unreachable (self, agent, &cl);
+                break;
+            }
+            continue;
+        }
         if (rc) {
-            exit_code = s_wait_error ("recv", &err);
+            exit_code = s_wait_error (self, agent, &cl, &err);
             break;
         }
+        idle_since = macx_clock_wall_ms ();
         if (ev.kind == MACX_AGENT_RECORD) {
             macx_record_print (stdout, ev.record, cl.json);
             if (!cl.json)
@@ -470,7 +458,8 @@ macx_cmd_recv (int argc, char **argv)
     }
     macx_agent_flush (agent);
     if (exit_code == MACX_EX_OK && count > 0 && got < count) {
-        fprintf (stderr, "macx recv: received %ld of %ld records before the timeout\n", got, count);
+        fprintf (stderr, "macx recv: received %lld of %lld records before the timeout\n", got,
+                 count);
         exit_code = MACX_EX_FAIL;
     }
     macx_agent_destroy (&agent);
@@ -479,35 +468,20 @@ macx_cmd_recv (int argc, char **argv)
 
 /* ---- status ----------------------------------------------------------------- */
 
-int
-macx_cmd_status (int argc, char **argv)
+static const struct option s_status_opts[] = { S_CLIENT_OPTIONS, { 0 } };
+
+static int
+s_status (const macx_cmd_t *self, int argc, char **argv)
 {
-    static const char usage[] =
-        "usage: macx status --keys DIR --as AGENCY [--broker ENDPOINT] [--timeout S] [--json]\n\n"
-        "Asks a running broker for its counters: accepted, refused by reason,\n"
-        "delivered, redelivered, purged, mailbox depth per agency, batch size and\n"
-        "commit latency. Prints JSON (one line with --json, indented otherwise).\n";
-    static const struct option opts[] = { S_CLIENT_OPTIONS, { 0 } };
     s_client_t cl;
     s_client_init (&cl, 5);
-    int c;
-    optind = 0;
-    while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
-        if (s_client_opt (&cl, c, optarg))
-            continue;
-        if (c == 'h') {
-            fputs (usage, stdout);
-            return MACX_EX_OK;
-        }
-        fputs (usage, stderr);
-        return MACX_EX_USAGE;
-    }
-    if (optind != argc) {
-        fputs (usage, stderr);
-        return MACX_EX_USAGE;
-    }
+    int c, bad = -1;
+    while (bad < 0 && (c = macx_cli_getopt (self, argc, argv)) != -1)
+        s_client_opt (self, &cl, c, optarg, &bad);
+    if (bad >= 0 || (bad = macx_cli_args (self, argc, argv, "")) >= 0)
+        return bad;
     int exit_code = MACX_EX_OK;
-    macx_agent_t *agent = s_connect ("status", &cl, &exit_code);
+    macx_agent_t *agent = s_connect (self, &cl, &exit_code);
     if (!agent)
         return exit_code;
     macx_error_t err = { 0 };
@@ -520,7 +494,7 @@ macx_cmd_status (int argc, char **argv)
         macx_agent_event_t ev = { 0 };
         int rc = macx_agent_next (agent, 100, &ev, &err);
         if (rc == MACX_EDENIED) {
-            exit_code = s_wait_error ("status", &err);
+            exit_code = s_wait_error (self, agent, &cl, &err);
             break;
         }
         if (rc == 0 && ev.kind == MACX_AGENT_STATS) {
@@ -557,9 +531,88 @@ macx_cmd_status (int argc, char **argv)
         if (rc == 0)
             macx_agent_done (agent, &ev);
     }
-    if (exit_code == MACX_EX_UNAVAILABLE && !err.code)
-        fprintf (stderr, "macx status: no answer from %s within %d s\n", cl.agent.broker,
-                 cl.timeout_s);
+    if (exit_code == MACX_EX_UNAVAILABLE && err.code != MACX_EDENIED)
+        s_unreachable (self, agent, &cl);
     macx_agent_destroy (&agent);
     return exit_code;
 }
+
+/* ---- the table's entries ----------------------------------------------------- */
+
+const macx_cmd_t macx_cmd_send = {
+    .name = "send", .fn = s_send, .summary = "seal one record and send it through a broker",
+    .opts = s_send_opts,
+    .synopsis =
+        "macx send --keys DIR --as AGENCY [--broker ENDPOINT] --to AGENCY[,AGENCY...]\n"
+        "                 --type T --phase P --purpose U --case C --subject S\n"
+        "                 [--case-phase P] [--legal-basis L] [--sim-day YYYY-MM-DD]\n"
+        "                 [--field NAME[:TRANSFORM]=VALUE ...] [--timeout S] [--json]\n"
+        "                 [--repeat N [--rate R] [--acked FILE]]\n"
+        "       macx send --keys DIR --as AGENCY [--broker ENDPOINT] --raw FILE\n"
+        "                 [--timeout S] [--json]",
+    .description =
+        "Seals one record as AGENCY and sends it to the broker, then waits for its\n"
+        "answer. Prints the ACK; for a NACK prints the reason code and the broker's\n"
+        "sentence on stderr and exits 1. Typed record types (case_file, share,\n"
+        "enrichment, profile, panel_plan) take their payload fields by name; any other\n"
+        "type carries NAME=VALUE pairs.\n\n"
+        "--repeat N sends N such records (each its own record id), pipelined, at most\n"
+        "R a second with --rate R, waits for every answer (giving up after S seconds\n"
+        "without one) and prints how many were accepted, refused and unanswered;\n"
+        "--acked FILE gets the id of each accepted record, one a line. It exits 0 only\n"
+        "if all N were accepted.\n\n"
+        "--raw FILE sends a record already sealed (by `macx record seal`) byte for byte\n"
+        "over AGENCY's connection, e.g. to replay evidence; the broker's answer is\n"
+        "reported as it is (a REPLAY is a refusal).\n\n"
+        S_CLIENT_HELP (10),
+    .examples =
+        "macx send --keys demo/keys --as mi5 --to ctp --type case_file --phase sharing \\\n"
+        "    --purpose mac_case_management --case C-1 --subject S-1 --field summary=test\n"
+        "# replay a sealed record, byte for byte\n"
+        "macx send --keys demo/keys --as mi5 --raw record.bin\n",
+    .exits =
+        "0 accepted (with --repeat: all N accepted)\n"
+        "1 refused (the reason on stderr), or some of N not accepted\n"
+        "64 usage error\n"
+        "65 bad keys or record input\n"
+        "66 --raw FILE does not exist\n"
+        "69 the broker cannot be reached within --timeout, or refused our key\n",
+};
+
+const macx_cmd_t macx_cmd_recv = {
+    .name = "recv", .fn = s_recv, .summary = "receive, verify, decrypt and receipt records",
+    .opts = s_recv_opts,
+    .synopsis = "macx recv --keys DIR --as AGENCY [--broker ENDPOINT] [--count N]\n"
+                "                 [--timeout S] [--state DIR] [--json]",
+    .description =
+        "Receives records for AGENCY: verifies each signature, decrypts, checks the\n"
+        "payload against the header's manifest, drops duplicates (by record id; kept\n"
+        "across runs with --state DIR), prints it (one JSON object per line with\n"
+        "--json) and returns signed receipts in batches. Stops after N records, or\n"
+        "after S seconds without one (0 waits forever).\n\n"
+        S_CLIENT_HELP (10),
+    .examples = "macx recv --keys demo/keys --as ctp --count 1\n"
+                "macx recv --keys demo/keys --as ctp --timeout 0 --json --state ctp-state\n",
+    .exits = "0 done: N records received, or none more within --timeout\n"
+             "1 fewer than N records arrived before the timeout\n"
+             "64 usage error\n"
+             "65 bad keys\n"
+             "69 the broker cannot be reached within --timeout, or refused our key\n",
+};
+
+const macx_cmd_t macx_cmd_status = {
+    .name = "status", .fn = s_status, .summary = "a running broker's counters",
+    .opts = s_status_opts,
+    .synopsis = "macx status --keys DIR --as AGENCY [--broker ENDPOINT] [--timeout S] [--json]",
+    .description =
+        "Asks a running broker for its counters: accepted, refused by reason,\n"
+        "delivered, redelivered, purged, mailbox depth per agency, batch size and\n"
+        "commit latency. Prints JSON (one line with --json, indented otherwise).\n\n"
+        S_CLIENT_HELP (5),
+    .examples = "macx status --keys demo/keys --as mi5\n"
+                "macx status --keys demo/keys --as mi5 --broker tcp://10.0.0.5:7750 --json\n",
+    .exits = "0 printed\n"
+             "64 usage error\n"
+             "65 bad keys\n"
+             "69 the broker cannot be reached within --timeout, or refused our key\n",
+};

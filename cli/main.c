@@ -1,37 +1,54 @@
-/* main.c -- `macx`: the subcommand table. Each command parses its own
- * options and calls into the module libraries; no logic lives here. */
+/* main.c -- `macx`: the command table. Each command is declared once, with
+ * its help page and options, in its cmd_*.c; util.c applies the one
+ * convention to all (help, unknown options, exit 64). No logic lives here. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "error.h"
 
-static const macx_command_t s_commands[] = {
+static int
+s_version (const macx_cmd_t *self, int argc, char **argv)
+{
+    (void) self;
+    (void) argv;
+    if (argc > 1)
+        return macx_cli_usage (self, "takes no arguments");
+    printf ("macx %s\n", MACX_VERSION);
+    return MACX_EX_OK;
+}
+
+static const macx_cmd_t s_version_cmd = {
+    .name = "version", .fn = s_version, .summary = "print the version",
+    .synopsis = "macx version",
+    .description = "Prints the version of macx (also `macx --version`).\n",
+    .examples = "macx version\n",
+    .exits = "0 printed\n64 usage error\n",
+};
+
+static const macx_cmd_t *const s_commands[] = {
 #ifdef HAVE_MACX_KEYS
-    { "keys",    macx_cmd_keys,    "create, list, show and revoke agency identities" },
+    &macx_cmd_keys,
 #endif
 #ifdef HAVE_MACX_RECORD
-    { "record",  macx_cmd_record,  "seal a record by hand; inspect sealed records" },
+    &macx_cmd_record,
 #endif
 #ifdef HAVE_MACX_POLICY
-    { "policy",  macx_cmd_policy,  "check, test, explain, diff sharing agreements" },
+    &macx_cmd_policy,
 #endif
 #ifdef HAVE_MACX_AUDIT
-    { "audit",   macx_cmd_audit,   "verify, show and export the broker's audit log" },
+    &macx_cmd_audit,
 #endif
 #ifdef HAVE_MACX_BROKER
-    { "broker",  macx_cmd_broker,  "run the broker (CURVE, agreements, durable delivery, audit)" },
+    &macx_cmd_broker,
 #endif
 #ifdef HAVE_MACX_AGENTS
-    { "send",    macx_cmd_send,    "seal one record and send it through a broker" },
-    { "recv",    macx_cmd_recv,    "receive, verify, decrypt and receipt records" },
-    { "status",  macx_cmd_status,  "a running broker's counters" },
+    &macx_cmd_send, &macx_cmd_recv, &macx_cmd_status,
 #endif
 #ifdef HAVE_MACX_SIM
-    { "pilot",   macx_cmd_pilot,   "run a MAC pilot simulation; report and compare runs" },
-    { "agent",   macx_cmd_agent,   "run one agency of a pilot (started by 'pilot run')" },
+    &macx_cmd_pilot, &macx_cmd_agent,
 #endif
-    { "version", macx_cmd_version, "print the version" },
+    &s_version_cmd,
 };
 #define S_NCOMMANDS (sizeof s_commands / sizeof s_commands[0])
 
@@ -43,23 +60,23 @@ s_usage (FILE *out)
              "macx exchanges signed, end-to-end encrypted records between agencies through\n"
              "a broker that enforces information-sharing agreements, and simulates MAC\n"
              "pilots on synthetic data. Research simulator: synthetic data only.\n\n"
-             "commands:\n");
+             "Commands:\n");
     for (size_t i = 0; i < S_NCOMMANDS; i++)
-        fprintf (out, "  %-9s %s\n", s_commands[i].name, s_commands[i].summary);
-    fprintf (out, "\nRun 'macx <command> --help' for a command's options.\n"
-                  "Exit codes: 0 ok, 1 refused/failed, 64 usage, 65 bad data, 66 no input,\n"
-                  "69 unavailable, 70 internal, 74 I/O, 78 configuration.\n");
-}
-
-int
-macx_cmd_version (int argc, char **argv)
-{
-    if (argc > 1 && macx_cli_is_help (argv[1])) {
-        printf ("usage: macx version\n\nPrints the macx version.\n");
-        return MACX_EX_OK;
-    }
-    printf ("macx %s\n", MACX_VERSION);
-    return MACX_EX_OK;
+        fprintf (out, "  %-9s %s\n", s_commands[i]->name, s_commands[i]->summary);
+    fprintf (out, "\nRun 'macx <command> --help' for a command's page.\n\n"
+                  "Examples:\n"
+                  "  macx pilot run scenarios/baseline/pilot.yaml\n"
+                  "  macx policy check scenarios/baseline/policy\n\n"
+                  "Exit status (every command):\n"
+                  "  0   done\n"
+                  "  1   refused or failed: a record refused, a test failed, a widening found\n"
+                  "  64  usage error: an unknown option, a missing or malformed argument\n"
+                  "  65  bad input data: a policy, scenario, key or record that is invalid\n"
+                  "  66  an input that does not exist\n"
+                  "  69  the broker cannot be reached, or refused our key\n"
+                  "  70  internal error\n"
+                  "  74  I/O error\n"
+                  "  78  bad configuration\n");
 }
 
 int
@@ -74,10 +91,14 @@ main (int argc, char **argv)
         return MACX_EX_OK;
     }
     if (strcmp (argv[1], "--version") == 0 || strcmp (argv[1], "-V") == 0)
-        return macx_cmd_version (1, argv + 1);
+        return s_version (&s_version_cmd, 1, argv + 1);
     for (size_t i = 0; i < S_NCOMMANDS; i++)
-        if (strcmp (argv[1], s_commands[i].name) == 0)
-            return s_commands[i].fn (argc - 1, argv + 1);
-    fprintf (stderr, "macx: '%s' is not a macx command; see 'macx --help'\n", argv[1]);
+        if (strcmp (argv[1], s_commands[i]->name) == 0)
+            return macx_cli_run (s_commands[i], argc - 1, argv + 1);
+    if (argv[1][0] == '-')
+        fprintf (stderr, "macx: unknown option '%.*s'; see 'macx --help'\n",
+                 (int) strcspn (argv[1], "="), argv[1]);
+    else
+        fprintf (stderr, "macx: '%s' is not a macx command; see 'macx --help'\n", argv[1]);
     return MACX_EX_USAGE;
 }

@@ -35,7 +35,7 @@ help () {
 }
 
 # The commands, from the top-level help's "commands:" list.
-commands=$("$macx" --help | sed -n '/^commands:/,/^$/p' | sed -n 's/^  \([a-z]*\)  *\(.*\)$/\1\t\2/p')
+commands=$("$macx" --help | sed -n '/^Commands:/,/^$/p' | sed -n 's/^  \([a-z]*\)  *\(.*\)$/\1\t\2/p')
 { printf '.SH SYNOPSIS\n'; help; } | page macx "signed, end-to-end encrypted records between agencies, a broker that enforces sharing agreements, and MAC pilot simulations" > "$out/macx.1"
 while IFS=$'\t' read -r cmd summary; do
     [ -n "$cmd" ] || continue
@@ -43,7 +43,7 @@ while IFS=$'\t' read -r cmd summary; do
         printf '.SH SYNOPSIS\n'
         help "$cmd"
         # verbs, when the command lists them
-        verbs=$("$macx" "$cmd" --help | sed -n '/^commands:/,/^$/p' | sed -n 's/^  \([a-z]*\)  .*$/\1/p')
+        verbs=$("$macx" "$cmd" --help | sed -n '/^Commands:/,/^$/p' | sed -n 's/^  \([a-z]*\)  .*$/\1/p')
         for v in $verbs; do
             printf '.SH %s\n' "$(echo "macx $cmd $v" | tr a-z A-Z)"
             help "$cmd" "$v"

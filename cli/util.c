@@ -1,7 +1,13 @@
-/* util.c -- helpers shared by the command parsers. */
+/* util.c -- the command table's convention (help pages, option errors,
+ * dispatch to verbs) and the parsing helpers the commands share. */
 #include <getopt.h>
+#include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <limits.h>
 
 #include "cli.h"
 #include "names.h"
@@ -14,40 +20,219 @@ macx_cli_is_help (const char *arg)
     return strcmp (arg, "-h") == 0 || strcmp (arg, "--help") == 0 || strcmp (arg, "help") == 0;
 }
 
-int
-macx_cli_dispatch (const char *parent, const char *usage, const macx_verb_t *verbs, int nverbs,
-                   int argc, char **argv)
+/* Prints each line of text indented, with an optional prefix per line. */
+static void
+s_lines (FILE *out, const char *text, const char *indent)
 {
-    FILE *out = stderr;
-    int rc = MACX_EX_USAGE;
-    if (argc >= 2 && macx_cli_is_help (argv[1])) {
-        out = stdout;
-        rc = MACX_EX_OK;
+    for (const char *p = text; *p;) {
+        const char *nl = strchr (p, '\n');
+        size_t len = nl ? (size_t) (nl - p) : strlen (p);
+        fprintf (out, "%s%.*s\n", len ? indent : "", (int) len, p);
+        p += len + (nl != NULL);
     }
-    else if (argc >= 2) {
-        for (int i = 0; i < nverbs; i++)
-            if (strcmp (argv[1], verbs[i].name) == 0)
-                return verbs[i].fn (argc - 1, argv + 1);
-        fprintf (stderr, "macx %s: unknown command '%s'\n", parent, argv[1]);
+}
+
+void
+macx_cli_help (const macx_cmd_t *cmd, FILE *out)
+{
+    fprintf (out, "usage: ");
+    s_lines (out, cmd->synopsis, "");
+    if (cmd->description) {
+        fputc ('\n', out);
+        s_lines (out, cmd->description, "");
     }
-    fprintf (out, "%s\ncommands:\n", usage);
-    for (int i = 0; i < nverbs; i++)
-        fprintf (out, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
-    fprintf (out, "\nRun 'macx %s <command> --help' for its options.\n", parent);
-    return rc;
+    if (cmd->nverbs) {
+        fprintf (out, "\nCommands:\n");
+        for (int i = 0; i < cmd->nverbs; i++) {
+            const char *verb = strrchr (cmd->verbs[i].name, ' ');
+            fprintf (out, "  %-8s %s\n", verb ? verb + 1 : cmd->verbs[i].name,
+                     cmd->verbs[i].summary);
+        }
+        fprintf (out, "\nRun 'macx %s <command> --help' for a command's page.\n", cmd->name);
+    }
+    if (cmd->examples) {
+        fprintf (out, "\nExamples:\n");
+        s_lines (out, cmd->examples, "  ");
+    }
+    if (cmd->exits) {
+        fprintf (out, "\nExit status:\n");
+        for (const char *p = cmd->exits; *p;) {
+            const char *nl = strchr (p, '\n');
+            size_t len = nl ? (size_t) (nl - p) : strlen (p);
+            const char *sp = memchr (p, ' ', len);
+            if (sp)
+                fprintf (out, "  %-4.*s%.*s\n", (int) (sp - p), p, (int) (len - (size_t) (sp - p) - 1),
+                         sp + 1);
+            p += len + (nl != NULL);
+        }
+    }
+}
+
+/* ---- options --------------------------------------------------------------- */
+
+#define S_OPTS_MAX 64
+
+/* The getopt tables for cmd: its options plus --help, and its short
+ * options plus h, with a leading ':' so that a missing value is told apart
+ * from an unknown option. Built once per command (the CLI is one thread). */
+static const macx_cmd_t *s_opts_for;
+static struct option s_opts[S_OPTS_MAX + 2];
+static char s_short[80];
+
+static void
+s_prepare (const macx_cmd_t *cmd)
+{
+    if (s_opts_for == cmd)
+        return;
+    size_t n = 0;
+    for (const struct option *o = cmd->opts; o && o->name && n < S_OPTS_MAX; o++)
+        s_opts[n++] = *o;
+    s_opts[n++] = (struct option) { "help", no_argument, NULL, 'h' };
+    s_opts[n] = (struct option) { 0 };
+    snprintf (s_short, sizeof s_short, ":%sh", cmd->shortopts ? cmd->shortopts : "");
+    s_opts_for = cmd;
 }
 
 int
-macx_cli_route (const char *cmd, const char *to, const char *phase, const char *case_phase,
-                macx_cli_route_t *r)
+macx_cli_getopt (const macx_cmd_t *cmd, int argc, char **argv)
+{
+    s_prepare (cmd);
+    opterr = 0;
+    return getopt_long (argc, argv, s_short, s_opts, NULL);
+}
+
+int
+macx_cli_usage (const macx_cmd_t *cmd, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start (ap, fmt);
+    vsnprintf (msg, sizeof msg, fmt, ap);
+    va_end (ap);
+    fprintf (stderr, "macx %s: %s; see 'macx %s --help'\n", cmd->name, msg, cmd->name);
+    return MACX_EX_USAGE;
+}
+
+/* The option getopt just refused, as typed (without a long option's =VALUE). */
+static void
+s_bad_option (int argc, char **argv, char *buf, size_t size)
+{
+    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    if (optopt && !(arg[0] == '-' && arg[1] == '-'))
+        snprintf (buf, size, "-%c", optopt);
+    else
+        snprintf (buf, size, "%.*s", (int) strcspn (arg, "="), arg);
+}
+
+/* Reads every option once, before the command does anything. Returns -1
+ * when they are all known and complete, else the exit code. */
+static int
+s_check_options (const macx_cmd_t *cmd, int argc, char **argv)
+{
+    int c;
+    optind = 0;
+    while ((c = macx_cli_getopt (cmd, argc, argv)) != -1) {
+        char opt[128];
+        if (c == 'h') {
+            macx_cli_help (cmd, stdout);
+            return MACX_EX_OK;
+        }
+        if (c == '?') {
+            s_bad_option (argc, argv, opt, sizeof opt);
+            return macx_cli_usage (cmd, "unknown option '%s'", opt);
+        }
+        if (c == ':') {
+            s_bad_option (argc, argv, opt, sizeof opt);
+            return macx_cli_usage (cmd, "option '%s' needs a value", opt);
+        }
+    }
+    return -1;
+}
+
+int
+macx_cli_run (const macx_cmd_t *cmd, int argc, char **argv)
+{
+    if (cmd->nverbs) {
+        if (argc < 2) {
+            macx_cli_help (cmd, stderr);
+            return MACX_EX_USAGE;
+        }
+        if (macx_cli_is_help (argv[1])) {
+            macx_cli_help (cmd, stdout);
+            return MACX_EX_OK;
+        }
+        for (int i = 0; i < cmd->nverbs; i++) {
+            const char *verb = strrchr (cmd->verbs[i].name, ' ');
+            if (strcmp (argv[1], verb ? verb + 1 : cmd->verbs[i].name) == 0)
+                return macx_cli_run (&cmd->verbs[i], argc - 1, argv + 1);
+        }
+        if (argv[1][0] == '-')
+            return macx_cli_usage (cmd, "unknown option '%.*s'", (int) strcspn (argv[1], "="),
+                                   argv[1]);
+        return macx_cli_usage (cmd, "unknown command '%s'", argv[1]);
+    }
+    int rc = s_check_options (cmd, argc, argv);
+    if (rc >= 0)
+        return rc;
+    optind = 0;
+    return cmd->fn (cmd, argc, argv);
+}
+
+int
+macx_cli_args (const macx_cmd_t *cmd, int argc, char **argv, const char *names)
+{
+    char buf[256];
+    snprintf (buf, sizeof buf, "%s", names);
+    const char *name[16];
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r (buf, " ", &save); t && n < 16;
+         t = strtok_r (NULL, " ", &save))
+        name[n++] = t;
+    bool more = n && strlen (name[n - 1]) > 3
+                && strcmp (name[n - 1] + strlen (name[n - 1]) - 3, "...") == 0;
+    int have = argc - optind;
+    if (have < n) {
+        char missing[256] = "";
+        for (int i = have; i < n; i++) {
+            size_t len = strlen (name[i]);
+            snprintf (missing + strlen (missing), sizeof missing - strlen (missing), "%s%.*s",
+                      i > have ? (i == n - 1 ? " and " : ", ") : "",
+                      (int) (more && i == n - 1 ? len - 3 : len), name[i]);
+        }
+        return macx_cli_usage (cmd, "missing %s", missing);
+    }
+    if (have > n && !more)
+        return macx_cli_usage (cmd, "unexpected argument '%s'", argv[optind + n]);
+    return -1;
+}
+
+int
+macx_cli_long (const macx_cmd_t *cmd, const char *name, const char *text, long long min,
+               long long max, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll (text, &end, 10);
+    if (end == text || *end || errno == ERANGE || v < min || v > max) {
+        if (max == LLONG_MAX)
+            return macx_cli_usage (cmd, "--%s '%s' is not a whole number of at least %lld",
+                                   name, text, min);
+        return macx_cli_usage (cmd, "--%s '%s' is not a whole number from %lld to %lld", name,
+                               text, min, max);
+    }
+    *out = v;
+    return -1;
+}
+
+int
+macx_cli_route (const macx_cmd_t *cmd, const char *to, const char *phase,
+                const char *case_phase, macx_cli_route_t *r)
 {
     r->phase = macx_phase_parse (phase);
     r->case_phase = case_phase ? macx_phase_parse (case_phase) : r->phase;
-    if (!r->phase || !r->case_phase) {
-        fprintf (stderr, "macx %s: unknown phase '%s' (identification, sharing, enrichment, "
-                         "profiling, panel)\n", cmd, r->phase ? case_phase : phase);
-        return MACX_EX_USAGE;
-    }
+    if (!r->phase || !r->case_phase)
+        return macx_cli_usage (cmd, "unknown phase '%s' (identification, sharing, enrichment, "
+                               "profiling, panel)", r->phase ? case_phase : phase);
     snprintf (r->buf, sizeof r->buf, "%s", to);
     r->n = 0;
     /* One more than the limit may be kept, so that sealing names the excess. */
@@ -58,30 +243,30 @@ macx_cli_route (const char *cmd, const char *to, const char *phase, const char *
 }
 
 int
-macx_cli_positional (int argc, char **argv, const char *usage, int npos, bool *json)
+macx_cli_endpoint (const macx_cmd_t *cmd, const char *endpoint)
 {
-    static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' }, { 0 }
-    };
-    int c;
-    if (json)
-        *json = false;
-    optind = 0;
-    while ((c = getopt_long (argc, argv, "jh", opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs (usage, stdout);
-            return MACX_EX_OK;
-        }
-        if (c != 'j') {
-            fputs (usage, stderr);
-            return MACX_EX_USAGE;
-        }
-        if (json)
-            *json = true;
-    }
-    if (argc - optind != npos) {
-        fputs (usage, stderr);
+    if (strncmp (endpoint, "tcp://", 6) != 0)
+        return -1;
+    const char *host = endpoint + 6;
+    const char *colon = strrchr (host, ':');
+    if (!colon || colon == host) {
+        fprintf (stderr, "macx %s: broker endpoint '%s' has no port (tcp://HOST:PORT)\n",
+                 cmd->name, endpoint);
         return MACX_EX_USAGE;
     }
-    return -1;
+    char name[256];
+    snprintf (name, sizeof name, "%.*s", (int) (colon - host), host);
+    if (name[0] == '[') {   /* [IPv6] */
+        memmove (name, name + 1, strlen (name));
+        name[strcspn (name, "]")] = '\0';
+    }
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+    int rc = getaddrinfo (name, NULL, &hints, &res);
+    if (res)
+        freeaddrinfo (res);
+    if (rc == 0)
+        return -1;
+    fprintf (stderr, "macx %s: cannot reach the broker at %s: host '%s' does not resolve (%s)\n",
+             cmd->name, endpoint, name, gai_strerror (rc));
+    return MACX_EX_UNAVAILABLE;
 }

@@ -73,6 +73,16 @@ has show-agency out '"recipients":["la-london"]'
 run 0 show-since "$MACX" audit show data --since 2999-01-01
 [ ! -s show-since.out ] || fail "show --since in the future printed entries"
 run 64 show-bad "$MACX" audit show data --since tomorrow
+# Filters whose values name nothing are refused, not answered with silence.
+exact () { [ "$(cat "$1.$2")" = "$3" ] || fail "$1.$2 is '$(cat "$1.$2")', want '$3'"; }
+run 64 show-event "$MACX" audit show data --event refused
+exact show-event err "macx audit show: unknown event 'refused' (did you mean 'refuse'? events are accept, refuse, deliver, purge, receipt_refused, start and stop); see 'macx audit show --help'"
+run 64 show-agency-typo "$MACX" audit show data --agency la-londno
+exact show-agency-typo err "macx audit show: no entry in data names agency 'la-londno'; its agencies are mi5, la-london; see 'macx audit show --help'"
+run 64 show-case-typo "$MACX" audit show data --case C-9999
+exact show-case-typo err "macx audit show: no entry in data names case 'C-9999'; its cases include C-0001, C-0002, C-FLIPME, C-0004, C-0005; see 'macx audit show --help'"
+run 0 show-none "$MACX" audit show data --event purge
+[ ! -s show-none.out ] || fail "show --event purge printed entries"
 run 0 export "$MACX" audit export data --json
 [ "$(grep -c '"type":"entry"' export.out)" = 7 ] || fail "export: want 7 entries"
 tail -1 export.out | grep -q '^{"type":"checkpoint","seq":7,' || fail "export: final checkpoint"

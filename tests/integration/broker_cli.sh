@@ -17,7 +17,7 @@ for cmd in broker send recv status; do
     has "help-$cmd" out "usage: macx $cmd"
     [ ! -s "help-$cmd.err" ] || fail "$cmd --help wrote to stderr"
     run 64 "bogus-$cmd" "$MACX" "$cmd" --bogus
-    has "bogus-$cmd" err "usage: macx $cmd"
+    has "bogus-$cmd" err "macx $cmd: unknown option '--bogus'; see 'macx $cmd --help'"
 done
 run 64 send-missing "$MACX" send --keys keys --as mi5 --to ctp --type share
 run 64 send-repeat "$MACX" send --keys keys --as mi5 --to ctp --type share --repeat 0
@@ -56,7 +56,7 @@ run 64 no-data "$MACX" broker --keys keys --policy "$POLICY"
 EP=tcp://127.0.0.1:$(free_port)
 run 69 unreachable "$MACX" send $(client) --as mi5 --to ctp --type share --phase sharing \
     --purpose mac_case_management --case C-1 --subject S-1 --field subject_name=A --timeout 2
-has unreachable err "no answer from the broker"
+has unreachable err "macx send: cannot reach the broker at $EP: no answer within 2 s"
 cat > broker.yaml <<EOF
 # the test's broker
 bind: "$EP"

@@ -84,7 +84,7 @@ has init-again err "agency 'mi5' already has keys"
 run 64 init-nokind "$MACX" keys init "$K" --agency acme2
 has init-nokind err "cannot tell the kind of agency 'acme2'"
 run 64 init-noargs "$MACX" keys init "$K"
-has init-noargs err "usage: macx keys init"
+has init-noargs err "macx keys init: name at least one --agency ID; see 'macx keys init --help'"
 
 # ---- keys list / show --------------------------------------------------------
 
@@ -199,7 +199,7 @@ run 65 seal-unknown "$MACX" record seal --keys "$K" --as mi5 --to ogd-nope --typ
     --phase sharing --purpose p --case c --subject s --field a=b --out "$S/x.rec"
 has seal-unknown err "recipient 'ogd-nope' is not a registered agency"
 run 64 seal-missing "$MACX" record seal --keys "$K" --as mi5 --to ctp --type note
-has seal-missing err "missing a required option"
+has seal-missing err "macx record seal: --phase is required; see 'macx record seal --help'"
 run 64 seal-phase "$MACX" record seal --keys "$K" --as mi5 --to ctp --type note \
     --phase lunch --purpose p --case c --subject s --field a=b --out "$S/x.rec"
 has seal-phase err "unknown phase 'lunch'"
@@ -249,23 +249,39 @@ for verb in inspect seal; do
     has "help-record-$verb" out "usage: macx record $verb"
 done
 
-usage_err () {   # NAME ARGS...: exit 64, usage on stderr, nothing on stdout
-    local name=$1
-    shift
+usage_err () {   # NAME MESSAGE ARGS...: exit 64, exactly MESSAGE on stderr, nothing on stdout
+    local name=$1 msg=$2
+    shift 2
     run 64 "$name" "$MACX" "$@"
-    has "$name" err "usage: macx"
+    [ "$(cat "$S/$name.err")" = "$msg" ] || fail "$name: stderr is '$(cat "$S/$name.err")', want '$msg'"
     empty "$name" out
 }
 run 64 usage-none "$MACX"
 has usage-none err "usage: macx"
 run 64 usage-top "$MACX" --bogus
 has usage-top err "macx --help"
-usage_err usage-keys keys --bogus
-usage_err usage-keys-verb keys frobnicate
-usage_err usage-record record --bogus
-for verb in init list show revoke; do usage_err "usage-keys-$verb" keys "$verb" --bogus "$K"; done
-for verb in inspect seal; do usage_err "usage-record-$verb" record "$verb" --bogus; done
-usage_err usage-list-extra keys list "$K" extra
+usage_err usage-keys "macx keys: unknown option '--bogus'; see 'macx keys --help'" keys --bogus
+usage_err usage-keys-verb "macx keys: unknown command 'frobnicate'; see 'macx keys --help'" \
+    keys frobnicate
+usage_err usage-record "macx record: unknown option '--bogus'; see 'macx record --help'" \
+    record --bogus
+for verb in init list show revoke; do
+    usage_err "usage-keys-$verb" "macx keys $verb: unknown option '--bogus'; see 'macx keys $verb --help'" \
+        keys "$verb" --bogus "$K"
+done
+for verb in inspect seal; do
+    usage_err "usage-record-$verb" \
+        "macx record $verb: unknown option '--bogus'; see 'macx record $verb --help'" \
+        record "$verb" --bogus
+done
+usage_err usage-list-extra "macx keys list: unexpected argument 'extra'; see 'macx keys list --help'" \
+    keys list "$K" extra
+usage_err usage-show-missing "macx keys show: missing ID; see 'macx keys show --help'" \
+    keys show "$K"
+usage_err usage-init-value "macx keys init: option '--agency' needs a value; see 'macx keys init --help'" \
+    keys init "$K" --agency
+usage_err usage-init-short "macx keys init: unknown option '-z'; see 'macx keys init --help'" \
+    keys init "$K" -z
 
 # ---- no secret was ever printed ----------------------------------------------
 
