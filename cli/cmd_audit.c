@@ -281,7 +281,7 @@ static const macx_cmd_t s_verbs[] = {
           "KEYDIR) and its head against the stored chain. Entries after the last\n"
           "checkpoint are chained but not yet signed; the summary says how many. A\n"
           "broken log is named on stderr: \"audit log broken at entry N: ...\".\n",
-      .examples = "macx audit verify out/pilot/broker/data --keys out/pilot/keys\n",
+      .examples = "macx audit verify out/baseline/broker/data --keys out/baseline/keys\n",
       .exits = "0 intact\n64 usage error\n65 broken: the first bad entry is named on stderr\n"
                "66 no store in DATA_DIR, or no agency ID in KEYDIR\n" },
     { .name = "audit show", .fn = s_show,
@@ -298,8 +298,8 @@ static const macx_cmd_t s_verbs[] = {
           "time of the entry). An agency or case that no entry names is refused, with\n"
           "the ones the log does name, rather than matching nothing. Does not verify\n"
           "the chain: run `macx audit verify` for that.\n",
-      .examples = "macx audit show out/pilot/broker/data --event refuse\n"
-                  "macx audit show out/pilot/broker/data --agency ogd-dwp --limit 20 --json\n",
+      .examples = "macx audit show out/baseline/broker/data --event refuse\n"
+                  "macx audit show out/baseline/broker/data --agency ogd-dwp --limit 20 --json\n",
       .exits = "0 printed (possibly nothing, when the filters together match no entry)\n"
                "64 usage error, an unknown event, or an agency or case no entry names\n"
                "66 no store in DATA_DIR\n" },
@@ -315,7 +315,7 @@ static const macx_cmd_t s_verbs[] = {
           "   \"signature\":...}\n"
           "\"raw\" is the serialised entry in hex, so the chain can be re-verified\n"
           "elsewhere. Does not verify: run `macx audit verify` for that.\n",
-      .examples = "macx audit export out/pilot/broker/data > audit.jsonl\n",
+      .examples = "macx audit export out/baseline/broker/data > audit.jsonl\n",
       .exits = "0 written\n64 usage error\n66 no store in DATA_DIR\n74 write error\n" },
 };
 
@@ -326,7 +326,7 @@ const macx_cmd_t macx_cmd_audit = {
         "The broker's audit log: one entry per accept, refusal, delivery and purge,\n"
         "each chained to the one before by a BLAKE2b hash, with checkpoints of the\n"
         "chain head signed by the broker. Read-only: safe while the broker runs.\n",
-    .examples = "macx audit verify out/pilot/broker/data --keys out/pilot/keys\n",
+    .examples = "macx audit verify out/baseline/broker/data --keys out/baseline/keys\n",
     .exits = "0 done\n64 no command, or an unknown one (each command's page lists its own)\n",
     .verbs = s_verbs, .nverbs = (int) (sizeof s_verbs / sizeof s_verbs[0]),
 };

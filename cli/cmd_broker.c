@@ -132,8 +132,9 @@ const macx_cmd_t macx_cmd_broker = {
     .name = "broker", .fn = s_broker,
     .summary = "run the broker (CURVE, agreements, durable delivery, audit)", .opts = s_opts,
     .synopsis =
-        "macx broker [--config FILE] [--bind ENDPOINT] --keys DIR --policy DIR --data DIR\n"
-        "                   [--identity ID] [--map-size SIZE] [--workers N] [--batch-max N]\n"
+        "macx broker [--config FILE] [--bind ENDPOINT] --keys DIR --policy DIR\n"
+        "                   --data DIR [--identity ID] [--map-size SIZE] [--workers N]\n"
+        "                   [--batch-max N]\n"
         "                   [--checkpoint-every N] [--heartbeat-ms MS] [--no-sync]\n"
         "                   [--clock-start YYYY-MM-DD] [--max-skew DURATION] [--pace MS]\n"
         "                   [--effective AGREEMENT=YYYY-MM-DD ...] [--log-level LEVEL]",
@@ -159,15 +160,16 @@ const macx_cmd_t macx_cmd_broker = {
         "--no-sync skips the fsync of each commit: a crash of the process loses\n"
         "nothing, a crash of the machine may lose the last commits.\n",
     .examples =
-        "macx broker --keys demo/keys --policy scenarios/baseline/policy --data demo/data\n"
+        "macx broker --keys demo/keys --policy scenarios/baseline/policy --data data\n"
         "# as of a date, to try an agreement before it is signed\n"
-        "macx broker --keys demo/keys --policy policy --data demo/data --clock-start 2026-04-01\n",
+        "macx broker --keys demo/keys --policy new-policy --data data \\\n"
+        "    --clock-start 2026-04-01\n",
     .exits =
         "0 stopped cleanly (SIGTERM or SIGINT)\n"
         "64 usage error\n"
         "65 bad keys or policy (file:line:column on stderr)\n"
         "69 the endpoint cannot be bound\n"
-        "70 internal error, or a federate's record reached it in its past (simulated clock)\n"
+        "70 internal error, or (simulated clock) a record reached a federate in its past\n"
         "74 the data directory is unusable\n"
         "78 bad configuration file\n",
 };

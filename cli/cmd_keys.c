@@ -192,7 +192,7 @@ static const macx_cmd_t s_verbs[] = {
           "for ZeroMQ transport, in ID.pub (shareable) and ID.secret (mode 0600).\n"
           "KIND (mi5, ctp, local_authority, ogd, broker) is derived from the id's\n"
           "prefix (mi5, ctp, la-*, ogd-*, broker) unless given.\n",
-      .examples = "macx keys init demo/keys --agency broker --agency mi5 --agency ctp\n"
+      .examples = "macx keys init demo/keys --agency broker --agency mi5 --agency ctp --agency la-london\n"
                   "macx keys init demo/keys --agency ogd-dwp --agency council-x:local_authority\n",
       .exits = "0 created\n64 usage error\n65 an agency already has keys, or a bad id or kind\n"
                "74 DIR cannot be written\n" },

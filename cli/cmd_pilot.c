@@ -198,7 +198,7 @@ static const macx_cmd_t s_verbs[] = {
       .synopsis = "macx pilot report RUN_DIR",
       .description = "Rebuilds RUN_DIR/report.json, phases.csv and report.html from the run's\n"
                      "audit trail and the agencies' outcomes, and prints the summary.\n",
-      .examples = "macx pilot report out/pilot\n",
+      .examples = "macx pilot report out/baseline\n",
       .exits = "0 rebuilt\n64 usage error\n65 the run's files are malformed\n"
                "66 RUN_DIR is not a run directory\n74 I/O error\n" },
     { .name = "pilot compare", .fn = s_compare, .summary = "compare two runs phase by phase",
@@ -235,7 +235,7 @@ const macx_cmd_t macx_cmd_agent = {
         "broker's simulated clock and stops when the broker ends the simulation (or on\n"
         "SIGTERM).\n",
     .examples = "macx agent --agency mi5 --scenario scenarios/baseline/pilot.yaml \\\n"
-                "    --run out/pilot --broker tcp://127.0.0.1:7750\n",
+                "    --run out/baseline --broker tcp://127.0.0.1:7750\n",
     .exits = "0 stopped\n64 usage error\n65 bad scenario\n66 the scenario or run does not exist\n"
              "69 refused by the broker\n"
              "70 internal error, or a record that reached it in its past\n",

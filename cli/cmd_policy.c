@@ -362,8 +362,9 @@ static const macx_cmd_t s_verbs[] = {
           "flow that decides, field by field what happens, the obligations, and for a denial\n"
           "the nearest miss. --purpose defaults to mac_case_management, --case-phase to\n"
           "--phase, --date to today, --fields to none.\n",
-      .examples = "macx policy explain scenarios/baseline/policy --from ogd-dwp --to mi5 \\\n"
-                  "    --type enrichment --phase enrichment --fields benefit_status,postcode:postcode_district\n",
+      .examples = "macx policy explain scenarios/baseline/policy --from ogd-dwp --to ctp \\\n"
+                  "    --type enrichment --phase enrichment --date 2026-06-01 \\\n"
+                  "    --fields subject_name,dob:year_only,holdings\n",
       .exits = "0 permit\n1 deny, or permit only with changes\n64 usage error\n"
                "65 invalid policy\n66 DIR does not exist\n" },
     { .name = "policy diff", .fn = s_diff, .summary = "exact diff of two policies: widening and narrowing",

@@ -183,7 +183,7 @@ static const macx_cmd_t s_verbs[] = {
           "recipient's secret key and its payload printed (checked against the\n"
           "header's field manifest). Never prints a payload otherwise.\n",
       .examples = "macx record inspect record.bin\n"
-                  "macx record inspect record.bin --keys demo/keys --as ctp --json\n",
+                  "macx record inspect record.bin --keys demo/keys --as la-london --json\n",
       .exits = "0 printed\n64 usage error\n65 the record is malformed, forged or not for AGENCY\n"
                "66 FILE does not exist\n" },
     { .name = "record seal", .fn = s_seal, .summary = "seal one record to a file",
@@ -200,9 +200,10 @@ static const macx_cmd_t s_verbs[] = {
           "(year_only, postcode_district, initials, region_only, redacted) is applied to\n"
           "VALUE and declared in the manifest.\n"
           "Phases: identification, sharing, enrichment, profiling, panel.\n",
-      .examples = "macx record seal --keys demo/keys --as mi5 --to ctp --type case_file \\\n"
+      .examples = "macx record seal --keys demo/keys --as mi5 --to la-london --type share \\\n"
                   "    --phase sharing --purpose mac_case_management --case C-1 --subject S-1 \\\n"
-                  "    --field summary=test --out record.bin\n",
+                  "    --field subject_name=\"Ada Quill\" --field dob:year_only=1990-04-12 \\\n"
+                  "    --out record.bin\n",
       .exits = "0 sealed\n64 usage error\n65 bad keys, record type or field\n"
                "66 DIR or AGENCY's key does not exist\n74 FILE cannot be written\n" },
 };

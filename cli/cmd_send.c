@@ -543,9 +543,10 @@ const macx_cmd_t macx_cmd_send = {
     .name = "send", .fn = s_send, .summary = "seal one record and send it through a broker",
     .opts = s_send_opts,
     .synopsis =
-        "macx send --keys DIR --as AGENCY [--broker ENDPOINT] --to AGENCY[,AGENCY...]\n"
-        "                 --type T --phase P --purpose U --case C --subject S\n"
-        "                 [--case-phase P] [--legal-basis L] [--sim-day YYYY-MM-DD]\n"
+        "macx send --keys DIR --as AGENCY [--broker ENDPOINT]\n"
+        "                 --to AGENCY[,AGENCY...] --type T --phase P --purpose U\n"
+        "                 --case C --subject S [--case-phase P] [--legal-basis L]\n"
+        "                 [--sim-day YYYY-MM-DD]\n"
         "                 [--field NAME[:TRANSFORM]=VALUE ...] [--timeout S] [--json]\n"
         "                 [--repeat N [--rate R] [--acked FILE]]\n"
         "       macx send --keys DIR --as AGENCY [--broker ENDPOINT] --raw FILE\n"
@@ -566,8 +567,9 @@ const macx_cmd_t macx_cmd_send = {
         "reported as it is (a REPLAY is a refusal).\n\n"
         S_CLIENT_HELP (10),
     .examples =
-        "macx send --keys demo/keys --as mi5 --to ctp --type case_file --phase sharing \\\n"
-        "    --purpose mac_case_management --case C-1 --subject S-1 --field summary=test\n"
+        "macx send --keys demo/keys --as mi5 --to la-london --type share \\\n"
+        "    --phase sharing --purpose mac_case_management --case C-1 --subject S-1 \\\n"
+        "    --field subject_name=\"Ada Quill\" --field dob:year_only=1990-04-12\n"
         "# replay a sealed record, byte for byte\n"
         "macx send --keys demo/keys --as mi5 --raw record.bin\n",
     .exits =
@@ -591,8 +593,8 @@ const macx_cmd_t macx_cmd_recv = {
         "--json) and returns signed receipts in batches. Stops after N records, or\n"
         "after S seconds without one (0 waits forever).\n\n"
         S_CLIENT_HELP (10),
-    .examples = "macx recv --keys demo/keys --as ctp --count 1\n"
-                "macx recv --keys demo/keys --as ctp --timeout 0 --json --state ctp-state\n",
+    .examples = "macx recv --keys demo/keys --as la-london --count 1\n"
+                "macx recv --keys demo/keys --as la-london --timeout 0 --json --state la-london-state\n",
     .exits = "0 done: N records received, or none more within --timeout\n"
              "1 fewer than N records arrived before the timeout\n"
              "64 usage error\n"
@@ -603,7 +605,8 @@ const macx_cmd_t macx_cmd_recv = {
 const macx_cmd_t macx_cmd_status = {
     .name = "status", .fn = s_status, .summary = "a running broker's counters",
     .opts = s_status_opts,
-    .synopsis = "macx status --keys DIR --as AGENCY [--broker ENDPOINT] [--timeout S] [--json]",
+    .synopsis = "macx status --keys DIR --as AGENCY [--broker ENDPOINT] [--timeout S]\n"
+                "                   [--json]",
     .description =
         "Asks a running broker for its counters: accepted, refused by reason,\n"
         "delivered, redelivered, purged, mailbox depth per agency, batch size and\n"

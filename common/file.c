@@ -152,3 +152,22 @@ macx_harden_process (void)
     setrlimit (RLIMIT_CORE, &rl);
     prctl (PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
+
+int
+macx_file_mkdirs (const char *path, macx_error_t *err)
+{
+    char tmp[4096];
+    if (strlen (path) >= sizeof tmp)
+        return macx_error_set (err, MACX_EINVAL, "path too long: %.80s...", path);
+    snprintf (tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir (tmp, 0700) != 0 && errno != EEXIST)
+                return macx_error_set (err, MACX_EIO, "%s: %s", tmp, strerror (errno));
+            *p = '/';
+        }
+    if (mkdir (tmp, 0700) != 0 && errno != EEXIST)
+        return macx_error_set (err, MACX_EIO, "%s: %s", tmp, strerror (errno));
+    return MACX_OK;
+}

@@ -20,6 +20,11 @@ int macx_file_write (const char *path, const void *data, size_t len, mode_t mode
                      int exclusive, macx_error_t *err);
 
 /* Lowercase hex. out must hold 2*len+1 bytes. */
+/* Creates path and every missing directory above it, each mode 0700 (the
+ * directories macx makes hold keys, stores and runs). Returns 0, or
+ * MACX_EIO naming the directory that could not be made. */
+int macx_file_mkdirs (const char *path, macx_error_t *err);
+
 void macx_hex_encode (const uint8_t *in, size_t len, char *out);
 /* Decodes exactly outlen bytes from hex text of length 2*outlen; 0 or -1. */
 int macx_hex_decode (const char *hex, uint8_t *out, size_t outlen);

@@ -187,8 +187,8 @@ macx_keys_generate (const char *dir, const char *id, const char *kind, macx_erro
                                "unknown kind '%.40s' (mi5, ctp, local_authority, ogd, broker)", kind);
     if (sodium_init () < 0)
         return macx_error_set (err, MACX_ECRYPTO, "libsodium failed to initialise");
-    if (mkdir (dir, 0700) != 0 && errno != EEXIST)
-        return macx_error_set (err, MACX_EIO, "%s: %s", dir, strerror (errno));
+    if ((rc = macx_file_mkdirs (dir, err)))
+        return rc;
 
     char pub_path[4096], sec_path[4096];
     if ((rc = s_path (pub_path, sizeof pub_path, dir, id, ".pub", err))
