@@ -66,7 +66,7 @@ test: build
 
 pilot: build
 	@if $(BUILD)/cli/macx pilot --help >/dev/null 2>&1; then \
-	  $(BUILD)/cli/macx pilot run scenarios/baseline/pilot.yaml --out out/pilot; \
+	  $(BUILD)/cli/macx pilot run scenarios/baseline/pilot.yaml --out out/baseline; \
 	else \
 	  $(BUILD)/cli/macx --version && rm -rf demo/keys && \
 	  $(BUILD)/cli/macx keys init demo/keys --agency broker --agency mi5 --agency ctp \
