@@ -4,6 +4,7 @@
 #include "record.h"
 
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,67 @@ struct macx_record_t {
     Macx__Payload *payload;
     int verified;              /* signature checked against the registry */
 };
+
+/* The first field m or a message inside it carries that its schema does not
+ * know (protobuf-c keeps such fields, and packs them again), as its tag, or
+ * 0 if none. `size` gets its length. */
+static uint32_t
+s_unknown_field (const ProtobufCMessage *m, size_t *size)
+{
+    if (m->n_unknown_fields) {
+        *size = m->unknown_fields[0].len;
+        return m->unknown_fields[0].tag;
+    }
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *at = (const char *) m + f->offset;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *) ((const char *) m + f->quantifier_offset);
+            ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *) at;
+            for (size_t k = 0; k < n; k++) {
+                uint32_t tag = items[k] ? s_unknown_field (items[k], size) : 0;
+                if (tag)
+                    return tag;
+            }
+        }
+        else {
+            const ProtobufCMessage *sub = *(const ProtobufCMessage *const *) at;
+            uint32_t tag = sub ? s_unknown_field (sub, size) : 0;
+            if (tag)
+                return tag;
+        }
+    }
+    return 0;
+}
+
+/* Only the canonical encoding of m is accepted, with no field its schema
+ * does not know: the signature covers the envelope's decoded fields and the
+ * header's bytes, so any other byte would ride along unsigned, or signed
+ * but never checked, audited or shown. */
+static int
+s_canonical (const ProtobufCMessage *m, const uint8_t *buf, size_t len, const char *what,
+             macx_error_t *err)
+{
+    size_t size = 0;
+    uint32_t tag = s_unknown_field (m, &size);
+    if (tag)
+        return macx_error_set (err, MACX_EDECODE, "%s carries a field macx does not know (field "
+                               "%u, %zu bytes): only known fields are accepted", what, tag, size);
+    if (protobuf_c_message_get_packed_size (m) != len)
+        return macx_error_set (err, MACX_EDECODE, "%s is not canonically encoded (padding or "
+                               "non-minimal encoding)", what);
+    uint8_t *again = malloc (len ? len : 1);
+    bool same = again && protobuf_c_message_pack (m, again) == len && memcmp (again, buf, len) == 0;
+    free (again);
+    if (!again)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    return same ? MACX_OK
+                : macx_error_set (err, MACX_EDECODE, "%s is not canonically encoded (fields out "
+                                  "of order or repeated)", what);
+}
 
 void
 macx_record_destroy (macx_record_t **self_p)
@@ -357,25 +419,8 @@ macx_record_decode (const uint8_t *buf, size_t len, macx_record_t **record, macx
         goto fail;
     }
     Macx__Envelope *env = self->envelope;
-    /* Only the canonical encoding is accepted: the signature covers the
-     * decoded fields, so without this check unknown fields, padding or
-     * re-ordered fields would change a record's bytes but not its
-     * signature. */
-    if (macx__envelope__get_packed_size (env) != len) {
-        rc = macx_error_set (err, MACX_EDECODE, "record is not canonically encoded "
-                             "(unknown fields or padding)");
+    if ((rc = s_canonical (&env->base, buf, len, "record envelope", err)))
         goto fail;
-    }
-    else {
-        uint8_t *again = malloc (len);
-        int same = again && macx__envelope__pack (env, again) == len
-                   && memcmp (again, buf, len) == 0;
-        free (again);
-        if (!same) {
-            rc = macx_error_set (err, MACX_EDECODE, "record is not canonically encoded");
-            goto fail;
-        }
-    }
     if (env->version != MACX_RECORD_VERSION) {
         rc = macx_error_set (err, MACX_EVERSION, "envelope version %u is not supported (want %d)",
                              env->version, MACX_RECORD_VERSION);
@@ -391,6 +436,9 @@ macx_record_decode (const uint8_t *buf, size_t len, macx_record_t **record, macx
         rc = macx_error_set (err, MACX_EDECODE, "record header does not decode");
         goto fail;
     }
+    if ((rc = s_canonical (&self->header->base, env->header.data, env->header.len,
+                           "record header", err)))
+        goto fail;
     if ((rc = macx_record_check_header (self->header, err))
         || (rc = s_check_envelope (env, self->header, err)))
         goto fail;
@@ -482,6 +530,8 @@ macx_record_open (macx_identity_t *me, const macx_registry_t *registry, const ui
         rc = macx_error_set (err, MACX_EDECODE, "payload from %s does not decode", h->sender);
         goto done;
     }
+    if ((rc = s_canonical (&self->payload->base, plain, (size_t) got, "payload", err)))
+        goto done;
     rc = macx_record_check_manifest (h, self->payload, err);
 done:
     if (key)

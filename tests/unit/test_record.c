@@ -443,6 +443,8 @@ typedef struct {
     uint32_t version;             /* envelope version */
     int bad_wrap_ad;              /* wrap under the wrong associated data */
     int bad_cipher_ad;            /* encrypt under the wrong associated data */
+    const uint8_t *header_extra;  /* bytes appended to the packed header (signed) */
+    size_t header_extra_len;
 } s_forge_t;
 
 static uint8_t *
@@ -450,8 +452,12 @@ s_forge (const s_forge_t *f, size_t *outlen)
 {
     const Macx__Header *h = f->h;
     size_t hlen = macx__header__get_packed_size (h);
-    uint8_t *hbytes = malloc (hlen);
+    uint8_t *hbytes = malloc (hlen + f->header_extra_len);
     macx__header__pack (h, hbytes);
+    if (f->header_extra_len) {
+        memcpy (hbytes + hlen, f->header_extra, f->header_extra_len);
+        hlen += f->header_extra_len;
+    }
     uint8_t key[32], nonce[24];
     crypto_aead_xchacha20poly1305_ietf_keygen (key);
     randombytes_buf (nonce, sizeof nonce);
@@ -1054,6 +1060,70 @@ test_forged_signature (void **state)
     free (x);
 }
 
+/* Bytes the schema does not know, anywhere, are refused: appended to the
+ * envelope (outside the signature), inside the signed header (clear text
+ * that no check, audit entry or print would show), inside the encrypted
+ * payload; and a header that is not canonically encoded. */
+static void
+test_unknown_fields (void **state)
+{
+    (void) state;
+    s_hdr_t *x = malloc (sizeof *x);
+    s_forge_hdr (x, "referral_note", 2, "ogd-dwp", s_kinds[S_NKINDS - 1].manifest);
+    Macx__Payload p;
+    s_payload ("referral_note", &p);
+    size_t plen, len;
+    uint8_t *plain = s_pack_payload (&p, &plen);
+    /* field 30 (no message here has one), length-delimited: its tag is the
+     * varint 0xf2 0x01, then 34 bytes of clear text */
+    static const char text[] = "clear text riding along unsigned!!";
+    uint8_t extra[3 + sizeof text - 1] = { 0xf2, 0x01, sizeof text - 1 };
+    memcpy (extra + 3, text, sizeof text - 1);
+    s_forge_t f = { .h = &x->h, .plain = plain, .plen = plen, .wrapper = "mi5", .signer = "mi5" };
+    uint8_t *buf = s_forge (&f, &len);
+    uint8_t *longer = malloc (len + sizeof extra);
+    memcpy (longer, buf, len);
+    memcpy (longer + len, extra, sizeof extra);
+    macx_record_t *rec = NULL;
+    macx_error_t err = { 0 };
+    if (macx_record_verify (s_fx->reg, buf, len, &rec, &err))   /* the control */
+        fail_msg ("the unaltered record is refused: %s", err.msg);
+    macx_record_destroy (&rec);
+    s_expect_verify (s_fx->reg, longer, len + sizeof extra, MACX_EDECODE,
+                     "record envelope carries a field macx does not know (field 30, 35 bytes)");
+    free (longer);
+    free (buf);
+    /* inside the signed header */
+    f.header_extra = extra;
+    f.header_extra_len = sizeof extra;
+    buf = s_forge (&f, &len);
+    s_expect_verify (s_fx->reg, buf, len, MACX_EDECODE,
+                     "record header carries a field macx does not know (field 30, 35 bytes)");
+    free (buf);
+    /* a known field again after the rest (version = 1, field 1): it decodes
+     * to the same header, but is not the canonical encoding */
+    uint8_t again[] = { (1 << 3) | 0, 1 };
+    f.header_extra = again;
+    f.header_extra_len = sizeof again;
+    buf = s_forge (&f, &len);
+    s_expect_verify (s_fx->reg, buf, len, MACX_EDECODE, "record header is not canonically encoded");
+    free (buf);
+    /* inside the encrypted payload */
+    f.header_extra_len = 0;
+    uint8_t *bigger = malloc (plen + sizeof extra);
+    memcpy (bigger, plain, plen);
+    memcpy (bigger + plen, extra, sizeof extra);
+    f.plain = bigger;
+    f.plen = plen + sizeof extra;
+    buf = s_forge (&f, &len);
+    s_expect_open ("ogd-dwp", buf, len, MACX_EDECODE,
+                   "payload carries a field macx does not know (field 30, 35 bytes)");
+    free (buf);
+    free (bigger);
+    free (plain);
+    free (x);
+}
+
 /* Properly signed records whose header is over a limit: refused at decode,
  * before any signature or key work. */
 static void
@@ -1501,6 +1571,7 @@ main (void)
         cmocka_unit_test (test_round_trip_each_type),
         cmocka_unit_test (test_round_trip_built),
         cmocka_unit_test (test_pair_key_cache),
+        cmocka_unit_test (test_unknown_fields),
         cmocka_unit_test (test_every_bit_flip),
         cmocka_unit_test (test_truncated),
         cmocka_unit_test (test_empty_and_oversized),
