@@ -3,6 +3,7 @@
  * service-time distributions (common/dist.h) and the transit model. */
 #include "scenario.h"
 
+#include <errno.h>
 #include <libfyaml.h>
 #include <libgen.h>
 #include <math.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "clock.h"
 #include "names.h"
@@ -357,10 +359,72 @@ s_validate (s_ctx_t *c, struct fy_node *root, macx_scenario_t *s)
     return 0;
 }
 
+/* The scenario against its policy, loaded as the broker and every agency
+ * will load it: the directory exists, the policy loads (its own errors name
+ * its file, line and column), every agreement the scenario overrides is in
+ * it, and it declares every agency (else all their records are refused). */
+static int
+s_check_policy (s_ctx_t *c, struct fy_node *root, const macx_scenario_t *s)
+{
+    struct fy_node *where = s_get (root, "policy");
+    struct stat st;
+    bool exists = stat (s->policy_dir, &st) == 0;
+    if (!exists || !S_ISDIR (st.st_mode)) {
+        int line = 0, col = 0;
+        macx_yaml_mark (where, &line, &col);
+        return macx_error_set (c->err, MACX_ENOTFOUND, "%s:%d:%d: the policy directory %s %s",
+                               c->file, line, col, s->policy_dir,
+                               exists ? "is not a directory"
+                               : errno == ENOENT ? "does not exist" : strerror (errno));
+    }
+    macx_policy_t *pol = macx_policy_load (s->policy_dir, c->err);
+    if (!pol)
+        return c->err && c->err->code ? c->err->code : MACX_EPOLICY;
+    int rc = 0;
+    struct fy_node *agr = s_get (root, "agreements");
+    void *it = NULL;
+    struct fy_node_pair *p;
+    for (int i = 0; agr && !rc && (p = fy_node_mapping_iterate (agr, &it)); i++)
+        if (macx_policy_set_effective (pol, s->overrides[i].agreement, s->start_day) != MACX_OK)
+            rc = s_fail (c, fy_node_pair_key (p), "agreement '%s' is not in the policy %s",
+                         s->overrides[i].agreement, s->policy_dir);
+    struct fy_node *ag = s_get (root, "agencies"), *e;
+    it = NULL;
+    for (int i = 0; !rc && (e = fy_node_sequence_iterate (ag, &it)); i++) {
+        bool known = false;
+        for (size_t k = 0; k < macx_policy_agency_count (pol) && !known; k++)
+            known = strcmp (macx_policy_agency_id (pol, k), s->agencies[i].id) == 0;
+        if (!known)
+            rc = s_fail (c, s_get (e, "id"), "agency '%s' is not among the policy's agencies "
+                         "(%s/schema.yaml); the broker would refuse every record to or from it",
+                         s->agencies[i].id, s->policy_dir);
+    }
+    macx_policy_destroy (&pol);
+    return rc;
+}
+
 int
-macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
+macx_scenario_load (const char *arg, macx_scenario_t *s, macx_error_t *err)
 {
     memset (s, 0, sizeof *s);
+    /* A scenario directory stands for its pilot.yaml. */
+    char path[sizeof s->path];
+    struct stat st;
+    if (snprintf (path, sizeof path, "%s", arg) >= (int) sizeof path)
+        return macx_error_set (err, MACX_EINVAL, "%.80s...: the scenario's path is too long", arg);
+    if (stat (arg, &st) == 0 && S_ISDIR (st.st_mode)) {
+        size_t n = strlen (arg);
+        while (n > 1 && arg[n - 1] == '/')
+            n--;
+        if (snprintf (path, sizeof path, "%.*s/" MACX_SCENARIO_FILE, (int) n, arg)
+            >= (int) sizeof path)
+            return macx_error_set (err, MACX_EINVAL, "%.80s...: the scenario's path is too long",
+                                   arg);
+        if (stat (path, &st) != 0)
+            return macx_error_set (err, MACX_ENOTFOUND, "%.*s is a directory without a "
+                                   MACX_SCENARIO_FILE " (give a scenario file, or a scenario "
+                                   "directory holding its " MACX_SCENARIO_FILE ")", (int) n, arg);
+    }
     s_ctx_t c = { path, err };
     char *text = NULL;
     struct fy_document *doc = macx_yaml_load (path, &text, MACX_EFORMAT, err);
@@ -368,7 +432,6 @@ macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
         return err && err->code ? err->code : MACX_EFORMAT;
     struct fy_node *root = fy_document_root (doc);
     int rc = -1;
-    macx_policy_t *pol = NULL;   /* loaded only to check agreement overrides */
     static const char *const keys[] = {
         "name", "description", "seed", "subjects", "start_date", "closure_window_days",
         "deadline_days", "enrichment_wait_days", "policy", "transit", "regions", "macs",
@@ -496,20 +559,6 @@ macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
                 goto done;
             if (s_get (v, "missing") && s_bool (&c, s_get (v, "missing"), "'missing'", &o->missing))
                 goto done;
-            /* The agreement must exist in the scenario's policy. */
-            if (!pol) {
-                macx_error_t perr = { 0 };
-                if (!(pol = macx_policy_load (s->policy_dir, &perr))) {
-                    s_fail (&c, s_get (root, "policy"), "the policy does not load: %s",
-                            macx_error_text (&perr));
-                    goto done;
-                }
-            }
-            if (macx_policy_set_effective (pol, o->agreement, s->start_day) != MACX_OK) {
-                s_fail (&c, fy_node_pair_key (p), "agreement '%s' is not in the policy %s",
-                        o->agreement, s->policy_dir);
-                goto done;
-            }
         }
     }
     s->behaviour.indicator_weight = 0.06;
@@ -577,9 +626,9 @@ macx_scenario_load (const char *path, macx_scenario_t *s, macx_error_t *err)
                            sizeof s->workflow.live_purpose)))
             goto done;
     }
-    rc = s_validate (&c, root, s);
+    if ((rc = s_validate (&c, root, s)) == 0)
+        rc = s_check_policy (&c, root, s);
 done:
-    macx_policy_destroy (&pol);
     fy_document_destroy (doc);
     free (text);
     return rc ? (err && err->code ? err->code : MACX_EFORMAT) : MACX_OK;

@@ -114,7 +114,15 @@ typedef struct {
     } workflow;
 } macx_scenario_t;
 
-/* Loads and validates a scenario file. Errors name file:line:column. */
+/* A scenario directory's file: DIR stands for DIR/pilot.yaml. */
+#define MACX_SCENARIO_FILE "pilot.yaml"
+
+/* Loads and validates a scenario file (or the MACX_SCENARIO_FILE of a
+ * directory; scn->path is the file read) against its policy, loaded as the
+ * broker loads it: the policy directory exists and loads, every agreement
+ * overridden is in it, every agency is declared in it. Errors name
+ * file:line:column (the policy's own errors its own file); EFORMAT or
+ * EPOLICY for bad data, ENOTFOUND for a missing file or directory. */
 int macx_scenario_load (const char *path, macx_scenario_t *scn, macx_error_t *err);
 
 /* Applies command-line overrides: seed (< 0: keep), subjects (0: keep).

@@ -98,6 +98,11 @@ void macx_broker_config_defaults (macx_broker_config_t *cfg);
  * file:line:column. */
 int macx_broker_config_load (const char *path, macx_broker_config_t *cfg, macx_error_t *err);
 
+/* The same, from len bytes of source (which need not be NUL-terminated);
+ * path names it in messages. */
+int macx_broker_config_parse (const char *path, const char *source, size_t len,
+                              macx_broker_config_t *cfg, macx_error_t *err);
+
 /* Parses a duration: milliseconds, or a number with ms, s, m, h or d. 0 or -1. */
 int macx_broker_config_duration (const char *text, int64_t *out);
 

@@ -9,6 +9,7 @@
 
 #include "broker.h"
 #include "clock.h"
+#include "file.h"
 #include "yamldoc.h"
 
 static void
@@ -248,7 +249,19 @@ int
 macx_broker_config_load (const char *path, macx_broker_config_t *cfg, macx_error_t *err)
 {
     char *source = NULL;
-    struct fy_document *doc = macx_yaml_load (path, &source, MACX_EFORMAT, err);
+    size_t len;
+    int rc = macx_file_read (path, 4u << 20, &source, &len, err);
+    if (rc == MACX_OK)
+        rc = macx_broker_config_parse (path, source, len, cfg, err);
+    free (source);
+    return rc;
+}
+
+int
+macx_broker_config_parse (const char *path, const char *source, size_t len,
+                          macx_broker_config_t *cfg, macx_error_t *err)
+{
+    struct fy_document *doc = macx_yaml_parse (path, source, len, false, MACX_EFORMAT, err);
     if (!doc)
         return err && err->code ? err->code : MACX_EFORMAT;
     struct fy_node *root = fy_document_root (doc);
@@ -369,7 +382,6 @@ macx_broker_config_load (const char *path, macx_broker_config_t *cfg, macx_error
     }
 done:
     fy_document_destroy (doc);
-    free (source);
     return rc;
 }
 

@@ -3,8 +3,11 @@
  * the transit of every route, the run's limit), starts the broker and one
  * process per agency (this same binary), shows progress from the agencies'
  * outcomes and the audit log, and once the broker has ended the simulation
- * and every agency has stopped, stops the broker and reports. It reads the
- * broker's store read-only and never reaches into the broker. */
+ * and every agency has stopped, stops the broker and reports. Before it
+ * creates or starts anything it checks what the run will use (the scenario
+ * with its policy, the broker's configuration with the broker's own
+ * parser). It reads the broker's store read-only and never reaches into
+ * the broker. */
 #include "pilot.h"
 
 #include <arpa/inet.h>
@@ -23,6 +26,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "broker.h"
 #include "clock.h"
 #include "file.h"
 #include "json.h"
@@ -446,13 +450,15 @@ s_prepare (s_pilot_t *self, macx_error_t *err)
 /* The broker's configuration: its simulated clock (every agency a
  * federate; the scenario's transits; the run's limit) and no fsync per
  * commit: a pilot's broker cannot resume a simulation after a crash of the
- * machine, and a crash of the process (kill -9) loses nothing without it. */
+ * machine, and a crash of the process (kill -9) loses nothing without it.
+ * *buf is new (the caller frees it). */
 static int
-s_write_broker_config (s_pilot_t *self, const char *path, macx_error_t *err)
+s_broker_config (s_pilot_t *self, char **buf, size_t *len, macx_error_t *err)
 {
-    char *buf = NULL, date[11], dist[200];
-    size_t len = 0;
-    FILE *f = open_memstream (&buf, &len);
+    char date[11], dist[200];
+    *buf = NULL;
+    *len = 0;
+    FILE *f = open_memstream (buf, len);
     if (!f)
         return macx_error_set (err, MACX_ENOMEM, "out of memory");
     fprintf (f, "# Written by macx pilot run for %s: the broker of this run.\n"
@@ -473,9 +479,89 @@ s_write_broker_config (s_pilot_t *self, const char *path, macx_error_t *err)
         fprintf (f, "      - {from: \"%s\", to: \"%s\", transit: %s}\n", r->from, r->to, dist);
     }
     fclose (f);
-    int rc = macx_file_write (path, buf, len, 0644, 0, err);
+    return MACX_OK;
+}
+
+static int
+s_write_broker_config (s_pilot_t *self, const char *path, macx_error_t *err)
+{
+    char *buf;
+    size_t len;
+    int rc = s_broker_config (self, &buf, &len, err);
+    if (rc == MACX_OK)
+        rc = macx_file_write (path, buf, len, 0644, 0, err);
     free (buf);
     return rc;
+}
+
+/* The agreements' effective dates the broker is given (--effective). */
+static void
+s_effective (const s_pilot_t *self, int i, char *buf, size_t size)
+{
+    const macx_scn_override_t *o = &self->scn.overrides[i];
+    char date[11];
+    snprintf (buf, size, "%s=%s", o->agreement,
+              macx_date_format (self->scn.start_day + (o->missing ? 36500 : o->effective_day),
+                                date));
+}
+
+/* Everything the run will use is checked before anything is created or
+ * started: the scenario and its policy were (macx_scenario_load, with the
+ * broker's policy loader); here the broker's configuration and options
+ * this run would give it, through the broker's own parser and checks. The
+ * scenario's checks cover what they depend on, so a refusal here is a bug
+ * in the pilot, not in the scenario. */
+static int
+s_validate (s_pilot_t *self, macx_error_t *err)
+{
+    char *buf, path[2048];
+    size_t len;
+    int rc = s_broker_config (self, &buf, &len, err);
+    if (rc)
+        return rc;
+    snprintf (path, sizeof path, "%s/broker/broker.yaml", self->run);
+    macx_broker_config_t *cfg = calloc (1, sizeof *cfg);
+    macx_error_t e = { 0 };
+    if (!cfg)
+        rc = macx_error_set (&e, MACX_ENOMEM, "out of memory");
+    else {
+        macx_broker_config_defaults (cfg);
+        rc = macx_broker_config_parse (path, buf, len, cfg, &e);
+    }
+    for (int i = 0; rc == MACX_OK && i < self->scn.noverrides; i++) {
+        char effective[128];
+        s_effective (self, i, effective, sizeof effective);
+        rc = macx_broker_config_effective (cfg, effective, &e);
+    }
+    if (rc == MACX_OK && !cfg->clock.simulated)
+        rc = macx_error_set (&e, MACX_EINTERNAL, "%s: the clock is not simulated", path);
+    if (rc && rc != MACX_ENOMEM)
+        rc = macx_error_set (err, MACX_EINTERNAL, "the broker would refuse the configuration "
+                             "this scenario gives it (a bug in macx pilot): %s",
+                             macx_error_text (&e));
+    else if (rc)
+        *err = e;
+    free (cfg);
+    free (buf);
+    return rc;
+}
+
+/* The last line a child wrote to its log (its error, if it failed at
+ * start), into buf; "" if none. */
+static void
+s_last_line (const char *log, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    FILE *f = fopen (log, "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets (line, sizeof line, f)) {
+        line[strcspn (line, "\n")] = '\0';
+        if (line[0])
+            snprintf (buf, size, "%s", line);
+    }
+    fclose (f);
 }
 
 static int
@@ -516,11 +602,7 @@ s_start (s_pilot_t *self, macx_error_t *err)
     argv[n++] = "--log-level";
     argv[n++] = "warn";
     for (int i = 0; i < self->scn.noverrides; i++) {
-        const macx_scn_override_t *o = &self->scn.overrides[i];
-        char date[11];
-        snprintf (effective[i], sizeof effective[i], "%s=%s", o->agreement,
-                  macx_date_format (self->scn.start_day + (o->missing ? 36500 : o->effective_day),
-                                    date));
+        s_effective (self, i, effective[i], sizeof effective[i]);
         argv[n++] = "--effective";
         argv[n++] = effective[i];
     }
@@ -530,11 +612,12 @@ s_start (s_pilot_t *self, macx_error_t *err)
     while (!s_port_open (port)) {
         int status;
         if (waitpid (self->broker.pid, &status, WNOHANG) == self->broker.pid) {
-            char how[128];
+            char how[128], last[400];
             s_describe_exit (status, how, sizeof how);
+            s_last_line (self->broker.log, last, sizeof last);
             self->broker.pid = 0;
-            return macx_error_set (err, MACX_EINTERNAL, "the broker %s at start; see %s", how,
-                                   self->broker.log);
+            return macx_error_set (err, MACX_EINTERNAL, "the broker %s at start%s%s; see %s", how,
+                                   last[0] ? ": " : "", last, self->broker.log);
         }
         if (macx_clock_wall_ms () > until)
             return macx_error_set (err, MACX_ETIMEOUT, "the broker did not start listening on %s "
@@ -637,6 +720,8 @@ macx_pilot_run (const macx_pilot_opts_t *opts, macx_error_t *err)
         free (self);
         return rc;
     }
+    /* The file read (a scenario directory's pilot.yaml), for the agencies. */
+    snprintf (self->o.scenario, sizeof self->o.scenario, "%s", self->scn.path);
     macx_scenario_override (&self->scn, opts->seed, opts->subjects);
     /* The run's limit: long enough for every deadline and wait in a row. */
     self->end_day = self->scn.start_day + self->scn.closure_window_days
@@ -654,6 +739,8 @@ macx_pilot_run (const macx_pilot_opts_t *opts, macx_error_t *err)
     uint64_t t_start = macx_clock_mono_ns ();
     if (!self->final || !self->phase_of)
         rc = macx_error_set (err, MACX_ENOMEM, "out of memory");
+    if (rc == MACX_OK)
+        rc = s_validate (self, err);
     if (rc == MACX_OK) {
         if (!opts->quiet)
         {

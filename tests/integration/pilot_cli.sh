@@ -8,9 +8,10 @@
 #     service time, a bad date, an unknown distribution, a YAML syntax error,
 #     a duplicate key, region shares not adding up, an unknown MAC member)
 #     and creates no run directory; a missing scenario names the file;
-#   - a run that fails at start (an agreement the policy does not have:
-#     the broker refuses to start) exits non-zero naming the broker's log,
-#     and the next run in the same directory works;
+#   - an agreement the policy does not have is refused (65, naming it at
+#     file:line:column) before anything starts, and the next run in the
+#     same directory works (tests/integration/pilot_validate.sh has the
+#     exact messages of the checks made before a run starts);
 #   - `pilot report`/`pilot compare` of a directory that is not a run, and
 #     `agent` with an agency not in the scenario, fail naming it.
 # Usage: pilot_cli.sh MACX_BINARY SOURCE_DIR SCRATCH_DIR
@@ -76,7 +77,7 @@ broken member 's = s.replace("members: [la-birmingham, ogd-dwp]", "members: [la-
 run 66 missing "$MACX" pilot run "$S/nope.yaml" --out run_missing
 has missing err "nope.yaml"
 
-# A run that fails at start, then a good run in the same directory.
+# An agreement the policy lacks, refused before anything starts; then a good run in the same directory.
 python3 - "$GOOD" noisa.yaml "$SRC/scenarios/baseline/policy" <<'PY'
 import sys
 s = open(sys.argv[1]).read()
