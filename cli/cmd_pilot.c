@@ -173,13 +173,15 @@ static const macx_cmd_t s_verbs[] = {
       .synopsis = "macx pilot run SCENARIO [--out DIR] [--seed N] [--subjects N]\n"
                   "                      [--pace MS] [--quiet]",
       .description =
-          "Validates SCENARIO (a pilot.yaml) and everything it names, then creates keys\n"
-          "and synthetic agency databases from the seed, starts the broker and every\n"
-          "agency as separate processes, shows progress on stderr (simulated day,\n"
-          "subjects per phase, refusals), and once the broker's simulated clock has\n"
-          "nothing left to run writes DIR/report.json, DIR/phases.csv and DIR/report.html\n"
-          "and prints a summary. DIR defaults to out/<scenario name>; a previous run\n"
-          "there is replaced.\n\n"
+          "Validates SCENARIO (a pilot.yaml, or a scenario directory holding one) and\n"
+          "everything it names (its policy, agreements and agencies; file:line:column on\n"
+          "stderr, exit 65, before anything starts), then creates keys and synthetic\n"
+          "agency databases from the seed, starts the broker and every agency as\n"
+          "separate processes, shows progress on stderr (simulated day, subjects per\n"
+          "phase, refusals), and once the broker's simulated clock has nothing left to\n"
+          "run writes DIR/report.json, DIR/phases.csv and DIR/report.html and prints a\n"
+          "summary. DIR defaults to out/<scenario name>; a previous run there is\n"
+          "replaced.\n\n"
           "The broker owns the clock: simulated time advances as soon as every agency has\n"
           "handled what came before, so a run is as fast as the machine allows, and the\n"
           "same scenario, policy and seed give the same phases.csv and report.json (less\n"
@@ -187,6 +189,7 @@ static const macx_cmd_t s_verbs[] = {
           "pass per MS milliseconds of wall time, for live demonstrations: the figures\n"
           "are the same. --seed and --subjects override the scenario's.\n",
       .examples = "macx pilot run scenarios/baseline/pilot.yaml\n"
+                  "macx pilot run scenarios/abbreviated\n"
                   "# a quick small run\n"
                   "macx pilot run scenarios/late-isa/pilot.yaml --subjects 50 --out out/late-isa\n",
       .exits = "0 completed\n64 usage error\n"
