@@ -67,7 +67,7 @@ typedef struct {
     char policy_dir[1024];
     char data_dir[1024];
     char identity[40];           /* the broker's agency id in keys_dir: "broker" */
-    size_t map_size;             /* LMDB map size, bytes */
+    size_t map_size;             /* LMDB map size, bytes: MACX_BROKER_MAP_MIN..MAX */
     int workers;                 /* verify threads; 0 = number of cores */
     int batch_max;               /* frames per transaction */
     int checkpoint_every;        /* audit entries between signed checkpoints */
@@ -106,8 +106,10 @@ int macx_broker_config_parse (const char *path, const char *source, size_t len,
 /* Parses a duration: milliseconds, or a number with ms, s, m, h or d. 0 or -1. */
 int macx_broker_config_duration (const char *text, int64_t *out);
 
-/* Parses a size in bytes, or with a K/M/G suffix (at least 64K). 0 or -1. */
+/* Parses a size in bytes, or with a K/M/G/T suffix, from 64K to 16T. 0 or -1. */
 int macx_broker_config_map_size (const char *text, size_t *out);
+#define MACX_BROKER_MAP_MIN (64ULL << 10)   /* 64 KiB */
+#define MACX_BROKER_MAP_MAX (16ULL << 40)   /* 16 TiB: address space a 64-bit mmap can reserve */
 
 /* Checks the clock section as a whole (a simulated clock needs a start,
  * federates and transits that take time; routes name federates). */

@@ -1,5 +1,6 @@
 /* config.c -- the broker's YAML configuration file (libfyaml), strict:
  * unknown keys and bad values are errors naming file:line:column. */
+#include <errno.h>
 #include <libfyaml.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 
 #include "broker.h"
+
+#include <errno.h>
 #include "clock.h"
 #include "file.h"
 #include "yamldoc.h"
@@ -22,19 +25,28 @@ s_mark (struct fy_node *n, int *line, int *col)
 static int
 s_size (const char *text, size_t *out)
 {
-    char *end;
-    unsigned long long v = strtoull (text, &end, 10);
-    if (end == text)
+    /* strtoull would take "-4G" (negated) and 99999999999999999999 (clamped) */
+    if (!(*text >= '0' && *text <= '9'))
         return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull (text, &end, 10);
+    if (errno == ERANGE)
+        return -1;
+    int shift = 0;
     switch (*end) {
-    case 'K': case 'k': v <<= 10; end++; break;
-    case 'M': case 'm': v <<= 20; end++; break;
-    case 'G': case 'g': v <<= 30; end++; break;
+    case 'K': case 'k': shift = 10; end++; break;
+    case 'M': case 'm': shift = 20; end++; break;
+    case 'G': case 'g': shift = 30; end++; break;
+    case 'T': case 't': shift = 40; end++; break;
     default: break;
     }
     if (*end == 'B' || *end == 'b')
         end++;
-    if (*end || v < (1u << 16))
+    if (*end || v > (MACX_BROKER_MAP_MAX >> shift))
+        return -1;
+    v <<= shift;
+    if (v < MACX_BROKER_MAP_MIN)
         return -1;
     *out = (size_t) v;
     return 0;
@@ -366,8 +378,9 @@ macx_broker_config_parse (const char *path, const char *source, size_t len,
         if (!known && strcmp (key, "map_size") == 0) {
             known = true;
             if (s_size (val, &cfg->map_size)) {
-                rc = macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: 'map_size' must be bytes, or a "
-                                     "number with K, M or G, at least 64K", path, line, col);
+                rc = macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: 'map_size' '%s' must be bytes, or "
+                                     "a number with K, M, G or T, from 64K to 16T", path, line,
+                                     col, val);
                 goto done;
             }
         }

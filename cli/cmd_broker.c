@@ -52,17 +52,17 @@ s_broker (const macx_cmd_t *self, int argc, char **argv)
         case 'l': dst = cfg.log_level; size = sizeof cfg.log_level; break;
         case 'm':
             if (macx_broker_config_map_size (optarg, &cfg.map_size))
-                return macx_cli_usage (self, "--map-size '%s' must be bytes or N[KMG], at least 64K",
+                return macx_cli_usage (self, "--map-size '%s' must be bytes, or a number with K, M, G or T, from 64K to 16T",
                                        optarg);
             continue;
-        case 'w': if ((bad = macx_cli_long (self, "workers", optarg, 0, 64, &v)) >= 0) return bad;
+        case 'w': if ((bad = macx_cli_long (self, "workers", optarg, 0, 16, &v)) >= 0) return bad;
                   cfg.workers = (int) v; continue;
-        case 'B': if ((bad = macx_cli_long (self, "batch-max", optarg, 1, 100000, &v)) >= 0) return bad;
+        case 'B': if ((bad = macx_cli_long (self, "batch-max", optarg, 1, 65536, &v)) >= 0) return bad;
                   cfg.batch_max = (int) v; continue;
         case 'C': if ((bad = macx_cli_long (self, "checkpoint-every", optarg, 1, 100000000, &v)) >= 0)
                       return bad;
                   cfg.checkpoint_every = (int) v; continue;
-        case 'H': if ((bad = macx_cli_long (self, "heartbeat-ms", optarg, 100, 3600000, &v)) >= 0)
+        case 'H': if ((bad = macx_cli_long (self, "heartbeat-ms", optarg, 100, 600000, &v)) >= 0)
                       return bad;
                   cfg.heartbeat_ms = (int) v; continue;
         case 'e':

@@ -51,6 +51,18 @@ run 66 no-keys "$MACX" broker --keys no-such-keys --policy "$POLICY" --data data
     --bind tcp://127.0.0.1:1
 has no-keys err "no-such-keys"
 run 64 no-data "$MACX" broker --keys keys --policy "$POLICY"
+# Sizes out of range are refused at start (64 usage, 78 config), not taken
+# as a huge or negative map that fails later with "Cannot allocate memory".
+for size in -4G 99999999999999999999 17T 1K; do
+    run 64 "map-$size" "$MACX" broker --keys keys --policy "$POLICY" --data data-y --map-size "$size"
+    has "map-$size" err "macx broker: --map-size '$size' must be bytes, or a number with K, M, G or T, from 64K to 16T"
+done
+printf 'keys: keys\npolicy: %s\ndata: data-y\nmap_size: -4G\n' "$POLICY" > neg.yaml
+run 78 map-config "$MACX" broker --config neg.yaml
+has map-config err "neg.yaml:4:11: 'map_size' '-4G' must be bytes, or a number with K, M, G or T, from 64K to 16T"
+run 64 workers-big "$MACX" broker --keys keys --policy "$POLICY" --data data-y --workers 99
+has workers-big err "--workers '99' is not a whole number from 0 to 16"
+[ ! -e data-y ] || fail "a refused start created its data directory"
 
 # ---- a broker from a config file; nothing listens: 69 -------------------------
 EP=tcp://127.0.0.1:$(free_port)
