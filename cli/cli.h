@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "record.h"
+
 typedef struct macx_cmd_s macx_cmd_t;
 struct macx_cmd_s {
     const char *name;            /* as typed after `macx`: "send", "pilot run" */
@@ -72,10 +74,37 @@ typedef struct {
     char buf[2048];
 } macx_cli_route_t;
 
-/* Parses --to A,B,C, --phase and --case-phase (default: --phase) into r.
- * Returns -1 when fine, or the exit code after printing the error. */
-int macx_cli_route (const macx_cmd_t *cmd, const char *to, const char *phase,
-                    const char *case_phase, macx_cli_route_t *r);
+/* The options that describe one record, shared by `record seal` and `send`. */
+#define MACX_CLI_RECORD_OPTIONS                                                                 \
+    { "to", required_argument, NULL, 't' },      { "type", required_argument, NULL, 'T' },      \
+    { "phase", required_argument, NULL, 'p' },   { "case-phase", required_argument, NULL, 'P' }, \
+    { "purpose", required_argument, NULL, 'u' }, { "case", required_argument, NULL, 'c' },      \
+    { "subject", required_argument, NULL, 's' }, { "legal-basis", required_argument, NULL, 'l' }, \
+    { "field", required_argument, NULL, 'f' }
+
+typedef struct {
+    const char *to, *type, *phase, *case_phase, *purpose, *case_id, *subject, *basis;
+    macx_record_field_t fields[256];
+    size_t nfields;
+    macx_cli_route_t route;      /* set by macx_cli_record_check */
+} macx_cli_record_t;
+
+/* Applies option c if it is one of MACX_CLI_RECORD_OPTIONS: returns true if
+ * it was (with *bad set to 64 after a usage error), false if not. */
+bool macx_cli_record_opt (const macx_cmd_t *cmd, macx_cli_record_t *r, int c, char *arg,
+                          int *bad);
+
+/* True if any record option was given. */
+bool macx_cli_record_any (const macx_cli_record_t *r);
+
+/* Checks that --to, --type, --phase, --purpose, --case and --subject were
+ * given and parses the route (`alt` names what may stand instead, or
+ * NULL). Returns -1 when fine, or 64 after naming what is missing. */
+int macx_cli_record_check (const macx_cmd_t *cmd, macx_cli_record_t *r, const char *alt);
+
+/* Sets h's route, subject, case, type, purpose and legal basis from r
+ * (pointers into r, which must outlive h). */
+void macx_cli_record_header (macx_cli_record_t *r, Macx__Header *h);
 
 /* Checks that a tcp:// endpoint's host resolves, so that a typo is named at
  * once rather than after a timeout. Returns -1 when fine (or not tcp), or

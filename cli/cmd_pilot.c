@@ -22,8 +22,22 @@ s_fail (const char *verb, const macx_error_t *err)
     return err->code == MACX_EINTERNAL ? MACX_EX_SOFTWARE : macx_exit_code (err->code);
 }
 
+/* --seed N and --subjects N, which `pilot run` and `agent` share: returns
+ * true if c was one of them (with *bad set to 64 after a usage error). */
+static bool
+s_seed_subjects (const macx_cmd_t *self, int c, const char *arg, int64_t *seed, int *subjects,
+                 int *bad)
+{
+    long long v;
+    if (c == 'S' && (*bad = macx_cli_long (self, "seed", arg, 0, LLONG_MAX, &v)) < 0)
+        *seed = v;
+    else if (c == 'n' && (*bad = macx_cli_long (self, "subjects", arg, 1, 1000000, &v)) < 0)
+        *subjects = (int) v;
+    return c == 'S' || c == 'n';
+}
+
 static const struct option s_run_opts[] = {
-    { "out", required_argument, NULL, 'o' },        { "seed", required_argument, NULL, 's' },
+    { "out", required_argument, NULL, 'o' },        { "seed", required_argument, NULL, 'S' },
     { "subjects", required_argument, NULL, 'n' },   { "pace", required_argument, NULL, 'p' },
     { "clock-scale", required_argument, NULL, 'c' },
     { "quiet", no_argument, NULL, 'q' }, { 0 }
@@ -33,22 +47,15 @@ static int
 s_run (const macx_cmd_t *self, int argc, char **argv)
 {
     macx_pilot_opts_t o = { .seed = -1 };
-    long long v;
     int c, bad = -1;
     while (bad < 0 && (c = macx_cli_getopt (self, argc, argv)) != -1) {
+        if (s_seed_subjects (self, c, optarg, &o.seed, &o.subjects, &bad))
+            continue;
         switch (c) {
         case 'o':
             if (strlen (optarg) >= sizeof o.out)
                 bad = macx_cli_usage (self, "--out '%s' is too long", optarg);
             snprintf (o.out, sizeof o.out, "%s", optarg);
-            break;
-        case 's':
-            if ((bad = macx_cli_long (self, "seed", optarg, 0, LLONG_MAX, &v)) < 0)
-                o.seed = v;
-            break;
-        case 'n':
-            if ((bad = macx_cli_long (self, "subjects", optarg, 1, 1000000, &v)) < 0)
-                o.subjects = (int) v;
             break;
         case 'p': {
             char *end;
@@ -133,22 +140,15 @@ static int
 s_agent (const macx_cmd_t *self, int argc, char **argv)
 {
     macx_agency_opts_t o = { .seed = -1 };
-    long long v;
     int c, bad = -1;
     while (bad < 0 && (c = macx_cli_getopt (self, argc, argv)) != -1) {
+        if (s_seed_subjects (self, c, optarg, &o.seed, &o.subjects, &bad))
+            continue;
         switch (c) {
         case 'a': snprintf (o.agency, sizeof o.agency, "%s", optarg); break;
         case 's': snprintf (o.scenario, sizeof o.scenario, "%s", optarg); break;
         case 'r': snprintf (o.run_dir, sizeof o.run_dir, "%s", optarg); break;
         case 'b': snprintf (o.broker, sizeof o.broker, "%s", optarg); break;
-        case 'S':
-            if ((bad = macx_cli_long (self, "seed", optarg, 0, LLONG_MAX, &v)) < 0)
-                o.seed = v;
-            break;
-        case 'n':
-            if ((bad = macx_cli_long (self, "subjects", optarg, 1, 1000000, &v)) < 0)
-                o.subjects = (int) v;
-            break;
         }
     }
     if (bad >= 0 || (bad = macx_cli_args (self, argc, argv, "")) >= 0)

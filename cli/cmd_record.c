@@ -74,59 +74,44 @@ s_inspect (const macx_cmd_t *self, int argc, char **argv)
 }
 
 static const struct option s_seal_opts[] = {
-    { "keys", required_argument, NULL, 'k' },    { "as", required_argument, NULL, 'a' },
-    { "to", required_argument, NULL, 't' },      { "type", required_argument, NULL, 'T' },
-    { "phase", required_argument, NULL, 'p' },   { "case-phase", required_argument, NULL, 'P' },
-    { "purpose", required_argument, NULL, 'u' }, { "case", required_argument, NULL, 'c' },
-    { "subject", required_argument, NULL, 's' }, { "legal-basis", required_argument, NULL, 'l' },
-    { "sequence", required_argument, NULL, 'n' }, { "field", required_argument, NULL, 'f' },
-    { "out", required_argument, NULL, 'o' },     { 0 }
+    MACX_CLI_RECORD_OPTIONS,
+    { "keys", required_argument, NULL, 'k' },     { "as", required_argument, NULL, 'a' },
+    { "sequence", required_argument, NULL, 'n' }, { "out", required_argument, NULL, 'o' },
+    { 0 }
 };
 
 static int
 s_seal (const macx_cmd_t *self, int argc, char **argv)
 {
-    const char *keys = NULL, *as = NULL, *to = NULL, *type = NULL, *phase = NULL,
-               *case_phase = NULL, *purpose = NULL, *case_id = NULL, *subject = NULL,
-               *basis = "", *out = NULL;
+    const char *keys = NULL, *as = NULL, *out = NULL;
     long long sequence = 1;
-    macx_record_field_t fields[256];
-    size_t nfields = 0;
+    macx_cli_record_t *r = calloc (1, sizeof *r);
+    if (!r)
+        return MACX_EX_SOFTWARE;
     macx_error_t err = { 0 };
     int c, bad = -1;
     while (bad < 0 && (c = macx_cli_getopt (self, argc, argv)) != -1) {
+        if (macx_cli_record_opt (self, r, c, optarg, &bad))
+            continue;
         switch (c) {
         case 'k': keys = optarg; break;
         case 'a': as = optarg; break;
-        case 't': to = optarg; break;
-        case 'T': type = optarg; break;
-        case 'p': phase = optarg; break;
-        case 'P': case_phase = optarg; break;
-        case 'u': purpose = optarg; break;
-        case 'c': case_id = optarg; break;
-        case 's': subject = optarg; break;
-        case 'l': basis = optarg; break;
         case 'o': out = optarg; break;
         case 'n': bad = macx_cli_long (self, "sequence", optarg, 1, LLONG_MAX, &sequence); break;
-        case 'f':
-            if (nfields == 256)
-                bad = macx_cli_usage (self, "more than 256 --field options");
-            else if (macx_record_field_parse (optarg, &fields[nfields++], &err))
-                bad = macx_cli_usage (self, "%s", macx_error_text (&err));
-            break;
         }
     }
-    if (bad >= 0 || (bad = macx_cli_args (self, argc, argv, "")) >= 0)
+    if (bad < 0)
+        bad = macx_cli_args (self, argc, argv, "");
+    if (bad < 0 && (!keys || !as))
+        bad = macx_cli_usage (self, "%s is required", !keys ? "--keys" : "--as");
+    if (bad < 0)
+        bad = macx_cli_record_check (self, r, NULL);
+    if (bad < 0 && !out)
+        bad = macx_cli_usage (self, "--out is required");
+    if (bad >= 0) {
+        free (r);
         return bad;
-    static const char *const required[] = { "--keys", "--as", "--to", "--type", "--phase",
-                                            "--purpose", "--case", "--subject", "--out" };
-    const char *given[] = { keys, as, to, type, phase, purpose, case_id, subject, out };
-    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
-        if (!given[i])
-            return macx_cli_usage (self, "%s is required", required[i]);
-    macx_cli_route_t route;
-    if ((bad = macx_cli_route (self, to, phase, case_phase, &route)) >= 0)
-        return bad;
+    }
     macx_harden_process ();
     macx_registry_t *reg = macx_registry_load (keys, &err);
     macx_identity_t *me = reg ? macx_identity_load (keys, as, &err) : NULL;
@@ -137,21 +122,14 @@ s_seal (const macx_cmd_t *self, int argc, char **argv)
     size_t sealed_len = 0;
     int rc = me ? MACX_OK : err.code;
     if (rc == MACX_OK)
-        rc = macx_record_build (type, fields, nfields, &payload, &manifest, &nmanifest, &err);
+        rc = macx_record_build (r->type, r->fields, r->nfields, &payload, &manifest, &nmanifest,
+                                &err);
     if (rc == MACX_OK) {
         Macx__Header h = MACX__HEADER__INIT;
         macx_record_new_id (record_id);
         h.record_id = (ProtobufCBinaryData) { sizeof record_id, record_id };
-        h.recipients = route.recipients;
-        h.n_recipients = route.n;
+        macx_cli_record_header (r, &h);
         h.sequence = (uint64_t) sequence;
-        h.subject = (char *) subject;
-        h.case_id = (char *) case_id;
-        h.phase = route.phase;
-        h.case_phase = route.case_phase;
-        h.record_type = (char *) type;
-        h.purpose = (char *) purpose;
-        h.legal_basis = (char *) basis;
         h.manifest = manifest;
         h.n_manifest = nmanifest;
         rc = macx_record_seal (me, reg, &h, payload, &sealed, &sealed_len, &err);
@@ -167,6 +145,7 @@ s_seal (const macx_cmd_t *self, int argc, char **argv)
         printf ("sealed record %s (%zu bytes) to %s\n", hex, sealed_len, out);
     }
     free (sealed);
+    free (r);
     macx_record_build_free (&payload, &manifest, nmanifest);
     macx_identity_destroy (&me);
     macx_registry_destroy (&reg);

@@ -252,12 +252,8 @@ done:
 }
 
 static const struct option s_send_opts[] = {
-    S_CLIENT_OPTIONS,
-    { "to", required_argument, NULL, 't' },      { "type", required_argument, NULL, 'T' },
-    { "phase", required_argument, NULL, 'p' },   { "case-phase", required_argument, NULL, 'P' },
-    { "purpose", required_argument, NULL, 'u' }, { "case", required_argument, NULL, 'c' },
-    { "subject", required_argument, NULL, 's' }, { "legal-basis", required_argument, NULL, 'l' },
-    { "field", required_argument, NULL, 'f' },   { "sim-day", required_argument, NULL, 'D' },
+    S_CLIENT_OPTIONS, MACX_CLI_RECORD_OPTIONS,
+    { "sim-day", required_argument, NULL, 'D' },
     { "raw", required_argument, NULL, 'R' },     { "repeat", required_argument, NULL, 'N' },
     { "acked", required_argument, NULL, 'A' },   { "rate", required_argument, NULL, 'r' },
     { 0 }
@@ -268,26 +264,18 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
 {
     s_client_t cl;
     s_client_init (&cl, 10);
-    const char *to = NULL, *type = NULL, *phase = NULL, *case_phase = NULL, *purpose = NULL,
-               *case_id = NULL, *subject = NULL, *basis = "", *raw = NULL, *acked = NULL;
+    const char *raw = NULL, *acked = NULL;
     long long repeat = 0, rate = 0;
     int32_t sim_day = 0;
-    macx_record_field_t fields[256];
-    size_t nfields = 0;
+    macx_cli_record_t *r = calloc (1, sizeof *r);
+    if (!r)
+        return MACX_EX_SOFTWARE;
     macx_error_t err = { 0 };
     int c, bad = -1;
     while (bad < 0 && (c = macx_cli_getopt (self, argc, argv)) != -1) {
-        if (s_client_opt (self, &cl, c, optarg, &bad))
+        if (s_client_opt (self, &cl, c, optarg, &bad) || macx_cli_record_opt (self, r, c, optarg, &bad))
             continue;
         switch (c) {
-        case 't': to = optarg; break;
-        case 'T': type = optarg; break;
-        case 'p': phase = optarg; break;
-        case 'P': case_phase = optarg; break;
-        case 'u': purpose = optarg; break;
-        case 'c': case_id = optarg; break;
-        case 's': subject = optarg; break;
-        case 'l': basis = optarg; break;
         case 'R': raw = optarg; break;
         case 'A': acked = optarg; break;
         case 'N': bad = macx_cli_long (self, "repeat", optarg, 1, 100000000, &repeat); break;
@@ -296,23 +284,23 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
             if (macx_date_parse (optarg, &sim_day))
                 bad = macx_cli_usage (self, "--sim-day '%s' is not a date YYYY-MM-DD", optarg);
             break;
-        case 'f':
-            if (nfields == 256)
-                bad = macx_cli_usage (self, "more than 256 --field options");
-            else if (macx_record_field_parse (optarg, &fields[nfields++], &err))
-                bad = macx_cli_usage (self, "%s", macx_error_text (&err));
-            break;
         }
     }
-    if (bad >= 0)
+    if (bad < 0)
+        bad = macx_cli_args (self, argc, argv, "");
+    if (bad < 0 && raw && (macx_cli_record_any (r) || repeat || acked || rate))
+        bad = macx_cli_usage (self, "--raw sends a sealed record as it is: it takes no record "
+                              "options");
+    if (bad < 0 && !raw && (acked || rate) && !repeat)
+        bad = macx_cli_usage (self, "%s needs --repeat", acked ? "--acked" : "--rate");
+    if (bad < 0 && !raw)
+        bad = macx_cli_record_check (self, r, "--raw FILE");
+    if (bad >= 0) {
+        free (r);
         return bad;
-    if ((bad = macx_cli_args (self, argc, argv, "")) >= 0)
-        return bad;
+    }
     if (raw) {
-        if (to || type || phase || purpose || case_id || subject || nfields || repeat || acked
-            || rate)
-            return macx_cli_usage (self, "--raw sends a sealed record as it is: it takes no "
-                                   "record options");
+        free (r);
         int exit_code = MACX_EX_OK;
         macx_agent_t *agent = s_connect (self, &cl, &exit_code);
         if (!agent)
@@ -321,38 +309,22 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
         macx_agent_destroy (&agent);
         return exit_code;
     }
-    if ((acked || rate) && !repeat)
-        return macx_cli_usage (self, "%s needs --repeat", acked ? "--acked" : "--rate");
-    static const char *const required[] = { "--to", "--type", "--phase", "--purpose", "--case",
-                                            "--subject" };
-    const char *given[] = { to, type, phase, purpose, case_id, subject };
-    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
-        if (!given[i])
-            return macx_cli_usage (self, "%s is required (or --raw FILE)", required[i]);
-    macx_cli_route_t route;
-    if ((bad = macx_cli_route (self, to, phase, case_phase, &route)) >= 0)
-        return bad;
 
     int exit_code = MACX_EX_OK;
     macx_agent_t *agent = s_connect (self, &cl, &exit_code);
-    if (!agent)
+    if (!agent) {
+        free (r);
         return exit_code;
+    }
     Macx__Payload *payload = NULL;
     Macx__FieldEntry **manifest = NULL;
     size_t nmanifest = 0;
-    int rc = macx_record_build (type, fields, nfields, &payload, &manifest, &nmanifest, &err);
+    int rc = macx_record_build (r->type, r->fields, r->nfields, &payload, &manifest, &nmanifest,
+                                &err);
     macx_agent_event_t ev = { 0 };
     if (rc == MACX_OK) {
         Macx__Header h = MACX__HEADER__INIT;
-        h.recipients = route.recipients;
-        h.n_recipients = route.n;
-        h.subject = (char *) subject;
-        h.case_id = (char *) case_id;
-        h.phase = route.phase;
-        h.case_phase = route.case_phase;
-        h.record_type = (char *) type;
-        h.purpose = (char *) purpose;
-        h.legal_basis = (char *) basis;
+        macx_cli_record_header (r, &h);
         h.manifest = manifest;
         h.n_manifest = nmanifest;
         h.sim_day = sim_day;
@@ -360,6 +332,7 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
             exit_code = s_send_repeat (agent, &h, payload, (long) repeat, (long) rate, acked, &cl);
             macx_record_build_free (&payload, &manifest, nmanifest);
             macx_agent_destroy (&agent);
+            free (r);
             return exit_code;
         }
         rc = macx_agent_send (agent, &h, payload, cl.timeout_s * 1000, &ev, &err);
@@ -392,6 +365,7 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
     macx_agent_done (agent, &ev);
     macx_record_build_free (&payload, &manifest, nmanifest);
     macx_agent_destroy (&agent);
+    free (r);
     return exit_code;
 }
 

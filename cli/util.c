@@ -224,9 +224,9 @@ macx_cli_long (const macx_cmd_t *cmd, const char *name, const char *text, long l
     return -1;
 }
 
-int
-macx_cli_route (const macx_cmd_t *cmd, const char *to, const char *phase,
-                const char *case_phase, macx_cli_route_t *r)
+static int
+s_route (const macx_cmd_t *cmd, const char *to, const char *phase, const char *case_phase,
+         macx_cli_route_t *r)
 {
     r->phase = macx_phase_parse (phase);
     r->case_phase = case_phase ? macx_phase_parse (case_phase) : r->phase;
@@ -240,6 +240,64 @@ macx_cli_route (const macx_cmd_t *cmd, const char *to, const char *phase,
          t && r->n <= MACX_RECIPIENTS_MAX; t = strtok_r (NULL, ",", &save))
         r->recipients[r->n++] = t;
     return -1;
+}
+
+bool
+macx_cli_record_opt (const macx_cmd_t *cmd, macx_cli_record_t *r, int c, char *arg,
+                     int *bad)
+{
+    macx_error_t err = { 0 };
+    switch (c) {
+    case 't': r->to = arg; return true;
+    case 'T': r->type = arg; return true;
+    case 'p': r->phase = arg; return true;
+    case 'P': r->case_phase = arg; return true;
+    case 'u': r->purpose = arg; return true;
+    case 'c': r->case_id = arg; return true;
+    case 's': r->subject = arg; return true;
+    case 'l': r->basis = arg; return true;
+    case 'f':
+        if (r->nfields == sizeof r->fields / sizeof r->fields[0])
+            *bad = macx_cli_usage (cmd, "more than %zu --field options", r->nfields);
+        else if (macx_record_field_parse (arg, &r->fields[r->nfields++], &err))
+            *bad = macx_cli_usage (cmd, "%s", macx_error_text (&err));
+        return true;
+    default: return false;
+    }
+}
+
+bool
+macx_cli_record_any (const macx_cli_record_t *r)
+{
+    return r->to || r->type || r->phase || r->case_phase || r->purpose || r->case_id
+           || r->subject || r->basis || r->nfields;
+}
+
+int
+macx_cli_record_check (const macx_cmd_t *cmd, macx_cli_record_t *r, const char *alt)
+{
+    static const char *const names[] = { "--to", "--type", "--phase", "--purpose", "--case",
+                                         "--subject" };
+    const char *given[] = { r->to, r->type, r->phase, r->purpose, r->case_id, r->subject };
+    for (size_t i = 0; i < sizeof given / sizeof given[0]; i++)
+        if (!given[i])
+            return macx_cli_usage (cmd, "%s is required%s%s%s", names[i], alt ? " (or " : "",
+                                   alt ? alt : "", alt ? ")" : "");
+    return s_route (cmd, r->to, r->phase, r->case_phase, &r->route);
+}
+
+void
+macx_cli_record_header (macx_cli_record_t *r, Macx__Header *h)
+{
+    h->recipients = r->route.recipients;
+    h->n_recipients = r->route.n;
+    h->subject = (char *) r->subject;
+    h->case_id = (char *) r->case_id;
+    h->phase = r->route.phase;
+    h->case_phase = r->route.case_phase;
+    h->record_type = (char *) r->type;
+    h->purpose = (char *) r->purpose;
+    h->legal_basis = (char *) (r->basis ? r->basis : "");
 }
 
 int

@@ -71,23 +71,6 @@ static volatile sig_atomic_t s_interrupted;
 static void s_on_signal (int sig) { (void) sig; s_interrupted = 1; }
 
 static int
-s_mkdirs (const char *path, macx_error_t *err)
-{
-    char tmp[2048];
-    snprintf (tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir (tmp, 0700) != 0 && errno != EEXIST)
-                return macx_error_set (err, MACX_EIO, "%s: %s", tmp, strerror (errno));
-            *p = '/';
-        }
-    if (mkdir (tmp, 0700) != 0 && errno != EEXIST)
-        return macx_error_set (err, MACX_EIO, "%s: %s", tmp, strerror (errno));
-    return MACX_OK;
-}
-
-static int
 s_free_port (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
@@ -417,7 +400,7 @@ s_prepare (s_pilot_t *self, macx_error_t *err)
         if (strchr (self->run, '\'') || system (cmd) != 0)
             return macx_error_set (err, MACX_EIO, "%s: cannot clear the previous run", self->run);
     }
-    if ((rc = s_mkdirs (self->run, err)))
+    if ((rc = macx_file_mkdirs (self->run, err)))
         return rc;
     snprintf (path, sizeof path, "%s/scenario.yaml", self->run);
     if ((rc = s_copy_file (self->o.scenario, path, err)))
@@ -431,18 +414,18 @@ s_prepare (s_pilot_t *self, macx_error_t *err)
             return rc;
     /* synthetic databases, and the broker's directory */
     snprintf (path, sizeof path, "%s/agents", self->run);
-    if ((rc = s_mkdirs (path, err)))
+    if ((rc = macx_file_mkdirs (path, err)))
         return rc;
     for (int i = 0; i < self->scn.nagencies; i++) {
         snprintf (path, sizeof path, "%s/agents/%s", self->run, self->scn.agencies[i].id);
-        if ((rc = s_mkdirs (path, err)))
+        if ((rc = macx_file_mkdirs (path, err)))
             return rc;
     }
     snprintf (path, sizeof path, "%s/agents", self->run);
     if ((rc = macx_synth_generate (&self->scn, path, err)))
         return rc;
     snprintf (path, sizeof path, "%s/broker", self->run);
-    if ((rc = s_mkdirs (path, err)))
+    if ((rc = macx_file_mkdirs (path, err)))
         return rc;
     return MACX_OK;
 }
