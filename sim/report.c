@@ -368,6 +368,8 @@ s_on_entry (const Macx__AuditEntry *e, void *arg)
         s_cpy (f->agreement, sizeof f->agreement,
                e->agreement && *e->agreement ? e->agreement : "(none)");
         f->case_ix = c ? (size_t) (c - r->cases) : SIZE_MAX;
+        if (c && in_phase)
+            c->waited[phase] |= MACX_REPORT_WAIT_AGREEMENT;
     }
     else if (strcmp (e->event, "deliver") == 0) {
         r->delivered++;
@@ -396,13 +398,31 @@ s_on_outcome (const macx_jv_t *o, int line, void *arg)
     s_build_t *b = arg;
     macx_report_t *r = b->r;
     const char *event = macx_jv_str (o, "event", "");
+    int phase = macx_phase_parse (macx_jv_str (o, "phase", ""));
     if (strcmp (event, "work") == 0) {
         macx_report_agency_t *a = s_agency (r, macx_jv_str (o, "agency", b->agent_dir));
         int64_t q = s_ms (o, "queued_sim_ms"), s = s_ms (o, "start_sim_ms"), e = s_ms (o, "end_sim_ms");
-        if (a && q != MACX_REPORT_NONE && s != MACX_REPORT_NONE && e != MACX_REPORT_NONE) {
-            a->units++;
-            a->queue_days += (double) (s - q) / MACX_REPORT_DAY_MS;
-            a->work_days += (double) (e - s) / MACX_REPORT_DAY_MS;
+        if (!a || q == MACX_REPORT_NONE || s == MACX_REPORT_NONE || e == MACX_REPORT_NONE)
+            return 0;
+        double queue = (double) (s - q) / MACX_REPORT_DAY_MS, work = (double) (e - s) / MACX_REPORT_DAY_MS;
+        a->units++;
+        a->queue_days += queue;
+        a->work_days += work;
+        if (phase) {
+            macx_report_work_t *w = &a->phases[phase];
+            w->units++;
+            w->queued += s > q;
+            w->queue_days += queue;
+            w->work_days += work;
+            if (queue > w->max_queue_days)
+                w->max_queue_days = queue;
+        }
+        const char *case_id = macx_jv_str (o, "case", "");
+        if (phase && s > q && *case_id) {
+            macx_report_case_t *c = s_case (b, case_id);
+            if (!c)
+                return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+            c->waited[phase] |= MACX_REPORT_WAIT_WORKER;
         }
         return 0;
     }
@@ -449,6 +469,8 @@ s_on_outcome (const macx_jv_t *o, int line, void *arg)
         const char *agreement = macx_jv_str (o, "agreement", "");
         s_cpy (h->agreement, sizeof h->agreement, *agreement ? agreement : "(none)");
         h->case_ix = (size_t) (c - r->cases);
+        if (phase)
+            c->waited[phase] |= MACX_REPORT_WAIT_AGREEMENT;
     }
     else if (strcmp (event, "stalled") == 0) {
         r->stall_events++;
@@ -661,15 +683,38 @@ s_finish (s_build_t *b)
                 s_cpy (c->held_by[p], sizeof c->held_by[p], c->holders[p]);
             }
         }
-        if (first && c->end_ms[MACX_REPORT_PHASES] != MACX_REPORT_NONE)
-            e2e[ne2e++] = (double) (c->end_ms[MACX_REPORT_PHASES] - c->start_ms[first]) / MACX_REPORT_DAY_MS;
         c->outcome = disposed ? MACX_OUTCOME_DISPOSED
                    : c->stalled_agency[0] ? MACX_OUTCOME_STALLED : MACX_OUTCOME_OPEN;
+        for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+            macx_report_funnel_t *f = &r->phases[p].funnel;
+            if (c->start_ms[p] == MACX_REPORT_NONE)
+                continue;
+            if (c->end_ms[p] == MACX_REPORT_NONE) {
+                if (c->outcome == MACX_OUTCOME_STALLED)
+                    f->stalled++;
+                else
+                    f->waiting++;
+            }
+            else if (c->waited[p] & MACX_REPORT_WAIT_AGREEMENT)
+                f->agreement++;
+            else if (c->waited[p] & MACX_REPORT_WAIT_WORKER)
+                f->worker++;
+            else
+                f->through++;
+        }
+        if (first && c->end_ms[MACX_REPORT_PHASES] != MACX_REPORT_NONE)
+            e2e[ne2e++] = (double) (c->end_ms[MACX_REPORT_PHASES] - c->start_ms[first]) / MACX_REPORT_DAY_MS;
         r->outcomes[c->outcome]++;
         r->levels[c->level]++;
         if (disposed && c->back_to_investigation)
             r->back_to_investigation++;
     }
+    /* skipped: the scenario's workflow leaves the phase out (nobody entered
+     * it, yet a later phase ran), not a phase nobody has reached yet */
+    for (int p = 1; p <= MACX_REPORT_PHASES; p++)
+        for (int q = p + 1; q <= MACX_REPORT_PHASES && !r->phases[p].entered; q++)
+            if (r->phases[q].entered)
+                r->phases[p].skipped = true;
     for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
         macx_report_phase_t *ph = &r->phases[p];
         ph->days = s_stats (ph->values, ph->done);
@@ -856,9 +901,12 @@ macx_report_json (const macx_report_t *r, FILE *out)
              r->ncases, r->audit_entries, r->accepted, r->refusals, r->delivered);
     for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
         const macx_report_phase_t *ph = &r->phases[p];
-        fprintf (out, "%s\n    {\"phase\": \"%s\", \"entered\": %" PRIu64 ", \"done\": %" PRIu64
-                 ", \"open\": %" PRIu64 ", \"days\": ", p > 1 ? "," : "", macx_phase_name (p),
-                 ph->entered, ph->done, ph->open);
+        const macx_report_funnel_t *f = &ph->funnel;
+        fprintf (out, "%s\n    {\"phase\": \"%s\", \"skipped\": %s, \"entered\": %" PRIu64 ", \"done\": %"
+                 PRIu64 ", \"open\": %" PRIu64 ",\n     \"funnel\": {\"through\": %" PRIu64 ", \"worker\": %"
+                 PRIu64 ", \"agreement\": %" PRIu64 ", \"stalled\": %" PRIu64 ", \"waiting\": %" PRIu64
+                 "},\n     \"days\": ", p > 1 ? "," : "", macx_phase_name (p), ph->skipped ? "true" : "false",
+                 ph->entered, ph->done, ph->open, f->through, f->worker, f->agreement, f->stalled, f->waiting);
         s_json_stats (out, &ph->days);
         fputc ('}', out);
     }
@@ -940,7 +988,22 @@ macx_report_json (const macx_report_t *r, FILE *out)
         s_num (out, a->units ? a->queue_days / (double) a->units : 0);
         fputs (", \"mean_work_days\": ", out);
         s_num (out, a->units ? a->work_days / (double) a->units : 0);
-        fputc ('}', out);
+        fputs (",\n     \"phases\": [", out);
+        int listed = 0;
+        for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+            const macx_report_work_t *w = &a->phases[p];
+            if (!w->units)
+                continue;
+            fprintf (out, "%s{\"phase\": \"%s\", \"work_units\": %" PRIu64 ", \"queued_units\": %" PRIu64
+                     ", \"mean_queue_days\": ", listed++ ? ", " : "", macx_phase_name (p), w->units, w->queued);
+            s_num (out, w->queue_days / (double) w->units);
+            fputs (", \"max_queue_days\": ", out);
+            s_num (out, w->max_queue_days);
+            fputs (", \"mean_work_days\": ", out);
+            s_num (out, w->work_days / (double) w->units);
+            fputc ('}', out);
+        }
+        fputs ("]}", out);
     }
     fprintf (out, "%s],\n  \"skipped_outcome_lines\": %d,\n", r->nagencies ? "\n  " : "",
              r->skipped_lines);
@@ -1068,9 +1131,13 @@ macx_report_print_summary (const macx_report_t *r, FILE *out)
              "p99", "max", "mean");
     for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
         const macx_report_phase_t *ph = &r->phases[p];
-        fprintf (out, "%-16s %6" PRIu64 " %6" PRIu64 " %8.2f %8.2f %8.2f %8.2f %8.2f\n",
-                 macx_phase_name (p), ph->done, ph->open, ph->days.p50, ph->days.p90, ph->days.p99,
-                 ph->days.max, ph->days.mean);
+        if (ph->skipped)
+            fprintf (out, "%-16s %6s    skipped (no subject entered it; a later phase ran)\n",
+                     macx_phase_name (p), "-");
+        else
+            fprintf (out, "%-16s %6" PRIu64 " %6" PRIu64 " %8.2f %8.2f %8.2f %8.2f %8.2f\n",
+                     macx_phase_name (p), ph->done, ph->open, ph->days.p50, ph->days.p90, ph->days.p99,
+                     ph->days.max, ph->days.mean);
     }
     const macx_report_stats_t *e = &r->end_to_end;
     fprintf (out, "%-16s %6" PRIu64 " %6s %8.2f %8.2f %8.2f %8.2f %8.2f\n", "end to end", e->n, "",

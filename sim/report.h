@@ -1,7 +1,8 @@
 /* report.h -- what a pilot run found, computed after the run from its
  * directory alone: phase latencies from the broker's audit trail, outcomes,
  * levels, disposals, refusals and stalls from the agencies' outcome files,
- * queueing vs working time per agency, and, set apart, how fast the run went
+ * where each phase's subjects waited or stalled, queueing vs working time
+ * per agency and phase, and, set apart, how fast the run went
  * on the wall clock. Writes report.json (schema: docs/report.schema.json),
  * phases.csv and a self-contained report.html, prints the stdout summary,
  * and compares two runs. Reading the report is documented in docs/pilot.md.
@@ -53,6 +54,10 @@ typedef struct {
     double p50, p90, p99, max, min, mean;
 } macx_report_stats_t;
 
+/* Why a case waited in a phase (flags in macx_report_case_t.waited). */
+#define MACX_REPORT_WAIT_WORKER    1     /* a unit of its work there queued for a free worker */
+#define MACX_REPORT_WAIT_AGREEMENT 2     /* a record of it there was refused, or held for a daily cap */
+
 /* One case (one subject) as the report sees it. Index [p] is the phase
  * (1..5); [0] is unused. */
 typedef struct {
@@ -67,6 +72,7 @@ typedef struct {
     char holders[MACX_REPORT_PHASES + 1][256];  /* its recipients, ';'-separated */
     char held_by[MACX_REPORT_PHASES + 1][256];  /* who ended the phase, or who has it */
     int64_t panel_end_ms;                       /* latest arrive_ms of a ctp panel record, or NONE */
+    uint8_t waited[MACX_REPORT_PHASES + 1];     /* MACX_REPORT_WAIT_* of the phase's work and records */
     int level;                                  /* 1..3, 0 if never assessed */
     double score;
     char disposals[512];                        /* ';'-separated kinds */
@@ -82,10 +88,25 @@ typedef struct {
     int64_t stalled_sim_ms;
 } macx_report_case_t;
 
+/* Where the cases that entered a phase went, each in exactly one: an open
+ * case is stalled or waiting; a done one is agreement if a record of it in
+ * the phase was refused or held, else worker if its work there queued,
+ * else through. So through + worker + agreement is done and stalled +
+ * waiting is open (chart 2 of report.html). */
+typedef struct {
+    uint64_t through;                    /* done, without waiting for either */
+    uint64_t worker;                     /* done, after waiting for a free worker */
+    uint64_t agreement;                  /* done, after a refusal or a daily cap's hold */
+    uint64_t stalled;                    /* open, and an agency gave up on the case */
+    uint64_t waiting;                    /* open when the run ended, nobody gave up */
+} macx_report_funnel_t;
+
 typedef struct {
     uint64_t entered;                    /* cases that started the phase */
     uint64_t done;                       /* ... and ended it */
     uint64_t open;                       /* ... and are still in it */
+    bool skipped;                        /* nobody entered it and a later phase ran */
+    macx_report_funnel_t funnel;
     macx_report_stats_t days;            /* latency of the done ones */
     double p25, p75;                     /* for the box plot */
     double *values;                      /* sorted latencies (days), done of them */
@@ -98,6 +119,15 @@ typedef struct {
     uint64_t cases;                      /* distinct cases */
 } macx_report_tally_t;
 
+/* An agency's units of work in one phase. */
+typedef struct {
+    uint64_t units;                      /* "work" outcomes */
+    uint64_t queued;                     /* ... that waited for a free worker at all */
+    double queue_days;                   /* sum of start - queued */
+    double work_days;                    /* sum of end - start */
+    double max_queue_days;
+} macx_report_work_t;
+
 typedef struct {
     char id[MACX_REPORT_ID];
     char kind[32];
@@ -108,6 +138,7 @@ typedef struct {
     uint64_t units;                      /* "work" outcomes */
     double queue_days;                   /* sum of start - queued */
     double work_days;                    /* sum of end - start */
+    macx_report_work_t phases[MACX_REPORT_PHASES + 1];   /* the same by phase, [1..5] */
 } macx_report_agency_t;
 
 typedef struct {

@@ -4,20 +4,26 @@
  * apart at the end. Every string from the run is escaped on its way out. */
 #include "report.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "names.h"
 
-#define S_W      760                     /* chart width, px */
-#define S_LABEL  210                     /* room for row labels on the left */
-#define S_RIGHT  110                     /* room for value labels on the right */
-#define S_ROW    26                      /* bar row height */
-#define S_TOP    34
-#define S_BOTTOM 46
+#define S_W       880                    /* chart width, px (scaled down on a narrow page) */
+#define S_ROW     26                     /* bar row height */
+#define S_TOP     34                     /* below the title */
+#define S_BOTTOM  46                     /* room for the ticks and the axis label */
+#define S_LABEL_PX 12                    /* font sizes, as in s_css */
+#define S_SMALL_PX 11
+#define S_CUT     40                     /* row labels are cut to this many bytes */
+#define S_LABEL_MAX 300                  /* ... and this many px */
+#define S_NSEG    5
 
+/* The categorical palette (the funnel has its own, in s_funnel). */
 static const char *const s_colors[] = { "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
                                         "#edc948", "#b07aa1" };
 
@@ -36,24 +42,74 @@ s_esc (FILE *out, const char *s)
     }
 }
 
-/* Escapes s cut to at most max bytes (on a UTF-8 boundary, with an ellipsis). */
-static void
-s_esc_cut (FILE *out, const char *s, size_t max)
+/* s cut to at most max bytes (on a UTF-8 boundary, with an ellipsis), in
+ * buf; returns buf. */
+static const char *
+s_cut (char *buf, size_t size, const char *s, size_t max)
 {
+    assert (size > 4);
     size_t n = strlen (s);
+    if (max >= size - 4)
+        max = size - 4;
     if (n <= max) {
-        s_esc (out, s);
-        return;
+        snprintf (buf, size, "%s", s);
+        return buf;
     }
-    char buf[256];
-    if (max >= sizeof buf)
-        max = sizeof buf - 1;
     while (max > 0 && ((unsigned char) s[max] & 0xc0) == 0x80)
         max--;
     memcpy (buf, s, max);
-    buf[max] = 0;
-    s_esc (out, buf);
-    fputs ("&#8230;", out);
+    memcpy (buf + max, "\xe2\x80\xa6", 4);   /* U+2026 and the terminator */
+    return buf;
+}
+
+/* How wide s is drawn at px, in px, slightly over for the usual sans-serif
+ * faces (DejaVu Sans, the widest common fallback, included): the charts size
+ * their margins by it so that no label leaves its chart, whatever it says.
+ * tests/integration/report_render.sh measures the result in a browser. */
+static double
+s_text_w (const char *s, double px)
+{
+    double em = 0;
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char) *s;
+        if ((c & 0xc0) == 0x80)
+            continue;                    /* a UTF-8 continuation byte */
+        em += c >= 0x80 ? 1.0
+            : strchr ("MW%@", c) ? 1.0
+            : strchr ("mw", c) ? 0.98
+            : c >= 'A' && c <= 'Z' ? 0.78
+            : c >= '0' && c <= '9' ? 0.66
+            : strchr ("ijl|.,:;'!", c) ? 0.34
+            : strchr ("ftr ()[]-/", c) ? 0.45
+            : 0.64;
+    }
+    return em * px;
+}
+
+/* A row label cut (with an ellipsis) to S_CUT bytes and to S_LABEL_MAX px,
+ * in buf. */
+static const char *
+s_fit (char *buf, size_t size, const char *label)
+{
+    size_t max = S_CUT;
+    s_cut (buf, size, label, max);
+    while (max > 1 && s_text_w (buf, S_LABEL_PX) > S_LABEL_MAX)
+        s_cut (buf, size, label, --max);
+    return buf;
+}
+
+/* A duration in simulated days as a reader wants it: one decimal, and
+ * "under 0.1" rather than a string of zeros; in buf. */
+static const char *
+s_days (char *buf, size_t size, double days)
+{
+    if (days == 0)
+        snprintf (buf, size, "0");
+    else if (days > 0 && days < 0.05)
+        snprintf (buf, size, "under 0.1");
+    else
+        snprintf (buf, size, "%.1f", days);
+    return buf;
 }
 
 /* A step of 1, 2 or 5 times a power of ten giving about five ticks to max. */
@@ -98,83 +154,140 @@ s_svg_open (FILE *out, int height, const char *title)
     fputs ("</text>\n", out);
 }
 
+/* An empty chart is one line: its title and "none", and why. */
 static void
-s_nodata (FILE *out, const char *title)
+s_none (FILE *out, const char *title, const char *why)
 {
-    s_svg_open (out, 70, title);
-    fprintf (out, "<text x=\"%d\" y=\"50\" class=\"tick\">no data in this run</text>\n</svg>\n", S_LABEL);
+    fputs ("<p class=\"none\"><b>", out);
+    s_esc (out, title);
+    fputs (":</b> none", out);
+    if (why) {
+        fputs (" (", out);
+        s_esc (out, why);
+        fputc (')', out);
+    }
+    fputs (".</p>\n", out);
+}
+
+/* A legend from y down: a swatch and a name per item, wrapped to the
+ * chart's width. Returns the height it takes; with out NULL, only that. */
+static int
+s_legend (FILE *out, int y, const char *const *names, const char *const *colors, int n)
+{
+    int x = 4, rows = 1;
+    for (int i = 0; i < n; i++) {
+        int w = 16 + (int) ceil (s_text_w (names[i], S_SMALL_PX)) + 18;
+        if (x > 4 && x + w > S_W - 4) {
+            x = 4;
+            y += 18;
+            rows++;
+        }
+        if (out) {
+            fprintf (out, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>"
+                     "<text x=\"%d\" y=\"%d\" class=\"tick\">", x, y, colors[i], x + 16, y + 10);
+            s_esc (out, names[i]);
+            fputs ("</text>\n", out);
+        }
+        x += w;
+    }
+    return rows * 18 + 4;
 }
 
 typedef struct {
     char label[96];
-    double v[2];                         /* segments (stacked) */
-    char text[64];                       /* value label at the bar's end */
+    bool dim;                            /* label drawn as not applying (a skipped phase) */
+    char note[160];                      /* drawn in place of the bar when set */
+    double v[S_NSEG];                    /* segments (stacked) */
+    char tip[S_NSEG][192];               /* each segment's tooltip */
+    const char *solid;                   /* one segment in this colour, when set */
+    char text[96];                       /* value label at the bar's end */
 } s_bar_t;
 
-/* Horizontal bars, one row per item, optionally two stacked segments
- * (nseg 2, named in segs) and optionally centred (a funnel). */
+typedef struct {
+    const char *title;
+    const char *xlabel;
+    int nseg;
+    const char *const *segs;             /* the segments' names, for the legend (nseg > 1) */
+    const char *const *colors;           /* the segments' colours */
+    bool whole;                          /* counts: whole-number ticks */
+    bool inside;                         /* counts printed inside the segments wide enough */
+    const char *none;                    /* why the chart can be empty, for its "none" line */
+} s_chart_t;
+
+/* Horizontal bars, one row per item, with up to S_NSEG stacked segments.
+ * The margins are sized by the longest label on the left and the longest
+ * value on the right, so that everything is drawn inside the chart. */
 static void
-s_hbars (FILE *out, const char *title, const char *xlabel, const s_bar_t *rows, size_t n, int nseg,
-         const char *const *segs, bool centred, int color0)
+s_hbars (FILE *out, const s_chart_t *ch, const s_bar_t *rows, size_t n)
 {
-    double max = 0;
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].v[0] + (nseg > 1 ? rows[i].v[1] : 0) > max)
-            max = rows[i].v[0] + (nseg > 1 ? rows[i].v[1] : 0);
+    double max = 0, lw = 0, rw = 0;
+    char cut[S_CUT + 4];
+    for (size_t i = 0; i < n; i++) {
+        double total = 0;
+        for (int s = 0; s < ch->nseg; s++)
+            total += rows[i].v[s];
+        if (total > max)
+            max = total;
+        double w = s_text_w (s_fit (cut, sizeof cut, rows[i].label), S_LABEL_PX);
+        if (w > lw)
+            lw = w;
+        if ((w = s_text_w (rows[i].text, S_SMALL_PX)) > rw)
+            rw = w;
+    }
     if (n == 0 || !(max > 0)) {
-        s_nodata (out, title);
+        s_none (out, ch->title, ch->none);
         return;
     }
-    int legend = nseg > 1 ? 22 : 0;
-    int plot = S_W - S_LABEL - S_RIGHT;
-    int y0 = S_TOP + legend, height = y0 + (int) n * S_ROW + S_BOTTOM;
-    s_svg_open (out, height, title);
-    for (int s = 0; s < nseg && nseg > 1; s++) {
-        fprintf (out, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>"
-                 "<text x=\"%d\" y=\"%d\" class=\"tick\">", S_LABEL + s * 140, S_TOP - 2,
-                 s_colors[(color0 + s) % 7], S_LABEL + s * 140 + 16, S_TOP + 8);
-        s_esc (out, segs[s]);
-        fputs ("</text>\n", out);
-    }
-    double top = centred ? max : 0;
-    if (!centred)
-        top = s_axis (out, max, nseg == 1, S_LABEL, plot, y0 - 4, y0 + (int) n * S_ROW, xlabel);
-    else {
-        fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"axis\" text-anchor=\"middle\">", S_LABEL + plot / 2,
-                 y0 + (int) n * S_ROW + 34);
-        s_esc (out, xlabel);
-        fputs ("</text>\n", out);
-    }
+    int left = 14 + (int) ceil (lw), right = 16 + (int) ceil (rw);
+    if (left < 90)
+        left = 90;
+    int plot = S_W - left - right;
+    /* labels are fitted to S_LABEL_MAX and values are this file's own short
+     * formats, so there is always room for the bars */
+    assert (plot >= 200);
+    int y0 = S_TOP + (ch->nseg > 1 ? s_legend (NULL, S_TOP - 6, ch->segs, ch->colors, ch->nseg) : 0);
+    s_svg_open (out, y0 + (int) n * S_ROW + S_BOTTOM, ch->title);
+    if (ch->nseg > 1)
+        s_legend (out, S_TOP - 6, ch->segs, ch->colors, ch->nseg);
+    double top = s_axis (out, max, ch->whole, left, plot, y0 - 4, y0 + (int) n * S_ROW, ch->xlabel);
     for (size_t i = 0; i < n; i++) {
+        const s_bar_t *b = &rows[i];
         int y = y0 + (int) i * S_ROW;
-        fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"label\" text-anchor=\"end\">", S_LABEL - 8, y + 17);
-        s_esc_cut (out, rows[i].label, 30);
+        fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"%s\" text-anchor=\"end\">", left - 8, y + 17,
+                 b->dim ? "label dim" : "label");
+        s_esc (out, s_fit (cut, sizeof cut, b->label));
         fputs ("</text>", out);
-        double total = rows[i].v[0] + (nseg > 1 ? rows[i].v[1] : 0);
-        double x = centred ? S_LABEL + (plot - total / top * plot) / 2 : S_LABEL;
-        for (int s = 0; s < nseg; s++) {
-            double w = rows[i].v[s] / top * plot;
-            if (w > 0)
-                fprintf (out, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>",
-                         x, y + 4, w, S_ROW - 8, s_colors[(color0 + s) % 7]);
-            if (w > 0) {
-                s_esc (out, rows[i].label);
-                if (nseg > 1) {
-                    fputs (": ", out);
-                    s_esc (out, segs[s]);
-                }
-                fprintf (out, " %g</title></rect>", rows[i].v[s]);
-            }
+        if (b->note[0]) {
+            fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"note\">", left + 6, y + 17);
+            s_esc (out, b->note);
+            fputs ("</text>\n", out);
+            continue;
+        }
+        double x = left;
+        for (int s = 0; s < (b->solid ? 1 : ch->nseg); s++) {
+            double w = b->v[s] / top * plot;
+            if (!(w > 0))
+                continue;
+            fprintf (out, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>", x,
+                     y + 4, w, S_ROW - 8, b->solid ? b->solid : ch->colors[s]);
+            s_esc (out, b->tip[s]);
+            fputs ("</title></rect>", out);
+            char num[32];
+            snprintf (num, sizeof num, "%.0f", b->v[s]);
+            if (ch->inside && !b->solid && s_text_w (num, 10) + 6 <= w)
+                fprintf (out, "<text x=\"%.1f\" y=\"%d\" class=\"in\" text-anchor=\"middle\">%s</text>",
+                         x + w / 2, y + 16, num);
             x += w;
         }
         fprintf (out, "<text x=\"%.1f\" y=\"%d\" class=\"value\">", x + 6, y + 17);
-        s_esc (out, rows[i].text);
+        s_esc (out, b->text);
         fputs ("</text>\n", out);
     }
     fputs ("</svg>\n", out);
 }
 
-/* Chart 1: a box plot per phase on one days axis. */
+/* Chart 1: a box plot per phase on one days axis, with a legend of its
+ * marks and the median, p90 and p99 in columns on the right. */
 static void
 s_boxes (FILE *out, const macx_report_t *r)
 {
@@ -184,26 +297,85 @@ s_boxes (FILE *out, const macx_report_t *r)
         if (r->phases[p].days.n && r->phases[p].days.max > max)
             max = r->phases[p].days.max;
     if (!(max > 0)) {
-        s_nodata (out, title);
+        s_none (out, title, "no subject finished a phase");
         return;
     }
-    /* "p50 25.8, p90 30.6" needs more room on the right than a bar's value */
-    int right = S_RIGHT + 40, plot = S_W - S_LABEL - right, row = 40, y0 = S_TOP + 6;
-    int height = y0 + MACX_REPORT_PHASES * row + S_BOTTOM;
+    static const char *const heads[] = { "p50 days", "p90 days", "p99 days" };
+    char num[64];
+    snprintf (num, sizeof num, "%.1f", max);
+    double cw = s_text_w (heads[2], S_SMALL_PX);
+    if (s_text_w (num, S_SMALL_PX) > cw)
+        cw = s_text_w (num, S_SMALL_PX);
+    int col = 12 + (int) ceil (cw), right = 3 * col + 16;
+    double lw = 0;
+    for (int p = 1; p <= MACX_REPORT_PHASES; p++)
+        if (s_text_w (macx_phase_name (p), S_LABEL_PX) > lw)
+            lw = s_text_w (macx_phase_name (p), S_LABEL_PX);
+    int left = 14 + (int) ceil (lw), plot = S_W - left - right, row = 40;
+    /* the legend: each mark as drawn, and what it stands for, wrapped */
+    static const char *const marks[] = { "middle half (25th to 75th percentile)", "median (p50)",
+                                          "90th percentile", "99th percentile",
+                                          "fastest to slowest" };
+    int mw[5], lrows = 1;
+    for (int i = 0, x = 4; i < 5; i++) {
+        mw[i] = 24 + (int) ceil (s_text_w (marks[i], S_SMALL_PX)) + 16;
+        if (x > 4 && x + mw[i] > S_W - 4) {
+            x = 4;
+            lrows++;
+        }
+        x += mw[i];
+    }
+    int y0 = S_TOP + 18 * lrows + 18, height = y0 + MACX_REPORT_PHASES * row + S_BOTTOM;
     s_svg_open (out, height, title);
-    double top = s_axis (out, max, false, S_LABEL, plot, y0 - 4, y0 + MACX_REPORT_PHASES * row,
-                         "days from the phase's first record to the next phase's first record");
+    int x = 4, ly = S_TOP + 2;
+    for (int i = 0; i < 5; i++) {
+        int w = mw[i];
+        if (x > 4 && x + w > S_W - 4) {
+            x = 4;
+            ly += 18;
+        }
+        int cx = x + 9, cy = ly - 4;
+        switch (i) {
+        case 0: fprintf (out, "<rect x=\"%d\" y=\"%d\" width=\"18\" height=\"10\" class=\"box\" fill=\"#bbb\"/>",
+                         x, cy - 5); break;
+        case 1: fprintf (out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"median\"/>", cx, cy - 6,
+                         cx, cy + 6); break;
+        case 2: fprintf (out, "<circle cx=\"%d\" cy=\"%d\" r=\"3.5\" class=\"p90\"/>", cx, cy); break;
+        case 3: fprintf (out, "<path d=\"M%d %dl4.5 4.5l-4.5 4.5l-4.5-4.5z\" class=\"p99\"/>", cx, cy - 5); break;
+        default: fprintf (out, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" class=\"whisker\"/>", x, cy,
+                          x + 18, cy);
+        }
+        fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"tick\">", x + 24, ly);
+        s_esc (out, marks[i]);
+        fputs ("</text>\n", out);
+        x += w;
+    }
+    for (int k = 0; k < 3; k++)
+        fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"head\" text-anchor=\"end\">%s</text>",
+                 S_W - 8 - (2 - k) * col, y0 - 6, heads[k]);
+    fputc ('\n', out);
+    double top = s_axis (out, max, false, left, plot, y0 - 4, y0 + MACX_REPORT_PHASES * row,
+                         "simulated days from the phase's first record to the next phase's first record");
     for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
         const macx_report_phase_t *ph = &r->phases[p];
         int y = y0 + (p - 1) * row, mid = y + row / 2;
-        fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"label\" text-anchor=\"end\">%s</text>", S_LABEL - 8,
-                 mid + 4, macx_phase_name (p));
+        fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"%s\" text-anchor=\"end\">%s</text>", left - 8, mid + 4,
+                 ph->skipped ? "label dim" : "label", macx_phase_name (p));
         if (!ph->days.n) {
-            fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"tick\">no cases completed this phase</text>\n",
-                     S_LABEL + 6, mid + 4);
+            char note[160];
+            if (ph->skipped)
+                snprintf (note, sizeof note, "skipped: this scenario's workflow leaves the phase out");
+            else if (ph->entered)
+                snprintf (note, sizeof note, "none finished: %" PRIu64 " subject(s) still in this phase "
+                          "when the run ended", ph->open);
+            else
+                snprintf (note, sizeof note, "not reached: no subject got this far");
+            fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"note\">", left + 6, mid + 4);
+            s_esc (out, note);
+            fputs ("</text>\n", out);
             continue;
         }
-#define X(v) (S_LABEL + (v) / top * plot)
+#define X(v) (left + (v) / top * plot)
         fprintf (out, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" class=\"whisker\"/>",
                  X (ph->days.min), mid, X (ph->days.max), mid);
         fprintf (out, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" class=\"whisker\"/>",
@@ -212,15 +384,24 @@ s_boxes (FILE *out, const macx_report_t *r)
                  X (ph->days.max), mid - 7, X (ph->days.max), mid + 7);
         double bw = X (ph->p75) - X (ph->p25);
         fprintf (out, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" class=\"box\" fill=\"%s\">"
-                 "<title>%s: p25 %.2f, median %.2f, p75 %.2f, p90 %.2f, max %.2f days (n %" PRIu64
-                 ")</title></rect>", X (ph->p25), mid - 11, bw < 1 ? 1 : bw, 22, s_colors[(p - 1) % 7],
-                 macx_phase_name (p), ph->p25, ph->days.p50, ph->p75, ph->days.p90, ph->days.max, ph->days.n);
+                 "<title>%s, %" PRIu64 " subjects finished: p25 %.1f, median %.1f, p75 %.1f, p90 %.1f, "
+                 "p99 %.1f days; fastest %.1f, slowest %.1f days", X (ph->p25), mid - 11, bw < 1 ? 1 : bw, 22,
+                 s_colors[(p - 1) % 7], macx_phase_name (p), ph->days.n, ph->p25, ph->days.p50, ph->p75,
+                 ph->days.p90, ph->days.p99, ph->days.min, ph->days.max);
+        if (ph->open)
+            fprintf (out, "; %" PRIu64 " still in it", ph->open);
+        fputs ("</title></rect>", out);
         fprintf (out, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" class=\"median\"/>",
                  X (ph->days.p50), mid - 11, X (ph->days.p50), mid + 11);
         fprintf (out, "<circle cx=\"%.1f\" cy=\"%d\" r=\"3.5\" class=\"p90\"/>", X (ph->days.p90), mid);
+        fprintf (out, "<path d=\"M%.1f %dl4.5 4.5l-4.5 4.5l-4.5-4.5z\" class=\"p99\"/>", X (ph->days.p99),
+                 mid - 5);
 #undef X
-        fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"value\">p50 %.1f, p90 %.1f</text>\n",
-                 S_W - right + 12, mid + 4, ph->days.p50, ph->days.p90);
+        const double q[3] = { ph->days.p50, ph->days.p90, ph->days.p99 };
+        for (int k = 0; k < 3; k++)
+            fprintf (out, "<text x=\"%d\" y=\"%d\" class=\"value\" text-anchor=\"end\">%.1f</text>",
+                     S_W - 8 - (2 - k) * col, mid + 4, q[k]);
+        fputc ('\n', out);
     }
     fputs ("</svg>\n", out);
 }
@@ -240,11 +421,18 @@ s_figure_open (FILE *out, const char *id, const char *heading)
 }
 
 static void
-s_figure_close (FILE *out, const char *caption)
+s_caption (FILE *out, const char *caption)
 {
     fputs ("<p class=\"caption\">", out);
     s_esc (out, caption);
-    fputs ("</p>\n</section>\n", out);
+    fputs ("</p>\n", out);
+}
+
+static void
+s_figure_close (FILE *out, const char *caption)
+{
+    s_caption (out, caption);
+    fputs ("</section>\n", out);
 }
 
 static void
@@ -255,25 +443,101 @@ s_td (FILE *out, const char *s)
     fputs ("</td>", out);
 }
 
+/* An identifier's cell: kept on one line ("C-2026-000002", not "C-" and
+ * "2026-000002"). */
+static void
+s_tdid (FILE *out, const char *s)
+{
+    fputs ("<td class=\"id\">", out);
+    s_esc (out, s);
+    fputs ("</td>", out);
+}
+
 static void
 s_tdn (FILE *out, double v, int decimals)
 {
     fprintf (out, "<td class=\"n\">%.*f</td>", decimals, v);
 }
 
+static void
+s_tdd (FILE *out, double days)
+{
+    char buf[32];
+    fputs ("<td class=\"n\">", out);
+    s_esc (out, s_days (buf, sizeof buf, days));
+    fputs ("</td>", out);
+}
+
+/* A data table's heading, or, when it has no rows, the heading and "none"
+ * on one line. Returns whether the table follows. */
+static bool
+s_table_head (FILE *out, const char *heading, bool empty, const char *const *cols, size_t ncols)
+{
+    fputs ("<h3>", out);
+    s_esc (out, heading);
+    if (empty) {
+        fputs (": none</h3>\n", out);
+        return false;
+    }
+    fputs ("</h3>\n<table>\n<tr>", out);
+    for (size_t i = 0; i < ncols; i++) {
+        fputs ("<th>", out);
+        s_esc (out, cols[i]);
+        fputs ("</th>", out);
+    }
+    fputs ("</tr>\n", out);
+    return true;
+}
+
+/* Words for identifiers a scenario spells with underscores: a disposal kind
+ * ("no_further_action": "No further action") or an agency kind. The table
+ * holds what capitalising the first word would get wrong; anything else is
+ * the identifier with spaces, first letter capitalised. */
+static const struct {
+    const char *id, *words;
+} s_words[] = {
+    { "prevent_channel_referral", "Prevent (Channel) referral" },
+    { "mental_health_support", "Mental health support" },
+    { "mi5", "MI5" },
+    { "ctp", "Counter-Terrorism Policing" },
+    { "ogd", "other government department" },
+    { "local_authority", "local authority" },
+};
+
+static const char *
+s_human (char *buf, size_t size, const char *id, bool capital)
+{
+    for (size_t i = 0; i < sizeof s_words / sizeof s_words[0]; i++)
+        if (strcmp (id, s_words[i].id) == 0) {
+            snprintf (buf, size, "%s", s_words[i].words);
+            return buf;
+        }
+    snprintf (buf, size, "%s", id);
+    for (char *c = buf; *c; c++)
+        if (*c == '_')
+            *c = ' ';
+    if (capital && buf[0] >= 'a' && buf[0] <= 'z')
+        buf[0] = (char) (buf[0] - 'a' + 'A');
+    return buf;
+}
+
 static const char s_css[] =
     "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#222;"
-    "max-width:980px;margin:24px auto;padding:0 16px;background:#fff}"
+    "max-width:920px;margin:24px auto;padding:0 16px;background:#fff}"
     "h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 6px}"
-    "table{border-collapse:collapse;margin:8px 0 16px}td,th{border-bottom:1px solid #ddd;"
+    "h3{font-size:14px;margin:18px 0 2px}"
+    "table{border-collapse:collapse;margin:4px 0 12px}td,th{border-bottom:1px solid #ddd;"
     "padding:3px 10px;text-align:left}th{background:#f4f4f4}td.n{text-align:right;"
-    "font-variant-numeric:tabular-nums}.meta td:first-child{color:#555}"
-    ".caption{color:#444;max-width:760px;margin:4px 0 0}"
-    "svg{display:block;margin-top:4px}svg text{font-family:inherit}"
+    "font-variant-numeric:tabular-nums}.meta td:first-child{color:#555}.meta td{overflow-wrap:anywhere}"
+    ".caption{color:#444;max-width:760px;margin:4px 0 0}p.none{margin:6px 0}"
+    "td.skip{color:#777;font-style:italic}td.id{white-space:nowrap}"
+    "svg{display:block;margin-top:4px;max-width:100%;height:auto}svg text{font-family:inherit}"
     ".title{font-size:14px;font-weight:600;fill:#222}.label{font-size:12px;fill:#222}"
+    ".dim{fill:#888;font-style:italic}.note{font-size:11px;fill:#666;font-style:italic}"
     ".tick{font-size:11px;fill:#555}.axis{font-size:12px;fill:#333}.value{font-size:11px;fill:#333}"
+    ".head{font-size:11px;font-weight:600;fill:#333}.in{font-size:10px;fill:#111}"
     ".grid{stroke:#e6e6e6}.whisker{stroke:#555;stroke-width:1.2}.box{stroke:#333;fill-opacity:.75}"
-    ".median{stroke:#111;stroke-width:2.5}.p90{fill:#fff;stroke:#111;stroke-width:1.5}"
+    ".median{stroke:#111;stroke-width:2.5}.p90{fill:#fff;stroke:#111;stroke-width:1.5}.p99{fill:#111}"
     ".bad{color:#b00}";
 
 static void
@@ -286,17 +550,19 @@ s_meta_row (FILE *out, const char *k, const char *v)
 }
 
 /* How fast this machine ran the pilot: its own section, labelled as the
- * wall clock, so that nobody reads it as a phase figure. */
+ * wall clock, so that nobody reads it as a phase figure. Its wall time is
+ * the one the stdout summary prints. */
 static void
 s_performance (FILE *out, const macx_report_t *r)
 {
     char buf[256];
     fputs ("<section id=\"performance\">\n<h2>Performance (wall clock)</h2>\n<table class=\"meta\">\n", out);
     if (r->wall_pace_ms > 0)
-        snprintf (buf, sizeof buf, "%.1f s, paced at %g ms per simulated day at most", r->wall_seconds,
-                  r->wall_pace_ms);
+        snprintf (buf, sizeof buf, "%.1f s, paced at %g ms per simulated day at most (from every agency's "
+                  "start to the simulation's end)", r->wall_seconds, r->wall_pace_ms);
     else
-        snprintf (buf, sizeof buf, "%.1f s, as fast as the machine allowed", r->wall_seconds);
+        snprintf (buf, sizeof buf, "%.1f s, as fast as the machine allowed (from every agency's start to the "
+                  "simulation's end)", r->wall_seconds);
     s_meta_row (out, "wall time", buf);
     snprintf (buf, sizeof buf, "%" PRIu64, r->accepted);
     s_meta_row (out, "records accepted", buf);
@@ -321,10 +587,108 @@ s_performance (FILE *out, const macx_report_t *r)
            "sender's queue and the network.</p>\n</section>\n", out);
 }
 
+/* Chart 2: per phase, where the subjects that entered it went. */
+static void
+s_funnel (FILE *out, const macx_report_t *r, s_bar_t *rows)
+{
+    static const char *const segs[] = { "went straight through", "waited for a free worker",
+                                        "waited on an agreement (refused or held)", "stalled (given up)",
+                                        "still waiting when the run ended" };
+    /* green through, amber and orange a wait, red stalled, grey not over yet */
+    static const char *const colors[] = { "#59a14f", "#edc948", "#f28e2b", "#e15759", "#bab0ac" };
+    static const char *const tips[] = { "finished it without waiting", "waited for a free worker, then "
+                                        "finished it", "had a record refused or held back under an agreement, "
+                                        "then finished it", "stalled in it: an agency gave up",
+                                        "were still in it when the run ended" };
+    size_t n = 0;
+    uint64_t base = r->ncases;
+    for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+        const macx_report_phase_t *ph = &r->phases[p];
+        s_bar_t *b = &rows[n++];
+        memset (b, 0, sizeof *b);
+        snprintf (b->label, sizeof b->label, "%s", macx_phase_name (p));
+        if (ph->skipped) {
+            b->dim = true;
+            snprintf (b->note, sizeof b->note, "skipped: this scenario's workflow leaves the phase out");
+            continue;
+        }
+        const macx_report_funnel_t *f = &ph->funnel;
+        const uint64_t v[S_NSEG] = { f->through, f->worker, f->agreement, f->stalled, f->waiting };
+        for (int s = 0; s < S_NSEG; s++) {
+            b->v[s] = (double) v[s];
+            snprintf (b->tip[s], sizeof b->tip[s], "%s: %" PRIu64 " subject(s) %s", macx_phase_name (p), v[s],
+                      tips[s]);
+        }
+        if (!ph->entered)
+            snprintf (b->note, sizeof b->note, "not reached: no subject got this far");
+        snprintf (b->text, sizeof b->text, "%" PRIu64 " (%.0f%%)", ph->entered, s_pct (ph->entered, base));
+    }
+    s_bar_t *b = &rows[n++];
+    memset (b, 0, sizeof *b);
+    snprintf (b->label, sizeof b->label, "plan issued");
+    b->solid = s_colors[0];
+    b->v[0] = (double) r->outcomes[MACX_OUTCOME_DISPOSED];
+    snprintf (b->tip[0], sizeof b->tip[0], "%" PRIu64 " subject(s) whose panel issued a plan",
+              r->outcomes[MACX_OUTCOME_DISPOSED]);
+    snprintf (b->text, sizeof b->text, "%" PRIu64 " (%.0f%%)", r->outcomes[MACX_OUTCOME_DISPOSED],
+              s_pct (r->outcomes[MACX_OUTCOME_DISPOSED], base));
+    const s_chart_t ch = { "Subjects entering each phase, and how each phase went for them",
+                           "subjects (the figure at the end: entered, and the percent of all cases)",
+                           S_NSEG, segs, colors, true, true, "no subject entered a phase" };
+    s_hbars (out, &ch, rows, n);
+}
+
+/* Chart 5: per agency and phase, the mean days a unit of work waited for a
+ * free worker and was worked on. */
+static void
+s_agencies (FILE *out, const macx_report_t *r, s_bar_t *rows, size_t max)
+{
+    static const char *const segs[] = { "waiting for a free worker", "being worked on" };
+    static const char *const colors[] = { "#4e79a7", "#f28e2b" };
+    size_t n = 0;
+    for (size_t i = 0; i < r->nagencies; i++) {
+        const macx_report_agency_t *a = &r->agencies[i];
+        for (int p = 1; p <= MACX_REPORT_PHASES && n < max; p++) {
+            const macx_report_work_t *w = &a->phases[p];
+            if (!w->units)
+                continue;
+            s_bar_t *b = &rows[n++];
+            memset (b, 0, sizeof *b);
+            double queue = w->queue_days / (double) w->units, work = w->work_days / (double) w->units;
+            char q[32], k[32], t[32], m[32];
+            snprintf (b->label, sizeof b->label, "%s, %s", a->id, macx_phase_name (p));
+            b->v[0] = queue;
+            b->v[1] = work;
+            snprintf (b->tip[0], sizeof b->tip[0], "%s, %s: %s days waiting for a free worker per unit of work "
+                      "(mean of %" PRIu64 " units; %" PRIu64 " waited at all, the longest %s days)", a->id,
+                      macx_phase_name (p), s_days (q, sizeof q, queue), w->units, w->queued,
+                      s_days (m, sizeof m, w->max_queue_days));
+            snprintf (b->tip[1], sizeof b->tip[1], "%s, %s: %s days being worked on per unit of work (mean of %"
+                      PRIu64 " units)", a->id, macx_phase_name (p), s_days (k, sizeof k, work), w->units);
+            if (queue >= 0.05)
+                snprintf (b->text, sizeof b->text, "%s days per unit (%s waiting)",
+                          s_days (t, sizeof t, queue + work), s_days (q, sizeof q, queue));
+            else
+                snprintf (b->text, sizeof b->text, "%s days per unit", s_days (t, sizeof t, queue + work));
+        }
+    }
+    const s_chart_t ch = { "Mean simulated days per unit of work (one case in one phase), by agency and phase",
+                           "simulated days per unit of work (mean)", 2, segs, colors, false, false,
+                           "no agency reported work" };
+    s_hbars (out, &ch, rows, n);
+}
+
 void
 macx_report_html (const macx_report_t *r, FILE *out)
 {
-    char buf[256];
+    char buf[512], word[128];
+    /* a row per agency and phase at most, and a few more */
+    size_t maxrows = r->nagencies * MACX_REPORT_PHASES + r->ndisposals + r->nrefusal_agreements + 16;
+    s_bar_t *rows = calloc (maxrows, sizeof *rows);
+    if (!rows) {
+        fputs ("<!DOCTYPE html>\n<p>macx: out of memory writing the report</p>\n", out);
+        return;
+    }
     fputs ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>macx pilot report: ", out);
     s_esc (out, r->name);
@@ -342,6 +706,13 @@ macx_report_html (const macx_report_t *r, FILE *out)
     s_meta_row (out, "simulated time", buf);
     snprintf (buf, sizeof buf, "%s (the latest the simulated clock could reach)", r->end_date);
     s_meta_row (out, "end date", buf);
+    buf[0] = 0;
+    for (int p = 1; p <= MACX_REPORT_PHASES; p++)
+        if (r->phases[p].skipped)
+            snprintf (buf + strlen (buf), sizeof buf - strlen (buf), "%s%s", buf[0] ? ", " : "",
+                      macx_phase_name (p));
+    if (buf[0])
+        s_meta_row (out, "skipped phases", buf);
     s_meta_row (out, "policy hash", r->policy_hash);
     s_meta_row (out, "run exit", r->exit);
     fputs ("</table>\n", out);
@@ -353,89 +724,90 @@ macx_report_html (const macx_report_t *r, FILE *out)
     /* 1 */
     s_figure_open (out, "latency", "1. How long each phase took");
     s_boxes (out, r);
-    s_figure_close (out, "One row per phase. The box spans the middle half of the subjects (25th to 75th "
-                    "percentile), the dark line inside it is the median, the open circle the 90th percentile "
-                    "and the whiskers run from the fastest to the slowest subject. A phase runs from the "
-                    "earliest-stamped accepted record of that phase to the earliest-stamped accepted record "
-                    "of the next phase; the panel runs until CTP's last panel record (the plan) reaches its "
-                    "last recipient. All times are the broker's simulated stamps. Subjects still in a "
-                    "phase (open) are not in its box: see the funnel.");
+    s_figure_close (out, "One row per phase, on one axis of simulated days. The box spans the middle half of "
+                    "the subjects (25th to 75th percentile), the dark line inside it is the median, the open "
+                    "circle the 90th percentile, the black diamond the 99th and the whiskers run from the "
+                    "fastest to the slowest subject; the median, p90 and p99 are printed on the right. A "
+                    "phase runs from the earliest-stamped accepted record of that phase to the "
+                    "earliest-stamped accepted record of the next phase; the panel runs until CTP's last "
+                    "panel record (the plan) reaches its last recipient. Sharing ends with the first "
+                    "partner's answer, so waiting for the slower partners shows in enrichment. All times are "
+                    "the broker's simulated stamps. Subjects still in a phase are not in its box: see the "
+                    "funnel.");
 
     /* 2 */
     s_figure_open (out, "funnel", "2. Subjects through the phases");
-    s_bar_t rows[16];
-    size_t n = 0;
-    uint64_t base = r->ncases;
-    for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
-        s_bar_t *b = &rows[n++];
-        memset (b, 0, sizeof *b);
-        snprintf (b->label, sizeof b->label, "%s", macx_phase_name (p));
-        b->v[0] = (double) r->phases[p].entered;
-        snprintf (b->text, sizeof b->text, "%" PRIu64 " (%.0f%%)", r->phases[p].entered,
-                  s_pct (r->phases[p].entered, base));
-    }
-    s_bar_t *b = &rows[n++];
-    memset (b, 0, sizeof *b);
-    snprintf (b->label, sizeof b->label, "plan issued");
-    b->v[0] = (double) r->outcomes[MACX_OUTCOME_DISPOSED];
-    snprintf (b->text, sizeof b->text, "%" PRIu64 " (%.0f%%)", r->outcomes[MACX_OUTCOME_DISPOSED],
-              s_pct (r->outcomes[MACX_OUTCOME_DISPOSED], base));
-    s_hbars (out, "Subjects entering each phase", "subjects (bar width; percent of all cases)", rows, n, 1,
-             NULL, true, 0);
-    snprintf (buf, sizeof buf, "%" PRIu64 " stalled, %" PRIu64 " still open", r->outcomes[MACX_OUTCOME_STALLED],
-              r->outcomes[MACX_OUTCOME_OPEN]);
-    s_figure_close (out, "Each bar is the number of subjects that reached the phase (had at least one record "
-                    "of it accepted by the broker), as a share of all cases in the run; the last bar is the "
-                    "subjects whose panel issued a plan. A bar narrower than the one above it is subjects "
-                    "who stalled or are still waiting; a phase the scenario skips has no bar.");
-    fputs ("<p class=\"caption\">", out);
-    s_esc (out, buf);
-    fputs (".</p>\n", out);
+    s_funnel (out, r, rows);
+    s_caption (out, "Each bar is the subjects that entered the phase (had at least one record of it accepted by "
+               "the broker), split by how the phase went for them: straight through, after waiting for a "
+               "free worker at an agency (its work in this phase queued because every worker was busy: see "
+               "chart 5), after waiting on an agreement (a record of this phase refused by the broker, or "
+               "held back by its sender for a daily cap, and sent again later: see chart 4), stalled there "
+               "(an agency gave up), or still there when the run ended. A subject counts once, in the first "
+               "of these from the right. The last bar is the subjects whose panel issued a plan.");
+    if (r->outcomes[MACX_OUTCOME_STALLED] || r->outcomes[MACX_OUTCOME_OPEN])
+        snprintf (buf, sizeof buf, "Stalled: %" PRIu64 " subject(s); still open when the run ended: %" PRIu64
+                  ".", r->outcomes[MACX_OUTCOME_STALLED], r->outcomes[MACX_OUTCOME_OPEN]);
+    else
+        snprintf (buf, sizeof buf, "Stalled or still open when the run ended: none.");
+    s_figure_close (out, buf);
 
     /* 3 */
     s_figure_open (out, "levels", "3. Levels and disposals");
     uint64_t assessed = r->levels[1] + r->levels[2] + r->levels[3];
-    n = 0;
-    for (int l = 1; l <= 3; l++) {
-        b = &rows[n++];
+    size_t n = 0;
+    for (int l = 1; l <= 3 && assessed; l++) {
+        s_bar_t *b = &rows[n++];
         memset (b, 0, sizeof *b);
         snprintf (b->label, sizeof b->label, "Level %d", l);
         b->v[0] = (double) r->levels[l];
-        snprintf (b->text, sizeof b->text, "%" PRIu64 " (%.1f%%)", r->levels[l], s_pct (r->levels[l], assessed));
+        snprintf (b->tip[0], sizeof b->tip[0], "Level %d: %" PRIu64 " subject(s), %.1f%% of those assessed", l,
+                  r->levels[l], s_pct (r->levels[l], assessed));
+        snprintf (b->text, sizeof b->text, "%" PRIu64 " subjects (%.1f%%)", r->levels[l],
+                  s_pct (r->levels[l], assessed));
     }
-    s_hbars (out, "Subjects by level", "subjects", rows, n, 1, NULL, false, 0);
+    const char *const blue[] = { s_colors[0] }, *const green[] = { s_colors[2] }, *const red[] = { s_colors[3] };
+    const s_chart_t levels = { "Subjects by level", "subjects", 1, NULL, blue, true, false,
+                               "no subject was assessed" };
+    s_hbars (out, &levels, rows, n);
     n = 0;
-    for (size_t i = 0; i < r->ndisposals && n < 16; i++) {
-        b = &rows[n++];
+    for (size_t i = 0; i < r->ndisposals && n < maxrows; i++) {
+        s_bar_t *b = &rows[n++];
         memset (b, 0, sizeof *b);
-        snprintf (b->label, sizeof b->label, "%s", r->disposals[i].key);
+        s_human (b->label, sizeof b->label, r->disposals[i].key, true);
         b->v[0] = (double) r->disposals[i].count;
+        snprintf (b->tip[0], sizeof b->tip[0], "%s: chosen %" PRIu64 " time(s), in %" PRIu64 " plan(s)",
+                  b->label, r->disposals[i].count, r->disposals[i].cases);
         snprintf (b->text, sizeof b->text, "%" PRIu64, r->disposals[i].count);
     }
-    s_hbars (out, "Disposals in the panels' plans", "times chosen", rows, n, 1, NULL, false, 2);
+    const s_chart_t disposals = { "Disposals in the panels' plans", "times chosen", 1, NULL, green, true, false,
+                                  "no panel issued a plan" };
+    s_hbars (out, &disposals, rows, n);
     snprintf (buf, sizeof buf, "Level 2 or 3: %.1f%% of %" PRIu64 " assessed subjects; %" PRIu64
               " referred back to investigation.", s_pct (r->levels[2] + r->levels[3], assessed), assessed,
               r->back_to_investigation);
-    s_figure_close (out, "The top chart counts subjects by the level their behavioural baseline assessment "
-                    "gave (percentages of those assessed). The pilots found only 10-20% at Level 2 or 3. "
-                    "The bottom chart counts each disposal in the final panel plans; one plan can hold "
-                    "several disposals, so the bars can add up to more than the subjects.");
-    fputs ("<p class=\"caption\">", out);
-    s_esc (out, buf);
-    fputs ("</p>\n", out);
+    s_caption (out, "The top chart counts subjects by the level their behavioural baseline assessment gave "
+               "(percentages of those assessed). The pilots found only 10-20% at Level 2 or 3. The bottom "
+               "chart counts each disposal in the final panel plans; one plan can hold several disposals, so "
+               "the bars can add up to more than the subjects.");
+    s_figure_close (out, buf);
 
     /* 4 */
     s_figure_open (out, "refusals", "4. Refusals by agreement");
     n = 0;
-    for (size_t i = 0; i < r->nrefusal_agreements && n < 16; i++) {
-        b = &rows[n++];
+    for (size_t i = 0; i < r->nrefusal_agreements && n < maxrows; i++) {
+        s_bar_t *b = &rows[n++];
+        const macx_report_tally_t *t = &r->refusal_agreements[i];
         memset (b, 0, sizeof *b);
-        snprintf (b->label, sizeof b->label, "%s", r->refusal_agreements[i].key);
-        b->v[0] = (double) r->refusal_agreements[i].count;
-        snprintf (b->text, sizeof b->text, "%" PRIu64 " (%" PRIu64 " cases)", r->refusal_agreements[i].count,
-                  r->refusal_agreements[i].cases);
+        snprintf (b->label, sizeof b->label, "%s", t->key);
+        b->v[0] = (double) t->count;
+        snprintf (b->tip[0], sizeof b->tip[0], "%s: %" PRIu64 " record(s) refused, %" PRIu64 " subject(s)",
+                  t->key, t->count, t->cases);
+        snprintf (b->text, sizeof b->text, "%" PRIu64 " records (%" PRIu64 " subjects)", t->count, t->cases);
     }
-    s_hbars (out, "Records the broker refused, by agreement", "refused records", rows, n, 1, NULL, false, 3);
+    const s_chart_t refusals = { "Records the broker refused, by agreement", "refused records", 1, NULL, red,
+                                 true, false, "the broker refused no record" };
+    s_hbars (out, &refusals, rows, n);
     if (r->held) {
         /* not refusals: their senders knew the cap and waited for a day with room */
         fprintf (out, "<p class=\"caption\">Held back for a daily cap (not refused, so not in the "
@@ -444,49 +816,50 @@ macx_report_html (const macx_report_t *r, FILE *out)
         for (size_t i = 0; i < r->nheld_agreements && i < 8; i++) {
             fputs (i ? ", " : " ", out);
             s_esc (out, r->held_agreements[i].key);
-            fprintf (out, " %" PRIu64 " (%" PRIu64 " cases)", r->held_agreements[i].count,
+            fprintf (out, " %" PRIu64 " (%" PRIu64 " subjects)", r->held_agreements[i].count,
                      r->held_agreements[i].cases);
         }
         fputs (".</p>\n", out);
     }
-    s_figure_close (out, "Each bar counts the records the broker refused under one information-sharing "
-                    "agreement (\"(none)\": no agreement applied, e.g. no flow allowed the share), with the "
-                    "number of distinct subjects affected. A refused share is retried when its agreement "
-                    "comes into force, so one subject can be refused several times; the table below breaks "
-                    "refusals down by reason.");
+    if (r->nrefusal_agreements)
+        s_caption (out, "Each bar counts the records the broker refused under one information-sharing "
+                   "agreement (\"(none)\": no agreement applied, e.g. no flow allowed the share), with the "
+                   "number of distinct subjects affected. A refused share is retried when its agreement "
+                   "comes into force, so one subject can be refused several times; the table below breaks "
+                   "refusals down by reason.");
+    fputs ("</section>\n", out);
 
     /* 5 */
-    s_figure_open (out, "agencies", "5. Where the time went, per agency");
-    n = 0;
-    for (size_t i = 0; i < r->nagencies && n < 16; i++) {
-        const macx_report_agency_t *a = &r->agencies[i];
-        if (!a->units)
-            continue;
-        b = &rows[n++];
-        memset (b, 0, sizeof *b);
-        snprintf (b->label, sizeof b->label, "%s", a->id);
-        b->v[0] = a->queue_days / (double) a->units;
-        b->v[1] = a->work_days / (double) a->units;
-        snprintf (b->text, sizeof b->text, "%.1f d per case", b->v[0] + b->v[1]);
-    }
-    const char *segs[] = { "waiting in the queue", "being worked on" };
-    s_hbars (out, "Mean simulated days per unit of work", "simulated days per unit of work (mean)", rows, n, 2,
-             segs, false, 0);
-    s_figure_close (out, "One bar per agency: the mean time a unit of its work (one case in one phase) spent "
-                    "waiting for a free worker (first segment) and being worked on (second segment). A long "
-                    "first segment means the agency's capacity is the bottleneck; a long second one means "
-                    "its service time is.");
+    s_figure_open (out, "agencies", "5. Where the time went, per agency and phase");
+    s_agencies (out, r, rows, maxrows);
+    s_figure_close (out, "One bar per agency and phase it worked in: the mean simulated days a unit of its work "
+                    "(one case in one phase) spent waiting for a free worker (first segment) and being worked "
+                    "on (second segment). A long first segment means the agency's capacity in that phase is "
+                    "the bottleneck; a long second one means its service time is. The table below gives how "
+                    "many units waited at all and the longest wait.");
 
     /* data tables */
-    fputs ("<section id=\"data\">\n<h2>Data</h2>\n<table>\n<tr><th>phase</th><th>entered</th><th>done</th>"
-           "<th>open</th><th>p50</th><th>p90</th><th>p99</th><th>max</th><th>mean</th></tr>\n", out);
+    fputs ("<section id=\"data\">\n<h2>Data</h2>\n", out);
+    static const char *const pcols[] = { "phase", "entered", "done", "open", "of them stalled", "p50 days",
+                                         "p90 days", "p99 days", "max days", "mean days" };
+    s_table_head (out, "Phases (latencies in simulated days)", false, pcols, 10);
     for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
         const macx_report_phase_t *ph = &r->phases[p];
         fputs ("<tr>", out);
         s_td (out, macx_phase_name (p));
+        if (ph->skipped) {
+            fputs ("<td colspan=\"9\" class=\"skip\">skipped: this scenario's workflow leaves the phase "
+                   "out</td></tr>\n", out);
+            continue;
+        }
         s_tdn (out, (double) ph->entered, 0);
         s_tdn (out, (double) ph->done, 0);
         s_tdn (out, (double) ph->open, 0);
+        s_tdn (out, (double) ph->funnel.stalled, 0);
+        if (!ph->done) {
+            fputs ("<td colspan=\"5\" class=\"skip\">none finished</td></tr>\n", out);
+            continue;
+        }
         s_tdn (out, ph->days.p50, 2);
         s_tdn (out, ph->days.p90, 2);
         s_tdn (out, ph->days.p99, 2);
@@ -498,15 +871,16 @@ macx_report_html (const macx_report_t *r, FILE *out)
     s_td (out, "end to end");
     s_tdn (out, (double) r->end_to_end.n, 0);
     s_tdn (out, (double) r->end_to_end.n, 0);
-    fputs ("<td></td>", out);
+    fputs ("<td></td><td></td>", out);
     s_tdn (out, r->end_to_end.p50, 2);
     s_tdn (out, r->end_to_end.p90, 2);
     s_tdn (out, r->end_to_end.p99, 2);
     s_tdn (out, r->end_to_end.max, 2);
     s_tdn (out, r->end_to_end.mean, 2);
-    fputs ("</tr>\n</table>\n<p class=\"caption\">Latencies in simulated days.</p>\n", out);
+    fputs ("</tr>\n</table>\n", out);
 
-    fputs ("<table>\n<tr><th>outcome</th><th>subjects</th><th>%</th></tr>\n", out);
+    static const char *const ocols[] = { "outcome", "subjects", "% of cases" };
+    s_table_head (out, "Outcomes", false, ocols, 3);
     static const char *const onames[] = { "plan issued (disposed)", "stalled", "open" };
     for (int o = 0; o < 3; o++) {
         fputs ("<tr>", out);
@@ -515,36 +889,68 @@ macx_report_html (const macx_report_t *r, FILE *out)
         s_tdn (out, s_pct (r->outcomes[o], r->ncases), 1);
         fputs ("</tr>\n", out);
     }
-    fputs ("</table>\n<table>\n<tr><th>refusal reason</th><th>records</th><th>subjects</th></tr>\n", out);
-    for (size_t i = 0; i < r->nrefusal_reasons; i++) {
-        fputs ("<tr>", out);
-        s_td (out, r->refusal_reasons[i].key);
-        s_tdn (out, (double) r->refusal_reasons[i].count, 0);
-        s_tdn (out, (double) r->refusal_reasons[i].cases, 0);
-        fputs ("</tr>\n", out);
+    fputs ("</table>\n", out);
+
+    static const char *const rcols[] = { "reason", "refused records", "subjects" };
+    if (s_table_head (out, "Refusals by reason", r->nrefusal_reasons == 0, rcols, 3)) {
+        for (size_t i = 0; i < r->nrefusal_reasons; i++) {
+            fputs ("<tr>", out);
+            s_td (out, r->refusal_reasons[i].key);
+            s_tdn (out, (double) r->refusal_reasons[i].count, 0);
+            s_tdn (out, (double) r->refusal_reasons[i].cases, 0);
+            fputs ("</tr>\n", out);
+        }
+        fputs ("</table>\n", out);
     }
-    fputs ("</table>\n<table>\n<tr><th>agency</th><th>kind</th><th>region</th><th>sent</th><th>refused</th>"
-           "<th>received</th><th>work units</th><th>queue days</th><th>work days</th></tr>\n", out);
+
+    static const char *const acols[] = { "agency", "kind", "region", "records sent", "refused", "received" };
+    s_table_head (out, "Records by agency", r->nagencies == 0, acols, 6);
     for (size_t i = 0; i < r->nagencies; i++) {
         const macx_report_agency_t *a = &r->agencies[i];
         fputs ("<tr>", out);
-        s_td (out, a->id);
-        s_td (out, a->kind);
+        s_tdid (out, a->id);
+        s_td (out, s_human (word, sizeof word, a->kind, false));
         s_td (out, a->region);
         s_tdn (out, (double) a->sent, 0);
         s_tdn (out, (double) a->refused, 0);
         s_tdn (out, (double) a->received, 0);
-        s_tdn (out, (double) a->units, 0);
-        s_tdn (out, a->queue_days, 1);
-        s_tdn (out, a->work_days, 1);
         fputs ("</tr>\n", out);
     }
-    fputs ("</table>\n", out);
+    if (r->nagencies)
+        fputs ("</table>\n", out);
 
-    fprintf (out, "<h2>Stalled subjects (%" PRIu64 ")</h2>\n", r->outcomes[MACX_OUTCOME_STALLED]);
-    if (r->outcomes[MACX_OUTCOME_STALLED]) {
-        fputs ("<table>\n<tr><th>subject</th><th>case</th><th>region</th><th>waiting in</th><th>given up by</th>"
-               "<th>reason</th><th>agreement</th><th>why</th></tr>\n", out);
+    bool work = false;
+    for (size_t i = 0; i < r->nagencies; i++)
+        work = work || r->agencies[i].units;
+    static const char *const wcols[] = { "agency", "phase", "units of work", "of them waited",
+                                         "days waiting per unit (mean)", "longest wait, days",
+                                         "days worked per unit (mean)" };
+    if (s_table_head (out, "Work by agency and phase (simulated days)", !work, wcols, 7)) {
+        for (size_t i = 0; i < r->nagencies; i++) {
+            const macx_report_agency_t *a = &r->agencies[i];
+            for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+                const macx_report_work_t *w = &a->phases[p];
+                if (!w->units)
+                    continue;
+                fputs ("<tr>", out);
+                s_tdid (out, a->id);
+                s_td (out, macx_phase_name (p));
+                s_tdn (out, (double) w->units, 0);
+                s_tdn (out, (double) w->queued, 0);
+                s_tdd (out, w->queue_days / (double) w->units);
+                s_tdd (out, w->max_queue_days);
+                s_tdd (out, w->work_days / (double) w->units);
+                fputs ("</tr>\n", out);
+            }
+        }
+        fputs ("</table>\n", out);
+    }
+
+    static const char *const scols[] = { "subject", "case", "region", "waiting in", "given up by", "reason",
+                                         "agreement", "why" };
+    snprintf (buf, sizeof buf, "Stalled subjects (%" PRIu64 ")", r->outcomes[MACX_OUTCOME_STALLED]);
+    if (s_table_head (out, r->outcomes[MACX_OUTCOME_STALLED] ? buf : "Stalled subjects",
+                      r->outcomes[MACX_OUTCOME_STALLED] == 0, scols, 8)) {
         size_t shown = 0;
         for (size_t i = 0; i < r->ncases && shown < 500; i++) {
             const macx_report_case_t *c = &r->cases[i];
@@ -552,8 +958,8 @@ macx_report_html (const macx_report_t *r, FILE *out)
                 continue;
             shown++;
             fputs ("<tr>", out);
-            s_td (out, c->subject);
-            s_td (out, c->case_id);
+            s_tdid (out, c->subject);
+            s_tdid (out, c->case_id);
             s_td (out, c->region);
             s_td (out, c->open_phase ? macx_phase_name (c->open_phase) : c->stalled_phase);
             s_td (out, c->stalled_agency);
@@ -571,4 +977,5 @@ macx_report_html (const macx_report_t *r, FILE *out)
     fputs ("<p class=\"caption\">Generated by macx from the run's audit log and the agencies' "
            "outcome files. report.json holds the same figures (schema: docs/report.schema.json); "
            "phases.csv has one row per subject per phase.</p>\n</body>\n</html>\n", out);
+    free (rows);
 }

@@ -14,8 +14,13 @@
 #     (clock_ms) of its accepted records and each done panel ends at the
 #     latest arrival (arrive_ms) of CTP's panel records, as `macx audit show
 #     --json` shows them; report.json's record counts match the audit log;
-#   - report.html is self-contained and has an <svg> in each of its five
-#     numbered chart sections (two in "Levels and disposals");
+#   - report.html is self-contained and has an <svg> (or a line saying
+#     "none") in each of its five numbered chart sections (two in "Levels
+#     and disposals");
+#   - each phase's funnel (through, worker, agreement, stalled, waiting)
+#     and "skipped", and each agency's work by phase, agree with the run's
+#     files: phases.csv, the audit's refusals, the agencies' work and held
+#     outcomes;
 #   - `macx pilot report RUN` rebuilds the same report.json (less its
 #     "wall" members) and prints the wall clock on its own labelled line;
 #   - `macx pilot compare A B` prints every phase with its deltas, and
@@ -166,9 +171,12 @@ DAY = 86400000.0
 # a phase starts at the least stamp of its accepted records, the panel ends
 # at the latest arrival of CTP's panel records; a stamp of 0 gives no time
 start, panel_end, events, last = {}, {}, collections.Counter(), None
+waited = collections.Counter()           # (case, phase) -> 1 a worker wait | 2 an agreement's
 for l in out.splitlines():
     e = json.loads(l)
     events[e["event"]] += 1
+    if e["event"] == "refuse" and e["case_id"] and e["phase"] in PHASES:
+        waited[(e["case_id"], e["phase"])] |= 2
     if e["event"] == "accept" and e["clock_ms"] > 0:
         last = max(last or 0, e["clock_ms"])
         if e["subject"] and e["phase"] in PHASES:
@@ -214,6 +222,50 @@ for r in rows:
         bad.append("row %s" % r)
     if r["phase"] not in PHASES or not r["held_by"] or not r["mac"] or not r["region"]:
         bad.append("row %s" % r)
+# the funnel, from phases.csv, the audit's refusals and the agencies' own
+# work and held outcomes: each entered case once, agreement before worker
+work = collections.defaultdict(lambda: [0, 0, 0.0, 0.0])   # (agency, phase) -> units, queued, queue, work
+for a in sorted(os.listdir(os.path.join(run, "agents"))):
+    for l in open(os.path.join(run, "agents", a, "outcomes.jsonl")):
+        o = json.loads(l)
+        if o["event"] == "work":
+            k = (o["agency"], o["phase"])
+            work[k][0] += 1
+            work[k][1] += o["start_sim_ms"] > o["queued_sim_ms"]
+            work[k][2] += (o["start_sim_ms"] - o["queued_sim_ms"]) / DAY
+            work[k][3] += (o["end_sim_ms"] - o["start_sim_ms"]) / DAY
+            if o["start_sim_ms"] > o["queued_sim_ms"]:
+                waited[(o["case"], o["phase"])] |= 1
+        elif o["event"] == "held":
+            waited[(o["case"], o["phase"])] |= 2
+stalled = {s["case"] for s in rep["stalled"]["list"]}
+for p in rep["phases"]:
+    want = dict.fromkeys(["through", "worker", "agreement", "stalled", "waiting"], 0)
+    for r in rows:
+        if r["phase"] != p["phase"]:
+            continue
+        w = waited[(r["case"], r["phase"])]
+        want["stalled" if r["status"] == "open" and r["case"] in stalled else "waiting" if r["status"] == "open"
+             else "agreement" if w & 2 else "worker" if w & 1 else "through"] += 1
+    if p["funnel"] != want:
+        bad.append("%s: funnel %s, the run's files give %s" % (p["phase"], p["funnel"], want))
+    later = any(q["entered"] for q in rep["phases"][PHASES.index(p["phase"]) + 1:])
+    if p["skipped"] != (p["entered"] == 0 and later):
+        bad.append("%s: skipped %s with %d entered" % (p["phase"], p["skipped"], p["entered"]))
+for a in rep["agencies"]:
+    got = {(a["id"], w["phase"]): w for w in a["phases"]}
+    for (ag, ph), (n, queued, q, wk) in work.items():
+        if ag != a["id"]:
+            continue
+        w = got.pop((ag, ph), None)
+        if (not w or w["work_units"] != n or w["queued_units"] != queued
+                or abs(w["mean_queue_days"] - q / n) > 1e-6 or abs(w["mean_work_days"] - wk / n) > 1e-6):
+            bad.append("agency %s %s: %s, its outcomes give %d units, %d queued, means %.6f %.6f"
+                       % (ag, ph, w, n, queued, q / n, wk / n))
+    if got:
+        bad.append("agency %s: phases with no work in its outcomes: %s" % (a["id"], sorted(got)))
+    if sum(w["work_units"] for w in a["phases"]) != a["work_units"]:
+        bad.append("agency %s: its phases' units do not add up to work_units" % a["id"])
 if len({r["subject"] for r in rows}) != rep["run"]["subjects"]:
     bad.append("phases.csv has %d subjects, run had %d" % (len({r["subject"] for r in rows}), rep["run"]["subjects"]))
 
@@ -226,11 +278,13 @@ charts = {}
 for s in sections:
     m = re.match(r"\s*(\d)\.\s*([^<]*)", s)
     if m:
-        charts[int(m.group(1))] = (m.group(2).strip(), s.split("</h2>", 1)[1].count("<svg"))
+        # a chart, or its one line saying it has nothing to show
+        body = s.split("</h2>", 1)[1]
+        charts[int(m.group(1))] = (m.group(2).strip(), body.count("<svg") + body.count('<p class="none">'))
 want = {1: 1, 2: 1, 3: 2, 4: 1, 5: 1}
 for n, k in want.items():
     if n not in charts or charts[n][1] < k:
-        bad.append("report.html chart %d %s: want %d <svg>" % (n, charts.get(n), k))
+        bad.append("report.html chart %d %s: want %d <svg> or 'none' lines" % (n, charts.get(n), k))
 for pat in ("<script", "<link", "src=\"http", "src='http", "@import"):
     if pat in html:
         bad.append("report.html is not self-contained: %s" % pat)

@@ -497,6 +497,37 @@ test_latencies (void **state)
     assert_days (la->work_days, 4.5);
     assert_int_equal (la->sent, 2);
     assert_int_equal (la->received, 1);
+    /* ... all of it in enrichment: C1's unit waited a day, C4's none */
+    const macx_report_work_t *w = &la->phases[EN];
+    assert_int_equal (w->units, 2);
+    assert_int_equal (w->queued, 1);
+    assert_days (w->queue_days, 1.0);
+    assert_days (w->max_queue_days, 1.0);
+    assert_days (w->work_days, 4.5);
+    assert_int_equal (la->phases[SH].units, 0);
+
+    /* the funnel: each entered case once, stalled and open before an
+     * agreement's wait (a refusal or a hold), before a worker's */
+    static const macx_report_funnel_t funnel[] = {
+        [ID] = { .through = 4 },
+        [SH] = { .through = 2, .agreement = 1, .stalled = 1 },   /* C1 refused; C3 stalled */
+        [EN] = { .through = 1, .agreement = 1, .waiting = 1 },   /* C1 held and queued; C4 open */
+        [PR] = { .through = 1 },
+        [PA] = { .through = 2 },
+    };
+    for (int p = ID; p <= PA; p++) {
+        const macx_report_funnel_t *got = &r->phases[p].funnel;
+        assert_int_equal (got->through, funnel[p].through);
+        assert_int_equal (got->worker, funnel[p].worker);
+        assert_int_equal (got->agreement, funnel[p].agreement);
+        assert_int_equal (got->stalled, funnel[p].stalled);
+        assert_int_equal (got->waiting, funnel[p].waiting);
+        assert_int_equal (got->through + got->worker + got->agreement, r->phases[p].done);
+        assert_int_equal (got->stalled + got->waiting, r->phases[p].open);
+        /* C2 skips profiling, but C1 does not: no phase is skipped */
+        assert_false (r->phases[p].skipped);
+    }
+    assert_int_equal (c1->waited[EN], MACX_REPORT_WAIT_WORKER | MACX_REPORT_WAIT_AGREEMENT);
 
     char *text = NULL;
     size_t len = 0;
@@ -694,6 +725,14 @@ test_html (void **state)
     assert_null (strstr (html, "<link"));
     assert_non_null (strstr (html, "isa-la-birmingham"));
     assert_non_null (strstr (html, "</html>"));
+    /* disposals in words; p99 drawn (the legend's, and one per phase with figures) */
+    assert_non_null (strstr (html, ">No further action</text>"));
+    assert_non_null (strstr (html, ">Referral back to investigation</text>"));
+    assert_null (strstr (html, ">no_further_action<"));
+    assert_int_equal (s_count (html, "class=\"p99\""), 6);
+    assert_null (strstr (html, "d per case"));
+    assert_non_null (strstr (html, "<h3>Refusals by reason</h3>"));
+    assert_non_null (strstr (html, "<h3>Stalled subjects (1)</h3>"));
     /* the wall clock in its own labelled section, after every chart and table */
     const char *perf = strstr (html, "<section id=\"performance\">\n<h2>Performance (wall clock)</h2>");
     assert_non_null (perf);
