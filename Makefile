@@ -61,6 +61,9 @@ build: deps
 	$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS))
 	@cmake --build $(BUILD) -j$(JOBS) $(BUILD_FLAGS)
 
+# The report's rendering test (tests/integration/report_render.sh) measures
+# report.html in headless chromium: the tests' build and deps install it too.
+test: DEBS += chromium
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 
