@@ -1121,6 +1121,38 @@ s_thousands (char *buf, size_t size, double v)
     return buf;
 }
 
+/* Words for identifiers a scenario spells with underscores: a disposal kind
+ * ("no_further_action": "No further action") or an agency kind. The table
+ * holds what capitalising the first word would get wrong; anything else is
+ * the identifier with spaces, first letter capitalised. */
+static const struct {
+    const char *id, *words;
+} s_words[] = {
+    { "prevent_channel_referral", "Prevent (Channel) referral" },
+    { "mental_health_support", "Mental health support" },
+    { "mi5", "MI5" },
+    { "ctp", "Counter-Terrorism Policing" },
+    { "ogd", "other government department" },
+    { "local_authority", "local authority" },
+};
+
+const char *
+macx_report_words (char *buf, size_t size, const char *id, bool capital)
+{
+    for (size_t i = 0; i < sizeof s_words / sizeof s_words[0]; i++)
+        if (strcmp (id, s_words[i].id) == 0) {
+            snprintf (buf, size, "%s", s_words[i].words);
+            return buf;
+        }
+    snprintf (buf, size, "%s", id);
+    for (char *c = buf; *c; c++)
+        if (*c == '_')
+            *c = ' ';
+    if (capital && buf[0] >= 'a' && buf[0] <= 'z')
+        buf[0] = (char) (buf[0] - 'a' + 'A');
+    return buf;
+}
+
 void
 macx_report_print_summary (const macx_report_t *r, FILE *out)
 {
@@ -1157,7 +1189,12 @@ macx_report_print_summary (const macx_report_t *r, FILE *out)
     if (r->ndisposals) {
         fprintf (out, "disposals:");
         for (size_t i = 0; i < r->ndisposals; i++)
-            fprintf (out, "%s %s %" PRIu64, i ? "," : "", r->disposals[i].key, r->disposals[i].count);
+        {
+            char words[128];
+            fprintf (out, "%s %s %" PRIu64, i ? "," : "",
+                     macx_report_words (words, sizeof words, r->disposals[i].key, true),
+                     r->disposals[i].count);
+        }
         fputc ('\n', out);
     }
     fprintf (out, "refusals: %" PRIu64, r->refusals);
@@ -1370,6 +1407,16 @@ s_cmp_stats_json (FILE *out, const macx_report_stats_t *a, const macx_report_sta
 static void
 s_cmp_stats_text (FILE *out, const char *name, const macx_report_stats_t *a, const macx_report_stats_t *b)
 {
+    if (!a->n || !b->n) {   /* nobody finished it in one run (skipped, or all open) */
+        char va[2][16], vb[2][16];
+        snprintf (va[0], sizeof va[0], a->n ? "%.2f" : "-", a->p50);
+        snprintf (va[1], sizeof va[1], a->n ? "%.2f" : "-", a->p90);
+        snprintf (vb[0], sizeof vb[0], b->n ? "%.2f" : "-", b->p50);
+        snprintf (vb[1], sizeof vb[1], b->n ? "%.2f" : "-", b->p90);
+        fprintf (out, "  %-16s %5" PRIu64 " %5" PRIu64 " %8s %8s %8s %8s %8s %8s %8s %8s\n", name,
+                 a->n, b->n, va[0], vb[0], "-", "", va[1], vb[1], "-", "");
+        return;
+    }
     char p1[32], p2[32];
     s_pct_text (p1, sizeof p1, a->p50, b->p50);
     s_pct_text (p2, sizeof p2, a->p90, b->p90);
@@ -1384,8 +1431,16 @@ macx_report_compare_reports (const macx_report_t *a, const macx_report_t *b, FIL
     /* phases */
     for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
         const macx_report_stats_t *sa = &a->phases[p].days, *sb = &b->phases[p].days;
-        s_days_change (&ch, macx_phase_name (p), "p50", sa->p50, sb->p50);
-        s_days_change (&ch, macx_phase_name (p), "p90", sa->p90, sb->p90);
+        if (a->phases[p].skipped != b->phases[p].skipped) {
+            char text[128];
+            snprintf (text, sizeof text, "%s is skipped in %s only", macx_phase_name (p),
+                      a->phases[p].skipped ? "A" : "B");
+            s_change_add (&ch, 1e9, text);
+        }
+        if (sa->n && sb->n) {
+            s_days_change (&ch, macx_phase_name (p), "p50", sa->p50, sb->p50);
+            s_days_change (&ch, macx_phase_name (p), "p90", sa->p90, sb->p90);
+        }
         char what[64];
         snprintf (what, sizeof what, "subjects reaching %s", macx_phase_name (p));
         s_count_change (&ch, what, a->phases[p].entered, b->phases[p].entered);

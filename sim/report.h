@@ -209,6 +209,11 @@ void macx_report_json (const macx_report_t *r, FILE *out);
 void macx_report_csv (const macx_report_t *r, FILE *out);
 void macx_report_html (const macx_report_t *r, FILE *out);
 
+/* Words for an identifier a scenario spells with underscores (a disposal,
+ * an agency kind): "no_further_action" -> "No further action" (capital
+ * first letter if `capital`). Writes buf and returns it. */
+const char *macx_report_words (char *buf, size_t size, const char *id, bool capital);
+
 /* The summary table people see on stdout after a run: phases (n, p50, p90,
  * p99, max in days, open), outcomes, levels, disposals, top refusals, and
  * last, on a line of its own, the wall-clock performance. */

@@ -489,38 +489,6 @@ s_table_head (FILE *out, const char *heading, bool empty, const char *const *col
     return true;
 }
 
-/* Words for identifiers a scenario spells with underscores: a disposal kind
- * ("no_further_action": "No further action") or an agency kind. The table
- * holds what capitalising the first word would get wrong; anything else is
- * the identifier with spaces, first letter capitalised. */
-static const struct {
-    const char *id, *words;
-} s_words[] = {
-    { "prevent_channel_referral", "Prevent (Channel) referral" },
-    { "mental_health_support", "Mental health support" },
-    { "mi5", "MI5" },
-    { "ctp", "Counter-Terrorism Policing" },
-    { "ogd", "other government department" },
-    { "local_authority", "local authority" },
-};
-
-static const char *
-s_human (char *buf, size_t size, const char *id, bool capital)
-{
-    for (size_t i = 0; i < sizeof s_words / sizeof s_words[0]; i++)
-        if (strcmp (id, s_words[i].id) == 0) {
-            snprintf (buf, size, "%s", s_words[i].words);
-            return buf;
-        }
-    snprintf (buf, size, "%s", id);
-    for (char *c = buf; *c; c++)
-        if (*c == '_')
-            *c = ' ';
-    if (capital && buf[0] >= 'a' && buf[0] <= 'z')
-        buf[0] = (char) (buf[0] - 'a' + 'A');
-    return buf;
-}
-
 static const char s_css[] =
     "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#222;"
     "max-width:920px;margin:24px auto;padding:0 16px;background:#fff}"
@@ -774,7 +742,7 @@ macx_report_html (const macx_report_t *r, FILE *out)
     for (size_t i = 0; i < r->ndisposals && n < maxrows; i++) {
         s_bar_t *b = &rows[n++];
         memset (b, 0, sizeof *b);
-        s_human (b->label, sizeof b->label, r->disposals[i].key, true);
+        macx_report_words (b->label, sizeof b->label, r->disposals[i].key, true);
         b->v[0] = (double) r->disposals[i].count;
         snprintf (b->tip[0], sizeof b->tip[0], "%s: chosen %" PRIu64 " time(s), in %" PRIu64 " plan(s)",
                   b->label, r->disposals[i].count, r->disposals[i].cases);
@@ -909,7 +877,7 @@ macx_report_html (const macx_report_t *r, FILE *out)
         const macx_report_agency_t *a = &r->agencies[i];
         fputs ("<tr>", out);
         s_tdid (out, a->id);
-        s_td (out, s_human (word, sizeof word, a->kind, false));
+        s_td (out, macx_report_words (word, sizeof word, a->kind, false));
         s_td (out, a->region);
         s_tdn (out, (double) a->sent, 0);
         s_tdn (out, (double) a->refused, 0);
