@@ -31,6 +31,9 @@ typedef struct {
     bool sealed_here;                /* sealed by post, not handed in by post_raw */
     unsigned sends;                  /* times handed to the socket, over connections */
     int64_t sim_ms;                  /* simulated clock: when it was sent */
+    int retries;                     /* transient refusals so far */
+    int64_t retry_ms;                /* monotonic: not to be sent again before this */
+    int64_t first_refused_ms;        /* monotonic: its first transient refusal */
 } s_pending_t;
 
 /* An open-addressing set of record ids. */
@@ -51,7 +54,10 @@ struct macx_agent_t {
     uint8_t posted_id[MACX_RECORD_ID_BYTES];
     s_pending_t *pending;            /* awaiting an answer: [p0, p0 + npending), in order */
     size_t p0, npending, cappending;
-    size_t nsent;                    /* the first nsent of them went to the socket */
+    size_t nsent;                    /* the first nsent of them went to the socket (later
+                                        ones may have too: sent says) */
+    uint64_t retries;                /* resends after transient refusals */
+    unsigned retry_state;            /* backoff jitter */
     macx_agent_event_t *queue;
     size_t qhead, qlen, qcap;
     MDB_env *env;
@@ -357,19 +363,42 @@ s_send_record (macx_agent_t *self, const s_pending_t *p)
 }
 
 /* Sends pending records in order, from the first not yet sent, until the
- * socket will take no more; order per sender is what the broker checks. */
+ * socket will take no more or a record waits out its backoff (what follows
+ * it waits too); order per sender is what the broker checks. A record
+ * already in flight behind a retried one is not sent twice. */
 static void
 s_send_pending (macx_agent_t *self)
 {
     if (!self->connected)
         return;
+    int64_t now = -1;
     for (; self->nsent < self->npending; self->nsent++) {
         s_pending_t *p = &self->pending[self->p0 + self->nsent];
+        if (p->sent)
+            continue;
+        if (p->retries) {
+            if (now < 0)
+                now = s_mono_ms ();
+            if (now < p->retry_ms)
+                return;
+        }
         if (s_send_record (self, p))
             return;
         p->sent = true;
         p->sends++;
     }
+}
+
+/* When the first record waiting out its backoff is due (monotonic), or -1. */
+static int64_t
+s_retry_due (const macx_agent_t *self)
+{
+    if (self->nsent < self->npending) {
+        const s_pending_t *p = &self->pending[self->p0 + self->nsent];
+        if (p->retries && !p->sent)
+            return p->retry_ms;
+    }
+    return -1;
 }
 
 /* The time request for what we have finished (the simulated clock): the
@@ -454,6 +483,8 @@ s_pending_push (macx_agent_t *self, const uint8_t *id, uint64_t sequence, uint8_
     p->sealed_here = sealed_here;
     p->sends = 0;
     p->sim_ms = sim_ms;
+    p->retries = 0;
+    p->retry_ms = p->first_refused_ms = 0;
     if (self->nsent + 1 == self->npending)   /* nothing earlier is waiting */
         s_send_pending (self);
     return MACX_OK;
@@ -509,28 +540,77 @@ macx_agent_post_raw (macx_agent_t *self, const uint8_t *sealed, size_t len, void
 
 /* ---- receiving -------------------------------------------------------------- */
 
+/* The index of a pending record by id, or -1. */
+static ssize_t
+s_pending_find (const macx_agent_t *self, const ProtobufCBinaryData *id)
+{
+    if (id->len != MACX_RECORD_ID_BYTES)
+        return -1;
+    /* Answers come mostly in the order of sending: the first is the usual hit. */
+    for (size_t i = 0; i < self->npending; i++)
+        if (memcmp (self->pending[self->p0 + i].id, id->data, MACX_RECORD_ID_BYTES) == 0)
+            return (ssize_t) i;
+    return -1;
+}
+
 static bool
 s_pending_take (macx_agent_t *self, const ProtobufCBinaryData *id, s_pending_t *out)
 {
-    if (id->len != MACX_RECORD_ID_BYTES)
+    ssize_t found = s_pending_find (self, id);
+    if (found < 0)
         return false;
-    /* Answers come mostly in the order of sending: the first is the usual hit. */
-    for (size_t i = 0; i < self->npending; i++)
-        if (memcmp (self->pending[self->p0 + i].id, id->data, MACX_RECORD_ID_BYTES) == 0) {
-            *out = self->pending[self->p0 + i];
-            if (i == 0)
-                self->p0++;
-            else
-                memmove (&self->pending[self->p0 + i], &self->pending[self->p0 + i + 1],
-                         (self->npending - i - 1) * sizeof *self->pending);
-            self->npending--;
-            if (i < self->nsent)
-                self->nsent--;
-            if (!self->npending)
-                self->p0 = 0;
-            return true;
-        }
-    return false;
+    size_t i = (size_t) found;
+    *out = self->pending[self->p0 + i];
+    if (i == 0)
+        self->p0++;
+    else
+        memmove (&self->pending[self->p0 + i], &self->pending[self->p0 + i + 1],
+                 (self->npending - i - 1) * sizeof *self->pending);
+    self->npending--;
+    if (i < self->nsent)
+        self->nsent--;
+    if (!self->npending)
+        self->p0 = 0;
+    return true;
+}
+
+/* A transient refusal of a record we still hold: schedules its resend and
+ * returns true, or false when it is to be reported (cfg.sim, retries used
+ * up). A second answer to a record already waiting is dropped. */
+static bool
+s_retry (macx_agent_t *self, const Macx__Nack *n)
+{
+    if (self->cfg.sim || !macx_reason_transient (n->reason))
+        return false;
+    ssize_t found = s_pending_find (self, &n->record_id);
+    if (found < 0)
+        return false;
+    s_pending_t *p = &self->pending[self->p0 + (size_t) found];
+    if (!p->sent)
+        return true;   /* already waiting out its backoff (an answer to a copy) */
+    if (p->retries >= self->cfg.retry_max)
+        return false;
+    int64_t now = s_mono_ms ();
+    if (!p->retries)
+        p->first_refused_ms = now;
+    /* retry_first_ms doubling up to retry_cap_ms, jittered between half and
+     * all of it so that agencies refused together do not come back together */
+    int64_t delay = self->cfg.retry_first_ms;
+    for (int i = 0; i < p->retries && delay < self->cfg.retry_cap_ms; i++)
+        delay *= 2;
+    if (delay > self->cfg.retry_cap_ms)
+        delay = self->cfg.retry_cap_ms;
+    delay = delay / 2 + (delay > 1 ? rand_r (&self->retry_state) % (delay - delay / 2 + 1) : 0);
+    p->retries++;
+    p->retry_ms = now + delay;
+    p->sent = false;
+    if ((size_t) found < self->nsent)
+        self->nsent = (size_t) found;
+    self->retries++;
+    macx_log (MACX_LOG_INFO, "transient refusal: sending the record again", "reason=%s "
+              "sequence=%" PRIu64 " retry=%d of=%d in_ms=%" PRId64, macx_reason_name (n->reason),
+              p->sequence, p->retries, self->cfg.retry_max, delay);
+    return true;
 }
 
 static void
@@ -684,6 +764,8 @@ s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
         break;
     case MACX__FRAME__KIND_NACK: {
         const Macx__Nack *n = f->nack;
+        if (s_retry (self, n))
+            break;
         if (!s_pending_take (self, &n->record_id, &p))
             break;   /* a duplicate answer to a record we re-sent */
         if (!(ev = s_event_for (self))) {
@@ -700,7 +782,12 @@ s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
         ev->audit_seq = n->audit_seq;
         ev->reason = n->reason;
         ev->user = p.user;
-        snprintf (ev->message, sizeof ev->message, "%s", n->message);
+        if (p.retries)
+            snprintf (ev->message, sizeof ev->message, "%s (gave up after %d attempts over "
+                      "%.1f s)", n->message, p.retries + 1,
+                      (double) (s_mono_ms () - p.first_refused_ms) / 1000.0);
+        else
+            snprintf (ev->message, sizeof ev->message, "%s", n->message);
         snprintf (ev->agreement, sizeof ev->agreement, "%s", n->agreement);
         snprintf (ev->flow, sizeof ev->flow, "%s", n->flow);
         ev->time_ms = n->at_ms;
@@ -923,6 +1010,9 @@ macx_agent_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, mac
             if (due < wait)
                 wait = due < 0 ? 0 : due;
         }
+        int64_t retry = s_retry_due (self);
+        if (retry >= 0 && retry - now < wait)
+            wait = retry - now < 0 ? 0 : retry - now;
         if (wait > 1000)
             wait = 1000;
         if (s_poll (self, (int) wait) < 0 && zmq_errno () != EINTR)
@@ -982,7 +1072,11 @@ macx_agent_send (macx_agent_t *self, Macx__Header *header, const Macx__Payload *
         if (now >= deadline)
             return macx_error_set (err, MACX_ETIMEOUT, "no answer from the broker within %d ms",
                                    timeout_ms);
-        s_poll (self, (int) (deadline - now > 200 ? 200 : deadline - now));
+        int64_t wait = deadline - now > 200 ? 200 : deadline - now;
+        int64_t retry = s_retry_due (self);
+        if (retry >= 0 && retry - now < wait)
+            wait = retry - now < 0 ? 0 : retry - now;
+        s_poll (self, (int) wait);
     }
 }
 
@@ -998,6 +1092,7 @@ macx_agent_request_stats (macx_agent_t *self)
 }
 
 size_t macx_agent_unacked (const macx_agent_t *self) { return self->npending; }
+uint64_t macx_agent_retries (const macx_agent_t *self) { return self->retries; }
 bool macx_agent_connected (const macx_agent_t *self) { return self->connected; }
 const macx_registry_t *macx_agent_registry (const macx_agent_t *self) { return self->registry; }
 macx_identity_t *macx_agent_identity (macx_agent_t *self) { return self->identity; }
@@ -1014,6 +1109,9 @@ macx_agent_config_defaults (macx_agent_config_t *cfg)
     cfg->receipt_batch = 64;
     cfg->receipt_delay_ms = 20;
     cfg->heartbeat_ms = 1000;
+    cfg->retry_max = 6;
+    cfg->retry_first_ms = 100;
+    cfg->retry_cap_ms = 5000;
 }
 
 macx_agent_t *
@@ -1025,6 +1123,7 @@ macx_agent_new (const macx_agent_config_t *cfg, macx_error_t *err)
         return NULL;
     }
     self->cfg = *cfg;
+    self->retry_state = (unsigned) getpid () ^ (unsigned) macx_clock_mono_ns ();
     const char *jitter = getenv ("MACX_TEST_JITTER_US");
     if (cfg->sim && jitter && atoi (jitter) > 0) {
         self->jitter_us = (unsigned) atoi (jitter);

@@ -5,6 +5,14 @@
  * state when a state directory is given), and returns signed receipts in
  * batches. Reconnects by itself: on every successful handshake it says
  * hello again and re-sends every record not yet acknowledged, in order.
+ * A record refused for a transient reason (macx_reason_transient:
+ * STORE_UNAVAILABLE, SHUTTING_DOWN) stays pending and is sent again, as it
+ * is, after a backoff (retry_first_ms doubling up to retry_cap_ms, each
+ * delay drawn between half and all of it), at most retry_max times; what
+ * was not yet sent after it waits, so the sender's order is kept. Then it
+ * comes back as a NACK with that reason and a message saying so. Not with
+ * cfg.sim: a federate's verdicts are events in simulated time, and a
+ * transient refusal comes back at once as before (docs/protocol.md).
  *
  * With cfg.sim the agent is a federate of the broker's simulated clock
  * (docs/protocol.md "Simulated time"): timers, records and the broker's
@@ -36,6 +44,9 @@ typedef struct {
     int receipt_delay_ms;        /* or after this long (default 20) */
     int heartbeat_ms;            /* default 1000 */
     bool sim;                    /* a federate of the broker's simulated clock */
+    int retry_max;               /* resends after transient refusals (default 6; 0 = none) */
+    int retry_first_ms;          /* first backoff (default 100) */
+    int retry_cap_ms;            /* largest backoff (default 5000) */
 } macx_agent_config_t;
 
 void macx_agent_config_defaults (macx_agent_config_t *cfg);
@@ -146,6 +157,8 @@ uint64_t macx_agent_requests (const macx_agent_t *self);
 
 /* Records posted but not yet acknowledged. */
 size_t macx_agent_unacked (const macx_agent_t *self);
+/* Resends after transient refusals so far. */
+uint64_t macx_agent_retries (const macx_agent_t *self);
 /* True once a handshake with the broker has succeeded (and hello was sent). */
 bool macx_agent_connected (const macx_agent_t *self);
 

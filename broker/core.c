@@ -4,7 +4,9 @@
  * (audit entries, mailbox entries, replay state, counters), commits, then
  * ACKs/NACKs and delivers from mailboxes within each recipient's credit.
  * Owns the LMDB env and the broker's clock: the wall clock, or a pilot's
- * simulated clock (simtime.c), whose grants it sends after each batch. */
+ * simulated clock (simtime.c), whose grants it sends after each batch, and
+ * the sequence gaps that let a record refused transiently be resent after
+ * later ones were accepted (docs/protocol.md "Retries"). */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -27,6 +29,8 @@
 #define S_RECIPIENTS  MACX_RECIPIENTS_MAX
 #define S_DAY_MS      ((int64_t) 86400000)
 #define S_NEVER       MACX_SIMTIME_NEVER
+#define S_GAPS        65536          /* gaps waiting in memory for a commit, at most */
+#define S_GAP_KEEP_MS (7 * S_DAY_MS) /* a gap not filled by then is forgotten */
 
 typedef struct {
     char agency[MACX_AGENCY_ID_MAX + 1];
@@ -59,10 +63,19 @@ typedef struct {
     size_t len;
 } s_reply_t;
 
+/* A sequence the broker refused transiently and will still accept below the
+ * sender's high-water mark: only for the record it refused (its id), once. */
+typedef struct {
+    char sender[MACX_AGENCY_ID_MAX + 1];
+    uint64_t sequence;
+    uint8_t record_id[MACX_RECORD_ID_BYTES];
+    int64_t refused_ms;              /* wall clock, for S_GAP_KEEP_MS */
+} s_gap_t;
+
 struct macx_core_t {
     macx_broker_t *b;
     MDB_env *env;
-    MDB_dbi mailbox, seen, senders, counters, meta;
+    MDB_dbi mailbox, seen, senders, counters, meta, gaps;
     macx_audit_t *audit;
     void *in;                        /* PULL: jobs from verifiers */
     void *out;                       /* PUSH: [rid][frame] to io */
@@ -92,10 +105,14 @@ struct macx_core_t {
     /* arrivals of this batch, queued in the clock once it commits */
     struct { int fed; int64_t at; uint64_t mseq; } *arrivals;
     size_t narrivals, caparrivals;
+    /* gaps of aborted batches, written by the next transaction that commits */
+    s_gap_t *newgaps;
+    size_t nnewgaps;
     int64_t last_checkpoint_ms;
     int64_t last_purge_ms;
     /* statistics */
     uint64_t accepted, refused, delivered, redelivered, receipts, purged, batches, store_errors;
+    uint64_t gaps_filled;
     uint64_t refused_by[64];
     macx_hist_t batch_size, commit_us;
 };
@@ -118,7 +135,8 @@ s_get_be64 (const uint8_t *p)
     return v;
 }
 
-/* Mailbox key: agency id, NUL, mailbox seq big-endian (FIFO per agency). */
+/* Mailbox key: agency id, NUL, mailbox seq big-endian (FIFO per agency).
+ * A gap's key has the same layout: sender, NUL, sequence. */
 static size_t
 s_mailbox_key (const char *agency, uint64_t mseq, uint8_t *out)
 {
@@ -468,6 +486,119 @@ s_arrival_queue (macx_core_t *self, int fed, int64_t at, uint64_t mseq)
     return 0;
 }
 
+/* ---- sequence gaps ---------------------------------------------------------- */
+
+/* Why gaps: a batch the store cannot take is refused whole, STORE_UNAVAILABLE,
+ * nothing of it written; a later batch that fits (records already in flight,
+ * smaller ones, space freed by receipts) moves the sender's sequence past the
+ * refused ones, whose resend would then be a SEQUENCE_REGRESSION. So each
+ * record of an aborted batch (verified, from its own sender, above the
+ * sequence accepted so far) leaves a gap: (sender, sequence) -> record id.
+ * Gaps wait in memory and are written at the start of the next transaction
+ * that commits, the one that could move the sequence past them; if the
+ * broker dies before, nothing moved it either. A gap admits only the record
+ * it was left by, once (REPLAY by record id still decides first). */
+
+/* Notes the gaps an aborted batch leaves. */
+static void
+s_gaps_note (macx_core_t *self, macx_job_t **jobs, size_t n)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn);
+    if (rc) {
+        macx_log (MACX_LOG_ERROR, "cannot read the sequences: no gaps left for the refused "
+                  "records", "error=\"%s\"", mdb_strerror (rc));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const macx_job_t *job = jobs[i];
+        const Macx__Header *h = job->kind == JOB_RECORD && job->rc == 0 && job->record
+                                    ? macx_record_header (job->record) : NULL;
+        if (!h || strcmp (h->sender, job->agency) != 0)
+            continue;
+        MDB_val sk = { strlen (h->sender), h->sender }, d;
+        if (mdb_get (txn, self->senders, &sk, &d) == 0 && d.mv_size == 8
+            && h->sequence <= s_get_be64 (d.mv_data))
+            continue;   /* a regression anyway, or a gap already stored */
+        bool known = false;
+        for (size_t g = 0; g < self->nnewgaps && !known; g++)
+            known = self->newgaps[g].sequence == h->sequence
+                    && strcmp (self->newgaps[g].sender, h->sender) == 0;
+        if (known)
+            continue;
+        if (!self->newgaps && !(self->newgaps = calloc (S_GAPS, sizeof *self->newgaps)))
+            break;
+        if (self->nnewgaps == S_GAPS) {
+            macx_log (MACX_LOG_WARN, "too many sequence gaps waiting for a commit: a resend of "
+                      "this record may be refused SEQUENCE_REGRESSION", "sender=%s sequence=%"
+                      PRIu64 " gaps=%d", h->sender, h->sequence, S_GAPS);
+            continue;
+        }
+        s_gap_t *g = &self->newgaps[self->nnewgaps++];
+        snprintf (g->sender, sizeof g->sender, "%s", h->sender);
+        g->sequence = h->sequence;
+        memcpy (g->record_id, h->record_id.data, MACX_RECORD_ID_BYTES);
+        g->refused_ms = macx_clock_wall_ms ();
+    }
+    mdb_txn_abort (txn);
+}
+
+/* Writes the gaps waiting in memory; the caller drops them once txn commits. */
+static int
+s_gaps_write (macx_core_t *self, MDB_txn *txn)
+{
+    for (size_t i = 0; i < self->nnewgaps; i++) {
+        const s_gap_t *g = &self->newgaps[i];
+        uint8_t key[64], v[MACX_RECORD_ID_BYTES + 8];
+        memcpy (v, g->record_id, MACX_RECORD_ID_BYTES);
+        s_be64 ((uint64_t) g->refused_ms, v + MACX_RECORD_ID_BYTES);
+        MDB_val k = { s_mailbox_key (g->sender, g->sequence, key), key }, d = { sizeof v, v };
+        int rc = mdb_put (txn, self->gaps, &k, &d, 0);
+        if (rc) {
+            macx_log (MACX_LOG_ERROR, "gap write failed", "error=\"%s\"", mdb_strerror (rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* 0 if (sender, sequence) is a gap left by this very record, MDB_NOTFOUND if
+ * not, else a store error. */
+static int
+s_gap_find (macx_core_t *self, MDB_txn *txn, const Macx__Header *h)
+{
+    uint8_t key[64];
+    MDB_val k = { s_mailbox_key (h->sender, h->sequence, key), key }, d;
+    int rc = mdb_get (txn, self->gaps, &k, &d);
+    if (rc)
+        return rc;
+    return d.mv_size >= MACX_RECORD_ID_BYTES
+           && memcmp (d.mv_data, h->record_id.data, MACX_RECORD_ID_BYTES) == 0 ? 0 : MDB_NOTFOUND;
+}
+
+/* Forgets the gaps older than S_GAP_KEEP_MS (a sender that never resent). */
+static int
+s_gaps_purge (macx_core_t *self, MDB_txn *txn)
+{
+    MDB_cursor *cur;
+    if (mdb_cursor_open (txn, self->gaps, &cur))
+        return -1;
+    int64_t before = macx_clock_wall_ms () - S_GAP_KEEP_MS;
+    MDB_val k, d;
+    int rc = mdb_cursor_get (cur, &k, &d, MDB_FIRST), failed = 0;
+    while (rc == 0) {
+        if (d.mv_size == MACX_RECORD_ID_BYTES + 8
+            && (int64_t) s_get_be64 ((uint8_t *) d.mv_data + MACX_RECORD_ID_BYTES) < before
+            && mdb_cursor_del (cur, 0)) {
+            failed = 1;
+            break;
+        }
+        rc = mdb_cursor_get (cur, &k, &d, MDB_NEXT);
+    }
+    mdb_cursor_close (cur);
+    return failed ? -1 : 0;
+}
+
 /* ---- judging a record ----------------------------------------------------- */
 
 static int
@@ -585,7 +716,16 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         last = s_get_be64 (d.mv_data);
     else if (rc != MDB_NOTFOUND)
         return -1;
+    /* Below the high-water mark only into a gap this record left when it was
+     * refused transiently (see s_gaps_note). */
+    bool gap = false;
     if (h->sequence <= last) {
+        rc = s_gap_find (self, txn, h);
+        if (rc && rc != MDB_NOTFOUND)
+            return -1;
+        gap = rc == 0;
+    }
+    if (h->sequence <= last && !gap) {
         snprintf (msg, sizeof msg, "sequence %" PRIu64 " does not follow %" PRIu64
                   " already accepted from %s", h->sequence, last, h->sender);
         return s_refuse (self, txn, job, h, MACX__REASON__SEQUENCE_REGRESSION, msg, NULL, NULL, 0);
@@ -710,11 +850,27 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     d = (MDB_val) { 8, v };
     if (mdb_put (txn, self->seen, &k, &d, MDB_NOOVERWRITE))
         return -1;
-    uint8_t sv[8];
-    s_be64 (h->sequence, sv);
-    d = (MDB_val) { 8, sv };
-    if (mdb_put (txn, self->senders, &sk, &d, 0))
+    /* A gap is filled once; the high-water mark never moves back. A record
+     * above it may have left a gap too (refused, then resent before any
+     * later one was accepted): that one goes as well. */
+    uint8_t gk[64];
+    MDB_val gkey = { s_mailbox_key (h->sender, h->sequence, gk), gk };
+    rc = mdb_del (txn, self->gaps, &gkey, NULL);
+    if (rc && rc != MDB_NOTFOUND)
         return -1;
+    if (gap) {
+        self->gaps_filled++;
+        macx_log (MACX_LOG_INFO, "gap filled: a record refused transiently is accepted below "
+                  "the sender's sequence", "sender=%s sequence=%" PRIu64 " last=%" PRIu64,
+                  h->sender, h->sequence, last);
+    }
+    else {
+        uint8_t sv[8];
+        s_be64 (h->sequence, sv);
+        d = (MDB_val) { 8, sv };
+        if (mdb_put (txn, self->senders, &sk, &d, 0))
+            return -1;
+    }
     s_ack (self, job, h, audit_seq, stamp, s_verdict_at (self, job->agency, stamp));
     job->accepted = true;
     self->accepted++;
@@ -801,10 +957,11 @@ s_stats_json (macx_core_t *self, char **out, size_t *len)
         return;
     fprintf (f, "{\"uptime_ms\":%" PRId64 ",\"accepted\":%" PRIu64 ",\"refused\":%" PRIu64
              ",\"delivered\":%" PRIu64 ",\"redelivered\":%" PRIu64 ",\"receipts\":%" PRIu64
-             ",\"purged\":%" PRIu64 ",\"store_errors\":%" PRIu64 ",\"connections_refused\":%" PRIu64
-             ",\"audit_seq\":%" PRIu64 ",\"refused_by\":{",
+             ",\"purged\":%" PRIu64 ",\"store_errors\":%" PRIu64 ",\"gaps_filled\":%" PRIu64
+             ",\"connections_refused\":%" PRIu64 ",\"audit_seq\":%" PRIu64 ",\"refused_by\":{",
              macx_clock_wall_ms () - self->b->started_ms, self->accepted, self->refused,
              self->delivered, self->redelivered, self->receipts, self->purged, self->store_errors,
+             self->gaps_filled,
              __atomic_load_n (&self->b->zap_refused, __ATOMIC_RELAXED),
              macx_audit_head_seq (self->audit));
     int first = 1;
@@ -1249,6 +1406,10 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
     self->narrivals = 0;
     int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
     bool failed = rc != 0;
+    /* First the gaps earlier aborted batches left: this transaction may move
+     * their senders' sequences past them. */
+    if (!failed && self->nnewgaps)
+        failed = s_gaps_write (self, txn) != 0;
     for (size_t i = 0; i < n && !failed; i++) {
         macx_job_t *job = jobs[i];
         switch (job->kind) {
@@ -1265,7 +1426,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
     }
     int64_t now = macx_clock_wall_ms ();
     if (!failed && (final || now - self->last_purge_ms >= self->b->cfg.purge_interval_ms)) {
-        failed = s_purge (self, txn) != 0;
+        failed = s_purge (self, txn) != 0 || s_gaps_purge (self, txn) != 0;
         self->last_purge_ms = now;
     }
     if (!failed && self->next_mseq != mseq0)
@@ -1309,6 +1470,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
         self->store_errors++;
         macx_log (MACX_LOG_ERROR, "store unavailable: batch refused, nothing written",
                   "records=%zu hint=\"map full or disk error; see map_size\"", n);
+        s_gaps_note (self, jobs, n);
         for (size_t i = 0; i < n; i++)
             if (jobs[i]->kind == JOB_RECORD) {
                 const Macx__Header *h = jobs[i]->record ? macx_record_header (jobs[i]->record) : NULL;
@@ -1320,6 +1482,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
     }
     else {
         macx_audit_committed (self->audit);
+        self->nnewgaps = 0;   /* written */
         /* What reaches a federate waits in the simulated clock for its time. */
         for (size_t i = 0; i < self->narrivals; i++) {
             int f = self->arrivals[i].fed;
@@ -1433,7 +1596,8 @@ macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
         || (rc = mdb_dbi_open (txn, "seen", MDB_CREATE, &self->seen))
         || (rc = mdb_dbi_open (txn, "senders", MDB_CREATE, &self->senders))
         || (rc = mdb_dbi_open (txn, "counters", MDB_CREATE, &self->counters))
-        || (rc = mdb_dbi_open (txn, "meta", MDB_CREATE, &self->meta))) {
+        || (rc = mdb_dbi_open (txn, "meta", MDB_CREATE, &self->meta))
+        || (rc = mdb_dbi_open (txn, "gaps", MDB_CREATE, &self->gaps))) {
         macx_error_set (err, MACX_ESTORE, "%s: %s", b->cfg.data_dir, mdb_strerror (rc));
         goto fail;
     }
@@ -1501,6 +1665,7 @@ macx_core_destroy (macx_core_t **self_p)
         free (self->replies);
         free (self->acks);
         free (self->arrivals);
+        free (self->newgaps);
         free (self->lookahead);
         macx_simtime_destroy (&self->sim);
         macx_audit_destroy (&self->audit);

@@ -5,6 +5,8 @@
 #ifndef MACX_NAMES_H
 #define MACX_NAMES_H
 
+#include <stdbool.h>
+
 #include "macx.pb-c.h"
 
 #define MACX_PHASE_COUNT 5   /* identification .. panel, values 1..5 */
@@ -18,5 +20,12 @@ int macx_phase_parse (const char *name);
 const char *macx_reason_name (int reason);
 /* Parses a reason code name; returns its value, or -1 if unknown. */
 int macx_reason_parse (const char *name);
+
+/* True for a transient refusal: the broker judged nothing about the record
+ * itself and stored nothing of it, so the same bytes sent again once the
+ * cause is gone are judged afresh (docs/protocol.md "Retries"). Every other
+ * reason is final: the same bytes would be refused the same way. The one
+ * table (names.c) used by the broker's documentation and the agent runtime. */
+bool macx_reason_transient (int reason);
 
 #endif

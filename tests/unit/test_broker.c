@@ -1,7 +1,7 @@
 /* test_broker.c -- broker/: the simulated clock's grants (simtime.c),
  * including a randomised run of many asynchronous federates that must
  * never receive anything in their past and must end; the clock section of
- * the configuration and durations. */
+ * the configuration and durations; which refusal reasons are transient. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "broker.h"
+#include "names.h"
 #include "simtime.h"
 
 #define H ((int64_t) 3600000)
@@ -384,6 +385,28 @@ test_clock_config (void **state)
     }
 }
 
+/* The retry rule's table: exactly the reasons under which the broker stored
+ * nothing and judged nothing of the record are transient. */
+static void
+test_transient_reasons (void **state)
+{
+    (void) state;
+    assert_true (macx_reason_transient (MACX__REASON__STORE_UNAVAILABLE));
+    assert_true (macx_reason_transient (MACX__REASON__SHUTTING_DOWN));
+    int transient = 0;
+    for (unsigned i = 0; i < macx__reason__descriptor.n_values; i++)
+        transient += macx_reason_transient (macx__reason__descriptor.values[i].value);
+    assert_int_equal (transient, 2);
+    /* the same bytes would be refused the same way */
+    assert_false (macx_reason_transient (MACX__REASON__SEQUENCE_REGRESSION));
+    assert_false (macx_reason_transient (MACX__REASON__REPLAY));
+    assert_false (macx_reason_transient (MACX__REASON__RATE_LIMITED));
+    assert_false (macx_reason_transient (MACX__REASON__CLOCK_SKEW));
+    assert_false (macx_reason_transient (MACX__REASON__INTERNAL_ERROR));
+    assert_false (macx_reason_transient (MACX__REASON__REASON_NONE));
+    assert_false (macx_reason_transient (-1));
+}
+
 int
 main (void)
 {
@@ -396,6 +419,7 @@ main (void)
         cmocka_unit_test (test_simtime_random_runs),
         cmocka_unit_test (test_durations),
         cmocka_unit_test (test_clock_config),
+        cmocka_unit_test (test_transient_reasons),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
