@@ -108,6 +108,7 @@ struct macx_core_t {
     /* gaps of aborted batches, written by the next transaction that commits */
     s_gap_t *newgaps;
     size_t nnewgaps;
+    bool gaps_stored;                /* the gaps table may hold some: look there */
     int64_t last_checkpoint_ms;
     int64_t last_purge_ms;
     /* statistics */
@@ -554,6 +555,7 @@ s_gaps_write (macx_core_t *self, MDB_txn *txn)
         s_be64 ((uint64_t) g->refused_ms, v + MACX_RECORD_ID_BYTES);
         MDB_val k = { s_mailbox_key (g->sender, g->sequence, key), key }, d = { sizeof v, v };
         int rc = mdb_put (txn, self->gaps, &k, &d, 0);
+        self->gaps_stored = true;
         if (rc) {
             macx_log (MACX_LOG_ERROR, "gap write failed", "error=\"%s\"", mdb_strerror (rc));
             return -1;
@@ -719,7 +721,7 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     /* Below the high-water mark only into a gap this record left when it was
      * refused transiently (see s_gaps_note). */
     bool gap = false;
-    if (h->sequence <= last) {
+    if (h->sequence <= last && self->gaps_stored) {
         rc = s_gap_find (self, txn, h);
         if (rc && rc != MDB_NOTFOUND)
             return -1;
@@ -855,8 +857,7 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
      * later one was accepted): that one goes as well. */
     uint8_t gk[64];
     MDB_val gkey = { s_mailbox_key (h->sender, h->sequence, gk), gk };
-    rc = mdb_del (txn, self->gaps, &gkey, NULL);
-    if (rc && rc != MDB_NOTFOUND)
+    if (self->gaps_stored && (rc = mdb_del (txn, self->gaps, &gkey, NULL)) && rc != MDB_NOTFOUND)
         return -1;
     if (gap) {
         self->gaps_filled++;
@@ -1609,6 +1610,8 @@ macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
         goto fail;
     }
     self->next_mseq = v ? v : 1;
+    MDB_stat st;
+    self->gaps_stored = mdb_stat (txn, self->gaps, &st) != 0 || st.ms_entries > 0;
     /* Mailbox depth per agency, for statistics and sessions. */
     MDB_cursor *cur;
     if (mdb_cursor_open (txn, self->mailbox, &cur) == 0) {
