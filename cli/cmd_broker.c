@@ -7,6 +7,7 @@
 #include "broker.h"
 #include "cli.h"
 #include "clock.h"
+#include "keys.h"
 #include "log.h"
 
 static const struct option s_opts[] = {
@@ -121,6 +122,19 @@ s_broker (const macx_cmd_t *self, int argc, char **argv)
     }
     macx_log_set_level (level);
     macx_log_set_component ("broker");
+    /* Other agencies' secrets beside the broker's: refused when others can
+     * read them, else named in a warning. */
+    char secrets[1024];
+    if (macx_keys_foreign_secrets (cfg.keys_dir, cfg.identity, true, secrets, sizeof secrets)) {
+        fprintf (stderr, "macx broker: %s holds other agencies' secret keys that group or others "
+                 "can read: %s; the broker needs only their public keys (ID.pub): move the "
+                 "secrets to each agency, or at least chmod 600 them\n", cfg.keys_dir, secrets);
+        return MACX_EX_CONFIG;
+    }
+    if (macx_keys_foreign_secrets (cfg.keys_dir, cfg.identity, false, secrets, sizeof secrets))
+        macx_log (MACX_LOG_WARN, "other agencies' secret keys in the broker's key directory",
+                  "dir=%s secrets=\"%s\" hint=\"the broker needs only their ID.pub; move the "
+                  "secrets out\"", cfg.keys_dir, secrets);
     if (macx_broker_run (&cfg, &err)) {
         fprintf (stderr, "macx broker: %s\n", macx_error_text (&err));
         return err.code == MACX_EPOLICY ? MACX_EX_CONFIG : macx_exit_code (err.code);
@@ -171,5 +185,5 @@ const macx_cmd_t macx_cmd_broker = {
         "69 the endpoint cannot be bound\n"
         "70 internal error, or (simulated clock) a record reached a federate in its past\n"
         "74 the data directory is unusable\n"
-        "78 bad configuration file\n",
+        "78 bad configuration, or others' secret keys in --keys readable by group/others\n",
 };

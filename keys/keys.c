@@ -746,3 +746,34 @@ macx_identity_pair_derivations (const macx_identity_t *self)
 {
     return self->derivations;
 }
+
+int
+macx_keys_foreign_secrets (const char *dir, const char *self_id, bool only_loose, char *list,
+                           size_t size)
+{
+    if (size)
+        list[0] = '\0';
+    DIR *d = opendir (dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir (d))) {
+        size_t len = strlen (e->d_name);
+        if (len <= 7 || strcmp (e->d_name + len - 7, ".secret") != 0
+            || (strlen (self_id) == len - 7 && strncmp (e->d_name, self_id, len - 7) == 0))
+            continue;
+        char path[4096];
+        struct stat st;
+        snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
+        if (stat (path, &st) != 0 || !S_ISREG (st.st_mode) || (only_loose && !(st.st_mode & 077)))
+            continue;
+        size_t used = strlen (list);
+        if (used + 1 < size)
+            snprintf (list + used, size - used, "%s%s (%04o)", n ? ", " : "", e->d_name,
+                      (unsigned) (st.st_mode & 07777));
+        n++;
+    }
+    closedir (d);
+    return n;
+}

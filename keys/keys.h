@@ -52,6 +52,15 @@ int macx_keys_generate (const char *dir, const char *id, const char *kind, macx_
  * revoked, ENOTFOUND if no such agency. */
 int macx_keys_revoke (const char *dir, const char *id, const char *reason, macx_error_t *err);
 
+/* The secret key files in dir of agencies other than `self_id`: a broker
+ * needs only the agencies' public keys, so another's secret there is a key
+ * that one breach of the broker would expose. With `only_loose`, only those
+ * group or others can read. Writes "ID.secret (0600), ..." into list
+ * (truncated to size) and returns how many there are (0 if dir cannot be
+ * read: loading the registry reports that). */
+int macx_keys_foreign_secrets (const char *dir, const char *self_id, bool only_loose, char *list,
+                               size_t size);
+
 /* Loads every *.pub in dir and the revocation list. Refuses malformed files
  * (path:line), duplicate ids and any public key used twice. Returns a new
  * registry or NULL with err set. Read-only after load: safe to share. */

@@ -405,13 +405,27 @@ s_prepare (s_pilot_t *self, macx_error_t *err)
     snprintf (path, sizeof path, "%s/scenario.yaml", self->run);
     if ((rc = s_copy_file (self->o.scenario, path, err)))
         return rc;
-    /* identities */
+    /* identities: the agencies' in RUN/keys, the broker's in RUN/broker/keys
+     * beside every agency's public key and no other secret; its public key
+     * in RUN/keys too, for the agencies and `audit verify` */
     snprintf (path, sizeof path, "%s/keys", self->run);
-    if ((rc = macx_keys_generate (path, "broker", NULL, err)))
-        return rc;
     for (int i = 0; i < self->scn.nagencies; i++)
         if ((rc = macx_keys_generate (path, self->scn.agencies[i].id, self->scn.agencies[i].kind, err)))
             return rc;
+    char bkeys[2048], from[2200], to[2200];
+    snprintf (bkeys, sizeof bkeys, "%s/broker/keys", self->run);
+    if ((rc = macx_keys_generate (bkeys, "broker", NULL, err)))
+        return rc;
+    snprintf (from, sizeof from, "%s/broker.pub", bkeys);
+    snprintf (to, sizeof to, "%s/broker.pub", path);
+    if ((rc = s_copy_file (from, to, err)))
+        return rc;
+    for (int i = 0; i < self->scn.nagencies; i++) {
+        snprintf (from, sizeof from, "%s/%s.pub", path, self->scn.agencies[i].id);
+        snprintf (to, sizeof to, "%s/%s.pub", bkeys, self->scn.agencies[i].id);
+        if ((rc = s_copy_file (from, to, err)))
+            return rc;
+    }
     /* synthetic databases, and the broker's directory */
     snprintf (path, sizeof path, "%s/agents", self->run);
     if ((rc = macx_file_mkdirs (path, err)))
@@ -555,7 +569,7 @@ s_start (s_pilot_t *self, macx_error_t *err)
         return macx_error_set (err, MACX_EIO, "no free loopback port");
     snprintf (self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", port);
     char keys[2048], data[2048], config[2048], seed[32], subjects[32], map[32];
-    snprintf (keys, sizeof keys, "%s/keys", self->run);
+    snprintf (keys, sizeof keys, "%s/broker/keys", self->run);
     snprintf (data, sizeof data, "%s/broker/data", self->run);
     snprintf (config, sizeof config, "%s/broker/broker.yaml", self->run);
     snprintf (self->broker.log, sizeof self->broker.log, "%s/broker/broker.log", self->run);

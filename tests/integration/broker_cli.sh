@@ -63,6 +63,13 @@ has map-config err "neg.yaml:4:11: 'map_size' '-4G' must be bytes, or a number w
 run 64 workers-big "$MACX" broker --keys keys --policy "$POLICY" --data data-y --workers 99
 has workers-big err "--workers '99' is not a whole number from 0 to 16"
 [ ! -e data-y ] || fail "a refused start created its data directory"
+# Other agencies' secrets in the broker's key directory: refused when group or
+# others can read them, named in a warning otherwise.
+cp -r keys keys-loose
+chmod 644 keys-loose/mi5.secret
+run 78 loose-secret "$MACX" broker --keys keys-loose --policy "$POLICY" --data data-y
+has loose-secret err "macx broker: keys-loose holds other agencies' secret keys that group or others can read: mi5.secret (0644); the broker needs only their public keys (ID.pub)"
+[ ! -e data-y ] || fail "a broker refused for loose secrets created its data directory"
 
 # ---- a broker from a config file; nothing listens: 69 -------------------------
 EP=tcp://127.0.0.1:$(free_port)
@@ -83,6 +90,8 @@ BROKER=$!
 PIDS+=("$BROKER")
 wait_until 20 grep -q 'msg="listening"' broker.log || { fail "broker from config"; finish broker.log; }
 has broker log "bind=$EP"
+has broker log "msg=\"other agencies' secret keys in the broker's key directory\" dir=keys secrets=\""
+has broker log "mi5.secret (0600)"
 
 # A second broker on the same data directory is refused and changes nothing.
 run 74 second "$MACX" broker --keys keys --policy "$POLICY" --data data --bind tcp://127.0.0.1:1

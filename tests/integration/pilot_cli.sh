@@ -91,6 +91,13 @@ timeout 60 "$MACX" pilot run noisa.yaml --out again --quiet > noisa.out 2> noisa
 grep -Eq "noisa.yaml:[0-9]+:[0-9]+: agreement 'ISA-NOPE' is not in the policy" noisa.err \
     || fail "noisa: the error does not name ISA-NOPE with file:line:column: $(cat noisa.err)"
 run 0 again "$MACX" pilot run "$GOOD" --out again --quiet
+# The pilot's broker has its own key directory: no agency's secret in it.
+ls again/broker/keys/*.secret | grep -qvx 'again/broker/keys/broker.secret' \
+    && fail "an agency secret in the pilot's broker key directory: $(ls again/broker/keys)"
+grep -q "secret keys in the broker's key directory" again/broker/broker.log \
+    && fail "the pilot's broker warned about agency secrets"
+[ -f again/keys/broker.pub ] && [ ! -e again/keys/broker.secret ] \
+    || fail "RUN/keys should hold the broker's public key and not its secret"
 has again out "report: "
 
 # The wall-clock pilot is retired, with a message that says what to do.
