@@ -45,6 +45,11 @@ macx_broker_config_defaults (macx_broker_config_t *cfg)
     cfg->clock.max_skew_ms = -1;
     cfg->clock.verdict_hours = MACX_VERDICT_DEFAULT_HOURS;
     cfg->clock.transit = MACX_TRANSIT_DEFAULT;
+    cfg->limits = (macx_broker_limits_t) {
+        .max_peers = 256, .max_credit = 1024, .max_inflight_bytes = (size_t) 16 << 20,
+        .peer_queue_frames = 256, .peer_queue_bytes = (size_t) 8 << 20, .peer_out_frames = 4096,
+        .verify_inflight = 0,
+    };
 }
 
 int

@@ -61,6 +61,22 @@ typedef struct {
     int nroutes;
 } macx_broker_clock_t;
 
+/* What one peer may hold of the broker, and what all may: each limit is
+ * per peer unless it says otherwise (docs/operations.md, "Limits"). A peer
+ * over one is told why and disconnected, and the broker audits it. */
+typedef struct {
+    int max_peers;               /* sessions at once, all agencies (256) */
+    uint32_t max_credit;         /* deliveries outstanding to one recipient (1024): a
+                                    Hello's or Credit's grant is capped there, never stacked */
+    size_t max_inflight_bytes;   /* bytes of deliveries outstanding to one recipient (16M) */
+    int peer_queue_frames;       /* frames read from one peer, not yet verified (256) */
+    size_t peer_queue_bytes;     /* their bytes (8M) */
+    int peer_out_frames;         /* frames waiting to be sent to one peer (4096): past
+                                    it, the peer does not read, and is disconnected */
+    int verify_inflight;         /* frames at the verifiers at once, all peers (0: 4 per
+                                    verify thread) */
+} macx_broker_limits_t;
+
 typedef struct {
     char bind[256];              /* e.g. tcp://127.0.0.1:7750 */
     char keys_dir[1024];
@@ -82,6 +98,7 @@ typedef struct {
     bool sync;                   /* fsync every commit (default); off: a crash of the
                                     process loses nothing, one of the machine may */
     macx_broker_clock_t clock;
+    macx_broker_limits_t limits;
 } macx_broker_config_t;
 
 /* Fills cfg with defaults (bind tcp://127.0.0.1:7750, identity broker,
