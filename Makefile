@@ -23,7 +23,7 @@ MAKEFLAGS   += --no-print-directory
 
 PREFIX ?= /usr/local
 
-.PHONY: all deps build test pilot install asan fuzz bench clean
+.PHONY: all deps build test pilot install asan fuzz bench bench-peers clean
 
 all: build
 
@@ -105,6 +105,18 @@ fuzz:
 # Full benchmarks (not tests): they print figures; bench_pilot takes minutes.
 bench: build
 	@for b in $(BUILD)/bench/bench_*; do echo "== $$b"; $$b; done
+
+# macx beside NATS JetStream, Mosquitto and RabbitMQ in one run (issue 10):
+# installs the servers and their C clients from Debian here only (never for
+# build or test), builds peer_bench, runs bench/peers/run.sh. ROUNDS, RECORDS
+# and WINDOW pass through; see docs/operations.md.
+PEER_DEBS := nats-server rabbitmq-server mosquitto libnats-dev librabbitmq-dev libmosquitto-dev strace iproute2
+bench-peers:
+	@$(MAKE) deps EXTRA_DEBS="$(PEER_DEBS)"
+	@$(MAKE) build
+	@test -x $(BUILD)/bench/peer_bench || cmake -S . -B $(BUILD) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target peer_bench macx $(BUILD_FLAGS)
+	BUILD=$(BUILD) bench/peers/run.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-fuzz
