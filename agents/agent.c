@@ -372,7 +372,8 @@ s_send_pending (macx_agent_t *self)
     if (!self->connected)
         return;
     int64_t now = -1;
-    for (; self->nsent < self->npending; self->nsent++) {
+    size_t window = self->cfg.window > 0 ? (size_t) self->cfg.window : SIZE_MAX;
+    for (; self->nsent < self->npending && self->nsent < window; self->nsent++) {
         s_pending_t *p = &self->pending[self->p0 + self->nsent];
         if (p->sent)
             continue;
@@ -815,6 +816,17 @@ s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
         s_on_deliver (self, f->deliver);
         break;
     case MACX__FRAME__KIND_ERROR:
+        if (f->error->reason == MACX__REASON__PEER_OVERLOADED
+            || f->error->reason == MACX__REASON__SLOW_CONSUMER) {
+            /* The broker disconnected us for a limit and drops what this
+             * connection sends: a new connection (a new routing id), and
+             * everything unanswered goes again after the hello. */
+            macx_log (MACX_LOG_WARN, "the broker disconnected us", "agency=%s reason=%s why=\"%s\"",
+                      self->cfg.agency, macx_reason_name (f->error->reason), f->error->message);
+            zmq_disconnect (self->dealer, self->cfg.broker);
+            zmq_connect (self->dealer, self->cfg.broker);
+            self->connected = false;
+        }
         if ((ev = s_event_push (self))) {
             ev->kind = MACX_AGENT_ERROR;
             ev->reason = f->error->reason;
@@ -1110,6 +1122,7 @@ macx_agent_config_defaults (macx_agent_config_t *cfg)
     cfg->receipt_delay_ms = 20;
     cfg->heartbeat_ms = 1000;
     cfg->retry_max = 6;
+    cfg->window = 1024;
     cfg->retry_first_ms = 100;
     cfg->retry_cap_ms = 5000;
 }

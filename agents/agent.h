@@ -47,6 +47,8 @@ typedef struct {
     int retry_max;               /* resends after transient refusals (default 6; 0 = none) */
     int retry_first_ms;          /* first backoff (default 100) */
     int retry_cap_ms;            /* largest backoff (default 5000) */
+    int window;                  /* records sent and not yet answered, at most (default
+                                    1024: below the broker's peer_queue_frames, 4096) */
 } macx_agent_config_t;
 
 void macx_agent_config_defaults (macx_agent_config_t *cfg);

