@@ -22,6 +22,7 @@
 #include "dist.h"
 #include "error.h"
 #include "keys.h"
+#include "yamldoc.h"
 
 #define MACX_BROKER_MAX_EFFECTIVE 32
 #define MACX_BROKER_MAX_FEDERATES 32
@@ -107,13 +108,52 @@ typedef struct {
  * purge every 1000 ms, sync on, the wall clock with a 5-minute skew). */
 void macx_broker_config_defaults (macx_broker_config_t *cfg);
 
-/* Reads a YAML config file over cfg: keys bind, keys, policy, data,
- * identity, map_size (bytes or with K/M/G suffix), workers, batch_max,
- * checkpoint_every, heartbeat_ms, purge_interval_ms, log_level, sync,
- * effective (a mapping of agreement id to YYYY-MM-DD) and clock (mode,
- * start, end, max_skew_ms, pace_ms, seed, verdict_hours, federates,
- * transit: docs/operations.md). Unknown keys are errors with
- * file:line:column. */
+/* ---- the option table -------------------------------------------------------
+ * Every broker option is declared once, in macx_broker_options (config.c):
+ * the command line (--FLAG), the config file (KEY, in SECTION's mapping)
+ * and `macx broker --help` all read it, so the three cannot drift apart;
+ * docs/operations.md lists it. Defaults are macx_broker_config_defaults'. */
+typedef struct {
+    const char *key;             /* the config key, in section's mapping */
+    const char *section;         /* NULL: the top level; "clock" or "limits" */
+    const char *flag;            /* --FLAG; NULL: config only (the limits: --limit KEY=VALUE) */
+    const char *arg;             /* the value's name in --help: DIR, N, SIZE */
+    macx_yaml_type_t type;       /* MACX_YAML_BOOL: --FLAG takes no value and sets it false */
+    size_t offset, size;         /* the value in macx_broker_config_t */
+    long long min, max;          /* bounds, checked as it is read */
+    /* MACX_YAML_NODE: reads the config's value (a mapping, a list)... */
+    int (*read) (macx_yaml_reader_t *r, struct fy_node *value, void *cfg);
+    /* ...and, with a flag, the command line's text. */
+    int (*set) (macx_broker_config_t *cfg, const char *text, macx_error_t *err);
+    const char *help;            /* one line; "(default D; MIN to MAX)" is added */
+    const char *shown;           /* the default as --help shows it, when the value is a
+                                    stand-in (-1: 5m wall, 0 simulated); NULL: the value */
+} macx_broker_option_t;
+
+extern const macx_broker_option_t macx_broker_options[];
+extern const size_t macx_broker_noptions;
+
+/* The option of section (NULL: top level) named key, or NULL. */
+const macx_broker_option_t *macx_broker_option_find (const char *section, const char *key);
+
+/* Sets option o in cfg from text, as given to `name` on the command line
+ * ("--workers", "--limit max_credit"): 0, or MACX_EINVAL with err saying
+ * "NAME must be WHY, not 'TEXT'". */
+int macx_broker_option_set (macx_broker_config_t *cfg, const macx_broker_option_t *o,
+                            const char *name, const char *text, macx_error_t *err);
+
+/* Writes o's value in cfg as it would be written in the config file (sizes
+ * with K/M/G/T, durations with a unit, dates YYYY-MM-DD), or o->shown;
+ * "-" for an empty string or no date. */
+void macx_broker_option_format (const macx_broker_config_t *cfg, const macx_broker_option_t *o,
+                                char *buf, size_t size);
+
+/* Writes o's bounds, "0 to 16", "64K to 16T", or "" when it has none. */
+void macx_broker_option_bounds (const macx_broker_option_t *o, char *buf, size_t size);
+
+/* Reads a YAML config file over cfg: the table's keys, each range-checked
+ * (docs/operations.md). Unknown and duplicate keys and bad values are
+ * errors with file:line:column (MACX_EFORMAT). */
 int macx_broker_config_load (const char *path, macx_broker_config_t *cfg, macx_error_t *err);
 
 /* The same, from len bytes of source (which need not be NUL-terminated);
@@ -124,8 +164,6 @@ int macx_broker_config_parse (const char *path, const char *source, size_t len,
 /* Parses a duration: milliseconds, or a number with ms, s, m, h or d. 0 or -1. */
 int macx_broker_config_duration (const char *text, int64_t *out);
 
-/* Parses a size in bytes, or with a K/M/G/T suffix, from 64K to 16T. 0 or -1. */
-int macx_broker_config_map_size (const char *text, size_t *out);
 #define MACX_BROKER_MAP_MIN (64ULL << 10)   /* 64 KiB */
 #define MACX_BROKER_MAP_MAX (16ULL << 40)   /* 16 TiB: address space a 64-bit mmap can reserve */
 

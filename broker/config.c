@@ -1,71 +1,22 @@
-/* config.c -- the broker's YAML configuration file (libfyaml), strict:
- * unknown keys and bad values are errors naming file:line:column. */
-#include <errno.h>
-#include <libfyaml.h>
-#include <stdarg.h>
+/* config.c -- the broker's option table (each option declared once, for
+ * the command line, the YAML config file and --help) and the config file's
+ * reader: strict (common/yamldoc.h), unknown keys and bad values are errors
+ * naming file:line:column. */
+#include <assert.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdbool.h>
 #include <string.h>
 
 #include "broker.h"
 
-#include <errno.h>
 #include "clock.h"
 #include "file.h"
 #include "yamldoc.h"
 
-static void
-s_mark (struct fy_node *n, int *line, int *col)
-{
-    *line = *col = 0;
-    macx_yaml_mark (n, line, col);
-}
-
-static int
-s_size (const char *text, size_t *out)
-{
-    /* strtoull would take "-4G" (negated) and 99999999999999999999 (clamped) */
-    if (!(*text >= '0' && *text <= '9'))
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull (text, &end, 10);
-    if (errno == ERANGE)
-        return -1;
-    int shift = 0;
-    switch (*end) {
-    case 'K': case 'k': shift = 10; end++; break;
-    case 'M': case 'm': shift = 20; end++; break;
-    case 'G': case 'g': shift = 30; end++; break;
-    case 'T': case 't': shift = 40; end++; break;
-    default: break;
-    }
-    if (*end == 'B' || *end == 'b')
-        end++;
-    if (*end || v > (MACX_BROKER_MAP_MAX >> shift))
-        return -1;
-    v <<= shift;
-    if (v < MACX_BROKER_MAP_MIN)
-        return -1;
-    *out = (size_t) v;
-    return 0;
-}
-
-static int
-s_int (const char *text, int min, int max, int *out)
-{
-    char *end;
-    long v = strtol (text, &end, 10);
-    if (end == text || *end || v < min || v > max)
-        return -1;
-    *out = (int) v;
-    return 0;
-}
-
-/* ---- the clock section ------------------------------------------------------ */
-
-#define s_at macx_yaml_fail
+/* ---- readers of the values that are not one scalar ----------------------------- */
 
 static const char *
 s_scalar (struct fy_node *n)
@@ -74,132 +25,320 @@ s_scalar (struct fy_node *n)
 }
 
 static int
-s_transit (const char *path, struct fy_node *n, const char *what, macx_dist_t *d, macx_error_t *err)
+s_read_effective (macx_yaml_reader_t *r, struct fy_node *n, void *dst)
+{
+    macx_broker_config_t *cfg = dst;
+    if (!n || !fy_node_is_mapping (n))
+        return macx_yaml_error (r, n, "'effective' must map agreement ids to dates");
+    void *it = NULL;
+    struct fy_node_pair *p;
+    while ((p = fy_node_mapping_iterate (n, &it))) {
+        const char *a = s_scalar (fy_node_pair_key (p)), *d = s_scalar (fy_node_pair_value (p));
+        char text[160];
+        macx_error_t e = { 0 };
+        snprintf (text, sizeof text, "%s=%s", a ? a : "", d ? d : "");
+        if (macx_broker_config_effective (cfg, text, &e))
+            return macx_yaml_error (r, fy_node_pair_value (p), "%s", macx_error_text (&e));
+    }
+    return MACX_OK;
+}
+
+static int
+s_read_mode (macx_yaml_reader_t *r, struct fy_node *n, void *dst)
+{
+    macx_broker_config_t *cfg = dst;
+    const char *val = s_scalar (n);
+    if (val && strcmp (val, "wall") == 0)
+        cfg->clock.simulated = false;
+    else if (val && strcmp (val, "simulated") == 0)
+        cfg->clock.simulated = true;
+    else
+        return macx_yaml_error (r, n, "clock 'mode' must be wall or simulated");
+    return MACX_OK;
+}
+
+static int
+s_read_seed (macx_yaml_reader_t *r, struct fy_node *n, void *dst)
+{
+    macx_broker_config_t *cfg = dst;
+    const char *val = s_scalar (n);
+    char *end = NULL;
+    unsigned long long v = val ? strtoull (val, &end, 10) : 0;
+    if (!val || *end || end == val || !(val[0] >= '0' && val[0] <= '9'))
+        return macx_yaml_error (r, n, "'seed' must be a whole number");
+    cfg->clock.seed = v;
+    return MACX_OK;
+}
+
+static int
+s_read_federates (macx_yaml_reader_t *r, struct fy_node *n, void *dst)
+{
+    macx_broker_clock_t *c = &((macx_broker_config_t *) dst)->clock;
+    if (!n || !fy_node_is_sequence (n))
+        return macx_yaml_error (r, n, "'federates' must be a list of agency ids");
+    void *it = NULL;
+    struct fy_node *e;
+    c->nfederates = 0;
+    while ((e = fy_node_sequence_iterate (n, &it))) {
+        const char *id = s_scalar (e);
+        if (!id || macx_keys_check_id (id, NULL))
+            return macx_yaml_error (r, e, "'%s' is not an agency id", id ? id : "?");
+        if (c->nfederates == MACX_BROKER_MAX_FEDERATES)
+            return macx_yaml_error (r, e, "more than %d federates", MACX_BROKER_MAX_FEDERATES);
+        for (int k = 0; k < c->nfederates; k++)
+            if (strcmp (c->federates[k], id) == 0)
+                return macx_yaml_error (r, e, "federate '%s' is listed twice", id);
+        snprintf (c->federates[c->nfederates++], sizeof c->federates[0], "%s", id);
+    }
+    return MACX_OK;
+}
+
+static int
+s_dist (macx_yaml_reader_t *r, struct fy_node *n, const char *what, macx_dist_t *d)
 {
     struct fy_node *at = NULL;
     char why[200];
     if (macx_dist_read (n, what, "hours", 24 * 365, false, d, &at, why, sizeof why))
-        return s_at (err, path, at ? at : n, "%s", why);
-    return 0;
+        return macx_yaml_error (r, at ? at : n, "%s", why);
+    return MACX_OK;
 }
 
 static int
-s_clock (const char *path, struct fy_node *n, macx_broker_clock_t *c, macx_error_t *err)
+s_read_transit (macx_yaml_reader_t *r, struct fy_node *n, void *dst)
 {
-    if (!n || !fy_node_is_mapping (n))
-        return s_at (err, path, n, "'clock' must be a mapping (mode, start, end, max_skew_ms, "
-                     "pace_ms, seed, verdict_hours, federates, transit)");
+    macx_broker_clock_t *c = &((macx_broker_config_t *) dst)->clock;
+    static const char *const keys[] = { "default", "routes", NULL };
+    int rc = macx_yaml_keys (r, n, "transit", keys, NULL);
+    if (rc)
+        return rc;
+    struct fy_node *def = fy_node_mapping_lookup_by_string (n, "default", FY_NT);
+    struct fy_node *routes = fy_node_mapping_lookup_by_string (n, "routes", FY_NT);
+    if (def && (rc = s_dist (r, def, "transit 'default'", &c->transit)))
+        return rc;
+    if (!routes)
+        return MACX_OK;
+    if (!fy_node_is_sequence (routes))
+        return macx_yaml_error (r, routes, "transit 'routes' must be a list of {from, to, transit}");
     void *it = NULL;
-    struct fy_node_pair *p;
-    while ((p = fy_node_mapping_iterate (n, &it))) {
-        struct fy_node *kn = fy_node_pair_key (p), *vn = fy_node_pair_value (p);
-        const char *key = s_scalar (kn), *val = s_scalar (vn);
-        char *end = NULL;
-        if (!key)
-            return s_at (err, path, kn, "keys must be plain words");
-        if (strcmp (key, "mode") == 0) {
-            if (val && strcmp (val, "wall") == 0)
-                c->simulated = false;
-            else if (val && strcmp (val, "simulated") == 0)
-                c->simulated = true;
-            else
-                return s_at (err, path, vn, "clock 'mode' must be wall or simulated");
-        }
-        else if (strcmp (key, "start") == 0 || strcmp (key, "end") == 0) {
-            int32_t day;
-            if (!val || macx_date_parse (val, &day))
-                return s_at (err, path, vn, "clock '%s' must be a date YYYY-MM-DD", key);
-            *(key[0] == 's' ? &c->start_ms : &c->end_ms) = (int64_t) day * 86400000;
-        }
-        else if (strcmp (key, "max_skew_ms") == 0) {
-            long long v = val ? strtoll (val, &end, 10) : -1;
-            if (!val || *end || end == val || v < 0)
-                return s_at (err, path, vn, "'max_skew_ms' must be a whole number of ms, 0 or more");
-            c->max_skew_ms = v;
-        }
-        else if (strcmp (key, "pace_ms") == 0 || strcmp (key, "verdict_hours") == 0) {
-            double v = val ? strtod (val, &end) : -1;
-            if (!val || *end || end == val || !(v >= 0) || v > 1e9)
-                return s_at (err, path, vn, "'%s' must be a number, 0 or more", key);
-            *(key[0] == 'p' ? &c->pace_ms : &c->verdict_hours) = v;
-        }
-        else if (strcmp (key, "seed") == 0) {
-            unsigned long long v = val ? strtoull (val, &end, 10) : 0;
-            if (!val || *end || end == val || val[0] == '-')
-                return s_at (err, path, vn, "'seed' must be a whole number");
-            c->seed = v;
-        }
-        else if (strcmp (key, "federates") == 0) {
-            if (!vn || !fy_node_is_sequence (vn))
-                return s_at (err, path, vn, "'federates' must be a list of agency ids");
-            void *i2 = NULL;
-            struct fy_node *e;
-            c->nfederates = 0;
-            while ((e = fy_node_sequence_iterate (vn, &i2))) {
-                const char *id = s_scalar (e);
-                if (!id || macx_keys_check_id (id, NULL))
-                    return s_at (err, path, e, "'%s' is not an agency id", id ? id : "?");
-                if (c->nfederates == MACX_BROKER_MAX_FEDERATES)
-                    return s_at (err, path, e, "more than %d federates", MACX_BROKER_MAX_FEDERATES);
-                for (int k = 0; k < c->nfederates; k++)
-                    if (strcmp (c->federates[k], id) == 0)
-                        return s_at (err, path, e, "federate '%s' is listed twice", id);
-                snprintf (c->federates[c->nfederates++], sizeof c->federates[0], "%s", id);
-            }
-        }
-        else if (strcmp (key, "transit") == 0) {
-            if (!vn || !fy_node_is_mapping (vn))
-                return s_at (err, path, vn, "'transit' must be a mapping (default, routes)");
-            void *i2 = NULL;
-            struct fy_node_pair *p2;
-            while ((p2 = fy_node_mapping_iterate (vn, &i2))) {
-                const char *k2 = s_scalar (fy_node_pair_key (p2));
-                struct fy_node *v2 = fy_node_pair_value (p2);
-                if (k2 && strcmp (k2, "default") == 0) {
-                    if (s_transit (path, v2, "transit 'default'", &c->transit, err))
-                        return MACX_EFORMAT;
-                }
-                else if (k2 && strcmp (k2, "routes") == 0) {
-                    if (!v2 || !fy_node_is_sequence (v2))
-                        return s_at (err, path, v2, "transit 'routes' must be a list of "
-                                     "{from, to, transit}");
-                    void *i3 = NULL;
-                    struct fy_node *e;
-                    c->nroutes = 0;
-                    while ((e = fy_node_sequence_iterate (v2, &i3))) {
-                        if (c->nroutes == MACX_BROKER_MAX_ROUTES)
-                            return s_at (err, path, e, "more than %d routes", MACX_BROKER_MAX_ROUTES);
-                        macx_broker_route_t *r = &c->routes[c->nroutes++];
-                        const char *from = fy_node_is_mapping (e)
-                                               ? s_scalar (fy_node_mapping_lookup_by_string (e, "from", FY_NT))
-                                               : NULL;
-                        const char *to = fy_node_is_mapping (e)
-                                             ? s_scalar (fy_node_mapping_lookup_by_string (e, "to", FY_NT))
-                                             : NULL;
-                        if (!from || !to || strlen (from) >= sizeof r->from || strlen (to) >= sizeof r->to
-                            || fy_node_mapping_item_count (e) != 3)
-                            return s_at (err, path, e, "a route is {from: ID, to: ID, transit: {...}} "
-                                         "('*' for any)");
-                        snprintf (r->from, sizeof r->from, "%s", from);
-                        snprintf (r->to, sizeof r->to, "%s", to);
-                        if (s_transit (path, fy_node_mapping_lookup_by_string (e, "transit", FY_NT),
-                                       "a route's 'transit'", &r->hours, err))
-                            return MACX_EFORMAT;
-                    }
-                }
-                else
-                    return s_at (err, path, fy_node_pair_key (p2), "unknown key '%s' in transit "
-                                 "(default, routes)", k2 ? k2 : "?");
-            }
-        }
-        else
-            return s_at (err, path, kn, "unknown key '%s' in clock (mode, start, end, max_skew_ms, "
-                         "pace_ms, seed, verdict_hours, federates, transit)", key);
+    struct fy_node *e;
+    c->nroutes = 0;
+    while ((e = fy_node_sequence_iterate (routes, &it))) {
+        if (c->nroutes == MACX_BROKER_MAX_ROUTES)
+            return macx_yaml_error (r, e, "more than %d routes", MACX_BROKER_MAX_ROUTES);
+        macx_broker_route_t *rt = &c->routes[c->nroutes++];
+        bool map = fy_node_is_mapping (e);
+        const char *from = map ? s_scalar (fy_node_mapping_lookup_by_string (e, "from", FY_NT)) : NULL;
+        const char *to = map ? s_scalar (fy_node_mapping_lookup_by_string (e, "to", FY_NT)) : NULL;
+        if (!from || !to || strlen (from) >= sizeof rt->from || strlen (to) >= sizeof rt->to
+            || fy_node_mapping_item_count (e) != 3)
+            return macx_yaml_error (r, e, "a route is {from: ID, to: ID, transit: {...}} ('*' for any)");
+        snprintf (rt->from, sizeof rt->from, "%s", from);
+        snprintf (rt->to, sizeof rt->to, "%s", to);
+        if ((rc = s_dist (r, fy_node_mapping_lookup_by_string (e, "transit", FY_NT),
+                          "a route's 'transit'", &rt->hours)))
+            return rc;
     }
-    macx_error_t e2 = { 0 };
-    if (macx_broker_config_check_clock (c, &e2))
-        return s_at (err, path, n, "%s", macx_error_text (&e2));
     return MACX_OK;
+}
+
+static int s_read_section (macx_yaml_reader_t *r, struct fy_node *n, const char *section,
+                           void *dst);
+
+static int
+s_read_clock (macx_yaml_reader_t *r, struct fy_node *n, void *dst)
+{
+    macx_broker_config_t *cfg = dst;
+    int rc = s_read_section (r, n, "clock", cfg);
+    if (rc)
+        return rc;
+    macx_error_t e = { 0 };
+    if (macx_broker_config_check_clock (&cfg->clock, &e))
+        return macx_yaml_error (r, n, "%s", macx_error_text (&e));
+    return MACX_OK;
+}
+
+static int
+s_read_limits (macx_yaml_reader_t *r, struct fy_node *n, void *dst)
+{
+    return s_read_section (r, n, "limits", dst);
+}
+
+static int
+s_set_effective (macx_broker_config_t *cfg, const char *text, macx_error_t *err)
+{
+    return macx_broker_config_effective (cfg, text, err);
+}
+
+/* ---- the table ----------------------------------------------------------------- */
+
+#define S_AT(m) offsetof (macx_broker_config_t, m), sizeof ((macx_broker_config_t *) 0)->m
+#define S_STR(key, flag, arg, m, help) \
+    { key, NULL, flag, arg, MACX_YAML_STRING, S_AT (m), 0, 0, NULL, NULL, help, NULL }
+#define S_NUM(sec, key, flag, arg, type, m, min, max, help, shown) \
+    { key, sec, flag, arg, type, S_AT (m), min, max, NULL, NULL, help, shown }
+#define S_NODE(sec, key, flag, arg, read, set, help) \
+    { key, sec, flag, arg, MACX_YAML_NODE, 0, 0, 0, 0, read, set, help, NULL }
+#define S_LIMIT(key, type, min, max, help) \
+    S_NUM ("limits", #key, NULL, "N", type, limits.key, min, max, help, NULL)
+
+const macx_broker_option_t macx_broker_options[] = {
+    S_STR ("bind", "bind", "ENDPOINT", bind, "where the CURVE ROUTER socket listens"),
+    S_STR ("keys", "keys", "DIR", keys_dir, "the key registry: agencies' public keys, the broker's own (required)"),
+    S_STR ("policy", "policy", "DIR", policy_dir, "the agreements (required)"),
+    S_STR ("data", "data", "DIR", data_dir, "the LMDB store: mailboxes and the audit log (required)"),
+    S_STR ("identity", "identity", "ID", identity, "the broker's own agency id in --keys"),
+    S_NUM (NULL, "map_size", "map-size", "SIZE", MACX_YAML_SIZE, map_size, MACX_BROKER_MAP_MIN,
+           MACX_BROKER_MAP_MAX, "the LMDB map, a sparse file: the most the store may hold", NULL),
+    S_NUM (NULL, "workers", "workers", "N", MACX_YAML_INT, workers, 0, 16,
+           "signature-check threads; 0: one per core", NULL),
+    S_NUM (NULL, "batch_max", "batch-max", "N", MACX_YAML_INT, batch_max, 1, 65536,
+           "frames per LMDB transaction: the group commit", NULL),
+    S_NUM (NULL, "checkpoint_every", "checkpoint-every", "N", MACX_YAML_INT, checkpoint_every, 1,
+           100000000, "audit entries between signed checkpoints", NULL),
+    S_NUM (NULL, "heartbeat_ms", "heartbeat-ms", "MS", MACX_YAML_INT, heartbeat_ms, 100, 600000,
+           "ZMTP heartbeat interval in ms; a peer silent 3 times as long is dropped", NULL),
+    S_NUM (NULL, "purge_interval_ms", "purge-interval-ms", "MS", MACX_YAML_INT, purge_interval_ms,
+           10, 86400000, "retention sweep period in ms", NULL),
+    S_STR ("log_level", "log-level", "LEVEL", log_level, "debug, info, warn or error"),
+    S_NUM (NULL, "sync", "no-sync", NULL, MACX_YAML_BOOL, sync, 0, 0,
+           "no fsync per commit (sync: false): a crash of the machine may lose the last commits", NULL),
+    S_NODE (NULL, "effective", "effective", "AGREEMENT=YYYY-MM-DD", s_read_effective, s_set_effective,
+            "an agreement's effective-from date, overridden (repeatable; in the config a mapping)"),
+    S_NODE (NULL, "clock", NULL, NULL, s_read_clock, NULL, "the broker's clock (the keys below)"),
+    S_NODE (NULL, "limits", NULL, NULL, s_read_limits, NULL, "per-peer and total limits (--limit)"),
+    S_NODE ("clock", "mode", NULL, NULL, s_read_mode, NULL, "wall or simulated"),
+    S_NUM ("clock", "start", "clock-start", "YYYY-MM-DD", MACX_YAML_DATE, clock.start_ms, 0, 0,
+           "run as of a date: the clock reads it (UTC midnight) at start; simulated: time 0", NULL),
+    S_NUM ("clock", "end", NULL, NULL, MACX_YAML_DATE, clock.end_ms, 0, 0,
+           "simulated: time stops there", NULL),
+    S_NUM ("clock", "max_skew_ms", "max-skew", "DURATION", MACX_YAML_DURATION, clock.max_skew_ms, 0,
+           LLONG_MAX, "a record claiming a time further from the clock is refused CLOCK_SKEW",
+           "5m, 0 simulated"),
+    S_NUM ("clock", "pace_ms", "pace", "MS", MACX_YAML_NUMBER, clock.pace_ms, 0, 1000000000,
+           "simulated: at most one simulated day per MS ms of wall time; 0: no pacing", NULL),
+    S_NODE ("clock", "seed", NULL, NULL, s_read_seed, NULL, "simulated: the transit draws' seed"),
+    S_NUM ("clock", "verdict_hours", NULL, NULL, MACX_YAML_NUMBER, clock.verdict_hours, 0, 8760,
+           "simulated: from a record's stamp to its sender learning the verdict (above 0)", NULL),
+    S_NODE ("clock", "federates", NULL, NULL, s_read_federates, NULL,
+            "simulated: the agencies whose time it coordinates"),
+    S_NODE ("clock", "transit", NULL, NULL, s_read_transit, NULL,
+            "simulated: hours from acceptance to the recipient (default, routes)"),
+    S_LIMIT (max_peers, MACX_YAML_INT, 1, 65536, "sessions at once, all agencies"),
+    S_LIMIT (max_credit, MACX_YAML_UINT32, 1, 1048576,
+             "deliveries outstanding to one recipient: a grant is capped there"),
+    S_LIMIT (max_inflight_bytes, MACX_YAML_SIZE, 64LL << 10, 1LL << 30,
+             "bytes of deliveries outstanding to one recipient"),
+    S_LIMIT (peer_queue_frames, MACX_YAML_INT, 1, 65536, "frames read from one peer, not yet verified"),
+    S_LIMIT (peer_queue_bytes, MACX_YAML_SIZE, 64LL << 10, 1LL << 30, "their bytes"),
+    S_LIMIT (peer_out_frames, MACX_YAML_INT, 16, 1048576,
+             "frames waiting to be sent to one peer: past it, it is not reading"),
+    S_LIMIT (verify_inflight, MACX_YAML_INT, 0, 65536,
+             "frames at the verifiers at once, all peers; 0: 4 per verify thread"),
+};
+const size_t macx_broker_noptions = sizeof macx_broker_options / sizeof macx_broker_options[0];
+
+static bool
+s_same (const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp (a, b) == 0);
+}
+
+const macx_broker_option_t *
+macx_broker_option_find (const char *section, const char *key)
+{
+    for (size_t i = 0; i < macx_broker_noptions; i++)
+        if (s_same (macx_broker_options[i].section, section)
+            && strcmp (macx_broker_options[i].key, key) == 0)
+            return &macx_broker_options[i];
+    return NULL;
+}
+
+int
+macx_broker_option_set (macx_broker_config_t *cfg, const macx_broker_option_t *o,
+                        const char *name, const char *text, macx_error_t *err)
+{
+    if (o->type == MACX_YAML_NODE) {
+        if (!o->set)
+            return macx_error_set (err, MACX_EINVAL, "%s is set in the config file only", name);
+        return o->set (cfg, text, err);
+    }
+    char why[200];
+    if (macx_yaml_value (o->type, o->min, o->max, o->size, text, (char *) cfg + o->offset, why,
+                         sizeof why))
+        return macx_error_set (err, MACX_EINVAL, "%s must be %s, not '%.80s'", name, why, text);
+    return MACX_OK;
+}
+
+void
+macx_broker_option_format (const macx_broker_config_t *cfg, const macx_broker_option_t *o,
+                           char *buf, size_t size)
+{
+    const char *at = (const char *) cfg + o->offset;
+    char date[16];
+    int64_t ms;
+    if (o->shown) {
+        snprintf (buf, size, "%s", o->shown);
+        return;
+    }
+    switch (o->type) {
+    case MACX_YAML_STRING: snprintf (buf, size, "%s", *at ? at : "-"); break;
+    case MACX_YAML_INT: snprintf (buf, size, "%d", *(const int *) at); break;
+    case MACX_YAML_UINT32: snprintf (buf, size, "%u", (unsigned) *(const uint32_t *) at); break;
+    case MACX_YAML_SIZE: macx_yaml_size_text (*(const size_t *) at, buf, size); break;
+    case MACX_YAML_NUMBER: snprintf (buf, size, "%g", *(const double *) at); break;
+    case MACX_YAML_BOOL: snprintf (buf, size, "%s", *(const bool *) at ? "true" : "false"); break;
+    case MACX_YAML_DURATION:
+        ms = *(const int64_t *) at;
+        if (ms > 0 && ms % 86400000 == 0) snprintf (buf, size, "%" PRId64 "d", ms / 86400000);
+        else if (ms > 0 && ms % 3600000 == 0) snprintf (buf, size, "%" PRId64 "h", ms / 3600000);
+        else if (ms > 0 && ms % 60000 == 0) snprintf (buf, size, "%" PRId64 "m", ms / 60000);
+        else if (ms > 0 && ms % 1000 == 0) snprintf (buf, size, "%" PRId64 "s", ms / 1000);
+        else snprintf (buf, size, "%" PRId64 "ms", ms);
+        break;
+    case MACX_YAML_DATE:
+        ms = *(const int64_t *) at;
+        snprintf (buf, size, "%s", ms ? macx_date_format ((int32_t) (ms / 86400000), date) : "-");
+        break;
+    case MACX_YAML_NODE: snprintf (buf, size, "-"); break;
+    }
+}
+
+void
+macx_broker_option_bounds (const macx_broker_option_t *o, char *buf, size_t size)
+{
+    char lo[24], hi[24];
+    *buf = 0;
+    switch (o->type) {
+    case MACX_YAML_INT: case MACX_YAML_UINT32: case MACX_YAML_NUMBER:
+        snprintf (buf, size, "%lld to %lld", o->min, o->max);
+        break;
+    case MACX_YAML_SIZE:
+        macx_yaml_size_text ((unsigned long long) o->min, lo, sizeof lo);
+        macx_yaml_size_text ((unsigned long long) o->max, hi, sizeof hi);
+        snprintf (buf, size, "%s to %s", lo, hi);
+        break;
+    default: break;
+    }
+}
+
+/* ---- the config file ------------------------------------------------------------- */
+
+/* Reads mapping n by the table's keys of section (NULL: the top level). */
+static int
+s_read_section (macx_yaml_reader_t *r, struct fy_node *n, const char *section, void *dst)
+{
+    macx_yaml_key_t keys[64];
+    size_t nkeys = 0;
+    for (size_t i = 0; i < macx_broker_noptions; i++) {
+        const macx_broker_option_t *o = &macx_broker_options[i];
+        if (!s_same (o->section, section))
+            continue;
+        assert (nkeys < sizeof keys / sizeof keys[0]);
+        keys[nkeys++] = (macx_yaml_key_t) { .name = o->key, .type = o->type, .offset = o->offset,
+                                            .size = o->size, .min = o->min, .max = o->max,
+                                            .read = o->read };
+    }
+    return macx_yaml_read (r, n, section ? section : "the configuration", keys, nkeys, dst);
 }
 
 int
@@ -276,124 +415,8 @@ macx_broker_config_parse (const char *path, const char *source, size_t len,
     struct fy_document *doc = macx_yaml_parse (path, source, len, false, MACX_EFORMAT, err);
     if (!doc)
         return err && err->code ? err->code : MACX_EFORMAT;
-    struct fy_node *root = fy_document_root (doc);
-    int rc = MACX_OK;
-    if (!root || !fy_node_is_mapping (root)) {
-        rc = macx_error_set (err, MACX_EFORMAT, "%s: the configuration must be a mapping", path);
-        goto done;
-    }
-    void *iter = NULL;
-    struct fy_node_pair *pair;
-    while ((pair = fy_node_mapping_iterate (root, &iter))) {
-        struct fy_node *kn = fy_node_pair_key (pair), *vn = fy_node_pair_value (pair);
-        const char *key = fy_node_get_scalar0 (kn);
-        int line, col;
-        s_mark (kn, &line, &col);
-        if (!key) {
-            rc = macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: keys must be plain words", path,
-                                 line, col);
-            goto done;
-        }
-        if (strcmp (key, "effective") == 0) {
-            if (!vn || !fy_node_is_mapping (vn)) {
-                rc = macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: 'effective' must map agreement "
-                                     "ids to dates", path, line, col);
-                goto done;
-            }
-            void *it2 = NULL;
-            struct fy_node_pair *p2;
-            while ((p2 = fy_node_mapping_iterate (vn, &it2))) {
-                const char *a = fy_node_get_scalar0 (fy_node_pair_key (p2));
-                const char *d = fy_node_get_scalar0 (fy_node_pair_value (p2));
-                char text[160];
-                s_mark (fy_node_pair_value (p2), &line, &col);
-                snprintf (text, sizeof text, "%s=%s", a ? a : "", d ? d : "");
-                if (macx_broker_config_effective (cfg, text, err)) {
-                    macx_error_prefix (err, "%s:%d:%d", path, line, col);
-                    rc = MACX_EFORMAT;
-                    if (err)
-                        err->code = rc;
-                    goto done;
-                }
-            }
-            continue;
-        }
-        if (strcmp (key, "clock") == 0) {
-            if ((rc = s_clock (path, vn, &cfg->clock, err)))
-                goto done;
-            continue;
-        }
-        const char *val = s_scalar (vn);
-        s_mark (vn, &line, &col);
-        if (!val) {
-            rc = macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: '%s' needs a plain value", path,
-                                 line, col, key);
-            goto done;
-        }
-        struct { const char *name; char *buf; size_t size; } strs[] = {
-            { "bind", cfg->bind, sizeof cfg->bind },
-            { "keys", cfg->keys_dir, sizeof cfg->keys_dir },
-            { "policy", cfg->policy_dir, sizeof cfg->policy_dir },
-            { "data", cfg->data_dir, sizeof cfg->data_dir },
-            { "identity", cfg->identity, sizeof cfg->identity },
-            { "log_level", cfg->log_level, sizeof cfg->log_level },
-        };
-        struct { const char *name; int *out; int min, max; } ints[] = {
-            { "workers", &cfg->workers, 0, 16 },
-            { "batch_max", &cfg->batch_max, 1, 65536 },
-            { "checkpoint_every", &cfg->checkpoint_every, 1, 100000000 },
-            { "heartbeat_ms", &cfg->heartbeat_ms, 100, 600000 },
-            { "purge_interval_ms", &cfg->purge_interval_ms, 10, 86400000 },
-        };
-        bool known = false;
-        for (size_t i = 0; i < sizeof strs / sizeof strs[0] && !known; i++)
-            if (strcmp (key, strs[i].name) == 0) {
-                known = true;
-                if (strlen (val) >= strs[i].size) {
-                    rc = macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: '%s' is too long", path,
-                                         line, col, key);
-                    goto done;
-                }
-                snprintf (strs[i].buf, strs[i].size, "%s", val);
-            }
-        for (size_t i = 0; i < sizeof ints / sizeof ints[0] && !known; i++)
-            if (strcmp (key, ints[i].name) == 0) {
-                known = true;
-                if (s_int (val, ints[i].min, ints[i].max, ints[i].out)) {
-                    rc = macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: '%s' must be a whole number "
-                                         "from %d to %d", path, line, col, key, ints[i].min,
-                                         ints[i].max);
-                    goto done;
-                }
-            }
-        if (!known && strcmp (key, "sync") == 0) {
-            known = true;
-            if (strcmp (val, "true") && strcmp (val, "false")) {
-                rc = macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: 'sync' must be true or false",
-                                     path, line, col);
-                goto done;
-            }
-            cfg->sync = strcmp (val, "true") == 0;
-        }
-        if (!known && strcmp (key, "map_size") == 0) {
-            known = true;
-            if (s_size (val, &cfg->map_size)) {
-                rc = macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: 'map_size' '%s' must be bytes, or "
-                                     "a number with K, M, G or T, from 64K to 16T", path, line,
-                                     col, val);
-                goto done;
-            }
-        }
-        if (!known) {
-            s_mark (kn, &line, &col);   /* the key is at fault, not its value */
-            rc = macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: unknown key '%s' (bind, keys, "
-                                 "policy, data, identity, map_size, workers, batch_max, "
-                                 "checkpoint_every, heartbeat_ms, purge_interval_ms, log_level, "
-                                 "sync, effective, clock)", path, line, col, key);
-            goto done;
-        }
-    }
-done:
+    macx_yaml_reader_t r = { .file = path, .err = err, .code = MACX_EFORMAT, .line = 1, .col = 1 };
+    int rc = s_read_section (&r, fy_document_root (doc), NULL, cfg);
     fy_document_destroy (doc);
     return rc;
 }
@@ -401,23 +424,6 @@ done:
 int
 macx_broker_config_duration (const char *text, int64_t *out)
 {
-    char *end;
-    double v = strtod (text, &end);
-    if (end == text || !(v >= 0))
-        return -1;
-    static const struct { const char *unit; double ms; } units[] = {
-        { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
-    };
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-        if (strcmp (end, units[i].unit) == 0 && v * units[i].ms < 9e15) {
-            *out = (int64_t) (v * units[i].ms + 0.5);
-            return 0;
-        }
-    return -1;
-}
-
-int
-macx_broker_config_map_size (const char *text, size_t *out)
-{
-    return s_size (text, out);
+    char why[120];
+    return macx_yaml_value (MACX_YAML_DURATION, 0, LLONG_MAX, 0, text, out, why, sizeof why);
 }

@@ -21,10 +21,15 @@ struct macx_cmd_s {
     const char *summary;         /* one line, for the parent's list */
     const char *synopsis;        /* what follows "usage: "; further forms on new lines */
     const char *description;     /* paragraphs, wrapped at 80 columns */
+    const char *options;         /* the page's Options section, lines as printed; NULL: none */
     const char *examples;        /* one command a line; "# ..." lines explain the next */
     const char *exits;           /* one "CODE meaning" a line */
     const struct option *opts;   /* {0}-terminated; --help is added; NULL: only --help */
     const char *shortopts;       /* getopt short options besides -h, e.g. "o:q" */
+    /* A command whose options come from a table of its own (`macx broker`'s
+     * option table) fills opts and options from it here, before either is
+     * read; called once, NULL: none. */
+    void (*init) (void);
     const macx_cmd_t *verbs;     /* a command with verbs (`macx pilot run`) */
     int nverbs;
 };

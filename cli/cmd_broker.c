@@ -1,5 +1,8 @@
-/* cmd_broker.c -- `macx broker`: parse options or a YAML config, run. */
+/* cmd_broker.c -- `macx broker`: its options (the broker's option table) from
+ * the command line over a YAML config, checked, then run. */
+#include <assert.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,19 +13,130 @@
 #include "keys.h"
 #include "log.h"
 
-static const struct option s_opts[] = {
-        { "config", required_argument, NULL, 'c' },   { "bind", required_argument, NULL, 'b' },
-        { "keys", required_argument, NULL, 'k' },     { "policy", required_argument, NULL, 'p' },
-        { "data", required_argument, NULL, 'd' },     { "identity", required_argument, NULL, 'i' },
-        { "map-size", required_argument, NULL, 'm' }, { "workers", required_argument, NULL, 'w' },
-        { "batch-max", required_argument, NULL, 'B' },
-        { "checkpoint-every", required_argument, NULL, 'C' },
-        { "heartbeat-ms", required_argument, NULL, 'H' },
-        { "effective", required_argument, NULL, 'e' },
-        { "clock-start", required_argument, NULL, 'S' }, { "max-skew", required_argument, NULL, 'K' },
-        { "pace", required_argument, NULL, 'P' },      { "no-sync", no_argument, NULL, 'N' },
-        { "log-level", required_argument, NULL, 'l' }, { 0 }
-};
+/* The getopt options and the page's Options section, both from the
+ * broker's option table (broker.h) by s_init: an option's getopt value is
+ * S_TABLE + its index there. */
+enum { S_CONFIG = 'c', S_LIMIT = 'L', S_TABLE = 256 };
+#define S_NBSP '\x1f'   /* a space s_option_line does not break at */
+#define S_OPTS_MAX 40
+static struct option s_opts[S_OPTS_MAX + 1];
+static char s_options[8192];
+
+/* Appends "  LEFT  TEXT" to s_options, TEXT wrapped at 80 columns under
+ * itself (LEFT on a line of its own when it is too long). */
+static void
+s_option_line (const char *left, const char *text)
+{
+    enum { INDENT = 26, WIDTH = 80 };
+    char line[1024];
+    int n = (int) strlen (left) + 2 < INDENT - 1
+                ? snprintf (line, sizeof line, "  %-*s", INDENT - 2, left)
+                : snprintf (line, sizeof line, "  %s\n%*s", left, INDENT, "");
+    int col = INDENT;
+    bool first = true;
+    for (const char *w = text; *w && n < (int) sizeof line - 100;) {
+        int len = (int) strcspn (w, " ");
+        if (!first && col + 1 + len > WIDTH) {
+            n += snprintf (line + n, sizeof line - (size_t) n, "\n%*s", INDENT, "");
+            col = INDENT;
+        }
+        else if (!first) {
+            line[n++] = ' ';
+            col++;
+        }
+        for (int k = 0; k < len; k++)
+            line[n++] = w[k] == S_NBSP ? ' ' : w[k];
+        line[n] = 0;
+        col += len;
+        first = false;
+        for (w += len; *w == ' '; w++)
+            ;
+    }
+    snprintf (s_options + strlen (s_options), sizeof s_options - strlen (s_options), "%s\n", line);
+}
+
+/* An option's help line: its help, then its default and bounds. */
+static void
+s_option_help (const macx_broker_config_t *defaults, const macx_broker_option_t *o,
+               const char *left)
+{
+    char text[400], value[64], bounds[64];
+    macx_broker_option_format (defaults, o, value, sizeof value);
+    macx_broker_option_bounds (o, bounds, sizeof bounds);
+    for (char *p = bounds; (p = strchr (p, ' ')); )
+        *p = S_NBSP;
+    if (o->type == MACX_YAML_NODE || o->type == MACX_YAML_BOOL || !strcmp (value, "-"))
+        snprintf (text, sizeof text, "%s%s%s%s", o->help, *bounds ? " (" : "", bounds,
+                  *bounds ? ")" : "");
+    else
+        snprintf (text, sizeof text, "%s (default %s%s%s)", o->help, value, *bounds ? "; " : "",
+                  bounds);
+    s_option_line (left, text);
+}
+
+static void
+s_init (void)
+{
+    macx_broker_config_t defaults;
+    macx_broker_config_defaults (&defaults);
+    size_t n = 0;
+    s_opts[n++] = (struct option) { "config", required_argument, NULL, S_CONFIG };
+    s_option_line ("--config FILE", "read the options from a YAML file first, each under its "
+                   "key in docs/operations.md; the command line wins");
+    for (size_t i = 0; i < macx_broker_noptions; i++) {
+        const macx_broker_option_t *o = &macx_broker_options[i];
+        if (!o->flag)
+            continue;
+        assert (n < S_OPTS_MAX - 1);
+        bool value = o->type != MACX_YAML_BOOL;
+        s_opts[n++] = (struct option) { o->flag, value ? required_argument : no_argument, NULL,
+                                        S_TABLE + (int) i };
+        char left[80];
+        snprintf (left, sizeof left, "--%s%s%s", o->flag, value ? " " : "", value ? o->arg : "");
+        s_option_help (&defaults, o, left);
+    }
+    s_opts[n++] = (struct option) { "limit", required_argument, NULL, S_LIMIT };
+    s_opts[n] = (struct option) { 0 };
+    s_option_line ("--limit NAME=VALUE", "one of the limits below (repeatable); in the config "
+                   "file, limits: {NAME: VALUE, ...}");
+    snprintf (s_options + strlen (s_options), sizeof s_options - strlen (s_options),
+              "\nLimits, per peer unless they say otherwise (docs/operations.md, \"Limits\"):\n");
+    for (size_t i = 0; i < macx_broker_noptions; i++) {
+        const macx_broker_option_t *o = &macx_broker_options[i];
+        if (o->section && strcmp (o->section, "limits") == 0) {
+            char left[80];
+            snprintf (left, sizeof left, "%s=%s", o->key, o->type == MACX_YAML_SIZE ? "SIZE" : o->arg);
+            s_option_help (&defaults, o, left);
+        }
+    }
+}
+
+/* --limit NAME=VALUE */
+static int
+s_limit (const macx_cmd_t *self, macx_broker_config_t *cfg, const char *text)
+{
+    char name[64], list[400] = "";
+    size_t len = strcspn (text, "=");
+    snprintf (name, sizeof name, "%.*s", (int) (len < 40 ? len : 40), text);
+    const macx_broker_option_t *o = text[len] ? macx_broker_option_find ("limits", name) : NULL;
+    if (!o) {
+        for (size_t i = 0; i < macx_broker_noptions; i++)
+            if (macx_broker_options[i].section && !strcmp (macx_broker_options[i].section, "limits"))
+                snprintf (list + strlen (list), sizeof list - strlen (list), "%s%s", *list ? ", " : "",
+                          macx_broker_options[i].key);
+        if (!text[len])
+            return macx_cli_usage (self, "--limit '%s' must be NAME=VALUE (NAME one of: %s)", text,
+                                   list);
+        return macx_cli_usage (self, "--limit: unknown limit '%s' (expected one of: %s)", name,
+                               list);
+    }
+    char flag[80];
+    macx_error_t err = { 0 };
+    snprintf (flag, sizeof flag, "--limit %s", name);
+    if (macx_broker_option_set (cfg, o, flag, text + len + 1, &err))
+        return macx_cli_usage (self, "%s", macx_error_text (&err));
+    return -1;
+}
 
 static int
 s_broker (const macx_cmd_t *self, int argc, char **argv)
@@ -32,69 +146,27 @@ s_broker (const macx_cmd_t *self, int argc, char **argv)
     macx_error_t err = { 0 };
     /* The config file first, so that options override it. */
     int c, bad;
-    long long v;
     while ((c = macx_cli_getopt (self, argc, argv)) != -1) {
-        if (c == 'c' && macx_broker_config_load (optarg, &cfg, &err)) {
+        if (c == S_CONFIG && macx_broker_config_load (optarg, &cfg, &err)) {
             fprintf (stderr, "macx broker: %s\n", macx_error_text (&err));
             return MACX_EX_CONFIG;
         }
     }
     optind = 0;
     while ((c = macx_cli_getopt (self, argc, argv)) != -1) {
-        char *dst = NULL;
-        size_t size = 0;
-        switch (c) {
-        case 'c': continue;
-        case 'b': dst = cfg.bind; size = sizeof cfg.bind; break;
-        case 'k': dst = cfg.keys_dir; size = sizeof cfg.keys_dir; break;
-        case 'p': dst = cfg.policy_dir; size = sizeof cfg.policy_dir; break;
-        case 'd': dst = cfg.data_dir; size = sizeof cfg.data_dir; break;
-        case 'i': dst = cfg.identity; size = sizeof cfg.identity; break;
-        case 'l': dst = cfg.log_level; size = sizeof cfg.log_level; break;
-        case 'm':
-            if (macx_broker_config_map_size (optarg, &cfg.map_size))
-                return macx_cli_usage (self, "--map-size '%s' must be bytes, or a number with K, M, G or T, from 64K to 16T",
-                                       optarg);
+        if (c == S_LIMIT && (bad = s_limit (self, &cfg, optarg)) >= 0)
+            return bad;
+        if (c < S_TABLE || c >= S_TABLE + (int) macx_broker_noptions)
             continue;
-        case 'w': if ((bad = macx_cli_long (self, "workers", optarg, 0, 16, &v)) >= 0) return bad;
-                  cfg.workers = (int) v; continue;
-        case 'B': if ((bad = macx_cli_long (self, "batch-max", optarg, 1, 65536, &v)) >= 0) return bad;
-                  cfg.batch_max = (int) v; continue;
-        case 'C': if ((bad = macx_cli_long (self, "checkpoint-every", optarg, 1, 100000000, &v)) >= 0)
-                      return bad;
-                  cfg.checkpoint_every = (int) v; continue;
-        case 'H': if ((bad = macx_cli_long (self, "heartbeat-ms", optarg, 100, 600000, &v)) >= 0)
-                      return bad;
-                  cfg.heartbeat_ms = (int) v; continue;
-        case 'e':
-            if (macx_broker_config_effective (&cfg, optarg, &err))
-                return macx_cli_usage (self, "%s", macx_error_text (&err));
-            continue;
-        case 'S': {
-            int32_t day;
-            if (macx_date_parse (optarg, &day))
-                return macx_cli_usage (self, "--clock-start '%s' is not a date YYYY-MM-DD", optarg);
-            cfg.clock.start_ms = (int64_t) day * 86400000;
+        const macx_broker_option_t *o = &macx_broker_options[c - S_TABLE];
+        if (o->type == MACX_YAML_BOOL) {
+            *(bool *) ((char *) &cfg + o->offset) = false;
             continue;
         }
-        case 'K':
-            if (macx_broker_config_duration (optarg, &cfg.clock.max_skew_ms))
-                return macx_cli_usage (self, "--max-skew '%s' must be a duration such as 300000, "
-                                       "500ms, 90s, 5m, 2h or 30d", optarg);
-            continue;
-        case 'P': {
-            char *end;
-            cfg.clock.pace_ms = strtod (optarg, &end);
-            if (*end || end == optarg || !(cfg.clock.pace_ms >= 0))
-                return macx_cli_usage (self, "--pace '%s' must be milliseconds, 0 or more", optarg);
-            continue;
-        }
-        case 'N': cfg.sync = false; continue;
-        default: continue;
-        }
-        if (strlen (optarg) >= size)
-            return macx_cli_usage (self, "'%s' is too long", optarg);
-        snprintf (dst, size, "%s", optarg);
+        char flag[64];
+        snprintf (flag, sizeof flag, "--%s", o->flag);
+        if (macx_broker_option_set (&cfg, o, flag, optarg, &err))
+            return macx_cli_usage (self, "%s", macx_error_text (&err));
     }
     if ((bad = macx_cli_args (self, argc, argv, "")) >= 0)
         return bad;
@@ -102,11 +174,6 @@ s_broker (const macx_cmd_t *self, int argc, char **argv)
         return macx_cli_usage (self, "%s is required (or its key in --config)",
                                !cfg.keys_dir[0] ? "--keys DIR" : !cfg.policy_dir[0] ? "--policy DIR"
                                                                                     : "--data DIR");
-    if (cfg.batch_max < 1 || cfg.checkpoint_every < 1 || cfg.heartbeat_ms < 100 || cfg.workers < 0) {
-        fprintf (stderr, "macx broker: batch_max and checkpoint_every must be >= 1, "
-                         "heartbeat_ms >= 100 and workers >= 0\n");
-        return MACX_EX_CONFIG;
-    }
     if (cfg.clock.pace_ms > 0 && !cfg.clock.simulated)
         return macx_cli_usage (self, "--pace needs a simulated clock (clock: mode: simulated in "
                                "the config file)");
@@ -145,13 +212,9 @@ s_broker (const macx_cmd_t *self, int argc, char **argv)
 const macx_cmd_t macx_cmd_broker = {
     .name = "broker", .fn = s_broker,
     .summary = "run the broker (CURVE, agreements, durable delivery, audit)", .opts = s_opts,
+    .options = s_options, .init = s_init,
     .synopsis =
-        "macx broker [--config FILE] [--bind ENDPOINT] --keys DIR --policy DIR\n"
-        "                   --data DIR [--identity ID] [--map-size SIZE] [--workers N]\n"
-        "                   [--batch-max N]\n"
-        "                   [--checkpoint-every N] [--heartbeat-ms MS] [--no-sync]\n"
-        "                   [--clock-start YYYY-MM-DD] [--max-skew DURATION] [--pace MS]\n"
-        "                   [--effective AGREEMENT=YYYY-MM-DD ...] [--log-level LEVEL]",
+        "macx broker [--config FILE] [OPTION...] --keys DIR --policy DIR --data DIR",
     .description =
         "Runs the broker: a CURVE-only ROUTER socket (default tcp://127.0.0.1:7750)\n"
         "admitting only transport keys registered in --keys and not revoked; every\n"
@@ -159,10 +222,10 @@ const macx_cmd_t macx_cmd_broker = {
         "sequence) and judged against the agreements in --policy; accepted records\n"
         "and every decision's audit entry are committed to --data in one LMDB\n"
         "transaction per batch before the ACK. SIGTERM or SIGINT drains and writes a\n"
-        "final signed checkpoint. Options override the config file's keys (bind,\n"
-        "keys, policy, data, identity, map_size, workers, batch_max,\n"
-        "checkpoint_every, heartbeat_ms, purge_interval_ms, log_level, sync,\n"
-        "effective, clock; docs/operations.md). Logs are key=value lines on stderr.\n\n"
+        "final signed checkpoint. Each option below is also a key of the YAML config\n"
+        "file (--config; docs/operations.md lists them); the command line wins, and\n"
+        "every value is checked against its bounds before anything starts (exit 64\n"
+        "on the command line, 78 in the file). Logs are key=value lines on stderr.\n\n"
         "The broker owns the clock: it stamps every accepted record with its own time\n"
         "and judges the agreements (dates in force, expiry, daily caps) by it, never by\n"
         "the time a sender claims; a claim further than --max-skew from its clock\n"

@@ -32,9 +32,28 @@ s_lines (FILE *out, const char *text, const char *indent)
     }
 }
 
+/* Runs cmd's init once, before its opts or options are read. */
+static void
+s_init (const macx_cmd_t *cmd)
+{
+    static const macx_cmd_t *done[16];
+    if (!cmd->init)
+        return;
+    for (size_t i = 0; i < sizeof done / sizeof done[0]; i++) {
+        if (done[i] == cmd)
+            return;
+        if (!done[i]) {
+            done[i] = cmd;
+            break;
+        }
+    }
+    cmd->init ();
+}
+
 void
 macx_cli_help (const macx_cmd_t *cmd, FILE *out)
 {
+    s_init (cmd);
     fprintf (out, "usage: ");
     s_lines (out, cmd->synopsis, "");
     if (cmd->description) {
@@ -49,6 +68,10 @@ macx_cli_help (const macx_cmd_t *cmd, FILE *out)
                      cmd->verbs[i].summary);
         }
         fprintf (out, "\nRun 'macx %s <command> --help' for a command's page.\n", cmd->name);
+    }
+    if (cmd->options) {
+        fprintf (out, "\nOptions:\n");
+        s_lines (out, cmd->options, "");
     }
     if (cmd->examples) {
         fprintf (out, "\nExamples:\n");
@@ -84,6 +107,7 @@ s_prepare (const macx_cmd_t *cmd)
 {
     if (s_opts_for == cmd)
         return;
+    s_init (cmd);
     size_t n = 0;
     for (const struct option *o = cmd->opts; o && o->name && n < S_OPTS_MAX; o++)
         s_opts[n++] = *o;

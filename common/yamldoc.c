@@ -1,11 +1,17 @@
-/* yamldoc.c -- UTF-8 validation and libfyaml parsing with positioned errors. */
+/* yamldoc.c -- UTF-8 validation, libfyaml parsing with positioned errors, and
+ * the strict reader: key tables, typed values, one wording for every error. */
 #include "yamldoc.h"
 
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "file.h"
 
 #define S_FLOW_DEPTH 64   /* open collections tracked when looking for an unclosed bracket */
@@ -263,4 +269,278 @@ macx_yaml_fail (macx_error_t *err, const char *file, struct fy_node *n, const ch
     vsnprintf (msg, sizeof msg, fmt, ap);
     va_end (ap);
     return macx_error_set (err, MACX_EFORMAT, "%s:%d:%d: %s", file, line, col, msg);
+}
+
+/* ---- the strict reader ------------------------------------------------------- */
+
+int
+macx_yaml_verror (macx_yaml_reader_t *r, struct fy_node *n, const char *fmt, va_list ap)
+{
+    int line = r->line, col = r->col;
+    macx_yaml_mark (n, &line, &col);
+    char msg[MACX_ERROR_MSG_MAX];
+    vsnprintf (msg, sizeof msg, fmt, ap);
+    return macx_error_set (r->err, r->code ? r->code : MACX_EFORMAT, "%s:%d:%d: %s", r->file, line,
+                           col, msg);
+}
+
+int
+macx_yaml_error (macx_yaml_reader_t *r, struct fy_node *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start (ap, fmt);
+    int rc = macx_yaml_verror (r, n, fmt, ap);
+    va_end (ap);
+    return rc;
+}
+
+int
+macx_yaml_scalar (macx_yaml_reader_t *r, struct fy_node *n, const char *what, char *buf,
+                  size_t size)
+{
+    if (!n || fy_node_is_alias (n))
+        return macx_yaml_error (r, n, "%s must be a value, not an alias", what);
+    if (fy_node_get_type (n) != FYNT_SCALAR)
+        return macx_yaml_error (r, n, "%s must be a single value", what);
+    size_t len;
+    const char *t = fy_node_get_scalar (n, &len);
+    if (!t || len == 0)
+        return macx_yaml_error (r, n, "%s must not be empty", what);
+    if (len >= size)
+        return macx_yaml_error (r, n, "%s is longer than %zu characters", what, size - 1);
+    if (memchr (t, 0, len))
+        return macx_yaml_error (r, n, "%s contains a NUL character", what);
+    memcpy (buf, t, len);
+    buf[len] = 0;
+    macx_yaml_mark (n, &r->line, &r->col);
+    return 0;
+}
+
+int
+macx_yaml_keys (macx_yaml_reader_t *r, struct fy_node *n, const char *what,
+                const char *const *allowed, const char *const *required)
+{
+    if (!n || fy_node_is_alias (n) || fy_node_get_type (n) != FYNT_MAPPING)
+        return macx_yaml_error (r, n, "%s must be a mapping of keys to values", what);
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    const char *seen[64];
+    int nseen = 0;
+    while ((pr = fy_node_mapping_iterate (n, &it))) {
+        char key[64];
+        int rc = macx_yaml_scalar (r, fy_node_pair_key (pr), "a key", key, sizeof key);
+        if (rc)
+            return rc;
+        int known = -1;
+        for (int i = 0; allowed[i]; i++)
+            if (strcmp (allowed[i], key) == 0)
+                known = i;
+        if (known < 0) {
+            char list[512] = "";
+            for (int i = 0; allowed[i]; i++) {
+                strncat (list, i ? ", " : "", sizeof list - strlen (list) - 1);
+                strncat (list, allowed[i], sizeof list - strlen (list) - 1);
+            }
+            return macx_yaml_error (r, fy_node_pair_key (pr),
+                                    "unknown key '%s' in %s (expected one of: %s)", key, what, list);
+        }
+        for (int i = 0; i < nseen; i++)
+            if (seen[i] == allowed[known])
+                return macx_yaml_error (r, fy_node_pair_key (pr), "duplicate key '%s' in %s", key,
+                                        what);
+        if (nseen < 64)
+            seen[nseen++] = allowed[known];
+    }
+    for (int i = 0; required && required[i]; i++)
+        if (!fy_node_mapping_lookup_by_string (n, required[i], strlen (required[i])))
+            return macx_yaml_error (r, n, "%s has no '%s'", what, required[i]);
+    return 0;
+}
+
+void
+macx_yaml_size_text (unsigned long long v, char *buf, size_t size)
+{
+    static const char units[] = "TGMK";
+    for (int i = 0; i < 4; i++) {
+        int shift = 40 - 10 * i;
+        if (v && v % (1ULL << shift) == 0) {
+            snprintf (buf, size, "%llu%c", v >> shift, units[i]);
+            return;
+        }
+    }
+    snprintf (buf, size, "%llu", v);
+}
+
+/* A whole number, strictly: an optional '-', digits, nothing else. */
+static int
+s_whole (const char *text, long long *out)
+{
+    const char *d = text[0] == '-' ? text + 1 : text;
+    if (!(*d >= '0' && *d <= '9'))
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll (text, &end, 10);
+    if (errno == ERANGE || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A size: digits, then K, M, G or T and an optional B; -1 past ULLONG_MAX. */
+static int
+s_size (const char *text, unsigned long long *out)
+{
+    if (!(*text >= '0' && *text <= '9'))
+        return -1;   /* strtoull would take "-4G" (negated) */
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull (text, &end, 10);
+    if (errno == ERANGE)
+        return -1;
+    int shift = 0;
+    const char *u = strchr ("KkMmGgTt", *end);
+    if (*end && u) {
+        shift = 10 * (1 + (int) (u - "KkMmGgTt") / 2);
+        end++;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end || v > (ULLONG_MAX >> shift))
+        return -1;
+    *out = v << shift;
+    return 0;
+}
+
+static int
+s_duration (const char *text, int64_t *out)
+{
+    char *end;
+    double v = strtod (text, &end);
+    if (end == text || !(v >= 0) || !(*text >= '0' && *text <= '9'))
+        return -1;
+    static const struct { const char *unit; double ms; } units[] = {
+        { "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp (end, units[i].unit) == 0 && v * units[i].ms < 9e15) {
+            *out = (int64_t) (v * units[i].ms + 0.5);
+            return 0;
+        }
+    return -1;
+}
+
+int
+macx_yaml_value (macx_yaml_type_t type, long long min, long long max, size_t size,
+                 const char *text, void *dst, char *why, size_t whysize)
+{
+    long long v = 0;
+    unsigned long long u = 0;
+    int64_t ms = 0;
+    double d = 0;
+    char *end, lo[24], hi[24];
+    switch (type) {
+    case MACX_YAML_STRING:
+        if (strlen (text) >= size) {
+            snprintf (why, whysize, "at most %zu characters", size - 1);
+            return -1;
+        }
+        snprintf (dst, size, "%s", text);
+        return 0;
+    case MACX_YAML_INT:
+    case MACX_YAML_UINT32:
+        if (s_whole (text, &v) || v < min || v > max) {
+            snprintf (why, whysize, "a whole number from %lld to %lld", min, max);
+            return -1;
+        }
+        if (type == MACX_YAML_INT)
+            *(int *) dst = (int) v;
+        else
+            *(uint32_t *) dst = (uint32_t) v;
+        return 0;
+    case MACX_YAML_SIZE:
+        if (s_size (text, &u) || u < (unsigned long long) min || u > (unsigned long long) max) {
+            macx_yaml_size_text ((unsigned long long) min, lo, sizeof lo);
+            macx_yaml_size_text ((unsigned long long) max, hi, sizeof hi);
+            snprintf (why, whysize, "bytes, or a number with K, M, G or T, from %s to %s", lo, hi);
+            return -1;
+        }
+        *(size_t *) dst = (size_t) u;
+        return 0;
+    case MACX_YAML_DURATION:
+        if (s_duration (text, &ms) || ms < min || ms > max) {
+            snprintf (why, whysize, "a duration such as 300000, 500ms, 90s, 5m, 2h or 30d");
+            return -1;
+        }
+        *(int64_t *) dst = ms;
+        return 0;
+    case MACX_YAML_NUMBER:
+        d = strtod (text, &end);
+        if (end == text || *end || !(d >= (double) min && d <= (double) max)) {
+            snprintf (why, whysize, "a number from %lld to %lld", min, max);
+            return -1;
+        }
+        *(double *) dst = d;
+        return 0;
+    case MACX_YAML_BOOL:
+        if (strcmp (text, "true") && strcmp (text, "false")) {
+            snprintf (why, whysize, "true or false");
+            return -1;
+        }
+        *(bool *) dst = strcmp (text, "true") == 0;
+        return 0;
+    case MACX_YAML_DATE: {
+        int32_t day;
+        if (macx_date_parse (text, &day)) {
+            snprintf (why, whysize, "a date YYYY-MM-DD");
+            return -1;
+        }
+        *(int64_t *) dst = (int64_t) day * 86400000;
+        return 0;
+    }
+    case MACX_YAML_NODE:
+        break;
+    }
+    snprintf (why, whysize, "a mapping or list");
+    return -1;
+}
+
+int
+macx_yaml_read (macx_yaml_reader_t *r, struct fy_node *n, const char *what,
+                const macx_yaml_key_t *keys, size_t nkeys, void *dst)
+{
+    const char *names[65], *required[65];
+    size_t nreq = 0;
+    assert (nkeys < 65);
+    for (size_t i = 0; i < nkeys; i++) {
+        names[i] = keys[i].name;
+        if (keys[i].required)
+            required[nreq++] = keys[i].name;
+    }
+    names[nkeys] = required[nreq] = NULL;
+    int rc = macx_yaml_keys (r, n, what, names, required);
+    if (rc)
+        return rc;
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate (n, &it))) {
+        const char *name = fy_node_get_scalar0 (fy_node_pair_key (pr));
+        struct fy_node *vn = fy_node_pair_value (pr);
+        const macx_yaml_key_t *k = keys;
+        while (strcmp (k->name, name))
+            k++;   /* macx_yaml_keys found it */
+        char *out = (char *) dst + k->offset;
+        if (k->type == MACX_YAML_NODE) {
+            if ((rc = k->read (r, vn, dst)))
+                return rc;
+            continue;
+        }
+        char text[1100], quoted[70], why[200];
+        snprintf (quoted, sizeof quoted, "'%s'", k->name);
+        if ((rc = macx_yaml_scalar (r, vn, quoted, text, sizeof text)))
+            return rc;
+        if (macx_yaml_value (k->type, k->min, k->max, k->size, text, out, why, sizeof why))
+            return macx_yaml_error (r, vn, "'%s' must be %s, not '%.80s'", k->name, why, text);
+    }
+    return 0;
 }

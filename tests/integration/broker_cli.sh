@@ -38,10 +38,10 @@ grep -Eq 'syntax\.yaml:[0-9]+:[0-9]+' config-syntax.err \
     || fail "config-syntax: no file:line:column in: $(cat config-syntax.err)"
 printf 'keys: keys\nbogus: 3\n' > unknown.yaml
 run 78 config-unknown "$MACX" broker --config unknown.yaml
-has config-unknown err "unknown.yaml:2:1: unknown key 'bogus'"
+has config-unknown err "unknown.yaml:2:1: unknown key 'bogus' in the configuration (expected one of: bind, keys, policy, data, identity, map_size, workers, batch_max, checkpoint_every, heartbeat_ms, purge_interval_ms, log_level, sync, effective, clock, limits)"
 printf 'keys: keys\nworkers: lots\n' > value.yaml
 run 78 config-value "$MACX" broker --config value.yaml
-has config-value err "value.yaml:2:10: 'workers'"
+has config-value err "value.yaml:2:10: 'workers' must be a whole number from 0 to 16, not 'lots'"
 run 78 config-missing "$MACX" broker --config nowhere.yaml
 has config-missing err "nowhere.yaml"
 run 66 no-policy "$MACX" broker --keys keys --policy "$S/no-such-policy" --data data-x \
@@ -51,17 +51,66 @@ run 66 no-keys "$MACX" broker --keys no-such-keys --policy "$POLICY" --data data
     --bind tcp://127.0.0.1:1
 has no-keys err "no-such-keys"
 run 64 no-data "$MACX" broker --keys keys --policy "$POLICY"
-# Sizes out of range are refused at start (64 usage, 78 config), not taken
-# as a huge or negative map that fails later with "Cannot allocate memory".
+# Every size and count is range-checked at start (64 on the command line, 78
+# in the config file), with one wording for both: a huge or negative map is
+# not taken, to fail later with "Cannot allocate memory".
+SIZES="bytes, or a number with K, M, G or T"
 for size in -4G 99999999999999999999 17T 1K; do
     run 64 "map-$size" "$MACX" broker --keys keys --policy "$POLICY" --data data-y --map-size "$size"
-    has "map-$size" err "macx broker: --map-size '$size' must be bytes, or a number with K, M, G or T, from 64K to 16T"
+    has "map-$size" err "macx broker: --map-size must be $SIZES, from 64K to 16T, not '$size'; see 'macx broker --help'"
 done
 printf 'keys: keys\npolicy: %s\ndata: data-y\nmap_size: -4G\n' "$POLICY" > neg.yaml
 run 78 map-config "$MACX" broker --config neg.yaml
-has map-config err "neg.yaml:4:11: 'map_size' '-4G' must be bytes, or a number with K, M, G or T, from 64K to 16T"
+has map-config err "macx broker: neg.yaml:4:11: 'map_size' must be $SIZES, from 64K to 16T, not '-4G'"
 run 64 workers-big "$MACX" broker --keys keys --policy "$POLICY" --data data-y --workers 99
-has workers-big err "--workers '99' is not a whole number from 0 to 16"
+has workers-big err "macx broker: --workers must be a whole number from 0 to 16, not '99'"
+printf 'keys: keys\npolicy: %s\ndata: data-y\nworkers: 99\n' "$POLICY" > workers.yaml
+run 78 workers-config "$MACX" broker --config workers.yaml
+has workers-config err "macx broker: workers.yaml:4:10: 'workers' must be a whole number from 0 to 16, not '99'"
+# FLAG|VALUE|what it must be
+while IFS='|' read -r flag value want; do
+    run 64 "cli$flag" "$MACX" broker --keys keys --policy "$POLICY" --data data-y "$flag" "$value"
+    has "cli$flag" err "macx broker: $flag must be $want, not '$value'; see 'macx broker --help'"
+done <<'CASES'
+--batch-max|0|a whole number from 1 to 65536
+--checkpoint-every|-1|a whole number from 1 to 100000000
+--heartbeat-ms|99|a whole number from 100 to 600000
+--purge-interval-ms|1e3|a whole number from 10 to 86400000
+--pace|-1|a number from 0 to 1000000000
+CASES
+# The limits: --limit NAME=VALUE (repeatable), limits: {NAME: VALUE} in the
+# file. LIMIT|VALUE|what it must be
+while IFS='|' read -r limit value want; do
+    run 64 "limit-$limit" "$MACX" broker --keys keys --policy "$POLICY" --data data-y \
+        --limit max_peers=8 --limit "$limit=$value"
+    has "limit-$limit" err "macx broker: --limit $limit must be $want, not '$value'; see 'macx broker --help'"
+    printf 'keys: keys\npolicy: %s\ndata: data-y\nlimits: {%s: "%s"}\n' "$POLICY" "$limit" \
+        "$value" > "limit-$limit.yaml"
+    run 78 "limit-$limit-config" "$MACX" broker --config "limit-$limit.yaml"
+    has "limit-$limit-config" err "macx broker: limit-$limit.yaml:4:$((13 + ${#limit})): '$limit' must be $want, not '$value'"
+done <<CASES
+max_peers|0|a whole number from 1 to 65536
+max_credit|1048577|a whole number from 1 to 1048576
+max_inflight_bytes|2G|$SIZES, from 64K to 1G
+peer_queue_frames|-5|a whole number from 1 to 65536
+peer_queue_bytes|63K|$SIZES, from 64K to 1G
+peer_out_frames|15|a whole number from 16 to 1048576
+verify_inflight|65537|a whole number from 0 to 65536
+CASES
+LIMITS="max_peers, max_credit, max_inflight_bytes, peer_queue_frames, peer_queue_bytes, peer_out_frames, verify_inflight"
+run 64 limit-unknown "$MACX" broker --keys keys --policy "$POLICY" --data data-y --limit max_credt=5
+has limit-unknown err "macx broker: --limit: unknown limit 'max_credt' (expected one of: $LIMITS); see 'macx broker --help'"
+run 64 limit-form "$MACX" broker --keys keys --policy "$POLICY" --data data-y --limit max_credit
+has limit-form err "macx broker: --limit 'max_credit' must be NAME=VALUE (NAME one of: $LIMITS)"
+printf 'keys: keys\nlimits:\n  max_credit: 64\n  max_credt: 5\n' > limit-key.yaml
+run 78 limit-key "$MACX" broker --config limit-key.yaml
+has limit-key err "macx broker: limit-key.yaml:4:3: unknown key 'max_credt' in limits (expected one of: $LIMITS)"
+printf 'keys: keys\nlimits:\n  max_credit: 64\n  max_credit: 5\n' > limit-dup.yaml
+run 78 limit-dup "$MACX" broker --config limit-dup.yaml
+has limit-dup err "macx broker: limit-dup.yaml:4:3: YAML does not parse: duplicate key"
+printf 'keys: keys\nlimits: 5\n' > limit-scalar.yaml
+run 78 limit-scalar "$MACX" broker --config limit-scalar.yaml
+has limit-scalar err "macx broker: limit-scalar.yaml:2:9: limits must be a mapping of keys to values"
 [ ! -e data-y ] || fail "a refused start created its data directory"
 # Other agencies' secrets in the broker's key directory: refused when group or
 # others can read them, named in a warning otherwise.
@@ -84,6 +133,7 @@ policy: "$POLICY"
 data: data
 checkpoint_every: 100
 log_level: info
+limits: {max_credit: 512, peer_queue_bytes: 8M}
 EOF
 "$MACX" broker --config broker.yaml 2> broker.log &
 BROKER=$!

@@ -64,9 +64,9 @@ run 0 verify "$MACX" audit verify data --keys keys
 
 # Bad clock options are usage errors that say what is wrong.
 run 64 bad-start "$MACX" broker --keys keys --policy "$POLICY" --data d2 --clock-start 2029-02-30
-has bad-start err "--clock-start '2029-02-30' is not a date"
+has bad-start err "macx broker: --clock-start must be a date YYYY-MM-DD, not '2029-02-30'"
 run 64 bad-skew "$MACX" broker --keys keys --policy "$POLICY" --data d2 --max-skew soon
-has bad-skew err "--max-skew 'soon' must be a duration"
+has bad-skew err "macx broker: --max-skew must be a duration such as 300000, 500ms, 90s, 5m, 2h or 30d, not 'soon'"
 run 64 bad-pace "$MACX" broker --keys keys --policy "$POLICY" --data d2 --pace 20
 has bad-pace err "--pace needs a simulated clock"
 finish broker.log broker2.log broker3.log broker4.log

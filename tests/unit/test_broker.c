@@ -385,6 +385,62 @@ test_clock_config (void **state)
     }
 }
 
+/* The limits, and every other option, from the one table: set in the
+ * config file under limits:, range-checked with file:line:column. */
+static void
+test_limits_config (void **state)
+{
+    (void) state;
+    macx_broker_config_t cfg;
+    char msg[600];
+    assert_int_equal (s_load ("workers: 2\nmap_size: 4G\nlimits:\n  max_peers: 16\n  max_credit: 64\n"
+                              "  max_inflight_bytes: 1M\n  peer_queue_frames: 32\n"
+                              "  peer_queue_bytes: 64K\n  peer_out_frames: 16\n  verify_inflight: 0\n",
+                              &cfg, msg, sizeof msg), 0);
+    assert_int_equal (cfg.workers, 2);
+    assert_int_equal (cfg.map_size, 4ULL << 30);
+    assert_int_equal (cfg.limits.max_peers, 16);
+    assert_int_equal (cfg.limits.max_credit, 64);
+    assert_int_equal (cfg.limits.max_inflight_bytes, 1 << 20);
+    assert_int_equal (cfg.limits.peer_queue_frames, 32);
+    assert_int_equal (cfg.limits.peer_queue_bytes, 64 << 10);
+    assert_int_equal (cfg.limits.peer_out_frames, 16);
+    /* a limit not given keeps its default */
+    assert_int_equal (s_load ("limits: {max_credit: 8}\n", &cfg, msg, sizeof msg), 0);
+    assert_int_equal (cfg.limits.max_credit, 8);
+    assert_int_equal (cfg.limits.peer_out_frames, 4096);
+    assert_int_equal (s_load ("limits: {peer_queue_bytes: 2G}\n", &cfg, msg, sizeof msg), MACX_EFORMAT);
+    assert_non_null (strstr (msg, ":1:28: 'peer_queue_bytes' must be bytes, or a number with K, "
+                             "M, G or T, from 64K to 1G, not '2G'"));
+    assert_int_equal (s_load ("limits: {max_credit: 0}\n", &cfg, msg, sizeof msg), MACX_EFORMAT);
+    assert_non_null (strstr (msg, ":1:22: 'max_credit' must be a whole number from 1 to 1048576, "
+                             "not '0'"));
+
+    /* every option the command line reads is in the table, once; the
+     * command line sets it with the same check */
+    for (size_t i = 0; i < macx_broker_noptions; i++) {
+        const macx_broker_option_t *o = &macx_broker_options[i];
+        assert_ptr_equal (macx_broker_option_find (o->section, o->key), o);
+        assert_non_null (o->help);
+    }
+    macx_error_t err = { 0 };
+    macx_broker_config_defaults (&cfg);
+    const macx_broker_option_t *o = macx_broker_option_find ("limits", "peer_out_frames");
+    assert_int_equal (macx_broker_option_set (&cfg, o, "--limit peer_out_frames", "15", &err),
+                      MACX_EINVAL);
+    assert_string_equal (macx_error_text (&err), "--limit peer_out_frames must be a whole number "
+                         "from 16 to 1048576, not '15'");
+    assert_int_equal (macx_broker_option_set (&cfg, o, "--limit peer_out_frames", "16", &err), 0);
+    assert_int_equal (cfg.limits.peer_out_frames, 16);
+    char text[64];
+    macx_broker_config_defaults (&cfg);
+    macx_broker_option_format (&cfg, macx_broker_option_find ("limits", "max_inflight_bytes"), text,
+                               sizeof text);
+    assert_string_equal (text, "16M");
+    macx_broker_option_bounds (macx_broker_option_find (NULL, "map_size"), text, sizeof text);
+    assert_string_equal (text, "64K to 16T");
+}
+
 /* The retry rule's table: exactly the reasons under which the broker stored
  * nothing and judged nothing of the record are transient. */
 static void
@@ -419,6 +475,7 @@ main (void)
         cmocka_unit_test (test_simtime_random_runs),
         cmocka_unit_test (test_durations),
         cmocka_unit_test (test_clock_config),
+        cmocka_unit_test (test_limits_config),
         cmocka_unit_test (test_transient_reasons),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);

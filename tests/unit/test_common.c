@@ -150,6 +150,102 @@ test_yaml_positions (void **state)
     s_yaml_error ("a: 1\na: 2\n", "f.yaml:2:1: YAML does not parse: duplicate key");
 }
 
+/* The strict reader: one key table, one wording for every error. */
+typedef struct {
+    char name[16];
+    int workers;
+    size_t map;
+    int64_t skew;
+    bool sync;
+    int nested;
+} s_conf_t;
+
+static int
+s_read_nested (macx_yaml_reader_t *r, struct fy_node *n, void *dst)
+{
+    static const macx_yaml_key_t keys[] = {
+        { "depth", MACX_YAML_INT, offsetof (s_conf_t, nested), 0, 1, 9, true, NULL },
+    };
+    return macx_yaml_read (r, n, "nested", keys, 1, dst);
+}
+
+static int
+s_read_conf (const char *text, s_conf_t *conf, char *msg, size_t size)
+{
+    static const macx_yaml_key_t keys[] = {
+        { "name", MACX_YAML_STRING, offsetof (s_conf_t, name), sizeof ((s_conf_t *) 0)->name, 0, 0,
+          true, NULL },
+        { "workers", MACX_YAML_INT, offsetof (s_conf_t, workers), 0, 0, 16, false, NULL },
+        { "map", MACX_YAML_SIZE, offsetof (s_conf_t, map), 0, 64 << 10, 1LL << 30, false, NULL },
+        { "skew", MACX_YAML_DURATION, offsetof (s_conf_t, skew), 0, 0, 86400000, false, NULL },
+        { "sync", MACX_YAML_BOOL, offsetof (s_conf_t, sync), 0, 0, 0, false, NULL },
+        { "nested", MACX_YAML_NODE, 0, 0, 0, 0, false, s_read_nested },
+    };
+    macx_error_t err = { 0 };
+    memset (conf, 0, sizeof *conf);
+    struct fy_document *doc = macx_yaml_parse ("c.yaml", text, strlen (text), true, MACX_EFORMAT,
+                                               &err);
+    int rc = err.code;
+    if (doc) {
+        macx_yaml_reader_t r = { "c.yaml", &err, 0, 1, 1 };
+        rc = macx_yaml_read (&r, fy_document_root (doc), "the file", keys,
+                             sizeof keys / sizeof keys[0], conf);
+        fy_document_destroy (doc);
+    }
+    snprintf (msg, size, "%s", rc ? macx_error_text (&err) : "");
+    return rc;
+}
+
+static void
+test_yaml_reader (void **state)
+{
+    (void) state;
+    s_conf_t conf;
+    char msg[600];
+    assert_int_equal (s_read_conf ("name: a\nworkers: 3\nmap: 16M\nskew: 5m\nsync: false\n"
+                                   "nested: {depth: 2}\n", &conf, msg, sizeof msg), 0);
+    assert_string_equal (conf.name, "a");
+    assert_int_equal (conf.workers, 3);
+    assert_int_equal (conf.map, 16 << 20);
+    assert_int_equal (conf.skew, 300000);
+    assert_false (conf.sync);
+    assert_int_equal (conf.nested, 2);
+    struct { const char *text, *want; } bad[] = {
+        { "name: a\nwrkers: 3\n", "c.yaml:2:1: unknown key 'wrkers' in the file (expected one of: "
+          "name, workers, map, skew, sync, nested)" },
+        { "name: a\nworkers: 99\n", "c.yaml:2:10: 'workers' must be a whole number from 0 to 16, "
+          "not '99'" },
+        { "name: a\nworkers: 1.5\n", "c.yaml:2:10: 'workers' must be a whole number from 0 to 16, "
+          "not '1.5'" },
+        { "name: a\nmap: -4G\n", "c.yaml:2:6: 'map' must be bytes, or a number with K, M, G or T, "
+          "from 64K to 1G, not '-4G'" },
+        { "name: a\nmap: 99999999999999999999\n", "from 64K to 1G, not '99999999999999999999'" },
+        { "name: a\nskew: 2d\n", "c.yaml:2:7: 'skew' must be a duration" },
+        { "name: a\nsync: yes\n", "c.yaml:2:7: 'sync' must be true or false, not 'yes'" },
+        { "name: a\nname: b\n", "c.yaml:2:1: duplicate key 'name' in the file" },
+        { "workers: 1\n", "c.yaml:1:1: the file has no 'name'" },
+        { "name: abcdefghijklmnopq\n", "c.yaml:1:7: 'name' must be at most 15 characters, not "
+          "'abcdefghijklmnopq'" },
+        { "name: [a]\n", "c.yaml:1:8: 'name' must be a single value" },
+        { "name: a\nnested: {deep: 1}\n", "c.yaml:2:10: unknown key 'deep' in nested (expected "
+          "one of: depth)" },
+        { "name: a\nnested: 3\n", "c.yaml:2:9: nested must be a mapping of keys to values" },
+        { "- a\n", "c.yaml:1:3: the file must be a mapping of keys to values" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = s_read_conf (bad[i].text, &conf, msg, sizeof msg);
+        if (rc != MACX_EFORMAT || !strstr (msg, bad[i].want))
+            fail_msg ("case %zu: rc %d, '%s', want '%s'", i, rc, msg, bad[i].want);
+    }
+    char text[16];
+    macx_yaml_size_text (64 << 10, text, sizeof text);
+    assert_string_equal (text, "64K");
+    macx_yaml_size_text (16ULL << 40, text, sizeof text);
+    assert_string_equal (text, "16T");
+    macx_yaml_size_text (1000, text, sizeof text);
+    assert_string_equal (text, "1000");
+}
+
 int
 main (void)
 {
@@ -157,6 +253,7 @@ main (void)
         cmocka_unit_test (test_dates),      cmocka_unit_test (test_hist),
         cmocka_unit_test (test_frame_peek), cmocka_unit_test (test_utf8),
         cmocka_unit_test (test_yaml_errors), cmocka_unit_test (test_yaml_positions),
+        cmocka_unit_test (test_yaml_reader),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
