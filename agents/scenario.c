@@ -83,29 +83,13 @@ s_bool (s_ctx_t *c, struct fy_node *n, const char *what, bool *out)
     return 0;
 }
 
-/* Checks that every key of mapping n is in allowed (NULL-terminated). */
+/* Checks that n is a mapping whose every key is in allowed (NULL-terminated),
+ * none twice: the shared strict reader's check and words. */
 static int
 s_keys (s_ctx_t *c, struct fy_node *n, const char *what, const char *const *allowed)
 {
-    if (!n || fy_node_get_type (n) != FYNT_MAPPING)
-        return s_fail (c, n, "%s must be a mapping", what);
-    void *it = NULL;
-    struct fy_node_pair *p;
-    while ((p = fy_node_mapping_iterate (n, &it))) {
-        const char *k = s_str (fy_node_pair_key (p));
-        bool ok = false;
-        for (int i = 0; k && allowed[i]; i++)
-            ok |= strcmp (k, allowed[i]) == 0;
-        if (!ok) {
-            char list[400] = "";
-            for (int i = 0; allowed[i]; i++)
-                snprintf (list + strlen (list), sizeof list - strlen (list), "%s%s", i ? ", " : "",
-                          allowed[i]);
-            return s_fail (c, fy_node_pair_key (p), "unknown key '%s' in %s (known: %s)",
-                           k ? k : "?", what, list);
-        }
-    }
-    return 0;
+    macx_yaml_reader_t r = { .file = c->file, .err = c->err, .code = MACX_EFORMAT };
+    return macx_yaml_keys (&r, n, what, allowed, NULL);
 }
 
 static struct fy_node *

@@ -1,6 +1,7 @@
 /* yaml.h -- strict YAML reading helpers over libfyaml shared by the policy
- * loader and the test-file reader: every error is "file:line:column: sentence",
- * unknown and duplicate keys are refused, aliases are refused. Internal. */
+ * loader and the test-file reader, over the shared strict reader of
+ * common/yamldoc.h: every error is "file:line:column: sentence", unknown
+ * and duplicate keys are refused, aliases are refused. Internal. */
 #ifndef MACX_POLICY_YAML_H
 #define MACX_POLICY_YAML_H
 
@@ -36,17 +37,23 @@ static inline int
 s_fail (s_ctx_t *c, struct fy_node *n, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
+/* The shared strict reader (common/yamldoc.h) over c: its messages, the
+ * policy's error code, c's last position kept across calls. */
+static inline macx_yaml_reader_t
+s_reader (s_ctx_t *c)
+{
+    return (macx_yaml_reader_t) { c->file, c->err, MACX_EPOLICY, c->line, c->col };
+}
+
 static inline int
 s_fail (s_ctx_t *c, struct fy_node *n, const char *fmt, ...)
 {
-    int line, col;
-    s_mark (c, n, &line, &col);
-    char msg[MACX_ERROR_MSG_MAX];
+    macx_yaml_reader_t r = s_reader (c);
     va_list ap;
     va_start (ap, fmt);
-    vsnprintf (msg, sizeof msg, fmt, ap);
+    int rc = macx_yaml_verror (&r, n, fmt, ap);
     va_end (ap);
-    return macx_error_set (c->err, MACX_EPOLICY, "%s:%d:%d: %s", c->file, line, col, msg);
+    return rc;
 }
 
 /* ---- scalars and collections --------------------------------------------------- */
@@ -55,25 +62,11 @@ s_fail (s_ctx_t *c, struct fy_node *n, const char *fmt, ...)
 static inline int
 s_scalar (s_ctx_t *c, struct fy_node *n, const char *what, char *buf, size_t size)
 {
-    if (!n || fy_node_is_alias (n))
-        return s_fail (c, n, "%s must be a value, not an alias", what);
-    if (fy_node_get_type (n) != FYNT_SCALAR)
-        return s_fail (c, n, "%s must be a single value", what);
-    size_t len;
-    const char *t = fy_node_get_scalar (n, &len);
-    if (!t || len == 0)
-        return s_fail (c, n, "%s must not be empty", what);
-    if (len >= size)
-        return s_fail (c, n, "%s is longer than %zu characters", what, size - 1);
-    if (memchr (t, 0, len))
-        return s_fail (c, n, "%s contains a NUL character", what);
-    memcpy (buf, t, len);
-    buf[len] = 0;
-    int line, col;
-    s_mark (c, n, &line, &col);
-    c->line = line;
-    c->col = col;
-    return 0;
+    macx_yaml_reader_t r = s_reader (c);
+    int rc = macx_yaml_scalar (&r, n, what, buf, size);
+    c->line = r.line;
+    c->col = r.col;
+    return rc;
 }
 
 static inline int
@@ -110,40 +103,11 @@ static inline int
 s_keys (s_ctx_t *c, struct fy_node *n, const char *what, const char *const *allowed,
         const char *const *required)
 {
-    if (!n || fy_node_is_alias (n) || fy_node_get_type (n) != FYNT_MAPPING)
-        return s_fail (c, n, "%s must be a mapping of keys to values", what);
-    void *it = NULL;
-    struct fy_node_pair *pr;
-    const char *seen[64];
-    int nseen = 0;
-    while ((pr = fy_node_mapping_iterate (n, &it))) {
-        char key[64];
-        int rc = s_scalar (c, fy_node_pair_key (pr), "a key", key, sizeof key);
-        if (rc)
-            return rc;
-        int known = -1;
-        for (int i = 0; allowed[i]; i++)
-            if (strcmp (allowed[i], key) == 0)
-                known = i;
-        if (known < 0) {
-            char list[512] = "";
-            for (int i = 0; allowed[i]; i++) {
-                strncat (list, i ? ", " : "", sizeof list - strlen (list) - 1);
-                strncat (list, allowed[i], sizeof list - strlen (list) - 1);
-            }
-            return s_fail (c, fy_node_pair_key (pr), "unknown key '%s' in %s (expected one of: %s)",
-                           key, what, list);
-        }
-        for (int i = 0; i < nseen; i++)
-            if (seen[i] == allowed[known])
-                return s_fail (c, fy_node_pair_key (pr), "duplicate key '%s' in %s", key, what);
-        if (nseen < 64)
-            seen[nseen++] = allowed[known];
-    }
-    for (int i = 0; required && required[i]; i++)
-        if (!fy_node_mapping_lookup_by_string (n, required[i], strlen (required[i])))
-            return s_fail (c, n, "%s has no '%s'", what, required[i]);
-    return 0;
+    macx_yaml_reader_t r = s_reader (c);
+    int rc = macx_yaml_keys (&r, n, what, allowed, required);
+    c->line = r.line;
+    c->col = r.col;
+    return rc;
 }
 
 static inline struct fy_node *
