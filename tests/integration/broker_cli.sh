@@ -19,6 +19,13 @@ for cmd in broker send recv status; do
     run 64 "bogus-$cmd" "$MACX" "$cmd" --bogus
     has "bogus-$cmd" err "macx $cmd: unknown option '--bogus'; see 'macx $cmd --help'"
 done
+# The broker's page, its Options section generated from the option table,
+# against its golden file (MACX_UPDATE_GOLDEN=1 rewrites it).
+if [ "${MACX_UPDATE_GOLDEN:-}" = 1 ]; then
+    cp help-broker.out "$SRC/tests/data/broker/help.txt"
+fi
+diff -u "$SRC/tests/data/broker/help.txt" help-broker.out > help-broker.diff \
+    || fail "macx broker --help differs from tests/data/broker/help.txt: $(head -20 help-broker.diff)"
 run 64 send-missing "$MACX" send --keys keys --as mi5 --to ctp --type share
 run 64 send-repeat "$MACX" send --keys keys --as mi5 --to ctp --type share --repeat 0
 run 64 send-acked "$MACX" send --keys keys --as mi5 --to ctp --type share --phase sharing \
