@@ -1002,14 +1002,18 @@ macx_agent_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, mac
         return s_sim_next (self, timeout_ms, ev, err);
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : s_mono_ms () + timeout_ms;
     for (;;) {
-        if (s_event_pop (self, ev))
-            return MACX_OK;
-        if (self->refused)
-            return s_refused (self, err);
+        /* Receipts (and seen marks) first: records queued here must not
+         * reach the application more than one receipt window ahead of
+         * what it has receipted, or a crash would show it up to a whole
+         * credit's worth of them again. */
         int64_t now = s_mono_ms ();
         if (self->r_n && (self->r_n >= (size_t) self->cfg.receipt_batch
                           || now - self->r_first_ms >= self->cfg.receipt_delay_ms))
             macx_agent_flush (self);
+        if (s_event_pop (self, ev))
+            return MACX_OK;
+        if (self->refused)
+            return s_refused (self, err);
         if (now >= deadline) {
             /* Even with no time left, look at the sockets once. */
             if (s_poll (self, 0) > 0 && s_event_pop (self, ev))
