@@ -1,0 +1,587 @@
+/* macx_peer.c -- a test tool: one agency's connection to a broker, well
+ * behaved or hostile, for tests/integration/broker_soak.sh. Owns one CURVE
+ * DEALER socket and nothing else; prints one JSON line when it ends.
+ *
+ *   macx_peer MODE --keys DIR --broker EP --as AGENCY [--seconds S] [--count N]
+ *             [--to A[,B...]] [--type case_file|share|enrichment] [--rate R]
+ *             [--window W] [--credit N] [--pool N] [--read] [--drain S]
+ *
+ * Modes:
+ *   good    sends records at R per second (at most W unanswered), reads its
+ *           answers; reports the rate it achieved and the send -> answer
+ *           latency (monotonic), p50, p99 and max
+ *   flood   sends valid records as fast as the socket takes them (or at R),
+ *           never reads: a pool of --pool records sealed up front, cycled
+ *   badsig  the same with one signature byte flipped in every record;
+ *           --read reads (and discards) the answers
+ *   credit  says Hello with credit 4294967295, then sends Credit frames with
+ *           huge grants at R per second (0: as fast as it can), never reads
+ *   noread  says Hello with --credit, then never reads anything
+ * Each runs for --seconds S or until --count N frames are sent, whichever
+ * comes first, and exits 0 (2 on a usage error, 1 when it cannot start). */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "clock.h"
+#include "error.h"
+#include "frame.h"
+#include "hist.h"
+#include "keys.h"
+#include "macx.pb-c.h"
+#include "names.h"
+#include "record.h"
+
+#define S_MS 1000000ull   /* ns */
+
+/* What a record of each type needs to be accepted by the baseline policy. */
+typedef struct {
+    const char *type;
+    int phase;
+    macx_record_field_t fields[2];
+    size_t nfields;
+} s_template_t;
+
+static const s_template_t s_templates[] = {
+    { "case_file", MACX__PHASE__IDENTIFICATION,
+      { { "subject_name", NULL, "Ada Quill" }, { "closure_category", NULL, "closed" } }, 2 },
+    { "share", MACX__PHASE__SHARING, { { "subject_name", NULL, "Ada Quill" } }, 1 },
+    { "enrichment", MACX__PHASE__ENRICHMENT, { { "subject_name", NULL, "Ada Quill" } }, 1 },
+};
+
+typedef struct {
+    const char *mode, *keys, *broker, *broker_id, *as, *to, *type;
+    double rate, seconds, drain;
+    uint64_t count;
+    uint64_t window, pool;
+    uint32_t credit;
+    bool credit_set, read;
+} s_opts_t;
+
+typedef struct {
+    s_opts_t o;
+    const s_template_t *tpl;
+    macx_registry_t *registry;
+    macx_identity_t *identity;
+    void *ctx, *dealer;
+    char *recipients[MACX_RECIPIENTS_MAX];
+    size_t nrecipients;
+    char to_buf[512];
+    Macx__Payload *payload;
+    Macx__FieldEntry **manifest;
+    size_t nmanifest;
+    uint8_t id_prefix[8];          /* a record id is this run's prefix and its index */
+    uint64_t sequence;             /* the next one: above every earlier run's */
+    uint64_t t0, t_end;
+    /* what happened */
+    uint64_t sent, acked, nacked, errors, delivered, eagain;
+    char first_nack[40], first_error[40];
+    char first_error_msg[200];
+    macx_hist_t hist;              /* ns, send -> answer (good) */
+    uint64_t *sent_at;             /* good: send time by record index (0: answered) */
+    size_t cap_sent_at;
+    uint64_t unanswered;
+} s_peer_t;
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void
+s_on_signal (int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+/* ---- the connection -------------------------------------------------------- */
+
+static int
+s_connect (s_peer_t *self, macx_error_t *err)
+{
+    if (!(self->registry = macx_registry_load (self->o.keys, err))
+        || !(self->identity = macx_identity_load (self->o.keys, self->o.as, err)))
+        return -1;
+    const macx_agency_t *broker = macx_registry_find (self->registry, self->o.broker_id);
+    if (!broker)
+        return macx_error_set (err, MACX_ENOTFOUND, "%s: no broker identity '%s'", self->o.keys,
+                               self->o.broker_id);
+    self->ctx = zmq_ctx_new ();
+    self->dealer = zmq_socket (self->ctx, ZMQ_DEALER);
+    /* Never reading is the point of some modes: exit without waiting. */
+    int linger = 0, hwm = 1000000;
+    /* One that never reads takes little in, so the broker's sends back up
+     * (TCP, then its queue) as they would to a peer that stopped reading. */
+    int rcvhwm = self->o.read || strcmp (self->o.mode, "good") == 0 ? hwm : 16;
+    zmq_setsockopt (self->dealer, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (self->dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (self->dealer, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
+    if (macx_identity_curve_apply (self->identity, self->dealer, false, broker->curve_pk))
+        return macx_error_set (err, MACX_EINTERNAL, "cannot set CURVE keys");
+    if (zmq_connect (self->dealer, self->o.broker) != 0)
+        return macx_error_set (err, MACX_EINVAL, "cannot connect to %s: %s", self->o.broker,
+                               zmq_strerror (zmq_errno ()));
+    return 0;
+}
+
+/* Sends a frame (queued until the connection is up); false when the queue
+ * is full. */
+static bool
+s_send_packed (s_peer_t *self, zmq_msg_t *m)
+{
+    if (zmq_msg_send (m, self->dealer, ZMQ_DONTWAIT) >= 0)
+        return true;
+    self->eagain++;
+    return false;
+}
+
+static bool
+s_send_frame (s_peer_t *self, const Macx__Frame *f)
+{
+    zmq_msg_t m;
+    zmq_msg_init_size (&m, macx__frame__get_packed_size (f));
+    macx__frame__pack (f, zmq_msg_data (&m));
+    if (s_send_packed (self, &m))
+        return true;
+    zmq_msg_close (&m);
+    return false;
+}
+
+static void
+s_hello (s_peer_t *self, uint32_t credit)
+{
+    Macx__Hello h = MACX__HELLO__INIT;
+    h.version = 1;
+    h.agency = (char *) self->o.as;
+    h.credit = credit;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_HELLO;
+    f.hello = &h;
+    s_send_frame (self, &f);
+}
+
+/* ---- records ---------------------------------------------------------------- */
+
+static int
+s_records_init (s_peer_t *self, macx_error_t *err)
+{
+    snprintf (self->to_buf, sizeof self->to_buf, "%s", self->o.to);
+    for (char *save = NULL, *t = strtok_r (self->to_buf, ",", &save);
+         t && self->nrecipients < MACX_RECIPIENTS_MAX; t = strtok_r (NULL, ",", &save))
+        self->recipients[self->nrecipients++] = t;
+    randombytes_buf (self->id_prefix, sizeof self->id_prefix);
+    /* Sequences from the wall clock in microseconds: a later run of the same
+     * agency starts above an earlier one's. */
+    self->sequence = (uint64_t) macx_clock_wall_ms () * 1000;
+    return macx_record_build (self->tpl->type, self->tpl->fields, self->tpl->nfields,
+                              &self->payload, &self->manifest, &self->nmanifest, err);
+}
+
+/* Seals record number index into a Frame message (prefix + envelope). */
+static int
+s_record (s_peer_t *self, uint64_t index, zmq_msg_t *m, macx_error_t *err)
+{
+    uint8_t id[MACX_RECORD_ID_BYTES];
+    memcpy (id, self->id_prefix, 8);
+    for (int i = 0; i < 8; i++)
+        id[8 + i] = (uint8_t) (index >> (56 - 8 * i));
+    char subject[32], case_id[32];
+    snprintf (subject, sizeof subject, "S-%" PRIu64, index % 1000);
+    snprintf (case_id, sizeof case_id, "C-SOAK-%" PRIu64, index);
+    Macx__Header h = MACX__HEADER__INIT;
+    h.record_id = (ProtobufCBinaryData) { sizeof id, id };
+    h.recipients = self->recipients;
+    h.n_recipients = self->nrecipients;
+    h.sequence = self->sequence++;
+    h.subject = subject;
+    h.case_id = case_id;
+    h.phase = (Macx__Phase) self->tpl->phase;
+    h.case_phase = (Macx__Phase) self->tpl->phase;
+    h.record_type = (char *) self->tpl->type;
+    h.purpose = "mac_case_management";
+    h.legal_basis = "";
+    h.manifest = self->manifest;
+    h.n_manifest = self->nmanifest;
+    uint8_t *sealed = NULL;
+    size_t len = 0;
+    int rc = macx_record_seal (self->identity, self->registry, &h, self->payload, &sealed, &len,
+                               err);
+    if (rc)
+        return rc;
+    uint8_t prefix[16];
+    size_t plen = macx_frame_prefix (MACX__FRAME__KIND_RECORD, len, prefix);
+    zmq_msg_init_size (m, plen + len);
+    memcpy (zmq_msg_data (m), prefix, plen);
+    memcpy ((uint8_t *) zmq_msg_data (m) + plen, sealed, len);
+    free (sealed);
+    return 0;
+}
+
+/* ---- answers ------------------------------------------------------------------ */
+
+static void
+s_answered (s_peer_t *self, const ProtobufCBinaryData *id, uint64_t now)
+{
+    if (id->len != MACX_RECORD_ID_BYTES || memcmp (id->data, self->id_prefix, 8) != 0)
+        return;
+    uint64_t index = 0;
+    for (int i = 0; i < 8; i++)
+        index = index << 8 | id->data[8 + i];
+    if (index < self->cap_sent_at && self->sent_at && self->sent_at[index]) {
+        macx_hist_add (&self->hist, now - self->sent_at[index]);
+        self->sent_at[index] = 0;
+        self->unanswered--;
+        self->t_end = now;
+    }
+}
+
+/* Reads every frame waiting; with keep, counts what they answer. */
+static void
+s_read (s_peer_t *self, bool keep)
+{
+    for (;;) {
+        zmq_msg_t m;
+        zmq_msg_init (&m);
+        if (zmq_msg_recv (&m, self->dealer, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&m);
+            return;
+        }
+        uint64_t now = macx_clock_mono_ns ();
+        Macx__Frame *f = keep ? macx__frame__unpack (NULL, zmq_msg_size (&m), zmq_msg_data (&m))
+                              : NULL;
+        zmq_msg_close (&m);
+        if (!f)
+            continue;
+        switch (f->kind_case) {
+        case MACX__FRAME__KIND_ACK:
+            self->acked++;
+            s_answered (self, &f->ack->record_id, now);
+            break;
+        case MACX__FRAME__KIND_ACKS:
+            for (size_t i = 0; i < f->acks->n_acks; i++) {
+                self->acked++;
+                s_answered (self, &f->acks->acks[i]->record_id, now);
+            }
+            break;
+        case MACX__FRAME__KIND_NACK:
+            if (!self->nacked++)
+                snprintf (self->first_nack, sizeof self->first_nack, "%s",
+                          macx_reason_name (f->nack->reason));
+            s_answered (self, &f->nack->record_id, now);
+            break;
+        case MACX__FRAME__KIND_ERROR:
+            if (!self->errors++) {
+                snprintf (self->first_error, sizeof self->first_error, "%s",
+                          macx_reason_name (f->error->reason));
+                snprintf (self->first_error_msg, sizeof self->first_error_msg, "%s",
+                          f->error->message ? f->error->message : "");
+            }
+            break;
+        case MACX__FRAME__KIND_DELIVER:
+            self->delivered++;   /* never receipted: not what these peers are for */
+            break;
+        default:
+            break;
+        }
+        macx__frame__free_unpacked (f, NULL);
+    }
+}
+
+/* ---- modes ----------------------------------------------------------------------- */
+
+static bool
+s_done (const s_peer_t *self, uint64_t now)
+{
+    return s_stop || (self->o.count && self->sent >= self->o.count)
+           || (self->o.seconds > 0 && (double) (now - self->t0) / 1e9 >= self->o.seconds);
+}
+
+/* Waits up to ms for input (read) or room to send (write). */
+static void
+s_wait (s_peer_t *self, short events, long ms)
+{
+    zmq_pollitem_t it = { self->dealer, 0, events, 0 };
+    zmq_poll (&it, 1, ms < 0 ? 0 : ms);
+}
+
+static int
+s_good (s_peer_t *self, macx_error_t *err)
+{
+    s_hello (self, self->o.credit_set ? self->o.credit : 64);
+    double interval = self->o.rate > 0 ? 1e9 / self->o.rate : 0;
+    uint64_t planned = self->o.count ? self->o.count
+                                     : (uint64_t) (self->o.seconds * (self->o.rate > 0 ? self->o.rate : 1e5)) + 16;
+    if (!(self->sent_at = calloc (planned, sizeof *self->sent_at)))
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    self->cap_sent_at = planned;
+    self->t0 = macx_clock_mono_ns ();
+    uint64_t next = self->t0, sending_end = 0;
+    for (;;) {
+        uint64_t now = macx_clock_mono_ns ();
+        bool done = s_done (self, now) || self->sent == self->cap_sent_at;
+        if (done && !sending_end)
+            sending_end = now;
+        if (done && (!self->unanswered || s_stop
+                     || (double) (now - sending_end) / 1e9 >= self->o.drain))
+            break;
+        if (!done && now >= next && self->unanswered < self->o.window) {
+            zmq_msg_t m;
+            if (s_record (self, self->sent, &m, err))
+                return err->code;
+            uint64_t at = macx_clock_mono_ns ();
+            if (s_send_packed (self, &m)) {
+                self->sent_at[self->sent++] = at ? at : 1;
+                self->unanswered++;
+                next += (uint64_t) interval;
+            }
+            else {
+                zmq_msg_close (&m);
+                s_wait (self, ZMQ_POLLOUT, 1);
+            }
+            s_read (self, true);
+            continue;
+        }
+        long ms = done ? 10 : now >= next ? 1 : (long) ((next - now + S_MS - 1) / S_MS);
+        s_wait (self, ZMQ_POLLIN, ms);
+        s_read (self, true);
+    }
+    uint64_t planned_end = self->t0 + (uint64_t) (interval * (double) self->sent);
+    if (self->t_end < planned_end)
+        self->t_end = planned_end;
+    return 0;
+}
+
+/* flood and badsig: a pool of records sealed up front, sent in turn as fast
+ * as the socket takes them (or at --rate). */
+static int
+s_blast (s_peer_t *self, bool flip, macx_error_t *err)
+{
+    s_hello (self, self->o.credit_set ? self->o.credit : 64);
+    size_t n = self->o.pool ? self->o.pool : 1;
+    zmq_msg_t *pool = calloc (n, sizeof *pool);
+    if (!pool)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (s_record (self, i, &pool[i], err))
+            return err->code;
+        if (flip) {   /* the signature is the envelope's last field */
+            uint8_t *b = zmq_msg_data (&pool[i]);
+            b[zmq_msg_size (&pool[i]) - 1] ^= 0x01;
+        }
+    }
+    fprintf (stderr, "macx_peer %s: %zu records sealed, sending\n", self->o.mode, n);
+    double interval = self->o.rate > 0 ? 1e9 / self->o.rate : 0;
+    self->t0 = macx_clock_mono_ns ();
+    uint64_t next = self->t0;
+    for (;;) {
+        uint64_t now = macx_clock_mono_ns ();
+        if (s_done (self, now))
+            break;
+        if (self->o.read)
+            s_read (self, true);
+        if (interval > 0 && now < next) {
+            s_wait (self, self->o.read ? ZMQ_POLLIN : 0, (long) ((next - now) / S_MS));
+            continue;
+        }
+        zmq_msg_t m;
+        zmq_msg_init (&m);
+        zmq_msg_copy (&m, &pool[self->sent % n]);
+        if (s_send_packed (self, &m)) {
+            self->sent++;
+            next += (uint64_t) interval;
+        }
+        else {
+            zmq_msg_close (&m);
+            s_wait (self, ZMQ_POLLOUT | (self->o.read ? ZMQ_POLLIN : 0), 10);
+        }
+    }
+    self->t_end = macx_clock_mono_ns ();
+    for (size_t i = 0; i < n; i++)
+        zmq_msg_close (&pool[i]);
+    free (pool);
+    return 0;
+}
+
+static int
+s_flood (s_peer_t *self, macx_error_t *err)
+{
+    return s_blast (self, false, err);
+}
+
+static int
+s_badsig (s_peer_t *self, macx_error_t *err)
+{
+    return s_blast (self, true, err);
+}
+
+static int
+s_credit (s_peer_t *self, macx_error_t *err)
+{
+    (void) err;
+    s_hello (self, self->o.credit_set ? self->o.credit : UINT32_MAX);
+    double interval = self->o.rate > 0 ? 1e9 / self->o.rate : 0;
+    Macx__Credit c = MACX__CREDIT__INIT;
+    c.credit = UINT32_MAX;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_CREDIT;
+    f.credit = &c;
+    self->t0 = macx_clock_mono_ns ();
+    uint64_t next = self->t0;
+    for (;;) {
+        uint64_t now = macx_clock_mono_ns ();
+        if (s_done (self, now))
+            break;
+        if (interval > 0 && now < next) {
+            s_wait (self, 0, (long) ((next - now) / S_MS));
+            continue;
+        }
+        if (s_send_frame (self, &f)) {
+            self->sent++;
+            next += (uint64_t) interval;
+        }
+        else
+            s_wait (self, ZMQ_POLLOUT, 10);
+    }
+    self->t_end = macx_clock_mono_ns ();
+    return 0;
+}
+
+static int
+s_noread (s_peer_t *self, macx_error_t *err)
+{
+    (void) err;
+    s_hello (self, self->o.credit_set ? self->o.credit : 1024);
+    self->t0 = macx_clock_mono_ns ();
+    while (!s_done (self, macx_clock_mono_ns ()))
+        s_wait (self, 0, 50);
+    self->t_end = macx_clock_mono_ns ();
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    int (*run) (s_peer_t *self, macx_error_t *err);
+    bool records;              /* needs --to and a record type */
+} s_mode_t;
+
+static const s_mode_t s_modes[] = {
+    { "good", s_good, true },
+    { "flood", s_flood, true },
+    { "badsig", s_badsig, true },
+    { "credit", s_credit, false },
+    { "noread", s_noread, false },
+};
+
+/* ---- main ------------------------------------------------------------------------ */
+
+static void
+s_report (const s_peer_t *self, int rc, const macx_error_t *err)
+{
+    double secs = self->t_end > self->t0 ? (double) (self->t_end - self->t0) / 1e9 : 0;
+    printf ("{\"mode\":\"%s\",\"agency\":\"%s\",\"ok\":%s,\"sent\":%" PRIu64 ",\"acked\":%" PRIu64
+            ",\"nacked\":%" PRIu64 ",\"unanswered\":%" PRIu64 ",\"errors\":%" PRIu64
+            ",\"delivered\":%" PRIu64 ",\"send_full\":%" PRIu64 ",\"seconds\":%.3f"
+            ",\"send_rate\":%.1f,\"ack_rate\":%.1f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f"
+            ",\"first_nack\":\"%s\",\"first_error\":\"%s\",\"why\":\"%s\"}\n",
+            self->o.mode, self->o.as, rc ? "false" : "true", self->sent, self->acked, self->nacked,
+            self->unanswered, self->errors, self->delivered, self->eagain, secs,
+            secs > 0 ? (double) self->sent / secs : 0,
+            secs > 0 ? (double) self->acked / secs : 0,
+            (double) macx_hist_quantile (&self->hist, 0.50) / 1e6,
+            (double) macx_hist_quantile (&self->hist, 0.99) / 1e6,
+            (double) self->hist.max / 1e6, self->first_nack, self->first_error,
+            rc ? macx_error_text (err) : "");
+    fflush (stdout);
+}
+
+static int
+s_usage (const char *why)
+{
+    fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread --keys DIR "
+             "--broker EP --as AGENCY [--seconds S] [--count N] [--to A[,B]] [--type T] "
+             "[--rate R] [--window W] [--credit N] [--pool N] [--read] [--drain S]\n", why);
+    return 2;
+}
+
+int
+main (int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "keys", required_argument, 0, 'k' },   { "broker", required_argument, 0, 'b' },
+        { "broker-id", required_argument, 0, 'B' }, { "as", required_argument, 0, 'a' },
+        { "to", required_argument, 0, 't' },     { "type", required_argument, 0, 'T' },
+        { "rate", required_argument, 0, 'r' },   { "seconds", required_argument, 0, 's' },
+        { "count", required_argument, 0, 'n' },  { "window", required_argument, 0, 'w' },
+        { "credit", required_argument, 0, 'c' }, { "pool", required_argument, 0, 'p' },
+        { "read", no_argument, 0, 'R' },         { "drain", required_argument, 0, 'd' },
+        { 0, 0, 0, 0 }
+    };
+    static s_peer_t peer;
+    s_peer_t *self = &peer;
+    s_opts_t *o = &self->o;
+    *o = (s_opts_t) { .broker = "tcp://127.0.0.1:7750", .broker_id = "broker", .type = "case_file",
+                      .window = 1024, .pool = 8192, .drain = 5, .seconds = 10 };
+    if (argc < 2)
+        return s_usage ("a mode is required");
+    o->mode = argv[1];
+    const s_mode_t *mode = NULL;
+    for (size_t i = 0; i < sizeof s_modes / sizeof s_modes[0]; i++)
+        if (strcmp (s_modes[i].name, o->mode) == 0)
+            mode = &s_modes[i];
+    if (!mode)
+        return s_usage ("unknown mode");
+    optind = 2;
+    int c;
+    while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k': o->keys = optarg; break;
+        case 'b': o->broker = optarg; break;
+        case 'B': o->broker_id = optarg; break;
+        case 'a': o->as = optarg; break;
+        case 't': o->to = optarg; break;
+        case 'T': o->type = optarg; break;
+        case 'r': o->rate = atof (optarg); break;
+        case 's': o->seconds = atof (optarg); break;
+        case 'n': o->count = strtoull (optarg, NULL, 10); break;
+        case 'w': o->window = strtoull (optarg, NULL, 10); break;
+        case 'c': o->credit = (uint32_t) strtoul (optarg, NULL, 10); o->credit_set = true; break;
+        case 'p': o->pool = strtoull (optarg, NULL, 10); break;
+        case 'R': o->read = true; break;
+        case 'd': o->drain = atof (optarg); break;
+        default: return s_usage ("unknown option");
+        }
+    }
+    if (optind != argc || !o->keys || !o->as || (mode->records && !o->to) || o->window == 0)
+        return s_usage ("--keys and --as are required (and --to with records)");
+    for (size_t i = 0; i < sizeof s_templates / sizeof s_templates[0]; i++)
+        if (strcmp (s_templates[i].type, o->type) == 0)
+            self->tpl = &s_templates[i];
+    if (!self->tpl)
+        return s_usage ("--type must be case_file, share or enrichment");
+    struct sigaction sa = { 0 };
+    sa.sa_handler = s_on_signal;
+    sigaction (SIGTERM, &sa, NULL);
+    sigaction (SIGINT, &sa, NULL);
+    macx_hist_reset (&self->hist);
+    macx_error_t err = { 0 };
+    int rc = s_connect (self, &err);
+    if (rc == 0 && mode->records)
+        rc = s_records_init (self, &err);
+    if (rc == 0)
+        rc = mode->run (self, &err);
+    s_report (self, rc, &err);
+    if (self->dealer)
+        zmq_close (self->dealer);
+    if (self->ctx)
+        zmq_ctx_term (self->ctx);
+    macx_record_build_free (&self->payload, &self->manifest, self->nmanifest);
+    free (self->sent_at);
+    macx_identity_destroy (&self->identity);
+    macx_registry_destroy (&self->registry);
+    return rc ? 1 : 0;
+}
