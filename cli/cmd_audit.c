@@ -112,7 +112,7 @@ s_show_one (const Macx__AuditEntry *entry, void *arg)
  * and an agency or case the log holds (a typo would otherwise match
  * nothing, silently). */
 static const char *const s_events[] = { "accept", "refuse", "deliver", "purge",
-                                        "receipt_refused", "start", "stop" };
+                                        "receipt_refused", "disconnect", "start", "stop" };
 #define S_NEVENTS (sizeof s_events / sizeof s_events[0])
 
 typedef struct {
@@ -208,8 +208,8 @@ s_show (const macx_cmd_t *self, int argc, char **argv)
                 if (near)
                     snprintf (hint, sizeof hint, "did you mean '%s'? ", near);
                 bad = macx_cli_usage (self, "unknown event '%s' (%sevents are accept, refuse, "
-                                      "deliver, purge, receipt_refused, start and stop)", optarg,
-                                      hint);
+                                      "deliver, purge, receipt_refused, disconnect, start and "
+                                      "stop)", optarg, hint);
             }
             break;
         }
@@ -293,7 +293,8 @@ static const macx_cmd_t s_verbs[] = {
           "Prints the audit entries that match every filter given, in sequence order,\n"
           "one line each (JSON lines with --json). --agency matches the authenticated\n"
           "peer, the sender, any recipient, or the recipient of a delivery or purge.\n"
-          "--event is accept, refuse, deliver, purge, receipt_refused, start or stop.\n"
+          "--event is accept, refuse, deliver, purge, receipt_refused, disconnect (a\n"
+          "peer cut off for a limit), start or stop.\n"
           "T is a UTC date or date-time: 2026-11-27 or 2026-11-27T10:00:00Z (the wall\n"
           "time of the entry). An agency or case that no entry names is refused, with\n"
           "the ones the log does name, rather than matching nothing. Does not verify\n"
