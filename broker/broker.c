@@ -200,6 +200,8 @@ typedef struct {
     int verify_cap;
     uint64_t core_cap;
     uint64_t queued;               /* frames waiting in peer queues */
+    char *stats;                   /* core's last counters (JSON), or NULL */
+    int64_t stats_ms;              /* when they came */
 } s_io_t;
 
 static macx_job_t *
@@ -397,6 +399,30 @@ s_io_incoming (s_io_t *io, int64_t now)
             break;
         }
     }
+    uint64_t held = io->pushed - __atomic_load_n (&io->b->done, __ATOMIC_ACQUIRE);
+    if (job->kind == JOB_STATS && io->stats && (held > 64 || now - io->stats_ms > 500)) {
+        /* Core is busy (a queue ahead, or a slow commit): answered here,
+         * from its last counters, so that status comes within a second
+         * whatever the peers (or the disk) do. Otherwise core answers, up
+         * to date. */
+        Macx__StatsReply reply = MACX__STATS_REPLY__INIT;
+        reply.json = io->stats;
+        Macx__Frame f = MACX__FRAME__INIT;
+        f.kind_case = MACX__FRAME__KIND_STATS_REPLY;
+        f.stats_reply = &reply;
+        size_t len = macx__frame__get_packed_size (&f);
+        uint8_t *buf = malloc (len);
+        if (buf) {
+            macx__frame__pack (&f, buf);
+            if (zmq_send (io->router, job->rid, job->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT)
+                == (int) job->rid_len)
+                zmq_send (io->router, buf, len, ZMQ_DONTWAIT);
+            free (buf);
+        }
+        zmq_msg_close (&job->msg);
+        free (job);
+        return;
+    }
     if (p->n == p->cap) {
         size_t cap = p->cap ? 2 * p->cap : 16;
         macx_job_t **q = malloc (cap * sizeof *q);
@@ -563,7 +589,7 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
     macx_broker_t b = { .cfg = *cfg };
     macx_core_t *core = NULL;
     void *router = NULL, *to_workers = NULL, *from_workers = NULL, *to_core = NULL,
-         *core_out = NULL, *from_core = NULL;
+         *core_out = NULL, *from_core = NULL, *stats_in = NULL;
     int nworkers = cfg->workers > 0 ? cfg->workers : (int) sysconf (_SC_NPROCESSORS_ONLN);
     if (nworkers < 1)
         nworkers = 1;
@@ -603,6 +629,14 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
         || !(to_core = s_socket (b.ctx, ZMQ_PUSH, "inproc://macx-verified", false, 0, err))
         || !(to_workers = s_socket (b.ctx, ZMQ_PUSH, "inproc://macx-verify", true, 2000, err))) {
         rc = err ? err->code : MACX_EINTERNAL;
+        goto done;
+    }
+    /* core's counters, conflated: only the last one matters */
+    if (!(stats_in = zmq_socket (b.ctx, ZMQ_PULL))
+        || zmq_setsockopt (stats_in, ZMQ_CONFLATE, &(int) { 1 }, sizeof (int))
+        || zmq_bind (stats_in, "inproc://macx-stats")
+        || !(b.stats_out = s_socket (b.ctx, ZMQ_PUSH, "inproc://macx-stats", false, 1, err))) {
+        rc = err && err->code ? err->code : macx_error_set (err, MACX_EINTERNAL, "stats socket");
         goto done;
     }
     router = zmq_socket (b.ctx, ZMQ_ROUTER);
@@ -681,11 +715,27 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
         }
         /* Frames waiting for a slot: look again soon, slots free up
          * without a socket event. */
-        zmq_pollitem_t items[2] = { { from_core, 0, ZMQ_POLLIN, 0 }, { router, 0, ZMQ_POLLIN, 0 } };
-        int n = zmq_poll (items, draining ? 1 : 2, io.queued ? 1 : 500);
+        zmq_pollitem_t items[3] = { { from_core, 0, ZMQ_POLLIN, 0 }, { stats_in, 0, ZMQ_POLLIN, 0 },
+                                    { router, 0, ZMQ_POLLIN, 0 } };
+        int n = zmq_poll (items, draining ? 2 : 3, io.queued ? 1 : 500);
         if (n < 0 && zmq_errno () != EINTR)
             break;
         int64_t now = macx_clock_wall_ms ();
+        if (n > 0 && (items[1].revents & ZMQ_POLLIN)) {
+            zmq_msg_t m;
+            zmq_msg_init (&m);
+            if (zmq_msg_recv (&m, stats_in, ZMQ_DONTWAIT) >= 0) {
+                char *copy = malloc (zmq_msg_size (&m) + 1);
+                if (copy) {
+                    memcpy (copy, zmq_msg_data (&m), zmq_msg_size (&m));
+                    copy[zmq_msg_size (&m)] = '\0';
+                    free (io.stats);
+                    io.stats = copy;
+                    io.stats_ms = now;
+                }
+            }
+            zmq_msg_close (&m);
+        }
         if (n > 0 && (items[0].revents & ZMQ_POLLIN)) {
             int done = 0;
             for (int i = 0; i < 1024 && !done; i++) {
@@ -697,7 +747,7 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
             if (done)
                 break;
         }
-        if (n > 0 && !draining && (items[1].revents & ZMQ_POLLIN))
+        if (n > 0 && !draining && (items[2].revents & ZMQ_POLLIN))
             for (int i = 0; i < 256; i++) {
                 zmq_pollitem_t p = { router, 0, ZMQ_POLLIN, 0 };
                 if (zmq_poll (&p, 1, 0) <= 0)
@@ -716,6 +766,7 @@ stop:
         }
         free (io.peers);
     }
+    free (io.stats);
 done:
     if (core_started)
         pthread_join (core_thread, NULL);
@@ -731,6 +782,10 @@ done:
         zmq_close (core_out);
     if (from_workers)
         zmq_close (from_workers);
+    if (stats_in)
+        zmq_close (stats_in);
+    if (b.stats_out)
+        zmq_close (b.stats_out);
     if (b.zap_socket && !zap_started)
         zmq_close (b.zap_socket);   /* else the zap thread closes it */
     if (b.ctx)

@@ -58,6 +58,8 @@ typedef struct {
     macx_policy_t *policy;
     void *ctx;
     void *zap_socket;
+    void *stats_out;               /* core's PUSH of its counters (JSON), at most every
+                                      100 ms; io answers `status` from the last one */
     volatile int stop;
     uint64_t zap_refused;          /* atomic */
     uint64_t verified;             /* atomic: jobs the verify threads have finished */

@@ -1738,7 +1738,20 @@ macx_core_run (macx_core_t *self)
     size_t max = (size_t) self->b->cfg.batch_max;
     macx_job_t **batch = calloc (max, sizeof *batch);
     bool done = false;
+    int64_t stats_ms = 0;
     while (!done && batch) {
+        /* The counters for io, which answers `status` itself: a slow commit
+         * or a long queue here does not delay the answer. */
+        int64_t now_ms = macx_clock_wall_ms ();
+        if (self->b->stats_out && now_ms - stats_ms >= 100) {
+            char *json = NULL;
+            size_t len = 0;
+            s_stats_json (self, &json, &len);
+            if (json)
+                zmq_send (self->b->stats_out, json, len, ZMQ_DONTWAIT);
+            free (json);
+            stats_ms = now_ms;
+        }
         zmq_pollitem_t item = { self->in, 0, ZMQ_POLLIN, 0 };
         /* A paced clock moves with the wall clock: look again soon. */
         int rc = zmq_poll (&item, 1, self->sim && self->b->cfg.clock.pace_ms > 0 ? 5 : 200);
