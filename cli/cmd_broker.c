@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -146,9 +147,15 @@ s_broker (const macx_cmd_t *self, int argc, char **argv)
     macx_error_t err = { 0 };
     /* The config file first, so that options override it. */
     int c, bad;
+    macx_log_level_t level;
     while ((c = macx_cli_getopt (self, argc, argv)) != -1) {
         if (c == S_CONFIG && macx_broker_config_load (optarg, &cfg, &err)) {
             fprintf (stderr, "macx broker: %s\n", macx_error_text (&err));
+            return MACX_EX_CONFIG;
+        }
+        if (c == S_CONFIG && macx_log_parse_level (cfg.log_level, &level)) {
+            fprintf (stderr, "macx broker: %s: 'log_level' must be debug, info, warn or error, "
+                     "not '%s'\n", optarg, cfg.log_level);
             return MACX_EX_CONFIG;
         }
     }
@@ -167,6 +174,10 @@ s_broker (const macx_cmd_t *self, int argc, char **argv)
         snprintf (flag, sizeof flag, "--%s", o->flag);
         if (macx_broker_option_set (&cfg, o, flag, optarg, &err))
             return macx_cli_usage (self, "%s", macx_error_text (&err));
+        if (o->offset == offsetof (macx_broker_config_t, log_level)
+            && macx_log_parse_level (cfg.log_level, &level))
+            return macx_cli_usage (self, "--log-level must be debug, info, warn or error, not '%s'",
+                                   optarg);
     }
     if ((bad = macx_cli_args (self, argc, argv, "")) >= 0)
         return bad;
@@ -181,12 +192,7 @@ s_broker (const macx_cmd_t *self, int argc, char **argv)
         fprintf (stderr, "macx broker: clock: %s\n", macx_error_text (&err));
         return MACX_EX_CONFIG;
     }
-    macx_log_level_t level;
-    if (macx_log_parse_level (cfg.log_level, &level)) {
-        fprintf (stderr, "macx broker: log level '%s' is not debug, info, warn or error\n",
-                 cfg.log_level);
-        return MACX_EX_USAGE;
-    }
+    macx_log_parse_level (cfg.log_level, &level);   /* checked above, where it was set */
     macx_log_set_level (level);
     macx_log_set_component ("broker");
     /* Other agencies' secrets beside the broker's: refused when others can

@@ -69,6 +69,12 @@ done
 printf 'keys: keys\npolicy: %s\ndata: data-y\nmap_size: -4G\n' "$POLICY" > neg.yaml
 run 78 map-config "$MACX" broker --config neg.yaml
 has map-config err "macx broker: neg.yaml:4:11: 'map_size' must be $SIZES, from 64K to 16T, not '-4G'"
+# A log level the broker does not know: 78 from the file, 64 on the command line.
+printf 'keys: keys\npolicy: %s\ndata: data-y\nlog_level: loud\n' "$POLICY" > loud.yaml
+run 78 level-config "$MACX" broker --config loud.yaml
+has level-config err "macx broker: loud.yaml: 'log_level' must be debug, info, warn or error, not 'loud'"
+run 64 level-cli "$MACX" broker --keys keys --policy "$POLICY" --data data-y --log-level loud
+has level-cli err "macx broker: --log-level must be debug, info, warn or error, not 'loud'"
 run 64 workers-big "$MACX" broker --keys keys --policy "$POLICY" --data data-y --workers 99
 has workers-big err "macx broker: --workers must be a whole number from 0 to 16, not '99'"
 printf 'keys: keys\npolicy: %s\ndata: data-y\nworkers: 99\n' "$POLICY" > workers.yaml
