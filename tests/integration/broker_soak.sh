@@ -25,6 +25,18 @@ source "$(dirname "$0")/broker_lib.bash" "$@"
 PEER=${MACX_PEER:-$(dirname "$MACX")/../tests/macx_peer}
 [ -x "$PEER" ] || { fail "no macx_peer at '$PEER' (set MACX_PEER)"; finish; }
 RATE=${SOAK_RATE:-400}
+# Under ASan and UBSan (CI runs every integration test so) the broker is
+# several times slower and the sanitizer keeps freed memory in quarantine:
+# the rate, p99 and memory figures mean nothing there, and are measured in
+# the plain build. Everything else (limits, disconnects, audit, status and
+# SIGTERM within a second) is checked in both.
+SANITIZED=0
+SYMS=$( (nm -D "$MACX"; nm "$MACX") 2> /dev/null || true)
+case $SYMS in
+*" __asan_init"* | *" __ubsan_handle"*)
+    SANITIZED=1
+    note "a sanitizer build: rate, p99 and RssAnon are reported, not checked" ;;
+esac
 IDLE_S=5
 ATTACK_S=15
 
@@ -123,8 +135,10 @@ T_END=$(ms_now)
 note "attack: $(cat attack.json)"
 ATTACK_RATE=$(json attack.json 'lines[0]["ack_rate"]')
 ATTACK_P99=$(json attack.json 'lines[0]["p99_ms"]')
-expect attack-rate attack.json "lines[0]['ack_rate'] >= 0.5 * $IDLE_RATE" yes
-expect attack-p99 attack.json "lines[0]['p99_ms'] < 50" yes
+if [ "$SANITIZED" = 0 ]; then
+    expect attack-rate attack.json "lines[0]['ack_rate'] >= 0.5 * $IDLE_RATE" yes
+    expect attack-p99 attack.json "lines[0]['p99_ms'] < 50" yes
+fi
 expect attack-lost attack.json "(lines[0]['unanswered'], lines[0]['nacked'], lines[0]['errors'])" \
     "(0, 0, 0)"
 (( STATUS_MAX < 1000 )) || fail "macx status took $STATUS_MAX ms during the attack (want < 1000)"
@@ -137,12 +151,14 @@ for p in flood badsig badflood credit noread; do wait_until 15 test -s "$p.json"
 
 # RssAnon: its peak during the attack, then back down once the peers are gone.
 PEAK_KB=$(awk -v t0="$T_ATTACK" '$1 >= t0 && $2 > m { m = $2 } END { print m + 0 }' rss.log)
-(( PEAK_KB < BOUND_KB )) || fail "RssAnon peaked at $PEAK_KB kB, over the bound of $BOUND_KB kB"
+[ "$SANITIZED" = 1 ] || (( PEAK_KB < BOUND_KB )) \
+    || fail "RssAnon peaked at $PEAK_KB kB, over the bound of $BOUND_KB kB"
 # Back down: what the allocator keeps of freed memory (8 MiB at most), not
 # what the peers' traffic held.
 BACK_KB=$(( BASE_KB + 8192 ))
 kill -0 "$BROKER" 2> /dev/null || fail "the broker died during the attack"
-wait_until 10 bash -c "(( \$(awk '/^RssAnon:/ { print \$2 }' /proc/$BROKER/status) <= $BACK_KB ))" \
+[ "$SANITIZED" = 1 ] \
+    || wait_until 10 bash -c "(( \$(awk '/^RssAnon:/ { print \$2 }' /proc/$BROKER/status) <= $BACK_KB ))" \
     || fail "RssAnon did not come back down: $(rss_kb) kB, want <= $BACK_KB kB (idle $BASE_KB)"
 AFTER_KB=$(rss_kb)
 note "RssAnon: idle $BASE_KB kB, attack peak $PEAK_KB kB (bound $BOUND_KB kB), after $AFTER_KB kB"
