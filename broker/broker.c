@@ -288,6 +288,21 @@ s_peer_get (s_io_t *io, const uint8_t *rid, size_t rid_len, const char *agency, 
     return p;
 }
 
+/* Sends a frame io makes itself (an Error, a stats reply), without waiting:
+ * a peer whose queue is full does not get it. */
+static void
+s_io_send_frame (s_io_t *io, const uint8_t *rid, size_t rid_len, const Macx__Frame *f)
+{
+    size_t len = macx__frame__get_packed_size (f);
+    uint8_t *buf = malloc (len);
+    if (!buf)
+        return;
+    macx__frame__pack (f, buf);
+    if (zmq_send (io->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int) rid_len)
+        zmq_send (io->router, buf, len, ZMQ_DONTWAIT);
+    free (buf);
+}
+
 /* Disconnects p: tells it why (if its queue takes the frame), drops what
  * it has queued, and has core audit it and end its session. */
 static void
@@ -303,14 +318,7 @@ s_peer_cut (s_io_t *io, s_peer_t *p, int reason, const char *why)
     Macx__Frame f = MACX__FRAME__INIT;
     f.kind_case = MACX__FRAME__KIND_ERROR;
     f.error = &er;
-    size_t len = macx__frame__get_packed_size (&f);
-    uint8_t *buf = malloc (len);
-    if (buf) {
-        macx__frame__pack (&f, buf);
-        if (zmq_send (io->router, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == (int) p->rid_len)
-            zmq_send (io->router, buf, len, ZMQ_DONTWAIT);
-        free (buf);
-    }
+    s_io_send_frame (io, p->rid, p->rid_len, &f);
     macx_log (MACX_LOG_WARN, "peer disconnected", "agency=%s reason=%s why=\"%s\"", p->agency,
               macx_reason_name (reason), why);
     macx_job_t *job = s_job_new (JOB_CUT, 0);
@@ -410,15 +418,7 @@ s_io_incoming (s_io_t *io, int64_t now)
         Macx__Frame f = MACX__FRAME__INIT;
         f.kind_case = MACX__FRAME__KIND_STATS_REPLY;
         f.stats_reply = &reply;
-        size_t len = macx__frame__get_packed_size (&f);
-        uint8_t *buf = malloc (len);
-        if (buf) {
-            macx__frame__pack (&f, buf);
-            if (zmq_send (io->router, job->rid, job->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT)
-                == (int) job->rid_len)
-                zmq_send (io->router, buf, len, ZMQ_DONTWAIT);
-            free (buf);
-        }
+        s_io_send_frame (io, job->rid, job->rid_len, &f);
         zmq_msg_close (&job->msg);
         free (job);
         return;
