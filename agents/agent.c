@@ -1230,8 +1230,15 @@ macx_agent_destroy (macx_agent_t **self_p)
         return;
     macx_agent_t *self = *self_p;
     if (self->dealer) {
-        if (self->connected)
+        if (self->connected) {
             macx_agent_flush (self);
+            /* a goodbye, so that the broker does not audit a lost connection */
+            Macx__Bye bye = MACX__BYE__INIT;
+            Macx__Frame f = MACX__FRAME__INIT;
+            f.kind_case = MACX__FRAME__KIND_BYE;
+            f.bye = &bye;
+            s_send_frame (self, &f);
+        }
         zmq_socket_monitor (self->dealer, NULL, 0);
         zmq_close (self->dealer);
     }

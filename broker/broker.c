@@ -184,6 +184,8 @@ typedef struct {
     size_t head, n, cap;
     size_t qbytes;
     bool cut;
+    bool bye;                      /* it said goodbye: its close is not a loss */
+    int fd;                        /* its connection's socket (ZMQ_SRCFD), or -1 */
     int64_t seen_ms;
 } s_peer_t;
 
@@ -284,6 +286,7 @@ s_peer_get (s_io_t *io, const uint8_t *rid, size_t rid_len, const char *agency, 
     memcpy (p->rid, rid, rid_len);
     p->rid_len = rid_len;
     snprintf (p->agency, sizeof p->agency, "%s", agency);
+    p->fd = -1;
     p->seen_ms = now;
     return p;
 }
@@ -374,6 +377,8 @@ s_io_incoming (s_io_t *io, int64_t now)
         return;
     }
     p->seen_ms = now;
+    if (p->fd < 0)
+        p->fd = zmq_msg_get (&body, ZMQ_SRCFD);
     size_t size = zmq_msg_size (&body);
     if (p->n + 1 > (size_t) io->lim->peer_queue_frames || p->qbytes + size > io->lim->peer_queue_bytes) {
         char why[300];
@@ -403,6 +408,11 @@ s_io_incoming (s_io_t *io, int64_t now)
         case JOB_TIME:
             job->kind = (macx_job_kind_t) field;
             break;
+        case MACX__FRAME__KIND_BYE:
+            p->bye = true;
+            zmq_msg_close (&job->msg);
+            free (job);
+            return;
         default:
             break;
         }
@@ -441,6 +451,42 @@ s_io_incoming (s_io_t *io, int64_t now)
     p->q[(p->head + p->n++) % p->cap] = job;
     p->qbytes += size;
     io->queued++;
+}
+
+/* libzmq closed the connection on socket fd: forget its peer, and have
+ * core audit the loss unless the peer said goodbye or was cut already. A
+ * connection libzmq dropped itself (a frame over the 4 MiB it reads, a
+ * heartbeat timeout) and a client killed or cut off by the network look
+ * alike here, and are audited alike. */
+static void
+s_io_closed (s_io_t *io, int fd)
+{
+    int at = -1;
+    for (int i = 0; i < io->npeers; i++)   /* the oldest, should fd be reused already */
+        if (io->peers[i].fd == fd && (at < 0 || io->peers[i].seen_ms < io->peers[at].seen_ms))
+            at = i;
+    if (at < 0)
+        return;
+    s_peer_t *p = &io->peers[at];
+    if (!p->cut && !p->bye) {
+        const char *why = "the connection ended without a goodbye: the agency was killed or lost "
+                          "its network, or sent a frame over the 4 MiB the transport reads";
+        macx_log (MACX_LOG_WARN, "connection lost", "agency=%s why=\"%s\"", p->agency, why);
+        macx_job_t *job = s_job_new (JOB_CUT, 0);
+        if (job) {
+            memcpy (job->rid, p->rid, p->rid_len);
+            job->rid_len = p->rid_len;
+            snprintf (job->agency, sizeof job->agency, "%s", p->agency);
+            job->rc = MACX__REASON__CONNECTION_LOST;
+            macx_error_set (&job->err, MACX_EINVAL, "%s", why);
+            s_push_own (io, job);
+        }
+    }
+    s_peer_drop_queue (io, p);
+    free (p->q);
+    io->peers[at] = io->peers[--io->npeers];
+    if (io->rr > io->npeers)
+        io->rr = 0;
 }
 
 /* Gives queued frames their tickets, one peer at a time in turn, while the
@@ -589,7 +635,7 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
     macx_broker_t b = { .cfg = *cfg };
     macx_core_t *core = NULL;
     void *router = NULL, *to_workers = NULL, *from_workers = NULL, *to_core = NULL,
-         *core_out = NULL, *from_core = NULL, *stats_in = NULL;
+         *core_out = NULL, *from_core = NULL, *stats_in = NULL, *monitor = NULL;
     int nworkers = cfg->workers > 0 ? cfg->workers : (int) sysconf (_SC_NPROCESSORS_ONLN);
     if (nworkers < 1)
         nworkers = 1;
@@ -640,6 +686,12 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
         goto done;
     }
     router = zmq_socket (b.ctx, ZMQ_ROUTER);
+    /* Closed connections, to audit the ones that ended without a goodbye. */
+    if (zmq_socket_monitor (router, "inproc://macx-router-monitor", ZMQ_EVENT_DISCONNECTED)
+        || !(monitor = s_socket (b.ctx, ZMQ_PAIR, "inproc://macx-router-monitor", false, -1, err))) {
+        rc = err && err->code ? err->code : macx_error_set (err, MACX_EINTERNAL, "monitor socket");
+        goto done;
+    }
     {
         int one = 1, hb = cfg->heartbeat_ms, hbt = 3 * cfg->heartbeat_ms, linger = 2000;
         /* Frames up to 4 MiB are read, and refused TOO_LARGE with an audit
@@ -715,9 +767,9 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
         }
         /* Frames waiting for a slot: look again soon, slots free up
          * without a socket event. */
-        zmq_pollitem_t items[3] = { { from_core, 0, ZMQ_POLLIN, 0 }, { stats_in, 0, ZMQ_POLLIN, 0 },
-                                    { router, 0, ZMQ_POLLIN, 0 } };
-        int n = zmq_poll (items, draining ? 2 : 3, io.queued ? 1 : 500);
+        zmq_pollitem_t items[4] = { { from_core, 0, ZMQ_POLLIN, 0 }, { stats_in, 0, ZMQ_POLLIN, 0 },
+                                    { monitor, 0, ZMQ_POLLIN, 0 }, { router, 0, ZMQ_POLLIN, 0 } };
+        int n = zmq_poll (items, draining ? 3 : 4, io.queued ? 1 : 500);
         if (n < 0 && zmq_errno () != EINTR)
             break;
         int64_t now = macx_clock_wall_ms ();
@@ -747,13 +799,44 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
             if (done)
                 break;
         }
-        if (n > 0 && !draining && (items[2].revents & ZMQ_POLLIN))
+        if (n > 0 && !draining && (items[3].revents & ZMQ_POLLIN))
             for (int i = 0; i < 256; i++) {
                 zmq_pollitem_t p = { router, 0, ZMQ_POLLIN, 0 };
                 if (zmq_poll (&p, 1, 0) <= 0)
                     break;
                 s_io_incoming (&io, now);
             }
+        while (n > 0 && !draining && (items[2].revents & ZMQ_POLLIN)) {
+            zmq_msg_t ev, addr;
+            zmq_msg_init (&ev);
+            zmq_msg_init (&addr);
+            if (zmq_msg_recv (&ev, monitor, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close (&ev);
+                zmq_msg_close (&addr);
+                break;
+            }
+            if (zmq_msg_more (&ev))
+                zmq_msg_recv (&addr, monitor, 0);
+            uint16_t event = 0;
+            uint32_t value = 0;
+            if (zmq_msg_size (&ev) >= 6) {
+                memcpy (&event, zmq_msg_data (&ev), 2);
+                memcpy (&value, (uint8_t *) zmq_msg_data (&ev) + 2, 4);
+            }
+            if (event == ZMQ_EVENT_DISCONNECTED) {
+                /* what the connection sent before it closed (its goodbye)
+                 * is read first */
+                for (int i = 0; i < 4096; i++) {
+                    zmq_pollitem_t p = { router, 0, ZMQ_POLLIN, 0 };
+                    if (zmq_poll (&p, 1, 0) <= 0)
+                        break;
+                    s_io_incoming (&io, now);
+                }
+                s_io_closed (&io, (int) value);
+            }
+            zmq_msg_close (&ev);
+            zmq_msg_close (&addr);
+        }
         if (!draining)
             s_io_dispatch (&io);
     }
@@ -770,8 +853,10 @@ stop:
 done:
     if (core_started)
         pthread_join (core_thread, NULL);
-    if (router)
+    if (router) {
+        zmq_socket_monitor (router, NULL, 0);
         zmq_close (router);
+    }
     if (to_workers)
         zmq_close (to_workers);
     if (to_core)
@@ -784,6 +869,8 @@ done:
         zmq_close (from_workers);
     if (stats_in)
         zmq_close (stats_in);
+    if (monitor)
+        zmq_close (monitor);
     if (b.stats_out)
         zmq_close (b.stats_out);
     if (b.zap_socket && !zap_started)

@@ -61,6 +61,7 @@ typedef struct {
     double rate, seconds, drain;
     uint64_t count;
     uint64_t window, pool;
+    uint64_t bytes;            /* big: the frame's size */
     uint32_t credit;
     bool credit_set, read;
 } s_opts_t;
@@ -353,6 +354,12 @@ s_good (s_peer_t *self, macx_error_t *err)
     uint64_t planned_end = self->t0 + (uint64_t) (interval * (double) self->sent);
     if (self->t_end < planned_end)
         self->t_end = planned_end;
+    /* a well-behaved agency says goodbye; the hostile modes just vanish */
+    Macx__Bye bye = MACX__BYE__INIT;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_BYE;
+    f.bye = &bye;
+    s_send_frame (self, &f);
     return 0;
 }
 
@@ -463,6 +470,29 @@ s_noread (s_peer_t *self, macx_error_t *err)
     return 0;
 }
 
+/* big: a Hello, then one frame of --bytes bytes (not a macx frame), then
+ * waits and vanishes without a goodbye. */
+static int
+s_big (s_peer_t *self, macx_error_t *err)
+{
+    s_hello (self, 64);
+    zmq_msg_t m;
+    if (zmq_msg_init_size (&m, self->o.bytes ? self->o.bytes : 1))
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    memset (zmq_msg_data (&m), 0x5a, zmq_msg_size (&m));
+    self->t0 = macx_clock_mono_ns ();
+    if (zmq_msg_send (&m, self->dealer, 0) >= 0)
+        self->sent++;
+    else
+        zmq_msg_close (&m);
+    while (!s_done (self, macx_clock_mono_ns ())) {
+        s_wait (self, ZMQ_POLLIN, 50);
+        s_read (self, false);
+    }
+    self->t_end = macx_clock_mono_ns ();
+    return 0;
+}
+
 typedef struct {
     const char *name;
     int (*run) (s_peer_t *self, macx_error_t *err);
@@ -475,6 +505,7 @@ static const s_mode_t s_modes[] = {
     { "badsig", s_badsig, true },
     { "credit", s_credit, false },
     { "noread", s_noread, false },
+    { "big", s_big, false },
 };
 
 /* ---- main ------------------------------------------------------------------------ */
@@ -502,9 +533,9 @@ s_report (const s_peer_t *self, int rc, const macx_error_t *err)
 static int
 s_usage (const char *why)
 {
-    fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread --keys DIR "
+    fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread|big --keys DIR "
              "--broker EP --as AGENCY [--seconds S] [--count N] [--to A[,B]] [--type T] "
-             "[--rate R] [--window W] [--credit N] [--pool N] [--read] [--drain S]\n", why);
+             "[--rate R] [--window W] [--credit N] [--pool N] [--read] [--drain S] [--bytes N]\n", why);
     return 2;
 }
 
@@ -519,6 +550,7 @@ main (int argc, char **argv)
         { "count", required_argument, 0, 'n' },  { "window", required_argument, 0, 'w' },
         { "credit", required_argument, 0, 'c' }, { "pool", required_argument, 0, 'p' },
         { "read", no_argument, 0, 'R' },         { "drain", required_argument, 0, 'd' },
+        { "bytes", required_argument, 0, 'y' },
         { 0, 0, 0, 0 }
     };
     static s_peer_t peer;
@@ -552,6 +584,7 @@ main (int argc, char **argv)
         case 'c': o->credit = (uint32_t) strtoul (optarg, NULL, 10); o->credit_set = true; break;
         case 'p': o->pool = strtoull (optarg, NULL, 10); break;
         case 'R': o->read = true; break;
+        case 'y': o->bytes = strtoull (optarg, NULL, 10); break;
         case 'd': o->drain = atof (optarg); break;
         default: return s_usage ("unknown option");
         }
