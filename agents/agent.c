@@ -69,6 +69,7 @@ struct macx_agent_t {
     uint64_t *r_seqs;
     size_t r_n, r_cap;
     int64_t r_first_ms;              /* monotonic */
+    int64_t heard_ms;                /* monotonic: the broker's last frame, or the connection */
     /* the simulated clock (cfg.sim) */
     macx_agent_event_t **heap;       /* timers, records, verdicts: in time order */
     size_t nheap, capheap;
@@ -745,6 +746,19 @@ s_on_ack (macx_agent_t *self, const Macx__Ack *ack)
     }
 }
 
+/* A new connection: the old one is dropped with whatever it queued, and
+ * after the handshake everything unanswered goes again (REPLAY is an ACK). */
+static void
+s_reconnect (macx_agent_t *self, const char *why)
+{
+    macx_log (MACX_LOG_WARN, "reconnecting to the broker", "agency=%s why=\"%s\"",
+              self->cfg.agency, why);
+    zmq_disconnect (self->dealer, self->cfg.broker);
+    zmq_connect (self->dealer, self->cfg.broker);
+    self->connected = false;
+    self->heard_ms = s_mono_ms ();
+}
+
 static void
 s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
 {
@@ -821,11 +835,7 @@ s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
             /* The broker disconnected us for a limit and drops what this
              * connection sends: a new connection (a new routing id), and
              * everything unanswered goes again after the hello. */
-            macx_log (MACX_LOG_WARN, "the broker disconnected us", "agency=%s reason=%s why=\"%s\"",
-                      self->cfg.agency, macx_reason_name (f->error->reason), f->error->message);
-            zmq_disconnect (self->dealer, self->cfg.broker);
-            zmq_connect (self->dealer, self->cfg.broker);
-            self->connected = false;
+            s_reconnect (self, f->error->message);
         }
         if ((ev = s_event_push (self))) {
             ev->kind = MACX_AGENT_ERROR;
@@ -863,6 +873,7 @@ s_on_monitor (macx_agent_t *self)
         memcpy (&event, zmq_msg_data (&m1), 2);
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         self->connected = true;
+        self->heard_ms = s_mono_ms ();
         s_hello (self);
         macx_log (MACX_LOG_DEBUG, "connected", "agency=%s unacked=%zu", self->cfg.agency,
                   self->npending);
@@ -915,6 +926,13 @@ macx_agent_flush (macx_agent_t *self)
 static int
 s_poll (macx_agent_t *self, int timeout_ms)
 {
+    /* A broker that cut us off for a limit may not have been able to say so
+     * (SLOW_CONSUMER: our queue was full): records unanswered for this long
+     * on a live connection mean a new one. Not in simulated time, where
+     * answers wait for grants. */
+    if (!self->cfg.sim && self->connected && self->nsent && self->cfg.answer_timeout_ms > 0
+        && s_mono_ms () - self->heard_ms > self->cfg.answer_timeout_ms)
+        s_reconnect (self, "records unanswered too long: the broker may have cut this connection");
     if (self->nsent < self->npending)
         s_send_pending (self);
     zmq_pollitem_t items[2] = { { self->dealer, 0, ZMQ_POLLIN, 0 },
@@ -937,6 +955,7 @@ s_poll (macx_agent_t *self, int timeout_ms)
                 zmq_msg_close (&m);
                 break;
             }
+            self->heard_ms = s_mono_ms ();
             s_on_frame (self, zmq_msg_data (&m), zmq_msg_size (&m));
             zmq_msg_close (&m);
         }
@@ -1127,6 +1146,7 @@ macx_agent_config_defaults (macx_agent_config_t *cfg)
     cfg->heartbeat_ms = 1000;
     cfg->retry_max = 6;
     cfg->window = 1024;
+    cfg->answer_timeout_ms = 5000;
     cfg->retry_first_ms = 100;
     cfg->retry_cap_ms = 5000;
 }

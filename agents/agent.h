@@ -49,6 +49,8 @@ typedef struct {
     int retry_cap_ms;            /* largest backoff (default 5000) */
     int window;                  /* records sent and not yet answered, at most (default
                                     1024: below the broker's peer_queue_frames, 4096) */
+    int answer_timeout_ms;       /* no frame from the broker this long with records
+                                    unanswered: reconnect (default 5000; 0 = never) */
 } macx_agent_config_t;
 
 void macx_agent_config_defaults (macx_agent_config_t *cfg);

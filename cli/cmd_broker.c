@@ -188,6 +188,12 @@ s_broker (const macx_cmd_t *self, int argc, char **argv)
     if (cfg.clock.pace_ms > 0 && !cfg.clock.simulated)
         return macx_cli_usage (self, "--pace needs a simulated clock (clock: mode: simulated in "
                                "the config file)");
+    if ((uint32_t) cfg.limits.peer_out_frames <= cfg.limits.max_credit) {
+        fprintf (stderr, "macx broker: limits: peer_out_frames (%d) must be above max_credit (%u): "
+                 "a recipient taking its whole credit would be taken for a slow consumer\n",
+                 cfg.limits.peer_out_frames, cfg.limits.max_credit);
+        return MACX_EX_CONFIG;
+    }
     if (macx_broker_config_check_clock (&cfg.clock, &err)) {
         fprintf (stderr, "macx broker: clock: %s\n", macx_error_text (&err));
         return MACX_EX_CONFIG;

@@ -100,9 +100,20 @@ JS
 
 # Chromium's profile and caches stay in the scratch directory.
 WIDTH=1024
+# Headless chromium now and then hangs on a loaded machine (it is killed
+# after 60 s): up to three tries, each one's output kept only if it ended.
 chrome () {
-    HOME=$S timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
-        --no-first-run --user-data-dir="$S/chromium-profile" --hide-scrollbars "$@" 2>> chromium.err
+    local try
+    for try in 1 2 3; do
+        if HOME=$S timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
+            --no-first-run --user-data-dir="$S/chromium-profile" --hide-scrollbars "$@" \
+            > chrome.out 2>> chromium.err; then
+            cat chrome.out
+            return 0
+        fi
+        echo "report_render: chromium try $try did not finish" >> chromium.err
+    done
+    return 1
 }
 
 # measure NAME HTML: renders a measuring copy of HTML; NAME.findings gets

@@ -493,6 +493,28 @@ s_big (s_peer_t *self, macx_error_t *err)
     return 0;
 }
 
+/* askstats: asks for the broker's counters as fast as it can, never reads
+ * the answers (a slow consumer of small frames). */
+static int
+s_askstats (s_peer_t *self, macx_error_t *err)
+{
+    (void) err;
+    s_hello (self, 64);
+    Macx__StatsRequest q = MACX__STATS_REQUEST__INIT;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_STATS_REQUEST;
+    f.stats_request = &q;
+    self->t0 = macx_clock_mono_ns ();
+    while (!s_done (self, macx_clock_mono_ns ())) {
+        if (s_send_frame (self, &f))
+            self->sent++;
+        else
+            s_wait (self, ZMQ_POLLOUT, 1);
+    }
+    self->t_end = macx_clock_mono_ns ();
+    return 0;
+}
+
 typedef struct {
     const char *name;
     int (*run) (s_peer_t *self, macx_error_t *err);
@@ -506,6 +528,7 @@ static const s_mode_t s_modes[] = {
     { "credit", s_credit, false },
     { "noread", s_noread, false },
     { "big", s_big, false },
+    { "askstats", s_askstats, false },
 };
 
 /* ---- main ------------------------------------------------------------------------ */
@@ -533,7 +556,7 @@ s_report (const s_peer_t *self, int rc, const macx_error_t *err)
 static int
 s_usage (const char *why)
 {
-    fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread|big --keys DIR "
+    fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread|big|askstats --keys DIR "
              "--broker EP --as AGENCY [--seconds S] [--count N] [--to A[,B]] [--type T] "
              "[--rate R] [--window W] [--credit N] [--pool N] [--read] [--drain S] [--bytes N]\n", why);
     return 2;
