@@ -453,8 +453,8 @@ s_io_incoming (s_io_t *io, int64_t now)
     io->queued++;
 }
 
-/* libzmq closed the connection on socket fd: forget its peer, and have
- * core audit the loss unless the peer said goodbye or was cut already. A
+/* libzmq closed the connection on socket fd: have core audit the loss
+ * unless the peer said goodbye or was cut already. A
  * connection libzmq dropped itself (a frame over the 4 MiB it reads, a
  * heartbeat timeout) and a client killed or cut off by the network look
  * alike here, and are audited alike. */
@@ -482,11 +482,10 @@ s_io_closed (s_io_t *io, int fd)
             s_push_own (io, job);
         }
     }
-    s_peer_drop_queue (io, p);
-    free (p->q);
-    io->peers[at] = io->peers[--io->npeers];
-    if (io->rr > io->npeers)
-        io->rr = 0;
+    /* What it sent before it closed (a receipt, records) is still served:
+     * its entry goes once idle, when room is needed. */
+    p->fd = -1;
+    p->bye = false;
 }
 
 /* Gives queued frames their tickets, one peer at a time in turn, while the
