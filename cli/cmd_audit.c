@@ -215,8 +215,8 @@ s_show (const macx_cmd_t *self, int argc, char **argv)
         }
         case 's':
             if (macx_audit_parse_time (optarg, &f.since_ms))
-                bad = macx_cli_usage (self, "--since '%s' is not a UTC date (2026-11-27) or "
-                                      "date-time (2026-11-27T10:00:00Z)", optarg);
+                bad = macx_cli_usage (self, "--since must be a UTC date (2026-11-27) or "
+                                      "date-time (2026-11-27T10:00:00Z), not '%s'", optarg);
             break;
         case 'f':
             if ((bad = macx_cli_long (self, "from", optarg, 0, LLONG_MAX, &v)) < 0)

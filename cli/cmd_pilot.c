@@ -61,8 +61,8 @@ s_run (const macx_cmd_t *self, int argc, char **argv)
             char *end;
             o.pace_ms = strtod (optarg, &end);
             if (*end || end == optarg || !(o.pace_ms >= 0) || o.pace_ms > 86400000)
-                bad = macx_cli_usage (self, "--pace '%s' is not milliseconds from 0 to 86400000",
-                                      optarg);
+                bad = macx_cli_usage (self, "--pace must be milliseconds from 0 to 86400000, "
+                                      "not '%s'", optarg);
             break;
         }
         case 'c':

@@ -114,7 +114,7 @@ s_date_opt (const macx_cmd_t *self, const char *text, int32_t *day)
         return 0;
     }
     if (macx_date_parse (text, day) != 0) {
-        macx_cli_usage (self, "--date '%s' is not a date (YYYY-MM-DD)", text);
+        macx_cli_usage (self, "--date must be a date YYYY-MM-DD, not '%s'", text);
         return -1;
     }
     return 0;
@@ -242,7 +242,7 @@ s_explain (const macx_cmd_t *self, int argc, char **argv)
         char *end;
         unsigned long n = strtoul (o.sent_today, &end, 10);
         if (*end || end == o.sent_today || n > UINT32_MAX)
-            return macx_cli_usage (self, "--sent-today '%s' is not a count", o.sent_today);
+            return macx_cli_usage (self, "--sent-today must be a count, not '%s'", o.sent_today);
         req.sent_today = (uint32_t) n;
     }
     char fbuf[4096];

@@ -282,7 +282,7 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
         case 'r': bad = macx_cli_long (self, "rate", optarg, 1, 10000000, &rate); break;
         case 'D':
             if (macx_date_parse (optarg, &sim_day))
-                bad = macx_cli_usage (self, "--sim-day '%s' is not a date YYYY-MM-DD", optarg);
+                bad = macx_cli_usage (self, "--sim-day must be a date YYYY-MM-DD, not '%s'", optarg);
             break;
         }
     }

@@ -238,11 +238,12 @@ macx_cli_long (const macx_cmd_t *cmd, const char *name, const char *text, long l
     errno = 0;
     long long v = strtoll (text, &end, 10);
     if (end == text || *end || errno == ERANGE || v < min || v > max) {
+        /* the broker's option table says it the same way */
         if (max == LLONG_MAX)
-            return macx_cli_usage (cmd, "--%s '%s' is not a whole number of at least %lld",
-                                   name, text, min);
-        return macx_cli_usage (cmd, "--%s '%s' is not a whole number from %lld to %lld", name,
-                               text, min, max);
+            return macx_cli_usage (cmd, "--%s must be a whole number of at least %lld, not '%s'",
+                                   name, min, text);
+        return macx_cli_usage (cmd, "--%s must be a whole number from %lld to %lld, not '%s'",
+                               name, min, max, text);
     }
     *out = v;
     return -1;

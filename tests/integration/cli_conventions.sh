@@ -76,7 +76,7 @@ exact missing-value err "macx pilot run: option '--out' needs a value; see 'macx
 run 64 missing-value-eq "$MACX" audit show data --limit
 exact missing-value-eq err "macx audit show: option '--limit' needs a value; see 'macx audit show --help'"
 run 64 bad-number "$MACX" audit show data --limit ten
-exact bad-number err "macx audit show: --limit 'ten' is not a whole number of at least 0; see 'macx audit show --help'"
+exact bad-number err "macx audit show: --limit must be a whole number of at least 0, not 'ten'; see 'macx audit show --help'"
 run 64 missing-arg "$MACX" policy diff only-one
 exact missing-arg err "macx policy diff: missing NEW; see 'macx policy diff --help'"
 run 64 missing-args "$MACX" pilot compare

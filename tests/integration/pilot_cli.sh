@@ -107,7 +107,7 @@ has clock_scale err "--pace 30"
 broken retired_key 's = s.replace("\nseed:", "\nclock_scale_ms: 200\nseed:"); want = "clock_scale_ms"'
 has retired_key err "'clock_scale_ms' is retired"
 run 64 bad_pace "$MACX" pilot run "$GOOD" --out badpace --pace fast
-has bad_pace err "macx pilot run: --pace 'fast' is not milliseconds from 0 to 86400000; see 'macx pilot run --help'"
+has bad_pace err "macx pilot run: --pace must be milliseconds from 0 to 86400000, not 'fast'; see 'macx pilot run --help'"
 # A paced run gives the figures of the run as fast as possible.
 run 0 paced "$MACX" pilot run "$GOOD" --out paced --pace 20 --quiet
 for f in phases.csv; do
