@@ -326,6 +326,14 @@ macx_agent_timer (macx_agent_t *self, int64_t at_ms, uint64_t tag, void *user)
 }
 
 int64_t macx_agent_now (const macx_agent_t *self) { return self->now_ms; }
+
+/* The agency's clock for what it stamps (receipts, seen marks): the
+ * simulated clock in a pilot, never the wall; the wall clock live. */
+static int64_t
+s_clock_ms (const macx_agent_t *self)
+{
+    return self->cfg.sim ? self->now_ms : macx_clock_wall_ms ();
+}
 uint64_t macx_agent_late (const macx_agent_t *self) { return self->late; }
 uint64_t macx_agent_requests (const macx_agent_t *self) { return self->requests; }
 
@@ -907,7 +915,7 @@ macx_agent_flush (macx_agent_t *self)
     r.n_record_ids = self->r_n;
     r.mailbox_seqs = self->r_seqs;
     r.n_mailbox_seqs = self->r_n;
-    r.time_ms = self->cfg.sim ? self->now_ms : macx_clock_wall_ms ();
+    r.time_ms = s_clock_ms (self);
     uint8_t digest[64], sig[MACX_SIG_BYTES];
     macx_record_receipt_digest (&r, digest);
     macx_identity_sign (self->identity, digest, sizeof digest, sig);
@@ -1064,7 +1072,7 @@ macx_agent_done (macx_agent_t *self, macx_agent_event_t *ev)
             if (!self->wtxn && mdb_txn_begin (self->env, NULL, 0, &self->wtxn))
                 self->wtxn = NULL;
             if (self->wtxn) {
-                int64_t day = self->cfg.sim ? self->now_ms / 86400000 : macx_date_today ();
+                int64_t day = s_clock_ms (self) / 86400000;
                 MDB_val k = { MACX_RECORD_ID_BYTES, ev->record_id }, d = { sizeof day, &day };
                 mdb_put (self->wtxn, self->seen_dbi, &k, &d, 0);
             }
