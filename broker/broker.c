@@ -257,6 +257,16 @@ s_peer_drop_queue (s_io_t *io, s_peer_t *p)
     p->qbytes = 0;
 }
 
+/* Forgets entry at, whose queue is empty. */
+static void
+s_peer_forget (s_io_t *io, int at)
+{
+    free (io->peers[at].q);
+    io->peers[at] = io->peers[--io->npeers];
+    if (io->rr > io->npeers)
+        io->rr = 0;
+}
+
 /* A peer entry for rid: found, or new. The table holds peers with frames
  * waiting or cut; an idle one is forgotten when room is needed (nothing is
  * lost: its queue is empty). NULL when every entry is busy. */
@@ -276,10 +286,7 @@ s_peer_get (s_io_t *io, const uint8_t *rid, size_t rid_len, const char *agency, 
         }
         if (victim < 0)
             return NULL;
-        free (io->peers[victim].q);
-        io->peers[victim] = io->peers[--io->npeers];
-        if (io->rr > io->npeers)
-            io->rr = 0;
+        s_peer_forget (io, victim);
     }
     p = &io->peers[io->npeers++];
     memset (p, 0, sizeof *p);
@@ -482,8 +489,13 @@ s_io_closed (s_io_t *io, int fd)
             s_push_own (io, job);
         }
     }
-    /* What it sent before it closed (a receipt, records) is still served:
-     * its entry goes once idle, when room is needed. */
+    /* What it sent before it closed (a receipt, records) is still served,
+     * its entry kept until idle and room is needed; an idle one goes now
+     * (a cut one too: no frame comes on a closed connection). */
+    if (!p->n) {
+        s_peer_forget (io, at);
+        return;
+    }
     p->fd = -1;
     p->bye = false;
 }
