@@ -313,6 +313,22 @@ s_io_send_frame (s_io_t *io, const uint8_t *rid, size_t rid_len, const Macx__Fra
     free (buf);
 }
 
+/* Has core audit the end of p's session (a `disconnect` entry: reason,
+ * why) and end it. */
+static void
+s_push_end (s_io_t *io, const s_peer_t *p, int reason, const char *why)
+{
+    macx_job_t *job = s_job_new (JOB_CUT, 0);
+    if (!job)
+        return;
+    memcpy (job->rid, p->rid, p->rid_len);
+    job->rid_len = p->rid_len;
+    snprintf (job->agency, sizeof job->agency, "%s", p->agency);
+    job->rc = reason;
+    macx_error_set (&job->err, MACX_EINVAL, "%s", why);
+    s_push_own (io, job);
+}
+
 /* Disconnects p: tells it why (if its queue takes the frame), drops what
  * it has queued, and has core audit it and end its session. */
 static void
@@ -331,15 +347,7 @@ s_peer_cut (s_io_t *io, s_peer_t *p, int reason, const char *why)
     s_io_send_frame (io, p->rid, p->rid_len, &f);
     macx_log (MACX_LOG_WARN, "peer disconnected", "agency=%s reason=%s why=\"%s\"", p->agency,
               macx_reason_name (reason), why);
-    macx_job_t *job = s_job_new (JOB_CUT, 0);
-    if (job) {
-        memcpy (job->rid, p->rid, p->rid_len);
-        job->rid_len = p->rid_len;
-        snprintf (job->agency, sizeof job->agency, "%s", p->agency);
-        job->rc = reason;
-        macx_error_set (&job->err, MACX_EINVAL, "%s", why);
-        s_push_own (io, job);
-    }
+    s_push_end (io, p, reason, why);
 }
 
 /* Reads one [routing id][frame] from the ROUTER into its peer's queue:
@@ -479,15 +487,7 @@ s_io_closed (s_io_t *io, int fd)
         const char *why = "the connection ended without a goodbye: the agency was killed or lost "
                           "its network, or sent a frame over the 4 MiB the transport reads";
         macx_log (MACX_LOG_WARN, "connection lost", "agency=%s why=\"%s\"", p->agency, why);
-        macx_job_t *job = s_job_new (JOB_CUT, 0);
-        if (job) {
-            memcpy (job->rid, p->rid, p->rid_len);
-            job->rid_len = p->rid_len;
-            snprintf (job->agency, sizeof job->agency, "%s", p->agency);
-            job->rc = MACX__REASON__CONNECTION_LOST;
-            macx_error_set (&job->err, MACX_EINVAL, "%s", why);
-            s_push_own (io, job);
-        }
+        s_push_end (io, p, MACX__REASON__CONNECTION_LOST, why);
     }
     /* What it sent before it closed (a receipt, records) is still served,
      * its entry kept until idle and room is needed; an idle one goes now
