@@ -41,6 +41,8 @@ static const s_error_entry_t s_errors[] = {
     { MACX_EDENIED,       "EDENIED",      "refused",                          MACX_EX_FAIL },
     { MACX_EHEADER,       "EHEADER",      "invalid record header",            MACX_EX_DATAERR },
     { MACX_EDONE,         "EDONE",        "the simulation has ended",         MACX_EX_OK },
+    { MACX_EBATCHPATH,    "EBATCHPATH",   "batch inclusion path does not lead to its root", MACX_EX_DATAERR },
+    { MACX_EFOREIGNROOT,  "EFOREIGNROOT", "batch root signed by another agency", MACX_EX_DATAERR },
 };
 
 static const s_error_entry_t *

@@ -34,7 +34,9 @@
 #define MACX_EDENIED       (-25)   /* refused by policy or broker */
 #define MACX_EHEADER       (-26)   /* header is well-formed protobuf but invalid */
 #define MACX_EDONE         (-27)   /* the simulation has ended (not a failure) */
-#define MACX_ECODE_MIN     (-27)
+#define MACX_EBATCHPATH    (-28)   /* a batch inclusion path does not lead to its root */
+#define MACX_EFOREIGNROOT  (-29)   /* a batch root signed by another agency than the sender */
+#define MACX_ECODE_MIN     (-29)
 
 #define MACX_ERROR_MSG_MAX 512
 

@@ -2,6 +2,7 @@
  * (the canonical bytes a signature covers); never holds a secret key: keys/
  * signs, wraps and unwraps for it. */
 #include "record.h"
+#include "record_int.h"
 
 #include <sodium.h>
 #include <stdbool.h>
@@ -269,12 +270,24 @@ macx_record_new_id (uint8_t id[MACX_RECORD_ID_BYTES])
     randombytes_buf (id, MACX_RECORD_ID_BYTES);
 }
 
-int
-macx_record_seal (macx_identity_t *self, const macx_registry_t *registry, Macx__Header *header,
-                  const Macx__Payload *payload, uint8_t **out, size_t *outlen, macx_error_t *err)
+void
+macx_sealed_clear (macx_sealed_t *s)
 {
-    *out = NULL;
-    *outlen = 0;
+    free (s->header);
+    free (s->cipher);
+    free (s->wraps);
+    memset (s, 0, sizeof *s);
+}
+
+/* Everything of a sealed record but its signature: header packed, payload
+ * encrypted under a fresh key, that key wrapped for every recipient, and
+ * the digest a signature (or a batch leaf) covers. */
+int
+macx_record_seal_unsigned (macx_identity_t *self, const macx_registry_t *registry,
+                           Macx__Header *header, const Macx__Payload *payload, macx_sealed_t *out,
+                           macx_error_t *err)
+{
+    memset (out, 0, sizeof *out);
     const macx_agency_t *me = macx_identity_agency (self);
     header->version = MACX_RECORD_VERSION;
     header->sender = (char *) me->id;
@@ -300,74 +313,112 @@ macx_record_seal (macx_identity_t *self, const macx_registry_t *registry, Macx__
     if (hlen > S_HEADER_MAX || plen + hlen + 4096 + header->n_recipients * 128 > MACX_RECORD_MAX)
         return macx_error_set (err, MACX_ETOOBIG, "record of %zu bytes is over the limit of %u",
                                plen + hlen, MACX_RECORD_MAX);
-    uint8_t *hbytes = malloc (hlen ? hlen : 1);
     /* The per-record key and plaintext are wiped before they are freed;
      * sodium_malloc (an mmap and mprotect each) is kept for long-lived
      * secrets in keys/, where it costs once, not per record. */
     uint8_t *plain = malloc (plen ? plen : 1);
-    uint8_t *cipher = malloc (plen + S_TAG_BYTES);
-    uint8_t key_buf[MACX_KEY_BYTES], *key = key_buf;
-    Macx__KeyWrap wraps[MACX_RECIPIENTS_MAX], *wrap_ptrs[MACX_RECIPIENTS_MAX];
-    uint8_t wrap_nonce[MACX_RECIPIENTS_MAX][MACX_WRAP_NONCE];
-    uint8_t wrap_bytes[MACX_RECIPIENTS_MAX][MACX_WRAP_BYTES];
-    uint8_t nonce[S_NONCE_BYTES], digest[64], sig[MACX_SIG_BYTES];
-    uint8_t *packed = NULL;
-    if (!hbytes || !plain || !cipher || !key) {
+    uint8_t key[MACX_KEY_BYTES];
+    out->header = malloc (hlen ? hlen : 1);
+    out->cipher = malloc (plen + S_TAG_BYTES);
+    out->wraps = calloc (header->n_recipients ? header->n_recipients : 1, sizeof *out->wraps);
+    if (!plain || !out->header || !out->cipher || !out->wraps) {
         rc = macx_error_set (err, MACX_ENOMEM, "out of memory sealing a record");
         goto done;
     }
-    macx__header__pack (header, hbytes);
+    out->header_len = hlen;
+    macx__header__pack (header, out->header);
     macx__payload__pack (payload, plain);
     crypto_aead_xchacha20poly1305_ietf_keygen (key);
-    randombytes_buf (nonce, sizeof nonce);
+    randombytes_buf (out->nonce, sizeof out->nonce);
     unsigned long long clen;
-    crypto_aead_xchacha20poly1305_ietf_encrypt (cipher, &clen, plain, plen, hbytes, hlen, NULL,
-                                                nonce, key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt (out->cipher, &clen, plain, plen, out->header,
+                                                hlen, NULL, out->nonce, key);
+    out->cipher_len = (size_t) clen;
     for (size_t i = 0; i < header->n_recipients; i++) {
         uint8_t ad[MACX_RECORD_ID_BYTES + 2 * (MACX_AGENCY_ID_MAX + 1)];
         size_t adlen = s_wrap_ad (header, peers[i]->id, ad, sizeof ad);
-        if (macx_identity_wrap (self, peers[i], ad, adlen, key, wrap_nonce[i], wrap_bytes[i])) {
+        if (macx_identity_wrap (self, peers[i], ad, adlen, key, out->wraps[i].nonce,
+                                out->wraps[i].wrapped)) {
             rc = macx_error_set (err, MACX_ECRYPTO, "cannot wrap the payload key for '%s'",
                                  peers[i]->id);
             goto done;
         }
-        macx__key_wrap__init (&wraps[i]);
-        wraps[i].recipient = (char *) peers[i]->id;
-        wraps[i].nonce = (ProtobufCBinaryData) { MACX_WRAP_NONCE, wrap_nonce[i] };
-        wraps[i].wrapped = (ProtobufCBinaryData) { MACX_WRAP_BYTES, wrap_bytes[i] };
-        wrap_ptrs[i] = &wraps[i];
+        out->wraps[i].recipient = peers[i]->id;   /* the registry outlives the record */
     }
-    Macx__Envelope env = MACX__ENVELOPE__INIT;
-    env.version = MACX_RECORD_VERSION;
-    env.header = (ProtobufCBinaryData) { hlen, hbytes };
-    env.nonce = (ProtobufCBinaryData) { sizeof nonce, nonce };
-    env.ciphertext = (ProtobufCBinaryData) { (size_t) clen, cipher };
-    env.n_wraps = header->n_recipients;
-    env.wraps = wrap_ptrs;
-    s_digest (&env, digest);
-    if (macx_identity_sign (self, digest, sizeof digest, sig)) {
-        rc = macx_error_set (err, MACX_ECRYPTO, "signing failed");
-        goto done;
-    }
-    env.signature = (ProtobufCBinaryData) { sizeof sig, sig };
-    size_t elen = macx__envelope__get_packed_size (&env);
-    packed = malloc (elen);
-    if (!packed) {
-        rc = macx_error_set (err, MACX_ENOMEM, "out of memory sealing a record");
-        goto done;
-    }
-    macx__envelope__pack (&env, packed);
-    *out = packed;
-    *outlen = elen;
+    out->nwraps = header->n_recipients;
+    Macx__KeyWrap wraps[MACX_RECIPIENTS_MAX], *wrap_ptrs[MACX_RECIPIENTS_MAX];
+    Macx__Envelope env;
+    macx_sealed_envelope (out, &env, wraps, wrap_ptrs);
+    s_digest (&env, out->digest);
     rc = MACX_OK;
 done:
-    free (hbytes);
     if (plain) {
         sodium_memzero (plain, plen ? plen : 1);
         free (plain);
     }
-    free (cipher);
-    sodium_memzero (key_buf, sizeof key_buf);
+    sodium_memzero (key, sizeof key);
+    if (rc)
+        macx_sealed_clear (out);
+    return rc;
+}
+
+/* Points env (and the caller's wraps arrays, MACX_RECIPIENTS_MAX long) at
+ * s: an unsigned envelope, borrowing everything. */
+void
+macx_sealed_envelope (const macx_sealed_t *s, Macx__Envelope *env, Macx__KeyWrap *wraps,
+                      Macx__KeyWrap **wrap_ptrs)
+{
+    macx__envelope__init (env);
+    env->version = MACX_RECORD_VERSION;
+    env->header = (ProtobufCBinaryData) { s->header_len, s->header };
+    env->nonce = (ProtobufCBinaryData) { sizeof s->nonce, (uint8_t *) s->nonce };
+    env->ciphertext = (ProtobufCBinaryData) { s->cipher_len, s->cipher };
+    for (size_t i = 0; i < s->nwraps; i++) {
+        macx__key_wrap__init (&wraps[i]);
+        wraps[i].recipient = (char *) s->wraps[i].recipient;
+        wraps[i].nonce = (ProtobufCBinaryData) { MACX_WRAP_NONCE, (uint8_t *) s->wraps[i].nonce };
+        wraps[i].wrapped = (ProtobufCBinaryData) { MACX_WRAP_BYTES, (uint8_t *) s->wraps[i].wrapped };
+        wrap_ptrs[i] = &wraps[i];
+    }
+    env->n_wraps = s->nwraps;
+    env->wraps = wrap_ptrs;
+}
+
+/* Packs env into a new buffer. */
+int
+macx_envelope_pack (const Macx__Envelope *env, uint8_t **out, size_t *outlen, macx_error_t *err)
+{
+    size_t elen = macx__envelope__get_packed_size (env);
+    uint8_t *packed = malloc (elen);
+    if (!packed)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory sealing a record");
+    macx__envelope__pack (env, packed);
+    *out = packed;
+    *outlen = elen;
+    return MACX_OK;
+}
+
+int
+macx_record_seal (macx_identity_t *self, const macx_registry_t *registry, Macx__Header *header,
+                  const Macx__Payload *payload, uint8_t **out, size_t *outlen, macx_error_t *err)
+{
+    *out = NULL;
+    *outlen = 0;
+    macx_sealed_t sealed;
+    int rc = macx_record_seal_unsigned (self, registry, header, payload, &sealed, err);
+    if (rc)
+        return rc;
+    uint8_t sig[MACX_SIG_BYTES];
+    if (macx_identity_sign (self, sealed.digest, sizeof sealed.digest, sig))
+        rc = macx_error_set (err, MACX_ECRYPTO, "signing failed");
+    else {
+        Macx__KeyWrap wraps[MACX_RECIPIENTS_MAX], *wrap_ptrs[MACX_RECIPIENTS_MAX];
+        Macx__Envelope env;
+        macx_sealed_envelope (&sealed, &env, wraps, wrap_ptrs);
+        env.signature = (ProtobufCBinaryData) { sizeof sig, sig };
+        rc = macx_envelope_pack (&env, out, outlen, err);
+    }
+    macx_sealed_clear (&sealed);
     return rc;
 }
 
@@ -381,7 +432,15 @@ s_check_envelope (const Macx__Envelope *env, const Macx__Header *h, macx_error_t
                                env->nonce.len, S_NONCE_BYTES);
     if (env->ciphertext.len < S_TAG_BYTES)
         return macx_error_set (err, MACX_ETRUNC, "envelope ciphertext is shorter than its tag");
-    if (env->signature.len != MACX_SIG_BYTES)
+    if (env->batch) {
+        if (env->signature.len)
+            return macx_error_set (err, MACX_EDECODE, "envelope has both a signature and a "
+                                   "batch proof");
+        int rc = macx_batch_check_shape (env->batch, err);
+        if (rc)
+            return rc;
+    }
+    else if (env->signature.len != MACX_SIG_BYTES)
         return macx_error_set (err, MACX_EDECODE, "envelope signature is %zu bytes, want %d",
                                env->signature.len, MACX_SIG_BYTES);
     if (env->n_wraps != h->n_recipients)
@@ -450,8 +509,8 @@ fail:
 }
 
 int
-macx_record_check_signature (const macx_registry_t *registry, macx_record_t *self,
-                             macx_error_t *err)
+macx_record_check_signature_cached (const macx_registry_t *registry, macx_root_cache_t *cache,
+                                    macx_record_t *self, macx_error_t *err)
 {
     const macx_agency_t *sender = macx_registry_find (registry, self->header->sender);
     if (!sender)
@@ -460,11 +519,23 @@ macx_record_check_signature (const macx_registry_t *registry, macx_record_t *sel
         return macx_error_set (err, MACX_EREVOKED, "sender '%s' is revoked", sender->id);
     uint8_t digest[64];
     s_digest (self->envelope, digest);
-    if (macx_keys_verify (sender, digest, sizeof digest, self->envelope->signature.data)
-        != MACX_OK)
+    if (self->envelope->batch) {
+        int rc = macx_batch_check (registry, cache, self->envelope, sender, digest, err);
+        if (rc)
+            return rc;
+    }
+    else if (macx_keys_verify (sender, digest, sizeof digest, self->envelope->signature.data)
+             != MACX_OK)
         return macx_error_set (err, MACX_EBADSIG, "bad signature from %s", sender->id);
     self->verified = 1;
     return MACX_OK;
+}
+
+int
+macx_record_check_signature (const macx_registry_t *registry, macx_record_t *self,
+                             macx_error_t *err)
+{
+    return macx_record_check_signature_cached (registry, NULL, self, err);
 }
 
 int
@@ -483,9 +554,19 @@ int
 macx_record_open (macx_identity_t *me, const macx_registry_t *registry, const uint8_t *buf,
                   size_t len, macx_record_t **record, macx_error_t *err)
 {
+    return macx_record_open_cached (me, registry, NULL, buf, len, record, err);
+}
+
+int
+macx_record_open_cached (macx_identity_t *me, const macx_registry_t *registry,
+                         macx_root_cache_t *cache, const uint8_t *buf, size_t len,
+                         macx_record_t **record, macx_error_t *err)
+{
     *record = NULL;
     macx_record_t *self = NULL;
-    int rc = macx_record_verify (registry, buf, len, &self, err);
+    int rc = macx_record_decode (buf, len, &self, err);
+    if (rc == MACX_OK && (rc = macx_record_check_signature_cached (registry, cache, self, err)))
+        macx_record_destroy (&self);
     if (rc)
         return rc;
     const Macx__Header *h = self->header;

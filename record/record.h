@@ -28,6 +28,57 @@
 
 typedef struct macx_record_t macx_record_t;
 
+/* ---- batch signatures (record/batch.c; docs/protocol.md "Batch signatures") --
+ * A sender may sign a batch of records at once: each record is sealed as
+ * usual but left unsigned, the records' digests become the leaves of a
+ * Merkle tree (RFC 9162 2.1: leaf = BLAKE2b-256(0x00 || digest), node =
+ * BLAKE2b-256(0x01 || left || right)) and one Ed25519 signature covers the
+ * tree head (signer, leaf count, root). Every record then carries the
+ * root, that signature and its own inclusion path, so each is on its own
+ * signed evidence of its sender. Verifying costs one signature check per
+ * root (a macx_root_cache_t remembers roots already verified) and
+ * log2(count) hashes per record. */
+#define MACX_BATCH_MAX        4096   /* records in one batch */
+#define MACX_BATCH_HASH_BYTES 32
+#define MACX_BATCH_PATH_MAX   12     /* ceil(log2(MACX_BATCH_MAX)) */
+
+typedef struct macx_record_batch_t macx_record_batch_t;
+
+/* A batch being sealed by `self` (which, with registry, must outlive it). */
+macx_record_batch_t *macx_record_batch_new (macx_identity_t *self,
+                                            const macx_registry_t *registry);
+void macx_record_batch_destroy (macx_record_batch_t **self_p);
+/* Seals one more record into the batch, checked and encrypted as
+ * macx_record_seal does, not yet signed. Header as for macx_record_seal.
+ * MACX_ELIMIT when the batch holds MACX_BATCH_MAX already. */
+int macx_record_batch_add (macx_record_batch_t *self, Macx__Header *header,
+                           const Macx__Payload *payload, macx_error_t *err);
+size_t macx_record_batch_count (const macx_record_batch_t *self);
+/* Builds the tree and signs its head: the batch's records can then be
+ * taken. */
+int macx_record_batch_sign (macx_record_batch_t *self, macx_error_t *err);
+/* Record i (in the order added) of a signed batch, as a sealed Envelope
+ * with its proof, in a new buffer the caller frees with free(). */
+int macx_record_batch_take (macx_record_batch_t *self, size_t i, uint8_t **out, size_t *outlen,
+                            macx_error_t *err);
+/* Empties the batch for the next one. */
+void macx_record_batch_reset (macx_record_batch_t *self);
+
+/* Roots already verified, so that each costs one signature check: keyed on
+ * signer, root and signature together. Not thread-safe: one per thread. */
+typedef struct macx_root_cache_t macx_root_cache_t;
+macx_root_cache_t *macx_root_cache_new (void);
+void macx_root_cache_destroy (macx_root_cache_t **self_p);
+/* Signature checks a cache has spent (misses) and saved (hits). */
+void macx_root_cache_counts (const macx_root_cache_t *self, uint64_t *verified, uint64_t *hits);
+
+/* The root a record's inclusion path leads to (RFC 9162 2.1.3.2), from its
+ * signed digest; 0, or MACX_EBATCHPATH when index, count and path length
+ * do not fit together. For tests and tools. */
+int macx_batch_root_from_path (const uint8_t digest[64], uint32_t index, uint32_t count,
+                               const ProtobufCBinaryData *path, size_t npath,
+                               uint8_t root[MACX_BATCH_HASH_BYTES]);
+
 /* Fills id with 16 random bytes: a new record id. */
 void macx_record_new_id (uint8_t id[MACX_RECORD_ID_BYTES]);
 
@@ -47,10 +98,15 @@ int macx_record_seal (macx_identity_t *self, const macx_registry_t *registry,
 int macx_record_decode (const uint8_t *buf, size_t len, macx_record_t **record,
                         macx_error_t *err);
 
-/* Checks a decoded record's sender (registered, not revoked) and signature;
- * marks it verified. */
+/* Checks a decoded record's sender (registered, not revoked) and signature
+ * (or, batch-signed, its proof: MACX_EFOREIGNROOT when another agency
+ * signed the root, MACX_EBATCHPATH when the path does not lead to the root,
+ * MACX_EBADSIG when the root's signature does not verify); marks it
+ * verified. cache may be NULL (every root is then verified). */
 int macx_record_check_signature (const macx_registry_t *registry, macx_record_t *record,
                                  macx_error_t *err);
+int macx_record_check_signature_cached (const macx_registry_t *registry, macx_root_cache_t *cache,
+                                        macx_record_t *record, macx_error_t *err);
 
 /* Checks a sealed record without decrypting it (what the broker does):
  * size bounds, envelope and header decode, header validity and limits,
@@ -65,6 +121,10 @@ int macx_record_verify (const macx_registry_t *registry, const uint8_t *buf, siz
 int macx_record_open (macx_identity_t *self, const macx_registry_t *registry,
                       const uint8_t *buf, size_t len, macx_record_t **record,
                       macx_error_t *err);
+/* open, with roots already verified taken from cache (NULL: none). */
+int macx_record_open_cached (macx_identity_t *self, const macx_registry_t *registry,
+                             macx_root_cache_t *cache, const uint8_t *buf, size_t len,
+                             macx_record_t **record, macx_error_t *err);
 
 void macx_record_destroy (macx_record_t **self_p);
 
