@@ -81,6 +81,15 @@ struct macx_agent_t {
     bool asked, ended;
     char end_why[256];
     uint64_t late, requests;
+    /* batch signatures (cfg.batch_max > 1): records sealed, not yet signed */
+    macx_record_batch_t *batch;
+    struct {
+        uint8_t id[MACX_RECORD_ID_BYTES];
+        uint64_t sequence;
+        void *user;
+    } *batched;
+    int64_t batch_first_ms;          /* monotonic: the first record of the open batch */
+    macx_root_cache_t *roots;        /* batch roots of what we received, verified */
     unsigned jitter_us;              /* tests: MACX_TEST_JITTER_US, a random sleep per event */
     unsigned jitter_state;
 };
@@ -500,6 +509,50 @@ s_pending_push (macx_agent_t *self, const uint8_t *id, uint64_t sequence, uint8_
     return MACX_OK;
 }
 
+/* Signs the open batch and queues its records, in the order posted. A
+ * failure (out of memory, the signer) loses the batch: each record comes
+ * back as a NACK with INTERNAL_ERROR, so nothing posted goes unanswered. */
+static int
+s_batch_close (macx_agent_t *self, macx_error_t *err)
+{
+    size_t n = self->batch ? macx_record_batch_count (self->batch) : 0;
+    if (!n)
+        return MACX_OK;
+    macx_error_t e = { 0 };
+    int rc = macx_record_batch_sign (self->batch, &e);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *sealed = NULL;
+        size_t len = 0;
+        if (rc == MACX_OK)
+            rc = macx_record_batch_take (self->batch, i, &sealed, &len, &e);
+        if (rc == MACX_OK)
+            rc = s_pending_push (self, self->batched[i].id, self->batched[i].sequence, sealed, len,
+                                 self->batched[i].user, true, 0, &e);
+        if (rc != MACX_OK) {
+            macx_agent_event_t *ev = s_event_push (self);
+            if (ev) {
+                ev->kind = MACX_AGENT_NACK;
+                memcpy (ev->record_id, self->batched[i].id, MACX_RECORD_ID_BYTES);
+                ev->sequence = self->batched[i].sequence;
+                ev->reason = MACX__REASON__INTERNAL_ERROR;
+                ev->user = self->batched[i].user;
+                snprintf (ev->message, sizeof ev->message, "the batch could not be signed or "
+                          "queued: %s", macx_error_text (&e));
+            }
+        }
+    }
+    macx_record_batch_reset (self->batch);
+    if (rc && err)
+        *err = e;
+    return rc;
+}
+
+static bool
+s_batching (const macx_agent_t *self)
+{
+    return self->batch != NULL;
+}
+
 int
 macx_agent_post (macx_agent_t *self, Macx__Header *h, const Macx__Payload *payload, void *user,
                  macx_error_t *err)
@@ -519,6 +572,20 @@ macx_agent_post (macx_agent_t *self, Macx__Header *h, const Macx__Payload *paylo
     macx_record_new_id (self->posted_id);
     h->record_id = (ProtobufCBinaryData) { MACX_RECORD_ID_BYTES, self->posted_id };
     h->sequence = self->last_sequence;
+    if (s_batching (self)) {
+        size_t at = macx_record_batch_count (self->batch);
+        int rc = macx_record_batch_add (self->batch, h, payload, err);
+        if (rc)
+            return rc;
+        memcpy (self->batched[at].id, self->posted_id, MACX_RECORD_ID_BYTES);
+        self->batched[at].sequence = h->sequence;
+        self->batched[at].user = user;
+        if (at == 0)
+            self->batch_first_ms = s_mono_ms ();
+        if (at + 1 >= (size_t) self->cfg.batch_max)
+            s_batch_close (self, NULL);
+        return MACX_OK;
+    }
     uint8_t *sealed;
     size_t len;
     int rc = macx_record_seal (self->identity, self->registry, h, payload, &sealed, &len, err);
@@ -536,6 +603,7 @@ macx_agent_post_raw (macx_agent_t *self, const uint8_t *sealed, size_t len, void
     int rc = macx_record_decode (sealed, len, &rec, err);
     if (rc)
         return rc;
+    s_batch_close (self, NULL);   /* what was posted before goes first */
     const Macx__Header *h = macx_record_header (rec);
     memcpy (self->posted_id, h->record_id.data, MACX_RECORD_ID_BYTES);
     uint64_t sequence = h->sequence;
@@ -671,8 +739,8 @@ s_on_deliver (macx_agent_t *self, const Macx__Deliver *d)
 {
     macx_error_t err = { 0 };
     macx_record_t *rec = NULL;
-    int rc = macx_record_open (self->identity, self->registry, d->envelope.data, d->envelope.len,
-                               &rec, &err);
+    int rc = macx_record_open_cached (self->identity, self->registry, self->roots,
+                                      d->envelope.data, d->envelope.len, &rec, &err);
     if (rc) {
         /* Signed evidence against its sender; receipt it so it is not sent
          * forever, and tell the application. */
@@ -897,6 +965,7 @@ s_on_monitor (macx_agent_t *self)
 int
 macx_agent_flush (macx_agent_t *self)
 {
+    s_batch_close (self, NULL);
     if (self->wtxn) {
         int rc = mdb_txn_commit (self->wtxn);
         self->wtxn = NULL;
@@ -1037,6 +1106,9 @@ macx_agent_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, mac
         if (self->r_n && (self->r_n >= (size_t) self->cfg.receipt_batch
                           || now - self->r_first_ms >= self->cfg.receipt_delay_ms))
             macx_agent_flush (self);
+        if (s_batching (self) && macx_record_batch_count (self->batch)
+            && now - self->batch_first_ms >= self->cfg.batch_ms)
+            s_batch_close (self, NULL);   /* due */
         if (s_event_pop (self, ev))
             return MACX_OK;
         if (self->refused)
@@ -1048,6 +1120,12 @@ macx_agent_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, mac
             return macx_error_set (err, MACX_ETIMEOUT, "no event within %d ms", timeout_ms);
         }
         int64_t wait = deadline - now;
+        if (s_batching (self) && macx_record_batch_count (self->batch)) {
+            /* The application waits with nothing to hand it: nothing more
+             * is posted until something comes, so the batch goes now. */
+            s_batch_close (self, NULL);
+            continue;
+        }
         if (self->r_n) {
             int64_t due = self->r_first_ms + self->cfg.receipt_delay_ms - now;
             if (due < wait)
@@ -1091,6 +1169,8 @@ macx_agent_send (macx_agent_t *self, Macx__Header *header, const Macx__Payload *
                  int timeout_ms, macx_agent_event_t *out, macx_error_t *err)
 {
     int rc = macx_agent_post (self, header, payload, NULL, err);
+    if (rc == MACX_OK)
+        rc = s_batch_close (self, err);   /* we wait for it: nothing more comes */
     if (rc)
         return rc;
     uint8_t id[MACX_RECORD_ID_BYTES];
@@ -1157,6 +1237,8 @@ macx_agent_config_defaults (macx_agent_config_t *cfg)
     cfg->answer_timeout_ms = 5000;
     cfg->retry_first_ms = 100;
     cfg->retry_cap_ms = 5000;
+    cfg->batch_max = 0;
+    cfg->batch_ms = 2;
 }
 
 macx_agent_t *
@@ -1183,6 +1265,23 @@ macx_agent_new (const macx_agent_config_t *cfg, macx_error_t *err)
         macx_error_set (err, MACX_ENOTFOUND, "%s: no broker identity '%s' (create it with "
                         "'macx keys init %s --agency %s')", cfg->keys_dir, cfg->broker_id,
                         cfg->keys_dir, cfg->broker_id);
+        goto fail;
+    }
+    if (cfg->batch_max < 0 || cfg->batch_max > MACX_BATCH_MAX || cfg->batch_ms < 0) {
+        macx_error_set (err, MACX_EINVAL, "batch_max must be 0 to %d and batch_ms at least 0, "
+                        "not %d and %d", MACX_BATCH_MAX, cfg->batch_max, cfg->batch_ms);
+        goto fail;
+    }
+    /* Batches are signed on a wall-clock window: not in simulated time,
+     * where every record is signed on its own. */
+    if (cfg->batch_max > 1 && !cfg->sim
+        && (!(self->batch = macx_record_batch_new (self->identity, self->registry))
+            || !(self->batched = calloc ((size_t) cfg->batch_max, sizeof *self->batched)))) {
+        macx_error_set (err, MACX_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (!(self->roots = macx_root_cache_new ())) {
+        macx_error_set (err, MACX_ENOMEM, "out of memory");
         goto fail;
     }
     /* The revoked list is the registry's: an identity loads only its own files. */
@@ -1298,6 +1397,9 @@ macx_agent_destroy (macx_agent_t **self_p)
     free (self->r_seqs);
     s_idset_free (&self->seen);
     s_idset_free (&self->surfaced);
+    macx_record_batch_destroy (&self->batch);
+    free (self->batched);
+    macx_root_cache_destroy (&self->roots);
     macx_identity_destroy (&self->identity);
     macx_registry_destroy (&self->registry);
     free (self);

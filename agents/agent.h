@@ -51,6 +51,13 @@ typedef struct {
                                     1024: below the broker's peer_queue_frames, 4096) */
     int answer_timeout_ms;       /* no frame from the broker this long with records
                                     unanswered: reconnect (default 5000; 0 = never) */
+    int batch_max;               /* batch signatures: records posted within batch_ms are
+                                    signed together, up to this many (default 0 or 1:
+                                    each record signed on its own; at most 4096; not
+                                    with sim) */
+    int batch_ms;                /* a batch is signed and sent this long after its first
+                                    record at the latest (default 2), or at once when
+                                    the application waits, flushes or posts raw */
 } macx_agent_config_t;
 
 void macx_agent_config_defaults (macx_agent_config_t *cfg);

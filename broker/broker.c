@@ -89,7 +89,8 @@ s_verify (s_worker_t *w, macx_job_t *job)
         job->rc = macx_record_decode (job->body, job->body_len, &job->record, &job->err);
         if (job->rc == MACX_OK
             && strcmp (macx_record_header (job->record)->sender, job->agency) == 0)
-            job->rc = macx_record_check_signature (w->b->registry, job->record, &job->err);
+            job->rc = macx_record_check_signature_cached (w->b->registry, w->b->roots,
+                                                          job->record, &job->err);
         /* a spoofed sender is refused in core without spending a verify */
         break;
     case JOB_RECEIPT: {
@@ -667,6 +668,10 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
         rc = err ? err->code : MACX_EINVAL;
         goto done;
     }
+    if (!(b.roots = macx_root_cache_new_shared ())) {
+        rc = macx_error_set (err, MACX_ENOMEM, "out of memory");
+        goto done;
+    }
     for (int i = 0; i < cfg->neffective; i++)
         if (macx_policy_set_effective (b.policy, cfg->effective[i].agreement, cfg->effective[i].day)) {
             rc = macx_error_set (err, MACX_ENOTFOUND, "effective date for unknown agreement '%s'",
@@ -901,6 +906,7 @@ done:
     macx_policy_destroy (&b.policy);
     macx_identity_destroy (&b.identity);
     macx_registry_destroy (&b.registry);
+    macx_root_cache_destroy (&b.roots);
     if (lock_fd >= 0)
         close (lock_fd);
     return rc;

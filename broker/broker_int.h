@@ -54,6 +54,7 @@ typedef struct {
 typedef struct {
     macx_broker_config_t cfg;
     macx_registry_t *registry;
+    macx_root_cache_t *roots;      /* batch roots verified, shared by the verify threads */
     macx_identity_t *identity;     /* used by core only (checkpoint signing) */
     macx_policy_t *policy;
     void *ctx;

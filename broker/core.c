@@ -32,6 +32,19 @@
 #define S_GAPS        65536          /* gaps waiting in memory for a commit, at most */
 #define S_GAP_KEEP_MS (7 * S_DAY_MS) /* a gap not filled by then is forgotten */
 
+/* Where a sender is in its batches (docs/protocol.md "Batch signatures"):
+ * the batch in progress and the last record judged of it, and the roots of
+ * the batches before it. In memory: a restart forgets it, and the sequence
+ * check still holds. */
+#define S_ROOTS_KEPT 16
+typedef struct {
+    bool in_batch;
+    uint8_t root[MACX_BATCH_HASH_BYTES];
+    uint32_t index, count;
+    uint8_t ended[S_ROOTS_KEPT][MACX_BATCH_HASH_BYTES];
+    int nended, next_ended;
+} s_batch_order_t;
+
 typedef struct {
     char agency[MACX_AGENCY_ID_MAX + 1];
     uint8_t rid[MACX_ROUTING_ID_MAX];
@@ -45,6 +58,7 @@ typedef struct {
     uint64_t depth;                  /* entries in the mailbox */
     bool dirty;                      /* may have something to deliver */
     int fed;                         /* its federate index (simulated clock), or -1 */
+    s_batch_order_t order, order_committed;   /* as a sender of batch-signed records */
 } s_session_t;
 
 /* A federate's time request, applied once every record it sent before it
@@ -614,6 +628,8 @@ s_reason_for_error (int code)
     case MACX_EUNKNOWN:  return MACX__REASON__UNKNOWN_SENDER;
     case MACX_EREVOKED:  return MACX__REASON__SENDER_REVOKED;
     case MACX_EBADSIG:   return MACX__REASON__BAD_SIGNATURE;
+    case MACX_EBATCHPATH: return MACX__REASON__BATCH_PATH_INVALID;
+    case MACX_EFOREIGNROOT: return MACX__REASON__BATCH_FOREIGN_ROOT;
     default:             return MACX__REASON__MALFORMED;
     }
 }
@@ -684,6 +700,80 @@ s_refuse (macx_core_t *self, MDB_txn *txn, const macx_job_t *job, const Macx__He
     return 0;
 }
 
+static void
+s_hex8 (const uint8_t *root, char out[17])
+{
+    for (int i = 0; i < 8; i++)
+        snprintf (out + 2 * i, 3, "%02x", root[i]);
+}
+
+/* Checks and moves the sender's place in its batches; 0, or the reason to
+ * refuse with msg filled. */
+static int
+s_batch_order (macx_core_t *self, const Macx__Header *h, const Macx__BatchProof *p, char *msg,
+               size_t size)
+{
+    s_session_t *s = s_session (self, h->sender, true);
+    if (!s)
+        return 0;   /* no room to follow it: the sequence check still holds */
+    s_batch_order_t *o = &s->order;
+    if (!p) {   /* signed on its own: ends the batch in progress */
+        if (o->in_batch) {
+            memcpy (o->ended[o->next_ended], o->root, MACX_BATCH_HASH_BYTES);
+            o->next_ended = (o->next_ended + 1) % S_ROOTS_KEPT;
+            o->nended += o->nended < S_ROOTS_KEPT;
+            o->in_batch = false;
+        }
+        return 0;
+    }
+    char a[17], b[17];
+    s_hex8 (p->root.data, a);
+    if (o->in_batch && memcmp (o->root, p->root.data, MACX_BATCH_HASH_BYTES) == 0) {
+        if (p->index <= o->index) {
+            snprintf (msg, size, "record %u of batch %s from %s came after record %u of the same "
+                      "batch: a batch's records are judged in the order it was signed",
+                      p->index, a, h->sender, o->index);
+            return MACX__REASON__BATCH_REORDERED;
+        }
+        o->index = p->index;
+        return 0;
+    }
+    for (int i = 0; i < o->nended; i++)
+        if (memcmp (o->ended[i], p->root.data, MACX_BATCH_HASH_BYTES) == 0) {
+            if (o->in_batch)
+                s_hex8 (o->root, b);
+            snprintf (msg, size, "record %u of batch %s from %s came %s%s, after its own batch "
+                      "had ended: a record cut from one batch and pasted into another",
+                      p->index, a, h->sender, o->in_batch ? "inside batch " : "after it",
+                      o->in_batch ? b : "");
+            return MACX__REASON__BATCH_MISMATCH;
+        }
+    if (o->in_batch) {
+        memcpy (o->ended[o->next_ended], o->root, MACX_BATCH_HASH_BYTES);
+        o->next_ended = (o->next_ended + 1) % S_ROOTS_KEPT;
+        o->nended += o->nended < S_ROOTS_KEPT;
+    }
+    o->in_batch = true;
+    memcpy (o->root, p->root.data, MACX_BATCH_HASH_BYTES);
+    o->index = p->index;
+    o->count = p->count;
+    return 0;
+}
+
+/* After a commit the batch positions stand; after an abort they are as
+ * they were (the refused records come again). */
+static void
+s_batch_order_settle (macx_core_t *self, bool committed)
+{
+    for (int i = 0; i < self->nsessions; i++) {
+        s_session_t *s = &self->sessions[i];
+        if (committed)
+            s->order_committed = s->order;
+        else
+            s->order = s->order_committed;
+    }
+}
+
 static int
 s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
 {
@@ -728,6 +818,14 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         if (rc && rc != MDB_NOTFOUND)
             return -1;
         gap = rc == 0;
+    }
+    /* A batch's records come in the order it was signed, and a batch once
+     * left is not returned to (a record resent into a gap is exempt). */
+    if (!gap) {
+        int reason = s_batch_order (self, h, macx_record_envelope (job->record)->batch, msg,
+                                    sizeof msg);
+        if (reason)
+            return s_refuse (self, txn, job, h, reason, msg, NULL, NULL, 0);
     }
     if (h->sequence <= last && !gap) {
         snprintf (msg, sizeof msg, "sequence %" PRIu64 " does not follow %" PRIu64
@@ -992,8 +1090,12 @@ s_stats_json (macx_core_t *self, char **out, size_t *len)
              self->batch_size.max, macx_hist_mean (&self->commit_us),
              macx_hist_quantile (&self->commit_us, 0.5), macx_hist_quantile (&self->commit_us, 0.99),
              self->commit_us.max, macx_policy_hash (self->b->policy));
-    /* the clock, after the closing brace is taken back */
+    /* batch roots, the clock: after the closing brace is taken back */
     fseek (f, -1, SEEK_CUR);
+    uint64_t roots_verified, roots_cached;
+    macx_root_cache_counts (self->b->roots, &roots_verified, &roots_cached);
+    fprintf (f, ",\"batch_roots\":{\"verified\":%" PRIu64 ",\"cached\":%" PRIu64 "}",
+             roots_verified, roots_cached);
     char now[24];
     fprintf (f, ",\"clock\":{\"mode\":\"%s\",\"now\":\"%s\",\"max_skew_ms\":%" PRId64,
              self->sim ? "simulated" : "wall", macx_time_format (s_now (self), now), self->skew_ms);
@@ -1509,6 +1611,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
         if (failed)
             macx_log (MACX_LOG_ERROR, "commit failed", "error=\"%s\"", mdb_strerror (rc));
     }
+    s_batch_order_settle (self, !failed);
     if (failed) {
         if (txn)
             mdb_txn_abort (txn);

@@ -2,6 +2,7 @@
  * 0x00 leaf and 0x01 node prefixes) over the digests of records sealed
  * together, one Ed25519 signature over its head, an inclusion path per
  * record; and the check of such a proof, with a cache of verified roots. */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -174,7 +175,8 @@ macx_record_batch_sign (macx_record_batch_t *b, macx_error_t *err)
     if (b->n == 0)
         return macx_error_set (err, MACX_EINVAL, "batch is empty");
     free (b->nodes);
-    b->nodes = malloc (2 * b->n * sizeof *b->nodes);   /* n + n/2 + n/4 ... + levels */
+    /* n + ceil(n/2) + ceil(n/4) ... < 2n + one per level */
+    b->nodes = malloc ((2 * b->n + MACX_BATCH_PATH_MAX + 2) * sizeof *b->nodes);
     if (!b->nodes)
         return macx_error_set (err, MACX_ENOMEM, "out of memory");
     for (size_t i = 0; i < b->n; i++)
@@ -242,14 +244,20 @@ macx_record_batch_take (macx_record_batch_t *b, size_t i, uint8_t **out, size_t 
 
 #define S_CACHE_SLOTS 256
 
+typedef struct {
+    const macx_agency_t *signer;   /* NULL: empty */
+    uint8_t root[S_HASH];
+    uint8_t sig[MACX_SIG_BYTES];
+    uint32_t count;
+    bool verifying;                /* shared: another thread is checking it now */
+} s_slot_t;
+
 struct macx_root_cache_t {
-    struct {
-        const macx_agency_t *signer;
-        uint8_t root[S_HASH];
-        uint8_t sig[MACX_SIG_BYTES];
-        uint32_t count;
-    } slot[S_CACHE_SLOTS];
+    s_slot_t slot[S_CACHE_SLOTS];
     uint64_t verified, hits;
+    bool shared;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
 };
 
 macx_root_cache_t *
@@ -258,18 +266,96 @@ macx_root_cache_new (void)
     return calloc (1, sizeof (macx_root_cache_t));
 }
 
+macx_root_cache_t *
+macx_root_cache_new_shared (void)
+{
+    macx_root_cache_t *c = calloc (1, sizeof *c);
+    if (c) {
+        c->shared = true;
+        pthread_mutex_init (&c->mu, NULL);
+        pthread_cond_init (&c->cv, NULL);
+    }
+    return c;
+}
+
 void
 macx_root_cache_destroy (macx_root_cache_t **self_p)
 {
-    free (*self_p);
+    macx_root_cache_t *c = *self_p;
+    if (c && c->shared) {
+        pthread_mutex_destroy (&c->mu);
+        pthread_cond_destroy (&c->cv);
+    }
+    free (c);
     *self_p = NULL;
 }
 
 void
 macx_root_cache_counts (const macx_root_cache_t *c, uint64_t *verified, uint64_t *hits)
 {
+    if (c && c->shared)
+        pthread_mutex_lock ((pthread_mutex_t *) &c->mu);
     *verified = c ? c->verified : 0;
     *hits = c ? c->hits : 0;
+    if (c && c->shared)
+        pthread_mutex_unlock ((pthread_mutex_t *) &c->mu);
+}
+
+static bool
+s_slot_is (const s_slot_t *sl, const macx_agency_t *signer, const Macx__BatchProof *p)
+{
+    return sl->signer == signer && sl->count == p->count
+           && memcmp (sl->root, p->root.data, S_HASH) == 0
+           && memcmp (sl->sig, p->signature.data, MACX_SIG_BYTES) == 0;
+}
+
+/* The root's signature, checked once per cache: a hit costs a comparison.
+ * In a shared cache a second thread asking for a root being checked waits
+ * for that check rather than repeating it. */
+static int
+s_root_verified (macx_root_cache_t *c, const macx_agency_t *sender, const Macx__BatchProof *p)
+{
+    uint8_t head[64];
+    if (!c) {
+        s_head_digest (sender->id, p->count, p->root.data, head);
+        return macx_keys_verify (sender, head, sizeof head, p->signature.data);
+    }
+    s_slot_t *sl = &c->slot[(p->root.data[0] | (unsigned) p->root.data[1] << 8) % S_CACHE_SLOTS];
+    if (c->shared)
+        pthread_mutex_lock (&c->mu);
+    while (c->shared && sl->verifying && s_slot_is (sl, sender, p))
+        pthread_cond_wait (&c->cv, &c->mu);
+    if (!sl->verifying && s_slot_is (sl, sender, p)) {
+        c->hits++;
+        if (c->shared)
+            pthread_mutex_unlock (&c->mu);
+        return MACX_OK;
+    }
+    bool mine = !sl->verifying;   /* a slot another root is being checked in is left to it */
+    if (mine) {
+        sl->signer = sender;
+        sl->count = p->count;
+        memcpy (sl->root, p->root.data, S_HASH);
+        memcpy (sl->sig, p->signature.data, MACX_SIG_BYTES);
+        sl->verifying = c->shared;
+    }
+    c->verified++;
+    if (c->shared)
+        pthread_mutex_unlock (&c->mu);
+    s_head_digest (sender->id, p->count, p->root.data, head);
+    int rc = macx_keys_verify (sender, head, sizeof head, p->signature.data);
+    if (c->shared)
+        pthread_mutex_lock (&c->mu);
+    if (mine) {
+        sl->verifying = false;
+        if (rc != MACX_OK)
+            sl->signer = NULL;
+    }
+    if (c->shared) {
+        pthread_cond_broadcast (&c->cv);
+        pthread_mutex_unlock (&c->mu);
+    }
+    return rc;
 }
 
 int
@@ -304,6 +390,7 @@ macx_batch_check (const macx_registry_t *registry, macx_root_cache_t *cache,
                   const Macx__Envelope *env, const macx_agency_t *sender, const uint8_t digest[64],
                   macx_error_t *err)
 {
+    (void) registry;   /* the sender was found in it already */
     const Macx__BatchProof *p = env->batch;
     int rc = macx_batch_check_shape (p, err);
     if (rc)
@@ -318,25 +405,7 @@ macx_batch_check (const macx_registry_t *registry, macx_root_cache_t *cache,
         return macx_error_set (err, MACX_EBATCHPATH, "record %u of %u in a batch from %s: its "
                                "inclusion path does not lead to the root it names (forged, or "
                                "a record or position changed)", p->index, p->count, sender->id);
-    unsigned at = p->root.data[0] | (unsigned) p->root.data[1] << 8;
-    at %= S_CACHE_SLOTS;
-    if (cache && cache->slot[at].signer == sender && cache->slot[at].count == p->count
-        && memcmp (cache->slot[at].root, p->root.data, S_HASH) == 0
-        && memcmp (cache->slot[at].sig, p->signature.data, MACX_SIG_BYTES) == 0) {
-        cache->hits++;
-        return MACX_OK;
-    }
-    uint8_t head[64];
-    s_head_digest (sender->id, p->count, p->root.data, head);
-    (void) registry;
-    if (macx_keys_verify (sender, head, sizeof head, p->signature.data) != MACX_OK)
+    if (s_root_verified (cache, sender, p) != MACX_OK)
         return macx_error_set (err, MACX_EBADSIG, "bad batch signature from %s", sender->id);
-    if (cache) {
-        cache->verified++;
-        cache->slot[at].signer = sender;
-        cache->slot[at].count = p->count;
-        memcpy (cache->slot[at].root, p->root.data, S_HASH);
-        memcpy (cache->slot[at].sig, p->signature.data, MACX_SIG_BYTES);
-    }
     return MACX_OK;
 }

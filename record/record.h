@@ -65,9 +65,12 @@ int macx_record_batch_take (macx_record_batch_t *self, size_t i, uint8_t **out, 
 void macx_record_batch_reset (macx_record_batch_t *self);
 
 /* Roots already verified, so that each costs one signature check: keyed on
- * signer, root and signature together. Not thread-safe: one per thread. */
+ * signer, root and signature together. */
 typedef struct macx_root_cache_t macx_root_cache_t;
 macx_root_cache_t *macx_root_cache_new (void);
+/* The same, shared between threads (a mutex; a root being checked by one
+ * thread is waited for by another, not checked twice). */
+macx_root_cache_t *macx_root_cache_new_shared (void);
 void macx_root_cache_destroy (macx_root_cache_t **self_p);
 /* Signature checks a cache has spent (misses) and saved (hits). */
 void macx_root_cache_counts (const macx_root_cache_t *self, uint64_t *verified, uint64_t *hits);

@@ -45,6 +45,8 @@ struct s_run_t {
     double rate;               /* records/s; 0 = as fast as the window allows */
     int window;                /* unconfirmed publishes at most */
     bool envelope;
+    int batch;                 /* macx: records per batch signature (0: each signed) */
+    int batch_ms;              /* macx: a batch is signed this long after its first record */
     const char *keys;          /* macx: the broker's key directory */
     uint64_t deadline_ns;
     volatile int ready;        /* consumer subscribed */
@@ -642,9 +644,8 @@ s_mqtt_teardown (s_run_t *run)
  * One sending and one receiving agency (bench/policy's ogd-send1 ->
  * ogd-recv1); the agent library seals, the broker verifies, checks policy
  * and commits (fsync) before its ACK, the recipient's agent opens.
- * Hook for batch signatures (issue 10 item 1): when the agent can sign
- * batches, set that in s_macx_agent's cfg from a --batch option and
- * run.sh adds the "macx batch" row; nothing else here changes. */
+ * With --batch N the sending agent signs batches of up to N records (or
+ * what it sent within --batch-ms): the "macx-batch" row of run.sh. */
 
 typedef struct {
     macx_agent_t *agent;
@@ -661,6 +662,9 @@ s_macx_agent (s_run_t *run, const char *agency, int credit)
     snprintf (cfg.broker, sizeof cfg.broker, "tcp://127.0.0.1:%d", run->port);
     if (credit)
         cfg.credit = credit;
+    cfg.batch_max = run->batch;
+    if (run->batch_ms >= 0)
+        cfg.batch_ms = run->batch_ms;
     macx_error_t err = { 0 };
     macx_agent_t *a = macx_agent_new (&cfg, &err);
     if (!a)
@@ -865,11 +869,14 @@ s_usage (FILE *f, int code)
 {
     fprintf (f, "usage: peer_bench --system nats|rabbitmq|mosquitto|macx --port P\n"
                 "                  [--records N] [--rate R] [--window W] [--envelope] [--keys DIR]\n"
+                "                  [--batch N] [--batch-ms MS]\n"
                 "       peer_bench --probe\n\n"
                 "One publisher and one consumer of 1 KiB records, durable and acknowledged,\n"
                 "through the server on 127.0.0.1:P. --rate 0 (default) publishes as fast as\n"
                 "the window of unconfirmed records allows. --envelope seals each record with\n"
-                "macx's record library and opens it at the consumer. Prints one line:\n"
+                "macx's record library and opens it at the consumer. --batch N (macx only):\n"
+                "the sender signs batches of up to N records, or what it sent within\n"
+                "--batch-ms (default 2). Prints one line:\n"
                 "system= envelope= records= received= rate= p50_us= p99_us= max_us= errors=\n");
     return code;
 }
@@ -882,11 +889,13 @@ main (int argc, char **argv)
         { "records", required_argument, NULL, 'n' }, { "rate", required_argument, NULL, 'r' },
         { "window", required_argument, NULL, 'w' }, { "envelope", no_argument, NULL, 'e' },
         { "keys", required_argument, NULL, 'k' },   { "probe", no_argument, NULL, 'P' },
+        { "batch", required_argument, NULL, 'b' },  { "batch-ms", required_argument, NULL, 'B' },
         { "help", no_argument, NULL, 'h' },         { 0 }
     };
     static s_run_t run;
     run.records = 20000;
     run.window = 1000;
+    run.batch_ms = -1;
     const char *system_name = NULL;
     bool probe = false;
     int c;
@@ -899,6 +908,8 @@ main (int argc, char **argv)
         case 'w': run.window = atoi (optarg); break;
         case 'e': run.envelope = true; break;
         case 'k': run.keys = optarg; break;
+        case 'b': run.batch = atoi (optarg); break;
+        case 'B': run.batch_ms = atoi (optarg); break;
         case 'P': probe = true; break;
         case 'h': return s_usage (stdout, 0);
         default: return s_usage (stderr, 64);

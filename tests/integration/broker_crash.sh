@@ -6,6 +6,8 @@
 # duplicates. Then every ACKed record id reaches the application exactly once,
 # every accepted record is accepted once, and after a clean SIGTERM of the
 # restarted broker `macx audit verify` passes with no unsigned tail.
+# SEND_EXTRA adds options to the sender (broker_crash_batch.sh: batch
+# signatures, where the broker must then show roots verified and reused).
 # Usage: broker_crash.sh MACX_BINARY SOURCE_DIR SCRATCH_DIR
 source "$(dirname "$0")/broker_lib.bash" "$@"
 
@@ -23,7 +25,8 @@ PIDS+=("$RECV")
 "$MACX" send $(client) --as mi5 --to ctp --type case_file --phase identification \
     --purpose mac_case_management --case C-STREAM --subject S-1 \
     --field subject_name="Ada Quill" --field closure_category=closed \
-    --repeat "$N" --rate "$RATE" --acked acked.txt --timeout 60 --json > send.out 2> send.err &
+    --repeat "$N" --rate "$RATE" --acked acked.txt --timeout 60 --json ${SEND_EXTRA:-} \
+    > send.out 2> send.err &
 SEND=$!
 PIDS+=("$SEND")
 
@@ -88,6 +91,10 @@ expect accept accept.out 'len(lines)' "$N"
 expect deliver deliver.out 'len(set(e["record_id"] for e in lines))' "$N"
 run 0 status "$MACX" status $(client) --as mi5 --timeout 20 --json
 expect status status.out 'lines[0]["mailboxes"]["ctp"]["depth"]' 0
+if [ -n "${SEND_EXTRA:-}" ]; then
+    # batch-signed: after the restart each root was checked once, then reused
+    expect status status.out 'lines[0]["batch_roots"]["verified"] > 0 and lines[0]["batch_roots"]["cached"] > lines[0]["batch_roots"]["verified"]' yes
+fi
 
 stop_broker
 run 0 verify "$MACX" audit verify data --keys keys --json

@@ -17,6 +17,9 @@
  *   credit  says Hello with credit 4294967295, then sends Credit frames with
  *           huge grants at R per second (0: as fast as it can), never reads
  *   noread  says Hello with --credit, then never reads anything
+ *   batchorder  batch-signed records one at a time, out of order, pasted
+ *           between batches, with a forged path and a foreign root: one
+ *           JSON line per step with the answer
  * Each runs for --seconds S or until --count N frames are sent, whichever
  * comes first, and exits 0 (2 on a usage error, 1 when it cannot start). */
 #include <errno.h>
@@ -223,6 +226,17 @@ s_record (s_peer_t *self, uint64_t index, zmq_msg_t *m, macx_error_t *err)
     return 0;
 }
 
+/* Wraps sealed bytes in a record Frame message. */
+static void
+s_frame_record (const uint8_t *sealed, size_t len, zmq_msg_t *m)
+{
+    uint8_t prefix[16];
+    size_t plen = macx_frame_prefix (MACX__FRAME__KIND_RECORD, len, prefix);
+    zmq_msg_init_size (m, plen + len);
+    memcpy (zmq_msg_data (m), prefix, plen);
+    memcpy ((uint8_t *) zmq_msg_data (m) + plen, sealed, len);
+}
+
 /* ---- answers ------------------------------------------------------------------ */
 
 static void
@@ -414,6 +428,172 @@ s_blast (s_peer_t *self, bool flip, macx_error_t *err)
     return 0;
 }
 
+/* batchorder: two batches and a record signed on its own, sent one at a
+ * time (each answer awaited) in an order that breaks the batch rules, with
+ * a forged path and a root claimed by another agency. One JSON line per
+ * step: {"step":..,"answer":"ACK" or the NACK's reason}. */
+typedef struct {
+    uint8_t *buf;
+    size_t len;
+} s_sealed_t;
+
+static int
+s_batch_seal (s_peer_t *self, uint64_t first, size_t n, s_sealed_t *out, macx_error_t *err)
+{
+    macx_record_batch_t *b = macx_record_batch_new (self->identity, self->registry);
+    if (!b)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint8_t id[MACX_RECORD_ID_BYTES];
+        memcpy (id, self->id_prefix, 8);
+        for (int k = 0; k < 8; k++)
+            id[8 + k] = (uint8_t) ((first + i) >> (56 - 8 * k));
+        Macx__Header h = MACX__HEADER__INIT;
+        h.record_id = (ProtobufCBinaryData) { sizeof id, id };
+        h.recipients = self->recipients;
+        h.n_recipients = self->nrecipients;
+        h.sequence = self->sequence++;
+        h.subject = "S-BATCH";
+        h.case_id = "C-BATCH";
+        h.phase = (Macx__Phase) self->tpl->phase;
+        h.case_phase = (Macx__Phase) self->tpl->phase;
+        h.record_type = (char *) self->tpl->type;
+        h.purpose = "mac_case_management";
+        h.legal_basis = "";
+        h.manifest = self->manifest;
+        h.n_manifest = self->nmanifest;
+        rc = macx_record_batch_add (b, &h, self->payload, err);
+    }
+    if (!rc)
+        rc = macx_record_batch_sign (b, err);
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = macx_record_batch_take (b, i, &out[i].buf, &out[i].len, err);
+    macx_record_batch_destroy (&b);
+    return rc;
+}
+
+/* A copy of a batch record with its proof changed: path byte flipped, or
+ * the signer renamed. */
+static s_sealed_t
+s_tamper (const s_sealed_t *in, const char *signer)
+{
+    s_sealed_t out = { 0 };
+    Macx__Envelope *env = macx__envelope__unpack (NULL, in->len, in->buf);
+    if (!env || !env->batch) {
+        if (env)
+            macx__envelope__free_unpacked (env, NULL);
+        return out;
+    }
+    char *was = env->batch->signer;
+    if (signer)
+        env->batch->signer = (char *) signer;
+    else if (env->batch->n_path)
+        env->batch->path[0].data[0] ^= 0x01;
+    out.len = macx__envelope__get_packed_size (env);
+    out.buf = malloc (out.len);
+    if (out.buf)
+        macx__envelope__pack (env, out.buf);
+    env->batch->signer = was;   /* the unpacked one is freed with the message */
+    macx__envelope__free_unpacked (env, NULL);
+    return out;
+}
+
+/* Sends one record and waits up to 5 s for its answer. */
+static void
+s_step (s_peer_t *self, const char *step, const s_sealed_t *r)
+{
+    char answer[48] = "NONE";
+    zmq_msg_t m;
+    s_frame_record (r->buf, r->len, &m);
+    if (!s_send_packed (self, &m))
+        zmq_msg_close (&m);
+    else
+        self->sent++;
+    uint64_t end = macx_clock_mono_ns () + 5000 * S_MS;
+    while (strcmp (answer, "NONE") == 0 && macx_clock_mono_ns () < end) {
+        s_wait (self, ZMQ_POLLIN, 100);
+        for (;;) {
+            zmq_msg_t in;
+            zmq_msg_init (&in);
+            if (zmq_msg_recv (&in, self->dealer, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close (&in);
+                break;
+            }
+            Macx__Frame *f = macx__frame__unpack (NULL, zmq_msg_size (&in), zmq_msg_data (&in));
+            zmq_msg_close (&in);
+            if (!f)
+                continue;
+            if (f->kind_case == MACX__FRAME__KIND_ACK || f->kind_case == MACX__FRAME__KIND_ACKS) {
+                snprintf (answer, sizeof answer, "ACK");
+                self->acked++;
+            }
+            else if (f->kind_case == MACX__FRAME__KIND_NACK) {
+                snprintf (answer, sizeof answer, "%s", macx_reason_name (f->nack->reason));
+                self->nacked++;
+            }
+            else if (f->kind_case == MACX__FRAME__KIND_ERROR)
+                snprintf (answer, sizeof answer, "ERROR:%s", macx_reason_name (f->error->reason));
+            macx__frame__free_unpacked (f, NULL);
+        }
+    }
+    printf ("{\"step\":\"%s\",\"answer\":\"%s\"}\n", step, answer);
+    fflush (stdout);
+}
+
+static int
+s_batchorder (s_peer_t *self, macx_error_t *err)
+{
+    s_hello (self, 64);
+    self->t0 = macx_clock_mono_ns ();
+    s_sealed_t a[5] = { { 0 } }, b[3] = { { 0 } }, one = { 0 };
+    int rc = s_batch_seal (self, 0, 5, a, err);
+    if (!rc)
+        rc = s_batch_seal (self, 5, 3, b, err);
+    if (!rc) {
+        zmq_msg_t m;
+        if (!(rc = s_record (self, 8, &m, err))) {
+            /* s_record frames it: take the envelope back out of the frame */
+            Macx__Frame *f = macx__frame__unpack (NULL, zmq_msg_size (&m), zmq_msg_data (&m));
+            if (f && f->kind_case == MACX__FRAME__KIND_RECORD && (one.buf = malloc (f->record.len))) {
+                memcpy (one.buf, f->record.data, f->record.len);
+                one.len = f->record.len;
+            }
+            if (f)
+                macx__frame__free_unpacked (f, NULL);
+            zmq_msg_close (&m);
+        }
+    }
+    if (rc)
+        return rc;
+    s_sealed_t forged = s_tamper (&a[4], NULL), foreign = s_tamper (&a[4], self->recipients[0]);
+    s_step (self, "A0", &a[0]);
+    s_step (self, "A1", &a[1]);
+    s_step (self, "A3", &a[3]);
+    s_step (self, "A2-after-A3", &a[2]);
+    s_step (self, "A4-forged-path", &forged);
+    s_step (self, "A4-foreign-root", &foreign);
+    s_step (self, "B0", &b[0]);
+    s_step (self, "A4-inside-B", &a[4]);
+    s_step (self, "B1", &b[1]);
+    s_step (self, "single", &one);
+    s_step (self, "B2-after-single", &b[2]);
+    self->t_end = macx_clock_mono_ns ();
+    for (int i = 0; i < 5; i++)
+        free (a[i].buf);
+    for (int i = 0; i < 3; i++)
+        free (b[i].buf);
+    free (one.buf);
+    free (forged.buf);
+    free (foreign.buf);
+    Macx__Bye bye = MACX__BYE__INIT;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_BYE;
+    f.bye = &bye;
+    s_send_frame (self, &f);
+    return 0;
+}
+
 static int
 s_flood (s_peer_t *self, macx_error_t *err)
 {
@@ -529,6 +709,7 @@ static const s_mode_t s_modes[] = {
     { "noread", s_noread, false },
     { "big", s_big, false },
     { "askstats", s_askstats, false },
+    { "batchorder", s_batchorder, true },
 };
 
 /* ---- main ------------------------------------------------------------------------ */
@@ -556,7 +737,7 @@ s_report (const s_peer_t *self, int rc, const macx_error_t *err)
 static int
 s_usage (const char *why)
 {
-    fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread|big|askstats --keys DIR "
+    fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread|big|askstats|batchorder --keys DIR "
              "--broker EP --as AGENCY [--seconds S] [--count N] [--to A[,B]] [--type T] "
              "[--rate R] [--window W] [--credit N] [--pool N] [--read] [--drain S] [--bytes N]\n", why);
     return 2;
