@@ -727,9 +727,9 @@ s_batch_order (macx_core_t *self, const Macx__Header *h, const Macx__BatchProof 
         return 0;
     }
     char a[17], b[17];
-    s_hex8 (p->root.data, a);
     if (o->in_batch && memcmp (o->root, p->root.data, MACX_BATCH_HASH_BYTES) == 0) {
         if (p->index <= o->index) {
+            s_hex8 (p->root.data, a);
             snprintf (msg, size, "record %u of batch %s from %s came after record %u of the same "
                       "batch: a batch's records are judged in the order it was signed",
                       p->index, a, h->sender, o->index);
@@ -740,6 +740,7 @@ s_batch_order (macx_core_t *self, const Macx__Header *h, const Macx__BatchProof 
     }
     for (int i = 0; i < o->nended; i++)
         if (memcmp (o->ended[i], p->root.data, MACX_BATCH_HASH_BYTES) == 0) {
+            s_hex8 (p->root.data, a);
             if (o->in_batch)
                 s_hex8 (o->root, b);
             snprintf (msg, size, "record %u of batch %s from %s came %s%s, after its own batch "

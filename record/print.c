@@ -202,8 +202,16 @@ macx_record_print (FILE *out, const macx_record_t *self, int json)
     if (json) {
         fputs ("{\"header\":", out);
         macx_record_print_header (out, h, 1);
-        fprintf (out, ",\"sealed_bytes\":%zu,\"signature\":\"%s\",\"payload\":",
-                 env->ciphertext.len, macx_record_verified (self) ? "ok" : "unchecked");
+        fprintf (out, ",\"sealed_bytes\":%zu,\"signature\":\"%s\",", env->ciphertext.len,
+                 macx_record_verified (self) ? "ok" : "unchecked");
+        if (env->batch) {
+            char root[2 * MACX_BATCH_HASH_BYTES + 1] = "";
+            for (size_t i = 0; i < env->batch->root.len && i < MACX_BATCH_HASH_BYTES; i++)
+                snprintf (root + 2 * i, 3, "%02x", env->batch->root.data[i]);
+            fprintf (out, "\"batch\":{\"index\":%u,\"count\":%u,\"root\":\"%s\",\"path\":%zu},",
+                     env->batch->index, env->batch->count, root, env->batch->n_path);
+        }
+        fputs ("\"payload\":", out);
         if (p)
             s_print_payload (out, p, 1);
         else
@@ -215,6 +223,13 @@ macx_record_print (FILE *out, const macx_record_t *self, int json)
     fprintf (out, "sealed      %zu bytes for %zu recipient%s; signature %s\n", env->ciphertext.len,
              h->n_recipients, h->n_recipients == 1 ? "" : "s",
              macx_record_verified (self) ? "ok" : "NOT checked (give --keys)");
+    if (env->batch) {
+        fprintf (out, "batch       record %u of %u, root ", env->batch->index + 1, env->batch->count);
+        for (size_t i = 0; i < env->batch->root.len && i < 8; i++)
+            fprintf (out, "%02x", env->batch->root.data[i]);
+        fprintf (out, "..., inclusion path of %zu hash%s (one signature for the batch)\n",
+                 env->batch->n_path, env->batch->n_path == 1 ? "" : "es");
+    }
     if (p) {
         fputs ("payload     ", out);
         s_print_payload (out, p, 0);

@@ -132,10 +132,9 @@ rabbitmq:rabbitmq::rabbitmq
 jetstream-env:nats:--envelope:jetstream+envelope
 mosquitto-env:mosquitto:--envelope:mosquitto+envelope
 rabbitmq-env:rabbitmq:--envelope:rabbitmq+envelope"
-if "$BENCH" --help | grep -q -- '--batch'; then
-    ROWS="macx-batch:macx:--batch:macx-batch
+BATCH=${BATCH:-256}
+ROWS="macx-batch:macx:--batch $BATCH:macx-batch
 $ROWS"
-fi
 
 port_of () {
     case $1 in nats) echo "$P_NATS" ;; mosquitto) echo "$P_MQTT" ;;
@@ -158,10 +157,15 @@ field () { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 RESULTS=$SCRATCH/results   # round row rate p50_us p99_us
 : >"$RESULTS"
+CEILINGS=$SCRATCH/ceilings # round ceiling
+: >"$CEILINGS"
 PACED=$((RECORDS / 2))
 for round in $(seq 1 "$ROUNDS"); do
-    probe=$(field "$("$BENCH" --probe)" verify_per_s)
-    echo "round $round/$ROUNDS: CPU probe $probe Ed25519 verifies/s on $(nproc) cores"
+    probe_line=$("$BENCH" --probe)
+    probe=$(field "$probe_line" verify_per_s)
+    ceiling=$(field "$probe_line" ceiling_per_record)
+    echo "$round $ceiling" >>"$CEILINGS"
+    echo "round $round/$ROUNDS: CPU probe $probe Ed25519 verifies/s, $(field "$probe_line" sign_per_s) signs/s on $(nproc) cores: crypto ceiling $ceiling records/s (1 sign + 2 verifies each)"
     while IFS=: read -r id sys flags label; do
         say "  $label: $RECORDS records saturated, then $PACED paced at half that rate"
         sat=$(bench "$sys" "$flags" --records "$RECORDS")
@@ -210,8 +214,7 @@ median_min_max () {   # ROW COLUMN: "median min max" over the rounds
                  m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
                  printf "%.0f %.0f %.0f\n", m, v[1], v[NR] }'
 }
-macx_id=macx
-printf '%s\n' "$ROWS" | grep -q '^macx-batch:' && macx_id=macx-batch
+macx_id=macx-batch
 read -r MACX_RATE _ _ <<<"$(median_min_max "$macx_id" 3)"
 read -r JS_RATE _ _ <<<"$(median_min_max jetstream 3)"
 
@@ -238,9 +241,9 @@ printf 'sync calls during 100 records paced at 50/s (one at a time):'
 while read -r sys sat slow; do printf ' %s %s' "$sys" "$slow"; done <"$FSYNC"
 echo
 read -r PR_RATE _ _ <<<"$(median_min_max macx 3)"
+CEILING=$(awk '{ print $2 }' "$CEILINGS" | sort -n | awk '{ v[NR] = $1 } END {
+    if (NR == 0) { print 0; exit }
+    printf "%.0f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+awk -v a="$PR_RATE" -v c="$CEILING" 'BEGIN { printf "crypto ceiling %s records/s (both cores, 1 sign + 2 verifies a record): macx-per-record at %.0f%% of it\n", c, (c > 0 ? 100 * a / c : 0) }'
 awk -v a="$PR_RATE" -v b="$JS_RATE" 'BEGIN { printf "macx/jetstream %.2f\n", (b > 0 ? a / b : 0) }'
-if [ "$macx_id" = macx-batch ]; then
-    awk -v a="$MACX_RATE" -v b="$JS_RATE" 'BEGIN { printf "macx-batch/jetstream %.2f\n", (b > 0 ? a / b : 0) }'
-else
-    echo "macx-batch/jetstream n/a (batch signatures not built yet)"
-fi
+awk -v a="$MACX_RATE" -v b="$JS_RATE" 'BEGIN { printf "macx-batch/jetstream %.2f\n", (b > 0 ? a / b : 0) }'
