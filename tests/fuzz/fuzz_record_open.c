@@ -1,9 +1,12 @@
 /* fuzz_record_open.c -- libFuzzer target for the record decoder: decode,
  * verify and open arbitrary bytes as ogd-dwp, with the fixed TEST-ONLY keys
  * of tests/data/fuzz-keys, and print whatever decodes (what `macx record
- * inspect` does). Must never crash, leak, or accept a record that verify
- * refuses. Seeds: tests/fuzz/corpus/fuzz_record_open/ (made by
- * make_corpus_record_open.sh).
+ * inspect` does); then check and open it again with a root cache kept
+ * across inputs, as the broker and an agency keep one. Must never crash,
+ * leak, or accept a record that verify refuses, and a cache (a root seen
+ * before) must never change a verdict. Seeds: tests/fuzz/corpus/
+ * fuzz_record_open/ (made by make_corpus_record_open.sh), batch-signed
+ * records among them.
  *
  *   cmake -S . -B build-fuzz -DMACX_FUZZ=ON -DMACX_SANITIZE=ON -DCMAKE_C_COMPILER=clang
  *   cmake --build build-fuzz --target fuzz_record_open
@@ -29,6 +32,7 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 static macx_registry_t *s_registry;
 static macx_identity_t *s_me;
+static macx_root_cache_t *s_roots;   /* across inputs: hits on seeds' roots */
 static FILE *s_null;
 
 /* Copies the key directory into a private temp dir (git does not keep the
@@ -81,7 +85,8 @@ s_load_keys (void)
         closedir (d);
     rmdir (dir);
     s_null = fopen ("/dev/null", "w");
-    if (!s_null)
+    s_roots = macx_root_cache_new ();
+    if (!s_null || !s_roots)
         abort ();
 }
 
@@ -124,6 +129,29 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         macx_record_destroy (&rec);
     }
     else if (rec || err.code != opened)
+        abort ();
+
+    /* The same checks with the cache: a root verified for an earlier input
+     * saves its signature check, and nothing else. The verdict, and the
+     * reason for a refusal, are the ones given without it. */
+    if (decoded == MACX_OK) {
+        if (macx_record_decode (data, size, &rec, &err) != MACX_OK)
+            abort ();
+        int checked = macx_record_check_signature_cached (s_registry, s_roots, rec, &err);
+        if (checked != verified || macx_record_verified (rec) != (checked == MACX_OK)
+            || (checked != MACX_OK && err.code != checked))
+            abort ();
+        macx_record_destroy (&rec);
+    }
+    int cached = macx_record_open_cached (s_me, s_registry, s_roots, data, size, &rec, &err);
+    if (cached != opened)
+        abort ();
+    if (cached == MACX_OK) {
+        if (!macx_record_payload (rec) || !macx_record_verified (rec))
+            abort ();
+        macx_record_destroy (&rec);
+    }
+    else if (rec || err.code != cached)
         abort ();
     return 0;
 }

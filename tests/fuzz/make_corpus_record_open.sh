@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # make_corpus_record_open.sh -- regenerates the seed corpus of fuzz_record_open:
 # records sealed by mi5 with the fixed TEST-ONLY keys in tests/data/fuzz-keys,
-# most of them to ogd-dwp (the fuzzer's identity). Seeds are random each run
-# (record ids, nonces), so only rerun this when the wire format changes.
-# Usage: tests/fuzz/make_corpus_record_open.sh MACX_BINARY
+# most of them to ogd-dwp (the fuzzer's identity), and records of two
+# batches (batch signatures) written by make_corpus_batch, a test program of
+# the same build. Seeds are random each run (record ids, nonces), so only
+# rerun this when the wire format changes.
+# Usage: tests/fuzz/make_corpus_record_open.sh MACX_BINARY [MAKE_CORPUS_BATCH]
+#   (MAKE_CORPUS_BATCH defaults to tests/make_corpus_batch of MACX_BINARY's build)
 set -euo pipefail
 MACX=$1
+BATCH=${2:-$(dirname "$MACX")/../tests/make_corpus_batch}
+if [ ! -x "$BATCH" ]; then
+    echo "make_corpus_record_open.sh: no $BATCH: build the make_corpus_batch target" >&2
+    exit 66
+fi
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$SRC/tests/fuzz/corpus/fuzz_record_open
 KEYS=$(mktemp -d)
@@ -38,4 +46,5 @@ seal panel_plan ogd-dwp panel_plan panel "chair=la-london" "level=3" \
 seal generic ogd-dwp referral_note sharing "reason=attendance" "contact:redacted=x"
 seal not_for_us ctp,la-london note sharing "text=hello"
 seal empty_payload ogd-dwp note sharing
+"$BATCH" "$KEYS" "$OUT"
 ls -l "$OUT"

@@ -1,10 +1,12 @@
 /* test_record.c -- sealed records: round trips for every record type, every
  * single-bit flip and every truncation refused, the failure codes and their
  * messages (wrong recipient, revoked or unknown sender, forged signature,
- * limits, manifest mismatches), transforms and the payload builder. The
+ * limits, manifest mismatches), transforms and the payload builder; batch
+ * signatures (each record of a batch on its own, its tree and paths against
+ * RFC 9162 written out here, the root cache, forged paths and proofs). The
  * fixture is one key directory with five agencies, made once per run.
  * Envelopes the sealer would refuse to make are forged here by hand with the
- * public keys/ calls and a copy of the documented digest layout. */
+ * public keys/ calls and a copy of the documented digest layouts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -736,8 +738,12 @@ test_pair_key_cache (void **state)
 
 /* ---- tampering ---------------------------------------------------------- */
 
+/* Flips every bit of sealed in turn: open (as `as`), verify, and open with
+ * cache (when not NULL, holding roots already verified) refuse each. The
+ * refusals are counted by code into by_code_out when not NULL. */
 static void
-s_every_bit_flip (const uint8_t *sealed, size_t len, const char *as)
+s_every_bit_flip (const uint8_t *sealed, size_t len, const char *as, macx_root_cache_t *cache,
+                  int by_code_out[-MACX_ECODE_MIN + 1])
 {
     uint8_t *copy = malloc (len);
     int by_code[-MACX_ECODE_MIN + 1] = { 0 };
@@ -751,14 +757,24 @@ s_every_bit_flip (const uint8_t *sealed, size_t len, const char *as)
             fail_msg ("open accepted a record with bit %zu flipped", bit);
         assert_int_equal (err.code, rc);
         by_code[-rc]++;
-        rc = macx_record_verify (s_fx->reg, copy, len, &rec, &err);
-        if (rc == 0 || rec)
+        int vrc = macx_record_verify (s_fx->reg, copy, len, &rec, &err);
+        if (vrc == 0 || rec)
             fail_msg ("verify accepted a record with bit %zu flipped", bit);
+        if (cache) {
+            int crc = macx_record_open_cached (s_me (as), s_fx->reg, cache, copy, len, &rec, &err);
+            if (crc == 0 || rec)
+                fail_msg ("open with a cache accepted a record with bit %zu flipped", bit);
+            if (crc != rc)
+                fail_msg ("bit %zu flipped: open says %s, open with a cache %s", bit,
+                          macx_errname (rc), macx_errname (crc));
+        }
     }
     /* Flips land in every layer: structure, signature and (never reached
      * past the signature) nothing else. */
     assert_true (by_code[-MACX_EBADSIG] > 0);
     assert_true (by_code[-MACX_EDECODE] + by_code[-MACX_EVERSION] + by_code[-MACX_EHEADER] > 0);
+    if (by_code_out)
+        memcpy (by_code_out, by_code, sizeof by_code);
     free (copy);
 }
 
@@ -772,11 +788,11 @@ test_every_bit_flip (void **state)
     macx_record_t *rec = NULL;
     assert_int_equal (macx_record_open (s_me ("ogd-dwp"), s_fx->reg, sealed, len, &rec, NULL), 0);
     macx_record_destroy (&rec);
-    s_every_bit_flip (sealed, len, "ogd-dwp");
+    s_every_bit_flip (sealed, len, "ogd-dwp", NULL, NULL);
     free (sealed);
     /* Four recipients: each wrap is covered as well; open as the last. */
     sealed = s_small ("ctp,la-london,ogd-dwp,ogd-health", &len);
-    s_every_bit_flip (sealed, len, "ogd-health");
+    s_every_bit_flip (sealed, len, "ogd-health", NULL, NULL);
     free (sealed);
 }
 
@@ -1217,6 +1233,1001 @@ test_forged_limits (void **state)
     free (x);
 }
 
+/* ---- batch signatures --------------------------------------------------- */
+
+#define S_H MACX_BATCH_HASH_BYTES
+
+/* The tree head a batch signature covers, as batch.c lays it out (a copy:
+ * if this drifts, test_batch_foreign_root's control fails first). */
+static void
+s_head_digest (const char *signer, uint32_t count, const uint8_t root[S_H], uint8_t out[64])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init (&st, NULL, 0, 64);
+    crypto_generichash_update (&st, (const uint8_t *) "macx-batch-v1", 13);
+    s_hash_len (&st, signer, strlen (signer));
+    s_hash_u64 (&st, count);
+    crypto_generichash_update (&st, root, S_H);
+    crypto_generichash_final (&st, out, 64);
+}
+
+/* RFC 9162 2.1 written out as the RFC states it, recursively, to check
+ * batch.c's level-by-level tree and its path walk against: MTH of a list
+ * of leaf hashes splits at k, the largest power of two below n, and
+ * PATH(m, D[n]) is the path of m in the half holding it followed by the
+ * other half's MTH. */
+static void
+s_rfc_leaf (const uint8_t digest[64], uint8_t out[S_H])
+{
+    uint8_t buf[1 + 64];
+    buf[0] = 0x00;
+    memcpy (buf + 1, digest, 64);
+    crypto_generichash (out, S_H, buf, sizeof buf, NULL, 0);
+}
+
+static void
+s_rfc_node (const uint8_t left[S_H], const uint8_t right[S_H], uint8_t out[S_H])
+{
+    uint8_t buf[1 + 2 * S_H];
+    buf[0] = 0x01;
+    memcpy (buf + 1, left, S_H);
+    memcpy (buf + 1 + S_H, right, S_H);
+    crypto_generichash (out, S_H, buf, sizeof buf, NULL, 0);
+}
+
+static size_t
+s_rfc_split (size_t n)
+{
+    size_t k = 1;
+    while (2 * k < n)
+        k *= 2;
+    return k;
+}
+
+static void
+s_rfc_mth (const uint8_t (*leaves)[S_H], size_t n, uint8_t out[S_H])
+{
+    if (n == 1) {
+        memcpy (out, leaves[0], S_H);
+        return;
+    }
+    size_t k = s_rfc_split (n);
+    uint8_t left[S_H], right[S_H];
+    s_rfc_mth (leaves, k, left);
+    s_rfc_mth (leaves + k, n - k, right);
+    s_rfc_node (left, right, out);
+}
+
+/* PATH(m, D[n]) into out, deepest hash first; returns its length. */
+static size_t
+s_rfc_path (const uint8_t (*leaves)[S_H], size_t n, size_t m, uint8_t (*out)[S_H])
+{
+    if (n == 1)
+        return 0;
+    size_t k = s_rfc_split (n), len;
+    if (m < k) {
+        len = s_rfc_path (leaves, k, m, out);
+        s_rfc_mth (leaves + k, n - k, out[len]);
+    }
+    else {
+        len = s_rfc_path (leaves + k, n - k, m - k, out);
+        s_rfc_mth (leaves, k, out[len]);
+    }
+    return len + 1;
+}
+
+#define S_TAKEN_MAX 128
+
+/* The records taken from one signed batch, in order. */
+typedef struct {
+    size_t n;
+    uint8_t *buf[S_TAKEN_MAX];
+    size_t len[S_TAKEN_MAX];
+} s_taken_t;
+
+/* Seals n notes from b's sender to `to` into b (reset first) and signs it:
+ * record i has sequence i + 1 and text "record <i>". */
+static void
+s_batch_fill (macx_record_batch_t *b, const char *to, size_t n)
+{
+    s_hdr_t *x = malloc (sizeof *x);
+    macx_error_t err = { 0 };
+    macx_record_batch_reset (b);
+    assert_int_equal (macx_record_batch_count (b), 0);
+    for (size_t i = 0; i < n; i++) {
+        char text[32];
+        snprintf (text, sizeof text, "record %zu", i);
+        Macx__Field f = MACX__FIELD__INIT, *fs[1] = { &f };
+        f.name = "text";
+        f.value = text;
+        Macx__Generic g = MACX__GENERIC__INIT;
+        g.n_fields = 1;
+        g.fields = fs;
+        Macx__Payload p = MACX__PAYLOAD__INIT;
+        p.body_case = MACX__PAYLOAD__BODY_GENERIC;
+        p.generic = &g;
+        s_hdr (x, "note", 2, to, "text");
+        x->h.sequence = (uint64_t) i + 1;
+        int rc = macx_record_batch_add (b, &x->h, &p, &err);
+        if (rc)
+            fail_msg ("batch add %zu failed: %d %s", i, rc, err.msg);
+    }
+    assert_int_equal (macx_record_batch_count (b), n);
+    int rc = macx_record_batch_sign (b, &err);
+    if (rc)
+        fail_msg ("batch sign of %zu failed: %d %s", n, rc, err.msg);
+    free (x);
+}
+
+static void
+s_batch_take (macx_record_batch_t *b, s_taken_t *t)
+{
+    t->n = macx_record_batch_count (b);
+    assert_true (t->n <= S_TAKEN_MAX);
+    for (size_t i = 0; i < t->n; i++) {
+        macx_error_t err = { 0 };
+        int rc = macx_record_batch_take (b, i, &t->buf[i], &t->len[i], &err);
+        if (rc)
+            fail_msg ("batch take %zu failed: %d %s", i, rc, err.msg);
+        assert_non_null (t->buf[i]);
+    }
+}
+
+/* A batch of n notes sealed by `from` to `to`, taken; the batch itself is
+ * gone by the time they are checked. */
+static void
+s_sealed_batch (const char *from, const char *to, size_t n, s_taken_t *t)
+{
+    macx_record_batch_t *b = macx_record_batch_new (s_me (from), s_fx->reg);
+    assert_non_null (b);
+    s_batch_fill (b, to, n);
+    s_batch_take (b, t);
+    macx_record_batch_destroy (&b);
+    assert_null (b);
+    macx_record_batch_destroy (&b);   /* safe twice */
+}
+
+static void
+s_taken_free (s_taken_t *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free (t->buf[i]);
+    t->n = 0;
+}
+
+static Macx__Envelope *
+s_unpack (const uint8_t *buf, size_t len)
+{
+    Macx__Envelope *env = macx__envelope__unpack (NULL, len, buf);
+    assert_non_null (env);
+    assert_non_null (env->batch);
+    return env;
+}
+
+static uint8_t *
+s_pack (const Macx__Envelope *env, size_t *len)
+{
+    *len = macx__envelope__get_packed_size (env);
+    uint8_t *out = malloc (*len);
+    assert_non_null (out);
+    macx__envelope__pack (env, out);
+    return out;
+}
+
+/* A repacked envelope is refused by decode (when code is EDECODE), verify
+ * and open, with code and substring. */
+static void
+s_expect_env (const Macx__Envelope *env, int code, const char *substring)
+{
+    size_t len;
+    uint8_t *buf = s_pack (env, &len);
+    if (code == MACX_EDECODE) {
+        macx_record_t *rec = (macx_record_t *) 1;
+        macx_error_t err = { 0 };
+        s_expect (macx_record_decode (buf, len, &rec, &err), &err, code, substring);
+        assert_null (rec);
+    }
+    s_expect_verify (s_fx->reg, buf, len, code, substring);
+    s_expect_open ("ogd-dwp", buf, len, code, substring);
+    free (buf);
+}
+
+/* A repacked envelope is accepted by verify and open: the control that
+ * makes each refusal next to it a refusal of that one change. */
+static void
+s_accept_env (const Macx__Envelope *env)
+{
+    size_t len;
+    uint8_t *buf = s_pack (env, &len);
+    macx_record_t *rec = NULL;
+    macx_error_t err = { 0 };
+    if (macx_record_verify (s_fx->reg, buf, len, &rec, &err))
+        fail_msg ("verify refused the control: %s", err.msg);
+    macx_record_destroy (&rec);
+    if (macx_record_open (s_me ("ogd-dwp"), s_fx->reg, buf, len, &rec, &err))
+        fail_msg ("open refused the control: %s", err.msg);
+    macx_record_destroy (&rec);
+    free (buf);
+}
+
+/* The text of a note opened from a batch. */
+static const char *
+s_note_text (const macx_record_t *rec)
+{
+    const Macx__Payload *p = macx_record_payload (rec);
+    assert_non_null (p);
+    assert_int_equal (p->body_case, MACX__PAYLOAD__BODY_GENERIC);
+    assert_int_equal (p->generic->n_fields, 1);
+    return p->generic->fields[0]->value;
+}
+
+/* Every record of t on its own: the proof's fields, the root and each path
+ * against the RFC's recursive definition, and verify, check_signature
+ * (with a cache of its own: one signature check for the batch, the rest
+ * hits), open, and open with `across` (a cache kept over batches). */
+static void
+s_check_batch (const s_taken_t *t, macx_root_cache_t *across)
+{
+    size_t n = t->n;
+    uint8_t (*digest)[64] = malloc (n * sizeof *digest);
+    uint8_t (*leaf)[S_H] = malloc (n * sizeof *leaf);
+    uint8_t root[S_H], sig[MACX_SIG_BYTES];
+    macx_record_t *rec = NULL;
+    macx_error_t err = { 0 };
+    for (size_t i = 0; i < n; i++) {
+        if (macx_record_decode (t->buf[i], t->len[i], &rec, &err))
+            fail_msg ("record %zu of %zu does not decode: %s", i, n, err.msg);
+        const Macx__Envelope *env = macx_record_envelope (rec);
+        const Macx__BatchProof *p = env->batch;
+        assert_non_null (p);
+        assert_int_equal (env->signature.len, 0);
+        assert_string_equal (p->signer, "mi5");
+        assert_int_equal (p->index, i);
+        assert_int_equal (p->count, n);
+        assert_int_equal (p->root.len, S_H);
+        assert_int_equal (p->signature.len, MACX_SIG_BYTES);
+        if (i == 0) {
+            memcpy (root, p->root.data, S_H);
+            memcpy (sig, p->signature.data, MACX_SIG_BYTES);
+        }
+        assert_memory_equal (p->root.data, root, S_H);
+        assert_memory_equal (p->signature.data, sig, MACX_SIG_BYTES);
+        s_digest (env, digest[i]);
+        s_rfc_leaf (digest[i], leaf[i]);
+        macx_record_destroy (&rec);
+    }
+    uint8_t mth[S_H];
+    s_rfc_mth ((const uint8_t (*)[S_H]) leaf, n, mth);
+    if (memcmp (mth, root, S_H) != 0)
+        fail_msg ("batch of %zu: the root is not RFC 9162's MTH of its leaves", n);
+
+    macx_root_cache_t *cache = macx_root_cache_new ();
+    assert_non_null (cache);
+    uint64_t verified, hits, across_verified, across_hits;
+    macx_root_cache_counts (across, &across_verified, &across_hits);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal (macx_record_decode (t->buf[i], t->len[i], &rec, &err), 0);
+        const Macx__BatchProof *p = macx_record_envelope (rec)->batch;
+        uint8_t want[MACX_BATCH_PATH_MAX + 1][S_H];
+        size_t nwant = s_rfc_path ((const uint8_t (*)[S_H]) leaf, n, i, want);
+        if (p->n_path != nwant)
+            fail_msg ("record %zu of %zu: path of %zu hashes, RFC 9162 says %zu", i, n, p->n_path,
+                      nwant);
+        ProtobufCBinaryData mine[MACX_BATCH_PATH_MAX + 1];
+        for (size_t k = 0; k < nwant; k++) {
+            assert_int_equal (p->path[k].len, S_H);
+            if (memcmp (p->path[k].data, want[k], S_H) != 0)
+                fail_msg ("record %zu of %zu: path hash %zu is not RFC 9162's", i, n, k);
+            mine[k] = (ProtobufCBinaryData) { S_H, want[k] };
+        }
+        uint8_t got[S_H];
+        assert_int_equal (macx_batch_root_from_path (digest[i], (uint32_t) i, (uint32_t) n, p->path,
+                                                     p->n_path, got), 0);
+        assert_memory_equal (got, root, S_H);
+        memset (got, 0, sizeof got);
+        assert_int_equal (macx_batch_root_from_path (digest[i], (uint32_t) i, (uint32_t) n, mine,
+                                                     nwant, got), 0);
+        assert_memory_equal (got, root, S_H);
+        assert_int_equal (macx_record_verified (rec), 0);
+        if (macx_record_check_signature_cached (s_fx->reg, cache, rec, &err))
+            fail_msg ("record %zu of %zu: cached check refused: %s", i, n, err.msg);
+        assert_int_equal (macx_record_verified (rec), 1);
+        macx_record_destroy (&rec);
+
+        if (macx_record_verify (s_fx->reg, t->buf[i], t->len[i], &rec, &err))
+            fail_msg ("record %zu of %zu: verify refused: %s", i, n, err.msg);
+        assert_int_equal (macx_record_verified (rec), 1);
+        assert_null (macx_record_payload (rec));
+        macx_record_destroy (&rec);
+
+        char text[32];
+        snprintf (text, sizeof text, "record %zu", i);
+        if (macx_record_open (s_me ("ogd-dwp"), s_fx->reg, t->buf[i], t->len[i], &rec, &err))
+            fail_msg ("record %zu of %zu: open refused: %s", i, n, err.msg);
+        assert_string_equal (macx_record_header (rec)->sender, "mi5");
+        assert_int_equal (macx_record_header (rec)->sequence, i + 1);
+        assert_string_equal (s_note_text (rec), text);
+        macx_record_destroy (&rec);
+        if (macx_record_open_cached (s_me ("ogd-dwp"), s_fx->reg, across, t->buf[i], t->len[i],
+                                     &rec, &err))
+            fail_msg ("record %zu of %zu: open with a cache refused: %s", i, n, err.msg);
+        assert_int_equal (macx_record_header (rec)->sequence, i + 1);
+        assert_string_equal (s_note_text (rec), text);
+        macx_record_destroy (&rec);
+        /* Not a recipient: still refused by name with a cache. */
+        s_expect_open ("ctp", t->buf[i], t->len[i], MACX_ENOTRECIPIENT, "not a recipient");
+    }
+    macx_root_cache_counts (cache, &verified, &hits);
+    if (verified != 1 || hits != n - 1)
+        fail_msg ("batch of %zu: the cache checked %llu signatures and hit %llu times, want 1 and "
+                  "%zu", n, (unsigned long long) verified, (unsigned long long) hits, n - 1);
+    uint64_t v, h;
+    macx_root_cache_counts (across, &v, &h);
+    assert_int_equal (v, across_verified + 1);
+    assert_int_equal (h, across_hits + n - 1);
+    macx_root_cache_destroy (&cache);
+    assert_null (cache);
+    macx_root_cache_destroy (&cache);   /* safe twice */
+    free (leaf);
+    free (digest);
+}
+
+/* The path length RFC 9162 gives record `index` of `count`, worked out by
+ * hand (not by either implementation under test). */
+static const struct { uint32_t count, index; size_t len; } s_path_lens[] = {
+    { 1, 0, 0 },   { 2, 0, 1 },   { 2, 1, 1 },   { 3, 0, 2 },   { 3, 2, 1 },   { 4, 3, 2 },
+    { 5, 0, 3 },   { 5, 3, 3 },   { 5, 4, 1 },   { 7, 6, 2 },   { 7, 4, 3 },   { 8, 5, 3 },
+    { 9, 0, 4 },   { 9, 8, 1 },   { 16, 15, 4 }, { 17, 0, 5 },  { 17, 16, 1 }, { 63, 0, 6 },
+    { 63, 62, 5 }, { 64, 33, 6 }, { 65, 0, 7 },  { 65, 64, 1 }, { 100, 0, 7 }, { 100, 99, 4 },
+    { 100, 96, 4 }, { 100, 70, 7 },
+};
+
+static void
+test_batch_round_trip (void **state)
+{
+    (void) state;
+    static const size_t sizes[] = { 1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 63, 64, 65, 100 };
+    macx_root_cache_t *across = macx_root_cache_new ();
+    /* One batch, reset between sizes, as a sender keeps it. */
+    macx_record_batch_t *b = macx_record_batch_new (s_me ("mi5"), s_fx->reg);
+    assert_non_null (b);
+    size_t checked = 0;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        s_taken_t t;
+        s_batch_fill (b, "ogd-dwp", sizes[s]);
+        s_batch_take (b, &t);
+        s_check_batch (&t, across);
+        for (size_t k = 0; k < sizeof s_path_lens / sizeof s_path_lens[0]; k++) {
+            if (s_path_lens[k].count != sizes[s])
+                continue;
+            macx_record_t *rec = NULL;
+            size_t i = s_path_lens[k].index;
+            assert_int_equal (macx_record_decode (t.buf[i], t.len[i], &rec, NULL), 0);
+            size_t got = macx_record_envelope (rec)->batch->n_path;
+            if (got != s_path_lens[k].len)
+                fail_msg ("record %zu of %zu has a path of %zu hashes, want %zu", i, sizes[s], got,
+                          s_path_lens[k].len);
+            macx_record_destroy (&rec);
+            checked++;
+        }
+        s_taken_free (&t);
+    }
+    assert_int_equal (checked, sizeof s_path_lens / sizeof s_path_lens[0]);
+    uint64_t verified, hits;
+    macx_root_cache_counts (across, &verified, &hits);
+    assert_int_equal (verified, sizeof sizes / sizeof sizes[0]);
+    assert_int_equal (hits, 364 - sizeof sizes / sizeof sizes[0]);
+    macx_root_cache_destroy (&across);
+
+    /* The batch's own refusals: nothing to take before signing or past the
+     * end, nothing to add once signed, nothing to sign when empty. */
+    macx_error_t err = { 0 };
+    uint8_t *out = (uint8_t *) 1;
+    size_t len = 1;
+    s_expect (macx_record_batch_take (b, 100, &out, &len, &err), &err, MACX_EINVAL,
+              "no record 100 in a signed batch");
+    assert_null (out);
+    assert_int_equal (len, 0);
+    macx_record_batch_reset (b);
+    s_expect (macx_record_batch_sign (b, &err), &err, MACX_EINVAL, "batch is empty");
+    s_batch_fill (b, "ogd-dwp", 2);
+    s_expect (macx_record_batch_take (b, 2, &out, &len, &err), &err, MACX_EINVAL,
+              "no record 2 in a signed batch");
+    s_hdr_t *x = malloc (sizeof *x);
+    s_hdr (x, "referral_note", 2, "ogd-dwp", s_kinds[S_NKINDS - 1].manifest);
+    Macx__Payload p;
+    s_payload ("referral_note", &p);
+    s_expect (macx_record_batch_add (b, &x->h, &p, &err), &err, MACX_EINVAL,
+              "batch is signed already");
+    assert_int_equal (macx_record_batch_count (b), 2);
+    /* Reset, an unsigned batch has nothing to take; a refused add leaves
+     * the count as it was. */
+    macx_record_batch_reset (b);
+    assert_int_equal (macx_record_batch_add (b, &x->h, &p, &err), 0);
+    s_expect (macx_record_batch_take (b, 0, &out, &len, &err), &err, MACX_EINVAL,
+              "no record 0 in a signed batch");
+    s_hdr (x, "referral_note", 2, "ogd-nope", s_kinds[S_NKINDS - 1].manifest);
+    s_expect (macx_record_batch_add (b, &x->h, &p, &err), &err, MACX_EUNKNOWN,
+              "recipient 'ogd-nope' is not a registered agency");
+    assert_int_equal (macx_record_batch_count (b), 1);
+    free (x);
+    macx_record_batch_destroy (&b);
+}
+
+/* The largest batch: 4096 records, paths of 12 hashes, and no 4097th. */
+static void
+test_batch_limits (void **state)
+{
+    (void) state;
+    macx_record_batch_t *b = macx_record_batch_new (s_me ("mi5"), s_fx->reg);
+    s_batch_fill (b, "ogd-dwp", MACX_BATCH_MAX);
+    s_hdr_t *x = malloc (sizeof *x);
+    s_hdr (x, "referral_note", 2, "ogd-dwp", s_kinds[S_NKINDS - 1].manifest);
+    Macx__Payload p;
+    s_payload ("referral_note", &p);
+    macx_root_cache_t *cache = macx_root_cache_new ();
+    static const size_t picks[] = { 0, 1, 2047, 2048, 4094, 4095 };
+    for (size_t k = 0; k < sizeof picks / sizeof picks[0]; k++) {
+        uint8_t *buf = NULL;
+        size_t len;
+        assert_int_equal (macx_record_batch_take (b, picks[k], &buf, &len, NULL), 0);
+        macx_record_t *rec = NULL;
+        macx_error_t err = { 0 };
+        if (macx_record_open_cached (s_me ("ogd-dwp"), s_fx->reg, cache, buf, len, &rec, &err))
+            fail_msg ("record %zu of 4096 refused: %s", picks[k], err.msg);
+        assert_int_equal (macx_record_envelope (rec)->batch->n_path, MACX_BATCH_PATH_MAX);
+        assert_int_equal (macx_record_envelope (rec)->batch->count, MACX_BATCH_MAX);
+        macx_record_destroy (&rec);
+        free (buf);
+    }
+    uint64_t verified, hits;
+    macx_root_cache_counts (cache, &verified, &hits);
+    assert_int_equal (verified, 1);
+    assert_int_equal (hits, 5);
+    macx_root_cache_destroy (&cache);
+    macx_record_batch_reset (b);
+    for (size_t i = 0; i < MACX_BATCH_MAX; i++) {
+        s_hdr (x, "referral_note", 2, "ogd-dwp", s_kinds[S_NKINDS - 1].manifest);
+        assert_int_equal (macx_record_batch_add (b, &x->h, &p, NULL), 0);
+    }
+    macx_error_t err = { 0 };
+    s_expect (macx_record_batch_add (b, &x->h, &p, &err), &err, MACX_ELIMIT,
+              "a batch holds at most 4096 records");
+    assert_int_equal (macx_record_batch_count (b), MACX_BATCH_MAX);
+    free (x);
+    macx_record_batch_destroy (&b);
+}
+
+/* Paths that do not lead to the root: a hash changed or replaced, another
+ * index claimed, another batch's proof pasted on, a hash too few or too
+ * many. */
+static void
+test_batch_forged_path (void **state)
+{
+    (void) state;
+    s_taken_t a, b;
+    s_sealed_batch ("mi5", "ogd-dwp", 5, &a);
+    s_sealed_batch ("mi5", "ogd-dwp", 5, &b);
+    static const char path_msg[] = "its inclusion path does not lead to the root it names";
+    uint8_t other[S_H];
+    randombytes_buf (other, sizeof other);
+    for (size_t i = 0; i < a.n; i++) {
+        Macx__Envelope *env = s_unpack (a.buf[i], a.len[i]);
+        Macx__BatchProof *p = env->batch;
+        s_accept_env (env);
+        assert_true (p->n_path >= 1);
+        for (size_t k = 0; k < p->n_path; k++) {
+            p->path[k].data[7] ^= 0x20;
+            s_expect_env (env, MACX_EBATCHPATH, path_msg);
+            p->path[k].data[7] ^= 0x20;
+            uint8_t *was = p->path[k].data;
+            p->path[k].data = other;
+            s_expect_env (env, MACX_EBATCHPATH, path_msg);
+            p->path[k].data = was;
+        }
+        /* Paths reordered (where there are two hashes to swap). */
+        if (p->n_path >= 2) {
+            ProtobufCBinaryData t0 = p->path[0];
+            p->path[0] = p->path[1];
+            p->path[1] = t0;
+            s_expect_env (env, MACX_EBATCHPATH, path_msg);
+            p->path[1] = p->path[0];
+            p->path[0] = t0;
+        }
+        /* The root itself changed: the path leads elsewhere. */
+        p->root.data[0] ^= 0x01;
+        s_expect_env (env, MACX_EBATCHPATH, path_msg);
+        p->root.data[0] ^= 0x01;
+        /* The same record and path claiming every other index. */
+        for (uint32_t j = 0; j < p->count; j++) {
+            if (j == i)
+                continue;
+            p->index = j;
+            s_expect_env (env, MACX_EBATCHPATH, path_msg);
+        }
+        p->index = (uint32_t) i;
+        /* A hash short: the last, or the first, left off. */
+        size_t n = p->n_path;
+        p->n_path = n - 1;
+        s_expect_env (env, MACX_EBATCHPATH, path_msg);
+        p->path++;
+        s_expect_env (env, MACX_EBATCHPATH, path_msg);
+        p->path--;
+        p->n_path = n;
+        /* A hash more, after or before the others. */
+        ProtobufCBinaryData longer[MACX_BATCH_PATH_MAX];
+        memcpy (longer, p->path, n * sizeof *longer);
+        longer[n] = (ProtobufCBinaryData) { S_H, other };
+        ProtobufCBinaryData *was = p->path;
+        p->path = longer;
+        p->n_path = n + 1;
+        s_expect_env (env, MACX_EBATCHPATH, path_msg);
+        memmove (longer + 1, longer, n * sizeof *longer);
+        longer[0] = (ProtobufCBinaryData) { S_H, other };
+        s_expect_env (env, MACX_EBATCHPATH, path_msg);
+        p->path = was;
+        p->n_path = n;
+        s_accept_env (env);   /* everything put back */
+
+        /* Cut and pasted: this record's envelope, batch b's proof for the
+         * same position and for every other one. */
+        for (size_t j = 0; j < b.n; j++) {
+            Macx__Envelope *benv = s_unpack (b.buf[j], b.len[j]);
+            env->batch = benv->batch;
+            s_expect_env (env, MACX_EBATCHPATH, path_msg);
+            env->batch = p;
+            s_accept_env (benv);
+            macx__envelope__free_unpacked (benv, NULL);
+        }
+        /* Or the proof of another record of its own batch. */
+        for (size_t j = 0; j < a.n; j++) {
+            if (j == i)
+                continue;
+            Macx__Envelope *aenv = s_unpack (a.buf[j], a.len[j]);
+            env->batch = aenv->batch;
+            s_expect_env (env, MACX_EBATCHPATH, path_msg);
+            env->batch = p;
+            macx__envelope__free_unpacked (aenv, NULL);
+        }
+        macx__envelope__free_unpacked (env, NULL);
+    }
+
+    /* The path walk on its own refuses what cannot fit together. */
+    uint8_t digest[64] = { 0 }, root[S_H];
+    ProtobufCBinaryData path[MACX_BATCH_PATH_MAX + 1];
+    for (size_t k = 0; k <= MACX_BATCH_PATH_MAX; k++)
+        path[k] = (ProtobufCBinaryData) { S_H, other };
+    assert_int_equal (macx_batch_root_from_path (digest, 0, 1, path, 0, root), 0);
+    uint8_t leaf[S_H];
+    s_rfc_leaf (digest, leaf);
+    assert_memory_equal (root, leaf, S_H);   /* one record: the root is its leaf */
+    assert_int_equal (macx_batch_root_from_path (digest, 0, 0, path, 0, root), MACX_EBATCHPATH);
+    assert_int_equal (macx_batch_root_from_path (digest, 1, 1, path, 0, root), MACX_EBATCHPATH);
+    assert_int_equal (macx_batch_root_from_path (digest, 5, 5, path, 1, root), MACX_EBATCHPATH);
+    assert_int_equal (macx_batch_root_from_path (digest, 0, 1, path, 1, root), MACX_EBATCHPATH);
+    assert_int_equal (macx_batch_root_from_path (digest, 0, 2, path, 0, root), MACX_EBATCHPATH);
+    assert_int_equal (macx_batch_root_from_path (digest, 0, 2, path, 1, root), 0);
+    assert_int_equal (macx_batch_root_from_path (digest, 0, 2, path, 2, root), MACX_EBATCHPATH);
+    assert_int_equal (macx_batch_root_from_path (digest, 4, 5, path, 1, root), 0);
+    assert_int_equal (macx_batch_root_from_path (digest, 4, 5, path, 3, root), MACX_EBATCHPATH);
+    assert_int_equal (macx_batch_root_from_path (digest, 0, 5, path, 3, root), 0);
+    assert_int_equal (macx_batch_root_from_path (digest, 0, 5, path, 2, root), MACX_EBATCHPATH);
+    assert_int_equal (macx_batch_root_from_path (digest, 0, 4096, path, 12, root), 0);
+    assert_int_equal (macx_batch_root_from_path (digest, 0, 4096, path, 11, root), MACX_EBATCHPATH);
+    assert_int_equal (macx_batch_root_from_path (digest, 0, 4096, path, 13, root), MACX_EBATCHPATH);
+    path[1].len = S_H - 1;
+    assert_int_equal (macx_batch_root_from_path (digest, 0, 5, path, 3, root), MACX_EBATCHPATH);
+    s_taken_free (&b);
+    s_taken_free (&a);
+}
+
+/* A root signed by another agency than the record's sender, whatever that
+ * agency's signature is worth. */
+static void
+test_batch_foreign_root (void **state)
+{
+    (void) state;
+    s_taken_t t, c;
+    s_sealed_batch ("mi5", "ogd-dwp", 3, &t);
+    s_sealed_batch ("ctp", "ogd-dwp", 3, &c);
+    Macx__Envelope *env = s_unpack (t.buf[1], t.len[1]);
+    Macx__BatchProof *p = env->batch;
+    /* The control: mi5's head signed again by mi5 (Ed25519 is deterministic)
+     * gives the very signature the batch carries, so the layout copied above
+     * is batch.c's. */
+    uint8_t head[64], sig[MACX_SIG_BYTES];
+    s_head_digest ("mi5", p->count, p->root.data, head);
+    assert_int_equal (macx_identity_sign (s_me ("mi5"), head, sizeof head, sig), 0);
+    assert_memory_equal (sig, p->signature.data, MACX_SIG_BYTES);
+    uint8_t *was = p->signature.data;
+    p->signature.data = sig;
+    s_accept_env (env);
+
+    /* ctp signs a correct tree head of mi5's records as its own. */
+    s_head_digest ("ctp", p->count, p->root.data, head);
+    assert_int_equal (macx_identity_sign (s_me ("ctp"), head, sizeof head, sig), 0);
+    char *signer = p->signer;   /* unpack's, put back before it is freed */
+    p->signer = "ctp";
+    s_expect_env (env, MACX_EFOREIGNROOT,
+                  "batch root is signed by 'ctp', but the record's sender is 'mi5'");
+    /* Named as ctp's with mi5's own signature; named as ogd-dwp's, the
+     * recipient's; named as an agency nobody registered. */
+    p->signature.data = was;
+    s_expect_env (env, MACX_EFOREIGNROOT, "batch root is signed by 'ctp'");
+    p->signer = "ogd-dwp";
+    s_expect_env (env, MACX_EFOREIGNROOT, "batch root is signed by 'ogd-dwp'");
+    p->signer = "nobody";
+    s_expect_env (env, MACX_EFOREIGNROOT, "batch root is signed by 'nobody'");
+    /* Named as mi5's but signed by ctp: a bad signature from mi5. */
+    p->signer = signer;
+    s_head_digest ("mi5", p->count, p->root.data, head);
+    assert_int_equal (macx_identity_sign (s_me ("ctp"), head, sizeof head, sig), 0);
+    p->signature.data = sig;
+    s_expect_env (env, MACX_EBADSIG, "bad batch signature from mi5");
+    p->signature.data = was;
+
+    /* A whole proof from ctp's own batch, good for ctp's records, pasted on
+     * mi5's record. */
+    Macx__Envelope *cenv = s_unpack (c.buf[1], c.len[1]);
+    assert_string_equal (cenv->batch->signer, "ctp");
+    s_accept_env (cenv);
+    env->batch = cenv->batch;
+    s_expect_env (env, MACX_EFOREIGNROOT,
+                  "batch root is signed by 'ctp', but the record's sender is 'mi5'");
+    env->batch = p;
+    s_accept_env (env);
+    macx__envelope__free_unpacked (cenv, NULL);
+    macx__envelope__free_unpacked (env, NULL);
+    s_taken_free (&c);
+    s_taken_free (&t);
+}
+
+/* A root whose signature does not verify, with and without a cache that
+ * holds the same root with its good signature. */
+static void
+test_batch_bad_signature (void **state)
+{
+    (void) state;
+    s_taken_t t;
+    s_sealed_batch ("mi5", "ogd-dwp", 4, &t);
+    Macx__Envelope *env = s_unpack (t.buf[1], t.len[1]);
+    env->batch->signature.data[5] ^= 0x10;
+    s_expect_env (env, MACX_EBADSIG, "bad batch signature from mi5");
+    size_t badlen;
+    uint8_t *bad = s_pack (env, &badlen);
+    env->batch->signature.data[5] ^= 0x10;
+    s_accept_env (env);
+    env->batch->signature.data[63] ^= 0x80;
+    size_t bad2len;
+    uint8_t *bad2 = s_pack (env, &bad2len);
+    env->batch->signature.data[63] ^= 0x80;
+
+    macx_root_cache_t *cache = macx_root_cache_new ();
+    macx_record_t *rec = NULL;
+    macx_error_t err = { 0 };
+    assert_int_equal (macx_record_open_cached (s_me ("ogd-dwp"), s_fx->reg, cache, t.buf[0],
+                                               t.len[0], &rec, &err), 0);
+    macx_record_destroy (&rec);
+    uint64_t verified, hits;
+    macx_root_cache_counts (cache, &verified, &hits);
+    assert_int_equal (verified, 1);
+    assert_int_equal (hits, 0);
+    /* Same root, same path as a good record, signature flipped: the cache
+     * has the root, but keyed on its signature as well, so this is checked
+     * and refused; twice, so the refusal is not remembered as a pass. */
+    for (int round = 0; round < 2; round++) {
+        s_expect (macx_record_open_cached (s_me ("ogd-dwp"), s_fx->reg, cache, bad, badlen, &rec,
+                                           &err), &err, MACX_EBADSIG, "bad batch signature from mi5");
+        assert_null (rec);
+        s_expect (macx_record_open_cached (s_me ("ogd-dwp"), s_fx->reg, cache, bad2, bad2len, &rec,
+                                           &err), &err, MACX_EBADSIG, "bad batch signature from mi5");
+        assert_int_equal (macx_record_decode (bad, badlen, &rec, &err), 0);
+        s_expect (macx_record_check_signature_cached (s_fx->reg, cache, rec, &err), &err,
+                  MACX_EBADSIG, "bad batch signature from mi5");
+        assert_int_equal (macx_record_verified (rec), 0);
+        macx_record_destroy (&rec);
+    }
+    macx_root_cache_counts (cache, &verified, &hits);
+    assert_int_equal (hits, 0);
+    assert_int_equal (verified, 7);
+    /* The good records still open, good after bad. */
+    for (size_t i = 0; i < t.n; i++) {
+        assert_int_equal (macx_record_open_cached (s_me ("ogd-dwp"), s_fx->reg, cache, t.buf[i],
+                                                   t.len[i], &rec, &err), 0);
+        macx_record_destroy (&rec);
+    }
+    s_expect (macx_record_open_cached (s_me ("ogd-dwp"), s_fx->reg, cache, bad, badlen, &rec,
+                                       &err), &err, MACX_EBADSIG, "bad batch signature from mi5");
+    macx_root_cache_destroy (&cache);
+    free (bad2);
+    free (bad);
+    macx__envelope__free_unpacked (env, NULL);
+    s_taken_free (&t);
+}
+
+/* Proofs of the wrong shape are refused at decode, before any hashing or
+ * signature check. */
+static void
+test_batch_shape (void **state)
+{
+    (void) state;
+    s_taken_t t;
+    s_sealed_batch ("mi5", "ogd-dwp", 5, &t);
+    Macx__Envelope *env = s_unpack (t.buf[0], t.len[0]);
+    Macx__BatchProof *p = env->batch;
+    assert_int_equal (p->n_path, 3);
+    s_accept_env (env);
+
+    p->count = 0;
+    s_expect_env (env, MACX_EDECODE, "batch of 0 records: want 1 to 4096");
+    p->count = MACX_BATCH_MAX + 1;
+    s_expect_env (env, MACX_EDECODE, "batch of 4097 records: want 1 to 4096");
+    p->count = UINT32_MAX;
+    s_expect_env (env, MACX_EDECODE, "batch of 4294967295 records");
+    p->count = MACX_BATCH_MAX;   /* the limit is a shape; the path is then wrong */
+    s_expect_env (env, MACX_EBATCHPATH, "does not lead to the root");
+    p->count = 5;
+    p->index = 5;
+    s_expect_env (env, MACX_EDECODE, "batch index 5 is not below its count 5");
+    p->index = UINT32_MAX;
+    s_expect_env (env, MACX_EDECODE, "batch index 4294967295 is not below its count 5");
+    p->index = 0;
+
+    uint8_t big[2 * MACX_SIG_BYTES] = { 0 };
+    uint8_t *root = p->root.data;
+    p->root.len = S_H - 1;
+    s_expect_env (env, MACX_EDECODE, "batch root is 31 bytes, want 32");
+    p->root.len = 0;
+    s_expect_env (env, MACX_EDECODE, "batch root is 0 bytes, want 32");
+    p->root = (ProtobufCBinaryData) { S_H + 1, big };
+    s_expect_env (env, MACX_EDECODE, "batch root is 33 bytes, want 32");
+    p->root = (ProtobufCBinaryData) { S_H, root };
+
+    uint8_t *sig = p->signature.data;
+    p->signature.len = MACX_SIG_BYTES - 1;
+    s_expect_env (env, MACX_EDECODE, "batch signature is 63 bytes, want 64");
+    p->signature.len = 0;
+    s_expect_env (env, MACX_EDECODE, "batch signature is 0 bytes, want 64");
+    p->signature = (ProtobufCBinaryData) { MACX_SIG_BYTES + 1, big };
+    s_expect_env (env, MACX_EDECODE, "batch signature is 65 bytes, want 64");
+    p->signature = (ProtobufCBinaryData) { MACX_SIG_BYTES, sig };
+
+    /* Both a record signature and a batch proof; neither. */
+    env->signature = (ProtobufCBinaryData) { MACX_SIG_BYTES, sig };
+    s_expect_env (env, MACX_EDECODE, "envelope has both a signature and a batch proof");
+    env->signature = (ProtobufCBinaryData) { 0, NULL };
+    env->batch = NULL;
+    s_expect_env (env, MACX_EDECODE, "envelope signature is 0 bytes, want 64");
+    env->batch = p;
+
+    /* 12 hashes is a shape decode lets through (and the path is wrong),
+     * 13 is not. */
+    ProtobufCBinaryData path[MACX_BATCH_PATH_MAX + 1];
+    ProtobufCBinaryData *was = p->path;
+    size_t nwas = p->n_path;
+    for (size_t k = 0; k <= MACX_BATCH_PATH_MAX; k++)
+        path[k] = (ProtobufCBinaryData) { S_H, big };
+    p->path = path;
+    p->n_path = MACX_BATCH_PATH_MAX;
+    s_expect_env (env, MACX_EBATCHPATH, "does not lead to the root");
+    p->n_path = MACX_BATCH_PATH_MAX + 1;
+    s_expect_env (env, MACX_EDECODE, "batch path of 13 hashes, at most 12");
+    p->n_path = 3;
+    memcpy (path, was, 3 * sizeof *path);
+    s_accept_env (env);
+    path[1].len = S_H - 1;
+    s_expect_env (env, MACX_EDECODE, "batch path hash 1 is 31 bytes, want 32");
+    path[1].len = 0;
+    s_expect_env (env, MACX_EDECODE, "batch path hash 1 is 0 bytes, want 32");
+    path[1] = (ProtobufCBinaryData) { S_H + 1, big };
+    s_expect_env (env, MACX_EDECODE, "batch path hash 1 is 33 bytes, want 32");
+    p->path = was;
+    p->n_path = nwas;
+
+    char *signer = p->signer;
+    p->signer = "";
+    s_expect_env (env, MACX_EDECODE, "batch proof names no signer");
+    p->signer = signer;
+    s_accept_env (env);
+    macx__envelope__free_unpacked (env, NULL);
+    s_taken_free (&t);
+}
+
+static size_t
+s_varint (uint64_t v, uint8_t *out)
+{
+    size_t n = 0;
+    do {
+        out[n] = (uint8_t) (v & 0x7f);
+        v >>= 7;
+        if (v)
+            out[n] |= 0x80;
+        n++;
+    } while (v);
+    return n;
+}
+
+/* The envelope packed without its proof, then the proof (field 7, the
+ * last) packed by hand with `extra` appended inside it. */
+static uint8_t *
+s_pack_extra (Macx__Envelope *env, const uint8_t *extra, size_t extra_len, size_t *len)
+{
+    Macx__BatchProof *p = env->batch;
+    size_t plen = macx__batch_proof__get_packed_size (p);
+    size_t inner = plen + extra_len;
+    env->batch = NULL;
+    size_t elen = macx__envelope__get_packed_size (env);
+    uint8_t *out = malloc (elen + 1 + 10 + inner);
+    assert_non_null (out);
+    macx__envelope__pack (env, out);
+    env->batch = p;
+    size_t at = elen;
+    out[at++] = (7 << 3) | 2;
+    at += s_varint (inner, out + at);
+    macx__batch_proof__pack (p, out + at);
+    if (extra_len)
+        memcpy (out + at + plen, extra, extra_len);
+    *len = at + inner;
+    return out;
+}
+
+/* Bytes the schema does not know inside a proof, and a proof that is not
+ * canonically encoded, are refused: the proof is outside the record's
+ * signed digest, so anything else in it would ride along unchecked. */
+static void
+test_batch_unknown_fields (void **state)
+{
+    (void) state;
+    s_taken_t t;
+    s_sealed_batch ("mi5", "ogd-dwp", 3, &t);
+    Macx__Envelope *env = s_unpack (t.buf[0], t.len[0]);
+    /* The control: by hand with nothing extra is what protobuf-c packs. */
+    size_t len;
+    uint8_t *buf = s_pack_extra (env, NULL, 0, &len);
+    assert_int_equal (len, t.len[0]);
+    assert_memory_equal (buf, t.buf[0], len);
+    free (buf);
+
+    static const char text[] = "clear text riding along unsigned!!";
+    uint8_t extra[3 + sizeof text - 1] = { 0xf2, 0x01, sizeof text - 1 };
+    memcpy (extra + 3, text, sizeof text - 1);
+    buf = s_pack_extra (env, extra, sizeof extra, &len);
+    s_expect_verify (s_fx->reg, buf, len, MACX_EDECODE,
+                     "record envelope carries a field macx does not know (field 30");
+    s_expect_open ("ogd-dwp", buf, len, MACX_EDECODE, "carries a field macx does not know");
+    macx_record_t *rec = (macx_record_t *) 1;
+    macx_error_t err = { 0 };
+    s_expect (macx_record_decode (buf, len, &rec, &err), &err, MACX_EDECODE,
+              "carries a field macx does not know (field 30");
+    assert_null (rec);
+    free (buf);
+    /* field 9, a varint */
+    const uint8_t varint[] = { (9 << 3) | 0, 1 };
+    buf = s_pack_extra (env, varint, sizeof varint, &len);
+    s_expect_verify (s_fx->reg, buf, len, MACX_EDECODE,
+                     "record envelope carries a field macx does not know (field 9");
+    free (buf);
+    /* count (field 3) again, same value: decodes to the same proof, but is
+     * not the canonical encoding */
+    uint8_t again[2] = { (3 << 3) | 0, (uint8_t) env->batch->count };
+    buf = s_pack_extra (env, again, sizeof again, &len);
+    s_expect_verify (s_fx->reg, buf, len, MACX_EDECODE, "record envelope is not canonically encoded");
+    free (buf);
+    /* index 0 written out although 0 is the default */
+    const uint8_t zero[] = { (2 << 3) | 0, 0 };
+    buf = s_pack_extra (env, zero, sizeof zero, &len);
+    s_expect_verify (s_fx->reg, buf, len, MACX_EDECODE, "record envelope is not canonically encoded");
+    free (buf);
+    /* a path hash more, appended after the signature field: out of order */
+    uint8_t hash[2 + S_H] = { (5 << 3) | 2, S_H };
+    memcpy (hash + 2, env->batch->path[0].data, S_H);
+    buf = s_pack_extra (env, hash, sizeof hash, &len);
+    s_expect_verify (s_fx->reg, buf, len, MACX_EDECODE, "record envelope is not canonically encoded");
+    free (buf);
+    macx__envelope__free_unpacked (env, NULL);
+    s_taken_free (&t);
+}
+
+/* A revoked sender is refused before its proof is looked at, even with its
+ * root in the cache. */
+static void
+test_batch_revoked_sender (void **state)
+{
+    (void) state;
+    char *dir = s_tmpdir ();
+    assert_int_equal (macx_keys_generate (dir, "mi5", NULL, NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "ogd-dwp", NULL, NULL), 0);
+    macx_registry_t *reg = macx_registry_load (dir, NULL);
+    macx_identity_t *mi5 = macx_identity_load (dir, "mi5", NULL);
+    macx_identity_t *dwp = macx_identity_load (dir, "ogd-dwp", NULL);
+    assert_non_null (reg);
+    assert_non_null (mi5);
+    assert_non_null (dwp);
+    macx_record_batch_t *b = macx_record_batch_new (mi5, reg);
+    s_batch_fill (b, "ogd-dwp", 4);
+    s_taken_t t;
+    s_batch_take (b, &t);
+    macx_record_batch_destroy (&b);
+    macx_root_cache_t *cache = macx_root_cache_new ();
+    macx_record_t *rec = NULL;
+    macx_error_t err = { 0 };
+    assert_int_equal (macx_record_open_cached (dwp, reg, cache, t.buf[0], t.len[0], &rec, &err), 0);
+    macx_record_destroy (&rec);
+
+    /* Revoked in this very registry (what a reload that finds it revoked
+     * amounts to, with the agency's entry where the cache saw it): the root
+     * is in the cache, and is not consulted. */
+    macx_agency_t *a = (macx_agency_t *) macx_registry_find (reg, "mi5");
+    a->revoked = true;
+    for (size_t i = 0; i < t.n; i++) {
+        s_expect (macx_record_open_cached (dwp, reg, cache, t.buf[i], t.len[i], &rec, &err), &err,
+                  MACX_EREVOKED, "sender 'mi5' is revoked");
+        assert_null (rec);
+        s_expect_verify (reg, t.buf[i], t.len[i], MACX_EREVOKED, "sender 'mi5' is revoked");
+        assert_int_equal (macx_record_decode (t.buf[i], t.len[i], &rec, NULL), 0);
+        s_expect (macx_record_check_signature_cached (reg, cache, rec, &err), &err, MACX_EREVOKED,
+                  "sender 'mi5' is revoked");
+        assert_int_equal (macx_record_verified (rec), 0);
+        macx_record_destroy (&rec);
+    }
+    uint64_t verified, hits;
+    macx_root_cache_counts (cache, &verified, &hits);
+    assert_int_equal (verified, 1);
+    assert_int_equal (hits, 0);
+    /* The control: not revoked, the cache does hold the root. */
+    a->revoked = false;
+    assert_int_equal (macx_record_open_cached (dwp, reg, cache, t.buf[1], t.len[1], &rec, &err), 0);
+    macx_record_destroy (&rec);
+    macx_root_cache_counts (cache, &verified, &hits);
+    assert_int_equal (verified, 1);
+    assert_int_equal (hits, 1);
+
+    /* Revoked on disk, the registry reloaded. */
+    assert_int_equal (macx_keys_revoke (dir, "mi5", "test", &err), 0);
+    macx_registry_t *again = macx_registry_load (dir, NULL);
+    assert_non_null (again);
+    for (size_t i = 0; i < t.n; i++) {
+        s_expect (macx_record_open_cached (dwp, again, cache, t.buf[i], t.len[i], &rec, &err),
+                  &err, MACX_EREVOKED, "sender 'mi5' is revoked");
+        s_expect_verify (again, t.buf[i], t.len[i], MACX_EREVOKED, "sender 'mi5' is revoked");
+    }
+    macx_registry_destroy (&again);
+    macx_root_cache_destroy (&cache);
+    s_taken_free (&t);
+    macx_identity_destroy (&dwp);
+    macx_identity_destroy (&mi5);
+    macx_registry_destroy (&reg);
+    s_rmrf (&dir);
+}
+
+static void
+test_batch_every_bit_flip (void **state)
+{
+    (void) state;
+    s_taken_t t;
+    s_sealed_batch ("mi5", "ogd-dwp", 3, &t);
+    /* Record 0 has two path hashes, record 2 (the last, carried up) one.
+     * The cache holds the batch's good root throughout. */
+    macx_root_cache_t *cache = macx_root_cache_new ();
+    for (size_t i = 0; i < t.n; i++) {
+        macx_record_t *rec = NULL;
+        assert_int_equal (macx_record_open_cached (s_me ("ogd-dwp"), s_fx->reg, cache, t.buf[i],
+                                                   t.len[i], &rec, NULL), 0);
+        macx_record_destroy (&rec);
+    }
+    static const size_t which[] = { 0, 2 };
+    for (size_t w = 0; w < 2; w++) {
+        size_t i = which[w];
+        assert_true (t.len[i] < 640);
+        int by_code[-MACX_ECODE_MIN + 1] = { 0 };
+        s_every_bit_flip (t.buf[i], t.len[i], "ogd-dwp", cache, by_code);
+        assert_true (by_code[-MACX_EBATCHPATH] > 0);     /* header, ciphertext, path, root */
+        assert_true (by_code[-MACX_EFOREIGNROOT] > 0);   /* the signer's name */
+    }
+    macx_root_cache_destroy (&cache);
+    s_taken_free (&t);
+}
+
 /* ---- header checks ------------------------------------------------------ */
 
 static void
@@ -1580,6 +2591,15 @@ main (void)
         cmocka_unit_test (test_forge_control),
         cmocka_unit_test (test_forged_signature),
         cmocka_unit_test (test_forged_limits),
+        cmocka_unit_test (test_batch_round_trip),
+        cmocka_unit_test (test_batch_limits),
+        cmocka_unit_test (test_batch_forged_path),
+        cmocka_unit_test (test_batch_foreign_root),
+        cmocka_unit_test (test_batch_bad_signature),
+        cmocka_unit_test (test_batch_shape),
+        cmocka_unit_test (test_batch_unknown_fields),
+        cmocka_unit_test (test_batch_revoked_sender),
+        cmocka_unit_test (test_batch_every_bit_flip),
         cmocka_unit_test (test_check_header),
         cmocka_unit_test (test_seal_refuses),
         cmocka_unit_test (test_check_manifest),
