@@ -55,7 +55,8 @@ typedef struct {
  * position) with r's code, and returns that code. */
 int macx_yaml_error (macx_yaml_reader_t *r, struct fy_node *n, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
-int macx_yaml_verror (macx_yaml_reader_t *r, struct fy_node *n, const char *fmt, va_list ap);
+int macx_yaml_verror (macx_yaml_reader_t *r, struct fy_node *n, const char *fmt, va_list ap)
+    __attribute__ ((format (printf, 3, 0)));
 
 /* Checks that n is a mapping whose keys are plain scalars from allowed
  * (NULL-terminated), none twice, and that each of required (NULL or
