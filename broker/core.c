@@ -110,6 +110,17 @@ struct macx_core_t {
         int64_t clock_ms, at_ms;
     } *acks;
     size_t nacks, capacks;
+    /* Durability (docs/operations.md "Commits"): the store is opened with
+     * MDB_NOMETASYNC, so a commit syncs its data and writes its meta page
+     * unsynced; that page reaches the disk with the next commit's sync, or
+     * with mdb_env_sync. Until then the transaction's answers are held: the
+     * first held_acks ACKs and held_replies replies, and deliveries at or
+     * above durable_mseq. */
+    bool defer_sync;
+    size_t held_acks, held_replies;
+    uint64_t held_mseq;              /* next_mseq after the held transaction */
+    uint64_t durable_mseq;           /* mailbox entries below this are on disk */
+    uint64_t syncs_deferred, syncs_forced;
     /* the clock */
     macx_simtime_t *sim;             /* the simulated clock, or NULL (wall) */
     int64_t skew_ms, verdict_ms;
@@ -265,17 +276,19 @@ s_send_frame (macx_core_t *self, const uint8_t *rid, size_t rid_len, const Macx_
     return true;
 }
 
+/* Sends the first na ACKs (one Acks frame per sender) and then the first
+ * nr other replies, in order, and moves the rest to the front. */
 static void
-s_flush_replies (macx_core_t *self)
+s_flush_some (macx_core_t *self, size_t na, size_t nr)
 {
-    Macx__Ack *items = self->nacks ? calloc (self->nacks, sizeof *items) : NULL;
-    Macx__Ack **ptrs = self->nacks ? calloc (self->nacks, sizeof *ptrs) : NULL;
-    bool *sent = self->nacks ? calloc (self->nacks, sizeof *sent) : NULL;
-    for (size_t i = 0; items && ptrs && sent && i < self->nacks; i++) {
+    Macx__Ack *items = na ? calloc (na, sizeof *items) : NULL;
+    Macx__Ack **ptrs = na ? calloc (na, sizeof *ptrs) : NULL;
+    bool *sent = na ? calloc (na, sizeof *sent) : NULL;
+    for (size_t i = 0; items && ptrs && sent && i < na; i++) {
         if (sent[i])
             continue;
         size_t n = 0;
-        for (size_t j = i; j < self->nacks; j++) {
+        for (size_t j = i; j < na; j++) {
             if (sent[j] || self->acks[j].rid_len != self->acks[i].rid_len
                 || memcmp (self->acks[j].rid, self->acks[i].rid, self->acks[i].rid_len) != 0)
                 continue;
@@ -301,12 +314,40 @@ s_flush_replies (macx_core_t *self)
     free (items);
     free (ptrs);
     free (sent);
-    self->nacks = 0;
-    for (size_t i = 0; i < self->nreplies; i++)
+    memmove (self->acks, self->acks + na, (self->nacks - na) * sizeof *self->acks);
+    self->nacks -= na;
+    for (size_t i = 0; i < nr; i++)
         if (self->replies[i].frame)
             s_send_raw (self, self->replies[i].rid, self->replies[i].rid_len,
                         self->replies[i].frame, self->replies[i].len);
-    self->nreplies = 0;
+    memmove (self->replies, self->replies + nr, (self->nreplies - nr) * sizeof *self->replies);
+    self->nreplies -= nr;
+}
+
+/* Makes the held transaction durable (its meta page synced) and sends what
+ * waited for it; then everything queued. Returns false if the sync failed
+ * (the held answers then stay held; the next commit's sync carries them). */
+static bool
+s_make_durable (macx_core_t *self)
+{
+    if (self->held_acks || self->held_replies || self->durable_mseq < self->held_mseq) {
+        int rc = self->b->cfg.sync ? mdb_env_sync (self->env, 1) : 0;
+        if (rc) {
+            macx_log (MACX_LOG_ERROR, "sync failed", "error=\"%s\"", mdb_strerror (rc));
+            return false;
+        }
+        self->syncs_forced++;
+        self->durable_mseq = self->held_mseq;
+        self->held_acks = self->held_replies = 0;
+    }
+    return true;
+}
+
+static void
+s_flush_replies (macx_core_t *self)
+{
+    if (s_make_durable (self))
+        s_flush_some (self, self->nacks, self->nreplies);
 }
 
 static void
@@ -1095,8 +1136,9 @@ s_stats_json (macx_core_t *self, char **out, size_t *len)
     fseek (f, -1, SEEK_CUR);
     uint64_t roots_verified, roots_cached;
     macx_root_cache_counts (self->b->roots, &roots_verified, &roots_cached);
-    fprintf (f, ",\"batch_roots\":{\"verified\":%" PRIu64 ",\"cached\":%" PRIu64 "}",
-             roots_verified, roots_cached);
+    fprintf (f, ",\"batch_roots\":{\"verified\":%" PRIu64 ",\"cached\":%" PRIu64 "}"
+             ",\"meta_syncs\":{\"carried\":%" PRIu64 ",\"forced\":%" PRIu64 "}",
+             roots_verified, roots_cached, self->syncs_deferred, self->syncs_forced);
     char now[24];
     fprintf (f, ",\"clock\":{\"mode\":\"%s\",\"now\":\"%s\",\"max_skew_ms\":%" PRId64,
              self->sim ? "simulated" : "wall", macx_time_format (s_now (self), now), self->skew_ms);
@@ -1315,6 +1357,10 @@ s_deliver (macx_core_t *self)
                 break;
             }
             uint64_t mseq = s_get_be64 ((uint8_t *) k.mv_data + alen);
+            if (mseq >= self->durable_mseq) {   /* its commit is not on disk yet */
+                more = true;
+                break;
+            }
             s_send_deliver (self, s, mseq, &d, mseq < s->resent_below);
             s->cursor = mseq + 1;
             rc = mdb_cursor_get (cur, &k, &d, MDB_NEXT);
@@ -1670,10 +1716,28 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
     self->batches++;
     macx_hist_add (&self->batch_size, n);
     macx_hist_add (&self->commit_us, (macx_clock_mono_ns () - t0) / 1000);
+    bool defer = !failed && self->defer_sync && !final;
+    if (defer) {
+        /* This commit's sync carried the held transaction's meta page: it
+         * is on disk, and what waited for it goes. */
+        self->durable_mseq = self->held_mseq;
+        s_flush_some (self, self->held_acks, self->held_replies);
+        self->held_acks = self->held_replies = 0;
+        self->syncs_deferred++;
+    }
+    if (!failed)
+        self->held_mseq = self->next_mseq;
     for (size_t i = 0; i < n; i++)
         if (jobs[i]->kind != JOB_RECORD && jobs[i]->kind != JOB_RECEIPT)
             s_session_job (self, jobs[i]);
-    s_flush_replies (self);
+    if (defer) {
+        /* This transaction's answers wait for the next commit, or for the
+         * sync core does when nothing more is ready (macx_core_run). */
+        self->held_acks = self->nacks;
+        self->held_replies = self->nreplies;
+    }
+    else
+        s_flush_replies (self);   /* syncs first */
     s_deliver (self);
     s_grant (self);
 }
@@ -1742,7 +1806,8 @@ macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
         || (rc = mdb_env_set_maxdbs (self->env, MACX_AUDIT_MAXDBS))
         || (rc = mdb_env_set_mapsize (self->env, b->cfg.map_size))
         || (rc = mdb_env_open (self->env, b->cfg.data_dir,
-                               MDB_NOTLS | (b->cfg.sync ? 0 : MDB_NOSYNC), 0600))) {
+                               MDB_NOTLS | (b->cfg.sync ? MDB_NOMETASYNC : MDB_NOSYNC),
+                               0600))) {
         macx_error_set (err, MACX_ESTORE, "%s: cannot open the store: %s", b->cfg.data_dir,
                         mdb_strerror (rc));
         goto fail;
@@ -1765,6 +1830,8 @@ macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
         goto fail;
     }
     self->next_mseq = v ? v : 1;
+    self->durable_mseq = self->held_mseq = self->next_mseq;
+    self->defer_sync = b->cfg.sync && !self->sim;
     MDB_stat st;
     self->gaps_stored = mdb_stat (txn, self->gaps, &st) != 0 || st.ms_entries > 0;
     /* Mailbox depth per agency, for statistics and sessions. */
@@ -1902,6 +1969,16 @@ macx_core_run (macx_core_t *self)
             }
             if (n < max)
                 break;
+        }
+        if (!done && (self->held_acks || self->held_replies
+                      || self->durable_mseq < self->held_mseq)) {
+            /* Answers wait for a sync: when nothing more is ready to go
+             * into another transaction, sync now rather than wait. */
+            zmq_pollitem_t more = { self->in, 0, ZMQ_POLLIN, 0 };
+            if (zmq_poll (&more, 1, 0) == 0) {
+                s_flush_replies (self);
+                s_deliver (self);
+            }
         }
         if (!done && rc == 0) {
             /* idle: periodic checkpoint and purge via an empty batch */
