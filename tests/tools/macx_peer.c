@@ -186,31 +186,41 @@ s_records_init (s_peer_t *self, macx_error_t *err)
                               &self->payload, &self->manifest, &self->nmanifest, err);
 }
 
+/* Fills h for record number index (its id in id, its strings in the
+ * caller's subject and case_id buffers), with the next sequence. */
+static void
+s_header (s_peer_t *self, uint64_t index, Macx__Header *h, uint8_t id[MACX_RECORD_ID_BYTES],
+          char subject[32], char case_id[32])
+{
+    memcpy (id, self->id_prefix, 8);
+    for (int i = 0; i < 8; i++)
+        id[8 + i] = (uint8_t) (index >> (56 - 8 * i));
+    snprintf (subject, 32, "S-%" PRIu64, index % 1000);
+    snprintf (case_id, 32, "C-SOAK-%" PRIu64, index);
+    macx__header__init (h);
+    h->record_id = (ProtobufCBinaryData) { MACX_RECORD_ID_BYTES, id };
+    h->recipients = self->recipients;
+    h->n_recipients = self->nrecipients;
+    h->sequence = self->sequence++;
+    h->subject = subject;
+    h->case_id = case_id;
+    h->phase = (Macx__Phase) self->tpl->phase;
+    h->case_phase = (Macx__Phase) self->tpl->phase;
+    h->record_type = (char *) self->tpl->type;
+    h->purpose = "mac_case_management";
+    h->legal_basis = "";
+    h->manifest = self->manifest;
+    h->n_manifest = self->nmanifest;
+}
+
 /* Seals record number index into a Frame message (prefix + envelope). */
 static int
 s_record (s_peer_t *self, uint64_t index, zmq_msg_t *m, macx_error_t *err)
 {
     uint8_t id[MACX_RECORD_ID_BYTES];
-    memcpy (id, self->id_prefix, 8);
-    for (int i = 0; i < 8; i++)
-        id[8 + i] = (uint8_t) (index >> (56 - 8 * i));
     char subject[32], case_id[32];
-    snprintf (subject, sizeof subject, "S-%" PRIu64, index % 1000);
-    snprintf (case_id, sizeof case_id, "C-SOAK-%" PRIu64, index);
-    Macx__Header h = MACX__HEADER__INIT;
-    h.record_id = (ProtobufCBinaryData) { sizeof id, id };
-    h.recipients = self->recipients;
-    h.n_recipients = self->nrecipients;
-    h.sequence = self->sequence++;
-    h.subject = subject;
-    h.case_id = case_id;
-    h.phase = (Macx__Phase) self->tpl->phase;
-    h.case_phase = (Macx__Phase) self->tpl->phase;
-    h.record_type = (char *) self->tpl->type;
-    h.purpose = "mac_case_management";
-    h.legal_basis = "";
-    h.manifest = self->manifest;
-    h.n_manifest = self->nmanifest;
+    Macx__Header h;
+    s_header (self, index, &h, id, subject, case_id);
     uint8_t *sealed = NULL;
     size_t len = 0;
     int rc = macx_record_seal (self->identity, self->registry, &h, self->payload, &sealed, &len,
@@ -446,23 +456,9 @@ s_batch_seal (s_peer_t *self, uint64_t first, size_t n, s_sealed_t *out, macx_er
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         uint8_t id[MACX_RECORD_ID_BYTES];
-        memcpy (id, self->id_prefix, 8);
-        for (int k = 0; k < 8; k++)
-            id[8 + k] = (uint8_t) ((first + i) >> (56 - 8 * k));
-        Macx__Header h = MACX__HEADER__INIT;
-        h.record_id = (ProtobufCBinaryData) { sizeof id, id };
-        h.recipients = self->recipients;
-        h.n_recipients = self->nrecipients;
-        h.sequence = self->sequence++;
-        h.subject = "S-BATCH";
-        h.case_id = "C-BATCH";
-        h.phase = (Macx__Phase) self->tpl->phase;
-        h.case_phase = (Macx__Phase) self->tpl->phase;
-        h.record_type = (char *) self->tpl->type;
-        h.purpose = "mac_case_management";
-        h.legal_basis = "";
-        h.manifest = self->manifest;
-        h.n_manifest = self->nmanifest;
+        char subject[32], case_id[32];
+        Macx__Header h;
+        s_header (self, first + i, &h, id, subject, case_id);
         rc = macx_record_batch_add (b, &h, self->payload, err);
     }
     if (!rc)
