@@ -314,13 +314,15 @@ s_flush_some (macx_core_t *self, size_t na, size_t nr)
     free (items);
     free (ptrs);
     free (sent);
-    memmove (self->acks, self->acks + na, (self->nacks - na) * sizeof *self->acks);
+    if (na && self->nacks > na)   /* never with a NULL array: UB even for 0 bytes */
+        memmove (self->acks, self->acks + na, (self->nacks - na) * sizeof *self->acks);
     self->nacks -= na;
     for (size_t i = 0; i < nr; i++)
         if (self->replies[i].frame)
             s_send_raw (self, self->replies[i].rid, self->replies[i].rid_len,
                         self->replies[i].frame, self->replies[i].len);
-    memmove (self->replies, self->replies + nr, (self->nreplies - nr) * sizeof *self->replies);
+    if (nr && self->nreplies > nr)
+        memmove (self->replies, self->replies + nr, (self->nreplies - nr) * sizeof *self->replies);
     self->nreplies -= nr;
 }
 
