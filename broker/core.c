@@ -40,7 +40,7 @@
 typedef struct {
     bool in_batch;
     uint8_t root[MACX_BATCH_HASH_BYTES];
-    uint32_t index, count;
+    uint32_t index;
     uint8_t ended[S_ROOTS_KEPT][MACX_BATCH_HASH_BYTES];
     int nended, next_ended;
 } s_batch_order_t;
@@ -59,6 +59,7 @@ typedef struct {
     bool dirty;                      /* may have something to deliver */
     int fed;                         /* its federate index (simulated clock), or -1 */
     s_batch_order_t order, order_committed;   /* as a sender of batch-signed records */
+    bool order_moved;                /* order changed in the transaction under way */
 } s_session_t;
 
 /* A federate's time request, applied once every record it sent before it
@@ -112,13 +113,13 @@ struct macx_core_t {
     size_t nacks, capacks;
     /* Durability (docs/operations.md "Commits"): the store is opened with
      * MDB_NOMETASYNC, so a commit syncs its data and writes its meta page
-     * unsynced; that page reaches the disk with the next commit's sync, or
-     * with mdb_env_sync. Until then the transaction's answers are held: the
-     * first held_acks ACKs and held_replies replies, and deliveries at or
-     * above durable_mseq. */
+     * unsynced (meta_pending); that page reaches the disk with the next
+     * commit's sync, or with mdb_env_sync. Until then the transaction's
+     * answers are held: the first held_acks ACKs and held_replies replies,
+     * and deliveries at or above durable_mseq. */
     bool defer_sync;
+    bool meta_pending;               /* the last commit's meta page is not synced */
     size_t held_acks, held_replies;
-    uint64_t held_mseq;              /* next_mseq after the held transaction */
     uint64_t durable_mseq;           /* mailbox entries below this are on disk */
     uint64_t syncs_deferred, syncs_forced;
     /* the clock */
@@ -332,16 +333,17 @@ s_flush_some (macx_core_t *self, size_t na, size_t nr)
 static bool
 s_make_durable (macx_core_t *self)
 {
-    if (self->held_acks || self->held_replies || self->durable_mseq < self->held_mseq) {
-        int rc = self->b->cfg.sync ? mdb_env_sync (self->env, 1) : 0;
+    if (self->meta_pending) {
+        int rc = mdb_env_sync (self->env, 1);
         if (rc) {
             macx_log (MACX_LOG_ERROR, "sync failed", "error=\"%s\"", mdb_strerror (rc));
             return false;
         }
         self->syncs_forced++;
-        self->durable_mseq = self->held_mseq;
-        self->held_acks = self->held_replies = 0;
+        self->meta_pending = false;
     }
+    self->durable_mseq = self->next_mseq;   /* no transaction is open here */
+    self->held_acks = self->held_replies = 0;
     return true;
 }
 
@@ -750,6 +752,18 @@ s_hex8 (const uint8_t *root, char out[17])
         snprintf (out + 2 * i, 3, "%02x", root[i]);
 }
 
+/* The batch in progress has ended: its root joins those not to return. */
+static void
+s_batch_end (s_batch_order_t *o)
+{
+    if (!o->in_batch)
+        return;
+    memcpy (o->ended[o->next_ended], o->root, MACX_BATCH_HASH_BYTES);
+    o->next_ended = (o->next_ended + 1) % S_ROOTS_KEPT;
+    o->nended += o->nended < S_ROOTS_KEPT;
+    o->in_batch = false;
+}
+
 /* Checks and moves the sender's place in its batches; 0, or the reason to
  * refuse with msg filled. */
 static int
@@ -761,12 +775,8 @@ s_batch_order (macx_core_t *self, const Macx__Header *h, const Macx__BatchProof 
         return 0;   /* no room to follow it: the sequence check still holds */
     s_batch_order_t *o = &s->order;
     if (!p) {   /* signed on its own: ends the batch in progress */
-        if (o->in_batch) {
-            memcpy (o->ended[o->next_ended], o->root, MACX_BATCH_HASH_BYTES);
-            o->next_ended = (o->next_ended + 1) % S_ROOTS_KEPT;
-            o->nended += o->nended < S_ROOTS_KEPT;
-            o->in_batch = false;
-        }
+        s->order_moved |= o->in_batch;
+        s_batch_end (o);
         return 0;
     }
     char a[17], b[17];
@@ -779,6 +789,7 @@ s_batch_order (macx_core_t *self, const Macx__Header *h, const Macx__BatchProof 
             return MACX__REASON__BATCH_REORDERED;
         }
         o->index = p->index;
+        s->order_moved = true;
         return 0;
     }
     for (int i = 0; i < o->nended; i++)
@@ -792,29 +803,29 @@ s_batch_order (macx_core_t *self, const Macx__Header *h, const Macx__BatchProof 
                       o->in_batch ? b : "");
             return MACX__REASON__BATCH_MISMATCH;
         }
-    if (o->in_batch) {
-        memcpy (o->ended[o->next_ended], o->root, MACX_BATCH_HASH_BYTES);
-        o->next_ended = (o->next_ended + 1) % S_ROOTS_KEPT;
-        o->nended += o->nended < S_ROOTS_KEPT;
-    }
+    s_batch_end (o);
     o->in_batch = true;
     memcpy (o->root, p->root.data, MACX_BATCH_HASH_BYTES);
     o->index = p->index;
-    o->count = p->count;
+    s->order_moved = true;
     return 0;
 }
 
 /* After a commit the batch positions stand; after an abort they are as
- * they were (the refused records come again). */
+ * they were (the refused records come again). Only the senders whose
+ * position moved in this transaction are copied. */
 static void
 s_batch_order_settle (macx_core_t *self, bool committed)
 {
     for (int i = 0; i < self->nsessions; i++) {
         s_session_t *s = &self->sessions[i];
+        if (!s->order_moved)
+            continue;
         if (committed)
             s->order_committed = s->order;
         else
             s->order = s->order_committed;
+        s->order_moved = false;
     }
 }
 
@@ -1720,15 +1731,15 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
     macx_hist_add (&self->commit_us, (macx_clock_mono_ns () - t0) / 1000);
     bool defer = !failed && self->defer_sync && !final;
     if (defer) {
-        /* This commit's sync carried the held transaction's meta page: it
-         * is on disk, and what waited for it goes. */
-        self->durable_mseq = self->held_mseq;
+        /* This commit's sync carried the previous transaction's meta page:
+         * that one is on disk, and what waited for it goes. */
+        self->durable_mseq = mseq0;
         s_flush_some (self, self->held_acks, self->held_replies);
         self->held_acks = self->held_replies = 0;
         self->syncs_deferred++;
     }
     if (!failed)
-        self->held_mseq = self->next_mseq;
+        self->meta_pending = self->b->cfg.sync;   /* this commit's own meta page */
     for (size_t i = 0; i < n; i++)
         if (jobs[i]->kind != JOB_RECORD && jobs[i]->kind != JOB_RECEIPT)
             s_session_job (self, jobs[i]);
@@ -1832,8 +1843,9 @@ macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
         goto fail;
     }
     self->next_mseq = v ? v : 1;
-    self->durable_mseq = self->held_mseq = self->next_mseq;
+    self->durable_mseq = self->next_mseq;
     self->defer_sync = b->cfg.sync && !self->sim;
+    self->meta_pending = b->cfg.sync;   /* the start entry's commit, below */
     MDB_stat st;
     self->gaps_stored = mdb_stat (txn, self->gaps, &st) != 0 || st.ms_entries > 0;
     /* Mailbox depth per agency, for statistics and sessions. */
@@ -1972,10 +1984,10 @@ macx_core_run (macx_core_t *self)
             if (n < max)
                 break;
         }
-        if (!done && (self->held_acks || self->held_replies
-                      || self->durable_mseq < self->held_mseq)) {
-            /* Answers wait for a sync: when nothing more is ready to go
-             * into another transaction, sync now rather than wait. */
+        if (!done && self->meta_pending) {
+            /* Answers (or the store at rest) wait for a sync: when nothing
+             * more is ready to go into another transaction, sync now rather
+             * than wait. */
             zmq_pollitem_t more = { self->in, 0, ZMQ_POLLIN, 0 };
             if (zmq_poll (&more, 1, 0) == 0) {
                 s_flush_replies (self);
