@@ -42,17 +42,10 @@ static void
 s_head_digest (const char *signer, uint32_t count, const uint8_t root[S_HASH], uint8_t out[64])
 {
     crypto_generichash_state st;
-    uint8_t n[8] = { 0 };
     crypto_generichash_init (&st, NULL, 0, 64);
     crypto_generichash_update (&st, (const uint8_t *) "macx-batch-v1", 13);
-    size_t sl = strlen (signer);
-    for (int i = 0; i < 8; i++)
-        n[i] = (uint8_t) ((uint64_t) sl >> (8 * i));
-    crypto_generichash_update (&st, n, 8);
-    crypto_generichash_update (&st, (const uint8_t *) signer, sl);
-    for (int i = 0; i < 8; i++)
-        n[i] = (uint8_t) ((uint64_t) count >> (8 * i));
-    crypto_generichash_update (&st, n, 8);
+    macx_record_hash_len (&st, signer, strlen (signer));
+    macx_record_hash_u64 (&st, count);
     crypto_generichash_update (&st, root, S_HASH);
     crypto_generichash_final (&st, out, 64);
 }
@@ -386,11 +379,9 @@ macx_batch_check_shape (const Macx__BatchProof *p, macx_error_t *err)
 }
 
 int
-macx_batch_check (const macx_registry_t *registry, macx_root_cache_t *cache,
-                  const Macx__Envelope *env, const macx_agency_t *sender, const uint8_t digest[64],
-                  macx_error_t *err)
+macx_batch_check (macx_root_cache_t *cache, const Macx__Envelope *env,
+                  const macx_agency_t *sender, const uint8_t digest[64], macx_error_t *err)
 {
-    (void) registry;   /* the sender was found in it already */
     const Macx__BatchProof *p = env->batch;
     int rc = macx_batch_check_shape (p, err);
     if (rc)

@@ -209,8 +209,8 @@ macx_record_check_header (const Macx__Header *h, macx_error_t *err)
 
 /* ---- the signed digest ------------------------------------------------- */
 
-static void
-s_hash_u64 (crypto_generichash_state *st, uint64_t n)
+void
+macx_record_hash_u64 (crypto_generichash_state *st, uint64_t n)
 {
     uint8_t le[8];
     for (int i = 0; i < 8; i++)
@@ -218,10 +218,10 @@ s_hash_u64 (crypto_generichash_state *st, uint64_t n)
     crypto_generichash_update (st, le, sizeof le);
 }
 
-static void
-s_hash_len (crypto_generichash_state *st, const void *data, size_t len)
+void
+macx_record_hash_len (crypto_generichash_state *st, const void *data, size_t len)
 {
-    s_hash_u64 (st, len);
+    macx_record_hash_u64 (st, len);
     if (len)
         crypto_generichash_update (st, data, len);
 }
@@ -233,17 +233,17 @@ s_digest (const Macx__Envelope *env, uint8_t out[64])
 {
     crypto_generichash_state st;
     crypto_generichash_init (&st, NULL, 0, 64);
-    s_hash_len (&st, "macx-record-v1", 14);
-    s_hash_u64 (&st, env->version);
-    s_hash_len (&st, env->header.data, env->header.len);
-    s_hash_len (&st, env->nonce.data, env->nonce.len);
-    s_hash_len (&st, env->ciphertext.data, env->ciphertext.len);
-    s_hash_u64 (&st, env->n_wraps);
+    macx_record_hash_len (&st, "macx-record-v1", 14);
+    macx_record_hash_u64 (&st, env->version);
+    macx_record_hash_len (&st, env->header.data, env->header.len);
+    macx_record_hash_len (&st, env->nonce.data, env->nonce.len);
+    macx_record_hash_len (&st, env->ciphertext.data, env->ciphertext.len);
+    macx_record_hash_u64 (&st, env->n_wraps);
     for (size_t i = 0; i < env->n_wraps; i++) {
         const Macx__KeyWrap *w = env->wraps[i];
-        s_hash_len (&st, w->recipient, strlen (w->recipient));
-        s_hash_len (&st, w->nonce.data, w->nonce.len);
-        s_hash_len (&st, w->wrapped.data, w->wrapped.len);
+        macx_record_hash_len (&st, w->recipient, strlen (w->recipient));
+        macx_record_hash_len (&st, w->nonce.data, w->nonce.len);
+        macx_record_hash_len (&st, w->wrapped.data, w->wrapped.len);
     }
     crypto_generichash_final (&st, out, 64);
 }
@@ -520,7 +520,7 @@ macx_record_check_signature_cached (const macx_registry_t *registry, macx_root_c
     uint8_t digest[64];
     s_digest (self->envelope, digest);
     if (self->envelope->batch) {
-        int rc = macx_batch_check (registry, cache, self->envelope, sender, digest, err);
+        int rc = macx_batch_check (cache, self->envelope, sender, digest, err);
         if (rc)
             return rc;
     }

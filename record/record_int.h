@@ -3,6 +3,8 @@
 #ifndef MACX_RECORD_INT_H
 #define MACX_RECORD_INT_H
 
+#include <sodium.h>
+
 #include "record.h"
 
 typedef struct {
@@ -29,12 +31,16 @@ void macx_sealed_envelope (const macx_sealed_t *s, Macx__Envelope *env, Macx__Ke
 int macx_envelope_pack (const Macx__Envelope *env, uint8_t **out, size_t *outlen,
                         macx_error_t *err);
 
+/* The digests' encoding: a little-endian u64, and bytes prefixed with
+ * their length as one. */
+void macx_record_hash_u64 (crypto_generichash_state *st, uint64_t n);
+void macx_record_hash_len (crypto_generichash_state *st, const void *data, size_t len);
+
 /* Checks env's batch proof for a record whose signed digest is `digest`
  * from `sender`: shape, signer, path to the root, and the root's signature
  * (once per cache). */
-int macx_batch_check (const macx_registry_t *registry, macx_root_cache_t *cache,
-                      const Macx__Envelope *env, const macx_agency_t *sender,
-                      const uint8_t digest[64], macx_error_t *err);
+int macx_batch_check (macx_root_cache_t *cache, const Macx__Envelope *env,
+                      const macx_agency_t *sender, const uint8_t digest[64], macx_error_t *err);
 
 /* Checks the proof's sizes (no crypto): used by decode. */
 int macx_batch_check_shape (const Macx__BatchProof *p, macx_error_t *err);
