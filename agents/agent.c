@@ -512,10 +512,17 @@ s_pending_push (macx_agent_t *self, const uint8_t *id, uint64_t sequence, uint8_
 /* Signs the open batch and queues its records, in the order posted. A
  * failure (out of memory, the signer) loses the batch: each record comes
  * back as a NACK with INTERNAL_ERROR, so nothing posted goes unanswered. */
+/* Records in the open batch (0 when not batching). */
+static size_t
+s_batched (const macx_agent_t *self)
+{
+    return self->batch ? macx_record_batch_count (self->batch) : 0;
+}
+
 static int
 s_batch_close (macx_agent_t *self, macx_error_t *err)
 {
-    size_t n = self->batch ? macx_record_batch_count (self->batch) : 0;
+    size_t n = s_batched (self);
     if (!n)
         return MACX_OK;
     macx_error_t e = { 0 };
@@ -547,19 +554,20 @@ s_batch_close (macx_agent_t *self, macx_error_t *err)
     return rc;
 }
 
-static bool
-s_batching (const macx_agent_t *self)
-{
-    return self->batch != NULL;
-}
-
 int
 macx_agent_post (macx_agent_t *self, Macx__Header *h, const Macx__Payload *payload, void *user,
                  macx_error_t *err)
 {
     if (self->cfg.sim) {
+        /* The claim is the agency's clock, which starts with the first
+         * event: before it there is no simulated time to claim, and the
+         * broker would judge the record by its wall-clock creation time. */
+        if (self->now_ms <= 0)
+            return macx_error_set (err, MACX_EINVAL, "simulated clock: no event handed out yet, "
+                                   "so %s has no time to claim; post in answer to an event",
+                                   self->cfg.agency);
         /* The simulated clock's sequences count from 1, so that equal times
-         * order alike in every run; the claim is the agency's clock. */
+         * order alike in every run. */
         self->last_sequence++;
         h->sim_ms = self->now_ms;
         h->sim_day = (int32_t) (self->now_ms / 86400000);
@@ -572,8 +580,8 @@ macx_agent_post (macx_agent_t *self, Macx__Header *h, const Macx__Payload *paylo
     macx_record_new_id (self->posted_id);
     h->record_id = (ProtobufCBinaryData) { MACX_RECORD_ID_BYTES, self->posted_id };
     h->sequence = self->last_sequence;
-    if (s_batching (self)) {
-        size_t at = macx_record_batch_count (self->batch);
+    if (self->batch) {
+        size_t at = s_batched (self);
         int rc = macx_record_batch_add (self->batch, h, payload, err);
         if (rc)
             return rc;
@@ -1106,8 +1114,7 @@ macx_agent_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, mac
         if (self->r_n && (self->r_n >= (size_t) self->cfg.receipt_batch
                           || now - self->r_first_ms >= self->cfg.receipt_delay_ms))
             macx_agent_flush (self);
-        if (s_batching (self) && macx_record_batch_count (self->batch)
-            && now - self->batch_first_ms >= self->cfg.batch_ms)
+        if (s_batched (self) && now - self->batch_first_ms >= self->cfg.batch_ms)
             s_batch_close (self, NULL);   /* due */
         if (s_event_pop (self, ev))
             return MACX_OK;
@@ -1120,7 +1127,7 @@ macx_agent_next (macx_agent_t *self, int timeout_ms, macx_agent_event_t *ev, mac
             return macx_error_set (err, MACX_ETIMEOUT, "no event within %d ms", timeout_ms);
         }
         int64_t wait = deadline - now;
-        if (s_batching (self) && macx_record_batch_count (self->batch)) {
+        if (s_batched (self)) {
             /* The application waits with nothing to hand it: nothing more
              * is posted until something comes, so the batch goes now. */
             s_batch_close (self, NULL);

@@ -111,7 +111,9 @@ macx_identity_t *macx_agent_identity (macx_agent_t *self);
  * post). user comes back with the ACK/NACK. Never blocks for long: when
  * the broker is unreachable the record waits and is sent on reconnect.
  * A REPLAY answer to a record sent again after a reconnect comes back as
- * an ACK (the broker stored it before we heard back). */
+ * an ACK (the broker stored it before we heard back). With cfg.sim the
+ * record claims macx_agent_now, so a post before the first event is
+ * refused (MACX_EINVAL): there is no simulated time yet to claim. */
 int macx_agent_post (macx_agent_t *self, Macx__Header *header, const Macx__Payload *payload,
                      void *user, macx_error_t *err);
 
