@@ -87,6 +87,7 @@ typedef struct {
     /* what happened */
     uint64_t sent, acked, nacked, errors, delivered, eagain;
     char first_nack[40], first_error[40];
+    char last_nack[40], last_error[40];
     char first_error_msg[200];
     macx_hist_t hist;              /* ns, send -> answer (good) */
     uint64_t *sent_at;             /* good: send time by record index (0: answered) */
@@ -294,12 +295,15 @@ s_read (s_peer_t *self, bool keep)
             }
             break;
         case MACX__FRAME__KIND_NACK:
+            snprintf (self->last_nack, sizeof self->last_nack, "%s",
+                      macx_reason_name (f->nack->reason));
             if (!self->nacked++)
-                snprintf (self->first_nack, sizeof self->first_nack, "%s",
-                          macx_reason_name (f->nack->reason));
+                snprintf (self->first_nack, sizeof self->first_nack, "%s", self->last_nack);
             s_answered (self, &f->nack->record_id, now);
             break;
         case MACX__FRAME__KIND_ERROR:
+            snprintf (self->last_error, sizeof self->last_error, "%s",
+                      macx_reason_name (f->error->reason));
             if (!self->errors++) {
                 snprintf (self->first_error, sizeof self->first_error, "%s",
                           macx_reason_name (f->error->reason));
@@ -506,32 +510,17 @@ s_step (s_peer_t *self, const char *step, const s_sealed_t *r)
         zmq_msg_close (&m);
     else
         self->sent++;
+    uint64_t acked = self->acked, nacked = self->nacked, errors = self->errors;
     uint64_t end = macx_clock_mono_ns () + 5000 * S_MS;
     while (strcmp (answer, "NONE") == 0 && macx_clock_mono_ns () < end) {
         s_wait (self, ZMQ_POLLIN, 100);
-        for (;;) {
-            zmq_msg_t in;
-            zmq_msg_init (&in);
-            if (zmq_msg_recv (&in, self->dealer, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close (&in);
-                break;
-            }
-            Macx__Frame *f = macx__frame__unpack (NULL, zmq_msg_size (&in), zmq_msg_data (&in));
-            zmq_msg_close (&in);
-            if (!f)
-                continue;
-            if (f->kind_case == MACX__FRAME__KIND_ACK || f->kind_case == MACX__FRAME__KIND_ACKS) {
-                snprintf (answer, sizeof answer, "ACK");
-                self->acked++;
-            }
-            else if (f->kind_case == MACX__FRAME__KIND_NACK) {
-                snprintf (answer, sizeof answer, "%s", macx_reason_name (f->nack->reason));
-                self->nacked++;
-            }
-            else if (f->kind_case == MACX__FRAME__KIND_ERROR)
-                snprintf (answer, sizeof answer, "ERROR:%s", macx_reason_name (f->error->reason));
-            macx__frame__free_unpacked (f, NULL);
-        }
+        s_read (self, true);
+        if (self->acked > acked)
+            snprintf (answer, sizeof answer, "ACK");
+        else if (self->nacked > nacked)
+            snprintf (answer, sizeof answer, "%s", self->last_nack);
+        else if (self->errors > errors)
+            snprintf (answer, sizeof answer, "ERROR:%s", self->last_error);
     }
     printf ("{\"step\":\"%s\",\"answer\":\"%s\"}\n", step, answer);
     fflush (stdout);
