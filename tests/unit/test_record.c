@@ -158,6 +158,29 @@ s_hdr (s_hdr_t *x, const char *type, int phase, const char *to, const char *fiel
     x->h.n_manifest = n;
 }
 
+/* A generic payload of one field, "text" = value, and its storage. */
+typedef struct {
+    Macx__Field f, *fs[1];
+    Macx__Generic g;
+    Macx__Payload p;
+} s_text_t;
+
+static Macx__Payload *
+s_text (s_text_t *t, const char *value)
+{
+    macx__field__init (&t->f);
+    t->f.name = "text";
+    t->f.value = (char *) value;
+    t->fs[0] = &t->f;
+    macx__generic__init (&t->g);
+    t->g.n_fields = 1;
+    t->g.fields = t->fs;
+    macx__payload__init (&t->p);
+    t->p.body_case = MACX__PAYLOAD__BODY_GENERIC;
+    t->p.generic = &t->g;
+    return &t->p;
+}
+
 /* ---- payloads built by hand, one per record type ------------------------ */
 
 static char *s_risks[] = { "travel_to_conflict_zone", "online_extremist_material" };
@@ -351,15 +374,8 @@ s_small (const char *to, size_t *len)
 {
     s_hdr_t *x = malloc (sizeof *x);
     s_hdr (x, "note", 2, to, "text");
-    Macx__Field f = MACX__FIELD__INIT, *fs[1] = { &f };
-    f.name = "text";
-    f.value = "hello";
-    Macx__Generic g = MACX__GENERIC__INIT;
-    g.n_fields = 1;
-    g.fields = fs;
-    Macx__Payload p = MACX__PAYLOAD__INIT;
-    p.body_case = MACX__PAYLOAD__BODY_GENERIC;
-    p.generic = &g;
+    s_text_t t;
+    Macx__Payload p = *s_text (&t, "hello");
     uint8_t *out = s_seal ("mi5", x, &p, len);
     free (x);
     return out;
@@ -821,15 +837,8 @@ test_truncated (void **state)
     char *big = malloc (64 * 1024 + 1);
     memset (big, 'a', 64 * 1024);
     big[64 * 1024] = '\0';
-    Macx__Field f = MACX__FIELD__INIT, *fs[1] = { &f };
-    f.name = "text";
-    f.value = big;
-    Macx__Generic g = MACX__GENERIC__INIT;
-    g.n_fields = 1;
-    g.fields = fs;
-    Macx__Payload p = MACX__PAYLOAD__INIT;
-    p.body_case = MACX__PAYLOAD__BODY_GENERIC;
-    p.generic = &g;
+    s_text_t t;
+    Macx__Payload p = *s_text (&t, big);
     sealed = s_seal ("mi5", x, &p, &len);
     for (size_t n = 0; n < len; n += (n + 200 >= len ? 1 : 97)) {
         macx_record_t *rec = NULL;
@@ -878,15 +887,8 @@ test_empty_and_oversized (void **state)
     char *huge = malloc (MACX_RECORD_MAX + 1);
     memset (huge, 'a', MACX_RECORD_MAX);
     huge[MACX_RECORD_MAX] = '\0';
-    Macx__Field f = MACX__FIELD__INIT, *fs[1] = { &f };
-    f.name = "text";
-    f.value = huge;
-    Macx__Generic g = MACX__GENERIC__INIT;
-    g.n_fields = 1;
-    g.fields = fs;
-    Macx__Payload p = MACX__PAYLOAD__INIT;
-    p.body_case = MACX__PAYLOAD__BODY_GENERIC;
-    p.generic = &g;
+    s_text_t t;
+    Macx__Payload p = *s_text (&t, huge);
     uint8_t *out = (uint8_t *) 1;
     s_expect (macx_record_seal (s_me ("mi5"), s_fx->reg, &x->h, &p, &out, &len, &err), &err,
               MACX_ETOOBIG, "over the limit of 1048576");
@@ -1337,15 +1339,8 @@ s_batch_fill (macx_record_batch_t *b, const char *to, size_t n)
     for (size_t i = 0; i < n; i++) {
         char text[32];
         snprintf (text, sizeof text, "record %zu", i);
-        Macx__Field f = MACX__FIELD__INIT, *fs[1] = { &f };
-        f.name = "text";
-        f.value = text;
-        Macx__Generic g = MACX__GENERIC__INIT;
-        g.n_fields = 1;
-        g.fields = fs;
-        Macx__Payload p = MACX__PAYLOAD__INIT;
-        p.body_case = MACX__PAYLOAD__BODY_GENERIC;
-        p.generic = &g;
+        s_text_t t;
+        Macx__Payload p = *s_text (&t, text);
         s_hdr (x, "note", 2, to, "text");
         x->h.sequence = (uint64_t) i + 1;
         int rc = macx_record_batch_add (b, &x->h, &p, &err);
