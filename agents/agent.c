@@ -50,6 +50,7 @@ struct macx_agent_t {
     const macx_agency_t *broker;
     void *ctx, *dealer, *monitor;
     bool connected, refused;
+    bool holding;                  /* a batch is being queued: send it when whole */
     uint64_t last_sequence;
     uint8_t posted_id[MACX_RECORD_ID_BYTES];
     s_pending_t *pending;            /* awaiting an answer: [p0, p0 + npending), in order */
@@ -114,7 +115,8 @@ static size_t
 s_hash (const uint8_t *id, size_t cap)
 {
     uint64_t h;
-    memcpy (&h, id, 8);   /* ids are random */
+    /* the random tail: an id starts with its creation time (macx_record_new_id) */
+    memcpy (&h, id + MACX_RECORD_ID_BYTES - 8, 8);
     return (size_t) (h & (cap - 1));
 }
 
@@ -380,31 +382,83 @@ s_send_record (macx_agent_t *self, const s_pending_t *p)
     return MACX_OK;
 }
 
+/* Sends pending[i .. i+n) (n > 1, none sent yet) in one Records frame. */
+static int
+s_send_records (macx_agent_t *self, size_t i, size_t n, size_t bytes)
+{
+    uint8_t prefix[16];
+    size_t body = bytes;
+    for (size_t j = 0; j < n; j++)
+        body += macx_frame_prefix (1, self->pending[i + j].len, prefix);
+    size_t plen = macx_frame_prefix (MACX__FRAME__KIND_RECORDS, body, prefix);
+    zmq_msg_t m;
+    if (zmq_msg_init_size (&m, plen + body))
+        return MACX_ENOMEM;
+    uint8_t *out = zmq_msg_data (&m);
+    memcpy (out, prefix, plen);
+    out += plen;
+    for (size_t j = 0; j < n; j++) {
+        const s_pending_t *p = &self->pending[i + j];
+        out += macx_frame_prefix (1, p->len, out);
+        memcpy (out, p->sealed, p->len);
+        out += p->len;
+    }
+    if (zmq_msg_send (&m, self->dealer, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&m);
+        return MACX_ETIMEOUT;
+    }
+    return MACX_OK;
+}
+
 /* Sends pending records in order, from the first not yet sent, until the
  * socket will take no more or a record waits out its backoff (what follows
  * it waits too); order per sender is what the broker checks. A record
- * already in flight behind a retried one is not sent twice. */
+ * already in flight behind a retried one is not sent twice. Records that
+ * are ready together (a signed batch, or what queued while the connection
+ * was busy) go in one Records frame, up to MACX_FRAME_RECORDS_MAX or
+ * MACX_FRAME_RECORDS_BYTES; the broker judges each as if sent alone. */
 static void
 s_send_pending (macx_agent_t *self)
 {
-    if (!self->connected)
+    if (!self->connected || self->holding)
         return;
     int64_t now = -1;
     size_t window = self->cfg.window > 0 ? (size_t) self->cfg.window : SIZE_MAX;
-    for (; self->nsent < self->npending && self->nsent < window; self->nsent++) {
+    while (self->nsent < self->npending && self->nsent < window) {
         s_pending_t *p = &self->pending[self->p0 + self->nsent];
-        if (p->sent)
+        if (p->sent) {
+            self->nsent++;
             continue;
+        }
         if (p->retries) {
             if (now < 0)
                 now = s_mono_ms ();
             if (now < p->retry_ms)
                 return;
         }
-        if (s_send_record (self, p))
+        /* the run of unsent records from here that need no backoff */
+        size_t n = 1, bytes = p->len;
+        while (n < MACX_FRAME_RECORDS_MAX && self->nsent + n < self->npending
+               && self->nsent + n < window) {
+            const s_pending_t *q = &self->pending[self->p0 + self->nsent + n];
+            if (q->sent || q->retries || bytes + q->len > MACX_FRAME_RECORDS_BYTES - 16 * (n + 2))
+                break;
+            bytes += q->len;
+            n++;
+        }
+        if (n > 1) {
+            /* not packed when the socket would refuse it (its queue is full) */
+            int events = 0;
+            size_t elen = sizeof events;
+            if (zmq_getsockopt (self->dealer, ZMQ_EVENTS, &events, &elen) || !(events & ZMQ_POLLOUT))
+                return;
+        }
+        if (n == 1 ? s_send_record (self, p) : s_send_records (self, self->p0 + self->nsent, n, bytes))
             return;
-        p->sent = true;
-        p->sends++;
+        for (size_t j = 0; j < n; j++, self->nsent++) {
+            self->pending[self->p0 + self->nsent].sent = true;
+            self->pending[self->p0 + self->nsent].sends++;
+        }
     }
 }
 
@@ -527,6 +581,7 @@ s_batch_close (macx_agent_t *self, macx_error_t *err)
         return MACX_OK;
     macx_error_t e = { 0 };
     int rc = macx_record_batch_sign (self->batch, &e);
+    self->holding = true;   /* queued together, sent together (one Records frame) */
     for (size_t i = 0; i < n; i++) {
         uint8_t *sealed = NULL;
         size_t len = 0;
@@ -548,6 +603,8 @@ s_batch_close (macx_agent_t *self, macx_error_t *err)
             }
         }
     }
+    self->holding = false;
+    s_send_pending (self);
     macx_record_batch_reset (self->batch);
     if (rc && err)
         *err = e;
@@ -912,6 +969,10 @@ s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
     }
     case MACX__FRAME__KIND_DELIVER:
         s_on_deliver (self, f->deliver);
+        break;
+    case MACX__FRAME__KIND_DELIVERS:
+        for (size_t i = 0; i < f->delivers->n_deliveries; i++)
+            s_on_deliver (self, f->delivers->deliveries[i]);
         break;
     case MACX__FRAME__KIND_ERROR:
         if (f->error->reason == MACX__REASON__PEER_OVERLOADED

@@ -355,6 +355,62 @@ s_peer_cut (s_io_t *io, s_peer_t *p, int reason, const char *why)
  * records and receipts will go to a verifier; session frames (hello,
  * credit, statistics, time requests), which have no signature to check,
  * straight to core, a thread hop less on every round of a simulated clock. */
+/* Appends job to p's queue, growing it; -1 when out of memory. */
+static int
+s_peer_enqueue (s_io_t *io, s_peer_t *p, macx_job_t *job)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 16;
+        macx_job_t **q = malloc (cap * sizeof *q);
+        if (!q)
+            return -1;
+        for (size_t i = 0; i < p->n; i++)
+            q[i] = p->q[(p->head + i) % p->cap];
+        free (p->q);
+        p->q = q;
+        p->head = 0;
+        p->cap = cap;
+    }
+    p->q[(p->head + p->n++) % p->cap] = job;
+    p->qbytes += job->qsize;
+    io->queued++;
+    return 0;
+}
+
+/* The Envelopes of a Records body, in order: at least one, at most
+ * MACX_FRAME_RECORDS_MAX, each within the record limit, nothing else. */
+static int
+s_split_records (const uint8_t *body, size_t len, const uint8_t **sub, size_t *sublen, size_t *k,
+                 macx_error_t *err)
+{
+    size_t pos = 0, n = 0;
+    uint32_t field;
+    const uint8_t *b;
+    size_t blen;
+    int rc;
+    while ((rc = macx_frame_next (body, len, &pos, &field, &b, &blen)) == 1) {
+        if (field != 1)
+            return macx_error_set (err, MACX_EDECODE, "records frame has field %u; it carries "
+                                   "only envelopes (field 1)", field);
+        if (n == MACX_FRAME_RECORDS_MAX)
+            return macx_error_set (err, MACX_ETOOBIG, "records frame carries over %d envelopes",
+                                   MACX_FRAME_RECORDS_MAX);
+        if (blen > MACX_RECORD_MAX + 4096)
+            return macx_error_set (err, MACX_ETOOBIG, "envelope %zu of a records frame is %zu "
+                                   "bytes, over the record limit of %u", n + 1, blen,
+                                   MACX_RECORD_MAX);
+        sub[n] = b;
+        sublen[n++] = blen;
+    }
+    if (rc < 0)
+        return macx_error_set (err, MACX_EDECODE, "records frame is truncated or malformed after "
+                               "%zu envelopes", n);
+    if (n == 0)
+        return macx_error_set (err, MACX_EDECODE, "records frame carries no envelope");
+    *k = n;
+    return 0;
+}
+
 static void
 s_io_incoming (s_io_t *io, int64_t now)
 {
@@ -396,18 +452,6 @@ s_io_incoming (s_io_t *io, int64_t now)
     if (p->fd < 0)
         p->fd = zmq_msg_get (&body, ZMQ_SRCFD);
     size_t size = zmq_msg_size (&body);
-    if (p->n + 1 > (size_t) io->lim->peer_queue_frames || p->qbytes + size > io->lim->peer_queue_bytes) {
-        char why[300];
-        snprintf (why, sizeof why, "%zu frames (%zu bytes) sent and not yet verified: over this "
-                  "peer's limit of %d frames or %zu bytes (limits peer_queue_frames, "
-                  "peer_queue_bytes); send fewer at a time", p->n + 1, p->qbytes + size,
-                  io->lim->peer_queue_frames, io->lim->peer_queue_bytes);
-        free (job);
-        zmq_msg_close (&rid);
-        zmq_msg_close (&body);
-        s_peer_cut (io, p, MACX__REASON__PEER_OVERLOADED, why);
-        return;
-    }
     memcpy (job->rid, zmq_msg_data (&rid), rid_len);
     job->rid_len = rid_len;
     snprintf (job->agency, sizeof job->agency, "%s", user);
@@ -415,10 +459,30 @@ s_io_incoming (s_io_t *io, int64_t now)
     zmq_msg_move (&job->msg, &body);
     zmq_msg_close (&rid);
     job->body_len = zmq_msg_size (&job->msg);
+    job->qsize = size;
     uint32_t field;
-    if (!extra && job->body_len <= MACX_RECORD_MAX + 4096
-        && macx_frame_peek (zmq_msg_data (&job->msg), zmq_msg_size (&job->msg), &field,
-                            &job->body, &job->body_len) == 0) {
+    const uint8_t *fbody = NULL;
+    size_t fbody_len = 0;
+    bool framed = !extra && macx_frame_peek (zmq_msg_data (&job->msg), size, &field, &fbody,
+                                             &fbody_len) == 0;
+    /* A Records frame: each Envelope becomes a record job of its own, in
+     * order, sharing the frame's bytes (zmq_msg_copy counts references). */
+    const uint8_t *sub[MACX_FRAME_RECORDS_MAX];
+    size_t sublen[MACX_FRAME_RECORDS_MAX], k = 1;
+    if (framed && field == MACX__FRAME__KIND_RECORDS) {
+        framed = false;
+        if (size > MACX_FRAME_RECORDS_BYTES + 16)
+            macx_error_set (&job->err, MACX_ETOOBIG, "records frame of %zu bytes is over the "
+                            "broker's limit of %u bytes", size, MACX_FRAME_RECORDS_BYTES);
+        else if (s_split_records (fbody, fbody_len, sub, sublen, &k, &job->err) == 0) {
+            job->kind = JOB_RECORD;
+            job->body = sub[0];
+            job->body_len = sublen[0];
+        }
+    }
+    else if (framed && job->body_len <= MACX_RECORD_MAX + 4096) {
+        job->body = fbody;
+        job->body_len = fbody_len;
         switch (field) {
         case JOB_RECORD: case JOB_RECEIPT: case JOB_HELLO: case JOB_CREDIT: case JOB_STATS:
         case JOB_TIME:
@@ -432,6 +496,20 @@ s_io_incoming (s_io_t *io, int64_t now)
         default:
             break;
         }
+    }
+    if (job->kind != JOB_RECORD)
+        k = 1;
+    if (p->n + k > (size_t) io->lim->peer_queue_frames || p->qbytes + size > io->lim->peer_queue_bytes) {
+        char why[300];
+        snprintf (why, sizeof why, "%zu frames (%zu bytes) sent and not yet verified: over this "
+                  "peer's limit of %d frames or %zu bytes (limits peer_queue_frames, "
+                  "peer_queue_bytes; a records frame counts one frame a record); send fewer at "
+                  "a time", p->n + k, p->qbytes + size, io->lim->peer_queue_frames,
+                  io->lim->peer_queue_bytes);
+        zmq_msg_close (&job->msg);
+        free (job);
+        s_peer_cut (io, p, MACX__REASON__PEER_OVERLOADED, why);
+        return;
     }
     uint64_t held = io->pushed - __atomic_load_n (&io->b->done, __ATOMIC_ACQUIRE);
     if (job->kind == JOB_STATS && io->stats && (held > 64 || now - io->stats_ms > 500)) {
@@ -449,24 +527,33 @@ s_io_incoming (s_io_t *io, int64_t now)
         free (job);
         return;
     }
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 16;
-        macx_job_t **q = malloc (cap * sizeof *q);
-        if (!q) {
-            zmq_msg_close (&job->msg);
-            free (job);
-            return;
+    for (size_t i = 1; i < k; i++)   /* the first carries the frame's overhead */
+        job->qsize -= sublen[i];
+    for (size_t i = 0; i < k; i++) {
+        macx_job_t *j = job;
+        if (i > 0) {
+            if (!(j = s_job_new (JOB_RECORD, 0))) {
+                /* What is not queued is never answered: the sender resends
+                 * it after its reconnect, like any record lost in transit. */
+                macx_log (MACX_LOG_ERROR, "out of memory splitting a records frame",
+                          "agency=%s records=%zu queued=%zu", user, k, i);
+                break;
+            }
+            memcpy (j->rid, job->rid, job->rid_len);
+            j->rid_len = job->rid_len;
+            memcpy (j->agency, job->agency, sizeof j->agency);
+            zmq_msg_init (&j->msg);
+            zmq_msg_copy (&j->msg, &job->msg);
+            j->body = sub[i];
+            j->body_len = sublen[i];
+            j->qsize = sublen[i];
         }
-        for (size_t i = 0; i < p->n; i++)
-            q[i] = p->q[(p->head + i) % p->cap];
-        free (p->q);
-        p->q = q;
-        p->head = 0;
-        p->cap = cap;
+        if (s_peer_enqueue (io, p, j)) {
+            zmq_msg_close (&j->msg);
+            free (j);
+            break;
+        }
     }
-    p->q[(p->head + p->n++) % p->cap] = job;
-    p->qbytes += size;
-    io->queued++;
 }
 
 /* libzmq closed the connection on socket fd: have core audit the loss
@@ -529,7 +616,7 @@ s_io_dispatch (s_io_t *io)
         idle = 0;
         p->head = (p->head + 1) % p->cap;
         p->n--;
-        p->qbytes -= zmq_msg_size (&job->msg);
+        p->qbytes -= job->qsize;
         io->queued--;
         job->ticket = io->ticket++;
         io->pushed++;

@@ -40,6 +40,7 @@ typedef struct {
     zmq_msg_t msg;                         /* owns the frame bytes */
     const uint8_t *body;                   /* the Frame's field body, in msg */
     size_t body_len;
+    size_t qsize;                          /* io: bytes it counts in its peer's queue */
     /* verifier results */
     int rc;
     macx_error_t err;

@@ -102,6 +102,7 @@ struct macx_core_t {
     uint64_t next_mseq;
     s_reply_t *replies;
     size_t nreplies, capreplies;
+    struct s_delivers *delivers;     /* deliveries being gathered into one frame */
     /* ACKs of the batch, sent after commit one frame per sender */
     struct {
         uint8_t rid[MACX_ROUTING_ID_MAX];
@@ -262,8 +263,6 @@ s_send_raw (macx_core_t *self, const uint8_t *rid, size_t rid_len, uint8_t *fram
     zmq_msg_send (&m, self->out, 0);
 }
 
-/* Sends the batch's ACKs, one Acks frame per sender, then the other
- * replies in order. */
 /* Packs and sends a frame now; false if out of memory. */
 static bool
 s_send_frame (macx_core_t *self, const uint8_t *rid, size_t rid_len, const Macx__Frame *f)
@@ -1309,31 +1308,87 @@ s_session_job (macx_core_t *self, macx_job_t *job)
 
 /* ---- delivery ------------------------------------------------------------- */
 
-/* Sends session s the mailbox entry d (mailbox seq mseq) and counts it in
- * flight. A redelivery: resent (after a reconnect), or stored by an earlier
- * broker run. */
+/* Deliveries to one session gathered into one frame: a backlog costs one
+ * transport message per S_DELIVERS_MAX records (or S_DELIVERS_BYTES),
+ * not one per record. */
+#define S_DELIVERS_MAX 256
+#define S_DELIVERS_BYTES (1u << 20)
+
+typedef struct s_delivers {
+    Macx__MailboxEntry *entry[S_DELIVERS_MAX];
+    Macx__Deliver item[S_DELIVERS_MAX];
+    Macx__Deliver *ptr[S_DELIVERS_MAX];
+    size_t size[S_DELIVERS_MAX];
+    size_t n, bytes;
+} s_delivers_t;
+
+/* Sends what d holds to session s: one Deliver frame for one record, a
+ * Delivers frame for more. They were counted in flight as they were added
+ * (so that s_full sees them); a frame that cannot be sent uncounts them. */
 static void
-s_send_deliver (macx_core_t *self, s_session_t *s, uint64_t mseq, const MDB_val *d, bool resent)
+s_delivers_send (macx_core_t *self, s_session_t *s, s_delivers_t *d)
 {
-    Macx__MailboxEntry *m = macx__mailbox_entry__unpack (NULL, d->mv_size, d->mv_data);
+    if (!d->n)
+        return;
+    Macx__Frame f = MACX__FRAME__INIT;
+    Macx__Delivers many = MACX__DELIVERS__INIT;
+    if (d->n == 1) {
+        f.kind_case = MACX__FRAME__KIND_DELIVER;
+        f.deliver = &d->item[0];
+    }
+    else {
+        many.deliveries = d->ptr;
+        many.n_deliveries = d->n;
+        f.kind_case = MACX__FRAME__KIND_DELIVERS;
+        f.delivers = &many;
+    }
+    bool sent = s_send_frame (self, s->rid, s->rid_len, &f);
+    for (size_t i = 0; i < d->n; i++) {
+        if (!sent) {
+            s->inflight--;
+            s->inflight_bytes -= d->size[i];
+        }
+        else if (d->item[i].redelivery)
+            self->redelivered++;
+        macx__mailbox_entry__free_unpacked (d->entry[i], NULL);
+    }
+    d->n = d->bytes = 0;
+}
+
+/* Adds mailbox entry v (mailbox seq mseq) to what goes to s, sending when
+ * the frame is full. A redelivery: resent (after a reconnect), or stored by
+ * an earlier broker run. */
+static void
+s_delivers_add (macx_core_t *self, s_session_t *s, s_delivers_t *d, uint64_t mseq,
+                const MDB_val *v, bool resent)
+{
+    Macx__MailboxEntry *m = macx__mailbox_entry__unpack (NULL, v->mv_size, v->mv_data);
     if (!m)
         return;
-    Macx__Deliver dl = MACX__DELIVER__INIT;
-    dl.mailbox_seq = mseq;
-    dl.envelope = m->envelope;
-    dl.redelivery = resent || m->stored_ms < self->b->started_ms;
-    dl.clock_ms = m->clock_ms;
-    dl.arrive_ms = m->arrive_ms;
-    Macx__Frame f = MACX__FRAME__INIT;
-    f.kind_case = MACX__FRAME__KIND_DELIVER;
-    f.deliver = &dl;
-    if (s_send_frame (self, s->rid, s->rid_len, &f)) {
-        s->inflight++;
-        s->inflight_bytes += d->mv_size;
-        if (dl.redelivery)
-            self->redelivered++;
-    }
-    macx__mailbox_entry__free_unpacked (m, NULL);
+    Macx__Deliver *dl = &d->item[d->n];
+    macx__deliver__init (dl);
+    dl->mailbox_seq = mseq;
+    dl->envelope = m->envelope;
+    dl->redelivery = resent || m->stored_ms < self->b->started_ms;
+    dl->clock_ms = m->clock_ms;
+    dl->arrive_ms = m->arrive_ms;
+    d->entry[d->n] = m;
+    d->ptr[d->n] = dl;
+    d->size[d->n] = v->mv_size;
+    d->bytes += v->mv_size;
+    s->inflight++;
+    s->inflight_bytes += v->mv_size;
+    if (++d->n == S_DELIVERS_MAX || d->bytes >= S_DELIVERS_BYTES)
+        s_delivers_send (self, s, d);
+}
+
+/* Sends session s the mailbox entry v at once, on its own. */
+static void
+s_send_deliver (macx_core_t *self, s_session_t *s, uint64_t mseq, const MDB_val *v, bool resent)
+{
+    s_delivers_t *d = self->delivers;
+    s_delivers_add (self, s, d, mseq, v, resent);
+    s_delivers_send (self, s, d);
 }
 
 /* True when s may have no more deliveries outstanding: its credit, or the
@@ -1374,11 +1429,12 @@ s_deliver (macx_core_t *self)
                 more = true;
                 break;
             }
-            s_send_deliver (self, s, mseq, &d, mseq < s->resent_below);
+            s_delivers_add (self, s, self->delivers, mseq, &d, mseq < s->resent_below);
             s->cursor = mseq + 1;
             rc = mdb_cursor_get (cur, &k, &d, MDB_NEXT);
         }
         mdb_cursor_close (cur);
+        s_delivers_send (self, s, self->delivers);
         s->dirty = more;
     }
     if (txn)
@@ -1623,8 +1679,11 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
         case JOB_MALFORMED: {
             char msg[200];
             size_t size = zmq_msg_size (&job->msg);
-            bool big = size > MACX_RECORD_MAX + 4096;
-            if (big)
+            bool big = job->err.code ? job->err.code == MACX_ETOOBIG
+                                     : size > MACX_RECORD_MAX + 4096;
+            if (job->err.code)   /* io said what is wrong with a records frame */
+                snprintf (msg, sizeof msg, "%s", job->err.msg);
+            else if (big)
                 snprintf (msg, sizeof msg, "frame of %zu bytes is over the broker's limit of %u "
                           "bytes", size, MACX_RECORD_MAX + 4096);
             else
@@ -1809,6 +1868,11 @@ macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
     self->in = in;
     self->out = out;
     self->next_ticket = 1;
+    if (!(self->delivers = calloc (1, sizeof *self->delivers))) {
+        free (self);
+        macx_error_set (err, MACX_ENOMEM, "out of memory");
+        return NULL;
+    }
     macx_hist_reset (&self->batch_size);
     macx_hist_reset (&self->commit_us);
     MDB_txn *txn = NULL;
@@ -1902,6 +1966,7 @@ macx_core_destroy (macx_core_t **self_p)
         for (size_t i = 0; i < self->nreplies; i++)
             free (self->replies[i].frame);
         free (self->replies);
+        free (self->delivers);
         free (self->acks);
         free (self->arrivals);
         free (self->newgaps);

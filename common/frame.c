@@ -33,6 +33,28 @@ macx_frame_peek (const uint8_t *data, size_t len, uint32_t *field, const uint8_t
     return 0;
 }
 
+int
+macx_frame_next (const uint8_t *data, size_t len, size_t *pos, uint32_t *field,
+                 const uint8_t **body, size_t *body_len)
+{
+    if (*pos >= len)
+        return 0;
+    size_t used, used2, at = *pos;
+    uint64_t tag, n;
+    if (s_varint (data + at, len - at, &used, &tag) != 0 || (tag & 7) != 2 || (tag >> 3) == 0
+        || (tag >> 3) > 0x1fffffff)
+        return -1;
+    at += used;
+    if (s_varint (data + at, len - at, &used2, &n) != 0 || n > len - at - used2)
+        return -1;
+    at += used2;
+    *field = (uint32_t) (tag >> 3);
+    *body = data + at;
+    *body_len = (size_t) n;
+    *pos = at + (size_t) n;
+    return 1;
+}
+
 static size_t
 s_put_varint (uint64_t v, uint8_t *out)
 {

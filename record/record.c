@@ -267,7 +267,10 @@ s_wrap_ad (const Macx__Header *h, const char *recipient, uint8_t *ad, size_t siz
 void
 macx_record_new_id (uint8_t id[MACX_RECORD_ID_BYTES])
 {
-    randombytes_buf (id, MACX_RECORD_ID_BYTES);
+    uint64_t ms = (uint64_t) macx_clock_wall_ms ();
+    for (int i = 5; i >= 0; i--, ms >>= 8)
+        id[i] = (uint8_t) ms;
+    randombytes_buf (id + 6, MACX_RECORD_ID_BYTES - 6);
 }
 
 void

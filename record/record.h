@@ -82,7 +82,12 @@ int macx_batch_root_from_path (const uint8_t digest[64], uint32_t index, uint32_
                                const ProtobufCBinaryData *path, size_t npath,
                                uint8_t root[MACX_BATCH_HASH_BYTES]);
 
-/* Fills id with 16 random bytes: a new record id. */
+/* Fills id with a new record id: the wall clock in milliseconds (48 bits,
+ * big-endian) and then 80 random bits, as in a UUIDv7. Ids made close in
+ * time sort close together, so the broker's and the agents' indexes of
+ * ids seen (B-trees keyed by id) take new ids on the same few pages rather
+ * than dirtying one random page each; 80 random bits keep ids unguessable
+ * and collisions within a millisecond out of reach. */
 void macx_record_new_id (uint8_t id[MACX_RECORD_ID_BYTES]);
 
 /* Seals payload from identity `self` to header->recipients. The caller fills
