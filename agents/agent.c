@@ -382,6 +382,11 @@ s_send_record (macx_agent_t *self, const s_pending_t *p)
     return MACX_OK;
 }
 
+/* Records in one Records frame from us: below the broker's limit
+ * (MACX_FRAME_RECORDS_MAX), so that a frame the socket refuses (its queue
+ * full) and that is packed again on the next try costs little. */
+#define S_FRAME_RECORDS 256
+
 /* Sends pending[i .. i+n) (n > 1, none sent yet) in one Records frame. */
 static int
 s_send_records (macx_agent_t *self, size_t i, size_t n, size_t bytes)
@@ -438,20 +443,13 @@ s_send_pending (macx_agent_t *self)
         }
         /* the run of unsent records from here that need no backoff */
         size_t n = 1, bytes = p->len;
-        while (n < MACX_FRAME_RECORDS_MAX && self->nsent + n < self->npending
+        while (n < S_FRAME_RECORDS && self->nsent + n < self->npending
                && self->nsent + n < window) {
             const s_pending_t *q = &self->pending[self->p0 + self->nsent + n];
             if (q->sent || q->retries || bytes + q->len > MACX_FRAME_RECORDS_BYTES - 16 * (n + 2))
                 break;
             bytes += q->len;
             n++;
-        }
-        if (n > 1) {
-            /* not packed when the socket would refuse it (its queue is full) */
-            int events = 0;
-            size_t elen = sizeof events;
-            if (zmq_getsockopt (self->dealer, ZMQ_EVENTS, &events, &elen) || !(events & ZMQ_POLLOUT))
-                return;
         }
         if (n == 1 ? s_send_record (self, p) : s_send_records (self, self->p0 + self->nsent, n, bytes))
             return;

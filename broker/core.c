@@ -145,6 +145,8 @@ struct macx_core_t {
     uint64_t gaps_filled;
     uint64_t refused_by[64];
     macx_hist_t batch_size, commit_us;
+    macx_hist_t sync_us;             /* in mdb_txn_commit or mdb_env_sync: the disk's part */
+    uint64_t delivery_frames;        /* frames that carried deliveries (Deliver or Delivers) */
 };
 
 /* ---- keys and values ------------------------------------------------------ */
@@ -333,7 +335,9 @@ static bool
 s_make_durable (macx_core_t *self)
 {
     if (self->meta_pending) {
+        uint64_t t0 = macx_clock_mono_ns ();
         int rc = mdb_env_sync (self->env, 1);
+        macx_hist_add (&self->sync_us, (macx_clock_mono_ns () - t0) / 1000);
         if (rc) {
             macx_log (MACX_LOG_ERROR, "sync failed", "error=\"%s\"", mdb_strerror (rc));
             return false;
@@ -1149,8 +1153,12 @@ s_stats_json (macx_core_t *self, char **out, size_t *len)
     uint64_t roots_verified, roots_cached;
     macx_root_cache_counts (self->b->roots, &roots_verified, &roots_cached);
     fprintf (f, ",\"batch_roots\":{\"verified\":%" PRIu64 ",\"cached\":%" PRIu64 "}"
-             ",\"meta_syncs\":{\"carried\":%" PRIu64 ",\"forced\":%" PRIu64 "}",
-             roots_verified, roots_cached, self->syncs_deferred, self->syncs_forced);
+             ",\"meta_syncs\":{\"carried\":%" PRIu64 ",\"forced\":%" PRIu64 "}"
+             ",\"sync_us\":{\"mean\":%.0f,\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64 "}"
+             ",\"delivery_frames\":%" PRIu64,
+             roots_verified, roots_cached, self->syncs_deferred, self->syncs_forced,
+             macx_hist_mean (&self->sync_us), macx_hist_quantile (&self->sync_us, 0.5),
+             macx_hist_quantile (&self->sync_us, 0.99), self->sync_us.max, self->delivery_frames);
     char now[24];
     fprintf (f, ",\"clock\":{\"mode\":\"%s\",\"now\":\"%s\",\"max_skew_ms\":%" PRId64,
              self->sim ? "simulated" : "wall", macx_time_format (s_now (self), now), self->skew_ms);
@@ -1343,6 +1351,7 @@ s_delivers_send (macx_core_t *self, s_session_t *s, s_delivers_t *d)
         f.delivers = &many;
     }
     bool sent = s_send_frame (self, s->rid, s->rid_len, &f);
+    self->delivery_frames += sent;
     for (size_t i = 0; i < d->n; i++) {
         if (!sent) {
             s->inflight--;
@@ -1724,7 +1733,9 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
             self->last_checkpoint_ms = now;
     }
     if (!failed) {
+        uint64_t c0 = macx_clock_mono_ns ();
         rc = mdb_txn_commit (txn);   /* fsync: nothing is acknowledged before this */
+        macx_hist_add (&self->sync_us, (macx_clock_mono_ns () - c0) / 1000);
         txn = NULL;
         failed = rc != 0;
         if (failed)
@@ -1875,6 +1886,7 @@ macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
     }
     macx_hist_reset (&self->batch_size);
     macx_hist_reset (&self->commit_us);
+    macx_hist_reset (&self->sync_us);
     MDB_txn *txn = NULL;
     int rc;
     if (s_clock_new (self, err))

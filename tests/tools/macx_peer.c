@@ -20,6 +20,9 @@
  *   batchorder  batch-signed records one at a time, out of order, pasted
  *           between batches, with a forged path and a foreign root: one
  *           JSON line per step with the answer
+ *   records several records in one Records frame (a batch; a replay and a
+ *           forgery among good ones), and malformed Records frames: one JSON
+ *           line per frame with the answer to each record it carried
  * Each runs for --seconds S or until --count N frames are sent, whichever
  * comes first, and exits 0 (2 on a usage error, 1 when it cannot start). */
 #include <errno.h>
@@ -43,6 +46,7 @@
 #include "record.h"
 
 #define S_MS 1000000ull   /* ns */
+#define S_TRACKED 16      /* records mode: answers kept by record index */
 
 /* What a record of each type needs to be accepted by the baseline policy. */
 typedef struct {
@@ -93,6 +97,7 @@ typedef struct {
     uint64_t *sent_at;             /* good: send time by record index (0: answered) */
     size_t cap_sent_at;
     uint64_t unanswered;
+    char answer[S_TRACKED][40];    /* records: the answer to record index i, "" none yet */
 } s_peer_t;
 
 static volatile sig_atomic_t s_stop = 0;
@@ -251,13 +256,15 @@ s_frame_record (const uint8_t *sealed, size_t len, zmq_msg_t *m)
 /* ---- answers ------------------------------------------------------------------ */
 
 static void
-s_answered (s_peer_t *self, const ProtobufCBinaryData *id, uint64_t now)
+s_answered (s_peer_t *self, const ProtobufCBinaryData *id, uint64_t now, const char *what)
 {
     if (id->len != MACX_RECORD_ID_BYTES || memcmp (id->data, self->id_prefix, 8) != 0)
         return;
     uint64_t index = 0;
     for (int i = 0; i < 8; i++)
         index = index << 8 | id->data[8 + i];
+    if (index < S_TRACKED)
+        snprintf (self->answer[index], sizeof self->answer[index], "%s", what);
     if (index < self->cap_sent_at && self->sent_at && self->sent_at[index]) {
         macx_hist_add (&self->hist, now - self->sent_at[index]);
         self->sent_at[index] = 0;
@@ -286,12 +293,12 @@ s_read (s_peer_t *self, bool keep)
         switch (f->kind_case) {
         case MACX__FRAME__KIND_ACK:
             self->acked++;
-            s_answered (self, &f->ack->record_id, now);
+            s_answered (self, &f->ack->record_id, now, "ACK");
             break;
         case MACX__FRAME__KIND_ACKS:
             for (size_t i = 0; i < f->acks->n_acks; i++) {
                 self->acked++;
-                s_answered (self, &f->acks->acks[i]->record_id, now);
+                s_answered (self, &f->acks->acks[i]->record_id, now, "ACK");
             }
             break;
         case MACX__FRAME__KIND_NACK:
@@ -299,7 +306,7 @@ s_read (s_peer_t *self, bool keep)
                       macx_reason_name (f->nack->reason));
             if (!self->nacked++)
                 snprintf (self->first_nack, sizeof self->first_nack, "%s", self->last_nack);
-            s_answered (self, &f->nack->record_id, now);
+            s_answered (self, &f->nack->record_id, now, self->last_nack);
             break;
         case MACX__FRAME__KIND_ERROR:
             snprintf (self->last_error, sizeof self->last_error, "%s",
@@ -313,6 +320,9 @@ s_read (s_peer_t *self, bool keep)
             break;
         case MACX__FRAME__KIND_DELIVER:
             self->delivered++;   /* never receipted: not what these peers are for */
+            break;
+        case MACX__FRAME__KIND_DELIVERS:
+            self->delivered += f->delivers->n_deliveries;
             break;
         default:
             break;
@@ -579,6 +589,119 @@ s_batchorder (s_peer_t *self, macx_error_t *err)
     return 0;
 }
 
+/* records: Records frames. Batch C of six records: C0-C3 in one frame;
+ * C4, a replay of C1 and C5 with a forged path in the next; C5 alone in a
+ * Records frame of one; then Records frames that are empty, truncated,
+ * carry another field, or carry over MACX_FRAME_RECORDS_MAX envelopes.
+ * Prints per frame the answer to each record it carried, by record. */
+static void
+s_body_frame (uint32_t field, const uint8_t *body, size_t len, zmq_msg_t *m)
+{
+    uint8_t prefix[16];
+    size_t plen = macx_frame_prefix (field, len, prefix);
+    zmq_msg_init_size (m, plen + len);
+    memcpy (zmq_msg_data (m), prefix, plen);
+    if (len)
+        memcpy ((uint8_t *) zmq_msg_data (m) + plen, body, len);
+}
+
+/* Sends frame m and waits up to 5 s for an answer to each of the n
+ * record indexes in want (n == 0: for one NACK, the frame's own). */
+static void
+s_step_frame (s_peer_t *self, const char *step, zmq_msg_t *m, const int *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        self->answer[want[i]][0] = '\0';
+    uint64_t nacked = self->nacked;
+    if (!s_send_packed (self, m))
+        zmq_msg_close (m);
+    else
+        self->sent++;
+    uint64_t end = macx_clock_mono_ns () + 5000 * S_MS;
+    for (;;) {
+        size_t got = 0;
+        for (size_t i = 0; i < n; i++)
+            got += self->answer[want[i]][0] != '\0';
+        if ((n && got == n) || (!n && self->nacked > nacked) || macx_clock_mono_ns () >= end)
+            break;
+        s_wait (self, ZMQ_POLLIN, 100);
+        s_read (self, true);
+    }
+    printf ("{\"step\":\"%s\",\"answers\":[", step);
+    if (!n)
+        printf ("\"%s\"", self->nacked > nacked ? self->last_nack : "NONE");
+    for (size_t i = 0; i < n; i++)
+        printf ("%s\"%d:%s\"", i ? "," : "", want[i],
+                self->answer[want[i]][0] ? self->answer[want[i]] : "NONE");
+    printf ("]}\n");
+    fflush (stdout);
+}
+
+/* A Records frame of the n sealed records in r. */
+static void
+s_records_frame (const s_sealed_t *const *r, size_t n, zmq_msg_t *m)
+{
+    size_t len = 0;
+    uint8_t p[16];
+    for (size_t i = 0; i < n; i++)
+        len += macx_frame_prefix (1, r[i]->len, p) + r[i]->len;
+    uint8_t *body = malloc (len ? len : 1), *out = body;
+    for (size_t i = 0; body && i < n; i++) {
+        out += macx_frame_prefix (1, r[i]->len, out);
+        memcpy (out, r[i]->buf, r[i]->len);
+        out += r[i]->len;
+    }
+    s_body_frame (MACX__FRAME__KIND_RECORDS, body, body ? len : 0, m);
+    free (body);
+}
+
+static int
+s_records (s_peer_t *self, macx_error_t *err)
+{
+    s_hello (self, 64);
+    self->t0 = macx_clock_mono_ns ();
+    s_sealed_t c[6] = { { 0 } };
+    int rc = s_batch_seal (self, 0, 6, c, err);
+    if (rc)
+        return rc;
+    s_sealed_t forged = s_tamper (&c[5], NULL);
+    zmq_msg_t m;
+    const s_sealed_t *f1[] = { &c[0], &c[1], &c[2], &c[3] };
+    s_records_frame (f1, 4, &m);
+    s_step_frame (self, "C0-C3", &m, (const int[]) { 0, 1, 2, 3 }, 4);
+    const s_sealed_t *f2[] = { &c[4], &c[1], &forged };
+    s_records_frame (f2, 3, &m);
+    s_step_frame (self, "C4,C1-again,C5-forged-path", &m, (const int[]) { 4, 1, 5 }, 3);
+    const s_sealed_t *f3[] = { &c[5] };
+    s_records_frame (f3, 1, &m);
+    s_step_frame (self, "C5-alone", &m, (const int[]) { 5 }, 1);
+    s_records_frame (NULL, 0, &m);
+    s_step_frame (self, "empty", &m, NULL, 0);
+    const uint8_t truncated[] = { 0x0a, 0xc8, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+    s_body_frame (MACX__FRAME__KIND_RECORDS, truncated, sizeof truncated, &m);
+    s_step_frame (self, "truncated", &m, NULL, 0);
+    const uint8_t other[] = { 0x12, 0x01, 0x00 };   /* field 2 */
+    s_body_frame (MACX__FRAME__KIND_RECORDS, other, sizeof other, &m);
+    s_step_frame (self, "other-field", &m, NULL, 0);
+    size_t many = MACX_FRAME_RECORDS_MAX + 1;
+    uint8_t *tiny = malloc (3 * many);
+    for (size_t i = 0; tiny && i < many; i++)
+        memcpy (tiny + 3 * i, (const uint8_t[]) { 0x0a, 0x01, 0x00 }, 3);
+    s_body_frame (MACX__FRAME__KIND_RECORDS, tiny, tiny ? 3 * many : 0, &m);
+    free (tiny);
+    s_step_frame (self, "too-many", &m, NULL, 0);
+    self->t_end = macx_clock_mono_ns ();
+    for (int i = 0; i < 6; i++)
+        free (c[i].buf);
+    free (forged.buf);
+    Macx__Bye bye = MACX__BYE__INIT;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_BYE;
+    f.bye = &bye;
+    s_send_frame (self, &f);
+    return 0;
+}
+
 static int
 s_flood (s_peer_t *self, macx_error_t *err)
 {
@@ -695,6 +818,7 @@ static const s_mode_t s_modes[] = {
     { "big", s_big, false },
     { "askstats", s_askstats, false },
     { "batchorder", s_batchorder, true },
+    { "records", s_records, true },
 };
 
 /* ---- main ------------------------------------------------------------------------ */
@@ -722,7 +846,7 @@ s_report (const s_peer_t *self, int rc, const macx_error_t *err)
 static int
 s_usage (const char *why)
 {
-    fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread|big|askstats|batchorder --keys DIR "
+    fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread|big|askstats|batchorder|records --keys DIR "
              "--broker EP --as AGENCY [--seconds S] [--count N] [--to A[,B]] [--type T] "
              "[--rate R] [--window W] [--credit N] [--pool N] [--read] [--drain S] [--bytes N]\n", why);
     return 2;

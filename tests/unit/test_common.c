@@ -13,6 +13,7 @@
 #include "frame.h"
 #include "hist.h"
 #include "yamldoc.h"
+#include "macx.pb-c.h"
 
 static void
 test_dates (void **state)
@@ -65,6 +66,52 @@ test_frame_peek (void **state)
     assert_int_equal (macx_frame_peek (buf, n + 4, &field, &b, &len), -1);   /* trailing */
     uint8_t varint[] = { 0x10, 0x01 };                                       /* wire type 0 */
     assert_int_equal (macx_frame_peek (varint, 2, &field, &b, &len), -1);
+}
+
+/* macx_frame_next walks the repeated bytes of a Records body, and packs
+ * what protobuf-c itself reads as macx.Records. */
+static void
+test_frame_next (void **state)
+{
+    (void) state;
+    uint8_t a[200], b[3] = { 7, 8, 9 };
+    memset (a, 0xab, sizeof a);
+    uint8_t body[300];
+    size_t n = macx_frame_prefix (1, sizeof a, body);
+    memcpy (body + n, a, sizeof a);
+    n += sizeof a;
+    n += macx_frame_prefix (1, sizeof b, body + n);
+    memcpy (body + n, b, sizeof b);
+    n += sizeof b;
+    Macx__Records *r = macx__records__unpack (NULL, n, body);
+    assert_non_null (r);
+    assert_int_equal (r->n_envelopes, 2);
+    assert_int_equal (r->envelopes[0].len, sizeof a);
+    assert_int_equal (r->envelopes[1].len, sizeof b);
+    macx__records__free_unpacked (r, NULL);
+    size_t pos = 0, len;
+    uint32_t field;
+    const uint8_t *got;
+    assert_int_equal (macx_frame_next (body, n, &pos, &field, &got, &len), 1);
+    assert_int_equal (field, 1);
+    assert_int_equal (len, sizeof a);
+    assert_memory_equal (got, a, sizeof a);
+    assert_int_equal (macx_frame_next (body, n, &pos, &field, &got, &len), 1);
+    assert_int_equal (len, sizeof b);
+    assert_memory_equal (got, b, sizeof b);
+    assert_int_equal (macx_frame_next (body, n, &pos, &field, &got, &len), 0);   /* the end */
+    pos = 0;
+    assert_int_equal (macx_frame_next (body, n - 1, &pos, &field, &got, &len), 1);
+    assert_int_equal (macx_frame_next (body, n - 1, &pos, &field, &got, &len), -1);   /* cut */
+    uint8_t varint[] = { 0x08, 0x01 };                                       /* wire type 0 */
+    pos = 0;
+    assert_int_equal (macx_frame_next (varint, 2, &pos, &field, &got, &len), -1);
+    uint8_t overlong[] = { 0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
+    pos = 0;
+    assert_int_equal (macx_frame_next (overlong, sizeof overlong, &pos, &field, &got, &len), -1);
+    uint8_t huge[] = { 0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f };                 /* 4 GiB claimed */
+    pos = 0;
+    assert_int_equal (macx_frame_next (huge, sizeof huge, &pos, &field, &got, &len), -1);
 }
 
 static void
@@ -251,7 +298,8 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_dates),      cmocka_unit_test (test_hist),
-        cmocka_unit_test (test_frame_peek), cmocka_unit_test (test_utf8),
+        cmocka_unit_test (test_frame_peek), cmocka_unit_test (test_frame_next),
+        cmocka_unit_test (test_utf8),
         cmocka_unit_test (test_yaml_errors), cmocka_unit_test (test_yaml_positions),
         cmocka_unit_test (test_yaml_reader),
     };

@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 
+#include "clock.h"
 #include "keys.h"
 #include "record.h"
 
@@ -2570,11 +2572,35 @@ test_body_type (void **state)
     }
 }
 
+/* Record ids start with their creation time (48-bit ms, big-endian): ids
+ * made later sort after earlier ones, and the 80 bits after differ. */
+static void
+test_record_id_order (void **state)
+{
+    (void) state;
+    uint8_t a[MACX_RECORD_ID_BYTES], b[MACX_RECORD_ID_BYTES], c[MACX_RECORD_ID_BYTES];
+    int64_t before = macx_clock_wall_ms ();
+    macx_record_new_id (a);
+    macx_record_new_id (b);
+    int64_t after = macx_clock_wall_ms ();
+    uint64_t ms = 0;
+    for (int i = 0; i < 6; i++)
+        ms = ms << 8 | a[i];
+    assert_true ((int64_t) ms >= before && (int64_t) ms <= after);
+    assert_memory_not_equal (a + 6, b + 6, MACX_RECORD_ID_BYTES - 6);
+    struct timespec pause = { 0, 3000000 };
+    nanosleep (&pause, NULL);
+    macx_record_new_id (c);
+    assert_true (memcmp (a, c, MACX_RECORD_ID_BYTES) < 0);
+    assert_true (memcmp (b, c, MACX_RECORD_ID_BYTES) < 0);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_round_trip_each_type),
+        cmocka_unit_test (test_record_id_order),
         cmocka_unit_test (test_round_trip_built),
         cmocka_unit_test (test_pair_key_cache),
         cmocka_unit_test (test_unknown_fields),
