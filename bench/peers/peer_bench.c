@@ -54,6 +54,8 @@ struct s_run_t {
     uint64_t t0, t_last;
     uint64_t received, errors;
     macx_hist_t hist;
+    macx_hist_t ack_hist;      /* macx: post -> ACK at the sender, us */
+    char extra[400];           /* macx: the latency breakdown, appended to the line */
     void *pub, *con;           /* each system's own state */
 };
 
@@ -650,6 +652,8 @@ s_mqtt_teardown (s_run_t *run)
 typedef struct {
     macx_agent_t *agent;
     uint64_t sent, answered, nacks;
+    macx_hist_t *ack_hist;     /* the publisher's: post -> ACK */
+    char *stats;               /* the broker's counters at the end (JSON) */
 } s_macx_t;
 
 static macx_agent_t *
@@ -681,7 +685,12 @@ s_macx_pump (s_macx_t *m, int wait_ms)
         if (ev.kind == MACX_AGENT_ACK || ev.kind == MACX_AGENT_NACK) {
             m->answered++;
             m->nacks += ev.kind == MACX_AGENT_NACK;
+            uint64_t t = (uint64_t) (uintptr_t) ev.user, now = macx_clock_mono_ns ();
+            if (m->ack_hist && ev.kind == MACX_AGENT_ACK)
+                macx_hist_add (m->ack_hist, now > t ? (now - t) / 1000 : 0);
         }
+        else if (ev.kind == MACX_AGENT_STATS && ev.stats_json && !m->stats)
+            m->stats = strdup (ev.stats_json);
         macx_agent_done (m->agent, &ev);
         wait_ms = 0;
     }
@@ -697,6 +706,8 @@ s_macx_setup (s_run_t *run)
     s_macx_t *m = run->pub = calloc (1, sizeof *m);
     if (!m || !(m->agent = s_macx_agent (run, S_SENDER, 0)))
         return -1;
+    m->ack_hist = &run->ack_hist;
+    macx_hist_reset (&run->ack_hist);
     for (int i = 0; i < 100 && !macx_agent_connected (m->agent); i++)
         s_macx_pump (m, 20);
     return 0;
@@ -754,13 +765,28 @@ s_macx_publish (s_run_t *run, uint64_t t)
     h.manifest = p.ep;
     h.n_manifest = 2;
     macx_error_t err = { 0 };
-    if (macx_agent_post (m->agent, &h, &p.payload, NULL, &err)) {
+    if (macx_agent_post (m->agent, &h, &p.payload, (void *) (uintptr_t) t, &err)) {
         fprintf (stderr, "peer_bench: macx post: %s\n", macx_error_text (&err));
         return -1;
     }
     m->sent++;
     s_macx_pump (m, 0);
     return 0;
+}
+
+/* The number at "object":{..."key":N...} in a broker's counters, or -1. */
+static double
+s_json_num (const char *json, const char *object, const char *key)
+{
+    char pat[64];
+    snprintf (pat, sizeof pat, "\"%s\":{", object);
+    const char *o = json ? strstr (json, pat) : NULL;
+    if (!o)
+        return -1;
+    const char *end = strchr (o, '}');
+    snprintf (pat, sizeof pat, "\"%s\":", key);
+    const char *k = strstr (o, pat);
+    return k && end && k < end ? strtod (k + strlen (pat), NULL) : -1;
 }
 
 static int
@@ -772,6 +798,20 @@ s_macx_drain (s_run_t *run)
         s_macx_pump (m, 50);
     if (m->nacks)
         fprintf (stderr, "peer_bench: macx: %" PRIu64 " records refused\n", m->nacks);
+    /* The broker's side of the breakdown: its commits and their disk part
+     * (run.sh gives each macx run a broker of its own). */
+    macx_agent_request_stats (m->agent);
+    for (int i = 0; i < 40 && !m->stats; i++)
+        s_macx_pump (m, 50);
+    double commit50 = s_json_num (m->stats, "commit_us", "p50");
+    double commit99 = s_json_num (m->stats, "commit_us", "p99");
+    double sync50 = s_json_num (m->stats, "sync_us", "p50");
+    double sync99 = s_json_num (m->stats, "sync_us", "p99");
+    double batch = s_json_num (m->stats, "batch_size", "mean");
+    snprintf (run->extra, sizeof run->extra, " ack_p50_us=%" PRIu64 " ack_p99_us=%" PRIu64
+              " commit_p50_us=%.0f commit_p99_us=%.0f sync_p50_us=%.0f sync_p99_us=%.0f"
+              " records_per_commit=%.1f", macx_hist_quantile (&run->ack_hist, 0.5),
+              macx_hist_quantile (&run->ack_hist, 0.99), commit50, commit99, sync50, sync99, batch);
     return m->answered == m->sent && m->nacks == 0 ? 0 : -1;
 }
 
@@ -783,6 +823,10 @@ s_macx_teardown (s_run_t *run)
         macx_agent_destroy (&c->agent);
     if (p)
         macx_agent_destroy (&p->agent);
+    if (c)
+        free (c->stats);
+    if (p)
+        free (p->stats);
     free (c);
     free (p);
 }
@@ -894,7 +938,10 @@ s_usage (FILE *f, int code)
                 "macx's record library and opens it at the consumer. --batch N (macx only):\n"
                 "the sender signs batches of up to N records, or what it sent within\n"
                 "--batch-ms (default 2). Prints one line:\n"
-                "system= envelope= records= received= rate= p50_us= p99_us= max_us= errors=\n");
+                "system= envelope= records= received= rate= p50_us= p99_us= max_us= errors=\n"
+                "and for macx the latency breakdown: ack_p50_us= ack_p99_us= (post -> ACK at\n"
+                "the sender) commit_p50_us= commit_p99_us= (the broker's transactions)\n"
+                "sync_p50_us= sync_p99_us= (their disk part) records_per_commit=\n");
     return code;
 }
 
@@ -950,10 +997,10 @@ main (int argc, char **argv)
     nats_Close ();
     uint64_t span = run.t_last > run.t0 ? run.t_last - run.t0 : 1;
     printf ("system=%s envelope=%d records=%" PRIu64 " received=%" PRIu64 " rate=%.0f"
-            " p50_us=%" PRIu64 " p99_us=%" PRIu64 " max_us=%" PRIu64 " errors=%" PRIu64 "\n",
+            " p50_us=%" PRIu64 " p99_us=%" PRIu64 " max_us=%" PRIu64 " errors=%" PRIu64 "%s\n",
             sys->name, run.envelope || strcmp (sys->name, "macx") == 0, run.records, run.received,
             (double) run.received / ((double) span / 1e9), macx_hist_quantile (&run.hist, 0.5),
-            macx_hist_quantile (&run.hist, 0.99), run.hist.max, run.errors);
+            macx_hist_quantile (&run.hist, 0.99), run.hist.max, run.errors, run.extra);
     macx_identity_destroy (&s_sealer);
     macx_identity_destroy (&s_opener);
     macx_registry_destroy (&s_registry);

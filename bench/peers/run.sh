@@ -111,9 +111,25 @@ PIDS="$PIDS $(cat "$SCRATCH/rmq/leader")"
 mkdir -m 700 "$SCRATCH/macx/keys"
 mv "$SCRATCH/macx/agents/broker.secret" "$SCRATCH/macx/keys/"
 cp "$SCRATCH/macx/agents/"*.pub "$SCRATCH/macx/keys/"
-start "$SCRATCH/macx/log" "$MACX" broker --bind "tcp://127.0.0.1:$P_MACX" \
-    --keys "$SCRATCH/macx/keys" --policy "$SRC/bench/policy" --data "$SCRATCH/macx/data" \
-    --map-size 4G --checkpoint-every 10000 --log-level warn
+# Each macx run gets a broker of its own, on a fresh store, so that the
+# counters its latency breakdown reads (commit_us, sync_us) are that run's.
+MACX_PID=""
+MACX_RUNS=0
+start_macx () {
+    if [ -n "$MACX_PID" ]; then
+        kill -TERM -- "-$MACX_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 -- "-$MACX_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL -- "-$MACX_PID" 2>/dev/null || true
+        rm -rf "$SCRATCH/macx/data.$MACX_RUNS"
+    fi
+    MACX_RUNS=$((MACX_RUNS + 1))
+    start "$SCRATCH/macx/log.$MACX_RUNS" "$MACX" broker --bind "tcp://127.0.0.1:$P_MACX" \
+        --keys "$SCRATCH/macx/keys" --policy "$SRC/bench/policy" \
+        --data "$SCRATCH/macx/data.$MACX_RUNS" --map-size 4G --checkpoint-every 10000 \
+        --log-level warn
+    MACX_PID=${PIDS##* }
+}
+start_macx
 
 wait_port "$P_NATS" 10 nats-server
 wait_port "$P_MQTT" 10 mosquitto
@@ -159,6 +175,8 @@ RESULTS=$SCRATCH/results   # round row rate p50_us p99_us
 : >"$RESULTS"
 CEILINGS=$SCRATCH/ceilings # round ceiling
 : >"$CEILINGS"
+BREAKDOWN=$SCRATCH/breakdown # round row ack50 ack99 commit50 commit99 sync50 sync99 per_commit e2e50 e2e99
+: >"$BREAKDOWN"
 PACED=$((RECORDS / 2))
 for round in $(seq 1 "$ROUNDS"); do
     probe_line=$("$BENCH" --probe)
@@ -168,11 +186,20 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "round $round/$ROUNDS: CPU probe $probe Ed25519 verifies/s, $(field "$probe_line" sign_per_s) signs/s on $(nproc) cores: crypto ceiling $ceiling records/s (1 sign + 2 verifies each)"
     while IFS=: read -r id sys flags label; do
         say "  $label: $RECORDS records saturated, then $PACED paced at half that rate"
+        [ "$sys" = macx ] && { start_macx; wait_port "$P_MACX" 10 "macx broker"; }
         sat=$(bench "$sys" "$flags" --records "$RECORDS")
         rate=$(field "$sat" rate)
         half=$(awk -v r="$rate" 'BEGIN { printf "%.0f", r / 2 }')
+        [ "$sys" = macx ] && { start_macx; wait_port "$P_MACX" 10 "macx broker"; }
         paced=$(bench "$sys" "$flags" --records "$PACED" --rate "$half")
         echo "$round $id $rate $(field "$paced" p50_us) $(field "$paced" p99_us)" >>"$RESULTS"
+        if [ "$sys" = macx ]; then
+            echo "$round $id $(field "$paced" ack_p50_us) $(field "$paced" ack_p99_us)" \
+                 "$(field "$paced" commit_p50_us) $(field "$paced" commit_p99_us)" \
+                 "$(field "$paced" sync_p50_us) $(field "$paced" sync_p99_us)" \
+                 "$(field "$paced" records_per_commit) $(field "$paced" p50_us)" \
+                 "$(field "$paced" p99_us)" >>"$BREAKDOWN"
+        fi
     done <<<"$ROWS"
 done
 
@@ -245,5 +272,25 @@ CEILING=$(awk '{ print $2 }' "$CEILINGS" | sort -n | awk '{ v[NR] = $1 } END {
     if (NR == 0) { print 0; exit }
     printf "%.0f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
 awk -v a="$PR_RATE" -v c="$CEILING" 'BEGIN { printf "crypto ceiling %s records/s (both cores, 1 sign + 2 verifies a record): macx-per-record at %.0f%% of it\n", c, (c > 0 ? 100 * a / c : 0) }'
+
+# Where macx's latency goes at half load (median over the rounds): post ->
+# recipient (the table's p50/p99), post -> ACK at the sender (batching,
+# transport, verify, queueing, the commit and its sync), the broker's
+# transactions, and their disk part (LMDB's page writes and fdatasync).
+echo
+echo "macx latency at half load, ms (median of $ROUNDS rounds):"
+printf '%-18s %15s %15s %15s %15s %10s\n' row "post->recipient" "post->ack" "commit" \
+    "of it disk" "recs/commit"
+for id in macx-batch macx; do
+    med () { awk -v id="$id" -v c="$1" '$2 == id { print $c }' "$BREAKDOWN" | sort -n \
+             | awk '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit }
+                    m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m }'; }
+    ms () { awk -v a="$(med "$1")" -v b="$(med "$2")" \
+            'BEGIN { if (a == "-") print "-"; else printf "%.2f / %.2f\n", a / 1000, b / 1000 }'; }
+    printf '%-18s %15s %15s %15s %15s %10s\n' "$id" "$(ms 11 12)" "$(ms 3 4)" "$(ms 5 6)" \
+        "$(ms 7 8)" "$(med 9)"
+done
+echo "(each cell p50 / p99)"
+echo
 awk -v a="$PR_RATE" -v b="$JS_RATE" 'BEGIN { printf "macx/jetstream %.2f\n", (b > 0 ? a / b : 0) }'
 awk -v a="$MACX_RATE" -v b="$JS_RATE" 'BEGIN { printf "macx-batch/jetstream %.2f\n", (b > 0 ? a / b : 0) }'
