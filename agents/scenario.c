@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "names.h"
 #include "policy.h"
+#include "synth.h"
 #include "yamldoc.h"
 
 /* ---- strict YAML walking ----------------------------------------------------- */
@@ -190,8 +191,8 @@ static const char *const s_phase_keys[] = { "identification", "sharing", "enrich
 static int
 s_agency (s_ctx_t *c, struct fy_node *n, macx_scn_agency_t *a)
 {
-    static const char *const keys[] = { "id", "kind", "region", "service", "capacity", "coverage",
-                                        "near_match", NULL };
+    static const char *const keys[] = { "id", "kind", "sector", "region", "service", "capacity",
+                                        "coverage", "near_match", NULL };
     if (s_keys (c, n, "an agency", keys) || s_copy (c, s_get (n, "id"), "agency 'id'", a->id, sizeof a->id)
         || s_copy (c, s_get (n, "kind"), "agency 'kind'", a->kind, sizeof a->kind))
         return -1;
@@ -204,6 +205,15 @@ s_agency (s_ctx_t *c, struct fy_node *n, macx_scn_agency_t *a)
     if (!ok)
         return s_fail (c, s_get (n, "kind"), "unknown kind '%s' (mi5, ctp, local_authority, ogd)",
                        a->kind);
+    if (s_get (n, "sector") && s_copy (c, s_get (n, "sector"), "'sector'", a->sector, sizeof a->sector))
+        return -1;
+    if (strcmp (a->kind, "ogd") == 0 && !a->sector[0])
+        return s_fail (c, n, "agency '%s' of kind ogd needs a 'sector' (%s): what it holds and "
+                       "can offer follows from it, never from its id", a->id, macx_synth_sectors ());
+    if (a->sector[0] && !macx_synth_sector_known (a->kind, a->sector))
+        return s_fail (c, s_get (n, "sector"), "unknown sector '%s' for kind %s (%s)", a->sector,
+                       a->kind, strcmp (a->kind, "ogd") == 0 ? macx_synth_sectors ()
+                                                              : "only an ogd has a sector");
     snprintf (a->region, sizeof a->region, "national");
     if (s_get (n, "region") && s_copy (c, s_get (n, "region"), "'region'", a->region, sizeof a->region))
         return -1;
@@ -238,7 +248,8 @@ s_agency (s_ctx_t *c, struct fy_node *n, macx_scn_agency_t *a)
 static int
 s_mac (s_ctx_t *c, struct fy_node *n, macx_scn_mac_t *m)
 {
-    static const char *const keys[] = { "id", "name", "national", "regions", "members", NULL };
+    static const char *const keys[] = { "id", "name", "national", "regions", "members", "chair",
+                                        "overflow_load", NULL };
     if (s_keys (c, n, "a MAC", keys) || s_copy (c, s_get (n, "id"), "MAC 'id'", m->id, sizeof m->id))
         return -1;
     memcpy (m->name, m->id, strlen (m->id) + 1);   /* id is shorter than name */
@@ -255,6 +266,11 @@ s_mac (s_ctx_t *c, struct fy_node *n, macx_scn_mac_t *m)
         return -1;
     for (int i = 0; i < m->nmembers; i++)
         snprintf (m->members[i], sizeof m->members[i], "%s", members[i]);
+    if (s_get (n, "chair") && s_copy (c, s_get (n, "chair"), "MAC 'chair'", m->chair, sizeof m->chair))
+        return -1;
+    if (s_get (n, "overflow_load")
+        && s_int (c, s_get (n, "overflow_load"), "'overflow_load'", 0, 1000000, &m->overflow_load))
+        return -1;
     return 0;
 }
 
@@ -278,29 +294,46 @@ static int
 s_validate (s_ctx_t *c, struct fy_node *root, macx_scenario_t *s)
 {
     struct fy_node *ag = s_get (root, "agencies"), *mc = s_get (root, "macs");
-    bool have_mi5 = false, have_ctp = false;
+    int nmi5 = 0, nctp = 0;
+    const char *ctp = NULL;
     for (int i = 0; i < s->nagencies; i++) {
-        have_mi5 |= strcmp (s->agencies[i].kind, "mi5") == 0;
-        have_ctp |= strcmp (s->agencies[i].kind, "ctp") == 0;
+        nmi5 += strcmp (s->agencies[i].kind, "mi5") == 0;
+        if (strcmp (s->agencies[i].kind, "ctp") == 0) {
+            nctp++;
+            ctp = s->agencies[i].id;
+        }
         for (int j = 0; j < i; j++)
             if (strcmp (s->agencies[i].id, s->agencies[j].id) == 0)
                 return s_fail (c, ag, "agency '%s' is listed twice", s->agencies[i].id);
     }
-    if (!have_mi5 || !have_ctp)
-        return s_fail (c, ag, "a pilot needs an agency of kind mi5 and one of kind ctp");
-    if (!macx_scenario_agency (s, "mi5") || !macx_scenario_agency (s, "ctp"))
-        return s_fail (c, ag, "the MI5 and CTP agencies must have the ids 'mi5' and 'ctp'");
+    if (nmi5 != 1 || nctp == 0)
+        return s_fail (c, ag, "a pilot needs exactly one agency of kind mi5 (it has %d) and at "
+                       "least one of kind ctp (it has %d)", nmi5, nctp);
     int national = 0;
     for (int i = 0; i < s->nmacs; i++) {
-        national += s->macs[i].national;
-        for (int j = 0; j < s->macs[i].nmembers; j++) {
-            const macx_scn_agency_t *a = macx_scenario_agency (s, s->macs[i].members[j]);
+        macx_scn_mac_t *m = &s->macs[i];
+        national += m->national;
+        for (int k = 0; k < i; k++)
+            if (strcmp (s->macs[k].id, m->id) == 0)
+                return s_fail (c, mc, "MAC '%s' is listed twice", m->id);
+        if (!m->chair[0]) {
+            if (nctp > 1)
+                return s_fail (c, mc, "MAC '%s' needs a 'chair': the scenario has %d CTP units, "
+                               "so which one owns its cases must be said", m->id, nctp);
+            snprintf (m->chair, sizeof m->chair, "%s", ctp);
+        }
+        const macx_scn_agency_t *ch = macx_scenario_agency (s, m->chair);
+        if (!ch || strcmp (ch->kind, "ctp") != 0)
+            return s_fail (c, mc, "MAC '%s': chair '%s' is not an agency of kind ctp", m->id,
+                           m->chair);
+        for (int j = 0; j < m->nmembers; j++) {
+            const macx_scn_agency_t *a = macx_scenario_agency (s, m->members[j]);
             if (!a)
                 return s_fail (c, mc, "MAC '%s' lists member '%s', which is not among the agencies",
-                               s->macs[i].id, s->macs[i].members[j]);
+                               m->id, m->members[j]);
             if (strcmp (a->kind, "mi5") == 0 || strcmp (a->kind, "ctp") == 0)
-                return s_fail (c, mc, "MAC '%s': mi5 and ctp are in every MAC; list only partners",
-                               s->macs[i].id);
+                return s_fail (c, mc, "MAC '%s': MI5 and the chair are in every MAC; list only "
+                               "partners (not '%s')", m->id, a->id);
         }
         for (int r = 0; r < s->macs[i].nregions; r++)
             for (int k = 0; k < i; k++)
@@ -311,6 +344,19 @@ s_validate (s_ctx_t *c, struct fy_node *root, macx_scenario_t *s)
     }
     if (national > 1)
         return s_fail (c, mc, "at most one MAC may be national");
+    const macx_scn_mac_t *nat = macx_scenario_national (s);
+    for (int i = 0; i < s->nmacs; i++) {
+        const macx_scn_mac_t *m = &s->macs[i];
+        if (m->overflow_load == 0)
+            continue;
+        if (!nat || nat == m)
+            return s_fail (c, mc, "MAC '%s' has an 'overflow_load' but %s", m->id,
+                           nat ? "is itself the national MAC" : "no MAC is national to take it");
+        if (strcmp (nat->chair, m->chair) == 0)
+            return s_fail (c, mc, "MAC '%s' overflows to the national MAC '%s', which has the same "
+                           "chair '%s': give the national MAC its own CTP unit", m->id, nat->id,
+                           m->chair);
+    }
     double sum = 0;
     for (int i = 0; i < s->nregions; i++) {
         sum += s->region_share[i];
@@ -633,6 +679,33 @@ macx_scenario_agency (const macx_scenario_t *s, const char *id)
     for (int i = 0; i < s->nagencies; i++)
         if (strcmp (s->agencies[i].id, id) == 0)
             return &s->agencies[i];
+    return NULL;
+}
+
+const macx_scn_agency_t *
+macx_scenario_of_kind (const macx_scenario_t *s, const char *kind)
+{
+    for (int i = 0; i < s->nagencies; i++)
+        if (strcmp (s->agencies[i].kind, kind) == 0)
+            return &s->agencies[i];
+    return NULL;
+}
+
+const macx_scn_mac_t *
+macx_scenario_mac (const macx_scenario_t *s, const char *id)
+{
+    for (int i = 0; i < s->nmacs; i++)
+        if (strcmp (s->macs[i].id, id) == 0)
+            return &s->macs[i];
+    return NULL;
+}
+
+const macx_scn_mac_t *
+macx_scenario_national (const macx_scenario_t *s)
+{
+    for (int i = 0; i < s->nmacs; i++)
+        if (s->macs[i].national)
+            return &s->macs[i];
     return NULL;
 }
 

@@ -25,7 +25,8 @@
 typedef struct {
     char id[MACX_AGENCY_ID_MAX + 1];
     char kind[16];                       /* mi5, ctp, local_authority, ogd */
-    char region[MACX_SCN_NAME];          /* "national" for MI5, CTP, OGDs */
+    char sector[24];                     /* what an OGD runs: benefits, probation, health; "" else */
+    char region[MACX_SCN_NAME];          /* "national" for MI5, OGDs and a national CTP unit */
     macx_dist_t service[6];              /* by Macx__Phase (1..5), simulated days */
     int capacity[6];                     /* cases worked at once, by phase; 0 = unlimited */
     double coverage;                     /* chance it holds a record on a subject (partners) */
@@ -38,8 +39,11 @@ typedef struct {
     bool national;                       /* takes cases from any region without its own MAC */
     char regions[MACX_SCN_MAX_REGIONS][MACX_SCN_NAME];
     int nregions;
-    char members[MACX_SCN_MAX_MEMBERS][MACX_AGENCY_ID_MAX + 1];   /* partners (not mi5/ctp) */
+    char members[MACX_SCN_MAX_MEMBERS][MACX_AGENCY_ID_MAX + 1];   /* partners (not MI5, not CTP) */
     int nmembers;
+    char chair[MACX_AGENCY_ID_MAX + 1];  /* the CTP unit that owns its cases and chairs its panel */
+    int overflow_load;                   /* open cases at which a new case goes to the national
+                                            MAC instead ("MAC in a box"); 0: never */
 } macx_scn_mac_t;
 
 typedef struct {
@@ -131,6 +135,11 @@ void macx_scenario_override (macx_scenario_t *scn, int64_t seed, int subjects);
 
 /* Lookups; NULL when absent. */
 const macx_scn_agency_t *macx_scenario_agency (const macx_scenario_t *scn, const char *id);
+/* The first agency of a kind (in file order): the one MI5 of a pilot. */
+const macx_scn_agency_t *macx_scenario_of_kind (const macx_scenario_t *scn, const char *kind);
+const macx_scn_mac_t *macx_scenario_mac (const macx_scenario_t *scn, const char *id);
+/* The national MAC, or NULL. */
+const macx_scn_mac_t *macx_scenario_national (const macx_scenario_t *scn);
 /* The MAC that takes a case from region: its regional MAC if it has one,
  * else the national MAC. NULL if none. */
 const macx_scn_mac_t *macx_scenario_mac_for (const macx_scenario_t *scn, const char *region);

@@ -210,9 +210,9 @@ static bool
 s_is_ctp (const macx_report_t *r, const char *id)
 {
     for (size_t i = 0; i < r->nagencies; i++)
-        if (strcmp (r->agencies[i].id, id) == 0 && r->agencies[i].kind[0])
+        if (strcmp (r->agencies[i].id, id) == 0)
             return strcmp (r->agencies[i].kind, "ctp") == 0;
-    return strcmp (id, "ctp") == 0;
+    return false;   /* an agency run.json does not list: not a CTP unit we know */
 }
 
 static int
