@@ -359,7 +359,9 @@ s_write_run_json (s_pilot_t *self, const char *outcome, macx_error_t *err)
             fputs (r ? "," : "", f);
             macx_json_str (f, m->members[r]);
         }
-        fprintf (f, "]}");
+        fprintf (f, "],\"chair\":");
+        macx_json_str (f, m->chair);
+        fprintf (f, ",\"overflow_load\":%d}", m->overflow_load);
     }
     fprintf (f, "]}\n");
     fclose (f);

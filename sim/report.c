@@ -270,6 +270,18 @@ s_read_run (macx_report_t *r, const char *run_dir, macx_error_t *err)
         }
     }
     r->nrun_agencies = r->nagencies;
+    const macx_jv_t *macs = macx_jv_get (&run, "macs");
+    size_t nm = rc == 0 && macs && macs->type == MACX_JV_ARRAY ? macs->count : 0;
+    if (nm && !(r->macs = calloc (nm, sizeof *r->macs)))
+        rc = macx_error_set (err, MACX_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < nm; i++) {
+        const macx_jv_t *o = &macs->items[i];
+        macx_report_mac_t *m = &r->macs[r->nmacs++];
+        s_cpy (m->id, sizeof m->id, macx_jv_str (o, "id", ""));
+        s_cpy (m->chair, sizeof m->chair, macx_jv_str (o, "chair", ""));
+        m->national = macx_jv_bool (o, "national", false);
+        m->overflow_load = (int) macx_jv_num (o, "overflow_load", 0);
+    }
     macx_jv_free (&run);
     return rc;
 }
@@ -440,6 +452,8 @@ s_on_outcome (const macx_jv_t *o, int line, void *arg)
             s_cpy (c->region, sizeof c->region, region);
         if (mac)
             s_cpy (c->mac, sizeof c->mac, mac);
+        s_cpy (c->owner, sizeof c->owner, macx_jv_str (o, "owner", ""));
+        c->overflow = macx_jv_bool (o, "overflow", false);
     }
     else if (strcmp (event, "level") == 0) {
         int level = (int) macx_jv_num (o, "level", 0);
@@ -706,6 +720,12 @@ s_finish (s_build_t *b)
             e2e[ne2e++] = (double) (c->end_ms[MACX_REPORT_PHASES] - c->start_ms[first]) / MACX_REPORT_DAY_MS;
         r->outcomes[c->outcome]++;
         r->levels[c->level]++;
+        for (size_t m = 0; m < r->nmacs; m++)
+            if (strcmp (r->macs[m].id, c->mac) == 0) {
+                r->macs[m].cases++;
+                r->macs[m].overflow_in += c->overflow;
+                r->macs[m].disposed += c->outcome == MACX_OUTCOME_DISPOSED;
+            }
         if (disposed && c->back_to_investigation)
             r->back_to_investigation++;
     }
@@ -822,6 +842,7 @@ macx_report_destroy (macx_report_t **self_p)
     free (r->refusal_agreements);
     free (r->held_agreements);
     free (r->agencies);
+    free (r->macs);
     free (r);
     *self_p = NULL;
 }
@@ -969,6 +990,18 @@ macx_report_json (const macx_report_t *r, FILE *out)
         fputc ('}', out);
     }
     fputs (first ? "]},\n" : "\n  ]},\n", out);
+    fputs ("  \"macs\": [", out);
+    for (size_t i = 0; i < r->nmacs; i++) {
+        const macx_report_mac_t *m = &r->macs[i];
+        fprintf (out, "%s\n    {\"id\": ", i ? "," : "");
+        macx_json_str (out, m->id);
+        fputs (", \"chair\": ", out);
+        macx_json_str (out, m->chair);
+        fprintf (out, ", \"national\": %s, \"overflow_load\": %d, \"cases\": %" PRIu64
+                 ", \"overflow_in\": %" PRIu64 ", \"disposed\": %" PRIu64 "}",
+                 m->national ? "true" : "false", m->overflow_load, m->cases, m->overflow_in, m->disposed);
+    }
+    fputs (r->nmacs ? "\n  ],\n" : "],\n", out);
     fputs ("  \"agencies\": [", out);
     for (size_t i = 0; i < r->nagencies; i++) {
         const macx_report_agency_t *a = &r->agencies[i];

@@ -77,6 +77,8 @@ typedef struct {
     double score;
     char disposals[512];                        /* ';'-separated kinds */
     bool back_to_investigation;
+    bool overflow;                              /* MI5 sent it to the national MAC in overflow */
+    char owner[MACX_REPORT_ID];                 /* the CTP unit that owned it (its MAC's chair) */
     macx_outcome_t outcome;
     int open_phase;                             /* the phase it is open in, 0 if none */
     /* the first "stalled" outcome, when there is one */
@@ -141,6 +143,17 @@ typedef struct {
     macx_report_work_t phases[MACX_REPORT_PHASES + 1];   /* the same by phase, [1..5] */
 } macx_report_agency_t;
 
+/* A MAC as run.json declares it, with the cases MI5 routed to it. */
+typedef struct {
+    char id[MACX_REPORT_ID];
+    char chair[MACX_REPORT_ID];          /* the CTP unit that owns its cases */
+    bool national;
+    int overflow_load;                   /* 0: never overflows */
+    uint64_t cases;                      /* cases routed to it at closure */
+    uint64_t overflow_in;                /* ... of them from another MAC's region, in overflow */
+    uint64_t disposed;                   /* ... that ended in a plan */
+} macx_report_mac_t;
+
 typedef struct {
     /* run.json */
     char name[MACX_REPORT_ID];
@@ -178,6 +191,8 @@ typedef struct {
     size_t nheld_agreements;
     uint64_t held;                       /* records an agency held back for a daily cap */
     uint64_t stall_events;               /* "stalled" outcomes, including cases that went on */
+    macx_report_mac_t *macs;             /* run.json's, in its order */
+    size_t nmacs;
     macx_report_agency_t *agencies;      /* run.json's, then any others seen, by id */
     size_t nagencies;
     size_t nrun_agencies;                /* how many of them run.json lists */
