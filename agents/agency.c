@@ -625,6 +625,48 @@ macx_agency_share_with_members (macx_agency_proc_t *self, int subject, int64_t s
 }
 
 
+void
+macx_agency_deliver (macx_agency_proc_t *self, int subject, const Macx__PanelPlan *plan, int64_t sim)
+{
+    macx_agency_subject_t *s = &self->subjects[subject];
+    for (size_t i = 0; plan && i < plan->n_disposals; i++) {
+        const Macx__Disposal *d = plan->disposals[i];
+        if (!d->owner || strcmp (d->owner, self->me->id) != 0 || !d->kind)
+            continue;
+        int k = 0;
+        while (k < self->scn.ndisposals && strcmp (self->scn.disposals[k].kind, d->kind) != 0)
+            k++;
+        if (k == self->scn.ndisposals || self->scn.disposals[k].places == 0)
+            continue;   /* not an intervention (no further action, back to investigation) */
+        const macx_scn_disposal_t *sd = &self->scn.disposals[k];
+        if (!self->places[k] && !(self->places[k] = calloc ((size_t) sd->places, sizeof (int64_t))))
+            return;
+        /* the waiting list: the first place to come free, in the order plans came */
+        int slot = 0;
+        for (int j = 1; j < sd->places; j++)
+            if (self->places[k][j] < self->places[k][slot])
+                slot = j;
+        int64_t start = self->places[k][slot] > sim ? self->places[k][slot] : sim;
+        char stream[128];
+        snprintf (stream, sizeof stream, "delivery/%s/%s/%s", self->me->id, s->id, d->kind);
+        bool declined = macx_agency_draw (self, stream, 0) < sd->decline;
+        int64_t end = start;
+        if (!declined) {   /* a declined offer frees its place at once */
+            end = start + (int64_t) (macx_dist_sample (&sd->days, macx_agency_draw (self, stream, 1),
+                                                       macx_agency_draw (self, stream, 2))
+                                     * MACX_DAY_MS);
+            self->places[k][slot] = end;
+        }
+        macx_agency_outcome_begin (self, s, "delivery", start);
+        fprintf (self->outcomes, ",\"kind\":");
+        macx_json_str (self->outcomes, d->kind);
+        fprintf (self->outcomes, ",\"ready_sim_ms\":%" PRId64 ",\"start_sim_ms\":%" PRId64
+                 ",\"end_sim_ms\":%" PRId64 ",\"declined\":%s", sim, start, end,
+                 declined ? "true" : "false");
+        macx_agency_outcome_end (self);
+    }
+}
+
 /* ---- events, to the role ----------------------------------------------------------------- */
 
 static void
@@ -844,6 +886,9 @@ macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
         s_send_free (self, self->sends);
     free (self->caps);
     free (self->mac_open);
+    free (self->booked);
+    for (int k = 0; k < MACX_SCN_MAX_DISPOSALS; k++)
+        free (self->places[k]);
     free (self->subjects);
     free (self);
     return rc;

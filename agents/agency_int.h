@@ -22,7 +22,7 @@
 #define MACX_DAY_MS ((int64_t) 86400000)
 #define MACX_AGENCY_MAX_PROPOSALS 16
 
-typedef enum { MACX_T_CLOSE = 1, MACX_T_WORK, MACX_T_RETRY, MACX_T_WAIT } macx_timer_kind_t;
+typedef enum { MACX_T_CLOSE = 1, MACX_T_WORK, MACX_T_RETRY, MACX_T_WAIT, MACX_T_SIT } macx_timer_kind_t;
 
 typedef struct {
     int64_t sim;
@@ -68,6 +68,13 @@ typedef struct {
     char proposals[MACX_AGENCY_MAX_PROPOSALS][48];
     char proposers[MACX_AGENCY_MAX_PROPOSALS][MACX_AGENCY_ID_MAX + 1];
     int nproposals;
+    char offers[MACX_AGENCY_MAX_PROPOSALS][48];   /* what panel members offered to deliver */
+    char offerers[MACX_AGENCY_MAX_PROPOSALS][MACX_AGENCY_ID_MAX + 1];
+    int noffers;
+    char sources[12][32];       /* holding sources the integrated profile holds */
+    int nsources;
+    char unreached_why[MACX_SCN_MAX_MEMBERS][64];   /* agreement a member's share was refused under */
+    int64_t sitting;            /* the panel sitting it is booked on (timetable), or 0 */
     int level;
     double score;
     bool reviewed, profiled, decided, stalled, agenda_sent;
@@ -115,6 +122,9 @@ struct macx_agency_proc_s {
     macx_agency_subject_t *subjects;   /* 1..n */
     int nsubjects;
     int *mac_open;                  /* MI5: cases open per MAC (index in scn.macs) */
+    int *booked;                    /* a chair: cases booked per (MAC, sitting) */
+    int nsittings;
+    int64_t *places[MACX_SCN_MAX_DISPOSALS];   /* an owner: when each place of a disposal is free */
     macx_agency_send_t *sends;      /* live sends (list) */
     struct {
         int32_t day;                /* sent on this day, so far */
@@ -152,6 +162,10 @@ void macx_agency_outcome_end (macx_agency_proc_t *self);
 void macx_agency_share_with_members (macx_agency_proc_t *self, int subject, int64_t sim);
 /* The subject index of a pseudonym "S-000042" (1..n), or -1. */
 int macx_agency_subject_index (const macx_agency_proc_t *self, const char *id);
+/* An owner delivers the disposals of an issued plan it owns (delivery
+ * outcomes: a place of the scenario's, a waiting list, declined or taken up). */
+void macx_agency_deliver (macx_agency_proc_t *self, int subject, const Macx__PanelPlan *plan,
+                          int64_t sim);
 /* The index of agency in the case's MAC's members, or -1. */
 int macx_agency_member (const macx_agency_subject_t *s, const char *agency);
 /* The kind of agency id ("" if unknown). */

@@ -90,8 +90,10 @@ s_record (macx_agency_proc_t *self, const Macx__Header *h, const Macx__Payload *
             s_answer (self, subject, sim);
         macx_agency_work (self, subject, MACX__PHASE__SHARING, sim);
     }
-    else if (strcmp (type, "panel_plan") == 0 && p->panel_plan
-             && (!p->panel_plan->decided_on || !*p->panel_plan->decided_on)) {
+    else if (strcmp (type, "panel_plan") == 0 && p->panel_plan && p->panel_plan->decided_on
+             && *p->panel_plan->decided_on)
+        macx_agency_deliver (self, subject, p->panel_plan, sim);   /* the plan: our part of it */
+    else if (strcmp (type, "panel_plan") == 0 && p->panel_plan) {
         /* the agenda: offer what we can deliver */
         s->nproposals = 0;
         Macx__Intervention iv[8];

@@ -277,15 +277,52 @@ s_mac (s_ctx_t *c, struct fy_node *n, macx_scn_mac_t *m)
 static int
 s_disposal (s_ctx_t *c, struct fy_node *n, macx_scn_disposal_t *d)
 {
-    static const char *const keys[] = { "kind", "owner", "level1", "level2", "level3", NULL };
+    static const char *const keys[] = { "kind", "owner", "needs", "decline", "delivery", NULL };
     if (s_keys (c, n, "a disposal", keys)
         || s_copy (c, s_get (n, "kind"), "disposal 'kind'", d->kind, sizeof d->kind)
         || s_copy (c, s_get (n, "owner"), "disposal 'owner'", d->owner_kind, sizeof d->owner_kind))
         return -1;
-    static const char *const lv[] = { NULL, "level1", "level2", "level3" };
-    for (int l = 1; l <= 3; l++)
-        if (s_get (n, lv[l]) && s_number (c, s_get (n, lv[l]), lv[l], 0, 1, &d->p[l]))
+    static const char *const owners[] = { "ctp", "local_authority", "ogd", NULL };
+    bool ok = false;
+    for (int i = 0; owners[i]; i++)
+        ok |= strcmp (d->owner_kind, owners[i]) == 0;
+    if (!ok)
+        return s_fail (c, s_get (n, "owner"), "disposal owner '%s' is not a kind that sits on a "
+                       "panel (ctp, local_authority, ogd)", d->owner_kind);
+    if (s_get (n, "needs") && s_copy (c, s_get (n, "needs"), "disposal 'needs'", d->needs, sizeof d->needs))
+        return -1;
+    if (s_get (n, "decline") && s_number (c, s_get (n, "decline"), "'decline'", 0, 1, &d->decline))
+        return -1;
+    struct fy_node *dl = s_get (n, "delivery");
+    if (dl) {
+        static const char *const dkeys[] = { "places", "days", NULL };
+        if (s_keys (c, dl, "a disposal's 'delivery'", dkeys)
+            || s_int (c, s_get (dl, "places"), "delivery 'places'", 1, 100000, &d->places)
+            || s_dist (c, s_get (dl, "days"), &d->days))
             return -1;
+    }
+    return 0;
+}
+
+static int
+s_panel (s_ctx_t *c, struct fy_node *n, macx_scenario_t *s)
+{
+    static const char *const keys[] = { "every_days", "agenda_limit", "notice_days",
+                                        "level1_intervention", "max_disposals", NULL };
+    if (s_keys (c, n, "'panel'", keys))
+        return -1;
+    if ((s_get (n, "every_days")
+         && s_int (c, s_get (n, "every_days"), "'every_days'", 0, 365, &s->panel.every_days))
+        || (s_get (n, "agenda_limit")
+            && s_int (c, s_get (n, "agenda_limit"), "'agenda_limit'", 0, 100000, &s->panel.agenda_limit))
+        || (s_get (n, "notice_days")
+            && s_int (c, s_get (n, "notice_days"), "'notice_days'", 0, 365, &s->panel.notice_days))
+        || (s_get (n, "level1_intervention")
+            && s_number (c, s_get (n, "level1_intervention"), "'level1_intervention'", 0, 1,
+                         &s->panel.level1_intervention))
+        || (s_get (n, "max_disposals")
+            && s_int (c, s_get (n, "max_disposals"), "'max_disposals'", 1, 8, &s->panel.max_disposals)))
+        return -1;
     return 0;
 }
 
@@ -367,14 +404,11 @@ s_validate (s_ctx_t *c, struct fy_node *root, macx_scenario_t *s)
     if (s->nregions == 0 || fabs (sum - 1.0) > 1e-6)
         return s_fail (c, s_get (root, "regions"), "region shares must add up to 1 (they add up "
                        "to %g)", sum);
-    for (int l = 1; l <= 3; l++) {
-        double p = 0;
-        for (int i = 0; i < s->ndisposals; i++)
-            p += s->disposals[i].p[l];
-        if (s->ndisposals && fabs (p - 1.0) > 1e-6)
-            return s_fail (c, s_get (root, "disposals"), "disposal probabilities for level %d add "
-                           "up to %g, not 1", l, p);
-    }
+    for (int i = 0; i < s->ndisposals; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp (s->disposals[i].kind, s->disposals[j].kind) == 0)
+                return s_fail (c, s_get (root, "disposals"), "disposal '%s' is listed twice",
+                               s->disposals[i].kind);
     if (s->behaviour.level3_threshold < s->behaviour.level2_threshold)
         return s_fail (c, s_get (root, "behaviour"), "level3_threshold is below level2_threshold");
     for (int i = 0; i < s->transit.nroutes; i++) {
@@ -465,7 +499,7 @@ macx_scenario_load (const char *arg, macx_scenario_t *s, macx_error_t *err)
     static const char *const keys[] = {
         "name", "description", "seed", "subjects", "start_date", "closure_window_days",
         "deadline_days", "enrichment_wait_days", "policy", "transit", "regions", "macs",
-        "agencies", "agreements", "behaviour", "disposals", "workflow", NULL
+        "agencies", "agreements", "behaviour", "panel", "disposals", "workflow", NULL
     };
     if (root && fy_node_get_type (root) == FYNT_MAPPING && s_get (root, "clock_scale_ms")) {
         s_fail (&c, fy_node_pair_key (fy_node_mapping_lookup_pair_by_string (root, "clock_scale_ms",
@@ -613,6 +647,10 @@ macx_scenario_load (const char *arg, macx_scenario_t *s, macx_error_t *err)
             if (s_get (bh, f[i].k) && s_number (&c, s_get (bh, f[i].k), f[i].k, 0, 10, f[i].v))
                 goto done;
     }
+    s->panel.level1_intervention = 0.1;
+    s->panel.max_disposals = 2;
+    if (s_get (root, "panel") && s_panel (&c, s_get (root, "panel"), s))
+        goto done;
     struct fy_node *ds = s_get (root, "disposals");
     if (ds) {
         if (fy_node_get_type (ds) != FYNT_SEQUENCE) {

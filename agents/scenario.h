@@ -61,10 +61,15 @@ typedef struct {
     int line;                            /* where it is in the file */
 } macx_scn_route_t;
 
+/* A disposal a panel may issue, in the panel's order of preference. Its
+ * owner is the agency that offered it, which must be of owner_kind. */
 typedef struct {
     char kind[48];                       /* e.g. safeguarding_referral */
-    char owner_kind[16];                 /* who delivers it: local_authority, ogd, ctp, mi5 */
-    double p[4];                         /* probability by level 1..3 (index 0 unused) */
+    char owner_kind[16];                 /* who may offer and deliver it: local_authority, ogd, ctp */
+    char needs[32];                      /* a holding source the profile must hold, or "" */
+    double decline;                      /* chance the subject declines or does not take it up */
+    int places;                          /* per owner, delivered at once; 0: no delivery stage */
+    macx_dist_t days;                    /* how long one delivery lasts, simulated days */
 } macx_scn_disposal_t;
 
 typedef struct {
@@ -108,6 +113,15 @@ typedef struct {
     } behaviour;
     macx_scn_disposal_t disposals[MACX_SCN_MAX_DISPOSALS];
     int ndisposals;
+    /* the panel: sittings per MAC on a timetable (every_days 0: it sits
+     * for each case as soon as every member on its agenda has answered) */
+    struct {
+        int every_days;
+        int agenda_limit;                /* cases a sitting takes; 0: any number */
+        int notice_days;                 /* the agenda goes out at least this long before */
+        double level1_intervention;      /* chance a Level 1 case takes an offered intervention */
+        int max_disposals;               /* disposals in one plan */
+    } panel;
     /* workflow variants */
     struct {
         bool share_during_identification;   /* live-subject sharing before closure */

@@ -504,6 +504,24 @@ s_holder (const char *kind, const char *sector)
     return NULL;
 }
 
+size_t
+macx_synth_offers (const macx_scn_agency_t *agency, const char **out, size_t max)
+{
+    const s_holder_t *h = s_holder (agency->kind, agency->sector);
+    size_t k = 0;
+    for (size_t s = 0; h && s < S_COUNT (h->sources) && h->sources[s]; s++)
+        for (size_t p = 0; p < S_COUNT (s_proposals); p++) {
+            if (strcmp (s_proposals[p].source, h->sources[s]) != 0)
+                continue;
+            bool dup = false;
+            for (size_t j = 0; j < k; j++)
+                dup |= strcmp (out[j], s_proposals[p].kind) == 0;
+            if (!dup && k < max)
+                out[k++] = s_proposals[p].kind;
+        }
+    return k;
+}
+
 bool
 macx_synth_sector_known (const char *kind, const char *sector)
 {

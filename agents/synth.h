@@ -106,6 +106,10 @@ size_t macx_synth_interventions (const macx_scn_agency_t *agency, const macx_hol
                                  size_t n, Macx__Intervention *out, char storage[][3][200],
                                  size_t max);
 
+/* The intervention kinds an agency could ever propose, from the sources
+ * its kind and sector hold (static strings). Returns how many (<= max). */
+size_t macx_synth_offers (const macx_scn_agency_t *agency, const char **out, size_t max);
+
 /* Whether an agency of kind may declare sector (benefits, probation and
  * health for an ogd), and the list in words for error messages. */
 bool macx_synth_sector_known (const char *kind, const char *sector);
