@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agency_int.h"
+#include "json.h"
 
 static bool
 s_member_of (const macx_scn_mac_t *m, const char *id)
@@ -61,9 +62,20 @@ s_work_done (macx_agency_proc_t *self, int subject, int phase, int64_t sim)
         if (s->formal_share || !self->scn.workflow.share_during_identification)
             s_answer (self, subject, sim);
     }
-    else if (phase == MACX__PHASE__PANEL && s->chair[0])
+    else if (phase == MACX__PHASE__PANEL && s->chair[0]) {
+        macx_agency_outcome_begin (self, s, "offer", sim);
+        fprintf (self->outcomes, ",\"to\":");
+        macx_json_str (self->outcomes, s->chair);
+        fprintf (self->outcomes, ",\"kinds\":[");
+        for (int i = 0; i < s->nproposals; i++) {
+            fputs (i ? "," : "", self->outcomes);
+            macx_json_str (self->outcomes, s->proposals[i]);
+        }
+        fputc (']', self->outcomes);
+        macx_agency_outcome_end (self);
         macx_agency_send (self, subject, s->chair, "panel_plan", MACX__PHASE__PANEL,
                           self->scn.workflow.purpose, sim);
+    }
 }
 
 static void
