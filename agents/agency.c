@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "agent.h"
+#include "agency_int.h"
 #include "clock.h"   /* dates only */
 #include "json.h"
 #include "log.h"
@@ -30,113 +30,31 @@
 #include "scenario.h"
 #include "synth.h"
 
-#define S_DAY_MS     ((int64_t) 86400000)
-#define S_MAX_MEMBERS MACX_SCN_MAX_MEMBERS
-
-typedef enum { ROLE_MI5, ROLE_CTP, ROLE_PARTNER } s_role_t;
-typedef enum { T_CLOSE = 1, T_WORK, T_RETRY, T_WAIT } s_timer_kind_t;
-
-typedef struct {
-    int64_t sim;
-    s_timer_kind_t kind;
-    int subject;
-    int phase;
-    void *ctx;
-} s_timer_t;
-
-/* What a send is about, kept until its ACK/NACK (and for retries); every
- * live one is on the agency's list, so none is lost at the end. */
-typedef struct s_send_s {
-    struct s_send_s *prev, *next;
-    int subject;
-    char to[MACX_AGENCY_ID_MAX + 1];
-    char type[24];
-    int phase;
-    char purpose[64];
-    int64_t first_sim;          /* first attempt */
-    int64_t sim;                /* this attempt */
-    int attempts;
-    bool held;                  /* held back by a daily cap at least once */
-} s_send_t;
-
-typedef struct {
-    bool known;
-    char id[16];
-    char case_id[24];
-    char name[64], dob[16], address[128], postcode[12], region[64], category[8];
-    char indicators[8][48];
-    int nind;
-    char kis_ref[24], kis_summary[200];
-    const macx_scn_mac_t *mac;
-    bool work_started[6];
-    bool closed;
-    /* ctp */
-    uint32_t reached, pending, answered, unreachable, responded;
-    uint32_t agenda;            /* members sent the panel agenda */
-    int concerns, nholdings;
-    char proposals[16][48];
-    char proposers[16][MACX_AGENCY_ID_MAX + 1];
-    int nproposals;
-    int level;
-    double score;
-    bool reviewed, profiled, decided, stalled, agenda_sent;
-    int64_t share_sim;
-    /* partner */
-    bool formal_share, answer_ready, answered_sent;
-    macx_holding_t holdings[16];
-    int nheld;
-} s_subject_t;
-
-typedef struct {
-    macx_agency_opts_t o;
-    macx_scenario_t scn;
-    const macx_scn_agency_t *me;
-    s_role_t role;
-    macx_policy_t *policy;
-    macx_agent_t *agent;
-    macx_synth_db_t *db;
-    FILE *outcomes;
-    int64_t start_ms;
-    s_subject_t *subjects;        /* 1..n */
-    int nsubjects;
-    s_send_t *sends;              /* live sends (list) */
-    struct {
-        int32_t day;              /* sent on this day, so far */
-        uint32_t sent;
-        int32_t next_day;         /* the first later day with room for what is held */
-        uint32_t booked;          /* held records booked on it */
-    } *caps;                      /* by flow index: the agreements' daily caps */
-    int ncaps;
-    int64_t *slots[6];            /* per phase: when each slot is free */
-    int nslots[6];
-    uint64_t sent, refused, received;
-} s_agency_t;
-
 static volatile sig_atomic_t s_stop;
 static void s_on_signal (int sig) { (void) sig; s_stop = 1; }
 
 /* ---- clock and timers ------------------------------------------------------------ */
 
-static int64_t
-s_now (const s_agency_t *self)
+int64_t
+macx_agency_now (const macx_agency_proc_t *self)
 {
     return macx_agent_now (self->agent);
 }
 
 /* A timer's kind, phase and subject travel in its tag. */
-static void
-s_timer_add (s_agency_t *self, int64_t sim, s_timer_kind_t kind, int subject, int phase, void *ctx)
+void
+macx_agency_timer (macx_agency_proc_t *self, int64_t sim, macx_timer_kind_t kind, int subject, int phase, void *ctx)
 {
     uint64_t tag = (uint64_t) kind | (uint64_t) phase << 8 | (uint64_t) subject << 16;
     if (macx_agent_timer (self->agent, sim, tag, ctx))
         macx_log (MACX_LOG_ERROR, "cannot set a timer", "at=%" PRId64 " now=%" PRId64 " kind=%d",
-                  sim, s_now (self), (int) kind);
+                  sim, macx_agency_now (self), (int) kind);
 }
 
-static s_send_t *
-s_send_new (s_agency_t *self)
+static macx_agency_send_t *
+s_send_new (macx_agency_proc_t *self)
 {
-    s_send_t *c = calloc (1, sizeof *c);
+    macx_agency_send_t *c = calloc (1, sizeof *c);
     if (c) {
         c->next = self->sends;
         if (self->sends)
@@ -147,7 +65,7 @@ s_send_new (s_agency_t *self)
 }
 
 static void
-s_send_free (s_agency_t *self, s_send_t *c)
+s_send_free (macx_agency_proc_t *self, macx_agency_send_t *c)
 {
     if (!c)
         return;
@@ -162,8 +80,8 @@ s_send_free (s_agency_t *self, s_send_t *c)
 
 /* ---- outcomes --------------------------------------------------------------------- */
 
-static void
-s_outcome_begin (s_agency_t *self, const s_subject_t *s, const char *event, int64_t sim)
+void
+macx_agency_outcome_begin (macx_agency_proc_t *self, const macx_agency_subject_t *s, const char *event, int64_t sim)
 {
     fprintf (self->outcomes, "{\"subject\":");
     macx_json_str (self->outcomes, s->id);
@@ -173,8 +91,8 @@ s_outcome_begin (s_agency_t *self, const s_subject_t *s, const char *event, int6
              self->me->id, sim);
 }
 
-static void
-s_outcome_end (s_agency_t *self)
+void
+macx_agency_outcome_end (macx_agency_proc_t *self)
 {
     fputs ("}\n", self->outcomes);
     fflush (self->outcomes);
@@ -183,7 +101,7 @@ s_outcome_end (s_agency_t *self)
 /* ---- work and capacity ----------------------------------------------------------- */
 
 static double
-s_service_days (s_agency_t *self, const s_subject_t *s, int phase)
+s_service_days (macx_agency_proc_t *self, const macx_agency_subject_t *s, int phase)
 {
     const macx_dist_t *d = &self->me->service[phase];
     if (!d->set)
@@ -195,10 +113,10 @@ s_service_days (s_agency_t *self, const s_subject_t *s, int phase)
 }
 
 /* Schedules a unit of work: it starts when ready and a slot is free. */
-static void
-s_work (s_agency_t *self, int subject, int phase, int64_t ready)
+void
+macx_agency_work (macx_agency_proc_t *self, int subject, int phase, int64_t ready)
 {
-    s_subject_t *s = &self->subjects[subject];
+    macx_agency_subject_t *s = &self->subjects[subject];
     if (s->work_started[phase])
         return;
     s->work_started[phase] = true;
@@ -212,14 +130,14 @@ s_work (s_agency_t *self, int subject, int phase, int64_t ready)
         if (self->slots[phase][slot] > start)
             start = self->slots[phase][slot];
     }
-    int64_t end = start + (int64_t) (s_service_days (self, s, phase) * S_DAY_MS);
+    int64_t end = start + (int64_t) (s_service_days (self, s, phase) * MACX_DAY_MS);
     if (slot >= 0)
         self->slots[phase][slot] = end;
-    s_outcome_begin (self, s, "work", end);
+    macx_agency_outcome_begin (self, s, "work", end);
     fprintf (self->outcomes, ",\"phase\":\"%s\",\"queued_sim_ms\":%" PRId64 ",\"start_sim_ms\":%" PRId64
              ",\"end_sim_ms\":%" PRId64, macx_phase_name (phase), ready, start, end);
-    s_outcome_end (self);
-    s_timer_add (self, end, T_WORK, subject, phase, NULL);
+    macx_agency_outcome_end (self);
+    macx_agency_timer (self, end, MACX_T_WORK, subject, phase, NULL);
 }
 
 /* ---- payloads ---------------------------------------------------------------------- */
@@ -240,8 +158,8 @@ s_dup_list (char (*items)[48], int n, size_t *out_n)
     return arr;
 }
 
-static int
-s_index_of_member (const s_subject_t *s, const char *agency)
+int
+macx_agency_member (const macx_agency_subject_t *s, const char *agency)
 {
     for (int i = 0; s->mac && i < s->mac->nmembers; i++)
         if (strcmp (s->mac->members[i], agency) == 0)
@@ -253,7 +171,7 @@ static int s_count (uint32_t mask) { return __builtin_popcount (mask); }
 
 /* Builds the full payload of a record type from what we hold on s. */
 static Macx__Payload *
-s_payload (s_agency_t *self, s_subject_t *s, const char *type)
+s_payload (macx_agency_proc_t *self, macx_agency_subject_t *s, const char *type)
 {
     Macx__Payload *p = malloc (sizeof *p);
     if (!p)
@@ -272,7 +190,7 @@ s_payload (s_agency_t *self, s_subject_t *s, const char *type)
         c->risk_indicators = s_dup_list (s->indicators, s->nind, &c->n_risk_indicators);
         c->kis_summary = s_dup (s->kis_summary);
         c->kis_ref = s_dup (s->kis_ref);
-        c->closed_on = s_dup (macx_date_format ((int32_t) (s_now (self) / S_DAY_MS), date));
+        c->closed_on = s_dup (macx_date_format ((int32_t) (macx_agency_now (self) / MACX_DAY_MS), date));
         p->body_case = MACX__PAYLOAD__BODY_CASE_FILE;
         p->case_file = c;
     }
@@ -292,7 +210,7 @@ s_payload (s_agency_t *self, s_subject_t *s, const char *type)
                   "multi-agency assessment.", s->category, s->mac ? s->mac->name : "the MAC");
         c->summary = s_dup (summary);
         c->request = s_dup ("Please search your records and propose interventions.");
-        if (self->role == ROLE_CTP) {   /* police indexes from our own systems */
+        if (self->role == &macx_role_ctp) {   /* police indexes from our own systems */
             macx_holding_t h[16];
             size_t n = 0;
             macx_synth_lookup (self->db, s->name, s->dob, s->region, h, 16, &n);
@@ -331,7 +249,7 @@ s_payload (s_agency_t *self, s_subject_t *s, const char *type)
         }
         Macx__Intervention iv[8];
         char storage[8][3][200];
-        size_t ni = macx_synth_interventions (self->me->id, self->me->kind, s->holdings,
+        size_t ni = macx_synth_interventions (self->me, s->holdings,
                                               (size_t) s->nheld, iv, storage, 8);
         e->interventions = calloc (ni + 1, sizeof *e->interventions);
         for (size_t i = 0; i < ni; i++) {
@@ -368,11 +286,11 @@ s_payload (s_agency_t *self, s_subject_t *s, const char *type)
             a->due_days = 28;
             f->draft_plan[f->n_draft_plan++] = a;
         }
-        f->contributors = calloc ((size_t) S_MAX_MEMBERS + 1, sizeof *f->contributors);
+        f->contributors = calloc ((size_t) MACX_SCN_MAX_MEMBERS + 1, sizeof *f->contributors);
         for (int i = 0; s->mac && i < s->mac->nmembers; i++)
             if (s->answered & (1u << i))
                 f->contributors[f->n_contributors++] = s_dup (s->mac->members[i]);
-        if (self->role == ROLE_MI5) {   /* MI5's review keeps only its view */
+        if (self->role == &macx_role_mi5) {   /* MI5's review keeps only its view */
             f->n_draft_plan = 0;
             f->n_contributors = 0;
         }
@@ -382,14 +300,14 @@ s_payload (s_agency_t *self, s_subject_t *s, const char *type)
     else if (strcmp (type, "panel_plan") == 0) {
         Macx__PanelPlan *pp = malloc (sizeof *pp);
         macx__panel_plan__init (pp);
-        pp->chair = s_dup ("ctp");
+        pp->chair = s_dup (s->chair);
         pp->level = s->level;
-        pp->members = calloc ((size_t) S_MAX_MEMBERS + 1, sizeof *pp->members);
+        pp->members = calloc ((size_t) MACX_SCN_MAX_MEMBERS + 1, sizeof *pp->members);
         for (int i = 0; s->mac && i < s->mac->nmembers; i++)
             if (s->answered & (1u << i))
                 pp->members[pp->n_members++] = s_dup (s->mac->members[i]);
         pp->disposals = calloc (4, sizeof *pp->disposals);
-        if (self->role == ROLE_PARTNER) {   /* a member's answer: what it can deliver */
+        if (self->role == &macx_role_partner) {   /* a member's answer: what it can deliver */
             for (int i = 0; i < s->nproposals && pp->n_disposals < 3; i++) {
                 Macx__Disposal *d = malloc (sizeof *d);
                 macx__disposal__init (d);
@@ -411,7 +329,7 @@ s_payload (s_agency_t *self, s_subject_t *s, const char *type)
                 if (strcmp (s->proposals[i], "referral_back_to_investigation") == 0)
                     pp->back_to_investigation = 1;
             }
-            pp->decided_on = s_dup (macx_date_format ((int32_t) (s_now (self) / S_DAY_MS), date));
+            pp->decided_on = s_dup (macx_date_format ((int32_t) (macx_agency_now (self) / MACX_DAY_MS), date));
         }
         p->body_case = MACX__PAYLOAD__BODY_PANEL_PLAN;
         p->panel_plan = pp;
@@ -444,7 +362,7 @@ typedef struct {
 } s_draft_t;
 
 static int
-s_draft_new (s_agency_t *self, const s_send_t *c, s_draft_t *d)
+s_draft_new (macx_agency_proc_t *self, const macx_agency_send_t *c, s_draft_t *d)
 {
     memset (d, 0, sizeof *d);
     d->payload = s_payload (self, &self->subjects[c->subject], c->type);
@@ -466,7 +384,7 @@ s_draft_free (s_draft_t *d)
 
 /* The request the broker will judge, for the draft's fields, on day sim. */
 static void
-s_draft_request (s_agency_t *self, const s_send_t *c, const s_draft_t *d, int64_t sim,
+s_draft_request (macx_agency_proc_t *self, const macx_agency_send_t *c, const s_draft_t *d, int64_t sim,
                  macx_policy_request_t *req)
 {
     memset (req, 0, sizeof *req);
@@ -476,7 +394,7 @@ s_draft_request (s_agency_t *self, const s_send_t *c, const s_draft_t *d, int64_
     req->purpose = c->purpose;
     req->phase = c->phase;
     req->case_phase = c->phase;
-    req->date = (int32_t) (sim / S_DAY_MS);
+    req->date = (int32_t) (sim / MACX_DAY_MS);
     req->fields = d->fields;
     req->nfields = d->nheld;
 }
@@ -484,7 +402,7 @@ s_draft_request (s_agency_t *self, const s_send_t *c, const s_draft_t *d, int64_
 /* What we have sent on a flow on day (the counter the broker keeps for a
  * daily cap); days only move forward. NULL when out of memory. */
 static uint32_t *
-s_cap_count (s_agency_t *self, int flow, int32_t day)
+s_cap_count (macx_agency_proc_t *self, int flow, int32_t day)
 {
     if (flow >= self->ncaps) {
         int n = flow + 16;
@@ -507,7 +425,7 @@ s_cap_count (s_agency_t *self, int flow, int32_t day)
  * that a backlog drains in order, each record waiting once. The flow has a
  * counter (s_cap_count found it). */
 static int32_t
-s_cap_book (s_agency_t *self, int flow, int32_t today, uint32_t max)
+s_cap_book (macx_agency_proc_t *self, int flow, int32_t today, uint32_t max)
 {
     if (self->caps[flow].next_day <= today) {
         self->caps[flow].next_day = today + 1;
@@ -524,9 +442,9 @@ s_cap_book (s_agency_t *self, int flow, int32_t today, uint32_t max)
 
 /* Prepares (policy), seals and posts one record. c is owned by the post. */
 static void
-s_post (s_agency_t *self, s_send_t *c)
+s_post (macx_agency_proc_t *self, macx_agency_send_t *c)
 {
-    s_subject_t *s = &self->subjects[c->subject];
+    macx_agency_subject_t *s = &self->subjects[c->subject];
     macx_error_t err = { 0 };
     s_draft_t d;
     Macx__FieldEntry **manifest = NULL;
@@ -555,19 +473,19 @@ s_post (s_agency_t *self, s_send_t *c)
         }
         if (res.reason == MACX__REASON__RATE_LIMITED) {
             int64_t until = (int64_t) s_cap_book (self, res.flow_index, req.date, res.max_per_day)
-                            * S_DAY_MS;
+                            * MACX_DAY_MS;
             if (!c->held) {   /* said once: it may wait again if the day fills */
-                s_outcome_begin (self, s, "held", c->sim);
+                macx_agency_outcome_begin (self, s, "held", c->sim);
                 fprintf (self->outcomes, ",\"phase\":\"%s\",\"to\":\"%s\",\"record_type\":\"%s\","
                          "\"reason\":\"RATE_LIMITED\",\"agreement\":", macx_phase_name (c->phase),
                          c->to, c->type);
                 macx_json_str (self->outcomes, res.agreement ? res.agreement : "");
                 fprintf (self->outcomes, ",\"until_sim_ms\":%" PRId64 ",\"why\":", until);
                 macx_json_str (self->outcomes, res.message);
-                s_outcome_end (self);
+                macx_agency_outcome_end (self);
                 c->held = true;
             }
-            s_timer_add (self, until, T_RETRY, c->subject, c->phase, c);
+            macx_agency_timer (self, until, MACX_T_RETRY, c->subject, c->phase, c);
             s_draft_free (&d);
             return;
         }
@@ -608,11 +526,11 @@ done:
     s_draft_free (&d);
 }
 
-static void
-s_send (s_agency_t *self, int subject, const char *to, const char *type, int phase,
+void
+macx_agency_send (macx_agency_proc_t *self, int subject, const char *to, const char *type, int phase,
         const char *purpose, int64_t sim)
 {
-    s_send_t *c = s_send_new (self);
+    macx_agency_send_t *c = s_send_new (self);
     if (!c)
         return;
     c->subject = subject;
@@ -627,14 +545,14 @@ s_send (s_agency_t *self, int subject, const char *to, const char *type, int pha
 /* The first day from `from` on which the agreement would permit this
  * record (probing our own copy of the policy), or -1 before `until`. */
 static int32_t
-s_first_permit_day (s_agency_t *self, const s_send_t *c, int32_t from, int32_t until)
+s_first_permit_day (macx_agency_proc_t *self, const macx_agency_send_t *c, int32_t from, int32_t until)
 {
     s_draft_t d;
     int32_t found = -1;
     if (s_draft_new (self, c, &d) == MACX_OK)
         for (int32_t day = from; day <= until && found < 0; day++) {
             macx_policy_request_t req;
-            s_draft_request (self, c, &d, (int64_t) day * S_DAY_MS, &req);
+            s_draft_request (self, c, &d, (int64_t) day * MACX_DAY_MS, &req);
             macx_policy_field_t prepared[64];
             size_t nprep = 0;
             macx_policy_result_t res;
@@ -646,10 +564,10 @@ s_first_permit_day (s_agency_t *self, const s_send_t *c, int32_t from, int32_t u
     return found;
 }
 
-/* ---- the workflow ------------------------------------------------------------------- */
+/* ---- what the roles share -------------------------------------------------------------- */
 
-static int
-s_subject_index (const s_agency_t *self, const char *id)
+int
+macx_agency_subject_index (const macx_agency_proc_t *self, const char *id)
 {
     if (strncmp (id, "S-", 2) != 0)
         return -1;
@@ -658,451 +576,189 @@ s_subject_index (const s_agency_t *self, const char *id)
     return *end || n < 1 || n > self->nsubjects ? -1 : (int) n;
 }
 
-static void s_ctp_maybe_integrate (s_agency_t *self, int subject, int64_t sim);
-
-/* A subject-level stall: the case cannot go on. */
-static void
-s_stall (s_agency_t *self, int subject, int phase, const char *reason, const char *agreement,
-         const char *why, int64_t sim)
+void
+macx_agency_copy (char *dst, size_t size, const char *src)
 {
-    s_subject_t *s = &self->subjects[subject];
+    snprintf (dst, size, "%s", src ? src : "");
+}
+
+const char *
+macx_agency_kind_of (const macx_agency_proc_t *self, const char *id)
+{
+    const macx_scn_agency_t *a = id ? macx_scenario_agency (&self->scn, id) : NULL;
+    return a ? a->kind : "";
+}
+
+double
+macx_agency_draw (const macx_agency_proc_t *self, const char *stream, uint64_t k)
+{
+    return macx_rand_unit (self->scn.seed, stream, k);
+}
+
+void
+macx_agency_stall (macx_agency_proc_t *self, int subject, int phase, const char *reason,
+                   const char *agreement, const char *why, int64_t sim)
+{
+    macx_agency_subject_t *s = &self->subjects[subject];
     if (s->stalled || s->decided)
         return;
     s->stalled = true;
-    s_outcome_begin (self, s, "stalled", sim);
+    macx_agency_outcome_begin (self, s, "stalled", sim);
     fprintf (self->outcomes, ",\"phase\":\"%s\",\"reason\":\"%s\",\"agreement\":",
              macx_phase_name (phase), reason);
     macx_json_str (self->outcomes, agreement ? agreement : "");
     fprintf (self->outcomes, ",\"why\":");
     macx_json_str (self->outcomes, why);
-    s_outcome_end (self);
+    macx_agency_outcome_end (self);
 }
 
-/* MI5: a subject closes: refer the case to CTP, prepare it. */
-static void
-s_mi5_close (s_agency_t *self, int subject, int64_t sim)
+void
+macx_agency_share_with_members (macx_agency_proc_t *self, int subject, int64_t sim)
 {
-    s_subject_t *s = &self->subjects[subject];
-    s->closed = true;
-    s_outcome_begin (self, s, "closed", sim);
-    fprintf (self->outcomes, ",\"region\":");
-    macx_json_str (self->outcomes, s->region);
-    fprintf (self->outcomes, ",\"mac\":");
-    macx_json_str (self->outcomes, s->mac ? s->mac->id : "");
-    s_outcome_end (self);
-    s_send (self, subject, "ctp", "case_file", MACX__PHASE__IDENTIFICATION, self->scn.workflow.purpose,
-            sim);
-    /* Live-subject sharing goes to the local authorities only: they are
-     * the partners the live-sharing agreements name. */
-    if (self->scn.workflow.share_during_identification && s->mac)
-        for (int i = 0; i < s->mac->nmembers; i++) {
-            const macx_scn_agency_t *a = macx_scenario_agency (&self->scn, s->mac->members[i]);
-            if (a && strcmp (a->kind, "local_authority") == 0)
-                s_send (self, subject, a->id, "share", MACX__PHASE__IDENTIFICATION,
-                        self->scn.workflow.live_purpose, sim);
-        }
-    s_work (self, subject, MACX__PHASE__IDENTIFICATION, sim);
-}
-
-static void
-s_share_with_members (s_agency_t *self, int subject, int64_t sim)
-{
-    s_subject_t *s = &self->subjects[subject];
+    macx_agency_subject_t *s = &self->subjects[subject];
     for (int i = 0; s->mac && i < s->mac->nmembers; i++) {
-        s_send (self, subject, s->mac->members[i], "share", MACX__PHASE__SHARING,
-                self->scn.workflow.purpose, sim);
+        macx_agency_send (self, subject, s->mac->members[i], "share", MACX__PHASE__SHARING,
+                          self->scn.workflow.purpose, sim);
         s->pending |= 1u << i;
     }
     s->share_sim = sim;
 }
 
-/* Level from the behavioural baseline: risk at closure, indicators,
- * concerning findings, and noise, all deterministic per subject. */
-static void
-s_assess (s_agency_t *self, s_subject_t *s)
-{
-    double base = strcmp (s->category, "CAT-A") == 0 ? 0.42 : strcmp (s->category, "CAT-B") == 0 ? 0.32 : 0.22;
-    char stream[64];
-    snprintf (stream, sizeof stream, "behaviour/%s", s->id);
-    double u1 = macx_rand_unit (self->scn.seed, stream, 0), u2 = macx_rand_unit (self->scn.seed, stream, 1);
-    double noise = self->scn.behaviour.noise_sigma * sqrt (-2.0 * log (u1)) * cos (2.0 * M_PI * u2);
-    s->score = base + self->scn.behaviour.indicator_weight * s->nind
-               + self->scn.behaviour.holding_weight * s->concerns + noise;
-    s->level = s->score >= self->scn.behaviour.level3_threshold ? 3
-               : s->score >= self->scn.behaviour.level2_threshold ? 2 : 1;
-}
 
-/* The panel's decision: disposals drawn by level, each with an owner. */
-static void
-s_decide (s_agency_t *self, s_subject_t *s)
+void
+macx_agency_deliver (macx_agency_proc_t *self, int subject, const Macx__PanelPlan *plan, int64_t sim)
 {
-    char stream[64];
-    snprintf (stream, sizeof stream, "disposal/%s", s->id);
-    s->nproposals = 0;
-    for (int pick = 0; pick < 2; pick++) {
-        if (pick == 1 && macx_rand_unit (self->scn.seed, stream, 100) > 0.35)
-            break;
-        double u = macx_rand_unit (self->scn.seed, stream, (uint64_t) pick), acc = 0;
-        const macx_scn_disposal_t *chosen = NULL;
-        for (int i = 0; i < self->scn.ndisposals; i++) {
-            acc += self->scn.disposals[i].p[s->level];
-            if (u <= acc) {
-                chosen = &self->scn.disposals[i];
-                break;
-            }
-        }
-        if (!chosen)
+    macx_agency_subject_t *s = &self->subjects[subject];
+    for (size_t i = 0; plan && i < plan->n_disposals; i++) {
+        const Macx__Disposal *d = plan->disposals[i];
+        if (!d->owner || strcmp (d->owner, self->me->id) != 0 || !d->kind)
             continue;
-        bool dup = false;
-        for (int i = 0; i < s->nproposals; i++)
-            dup |= strcmp (s->proposals[i], chosen->kind) == 0;
-        if (dup)
-            continue;
-        const char *owner = "ctp";
-        if (strcmp (chosen->owner_kind, "mi5") == 0)
-            owner = "mi5";
-        else if (s->mac)
-            for (int i = 0; i < s->mac->nmembers; i++) {
-                const macx_scn_agency_t *a = macx_scenario_agency (&self->scn, s->mac->members[i]);
-                if (a && strcmp (a->kind, chosen->owner_kind) == 0) {
-                    owner = a->id;
-                    break;
-                }
-            }
-        snprintf (s->proposals[s->nproposals], sizeof s->proposals[0], "%s", chosen->kind);
-        snprintf (s->proposers[s->nproposals], sizeof s->proposers[0], "%s", owner);
-        s->nproposals++;
-    }
-    s->decided = true;
-}
-
-static void
-s_ctp_maybe_integrate (s_agency_t *self, int subject, int64_t sim)
-{
-    s_subject_t *s = &self->subjects[subject];
-    /* Not before our own checks are done and we have shared: answers that
-     * come earlier (MI5 shared first) wait for that. */
-    if (s->work_started[MACX__PHASE__ENRICHMENT] || s->stalled || !s->share_sim)
-        return;
-    uint32_t waiting = (s->reached | s->pending) & ~s->answered & ~s->unreachable;
-    if (waiting == 0 && s_count (s->answered) > 0)
-        s_work (self, subject, MACX__PHASE__ENRICHMENT, sim);
-    else if (s->pending == 0 && s->reached == 0 && s->unreachable
-             && s_count (s->unreachable) == (s->mac ? s->mac->nmembers : 0))
-        s_stall (self, subject, MACX__PHASE__SHARING, "NO_PARTNER_REACHABLE", NULL,
-                 "no partner of the subject's MAC could be reached under the agreements in force",
-                 sim);
-}
-
-/* A unit of work finished at sim: act on it. */
-static void
-s_work_done (s_agency_t *self, int subject, int phase, int64_t sim)
-{
-    s_subject_t *s = &self->subjects[subject];
-    if (s->stalled)
-        return;
-    const char *purpose = self->scn.workflow.purpose;
-    switch (self->role) {
-    case ROLE_MI5:
-        if (phase == MACX__PHASE__IDENTIFICATION)
-            s_share_with_members (self, subject, sim);
-        else if (phase == MACX__PHASE__PROFILING)
-            s_send (self, subject, "ctp", "profile", MACX__PHASE__PROFILING, purpose, sim);
-        break;
-    case ROLE_CTP:
-        if (phase == MACX__PHASE__IDENTIFICATION) {
-            s_share_with_members (self, subject, sim);
-            s_timer_add (self, sim + (int64_t) self->scn.enrichment_wait_days * S_DAY_MS, T_WAIT,
-                         subject, MACX__PHASE__ENRICHMENT, NULL);
-            s_ctp_maybe_integrate (self, subject, sim);   /* answers may be in already */
+        int k = 0;
+        while (k < self->scn.ndisposals && strcmp (self->scn.disposals[k].kind, d->kind) != 0)
+            k++;
+        if (k == self->scn.ndisposals || self->scn.disposals[k].places == 0)
+            continue;   /* not an intervention (no further action, back to investigation) */
+        const macx_scn_disposal_t *sd = &self->scn.disposals[k];
+        if (!self->places[k] && !(self->places[k] = calloc ((size_t) sd->places, sizeof (int64_t))))
+            return;
+        /* the waiting list: the first place to come free, in the order plans came */
+        int slot = 0;
+        for (int j = 1; j < sd->places; j++)
+            if (self->places[k][j] < self->places[k][slot])
+                slot = j;
+        int64_t start = self->places[k][slot] > sim ? self->places[k][slot] : sim;
+        char stream[128];
+        snprintf (stream, sizeof stream, "delivery/%s/%s/%s", self->me->id, s->id, d->kind);
+        bool declined = macx_agency_draw (self, stream, 0) < sd->decline;
+        int64_t end = start;
+        if (!declined) {   /* a declined offer frees its place at once */
+            end = start + (int64_t) (macx_dist_sample (&sd->days, macx_agency_draw (self, stream, 1),
+                                                       macx_agency_draw (self, stream, 2))
+                                     * MACX_DAY_MS);
+            self->places[k][slot] = end;
         }
-        else if (phase == MACX__PHASE__ENRICHMENT) {
-            s_assess (self, s);
-            s_outcome_begin (self, s, "level", sim);
-            fprintf (self->outcomes, ",\"level\":%d,\"score\":%.4f,\"answers\":%d,\"concerns\":%d",
-                     s->level, s->score, s_count (s->answered), s->concerns);
-            s_outcome_end (self);
-            s->profiled = true;
-            s_send (self, subject, "mi5", "profile", MACX__PHASE__PROFILING, purpose, sim);
-            for (int i = 0; s->mac && i < s->mac->nmembers; i++)
-                if (s->answered & (1u << i))
-                    s_send (self, subject, s->mac->members[i], "profile", MACX__PHASE__PROFILING,
-                            purpose, sim);
-            if (self->scn.workflow.profile_review)
-                s_timer_add (self, sim + (int64_t) self->scn.enrichment_wait_days * S_DAY_MS, T_WAIT,
-                             subject, MACX__PHASE__PROFILING, NULL);
-            else
-                s_work (self, subject, MACX__PHASE__PROFILING, sim);
-        }
-        else if (phase == MACX__PHASE__PROFILING) {
-            /* the panel: the agenda to the members who took part */
-            s->agenda_sent = true;
-            s->agenda = s->answered;   /* a later answer does not join this panel */
-            for (int i = 0; s->mac && i < s->mac->nmembers; i++)
-                if (s->agenda & (1u << i))
-                    s_send (self, subject, s->mac->members[i], "panel_plan", MACX__PHASE__PANEL,
-                            purpose, sim);
-            s_timer_add (self, sim + (int64_t) self->scn.enrichment_wait_days * S_DAY_MS, T_WAIT,
-                         subject, MACX__PHASE__PANEL, NULL);
-            if (s_count (s->agenda) == 0)
-                s_work (self, subject, MACX__PHASE__PANEL, sim);
-        }
-        else if (phase == MACX__PHASE__PANEL) {
-            s_decide (self, s);
-            for (int i = 0; s->mac && i < s->mac->nmembers; i++)
-                if (s->answered & (1u << i))
-                    s_send (self, subject, s->mac->members[i], "panel_plan", MACX__PHASE__PANEL,
-                            purpose, sim);
-            s_send (self, subject, "mi5", "panel_plan", MACX__PHASE__PANEL, purpose, sim);
-            s_outcome_begin (self, s, "disposal", sim);
-            fprintf (self->outcomes, ",\"level\":%d,\"disposals\":[", s->level);
-            bool back = false;
-            for (int i = 0; i < s->nproposals; i++) {
-                fprintf (self->outcomes, "%s", i ? "," : "");
-                macx_json_str (self->outcomes, s->proposals[i]);
-                back |= strcmp (s->proposals[i], "referral_back_to_investigation") == 0;
-            }
-            fprintf (self->outcomes, "],\"back_to_investigation\":%s", back ? "true" : "false");
-            s_outcome_end (self);
-        }
-        break;
-    case ROLE_PARTNER:
-        if (phase == MACX__PHASE__SHARING) {
-            size_t n = 0;
-            macx_synth_lookup (self->db, s->name, s->dob, s->region, s->holdings, 16, &n);
-            s->nheld = (int) n;
-            s->answer_ready = true;
-            if (s->formal_share || !self->scn.workflow.share_during_identification) {
-                int ph = self->scn.workflow.enrichment_in_sharing ? MACX__PHASE__SHARING
-                                                                   : MACX__PHASE__ENRICHMENT;
-                s_send (self, subject, "mi5", "enrichment", ph, purpose, sim);
-                s_send (self, subject, "ctp", "enrichment", ph, purpose, sim);
-                s->answered_sent = true;
-            }
-        }
-        else if (phase == MACX__PHASE__PANEL)
-            s_send (self, subject, "ctp", "panel_plan", MACX__PHASE__PANEL, purpose, sim);
-        break;
+        macx_agency_outcome_begin (self, s, "delivery", start);
+        fprintf (self->outcomes, ",\"kind\":");
+        macx_json_str (self->outcomes, d->kind);
+        fprintf (self->outcomes, ",\"ready_sim_ms\":%" PRId64 ",\"start_sim_ms\":%" PRId64
+                 ",\"end_sim_ms\":%" PRId64 ",\"declined\":%s", sim, start, end,
+                 declined ? "true" : "false");
+        macx_agency_outcome_end (self);
     }
 }
 
-/* ---- receiving ------------------------------------------------------------------------- */
+/* ---- events, to the role ----------------------------------------------------------------- */
 
 static void
-s_copy_str (char *dst, size_t size, const char *src)
-{
-    snprintf (dst, size, "%s", src ? src : "");
-}
-
-static void
-s_on_record (s_agency_t *self, macx_record_t *rec)
+s_on_record (macx_agency_proc_t *self, macx_record_t *rec)
 {
     const Macx__Header *h = macx_record_header (rec);
     const Macx__Payload *p = macx_record_payload (rec);
-    int subject = s_subject_index (self, h->subject);
+    int subject = macx_agency_subject_index (self, h->subject);
     if (subject < 0)
         return;
-    s_subject_t *s = &self->subjects[subject];
-    int64_t sim = s_now (self);   /* it reaches us now: its stamp plus its transit */
+    macx_agency_subject_t *s = &self->subjects[subject];
     self->received++;
     if (!s->known) {
         s->known = true;
-        s_copy_str (s->id, sizeof s->id, h->subject);
-        s_copy_str (s->case_id, sizeof s->case_id, h->case_id);
+        macx_agency_copy (s->id, sizeof s->id, h->subject);
+        macx_agency_copy (s->case_id, sizeof s->case_id, h->case_id);
     }
-    const char *type = h->record_type;
-    int mi = s_index_of_member (s, h->sender);
-    switch (self->role) {
-    case ROLE_CTP:
-        if (strcmp (type, "case_file") == 0 && p->case_file) {
-            const Macx__CaseFile *c = p->case_file;
-            s_copy_str (s->name, sizeof s->name, c->subject_name);
-            s_copy_str (s->dob, sizeof s->dob, c->dob);
-            s_copy_str (s->address, sizeof s->address, c->address);
-            s_copy_str (s->postcode, sizeof s->postcode, c->postcode);
-            s_copy_str (s->region, sizeof s->region, c->region);
-            s_copy_str (s->category, sizeof s->category, c->closure_category);
-            s->nind = 0;
-            for (size_t i = 0; i < c->n_risk_indicators && i < 8; i++)
-                s_copy_str (s->indicators[s->nind++], sizeof s->indicators[0], c->risk_indicators[i]);
-            s->mac = macx_scenario_mac_for (&self->scn, s->region);
-            s_work (self, subject, MACX__PHASE__IDENTIFICATION, sim);
-        }
-        else if (strcmp (type, "enrichment") == 0 && p->enrichment && mi >= 0) {
-            if (s->answered & (1u << mi))
-                break;
-            s->answered |= 1u << mi;
-            const Macx__Enrichment *e = p->enrichment;
-            for (size_t i = 0; i < e->n_holdings; i++) {
-                s->nholdings++;
-                /* a concern is anything but a plain administrative record */
-                if (e->holdings[i]->match && strcmp (e->holdings[i]->match, "exact") == 0
-                    && e->holdings[i]->detail && strncmp (e->holdings[i]->detail, "concern:", 8) == 0)
-                    s->concerns++;
-            }
-            for (size_t i = 0; i < e->n_interventions && s->nproposals < 16; i++) {
-                s_copy_str (s->proposals[s->nproposals], sizeof s->proposals[0], e->interventions[i]->kind);
-                s_copy_str (s->proposers[s->nproposals], sizeof s->proposers[0], h->sender);
-                s->nproposals++;
-            }
-            s_ctp_maybe_integrate (self, subject, sim);
-        }
-        else if (strcmp (type, "profile") == 0 && strcmp (h->sender, "mi5") == 0) {
-            s->reviewed = true;
-            if (s->profiled)
-                s_work (self, subject, MACX__PHASE__PROFILING, sim);
-        }
-        else if (strcmp (type, "panel_plan") == 0 && mi >= 0) {
-            s->responded |= 1u << mi;
-            if ((s->responded & s->agenda) == s->agenda && s->agenda_sent)
-                s_work (self, subject, MACX__PHASE__PANEL, sim);
-        }
-        break;
-    case ROLE_MI5:
-        if (strcmp (type, "profile") == 0 && p->profile) {
-            /* MI5's review answers with the level it was given */
-            s->level = p->profile->level;
-            s->score = p->profile->baseline_score / 100.0;
-            if (self->scn.workflow.profile_review)
-                s_work (self, subject, MACX__PHASE__PROFILING, sim);
-        }
-        break;
-    case ROLE_PARTNER:
-        if (strcmp (type, "share") == 0 && p->share) {
-            const Macx__Share *c = p->share;
-            if (!s->name[0]) {
-                s_copy_str (s->name, sizeof s->name, c->subject_name);
-                s_copy_str (s->dob, sizeof s->dob, c->dob);
-                s_copy_str (s->region, sizeof s->region, c->region);
-            }
-            if (h->phase != MACX__PHASE__IDENTIFICATION)
-                s->formal_share = true;
-            if (s->answer_ready && !s->answered_sent && s->formal_share) {
-                int ph = self->scn.workflow.enrichment_in_sharing ? MACX__PHASE__SHARING
-                                                                   : MACX__PHASE__ENRICHMENT;
-                s_send (self, subject, "mi5", "enrichment", ph, self->scn.workflow.purpose, sim);
-                s_send (self, subject, "ctp", "enrichment", ph, self->scn.workflow.purpose, sim);
-                s->answered_sent = true;
-            }
-            s_work (self, subject, MACX__PHASE__SHARING, sim);
-        }
-        else if (strcmp (type, "panel_plan") == 0 && p->panel_plan
-                 && (!p->panel_plan->decided_on || !*p->panel_plan->decided_on)) {
-            /* the agenda: offer what we can deliver */
-            s->nproposals = 0;
-            Macx__Intervention iv[8];
-            char storage[8][3][200];
-            size_t ni = macx_synth_interventions (self->me->id, self->me->kind, s->holdings,
-                                                  (size_t) s->nheld, iv, storage, 8);
-            for (size_t i = 0; i < ni && s->nproposals < 16; i++)
-                s_copy_str (s->proposals[s->nproposals++], sizeof s->proposals[0], iv[i].kind);
-            s_work (self, subject, MACX__PHASE__PANEL, sim);
-        }
-        break;
-    }
+    if (self->role->record)   /* it reaches us now: its stamp plus its transit */
+        self->role->record (self, h, p, subject, macx_agency_now (self));
 }
 
 /* An answer to something we sent. */
 static void
-s_on_answer (s_agency_t *self, const macx_agent_event_t *ev)
+s_on_answer (macx_agency_proc_t *self, const macx_agent_event_t *ev)
 {
-    s_send_t *c = ev->user;
+    macx_agency_send_t *c = ev->user;
     if (!c)
         return;
-    s_subject_t *s = &self->subjects[c->subject];
-    int mi = s_index_of_member (s, c->to);
+    macx_agency_subject_t *s = &self->subjects[c->subject];
     if (ev->kind == MACX_AGENT_ACK) {
-        if (self->role == ROLE_CTP && strcmp (c->type, "share") == 0 && mi >= 0) {
-            s->reached |= 1u << mi;
-            s->pending &= ~(1u << mi);
-        }
+        if (self->role->accepted)
+            self->role->accepted (self, c);
         s_send_free (self, c);
         return;
     }
     /* Refused: when would the agreement let it through? */
     self->refused++;
-    int32_t today = (int32_t) (c->sim / S_DAY_MS);
-    int32_t until = (int32_t) (c->first_sim / S_DAY_MS) + self->scn.deadline_days;
+    int32_t today = (int32_t) (c->sim / MACX_DAY_MS);
+    int32_t until = (int32_t) (c->first_sim / MACX_DAY_MS) + self->scn.deadline_days;
     int32_t retry = s_first_permit_day (self, c, today + 1, until);
-    s_outcome_begin (self, s, "refused", c->sim);
+    macx_agency_outcome_begin (self, s, "refused", c->sim);
     fprintf (self->outcomes, ",\"phase\":\"%s\",\"to\":\"%s\",\"record_type\":\"%s\",\"reason\":\"%s\","
              "\"agreement\":", macx_phase_name (c->phase), c->to, c->type, macx_reason_name (ev->reason));
     macx_json_str (self->outcomes, ev->agreement);
     fprintf (self->outcomes, ",\"retry_sim_ms\":%" PRId64 ",\"why\":",
-             retry >= 0 ? (int64_t) retry * S_DAY_MS : 0);
+             retry >= 0 ? (int64_t) retry * MACX_DAY_MS : 0);
     macx_json_str (self->outcomes, ev->message);
-    s_outcome_end (self);
+    macx_agency_outcome_end (self);
     /* We learn the verdict now; what follows from it happens now too. */
-    int64_t now = s_now (self);
+    int64_t now = macx_agency_now (self);
     if (retry >= 0) {
-        int64_t at = (int64_t) retry * S_DAY_MS;
-        s_timer_add (self, at > now ? at : now, T_RETRY, c->subject, c->phase, c);
+        int64_t at = (int64_t) retry * MACX_DAY_MS;
+        macx_agency_timer (self, at > now ? at : now, MACX_T_RETRY, c->subject, c->phase, c);
         return;
     }
-    /* Given up for this recipient. */
-    if (self->role == ROLE_CTP && strcmp (c->type, "share") == 0 && mi >= 0) {
-        s->pending &= ~(1u << mi);
-        s->unreachable |= 1u << mi;
-        s_ctp_maybe_integrate (self, c->subject, now);
-    }
-    else if (self->role == ROLE_MI5 && strcmp (c->type, "case_file") == 0)
-        s_stall (self, c->subject, MACX__PHASE__IDENTIFICATION, macx_reason_name (ev->reason),
-                 ev->agreement, "MI5 could not refer the case to CTP", now);
+    if (self->role->given_up)   /* given up for this recipient */
+        self->role->given_up (self, c, ev, now);
     s_send_free (self, c);
 }
 
 static void
-s_on_timer (s_agency_t *self, s_timer_t *t)
+s_on_timer (macx_agency_proc_t *self, macx_agency_timer_t *t)
 {
-    switch (t->kind) {
-    case T_CLOSE:
-        s_mi5_close (self, t->subject, t->sim);
-        break;
-    case T_WORK:
-        s_work_done (self, t->subject, t->phase, t->sim);
-        break;
-    case T_RETRY: {
-        s_send_t *c = t->ctx;
+    if (t->kind == MACX_T_WORK) {
+        if (!self->subjects[t->subject].stalled && self->role->work_done)
+            self->role->work_done (self, t->subject, t->phase, t->sim);
+    }
+    else if (t->kind == MACX_T_RETRY) {
+        macx_agency_send_t *c = t->ctx;
         c->sim = t->sim;
         s_post (self, c);
-        break;
     }
-    case T_WAIT: {
-        s_subject_t *s = &self->subjects[t->subject];
-        if (s->stalled)
-            break;
-        if (t->phase == MACX__PHASE__ENRICHMENT && !s->work_started[MACX__PHASE__ENRICHMENT]) {
-            /* Go on with what has come, unless a partner has not even been
-             * reached yet (its share waits for an agreement): a late
-             * agreement delays the case rather than leaving that partner
-             * out. With nothing yet, wait on while a partner was reached (or
-             * may still be) and the deadline allows. */
-            bool waiting = ((s->reached | s->pending) & ~s->unreachable) != 0;
-            bool unreached = (s->pending & ~s->reached & ~s->answered & ~s->unreachable) != 0;
-            int64_t waited = t->sim - s->share_sim;
-            bool in_time = waited < (int64_t) self->scn.deadline_days * S_DAY_MS;
-            if (s_count (s->answered) > 0 && !(unreached && in_time))
-                s_work (self, t->subject, MACX__PHASE__ENRICHMENT, t->sim);
-            else if (waiting && in_time)
-                s_timer_add (self, t->sim + (int64_t) self->scn.enrichment_wait_days * S_DAY_MS,
-                             T_WAIT, t->subject, t->phase, NULL);
-            else
-                s_stall (self, t->subject, MACX__PHASE__SHARING, "NO_ANSWER", NULL,
-                         "no partner answered before the deadline", t->sim);
-        }
-        else if (t->phase == MACX__PHASE__PROFILING && !s->work_started[MACX__PHASE__PROFILING])
-            s_work (self, t->subject, MACX__PHASE__PROFILING, t->sim);
-        else if (t->phase == MACX__PHASE__PANEL && !s->work_started[MACX__PHASE__PANEL])
-            s_work (self, t->subject, MACX__PHASE__PANEL, t->sim);
-        break;
-    }
-    }
+    else if (self->role->timer)
+        self->role->timer (self, t);
 }
+
+/* The role of each agency kind the scenario may declare. */
+static const struct {
+    const char *kind;
+    const macx_agency_role_t *role;
+} s_roles[] = {
+    { "mi5", &macx_role_mi5 },
+    { "ctp", &macx_role_ctp },
+    { "local_authority", &macx_role_partner },
+    { "ogd", &macx_role_partner },
+};
+
 
 /* ---- set-up and the loop ------------------------------------------------------------------ */
 
 static int
-s_setup (s_agency_t *self, macx_error_t *err)
+s_setup (macx_agency_proc_t *self, macx_error_t *err)
 {
     int rc = macx_scenario_load (self->o.scenario, &self->scn, err);
     if (rc)
@@ -1112,9 +768,14 @@ s_setup (s_agency_t *self, macx_error_t *err)
     if (!self->me)
         return macx_error_set (err, MACX_ENOTFOUND, "%s: no agency '%s' in the scenario",
                                self->o.scenario, self->o.agency);
-    self->role = strcmp (self->me->kind, "mi5") == 0   ? ROLE_MI5
-                 : strcmp (self->me->kind, "ctp") == 0 ? ROLE_CTP : ROLE_PARTNER;
-    self->start_ms = (int64_t) self->scn.start_day * S_DAY_MS;
+    for (size_t i = 0; i < sizeof s_roles / sizeof s_roles[0] && !self->role; i++)
+        if (strcmp (s_roles[i].kind, self->me->kind) == 0)
+            self->role = s_roles[i].role;
+    if (!self->role)
+        return macx_error_set (err, MACX_EINVAL, "%s: agency '%s' has kind '%s', which has no role",
+                               self->o.scenario, self->me->id, self->me->kind);
+    self->mi5 = macx_scenario_of_kind (&self->scn, "mi5");
+    self->start_ms = (int64_t) self->scn.start_day * MACX_DAY_MS;
     if (!(self->policy = macx_policy_load (self->scn.policy_dir, err)))
         return err->code;
     for (int i = 0; i < self->scn.noverrides; i++) {
@@ -1154,47 +815,15 @@ s_setup (s_agency_t *self, macx_error_t *err)
     cfg.sim = true;
     if (!(self->agent = macx_agent_new (&cfg, err)))
         return err->code;
-    if (self->role == ROLE_MI5) {
-        macx_subject_t *cohort = NULL;
-        size_t n = 0;
-        if ((rc = macx_synth_subjects (self->db, &cohort, &n, err)))
-            return rc;
-        for (size_t i = 0; i < n; i++) {
-            int idx = s_subject_index (self, cohort[i].id);
-            if (idx < 0)
-                continue;
-            s_subject_t *s = &self->subjects[idx];
-            s->known = true;
-            s_copy_str (s->id, sizeof s->id, cohort[i].id);
-            s_copy_str (s->case_id, sizeof s->case_id, cohort[i].case_id);
-            s_copy_str (s->name, sizeof s->name, cohort[i].name);
-            s_copy_str (s->dob, sizeof s->dob, cohort[i].dob);
-            s_copy_str (s->address, sizeof s->address, cohort[i].address);
-            s_copy_str (s->postcode, sizeof s->postcode, cohort[i].postcode);
-            s_copy_str (s->region, sizeof s->region, cohort[i].region);
-            s_copy_str (s->category, sizeof s->category, cohort[i].closure_category);
-            s_copy_str (s->kis_ref, sizeof s->kis_ref, cohort[i].kis_ref);
-            s_copy_str (s->kis_summary, sizeof s->kis_summary, cohort[i].kis_summary);
-            s->nind = cohort[i].nindicators < 8 ? cohort[i].nindicators : 8;
-            for (int k = 0; k < s->nind; k++)
-                s_copy_str (s->indicators[k], sizeof s->indicators[0], cohort[i].indicators[k]);
-            s->mac = macx_scenario_mac_for (&self->scn, s->region);
-            char stream[64];
-            snprintf (stream, sizeof stream, "closure/%s", s->id);
-            double frac = macx_rand_unit (self->scn.seed, stream, 0);
-            s_timer_add (self, self->start_ms
-                                   + (int64_t) (((double) cohort[i].closure_day + frac) * S_DAY_MS),
-                         T_CLOSE, idx, 0, NULL);
-        }
-        free (cohort);
-    }
+    if (self->role->start && (rc = self->role->start (self, err)))
+        return rc;
     return MACX_OK;
 }
 
 int
 macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
 {
-    s_agency_t *self = calloc (1, sizeof *self);
+    macx_agency_proc_t *self = calloc (1, sizeof *self);
     if (!self)
         return macx_error_set (err, MACX_ENOMEM, "out of memory");
     self->o = *opts;
@@ -1222,7 +851,7 @@ macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
         if (r != MACX_OK)
             continue;
         if (ev.kind == MACX_AGENT_TIMER) {
-            s_timer_t t = { ev.time_ms, (s_timer_kind_t) (ev.tag & 0xff), (int) (ev.tag >> 16),
+            macx_agency_timer_t t = { ev.time_ms, (macx_timer_kind_t) (ev.tag & 0xff), (int) (ev.tag >> 16),
                             (int) (ev.tag >> 8 & 0xff), ev.user };
             s_on_timer (self, &t);
         }
@@ -1242,7 +871,7 @@ macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
                                  "before the time it had finished (the simulated clock's protocol "
                                  "was broken; see the log)", late, self->me->id);
         macx_log (MACX_LOG_INFO, "time", "requests=%" PRIu64 " late=%" PRIu64 " clock=%" PRId64,
-                  macx_agent_requests (self->agent), late, s_now (self));
+                  macx_agent_requests (self->agent), late, macx_agency_now (self));
     }
     macx_log (MACX_LOG_INFO, "stopped", "sent=%" PRIu64 " refused=%" PRIu64 " received=%" PRIu64,
               self->sent, self->refused, self->received);
@@ -1256,6 +885,10 @@ macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
     while (self->sends)   /* retries never due, answers never come: the run ended */
         s_send_free (self, self->sends);
     free (self->caps);
+    free (self->mac_open);
+    free (self->booked);
+    for (int k = 0; k < MACX_SCN_MAX_DISPOSALS; k++)
+        free (self->places[k]);
     free (self->subjects);
     free (self);
     return rc;

@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "names.h"
 #include "policy.h"
+#include "synth.h"
 #include "yamldoc.h"
 
 /* ---- strict YAML walking ----------------------------------------------------- */
@@ -190,8 +191,8 @@ static const char *const s_phase_keys[] = { "identification", "sharing", "enrich
 static int
 s_agency (s_ctx_t *c, struct fy_node *n, macx_scn_agency_t *a)
 {
-    static const char *const keys[] = { "id", "kind", "region", "service", "capacity", "coverage",
-                                        "near_match", NULL };
+    static const char *const keys[] = { "id", "kind", "sector", "region", "service", "capacity",
+                                        "coverage", "near_match", NULL };
     if (s_keys (c, n, "an agency", keys) || s_copy (c, s_get (n, "id"), "agency 'id'", a->id, sizeof a->id)
         || s_copy (c, s_get (n, "kind"), "agency 'kind'", a->kind, sizeof a->kind))
         return -1;
@@ -204,6 +205,15 @@ s_agency (s_ctx_t *c, struct fy_node *n, macx_scn_agency_t *a)
     if (!ok)
         return s_fail (c, s_get (n, "kind"), "unknown kind '%s' (mi5, ctp, local_authority, ogd)",
                        a->kind);
+    if (s_get (n, "sector") && s_copy (c, s_get (n, "sector"), "'sector'", a->sector, sizeof a->sector))
+        return -1;
+    if (strcmp (a->kind, "ogd") == 0 && !a->sector[0])
+        return s_fail (c, n, "agency '%s' of kind ogd needs a 'sector' (%s): what it holds and "
+                       "can offer follows from it, never from its id", a->id, macx_synth_sectors ());
+    if (a->sector[0] && !macx_synth_sector_known (a->kind, a->sector))
+        return s_fail (c, s_get (n, "sector"), "unknown sector '%s' for kind %s (%s)", a->sector,
+                       a->kind, strcmp (a->kind, "ogd") == 0 ? macx_synth_sectors ()
+                                                              : "only an ogd has a sector");
     snprintf (a->region, sizeof a->region, "national");
     if (s_get (n, "region") && s_copy (c, s_get (n, "region"), "'region'", a->region, sizeof a->region))
         return -1;
@@ -238,7 +248,8 @@ s_agency (s_ctx_t *c, struct fy_node *n, macx_scn_agency_t *a)
 static int
 s_mac (s_ctx_t *c, struct fy_node *n, macx_scn_mac_t *m)
 {
-    static const char *const keys[] = { "id", "name", "national", "regions", "members", NULL };
+    static const char *const keys[] = { "id", "name", "national", "regions", "members", "chair",
+                                        "overflow_load", NULL };
     if (s_keys (c, n, "a MAC", keys) || s_copy (c, s_get (n, "id"), "MAC 'id'", m->id, sizeof m->id))
         return -1;
     memcpy (m->name, m->id, strlen (m->id) + 1);   /* id is shorter than name */
@@ -255,21 +266,63 @@ s_mac (s_ctx_t *c, struct fy_node *n, macx_scn_mac_t *m)
         return -1;
     for (int i = 0; i < m->nmembers; i++)
         snprintf (m->members[i], sizeof m->members[i], "%s", members[i]);
+    if (s_get (n, "chair") && s_copy (c, s_get (n, "chair"), "MAC 'chair'", m->chair, sizeof m->chair))
+        return -1;
+    if (s_get (n, "overflow_load")
+        && s_int (c, s_get (n, "overflow_load"), "'overflow_load'", 0, 1000000, &m->overflow_load))
+        return -1;
     return 0;
 }
 
 static int
 s_disposal (s_ctx_t *c, struct fy_node *n, macx_scn_disposal_t *d)
 {
-    static const char *const keys[] = { "kind", "owner", "level1", "level2", "level3", NULL };
+    static const char *const keys[] = { "kind", "owner", "needs", "decline", "delivery", NULL };
     if (s_keys (c, n, "a disposal", keys)
         || s_copy (c, s_get (n, "kind"), "disposal 'kind'", d->kind, sizeof d->kind)
         || s_copy (c, s_get (n, "owner"), "disposal 'owner'", d->owner_kind, sizeof d->owner_kind))
         return -1;
-    static const char *const lv[] = { NULL, "level1", "level2", "level3" };
-    for (int l = 1; l <= 3; l++)
-        if (s_get (n, lv[l]) && s_number (c, s_get (n, lv[l]), lv[l], 0, 1, &d->p[l]))
+    static const char *const owners[] = { "ctp", "local_authority", "ogd", NULL };
+    bool ok = false;
+    for (int i = 0; owners[i]; i++)
+        ok |= strcmp (d->owner_kind, owners[i]) == 0;
+    if (!ok)
+        return s_fail (c, s_get (n, "owner"), "disposal owner '%s' is not a kind that sits on a "
+                       "panel (ctp, local_authority, ogd)", d->owner_kind);
+    if (s_get (n, "needs") && s_copy (c, s_get (n, "needs"), "disposal 'needs'", d->needs, sizeof d->needs))
+        return -1;
+    if (s_get (n, "decline") && s_number (c, s_get (n, "decline"), "'decline'", 0, 1, &d->decline))
+        return -1;
+    struct fy_node *dl = s_get (n, "delivery");
+    if (dl) {
+        static const char *const dkeys[] = { "places", "days", NULL };
+        if (s_keys (c, dl, "a disposal's 'delivery'", dkeys)
+            || s_int (c, s_get (dl, "places"), "delivery 'places'", 1, 100000, &d->places)
+            || s_dist (c, s_get (dl, "days"), &d->days))
             return -1;
+    }
+    return 0;
+}
+
+static int
+s_panel (s_ctx_t *c, struct fy_node *n, macx_scenario_t *s)
+{
+    static const char *const keys[] = { "every_days", "agenda_limit", "notice_days",
+                                        "level1_intervention", "max_disposals", NULL };
+    if (s_keys (c, n, "'panel'", keys))
+        return -1;
+    if ((s_get (n, "every_days")
+         && s_int (c, s_get (n, "every_days"), "'every_days'", 0, 365, &s->panel.every_days))
+        || (s_get (n, "agenda_limit")
+            && s_int (c, s_get (n, "agenda_limit"), "'agenda_limit'", 0, 100000, &s->panel.agenda_limit))
+        || (s_get (n, "notice_days")
+            && s_int (c, s_get (n, "notice_days"), "'notice_days'", 0, 365, &s->panel.notice_days))
+        || (s_get (n, "level1_intervention")
+            && s_number (c, s_get (n, "level1_intervention"), "'level1_intervention'", 0, 1,
+                         &s->panel.level1_intervention))
+        || (s_get (n, "max_disposals")
+            && s_int (c, s_get (n, "max_disposals"), "'max_disposals'", 1, 8, &s->panel.max_disposals)))
+        return -1;
     return 0;
 }
 
@@ -278,29 +331,46 @@ static int
 s_validate (s_ctx_t *c, struct fy_node *root, macx_scenario_t *s)
 {
     struct fy_node *ag = s_get (root, "agencies"), *mc = s_get (root, "macs");
-    bool have_mi5 = false, have_ctp = false;
+    int nmi5 = 0, nctp = 0;
+    const char *ctp = NULL;
     for (int i = 0; i < s->nagencies; i++) {
-        have_mi5 |= strcmp (s->agencies[i].kind, "mi5") == 0;
-        have_ctp |= strcmp (s->agencies[i].kind, "ctp") == 0;
+        nmi5 += strcmp (s->agencies[i].kind, "mi5") == 0;
+        if (strcmp (s->agencies[i].kind, "ctp") == 0) {
+            nctp++;
+            ctp = s->agencies[i].id;
+        }
         for (int j = 0; j < i; j++)
             if (strcmp (s->agencies[i].id, s->agencies[j].id) == 0)
                 return s_fail (c, ag, "agency '%s' is listed twice", s->agencies[i].id);
     }
-    if (!have_mi5 || !have_ctp)
-        return s_fail (c, ag, "a pilot needs an agency of kind mi5 and one of kind ctp");
-    if (!macx_scenario_agency (s, "mi5") || !macx_scenario_agency (s, "ctp"))
-        return s_fail (c, ag, "the MI5 and CTP agencies must have the ids 'mi5' and 'ctp'");
+    if (nmi5 != 1 || nctp == 0)
+        return s_fail (c, ag, "a pilot needs exactly one agency of kind mi5 (it has %d) and at "
+                       "least one of kind ctp (it has %d)", nmi5, nctp);
     int national = 0;
     for (int i = 0; i < s->nmacs; i++) {
-        national += s->macs[i].national;
-        for (int j = 0; j < s->macs[i].nmembers; j++) {
-            const macx_scn_agency_t *a = macx_scenario_agency (s, s->macs[i].members[j]);
+        macx_scn_mac_t *m = &s->macs[i];
+        national += m->national;
+        for (int k = 0; k < i; k++)
+            if (strcmp (s->macs[k].id, m->id) == 0)
+                return s_fail (c, mc, "MAC '%s' is listed twice", m->id);
+        if (!m->chair[0]) {
+            if (nctp > 1)
+                return s_fail (c, mc, "MAC '%s' needs a 'chair': the scenario has %d CTP units, "
+                               "so which one owns its cases must be said", m->id, nctp);
+            snprintf (m->chair, sizeof m->chair, "%s", ctp);
+        }
+        const macx_scn_agency_t *ch = macx_scenario_agency (s, m->chair);
+        if (!ch || strcmp (ch->kind, "ctp") != 0)
+            return s_fail (c, mc, "MAC '%s': chair '%s' is not an agency of kind ctp", m->id,
+                           m->chair);
+        for (int j = 0; j < m->nmembers; j++) {
+            const macx_scn_agency_t *a = macx_scenario_agency (s, m->members[j]);
             if (!a)
                 return s_fail (c, mc, "MAC '%s' lists member '%s', which is not among the agencies",
-                               s->macs[i].id, s->macs[i].members[j]);
+                               m->id, m->members[j]);
             if (strcmp (a->kind, "mi5") == 0 || strcmp (a->kind, "ctp") == 0)
-                return s_fail (c, mc, "MAC '%s': mi5 and ctp are in every MAC; list only partners",
-                               s->macs[i].id);
+                return s_fail (c, mc, "MAC '%s': MI5 and the chair are in every MAC; list only "
+                               "partners (not '%s')", m->id, a->id);
         }
         for (int r = 0; r < s->macs[i].nregions; r++)
             for (int k = 0; k < i; k++)
@@ -311,6 +381,19 @@ s_validate (s_ctx_t *c, struct fy_node *root, macx_scenario_t *s)
     }
     if (national > 1)
         return s_fail (c, mc, "at most one MAC may be national");
+    const macx_scn_mac_t *nat = macx_scenario_national (s);
+    for (int i = 0; i < s->nmacs; i++) {
+        const macx_scn_mac_t *m = &s->macs[i];
+        if (m->overflow_load == 0)
+            continue;
+        if (!nat || nat == m)
+            return s_fail (c, mc, "MAC '%s' has an 'overflow_load' but %s", m->id,
+                           nat ? "is itself the national MAC" : "no MAC is national to take it");
+        if (strcmp (nat->chair, m->chair) == 0)
+            return s_fail (c, mc, "MAC '%s' overflows to the national MAC '%s', which has the same "
+                           "chair '%s': give the national MAC its own CTP unit", m->id, nat->id,
+                           m->chair);
+    }
     double sum = 0;
     for (int i = 0; i < s->nregions; i++) {
         sum += s->region_share[i];
@@ -321,14 +404,11 @@ s_validate (s_ctx_t *c, struct fy_node *root, macx_scenario_t *s)
     if (s->nregions == 0 || fabs (sum - 1.0) > 1e-6)
         return s_fail (c, s_get (root, "regions"), "region shares must add up to 1 (they add up "
                        "to %g)", sum);
-    for (int l = 1; l <= 3; l++) {
-        double p = 0;
-        for (int i = 0; i < s->ndisposals; i++)
-            p += s->disposals[i].p[l];
-        if (s->ndisposals && fabs (p - 1.0) > 1e-6)
-            return s_fail (c, s_get (root, "disposals"), "disposal probabilities for level %d add "
-                           "up to %g, not 1", l, p);
-    }
+    for (int i = 0; i < s->ndisposals; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp (s->disposals[i].kind, s->disposals[j].kind) == 0)
+                return s_fail (c, s_get (root, "disposals"), "disposal '%s' is listed twice",
+                               s->disposals[i].kind);
     if (s->behaviour.level3_threshold < s->behaviour.level2_threshold)
         return s_fail (c, s_get (root, "behaviour"), "level3_threshold is below level2_threshold");
     for (int i = 0; i < s->transit.nroutes; i++) {
@@ -419,7 +499,7 @@ macx_scenario_load (const char *arg, macx_scenario_t *s, macx_error_t *err)
     static const char *const keys[] = {
         "name", "description", "seed", "subjects", "start_date", "closure_window_days",
         "deadline_days", "enrichment_wait_days", "policy", "transit", "regions", "macs",
-        "agencies", "agreements", "behaviour", "disposals", "workflow", NULL
+        "agencies", "agreements", "behaviour", "panel", "disposals", "workflow", NULL
     };
     if (root && fy_node_get_type (root) == FYNT_MAPPING && s_get (root, "clock_scale_ms")) {
         s_fail (&c, fy_node_pair_key (fy_node_mapping_lookup_pair_by_string (root, "clock_scale_ms",
@@ -567,6 +647,10 @@ macx_scenario_load (const char *arg, macx_scenario_t *s, macx_error_t *err)
             if (s_get (bh, f[i].k) && s_number (&c, s_get (bh, f[i].k), f[i].k, 0, 10, f[i].v))
                 goto done;
     }
+    s->panel.level1_intervention = 0.1;
+    s->panel.max_disposals = 2;
+    if (s_get (root, "panel") && s_panel (&c, s_get (root, "panel"), s))
+        goto done;
     struct fy_node *ds = s_get (root, "disposals");
     if (ds) {
         if (fy_node_get_type (ds) != FYNT_SEQUENCE) {
@@ -633,6 +717,33 @@ macx_scenario_agency (const macx_scenario_t *s, const char *id)
     for (int i = 0; i < s->nagencies; i++)
         if (strcmp (s->agencies[i].id, id) == 0)
             return &s->agencies[i];
+    return NULL;
+}
+
+const macx_scn_agency_t *
+macx_scenario_of_kind (const macx_scenario_t *s, const char *kind)
+{
+    for (int i = 0; i < s->nagencies; i++)
+        if (strcmp (s->agencies[i].kind, kind) == 0)
+            return &s->agencies[i];
+    return NULL;
+}
+
+const macx_scn_mac_t *
+macx_scenario_mac (const macx_scenario_t *s, const char *id)
+{
+    for (int i = 0; i < s->nmacs; i++)
+        if (strcmp (s->macs[i].id, id) == 0)
+            return &s->macs[i];
+    return NULL;
+}
+
+const macx_scn_mac_t *
+macx_scenario_national (const macx_scenario_t *s)
+{
+    for (int i = 0; i < s->nmacs; i++)
+        if (s->macs[i].national)
+            return &s->macs[i];
     return NULL;
 }
 

@@ -25,7 +25,8 @@
 typedef struct {
     char id[MACX_AGENCY_ID_MAX + 1];
     char kind[16];                       /* mi5, ctp, local_authority, ogd */
-    char region[MACX_SCN_NAME];          /* "national" for MI5, CTP, OGDs */
+    char sector[24];                     /* what an OGD runs: benefits, probation, health; "" else */
+    char region[MACX_SCN_NAME];          /* "national" for MI5, OGDs and a national CTP unit */
     macx_dist_t service[6];              /* by Macx__Phase (1..5), simulated days */
     int capacity[6];                     /* cases worked at once, by phase; 0 = unlimited */
     double coverage;                     /* chance it holds a record on a subject (partners) */
@@ -38,8 +39,11 @@ typedef struct {
     bool national;                       /* takes cases from any region without its own MAC */
     char regions[MACX_SCN_MAX_REGIONS][MACX_SCN_NAME];
     int nregions;
-    char members[MACX_SCN_MAX_MEMBERS][MACX_AGENCY_ID_MAX + 1];   /* partners (not mi5/ctp) */
+    char members[MACX_SCN_MAX_MEMBERS][MACX_AGENCY_ID_MAX + 1];   /* partners (not MI5, not CTP) */
     int nmembers;
+    char chair[MACX_AGENCY_ID_MAX + 1];  /* the CTP unit that owns its cases and chairs its panel */
+    int overflow_load;                   /* open cases at which a new case goes to the national
+                                            MAC instead ("MAC in a box"); 0: never */
 } macx_scn_mac_t;
 
 typedef struct {
@@ -57,10 +61,15 @@ typedef struct {
     int line;                            /* where it is in the file */
 } macx_scn_route_t;
 
+/* A disposal a panel may issue, in the panel's order of preference. Its
+ * owner is the agency that offered it, which must be of owner_kind. */
 typedef struct {
     char kind[48];                       /* e.g. safeguarding_referral */
-    char owner_kind[16];                 /* who delivers it: local_authority, ogd, ctp, mi5 */
-    double p[4];                         /* probability by level 1..3 (index 0 unused) */
+    char owner_kind[16];                 /* who may offer and deliver it: local_authority, ogd, ctp */
+    char needs[32];                      /* a holding source the profile must hold, or "" */
+    double decline;                      /* chance the subject declines or does not take it up */
+    int places;                          /* per owner, delivered at once; 0: no delivery stage */
+    macx_dist_t days;                    /* how long one delivery lasts, simulated days */
 } macx_scn_disposal_t;
 
 typedef struct {
@@ -104,6 +113,15 @@ typedef struct {
     } behaviour;
     macx_scn_disposal_t disposals[MACX_SCN_MAX_DISPOSALS];
     int ndisposals;
+    /* the panel: sittings per MAC on a timetable (every_days 0: it sits
+     * for each case as soon as every member on its agenda has answered) */
+    struct {
+        int every_days;
+        int agenda_limit;                /* cases a sitting takes; 0: any number */
+        int notice_days;                 /* the agenda goes out at least this long before */
+        double level1_intervention;      /* chance a Level 1 case takes an offered intervention */
+        int max_disposals;               /* disposals in one plan */
+    } panel;
     /* workflow variants */
     struct {
         bool share_during_identification;   /* live-subject sharing before closure */
@@ -131,6 +149,11 @@ void macx_scenario_override (macx_scenario_t *scn, int64_t seed, int subjects);
 
 /* Lookups; NULL when absent. */
 const macx_scn_agency_t *macx_scenario_agency (const macx_scenario_t *scn, const char *id);
+/* The first agency of a kind (in file order): the one MI5 of a pilot. */
+const macx_scn_agency_t *macx_scenario_of_kind (const macx_scenario_t *scn, const char *kind);
+const macx_scn_mac_t *macx_scenario_mac (const macx_scenario_t *scn, const char *id);
+/* The national MAC, or NULL. */
+const macx_scn_mac_t *macx_scenario_national (const macx_scenario_t *scn);
 /* The MAC that takes a case from region: its regional MAC if it has one,
  * else the national MAC. NULL if none. */
 const macx_scn_mac_t *macx_scenario_mac_for (const macx_scenario_t *scn, const char *region);

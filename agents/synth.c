@@ -154,20 +154,20 @@ static const s_source_t s_sources[] = {
 };
 #define S_NSOURCES (sizeof s_sources / sizeof s_sources[0])
 
-/* Which sources an agency holds, by kind or id. */
+/* Which sources an agency holds, by kind and (for an OGD) the sector the
+ * scenario declares: never by its id. */
 typedef struct {
     const char *kind;
-    const char *id_part;   /* NULL: any id of the kind */
+    const char *sector;    /* "": the kind's agencies without a sector */
     const char *sources[4];
 } s_holder_t;
 
 static const s_holder_t s_holders[] = {
-    { "ctp",             NULL,        { "police_index", "local_crime", "prior_intervention" } },
-    { "local_authority", NULL,        { "housing", "social_care", "education", "community_safety" } },
-    { "ogd",             "dwp",       { "benefits", "employment" } },
+    { "ctp",             "",          { "police_index", "local_crime", "prior_intervention" } },
+    { "local_authority", "",          { "housing", "social_care", "education", "community_safety" } },
+    { "ogd",             "benefits",  { "benefits", "employment" } },
     { "ogd",             "probation", { "probation" } },
     { "ogd",             "health",    { "health_contact" } },
-    { "ogd",             NULL,        { "benefits" } },
 };
 
 /* What a concerning holding leads a partner to propose. */
@@ -496,13 +496,42 @@ macx_synth_subject (const macx_scenario_t *scn, int index, macx_subject_t *s)
 /* ---- generation ------------------------------------------------------------------ */
 
 static const s_holder_t *
-s_holder (const char *id, const char *kind)
+s_holder (const char *kind, const char *sector)
 {
     for (size_t i = 0; i < S_COUNT (s_holders); i++)
-        if (strcmp (s_holders[i].kind, kind) == 0
-            && (!s_holders[i].id_part || strstr (id, s_holders[i].id_part)))
+        if (strcmp (s_holders[i].kind, kind) == 0 && strcmp (s_holders[i].sector, sector) == 0)
             return &s_holders[i];
     return NULL;
+}
+
+size_t
+macx_synth_offers (const macx_scn_agency_t *agency, const char **out, size_t max)
+{
+    const s_holder_t *h = s_holder (agency->kind, agency->sector);
+    size_t k = 0;
+    for (size_t s = 0; h && s < S_COUNT (h->sources) && h->sources[s]; s++)
+        for (size_t p = 0; p < S_COUNT (s_proposals); p++) {
+            if (strcmp (s_proposals[p].source, h->sources[s]) != 0)
+                continue;
+            bool dup = false;
+            for (size_t j = 0; j < k; j++)
+                dup |= strcmp (out[j], s_proposals[p].kind) == 0;
+            if (!dup && k < max)
+                out[k++] = s_proposals[p].kind;
+        }
+    return k;
+}
+
+bool
+macx_synth_sector_known (const char *kind, const char *sector)
+{
+    return *sector && s_holder (kind, sector) != NULL;
+}
+
+const char *
+macx_synth_sectors (void)
+{
+    return "benefits, probation, health";
 }
 
 static const s_source_t *
@@ -563,7 +592,7 @@ static int
 s_gen_partner (const macx_scenario_t *scn, const macx_scn_agency_t *a, const macx_subject_t *cohort,
                MDB_txn *txn, MDB_dbi dbi, const char *path, macx_error_t *err)
 {
-    const s_holder_t *h = s_holder (a->id, a->kind);
+    const s_holder_t *h = s_holder (a->kind, a->sector);
     if (!h)
         return MACX_OK;
     uint64_t seed = scn->seed;
@@ -1109,10 +1138,10 @@ macx_synth_lookup (macx_synth_db_t *db, const char *name, const char *dob, const
 /* ---- proposals ------------------------------------------------------------------- */
 
 size_t
-macx_synth_interventions (const char *agency, const char *agency_kind, const macx_holding_t *holdings,
+macx_synth_interventions (const macx_scn_agency_t *agency, const macx_holding_t *holdings,
                           size_t n, Macx__Intervention *out, char storage[][3][200], size_t max)
 {
-    const s_holder_t *holder = s_holder (agency, agency_kind);
+    const s_holder_t *holder = s_holder (agency->kind, agency->sector);
     size_t k = 0;
     for (size_t i = 0; i < n && k < max; i++) {
         const macx_holding_t *h = &holdings[i];
@@ -1134,7 +1163,7 @@ macx_synth_interventions (const char *agency, const char *agency_kind, const mac
         if (dup)
             continue;
         snprintf (storage[k][0], 200, "%s", kind);
-        snprintf (storage[k][1], 200, "%s", agency);
+        snprintf (storage[k][1], 200, "%s", agency->id);
         snprintf (storage[k][2], 200, "%s (%s match%s): %s", h->source, h->match,
                   strcmp (h->match, "exact") == 0 ? "" : ", identity to confirm", h->detail);
         macx__intervention__init (&out[k]);

@@ -52,8 +52,8 @@ typedef struct {
  * - ctp: police_index, local_crime, prior_intervention on some subjects;
  * - local_authority: housing, social_care, education, community_safety on
  *   subjects of its own region only;
- * - ogd-dwp: benefits, employment; ogd-probation: probation; ogd-health:
- *   health_contact (any other OGD: benefits); OGDs cover every region.
+ * - ogd by its declared sector: benefits (benefits, employment),
+ *   probation (probation), health (health_contact); OGDs cover every region.
  * A partner holds a record on a subject with probability agency->coverage
  * (a little more for higher latent risk; CTP, which has no coverage in the
  * scenario, uses its configured value too), a fraction agency->near_match of
@@ -94,15 +94,25 @@ int macx_synth_subjects (macx_synth_db_t *db, macx_subject_t **out, size_t *n, m
 int macx_synth_lookup (macx_synth_db_t *db, const char *name, const char *dob, const char *region,
                        macx_holding_t *out, size_t max, size_t *n);
 
-/* The interventions a partner (agency id, kind) would propose from its
- * holdings: one per kind, from concerning holdings only, e.g. housing ->
- * housing_support, social_care -> safeguarding_referral, health_contact ->
- * mental_health_support, benefits/employment -> employment_support. Fills
- * out[0..k) (k returned, at most max); their kind, provider and rationale
- * point into storage[i][0..2], which the caller owns and must keep while
- * out is used. Pure: no I/O. */
-size_t macx_synth_interventions (const char *agency, const char *agency_kind,
-                                 const macx_holding_t *holdings, size_t n, Macx__Intervention *out,
-                                 char storage[][3][200], size_t max);
+/* The interventions a partner would propose from its holdings: one per
+ * kind, from concerning holdings of its own sources only (by its kind and
+ * sector), e.g. housing -> housing_support, social_care ->
+ * safeguarding_referral, health_contact -> mental_health_support,
+ * benefits/employment -> employment_support. Fills out[0..k) (k returned,
+ * at most max); their kind, provider (agency->id) and rationale point into
+ * storage[i][0..2], which the caller owns and must keep while out is used.
+ * Pure: no I/O. */
+size_t macx_synth_interventions (const macx_scn_agency_t *agency, const macx_holding_t *holdings,
+                                 size_t n, Macx__Intervention *out, char storage[][3][200],
+                                 size_t max);
+
+/* The intervention kinds an agency could ever propose, from the sources
+ * its kind and sector hold (static strings). Returns how many (<= max). */
+size_t macx_synth_offers (const macx_scn_agency_t *agency, const char **out, size_t max);
+
+/* Whether an agency of kind may declare sector (benefits, probation and
+ * health for an ogd), and the list in words for error messages. */
+bool macx_synth_sector_known (const char *kind, const char *sector);
+const char *macx_synth_sectors (void);
 
 #endif

@@ -338,7 +338,8 @@ s_write_run_json (s_pilot_t *self, const char *outcome, macx_error_t *err)
     fprintf (f, ",\"agencies\":[");
     for (int i = 0; i < self->scn.nagencies; i++) {
         const macx_scn_agency_t *a = &self->scn.agencies[i];
-        fprintf (f, "%s{\"id\":\"%s\",\"kind\":\"%s\",\"region\":", i ? "," : "", a->id, a->kind);
+        fprintf (f, "%s{\"id\":\"%s\",\"kind\":\"%s\",\"sector\":\"%s\",\"region\":", i ? "," : "",
+                 a->id, a->kind, a->sector);
         macx_json_str (f, a->region);
         fputc ('}', f);
     }
@@ -359,7 +360,9 @@ s_write_run_json (s_pilot_t *self, const char *outcome, macx_error_t *err)
             fputs (r ? "," : "", f);
             macx_json_str (f, m->members[r]);
         }
-        fprintf (f, "]}");
+        fprintf (f, "],\"chair\":");
+        macx_json_str (f, m->chair);
+        fprintf (f, ",\"overflow_load\":%d}", m->overflow_load);
     }
     fprintf (f, "]}\n");
     fclose (f);

@@ -112,6 +112,8 @@ typedef struct {
     s_refusal_t *holds;                  /* "held" outcomes, as refusals (r->held of them) */
     size_t capholds;
     const char *agent_dir;               /* the outcomes file being read */
+    size_t capdelivery, capunavailable;
+    size_t *capvalues;                   /* per delivery kind */
     macx_error_t *err;
 } s_build_t;
 
@@ -170,6 +172,7 @@ s_case (s_build_t *b, const char *case_id)
     for (int p = 0; p <= MACX_REPORT_PHASES; p++)
         c->start_ms[p] = c->end_ms[p] = MACX_REPORT_NONE;
     c->panel_end_ms = MACX_REPORT_NONE;
+    c->first_delivery_ms = MACX_REPORT_NONE;
     c->stalled_sim_ms = MACX_REPORT_NONE;
     if (r->ncases * 2 > b->nslots) {
         /* grows the table and places every case, the new one included */
@@ -210,9 +213,9 @@ static bool
 s_is_ctp (const macx_report_t *r, const char *id)
 {
     for (size_t i = 0; i < r->nagencies; i++)
-        if (strcmp (r->agencies[i].id, id) == 0 && r->agencies[i].kind[0])
+        if (strcmp (r->agencies[i].id, id) == 0)
             return strcmp (r->agencies[i].kind, "ctp") == 0;
-    return strcmp (id, "ctp") == 0;
+    return false;   /* an agency run.json does not list: not a CTP unit we know */
 }
 
 static int
@@ -270,6 +273,18 @@ s_read_run (macx_report_t *r, const char *run_dir, macx_error_t *err)
         }
     }
     r->nrun_agencies = r->nagencies;
+    const macx_jv_t *macs = macx_jv_get (&run, "macs");
+    size_t nm = rc == 0 && macs && macs->type == MACX_JV_ARRAY ? macs->count : 0;
+    if (nm && !(r->macs = calloc (nm, sizeof *r->macs)))
+        rc = macx_error_set (err, MACX_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < nm; i++) {
+        const macx_jv_t *o = &macs->items[i];
+        macx_report_mac_t *m = &r->macs[r->nmacs++];
+        s_cpy (m->id, sizeof m->id, macx_jv_str (o, "id", ""));
+        s_cpy (m->chair, sizeof m->chair, macx_jv_str (o, "chair", ""));
+        m->national = macx_jv_bool (o, "national", false);
+        m->overflow_load = (int) macx_jv_num (o, "overflow_load", 0);
+    }
     macx_jv_free (&run);
     return rc;
 }
@@ -440,6 +455,8 @@ s_on_outcome (const macx_jv_t *o, int line, void *arg)
             s_cpy (c->region, sizeof c->region, region);
         if (mac)
             s_cpy (c->mac, sizeof c->mac, mac);
+        s_cpy (c->owner, sizeof c->owner, macx_jv_str (o, "owner", ""));
+        c->overflow = macx_jv_bool (o, "overflow", false);
     }
     else if (strcmp (event, "level") == 0) {
         int level = (int) macx_jv_num (o, "level", 0);
@@ -457,8 +474,69 @@ s_on_outcome (const macx_jv_t *o, int line, void *arg)
             if (d->items[i].type == MACX_JV_STRING)
                 s_join (c->disposals, sizeof c->disposals, d->items[i].string);
         c->back_to_investigation = macx_jv_bool (o, "back_to_investigation", false);
+        const macx_jv_t *un = macx_jv_get (o, "unavailable");
+        for (size_t i = 0; un && un->type == MACX_JV_ARRAY && i < un->count; i++) {
+            const macx_jv_t *u = &un->items[i];
+            const char *agency = macx_jv_str (u, "agency", "");
+            if (!*agency)
+                continue;   /* a need not met, not a partner missing */
+            const char *why = macx_jv_str (u, "why", ""), *agr = macx_jv_str (u, "agreement", "");
+            size_t k = 0;
+            while (k < r->nunavailable
+                   && (strcmp (r->unavailable[k].agency, agency) != 0 || strcmp (r->unavailable[k].why, why) != 0
+                       || strcmp (r->unavailable[k].agreement, agr) != 0))
+                k++;
+            if (k == r->nunavailable) {
+                if (s_grow ((void **) &r->unavailable, &b->capunavailable, k, sizeof *r->unavailable, 8))
+                    return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+                macx_report_unavailable_t *n = &r->unavailable[r->nunavailable++];
+                memset (n, 0, sizeof *n);
+                s_cpy (n->agency, sizeof n->agency, agency);
+                s_cpy (n->why, sizeof n->why, why);
+                s_cpy (n->agreement, sizeof n->agreement, agr);
+                const macx_jv_t *co = macx_jv_get (u, "could_offer");
+                for (size_t j = 0; co && co->type == MACX_JV_ARRAY && j < co->count; j++)
+                    if (co->items[j].type == MACX_JV_STRING)
+                        s_join (n->could_offer, sizeof n->could_offer, co->items[j].string);
+            }
+            r->unavailable[k].cases++;
+        }
         c->outcome = MACX_OUTCOME_DISPOSED;
         c->open_phase = -1;              /* marks "has a disposal" until finalised */
+    }
+    else if (strcmp (event, "delivery") == 0) {
+        const char *kind = macx_jv_str (o, "kind", "");
+        int64_t ready = s_ms (o, "ready_sim_ms"), start = s_ms (o, "start_sim_ms");
+        if (!*kind || ready == MACX_REPORT_NONE || start == MACX_REPORT_NONE)
+            return 0;
+        size_t k = 0;
+        while (k < r->ndelivery && strcmp (r->delivery[k].kind, kind) != 0)
+            k++;
+        if (k == r->ndelivery) {
+            size_t old = b->capdelivery;
+            if (s_grow ((void **) &r->delivery, &b->capdelivery, k, sizeof *r->delivery, 16))
+                return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+            if (b->capdelivery != old) {
+                size_t *cv = realloc (b->capvalues, b->capdelivery * sizeof *cv);
+                if (!cv)
+                    return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+                b->capvalues = cv;
+            }
+            memset (&r->delivery[k], 0, sizeof r->delivery[k]);
+            b->capvalues[k] = 0;
+            s_cpy (r->delivery[k].kind, sizeof r->delivery[k].kind, kind);
+            r->ndelivery++;
+        }
+        macx_report_delivery_t *d = &r->delivery[k];
+        if (s_grow ((void **) &d->values, &b->capvalues[k], d->issued, sizeof *d->values, 64))
+            return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+        d->values[d->issued++] = (double) (start - ready) / MACX_REPORT_DAY_MS;
+        bool declined = macx_jv_bool (o, "declined", false);
+        d->declined += declined;
+        d->delivered += !declined;
+        c->interventions++;
+        if (!declined && (c->first_delivery_ms == MACX_REPORT_NONE || start < c->first_delivery_ms))
+            c->first_delivery_ms = start;
     }
     else if (strcmp (event, "held") == 0) {
         /* a record its sender held back for a daily cap: not a refusal */
@@ -563,6 +641,25 @@ s_tally_cmp (const void *a, const void *b)
     if (x->count != y->count)
         return x->count > y->count ? -1 : 1;
     return strcmp (x->key, y->key);
+}
+
+static int
+s_delivery_cmp (const void *a, const void *b)
+{
+    const macx_report_delivery_t *x = a, *y = b;
+    if (x->issued != y->issued)
+        return x->issued > y->issued ? -1 : 1;
+    return strcmp (x->kind, y->kind);
+}
+
+static int
+s_unavailable_cmp (const void *a, const void *b)
+{
+    const macx_report_unavailable_t *x = a, *y = b;
+    if (x->cases != y->cases)
+        return x->cases > y->cases ? -1 : 1;
+    int c = strcmp (x->agency, y->agency);
+    return c ? c : strcmp (x->agreement, y->agreement);
 }
 
 /* Counts key (for case_ix) into a tally array; last[] remembers the last
@@ -706,6 +803,12 @@ s_finish (s_build_t *b)
             e2e[ne2e++] = (double) (c->end_ms[MACX_REPORT_PHASES] - c->start_ms[first]) / MACX_REPORT_DAY_MS;
         r->outcomes[c->outcome]++;
         r->levels[c->level]++;
+        for (size_t m = 0; m < r->nmacs; m++)
+            if (strcmp (r->macs[m].id, c->mac) == 0) {
+                r->macs[m].cases++;
+                r->macs[m].overflow_in += c->overflow;
+                r->macs[m].disposed += c->outcome == MACX_OUTCOME_DISPOSED;
+            }
         if (disposed && c->back_to_investigation)
             r->back_to_investigation++;
     }
@@ -722,7 +825,27 @@ s_finish (s_build_t *b)
         ph->p75 = s_rank (ph->values, ph->done, 0.75);
     }
     r->end_to_end = s_stats (e2e, ne2e);
+    /* delivery: time to first intervention, from the case's first phase */
+    ne2e = 0;
+    for (size_t i = 0; i < r->ncases; i++) {
+        const macx_report_case_t *c = &r->cases[i];
+        r->with_intervention += c->interventions > 0;
+        r->with_delivered += c->first_delivery_ms != MACX_REPORT_NONE;
+        int64_t first = MACX_REPORT_NONE;
+        for (int p = MACX_REPORT_PHASES; p >= 1; p--)
+            if (c->start_ms[p] != MACX_REPORT_NONE)
+                first = c->start_ms[p];
+        if (c->first_delivery_ms != MACX_REPORT_NONE && first != MACX_REPORT_NONE)
+            e2e[ne2e++] = (double) (c->first_delivery_ms - first) / MACX_REPORT_DAY_MS;
+    }
+    r->first_intervention_days = s_stats (e2e, ne2e);
     free (e2e);
+    for (size_t k = 0; k < r->ndelivery; k++)
+        r->delivery[k].waiting_days = s_stats (r->delivery[k].values, r->delivery[k].issued);
+    if (r->ndelivery)
+        qsort (r->delivery, r->ndelivery, sizeof *r->delivery, s_delivery_cmp);
+    if (r->nunavailable)
+        qsort (r->unavailable, r->nunavailable, sizeof *r->unavailable, s_unavailable_cmp);
     r->simulated_days = r->last_ms == MACX_REPORT_NONE
                       ? 0 : (double) (r->last_ms - r->start_ms) / MACX_REPORT_DAY_MS;
     r->wall_seconds = r->wall_finished_ms > r->wall_started_ms
@@ -800,6 +923,7 @@ macx_report_build (const char *run_dir, macx_report_t **out, macx_error_t *err)
         rc = s_finish (&b);
     free (b.slots);
     free (b.overhead);
+    free (b.capvalues);
     free (b.refusals);
     free (b.holds);
     if (rc)
@@ -822,6 +946,11 @@ macx_report_destroy (macx_report_t **self_p)
     free (r->refusal_agreements);
     free (r->held_agreements);
     free (r->agencies);
+    free (r->macs);
+    for (size_t k = 0; k < r->ndelivery; k++)
+        free (r->delivery[k].values);
+    free (r->delivery);
+    free (r->unavailable);
     free (r);
     *self_p = NULL;
 }
@@ -969,6 +1098,60 @@ macx_report_json (const macx_report_t *r, FILE *out)
         fputc ('}', out);
     }
     fputs (first ? "]},\n" : "\n  ]},\n", out);
+    fprintf (out, "  \"interventions\": {\"cases_with_intervention\": %" PRIu64 ", \"percent\": ",
+             r->with_intervention);
+    s_num (out, s_pct (r->with_intervention, r->ncases));
+    fprintf (out, ", \"cases_taken_up\": %" PRIu64 ", \"percent_taken_up\": ", r->with_delivered);
+    s_num (out, s_pct (r->with_delivered, r->ncases));
+    fputs ("},\n  \"delivery\": {\"time_to_first_intervention_days\": ", out);
+    s_json_stats (out, &r->first_intervention_days);
+    fputs (",\n    \"by_kind\": [", out);
+    for (size_t k = 0; k < r->ndelivery; k++) {
+        const macx_report_delivery_t *d = &r->delivery[k];
+        fprintf (out, "%s\n      {\"kind\": ", k ? "," : "");
+        macx_json_str (out, d->kind);
+        fprintf (out, ", \"issued\": %" PRIu64 ", \"delivered\": %" PRIu64 ", \"declined\": %" PRIu64
+                 ", \"waiting_p50_days\": ", d->issued, d->delivered, d->declined);
+        s_num (out, d->waiting_days.p50);
+        fputs (", \"waiting_p90_days\": ", out);
+        s_num (out, d->waiting_days.p90);
+        fputs (", \"waiting_max_days\": ", out);
+        s_num (out, d->waiting_days.max);
+        fputc ('}', out);
+    }
+    fputs (r->ndelivery ? "\n    ]},\n" : "]},\n", out);
+    fputs ("  \"panel_unavailable\": [", out);
+    for (size_t k = 0; k < r->nunavailable; k++) {
+        const macx_report_unavailable_t *u = &r->unavailable[k];
+        fprintf (out, "%s\n    {\"agency\": ", k ? "," : "");
+        macx_json_str (out, u->agency);
+        fputs (", \"why\": ", out);
+        macx_json_str (out, u->why);
+        fputs (", \"agreement\": ", out);
+        macx_json_str (out, u->agreement);
+        fprintf (out, ", \"cases\": %" PRIu64 ", \"could_offer\": [", u->cases);
+        char kinds[sizeof u->could_offer];
+        s_cpy (kinds, sizeof kinds, u->could_offer);
+        int n = 0;
+        for (char *save = NULL, *t = strtok_r (kinds, ";", &save); t; t = strtok_r (NULL, ";", &save)) {
+            fputs (n++ ? ", " : "", out);
+            macx_json_str (out, t);
+        }
+        fputs ("]}", out);
+    }
+    fputs (r->nunavailable ? "\n  ],\n" : "],\n", out);
+    fputs ("  \"macs\": [", out);
+    for (size_t i = 0; i < r->nmacs; i++) {
+        const macx_report_mac_t *m = &r->macs[i];
+        fprintf (out, "%s\n    {\"id\": ", i ? "," : "");
+        macx_json_str (out, m->id);
+        fputs (", \"chair\": ", out);
+        macx_json_str (out, m->chair);
+        fprintf (out, ", \"national\": %s, \"overflow_load\": %d, \"cases\": %" PRIu64
+                 ", \"overflow_in\": %" PRIu64 ", \"disposed\": %" PRIu64 "}",
+                 m->national ? "true" : "false", m->overflow_load, m->cases, m->overflow_in, m->disposed);
+    }
+    fputs (r->nmacs ? "\n  ],\n" : "],\n", out);
     fputs ("  \"agencies\": [", out);
     for (size_t i = 0; i < r->nagencies; i++) {
         const macx_report_agency_t *a = &r->agencies[i];
@@ -1196,6 +1379,23 @@ macx_report_print_summary (const macx_report_t *r, FILE *out)
                      r->disposals[i].count);
         }
         fputc ('\n', out);
+    }
+    fprintf (out, "interventions: %" PRIu64 " cases (%.1f%%) had one issued, %" PRIu64 " (%.1f%%) took "
+             "one up; time to first intervention %.1f days p50, %.1f p90\n", r->with_intervention,
+             s_pct (r->with_intervention, r->ncases), r->with_delivered, s_pct (r->with_delivered, r->ncases),
+             r->first_intervention_days.p50, r->first_intervention_days.p90);
+    for (size_t i = 0; i < r->nunavailable; i++) {
+        const macx_report_unavailable_t *u = &r->unavailable[i];
+        char kinds[sizeof u->could_offer];
+        s_cpy (kinds, sizeof kinds, u->could_offer);
+        for (char *c = kinds; *c; c++)
+            if (*c == ';')
+                *c = ',';
+        bool refused = strcmp (u->why, "NOT_REACHED") == 0;
+        fprintf (out, "not on the panel: %s, for %" PRIu64 " cases: %s%s; what it would offer (%s) "
+                 "could not be issued to it\n", u->agency, u->cases,
+                 refused ? "its share was refused under " : "it had not answered when the profile was made",
+                 refused ? u->agreement : "", kinds[0] ? kinds : "nothing");
     }
     fprintf (out, "refusals: %" PRIu64, r->refusals);
     for (size_t i = 0; i < r->nrefusal_agreements && i < 5; i++)

@@ -77,6 +77,10 @@ typedef struct {
     double score;
     char disposals[512];                        /* ';'-separated kinds */
     bool back_to_investigation;
+    bool overflow;                              /* MI5 sent it to the national MAC in overflow */
+    int interventions;                          /* delivery outcomes: interventions issued */
+    int64_t first_delivery_ms;                  /* earliest start of one taken up, or NONE */
+    char owner[MACX_REPORT_ID];                 /* the CTP unit that owned it (its MAC's chair) */
     macx_outcome_t outcome;
     int open_phase;                             /* the phase it is open in, 0 if none */
     /* the first "stalled" outcome, when there is one */
@@ -141,6 +145,37 @@ typedef struct {
     macx_report_work_t phases[MACX_REPORT_PHASES + 1];   /* the same by phase, [1..5] */
 } macx_report_agency_t;
 
+/* One disposal kind's delivery after the panel (review 7.10): offered a
+ * place by its owner after a waiting list, then taken up or declined. */
+typedef struct {
+    char kind[MACX_REPORT_ID];
+    uint64_t issued;                     /* interventions of the kind in issued plans */
+    uint64_t delivered;                  /* ... taken up (a place, a start and an end) */
+    uint64_t declined;                   /* ... declined or not taken up when a place came */
+    macx_report_stats_t waiting_days;    /* plan to a place, all issued */
+    double *values;                      /* waiting days, sorted */
+} macx_report_delivery_t;
+
+/* A partner missing from panels, and why (the disposal outcomes' unavailable). */
+typedef struct {
+    char agency[MACX_REPORT_ID];
+    char why[16];                        /* NOT_REACHED (share refused) or NO_ANSWER */
+    char agreement[MACX_REPORT_ID];      /* the agreement its share was refused under */
+    char could_offer[256];               /* ';'-separated kinds it could have offered */
+    uint64_t cases;
+} macx_report_unavailable_t;
+
+/* A MAC as run.json declares it, with the cases MI5 routed to it. */
+typedef struct {
+    char id[MACX_REPORT_ID];
+    char chair[MACX_REPORT_ID];          /* the CTP unit that owns its cases */
+    bool national;
+    int overflow_load;                   /* 0: never overflows */
+    uint64_t cases;                      /* cases routed to it at closure */
+    uint64_t overflow_in;                /* ... of them from another MAC's region, in overflow */
+    uint64_t disposed;                   /* ... that ended in a plan */
+} macx_report_mac_t;
+
 typedef struct {
     /* run.json */
     char name[MACX_REPORT_ID];
@@ -178,6 +213,15 @@ typedef struct {
     size_t nheld_agreements;
     uint64_t held;                       /* records an agency held back for a daily cap */
     uint64_t stall_events;               /* "stalled" outcomes, including cases that went on */
+    macx_report_delivery_t *delivery;    /* by kind, most issued first */
+    size_t ndelivery;
+    macx_report_stats_t first_intervention_days;   /* first phase start to a delivery's start */
+    uint64_t with_intervention;          /* cases with an intervention issued */
+    uint64_t with_delivered;             /* ... and one taken up */
+    macx_report_unavailable_t *unavailable;   /* partners missing from panels, most cases first */
+    size_t nunavailable;
+    macx_report_mac_t *macs;             /* run.json's, in its order */
+    size_t nmacs;
     macx_report_agency_t *agencies;      /* run.json's, then any others seen, by id */
     size_t nagencies;
     size_t nrun_agencies;                /* how many of them run.json lists */

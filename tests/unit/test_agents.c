@@ -60,8 +60,11 @@ s_scenario (macx_scenario_t *scn, uint64_t seed, int subjects)
     s_agency (scn, "la-london", "local_authority", "london", 0.6, 0.12);
     s_agency (scn, "la-birmingham", "local_authority", "west-midlands", 0.55, 0.12);
     s_agency (scn, "ogd-dwp", "ogd", "national", 0.7, 0.08);
+    snprintf (scn->agencies[scn->nagencies - 1].sector, sizeof scn->agencies[0].sector, "benefits");
     s_agency (scn, "ogd-probation", "ogd", "national", 0.25, 0.05);
+    snprintf (scn->agencies[scn->nagencies - 1].sector, sizeof scn->agencies[0].sector, "probation");
     s_agency (scn, "ogd-health", "ogd", "national", 0.45, 0.1);
+    snprintf (scn->agencies[scn->nagencies - 1].sector, sizeof scn->agencies[0].sector, "health");
 }
 
 static char *
@@ -552,7 +555,10 @@ test_interventions (void **state)
     }
     Macx__Intervention out[8];
     char storage[8][3][200];
-    size_t n = macx_synth_interventions ("la-london", "local_authority", h, 6, out, storage, 8);
+    macx_scn_agency_t la = { .id = "la-london", .kind = "local_authority" };
+    macx_scn_agency_t health = { .id = "health-x", .kind = "ogd", .sector = "health" };
+    macx_scn_agency_t benefits = { .id = "ogd-dwp", .kind = "ogd", .sector = "benefits" };
+    size_t n = macx_synth_interventions (&la, h, 6, out, storage, 8);
     /* housing once, no education (no concern), safeguarding once (social care
      * and community safety), no health (not a local authority's) */
     assert_int_equal (n, 2);
@@ -564,13 +570,14 @@ test_interventions (void **state)
     assert_non_null (strstr (out[1].rationale, "identity to confirm"));
     assert_ptr_equal (out[1].kind, storage[1][0]);
 
-    n = macx_synth_interventions ("ogd-health", "ogd", h, 6, out, storage, 8);
+    /* what an OGD holds follows from its sector, whatever its id */
+    n = macx_synth_interventions (&health, h, 6, out, storage, 8);
     assert_int_equal (n, 1);
     assert_string_equal (out[0].kind, "mental_health_support");
-    assert_string_equal (out[0].provider, "ogd-health");
+    assert_string_equal (out[0].provider, "health-x");
 
-    assert_int_equal (macx_synth_interventions ("la-london", "local_authority", h, 6, out, storage, 1), 1);
-    assert_int_equal (macx_synth_interventions ("la-london", "local_authority", h, 0, out, storage, 8), 0);
+    assert_int_equal (macx_synth_interventions (&la, h, 6, out, storage, 1), 1);
+    assert_int_equal (macx_synth_interventions (&la, h, 0, out, storage, 8), 0);
 
     /* from real lookups: every proposal comes from a concerning holding */
     macx_synth_db_t *db = s_open (s_w->dir, "ogd-dwp");
@@ -582,7 +589,7 @@ test_interventions (void **state)
         size_t concerns = 0;
         for (size_t k = 0; k < ng; k++)
             concerns += got[k].concern;
-        n = macx_synth_interventions ("ogd-dwp", "ogd", got, ng, out, storage, 8);
+        n = macx_synth_interventions (&benefits, got, ng, out, storage, 8);
         assert_true (n <= concerns);
         assert_true ((n > 0) == (concerns > 0));
         for (size_t k = 0; k < n; k++)
