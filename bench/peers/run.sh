@@ -287,7 +287,7 @@ for id in macx-batch macx; do
                     m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m }'; }
     ms () { awk -v a="$(med "$1")" -v b="$(med "$2")" \
             'BEGIN { if (a == "-") print "-"; else printf "%.2f / %.2f\n", a / 1000, b / 1000 }'; }
-    printf '%-18s %15s %15s %15s %15s %10s\n' "$id" "$(ms 11 12)" "$(ms 3 4)" "$(ms 5 6)" \
+    printf '%-18s %15s %15s %15s %15s %10s\n' "$id" "$(ms 10 11)" "$(ms 3 4)" "$(ms 5 6)" \
         "$(ms 7 8)" "$(med 9)"
 done
 echo "(each cell p50 / p99)"
