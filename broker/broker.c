@@ -144,7 +144,8 @@ s_worker_thread (void *arg)
         }
         if (n != sizeof job)
             continue;
-        s_verify (w, job);
+        for (macx_job_t *j = job; j; j = j->next)
+            s_verify (w, j);
         __atomic_add_fetch (&w->b->verified, 1, __ATOMIC_RELEASE);
         while (zmq_send (w->out, &job, sizeof job, 0) < 0 && zmq_errno () == EINTR)
             ;
@@ -183,6 +184,7 @@ typedef struct {
     char agency[MACX_AGENCY_ID_MAX + 1];
     macx_job_t **q;                /* ring of frames read, not yet given a ticket */
     size_t head, n, cap;
+    size_t records;                /* what those frames carry (a Records frame, several) */
     size_t qbytes;
     bool cut;
     bool bye;                      /* it said goodbye: its close is not a loss */
@@ -245,16 +247,26 @@ s_peer_find (s_io_t *io, const uint8_t *rid, size_t rid_len)
     return NULL;
 }
 
+/* Frees a job io made and the records chained to it. */
+static void
+s_chain_free (macx_job_t *job)
+{
+    while (job) {
+        macx_job_t *next = job->next;
+        zmq_msg_close (&job->msg);
+        free (job);
+        job = next;
+    }
+}
+
 static void
 s_peer_drop_queue (s_io_t *io, s_peer_t *p)
 {
     for (size_t i = 0; i < p->n; i++) {
-        macx_job_t *job = p->q[(p->head + i) % p->cap];
-        zmq_msg_close (&job->msg);
-        free (job);
+        s_chain_free (p->q[(p->head + i) % p->cap]);
     }
     io->queued -= p->n;
-    p->head = p->n = 0;
+    p->head = p->n = p->records = 0;
     p->qbytes = 0;
 }
 
@@ -372,6 +384,7 @@ s_peer_enqueue (s_io_t *io, s_peer_t *p, macx_job_t *job)
         p->cap = cap;
     }
     p->q[(p->head + p->n++) % p->cap] = job;
+    p->records += job->group ? job->group : 1;
     p->qbytes += job->qsize;
     io->queued++;
     return 0;
@@ -499,12 +512,13 @@ s_io_incoming (s_io_t *io, int64_t now)
     }
     if (job->kind != JOB_RECORD)
         k = 1;
-    if (p->n + k > (size_t) io->lim->peer_queue_frames || p->qbytes + size > io->lim->peer_queue_bytes) {
+    if (p->records + k > (size_t) io->lim->peer_queue_frames
+        || p->qbytes + size > io->lim->peer_queue_bytes) {
         char why[300];
         snprintf (why, sizeof why, "%zu frames (%zu bytes) sent and not yet verified: over this "
                   "peer's limit of %d frames or %zu bytes (limits peer_queue_frames, "
                   "peer_queue_bytes; a records frame counts one frame a record); send fewer at "
-                  "a time", p->n + k, p->qbytes + size, io->lim->peer_queue_frames,
+                  "a time", p->records + k, p->qbytes + size, io->lim->peer_queue_frames,
                   io->lim->peer_queue_bytes);
         zmq_msg_close (&job->msg);
         free (job);
@@ -527,33 +541,44 @@ s_io_incoming (s_io_t *io, int64_t now)
         free (job);
         return;
     }
-    for (size_t i = 1; i < k; i++)   /* the first carries the frame's overhead */
-        job->qsize -= sublen[i];
-    for (size_t i = 0; i < k; i++) {
-        macx_job_t *j = job;
-        if (i > 0) {
-            if (!(j = s_job_new (JOB_RECORD, 0))) {
-                /* What is not queued is never answered: the sender resends
-                 * it after its reconnect, like any record lost in transit. */
-                macx_log (MACX_LOG_ERROR, "out of memory splitting a records frame",
-                          "agency=%s records=%zu queued=%zu", user, k, i);
-                break;
-            }
-            memcpy (j->rid, job->rid, job->rid_len);
-            j->rid_len = job->rid_len;
-            memcpy (j->agency, job->agency, sizeof j->agency);
-            zmq_msg_init (&j->msg);
-            zmq_msg_copy (&j->msg, &job->msg);
-            j->body = sub[i];
-            j->body_len = sublen[i];
-            j->qsize = sublen[i];
-        }
-        if (s_peer_enqueue (io, p, j)) {
-            zmq_msg_close (&j->msg);
-            free (j);
+    /* The frame's records ride in chains of up to MACX_JOB_CHAIN_MAX records
+     * (job->next): one ticket, one verify thread, one trip to core a chain. */
+    job->group = 1;
+    macx_job_t *head = job, *last = job;
+    for (size_t i = 1; i < k; i++) {
+        macx_job_t *j = s_job_new (JOB_RECORD, 0);
+        if (!j) {
+            /* What is not queued is never answered: the sender resends it
+             * after its reconnect, like any record lost in transit. */
+            macx_log (MACX_LOG_ERROR, "out of memory splitting a records frame",
+                      "agency=%s records=%zu queued=%zu", user, k, i);
             break;
         }
+        memcpy (j->rid, job->rid, job->rid_len);
+        j->rid_len = job->rid_len;
+        memcpy (j->agency, job->agency, sizeof j->agency);
+        zmq_msg_init (&j->msg);
+        zmq_msg_copy (&j->msg, &job->msg);
+        j->body = sub[i];
+        j->body_len = sublen[i];
+        if (head->group == MACX_JOB_CHAIN_MAX) {   /* this one starts the next chain */
+            j->group = 1;
+            j->qsize = 0;   /* the frame's bytes are counted with its first chain */
+            if (s_peer_enqueue (io, p, head)) {
+                s_chain_free (head);
+                s_chain_free (j);
+                return;
+            }
+            head = last = j;
+            continue;
+        }
+        j->chained = true;
+        last->next = j;
+        last = j;
+        head->group++;
     }
+    if (s_peer_enqueue (io, p, head))
+        s_chain_free (head);
 }
 
 /* libzmq closed the connection on socket fd: have core audit the loss
@@ -588,6 +613,18 @@ s_io_closed (s_io_t *io, int fd)
     p->bye = false;
 }
 
+/* Takes the frame at the head of p's queue off it (the caller has it). */
+static void
+s_peer_pop (s_io_t *io, s_peer_t *p)
+{
+    macx_job_t *job = p->q[p->head];
+    p->head = (p->head + 1) % p->cap;
+    p->n--;
+    p->records -= job->group ? job->group : 1;
+    p->qbytes -= job->qsize;
+    io->queued--;
+}
+
 /* Gives queued frames their tickets, one peer at a time in turn, while the
  * verify threads and core have room. */
 static void
@@ -614,10 +651,24 @@ s_io_dispatch (s_io_t *io)
             continue;
         }
         idle = 0;
-        p->head = (p->head + 1) % p->cap;
-        p->n--;
-        p->qbytes -= job->qsize;
-        io->queued--;
+        s_peer_pop (io, p);
+        /* Records that wait one behind another in their own frames go
+         * chained too (up to MACX_JOB_CHAIN_MAX): a backlog of single records costs one
+         * trip through a verify thread and to core per chain, not per record. */
+        if (job->kind == JOB_RECORD && !job->next) {
+            macx_job_t *last = job;
+            job->group = 1;
+            while (p->n && job->group < MACX_JOB_CHAIN_MAX) {
+                macx_job_t *nx = p->q[p->head];
+                if (nx->kind != JOB_RECORD || nx->next)
+                    break;
+                s_peer_pop (io, p);
+                nx->chained = true;
+                last->next = nx;
+                last = nx;
+                job->group++;
+            }
+        }
         job->ticket = io->ticket++;
         io->pushed++;
         if (session) {

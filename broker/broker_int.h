@@ -18,6 +18,10 @@
 
 #define MACX_ROUTING_ID_MAX 256
 
+/* Most records in one chain (one ticket): a long Records frame is cut into
+ * chains of this many, so one peer's turn in the round robin stays short. */
+#define MACX_JOB_CHAIN_MAX 64
+
 typedef enum {
     JOB_RECORD = 2,       /* values are the Frame field numbers */
     JOB_RECEIPT = 6,
@@ -31,7 +35,7 @@ typedef enum {
     JOB_CUT = 103         /* io disconnected a peer over a limit (reason in rc, why in err) */
 } macx_job_kind_t;
 
-typedef struct {
+typedef struct macx_job_s {
     uint64_t ticket;
     macx_job_kind_t kind;
     uint8_t rid[MACX_ROUTING_ID_MAX];
@@ -41,6 +45,12 @@ typedef struct {
     const uint8_t *body;                   /* the Frame's field body, in msg */
     size_t body_len;
     size_t qsize;                          /* io: bytes it counts in its peer's queue */
+    /* The other records of the same Records frame, in order: one ticket,
+     * one trip through a verify thread and one to core for all of them;
+     * core judges each as a job of its own. Set on the first only. */
+    struct macx_job_s *next;
+    size_t group;                          /* records in the chain, this one included */
+    bool chained;                          /* not the first of its frame */
     /* verifier results */
     int rc;
     macx_error_t err;

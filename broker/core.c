@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "broker_int.h"
+#include "frame.h"
 #include "clock.h"
 #include "core.h"
 #include "file.h"
@@ -1635,8 +1636,21 @@ s_job_free (macx_core_t *self, macx_job_t *job)
         macx__credit__free_unpacked (job->credit, NULL);
     if (job->time)
         macx__time_request__free_unpacked (job->time, NULL);
+    bool counted = !job->chained;   /* io counts a Records frame's chain as one job */
     free (job);
-    __atomic_add_fetch (&self->b->done, 1, __ATOMIC_RELEASE);   /* io's bound on what core holds */
+    if (counted)
+        __atomic_add_fetch (&self->b->done, 1, __ATOMIC_RELEASE);   /* io's bound on what core holds */
+}
+
+/* Frees job and the records chained to it (a Records frame not yet run). */
+static void
+s_job_free_chain (macx_core_t *self, macx_job_t *job)
+{
+    while (job) {
+        macx_job_t *next = job->next;
+        s_job_free (self, job);
+        job = next;
+    }
 }
 
 /* True when a batch has nothing to write: only session jobs (hello, credit,
@@ -1974,7 +1988,7 @@ macx_core_destroy (macx_core_t **self_p)
         macx_core_t *self = *self_p;
         for (size_t i = 0; i < S_RING; i++)
             if (self->ring[i])
-                s_job_free (self, self->ring[i]);
+                s_job_free_chain (self, self->ring[i]);
         for (size_t i = 0; i < self->nreplies; i++)
             free (self->replies[i].frame);
         free (self->replies);
@@ -1998,7 +2012,8 @@ void
 macx_core_run (macx_core_t *self)
 {
     size_t max = (size_t) self->b->cfg.batch_max;
-    macx_job_t **batch = calloc (max, sizeof *batch);
+    /* room for a whole Records frame past max: a frame is never split */
+    macx_job_t **batch = calloc (max + MACX_FRAME_RECORDS_MAX, sizeof *batch);
     bool done = false;
     int64_t stats_ms = 0;
     while (!done && batch) {
@@ -2028,7 +2043,7 @@ macx_core_run (macx_core_t *self)
                 || self->ring[job->ticket % S_RING]) {
                 macx_log (MACX_LOG_ERROR, "ticket out of window (bug)", "ticket=%" PRIu64,
                           job->ticket);
-                s_job_free (self, job);
+                s_job_free_chain (self, job);
                 continue;
             }
             self->ring[job->ticket % S_RING] = job;
@@ -2039,7 +2054,7 @@ macx_core_run (macx_core_t *self)
             bool drain = false;
             while (n < max) {
                 macx_job_t *job = self->ring[self->next_ticket % S_RING];
-                if (!job)
+                if (!job || (n && n + (job->group ? job->group : 1) > max))
                     break;
                 self->ring[self->next_ticket % S_RING] = NULL;
                 self->next_ticket++;
@@ -2048,7 +2063,8 @@ macx_core_run (macx_core_t *self)
                     s_job_free (self, job);
                     break;
                 }
-                batch[n++] = job;
+                for (macx_job_t *j = job; j && n < max + MACX_FRAME_RECORDS_MAX; j = j->next)
+                    batch[n++] = j;
             }
             if (n || drain)
                 s_batch (self, batch, n, drain);
