@@ -201,7 +201,7 @@ typedef struct {
     int rr;                        /* the peer served next */
     uint64_t ticket;
     uint64_t to_verify;            /* jobs pushed to the verify threads */
-    uint64_t pushed;               /* jobs pushed to verify threads or core */
+    uint64_t pushed;               /* records and other jobs pushed to verify threads or core */
     int verify_cap;
     uint64_t core_cap;
     uint64_t queued;               /* frames waiting in peer queues */
@@ -572,7 +572,6 @@ s_io_incoming (s_io_t *io, int64_t now)
             head = last = j;
             continue;
         }
-        j->chained = true;
         last->next = j;
         last = j;
         head->group++;
@@ -657,20 +656,21 @@ s_io_dispatch (s_io_t *io)
          * trip through a verify thread and to core per chain, not per record. */
         if (job->kind == JOB_RECORD && !job->next) {
             macx_job_t *last = job;
+            size_t bytes = job->qsize;
             job->group = 1;
             while (p->n && job->group < MACX_JOB_CHAIN_MAX) {
                 macx_job_t *nx = p->q[p->head];
-                if (nx->kind != JOB_RECORD || nx->next)
+                if (nx->kind != JOB_RECORD || nx->next || bytes + nx->qsize > MACX_JOB_CHAIN_BYTES)
                     break;
+                bytes += nx->qsize;
                 s_peer_pop (io, p);
-                nx->chained = true;
                 last->next = nx;
                 last = nx;
                 job->group++;
             }
         }
         job->ticket = io->ticket++;
-        io->pushed++;
+        io->pushed += job->group ? job->group : 1;   /* core_cap counts records */
         if (session) {
             s_verify (NULL, job);   /* decoding only */
             s_push (io->to_core, job);

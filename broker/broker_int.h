@@ -21,6 +21,11 @@
 /* Most records in one chain (one ticket): a long Records frame is cut into
  * chains of this many, so one peer's turn in the round robin stays short. */
 #define MACX_JOB_CHAIN_MAX 64
+/* Single-record frames are chained only while the chain holds at most this
+ * many bytes (a larger frame goes alone), so the memory at the verifiers
+ * stays bounded as before: verify_inflight chains of at most this, or one
+ * frame, each. */
+#define MACX_JOB_CHAIN_BYTES ((size_t) 256 << 10)
 
 typedef enum {
     JOB_RECORD = 2,       /* values are the Frame field numbers */
@@ -45,12 +50,12 @@ typedef struct macx_job_s {
     const uint8_t *body;                   /* the Frame's field body, in msg */
     size_t body_len;
     size_t qsize;                          /* io: bytes it counts in its peer's queue */
-    /* The other records of the same Records frame, in order: one ticket,
-     * one trip through a verify thread and one to core for all of them;
-     * core judges each as a job of its own. Set on the first only. */
+    /* The records chained after this one (a Records frame's, or single
+     * frames that waited one behind another in a peer's queue): one ticket,
+     * one trip through a verify thread and one to core for the chain; core
+     * judges each as a job of its own. Set on the first only. */
     struct macx_job_s *next;
     size_t group;                          /* records in the chain, this one included */
-    bool chained;                          /* not the first of its frame */
     /* verifier results */
     int rc;
     macx_error_t err;

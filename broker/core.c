@@ -1636,13 +1636,12 @@ s_job_free (macx_core_t *self, macx_job_t *job)
         macx__credit__free_unpacked (job->credit, NULL);
     if (job->time)
         macx__time_request__free_unpacked (job->time, NULL);
-    bool counted = !job->chained;   /* io counts a Records frame's chain as one job */
     free (job);
-    if (counted)
-        __atomic_add_fetch (&self->b->done, 1, __ATOMIC_RELEASE);   /* io's bound on what core holds */
+    /* io's bound on what core holds, in records (a chain counts each) */
+    __atomic_add_fetch (&self->b->done, 1, __ATOMIC_RELEASE);
 }
 
-/* Frees job and the records chained to it (a Records frame not yet run). */
+/* Frees job and the records chained to it (a chain not yet run). */
 static void
 s_job_free_chain (macx_core_t *self, macx_job_t *job)
 {

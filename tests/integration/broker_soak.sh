@@ -84,11 +84,12 @@ note "idle: ${IDLE_RATE}/s, p99 ${IDLE_P99} ms, RssAnon ${BASE_KB} kB"
 # + P x peer_out_frames x F                             frames to send, waiting
 # + P x 1000 x F                                        libzmq's inbound pipe (RCVHWM)
 # + R x max_inflight_bytes                              deliveries outstanding
-# + (verify_inflight + core's 2 x batch_max + verify_inflight + 64) x (J + F)
+# + 2 x verify_inflight chains of up to 64 records x (J + F)   at the verifiers
+# + (core's 2 x batch_max + 128) x (J + F)             in core
 # + 8 MiB                                               allocator and libzmq slack
 # P = 7 connections, R = 2 recipients with credit, J = 1 KiB (a job), F = 1 KiB
 # (the largest frame these peers send or are sent, bar one Acks per batch).
-P=7 R=2 J=1024 F=1024 VERIFY=8 CORE=$((2 * 512 + 8 + 64))
+P=7 R=2 J=1024 F=1024 VERIFY=$((2 * 8 * 64)) CORE=$((2 * 512 + 128))
 BOUND_KB=$(( BASE_KB + ( P * (PQ_BYTES + PQ_FRAMES * J) + P * OUT_FRAMES * F + P * 1000 * F
              + R * INFLIGHT + (VERIFY + CORE) * (J + F) + (8 << 20) ) / 1024 ))
 
