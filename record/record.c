@@ -331,8 +331,12 @@ macx_record_seal_unsigned (macx_identity_t *self, const macx_registry_t *registr
     out->header_len = hlen;
     macx__header__pack (header, out->header);
     macx__payload__pack (payload, plain);
-    crypto_aead_xchacha20poly1305_ietf_keygen (key);
-    randombytes_buf (out->nonce, sizeof out->nonce);
+    /* the key and the nonce from one draw: one getrandom call, not two */
+    uint8_t fresh[MACX_KEY_BYTES + sizeof out->nonce];
+    randombytes_buf (fresh, sizeof fresh);
+    memcpy (key, fresh, MACX_KEY_BYTES);
+    memcpy (out->nonce, fresh + MACX_KEY_BYTES, sizeof out->nonce);
+    sodium_memzero (fresh, sizeof fresh);
     unsigned long long clen;
     crypto_aead_xchacha20poly1305_ietf_encrypt (out->cipher, &clen, plain, plen, out->header,
                                                 hlen, NULL, out->nonce, key);

@@ -175,6 +175,17 @@ s_hello (s_peer_t *self, uint32_t credit)
     s_send_frame (self, &f);
 }
 
+/* The last frame a well-behaved client sends. */
+static void
+s_bye (s_peer_t *self)
+{
+    Macx__Bye bye = MACX__BYE__INIT;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_BYE;
+    f.bye = &bye;
+    s_send_frame (self, &f);
+}
+
 /* ---- records ---------------------------------------------------------------- */
 
 static int
@@ -393,11 +404,7 @@ s_good (s_peer_t *self, macx_error_t *err)
     if (self->t_end < planned_end)
         self->t_end = planned_end;
     /* a well-behaved agency says goodbye; the hostile modes just vanish */
-    Macx__Bye bye = MACX__BYE__INIT;
-    Macx__Frame f = MACX__FRAME__INIT;
-    f.kind_case = MACX__FRAME__KIND_BYE;
-    f.bye = &bye;
-    s_send_frame (self, &f);
+    s_bye (self);
     return 0;
 }
 
@@ -581,11 +588,7 @@ s_batchorder (s_peer_t *self, macx_error_t *err)
     free (one.buf);
     free (forged.buf);
     free (foreign.buf);
-    Macx__Bye bye = MACX__BYE__INIT;
-    Macx__Frame f = MACX__FRAME__INIT;
-    f.kind_case = MACX__FRAME__KIND_BYE;
-    f.bye = &bye;
-    s_send_frame (self, &f);
+    s_bye (self);
     return 0;
 }
 
@@ -694,11 +697,7 @@ s_records (s_peer_t *self, macx_error_t *err)
     for (int i = 0; i < 6; i++)
         free (c[i].buf);
     free (forged.buf);
-    Macx__Bye bye = MACX__BYE__INIT;
-    Macx__Frame f = MACX__FRAME__INIT;
-    f.kind_case = MACX__FRAME__KIND_BYE;
-    f.bye = &bye;
-    s_send_frame (self, &f);
+    s_bye (self);
     return 0;
 }
 
