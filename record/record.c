@@ -74,9 +74,11 @@ s_canonical (const ProtobufCMessage *m, const uint8_t *buf, size_t len, const ch
     if (protobuf_c_message_get_packed_size (m) != len)
         return macx_error_set (err, MACX_EDECODE, "%s is not canonically encoded (padding or "
                                "non-minimal encoding)", what);
-    uint8_t *again = malloc (len ? len : 1);
+    uint8_t small[4096];   /* most envelopes, headers and payloads fit: no malloc */
+    uint8_t *again = len <= sizeof small ? small : malloc (len ? len : 1);
     bool same = again && protobuf_c_message_pack (m, again) == len && memcmp (again, buf, len) == 0;
-    free (again);
+    if (again != small)
+        free (again);
     if (!again)
         return macx_error_set (err, MACX_ENOMEM, "out of memory");
     return same ? MACX_OK
