@@ -652,13 +652,13 @@ s_io_dispatch (s_io_t *io)
         idle = 0;
         s_peer_pop (io, p);
         /* Records that wait one behind another in their own frames go
-         * chained too (up to MACX_JOB_CHAIN_MAX): a backlog of single records costs one
+         * chained too (MACX_JOB_CHAIN_SINGLES): a backlog of single records costs one
          * trip through a verify thread and to core per chain, not per record. */
         if (job->kind == JOB_RECORD && !job->next) {
             macx_job_t *last = job;
             size_t bytes = job->qsize;
             job->group = 1;
-            while (p->n && job->group < MACX_JOB_CHAIN_MAX) {
+            while (p->n && job->group < MACX_JOB_CHAIN_SINGLES) {
                 macx_job_t *nx = p->q[p->head];
                 if (nx->kind != JOB_RECORD || nx->next || bytes + nx->qsize > MACX_JOB_CHAIN_BYTES)
                     break;

@@ -21,10 +21,13 @@
 /* Most records in one chain (one ticket): a long Records frame is cut into
  * chains of this many, so one peer's turn in the round robin stays short. */
 #define MACX_JOB_CHAIN_MAX 64
-/* Single-record frames are chained only while the chain holds at most this
- * many bytes (a larger frame goes alone), so the memory at the verifiers
- * stays bounded as before: verify_inflight chains of at most this, or one
- * frame, each. */
+/* Single-record frames are chained only up to MACX_JOB_CHAIN_SINGLES records
+ * and while the chain holds at most MACX_JOB_CHAIN_BYTES (a larger frame goes
+ * alone): so the memory at the verifiers stays bounded as before
+ * (verify_inflight chains of at most that, or one frame, each), and a chain
+ * of records signed one by one (a verify each, about 50 us) holds its last
+ * record back by at most 16 verifies, not 64. */
+#define MACX_JOB_CHAIN_SINGLES 16
 #define MACX_JOB_CHAIN_BYTES ((size_t) 256 << 10)
 
 typedef enum {
