@@ -363,10 +363,6 @@ s_peer_cut (s_io_t *io, s_peer_t *p, int reason, const char *why)
     s_push_end (io, p, reason, why);
 }
 
-/* Reads one [routing id][frame] from the ROUTER into its peer's queue:
- * records and receipts will go to a verifier; session frames (hello,
- * credit, statistics, time requests), which have no signature to check,
- * straight to core, a thread hop less on every round of a simulated clock. */
 /* Appends job to p's queue, growing it; -1 when out of memory. */
 static int
 s_peer_enqueue (s_io_t *io, s_peer_t *p, macx_job_t *job)
@@ -424,6 +420,10 @@ s_split_records (const uint8_t *body, size_t len, const uint8_t **sub, size_t *s
     return 0;
 }
 
+/* Reads one [routing id][frame] from the ROUTER into its peer's queue:
+ * records and receipts will go to a verifier; session frames (hello,
+ * credit, statistics, time requests), which have no signature to check,
+ * straight to core, a thread hop less on every round of a simulated clock. */
 static void
 s_io_incoming (s_io_t *io, int64_t now)
 {
@@ -624,6 +624,28 @@ s_peer_pop (s_io_t *io, s_peer_t *p)
     io->queued--;
 }
 
+/* Keeps the first n records of chain job (just taken off p's queue) and
+ * puts the rest back at the head of the queue, as a chain of its own. Its
+ * bytes stay counted with the part that goes (they share one frame). */
+static void
+s_chain_cut (s_io_t *io, s_peer_t *p, macx_job_t *job, size_t n)
+{
+    macx_job_t *tail = job;
+    for (size_t i = 1; i < n; i++)
+        tail = tail->next;
+    macx_job_t *rest = tail->next;
+    tail->next = NULL;
+    rest->group = job->group - n;
+    rest->qsize = 0;
+    job->group = n;
+    /* p's ring has room: job's slot was freed just now */
+    p->head = (p->head + p->cap - 1) % p->cap;
+    p->q[p->head] = rest;
+    p->n++;
+    p->records += rest->group;
+    io->queued++;
+}
+
 /* Gives queued frames their tickets, one peer at a time in turn, while the
  * verify threads and core have room. */
 static void
@@ -650,15 +672,25 @@ s_io_dispatch (s_io_t *io)
             continue;
         }
         idle = 0;
+        /* Chains save hops, but a chain is verified by one thread in turn:
+         * while other peers have frames waiting, a peer's turn is at most
+         * MACX_JOB_CHAIN_CONTENDED records, so no one waits behind another's
+         * long chains; alone, it takes what it has queued. */
+        bool alone = io->queued == p->n;
         s_peer_pop (io, p);
+        size_t most = alone ? MACX_JOB_CHAIN_MAX : MACX_JOB_CHAIN_CONTENDED;
+        if (job->kind == JOB_RECORD && job->next && job->group > most)
+            s_chain_cut (io, p, job, most);
         /* Records that wait one behind another in their own frames go
-         * chained too (MACX_JOB_CHAIN_SINGLES): a backlog of single records costs one
-         * trip through a verify thread and to core per chain, not per record. */
+         * chained too: a backlog of single records costs one trip through a
+         * verify thread and to core per chain, not per record. */
         if (job->kind == JOB_RECORD && !job->next) {
             macx_job_t *last = job;
             size_t bytes = job->qsize;
             job->group = 1;
-            while (p->n && job->group < MACX_JOB_CHAIN_SINGLES) {
+            if (most > MACX_JOB_CHAIN_SINGLES)
+                most = MACX_JOB_CHAIN_SINGLES;
+            while (p->n && job->group < most) {
                 macx_job_t *nx = p->q[p->head];
                 if (nx->kind != JOB_RECORD || nx->next || bytes + nx->qsize > MACX_JOB_CHAIN_BYTES)
                     break;

@@ -28,6 +28,9 @@
  * of records signed one by one (a verify each, about 50 us) holds its last
  * record back by at most 16 verifies, not 64. */
 #define MACX_JOB_CHAIN_SINGLES 16
+/* While other peers have frames waiting, a peer's turn is at most this
+ * many records (broker.c, s_io_dispatch). */
+#define MACX_JOB_CHAIN_CONTENDED 1
 #define MACX_JOB_CHAIN_BYTES ((size_t) 256 << 10)
 
 typedef enum {
