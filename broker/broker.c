@@ -420,11 +420,12 @@ s_split_records (const uint8_t *body, size_t len, const uint8_t **sub, size_t *s
     return 0;
 }
 
-/* Reads one [routing id][frame] from the ROUTER into its peer's queue:
+/* Reads one [routing id][frame] from the ROUTER into its peer's queue, or
+ * returns false when none is waiting:
  * records and receipts will go to a verifier; session frames (hello,
  * credit, statistics, time requests), which have no signature to check,
  * straight to core, a thread hop less on every round of a simulated clock. */
-static void
+static bool
 s_io_incoming (s_io_t *io, int64_t now)
 {
     zmq_msg_t rid, body;
@@ -433,7 +434,7 @@ s_io_incoming (s_io_t *io, int64_t now)
     if (zmq_msg_recv (&rid, io->router, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close (&rid);
         zmq_msg_close (&body);
-        return;
+        return false;
     }
     int extra = 0;
     if (!zmq_msg_more (&rid) || zmq_msg_recv (&body, io->router, 0) < 0)
@@ -459,7 +460,7 @@ s_io_incoming (s_io_t *io, int64_t now)
                       "max_peers=%d", user, io->maxpeers);
         zmq_msg_close (&rid);
         zmq_msg_close (&body);
-        return;
+        return true;
     }
     p->seen_ms = now;
     if (p->fd < 0)
@@ -505,7 +506,7 @@ s_io_incoming (s_io_t *io, int64_t now)
             p->bye = true;
             zmq_msg_close (&job->msg);
             free (job);
-            return;
+            return true;
         default:
             break;
         }
@@ -523,7 +524,7 @@ s_io_incoming (s_io_t *io, int64_t now)
         zmq_msg_close (&job->msg);
         free (job);
         s_peer_cut (io, p, MACX__REASON__PEER_OVERLOADED, why);
-        return;
+        return true;
     }
     uint64_t held = io->pushed - __atomic_load_n (&io->b->done, __ATOMIC_ACQUIRE);
     if (job->kind == JOB_STATS && io->stats && (held > 64 || now - io->stats_ms > 500)) {
@@ -539,7 +540,7 @@ s_io_incoming (s_io_t *io, int64_t now)
         s_io_send_frame (io, job->rid, job->rid_len, &f);
         zmq_msg_close (&job->msg);
         free (job);
-        return;
+        return true;
     }
     /* The frame's records ride in chains of up to MACX_JOB_CHAIN_MAX records
      * (job->next): one ticket, one verify thread, one trip to core a chain. */
@@ -567,7 +568,7 @@ s_io_incoming (s_io_t *io, int64_t now)
             if (s_peer_enqueue (io, p, head)) {
                 s_chain_free (head);
                 s_chain_free (j);
-                return;
+                return true;
             }
             head = last = j;
             continue;
@@ -578,6 +579,7 @@ s_io_incoming (s_io_t *io, int64_t now)
     }
     if (s_peer_enqueue (io, p, head))
         s_chain_free (head);
+    return true;
 }
 
 /* libzmq closed the connection on socket fd: have core audit the loss
@@ -986,12 +988,9 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
                 break;
         }
         if (n > 0 && !draining && (items[3].revents & ZMQ_POLLIN))
-            for (int i = 0; i < 256; i++) {
-                zmq_pollitem_t p = { router, 0, ZMQ_POLLIN, 0 };
-                if (zmq_poll (&p, 1, 0) <= 0)
+            for (int i = 0; i < 256; i++)   /* no poll a frame: reading says when none is left */
+                if (!s_io_incoming (&io, now))
                     break;
-                s_io_incoming (&io, now);
-            }
         while (n > 0 && !draining && (items[2].revents & ZMQ_POLLIN)) {
             zmq_msg_t ev, addr;
             zmq_msg_init (&ev);
@@ -1012,12 +1011,9 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
             if (event == ZMQ_EVENT_DISCONNECTED) {
                 /* what the connection sent before it closed (its goodbye)
                  * is read first */
-                for (int i = 0; i < 4096; i++) {
-                    zmq_pollitem_t p = { router, 0, ZMQ_POLLIN, 0 };
-                    if (zmq_poll (&p, 1, 0) <= 0)
+                for (int i = 0; i < 4096; i++)
+                    if (!s_io_incoming (&io, now))
                         break;
-                    s_io_incoming (&io, now);
-                }
                 s_io_closed (&io, (int) value);
             }
             zmq_msg_close (&ev);
