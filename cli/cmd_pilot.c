@@ -40,7 +40,8 @@ static const struct option s_run_opts[] = {
     { "out", required_argument, NULL, 'o' },        { "seed", required_argument, NULL, 'S' },
     { "subjects", required_argument, NULL, 'n' },   { "pace", required_argument, NULL, 'p' },
     { "clock-scale", required_argument, NULL, 'c' },
-    { "quiet", no_argument, NULL, 'q' }, { 0 }
+    { "quiet", no_argument, NULL, 'q' },            { "set", required_argument, NULL, 'e' },
+    { "policy", required_argument, NULL, 'P' },     { 0 }
 };
 
 static int
@@ -72,6 +73,17 @@ s_run (const macx_cmd_t *self, int argc, char **argv)
                      "time per simulated day\n", optarg, optarg);
             return MACX_EX_USAGE;
         case 'q': o.quiet = true; break;
+        case 'e': {
+            macx_error_t e = { 0 };
+            if (o.ov.nsets == MACX_OVERRIDE_MAX)
+                bad = macx_cli_usage (self, "more than %d --set options", MACX_OVERRIDE_MAX);
+            else if (macx_override_check (optarg, &e))
+                bad = macx_cli_usage (self, "%s", e.msg);
+            else
+                o.ov.sets[o.ov.nsets++] = optarg;
+            break;
+        }
+        case 'P': o.ov.policy = optarg; break;
         }
     }
     if (bad >= 0 || (bad = macx_cli_args (self, argc, argv, "SCENARIO")) >= 0)
@@ -171,7 +183,7 @@ static const macx_cmd_t s_verbs[] = {
     { .name = "pilot run", .fn = s_run, .summary = "run a pilot scenario and write its report",
       .opts = s_run_opts, .shortopts = "o:q",
       .synopsis = "macx pilot run SCENARIO [--out DIR] [--seed N] [--subjects N]\n"
-                  "                      [--pace MS] [--quiet]",
+                  "                      [--set PATH=VALUE]... [--policy DIR] [--pace MS] [--quiet]",
       .description =
           "Validates SCENARIO (a pilot.yaml, or a scenario directory holding one) and\n"
           "everything it names (its policy, agreements and agencies; file:line:column on\n"
@@ -187,14 +199,24 @@ static const macx_cmd_t s_verbs[] = {
           "same scenario, policy and seed give the same phases.csv and report.json (less\n"
           "its wall-clock fields) at any load. --pace MS lets at most one simulated day\n"
           "pass per MS milliseconds of wall time, for live demonstrations: the figures\n"
-          "are the same. --seed and --subjects override the scenario's.\n",
+          "are the same. --seed and --subjects override the scenario's.\n\n"
+          "--set PATH=VALUE replaces any field of the scenario by its YAML path: keys\n"
+          "joined by '.', a list's item by its id (or kind, or 0-based index), VALUE\n"
+          "any YAML (a number, a word, {dist: fixed, days: 2}); a missing key is added.\n"
+          "--policy DIR runs with another policy directory. The result is validated as\n"
+          "the file is (an error in a value set names the --set; exit 65), every process\n"
+          "of the run reads it, and DIR/scenario.yaml keeps it; run.json lists them.\n",
       .examples = "macx pilot run scenarios/baseline/pilot.yaml\n"
                   "macx pilot run scenarios/abbreviated\n"
                   "# a quick small run\n"
-                  "macx pilot run scenarios/late-isa/pilot.yaml --subjects 50 --out out/late-isa\n",
+                  "macx pilot run scenarios/late-isa/pilot.yaml --subjects 50 --out out/late-isa\n"
+                  "# health's enrichment capacity doubled; the health agreement never signed\n"
+                  "macx pilot run scenarios/baseline --set agencies.ogd-health.capacity.enrichment=20\n"
+                  "macx pilot run scenarios/baseline --set agreements.health-mac.missing=true\n",
       .exits = "0 completed\n64 usage error\n"
-               "65 bad scenario or policy (file:line:column on stderr); nothing was started\n"
-               "66 the scenario, or a file it names, does not exist\n"
+               "65 bad scenario, policy or --set (file:line:column or the option on stderr);\n"
+               "   nothing was started\n"
+               "66 the scenario, a file it names, or --policy DIR does not exist\n"
                "70 a process died, or the simulated clock stuck (the message names it)\n"
                "74 I/O error in the run directory\n" },
     { .name = "pilot report", .fn = s_report, .summary = "rebuild a run's report",
