@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pilot.h"
 #include "report.h"
+#include "sweep.h"
 
 static int
 s_fail (const char *verb, const macx_error_t *err)
@@ -124,6 +125,66 @@ s_report (const macx_cmd_t *self, int argc, char **argv)
     return rc ? s_fail ("report", &err) : MACX_EX_OK;
 }
 
+static const struct option s_sweep_opts[] = {
+    { "out", required_argument, NULL, 'o' },      { "jobs", required_argument, NULL, 'j' },
+    { "executor", required_argument, NULL, 'x' }, { "sbatch-args", required_argument, NULL, 'b' },
+    { "gather", no_argument, NULL, 'g' },         { "quiet", no_argument, NULL, 'q' },
+    { 0 }
+};
+
+static int
+s_sweep (const macx_cmd_t *self, int argc, char **argv)
+{
+    macx_sweep_opts_t o = { .jobs = 0 };
+    bool gather = false;
+    int c, bad = -1;
+    long long v;
+    while (bad < 0 && (c = macx_cli_getopt (self, argc, argv)) != -1) {
+        switch (c) {
+        case 'o':
+            if (strlen (optarg) >= sizeof o.out)
+                bad = macx_cli_usage (self, "--out '%s' is too long", optarg);
+            snprintf (o.out, sizeof o.out, "%s", optarg);
+            break;
+        case 'j':
+            if ((bad = macx_cli_long (self, "jobs", optarg, 1, 1024, &v)) < 0)
+                o.jobs = (int) v;
+            break;
+        case 'x':
+            if (strcmp (optarg, "local") == 0 || strcmp (optarg, "slurm") == 0)
+                o.slurm = strcmp (optarg, "slurm") == 0;
+            else
+                bad = macx_cli_usage (self, "--executor is local or slurm, not '%s'", optarg);
+            break;
+        case 'b': snprintf (o.sbatch_args, sizeof o.sbatch_args, "%s", optarg); break;
+        case 'g': gather = true; break;
+        case 'q': o.quiet = true; break;
+        }
+    }
+    if (bad >= 0 || (bad = macx_cli_args (self, argc, argv, "SWEEP")) >= 0)
+        return bad;
+    if (!o.out[0])
+        return macx_cli_usage (self, "--out DIR is required");
+    ssize_t n = readlink ("/proc/self/exe", o.self_exe, sizeof o.self_exe - 1);
+    if (n <= 0) {
+        fprintf (stderr, "macx pilot sweep: cannot find the macx binary (/proc/self/exe)\n");
+        return MACX_EX_SOFTWARE;
+    }
+    o.self_exe[n] = '\0';
+    macx_sweep_t *sw = calloc (1, sizeof *sw);
+    if (!sw)
+        return MACX_EX_SOFTWARE;
+    macx_error_t err = { 0 };
+    int rc = macx_sweep_load (argv[optind], sw, &err);
+    if (rc == MACX_OK)
+        rc = gather ? macx_sweep_gather (sw, o.out, &err) : macx_sweep_run (sw, &o, &err);
+    if (rc == MACX_OK && !o.quiet)
+        printf ("sweep %s: %d variants x %d seeds; %s/sweep.html (also sweep.json, sweep.csv)\n",
+                sw->name, sw->nvariants, sw->nseeds, o.out);
+    free (sw);
+    return rc ? s_fail ("sweep", &err) : MACX_EX_OK;
+}
+
 static const struct option s_json_opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
 
 static int
@@ -136,7 +197,16 @@ s_compare (const macx_cmd_t *self, int argc, char **argv)
     if (bad >= 0)
         return bad;
     macx_error_t err = { 0 };
-    if (macx_report_compare (argv[optind], argv[optind + 1], stdout, json, &err))
+    const char *a = argv[optind], *b = argv[optind + 1];
+    bool sa = macx_sweep_is_sweep (a), sb = macx_sweep_is_sweep (b);
+    if (sa != sb) {
+        fprintf (stderr, "macx pilot compare: %s is a sweep and %s a run: compare two sweeps or "
+                 "two runs\n", sa ? a : b, sa ? b : a);
+        return MACX_EX_USAGE;
+    }
+    if (sa)
+        return macx_sweep_compare (a, b, stdout, json, &err) ? s_fail ("compare", &err) : MACX_EX_OK;
+    if (macx_report_compare (a, b, stdout, json, &err))
         return s_fail ("compare", &err);
     return MACX_EX_OK;
 }
@@ -226,10 +296,47 @@ static const macx_cmd_t s_verbs[] = {
       .examples = "macx pilot report out/baseline\n",
       .exits = "0 rebuilt\n64 usage error\n65 the run's files are malformed\n"
                "66 RUN_DIR is not a run directory\n74 I/O error\n" },
+    { .name = "pilot sweep", .fn = s_sweep, .summary = "run a scenario over seeds and variants",
+      .opts = s_sweep_opts, .shortopts = "o:j:q",
+      .synopsis = "macx pilot sweep SWEEP.yaml --out DIR [--jobs N] [--executor local|slurm]\n"
+                  "                        [--sbatch-args ARGS] [--gather] [--quiet]",
+      .description =
+          "Runs the sweep's base scenario for every variant (a set of --set overrides\n"
+          "and/or a policy directory) and every seed, each run a `macx pilot run` into\n"
+          "DIR/runs/VARIANT/seed-N, then writes DIR/sweep.json (docs/sweep.schema.json),\n"
+          "DIR/sweep.csv (one row per run and phase) and DIR/sweep.html: per variant and\n"
+          "phase p50/p90/p99/max with 95 % Student-t intervals across seeds, the Level 2/3\n"
+          "share, and each variant's effect against the base (the first variant) paired\n"
+          "by seed. Every variant runs the same seeds and each subject sees the same\n"
+          "random draws in every variant (common random numbers). Progress (runs done,\n"
+          "running, ETA) on stderr. Runs already complete in DIR are kept: a sweep that\n"
+          "was interrupted or extended goes on from where it stopped.\n\n"
+          "--executor local (the default) runs --jobs runs at a time (default: the\n"
+          "cores). --executor slurm submits the same commands as one job array (sbatch\n"
+          "--array; DIR must be on a file system the nodes share), waits for it and\n"
+          "gathers the results; --sbatch-args passes options (partition, time) to\n"
+          "sbatch. --gather only rebuilds the outputs from DIR/runs. The sweep file's\n"
+          "format: docs/experiments.md.\n",
+      .examples = "macx pilot sweep scenarios/sweeps/health.yaml --out out/health\n"
+                  "macx pilot sweep scenarios/sweeps/health.yaml --out /shared/health --executor slurm \\\n"
+                  "    --sbatch-args '--partition=short --time=00:20:00'\n"
+                  "macx pilot compare out/health-a out/health-b\n",
+      .exits = "0 every run completed and the outputs were written\n1 a run failed (its log is named)\n"
+               "64 usage error\n65 bad sweep file, scenario or override (file:line:column or the variant)\n"
+               "66 the sweep file or its scenario does not exist\n"
+               "69 --executor slurm, and Slurm is not there or refused the job\n"
+               "70 internal error\n74 I/O error in DIR\n" },
     { .name = "pilot compare", .fn = s_compare, .summary = "compare two runs phase by phase",
-      .opts = s_json_opts, .synopsis = "macx pilot compare RUN_A RUN_B [--json]",
+      .opts = s_json_opts, .synopsis = "macx pilot compare A B [--json]",
       .description = "Compares two runs side by side, phase by phase: latency percentiles and\n"
-                     "their change, outcomes, levels, disposals, refusals and stalled cases.\n",
+                     "their change, outcomes, levels, disposals, refusals and stalled cases.\n\n"
+                     "A and B may instead be two sweep directories (`macx pilot sweep --out`):\n"
+                     "then every figure (p50/p90/p99/max per phase and end to end, by MAC,\n"
+                     "region and the agency waited on, outcomes, refusals, records each agency\n"
+                     "sent) is paired over the seeds both ran, and called a change only when\n"
+                     "its 95 % paired t interval excludes zero. It warns when cohorts, seeds or\n"
+                     "start dates differ, shows a skipped phase as skipped, and says when an\n"
+                     "agency's records stopped flowing (a latency gain that lost information).\n",
       .examples = "macx pilot compare out/baseline out/late-isa\n",
       .exits = "0 compared\n64 usage error\n65 a run's report.json is malformed\n"
                "66 a run directory has no report.json\n" },

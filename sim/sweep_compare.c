@@ -1,0 +1,311 @@
+/* sweep_compare.c -- `pilot compare` of two sweeps: every figure of the
+ * variants both have (or of the two base variants) paired over the seeds
+ * both ran, a change only when its paired 95 % t interval excludes zero;
+ * warnings when the cohorts, seeds or start dates differ; skipped phases
+ * shown as skipped; and records that stopped flowing named beside the
+ * latencies they made shorter. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "file.h"
+#include "json.h"
+#include "jsonl.h"
+#include "stats.h"
+#include "sweep.h"
+#include "sweep_int.h"
+
+bool
+macx_sweep_is_sweep (const char *dir)
+{
+    char p[1500];
+    snprintf (p, sizeof p, "%s/sweep.json", dir);
+    return access (p, F_OK) == 0;
+}
+
+int
+macx_sw_read_json (macx_sw_table_t *t, const char *path, macx_error_t *err)
+{
+    char *data = NULL;
+    size_t len;
+    int rc = macx_file_read (path, 256u << 20, &data, &len, err);
+    if (rc)
+        return rc;
+    macx_jv_t r;
+    rc = macx_jv_parse (data, len, &r, err);
+    free (data);
+    if (rc) {
+        macx_error_prefix (err, "%s", path);
+        return rc;
+    }
+    const macx_jv_t *seeds = macx_jv_get (&r, "seeds"), *vs = macx_jv_get (&r, "variants"),
+                    *ms = macx_jv_get (&r, "metrics");
+    if (strcmp (macx_jv_str (&r, "schema", ""), "macx-sweep-v1") != 0 || !seeds || !vs || !ms
+        || seeds->count > 1000 || vs->count > 16) {
+        macx_jv_free (&r);
+        return macx_error_set (err, MACX_EFORMAT, "%s: not a macx-sweep-v1 sweep.json", path);
+    }
+    macx_sw_table_init (t, (int) vs->count, (int) seeds->count);
+    snprintf (t->name, sizeof t->name, "%s", macx_jv_str (&r, "name", ""));
+    snprintf (t->scenario, sizeof t->scenario, "%s", macx_jv_str (&r, "scenario", ""));
+    snprintf (t->start_date, sizeof t->start_date, "%s", macx_jv_str (&r, "start_date", ""));
+    t->subjects = (int) macx_jv_num (&r, "subjects", 0);
+    for (size_t i = 0; i < seeds->count; i++)
+        t->seeds[i] = (int64_t) seeds->items[i].number;
+    for (size_t i = 0; i < vs->count; i++)
+        snprintf (t->variants[i], sizeof t->variants[i], "%s", macx_jv_str (&vs->items[i], "name", ""));
+    for (size_t i = 0; i < ms->count && !rc; i++) {
+        macx_sw_metric_t *m = macx_sw_metric (t, macx_jv_str (&ms->items[i], "key", "?"));
+        const macx_jv_t *bv = macx_jv_get (&ms->items[i], "by_variant");
+        if (!m) {
+            rc = macx_error_set (err, MACX_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t v = 0; bv && v < bv->count && v < vs->count; v++) {
+            const macx_jv_t *vals = macx_jv_get (&bv->items[v], "values");
+            bool sk = macx_jv_bool (&bv->items[v], "skipped", false);
+            for (size_t s = 0; vals && s < vals->count && s < seeds->count; s++) {
+                const macx_jv_t *x = &vals->items[s];
+                m->v[v * seeds->count + s] = x->type == MACX_JV_NUMBER ? x->number : NAN;
+                m->skipped[v * seeds->count + s] = sk && x->type != MACX_JV_NUMBER;
+            }
+        }
+    }
+    macx_jv_free (&r);
+    if (rc)
+        macx_sw_table_free (t);
+    return rc;
+}
+
+typedef struct {
+    const macx_sw_table_t *a, *b;
+    int va, vb;
+    int pa[1000], pb[1000];      /* paired seeds: column in a, in b */
+    int np;
+} s_pair_t;
+
+typedef struct {
+    double am, bm;               /* means over the paired seeds */
+    macx_stats_ci_t d;           /* paired difference b - a */
+    bool skipped_a, skipped_b, none;
+} s_cmp_t;
+
+static s_cmp_t
+s_compare_one (const s_pair_t *p, const macx_sw_metric_t *ma, const macx_sw_metric_t *mb)
+{
+    s_cmp_t c = { 0 };
+    double d[1000], sa = 0, sb = 0;
+    size_t n = 0;
+    for (int i = 0; i < p->np; i++) {
+        double x = ma->v[p->va * p->a->ns + p->pa[i]], y = mb->v[p->vb * p->b->ns + p->pb[i]];
+        c.skipped_a |= ma->skipped[p->va * p->a->ns + p->pa[i]];
+        c.skipped_b |= mb->skipped[p->vb * p->b->ns + p->pb[i]];
+        if (isnan (x) || isnan (y))
+            continue;
+        sa += x;
+        sb += y;
+        d[n++] = y - x;
+    }
+    c.none = n == 0;
+    c.am = n ? sa / (double) n : NAN;
+    c.bm = n ? sb / (double) n : NAN;
+    c.d = macx_stats_ci (d, n);
+    return c;
+}
+
+static bool
+s_headline (const char *key)
+{
+    return strncmp (key, "phase.", 6) == 0 || strncmp (key, "end_to_end.", 11) == 0
+           || strncmp (key, "share.", 6) == 0 || strcmp (key, "refusals.total") == 0;
+}
+
+static void
+s_text_row (FILE *out, const char *key, const s_cmp_t *c, bool single)
+{
+    char label[256];
+    macx_sw_label (key, label, sizeof label);
+    if (c->skipped_a || c->skipped_b) {
+        fprintf (out, "  %-52s %s\n", label, c->skipped_a && c->skipped_b ? "skipped in both"
+                                             : c->skipped_a ? "skipped in A" : "skipped in B");
+        return;
+    }
+    if (c->none) {
+        fprintf (out, "  %-52s no value in %s\n", label, "one of them");
+        return;
+    }
+    char rel[32] = "";
+    if (c->am != 0)
+        snprintf (rel, sizeof rel, " (%+.1f%%)", 100 * c->d.mean / fabs (c->am));
+    fprintf (out, "  %-52s %9.2f %9.2f %+9.2f%-10s", label, c->am, c->bm, c->d.mean, rel);
+    if (single)
+        fputs ("  (no interval: one run each)\n", out);
+    else
+        fprintf (out, "  [%+.2f, %+.2f]  %s\n", c->d.lo, c->d.hi,
+                 macx_stats_excludes_zero (&c->d) ? "CHANGE" : "no change");
+}
+
+static void
+s_json_num (FILE *f, double v)
+{
+    if (isfinite (v))
+        fprintf (f, "%.10g", v);
+    else
+        fputs ("null", f);
+}
+
+/* Compares variant va of a with vb of b. */
+static void
+s_variants (FILE *out, bool json, s_pair_t *p, bool single, bool *first_json)
+{
+    const macx_sw_table_t *a = p->a, *b = p->b;
+    int changes = 0, same = 0, nfig = 0;
+    if (!json)
+        fprintf (out, "\n%s (A) vs %s (B), paired over %d seed(s)\n  %-52s %9s %9s %9s%-10s  %s\n",
+                 a->variants[p->va], b->variants[p->vb], p->np, "figure", "A", "B", "B - A", "",
+                 single ? "" : "95 % interval of B - A");
+    for (int pass = 0; pass < 2; pass++) {
+        if (!json && pass == 1)
+            fputs ("\n  by MAC, region, agency waited on, and information flow (changes only):\n", out);
+        int shown = 0;
+        for (size_t i = 0; i < a->n; i++) {
+            const macx_sw_metric_t *ma = &a->m[i], *mb = macx_sw_find (b, ma->key);
+            if (!mb || s_headline (ma->key) != (pass == 0))
+                continue;
+            s_cmp_t c = s_compare_one (p, ma, mb);
+            bool ch = !single && macx_stats_excludes_zero (&c.d);
+            nfig++;
+            changes += ch;
+            same += !ch;
+            if (json) {
+                fprintf (out, "%s\n    {\"a\": ", *first_json ? "" : ",");
+                *first_json = false;
+                macx_json_str (out, a->variants[p->va]);
+                fputs (", \"b\": ", out);
+                macx_json_str (out, b->variants[p->vb]);
+                fputs (", \"key\": ", out);
+                macx_json_str (out, ma->key);
+                fputs (", \"a_mean\": ", out);
+                s_json_num (out, c.am);
+                fputs (", \"b_mean\": ", out);
+                s_json_num (out, c.bm);
+                fputs (", \"change\": ", out);
+                s_json_num (out, c.none ? NAN : c.d.mean);
+                fputs (", \"lo\": ", out);
+                s_json_num (out, c.d.interval ? c.d.lo : NAN);
+                fputs (", \"hi\": ", out);
+                s_json_num (out, c.d.interval ? c.d.hi : NAN);
+                fprintf (out, ", \"verdict\": \"%s\"}",
+                         c.skipped_a || c.skipped_b ? "skipped" : single ? "no interval"
+                         : ch ? "change" : "no change");
+                continue;
+            }
+            if (pass == 0 || ch || (single && !c.none && c.d.mean != 0 && shown < 40)) {
+                s_text_row (out, ma->key, &c, single);
+                shown++;
+            }
+            /* information that stopped flowing, beside the latencies it shortened */
+            size_t kl = strlen (ma->key);
+            if (pass == 1 && kl > 12 && strcmp (ma->key + kl - 5, ".sent") == 0 && c.am > 0
+                && c.bm < 0.5 * c.am && (single || ch))
+                fprintf (out, "  ! %.*s sent %.1f records per run in B against %.1f in A: its "
+                         "information stopped reaching the MACs for the subjects it would have "
+                         "matched; a latency gain in B is partly information lost\n",
+                         (int) (kl - 12), ma->key + 7, c.bm, c.am);
+        }
+        if (!json && pass == 1 && shown == 0)
+            fputs ("  (none)\n", out);
+    }
+    if (!json) {
+        if (single)
+            fprintf (out, "\n  single runs: no interval can be given, so no difference above can "
+                     "be told from noise; run sweeps over seeds for that\n");
+        else if (changes == 0)
+            fprintf (out, "\n  no change: every one of %d figures' paired 95 %% interval includes "
+                     "zero\n", nfig);
+        else
+            fprintf (out, "\n  %d of %d figures changed (interval excludes zero); %d no change\n",
+                     changes, nfig, same);
+    }
+}
+
+int
+macx_sweep_compare (const char *da, const char *db, FILE *out, bool json, macx_error_t *err)
+{
+    macx_sw_table_t a, b;
+    char path[1500];
+    snprintf (path, sizeof path, "%s/sweep.json", da);
+    int rc = macx_sw_read_json (&a, path, err);
+    if (rc)
+        return rc;
+    snprintf (path, sizeof path, "%s/sweep.json", db);
+    if ((rc = macx_sw_read_json (&b, path, err))) {
+        macx_sw_table_free (&a);
+        return rc;
+    }
+    s_pair_t p = { .a = &a, .b = &b };
+    for (int i = 0; i < a.ns; i++)
+        for (int j = 0; j < b.ns; j++)
+            if (a.seeds[i] == b.seeds[j]) {
+                p.pa[p.np] = i;
+                p.pb[p.np++] = j;
+            }
+    /* warnings: what makes a comparison unfair */
+    char warn[4][300];
+    int nw = 0;
+    if (a.subjects != b.subjects)
+        snprintf (warn[nw++], sizeof warn[0], "the cohorts differ: A has %d subjects, B %d; "
+                  "percentiles of different cohorts are not like for like", a.subjects, b.subjects);
+    if (p.np != a.ns || p.np != b.ns)
+        snprintf (warn[nw++], sizeof warn[0], "the seeds differ: A ran %d, B %d; only the %d both "
+                  "ran are paired", a.ns, b.ns, p.np);
+    if (strcmp (a.start_date, b.start_date) != 0)
+        snprintf (warn[nw++], sizeof warn[0], "the start dates differ: A %s, B %s", a.start_date,
+                  b.start_date);
+    if (p.np == 0) {
+        macx_sw_table_free (&a);
+        macx_sw_table_free (&b);
+        return macx_error_set (err, MACX_EFORMAT, "%s and %s ran no seed in common: nothing to pair",
+                               da, db);
+    }
+    if (json) {
+        fputs ("{\n  \"a\": ", out);
+        macx_json_str (out, da);
+        fputs (", \"b\": ", out);
+        macx_json_str (out, db);
+        fprintf (out, ", \"paired_seeds\": %d,\n  \"interval\": {\"method\": \"student-t\", "
+                 "\"level\": 0.95, \"of\": \"paired difference B - A per seed\"},\n  \"warnings\": [", p.np);
+        for (int i = 0; i < nw; i++) {
+            if (i)
+                fputs (", ", out);
+            macx_json_str (out, warn[i]);
+        }
+        fputs ("],\n  \"figures\": [", out);
+    } else {
+        fprintf (out, "A: %s (sweep %s, %d seeds, %d subjects, start %s)\nB: %s (sweep %s, %d seeds, "
+                 "%d subjects, start %s)\nintervals: 95 %% Student t of the paired difference B - A "
+                 "per seed (the same seeds, the same draws per subject)\n", da, a.name, a.ns,
+                 a.subjects, a.start_date, db, b.name, b.ns, b.subjects, b.start_date);
+        for (int i = 0; i < nw; i++)
+            fprintf (out, "warning: %s\n", warn[i]);
+    }
+    bool first = true, any = false;
+    for (int i = 0; i < a.nv; i++)
+        for (int j = 0; j < b.nv; j++)
+            if (strcmp (a.variants[i], b.variants[j]) == 0) {
+                p.va = i;
+                p.vb = j;
+                s_variants (out, json, &p, p.np < 2, &first);
+                any = true;
+            }
+    if (!any) {   /* no variant in common: the two bases */
+        p.va = p.vb = 0;
+        s_variants (out, json, &p, p.np < 2, &first);
+    }
+    if (json)
+        fputs ("\n  ]\n}\n", out);
+    macx_sw_table_free (&a);
+    macx_sw_table_free (&b);
+    return MACX_OK;
+}
