@@ -244,6 +244,11 @@ macx_sweep_compare (const char *da, const char *db, FILE *out, bool json, macx_e
         macx_sw_table_free (&a);
         return rc;
     }
+    if (macx_sw_zero_counts (&a, &b) || macx_sw_zero_counts (&b, &a)) {
+        macx_sw_table_free (&a);
+        macx_sw_table_free (&b);
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    }
     s_pair_t p = { .a = &a, .b = &b };
     for (int i = 0; i < a.ns; i++)
         for (int j = 0; j < b.ns; j++)

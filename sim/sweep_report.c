@@ -348,6 +348,27 @@ macx_sw_read_run (macx_sw_table_t *t, int v, int s, const char *dir, macx_error_
     return s_read_phases (t, v, s, dir, err);
 }
 
+static bool
+s_count_key (const char *key)
+{
+    return strncmp (key, "refusals.", 9) == 0 || strncmp (key, "agency.", 7) == 0;
+}
+
+int
+macx_sw_zero_counts (macx_sw_table_t *t, const macx_sw_table_t *other)
+{
+    for (size_t i = 0; other && i < other->n; i++)
+        if (s_count_key (other->m[i].key) && !macx_sw_metric (t, other->m[i].key))
+            return MACX_ENOMEM;
+    size_t cells = (size_t) t->nv * (size_t) t->ns;
+    for (size_t i = 0; i < t->n; i++)
+        if (s_count_key (t->m[i].key))
+            for (size_t c = 0; c < cells; c++)
+                if (isnan (t->m[i].v[c]))
+                    t->m[i].v[c] = 0;
+    return MACX_OK;
+}
+
 /* ---- summaries -------------------------------------------------------------------- */
 
 /* Variant v's values of m over the seeds that have one. */
@@ -755,6 +776,8 @@ macx_sweep_gather (const macx_sweep_t *sw, const char *dir, macx_error_t *err)
                       (long long) sw->seeds[s]);
             rc = macx_sw_read_run (&t, v, s, run, err);
         }
+    if (!rc && macx_sw_zero_counts (&t, NULL))
+        rc = macx_error_set (err, MACX_ENOMEM, "out of memory");
     if (!rc)
         rc = s_write_json (sw, &t, dir, err);
     if (!rc)
