@@ -54,6 +54,26 @@ assert b["n"] == 3 and b["lo"] < b["mean"] < b["hi"], b
 sent = {x["variant"]: x["mean"] for x in m["agency.ogd-health.sent"]["by_variant"]}
 assert sent["base"] > 0 and sent["no-health-isa"] == 0, sent
 PY
+# sweep.json against docs/sweep.schema.json, with pilot_report.sh's checker
+# (its JSON Schema subset, and members the schema does not name)
+python3 - "$SRC/tests/integration/pilot_report.sh" > schema_lib.py <<'PY'
+import sys
+t = open(sys.argv[1]).read()
+a = t.index("cat > schema.py <<'PY'\n") + len("cat > schema.py <<'PY'\n")
+print(t[a:t.index('if __name__ == "__main__":', a)])
+PY
+python3 - "$SRC/docs/sweep.schema.json" sw/sweep.json <<'PY' || fail "sweep.json does not match docs/sweep.schema.json"
+import json, sys
+sys.path.insert(0, ".")
+import schema_lib as sl
+schema, doc = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+errors = sl.validate(schema, doc) + ["%s: not in the schema" % p for p in sl.undocumented(schema, schema, doc, "$", [])]
+broken = dict(doc); broken["schema"] = "v0"
+assert sl.validate(schema, broken), "the checker accepts a wrong schema const"
+for e in errors[:20]:
+    print(e, file=sys.stderr)
+sys.exit(1 if errors else 0)
+PY
 grep -q "<svg" sw/sweep.html || fail "sweep.html has no chart"
 grep -q "Student" sw/sweep.html || fail "sweep.html does not say how its intervals are made"
 
