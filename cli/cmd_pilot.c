@@ -206,7 +206,8 @@ s_compare (const macx_cmd_t *self, int argc, char **argv)
     }
     if (sa)
         return macx_sweep_compare (a, b, stdout, json, &err) ? s_fail ("compare", &err) : MACX_EX_OK;
-    if (macx_report_compare (a, b, stdout, json, &err))
+    if (macx_report_compare (a, b, stdout, json, &err)
+        || (!json && macx_sweep_compare_runs (a, b, stdout, &err)))
         return s_fail ("compare", &err);
     return MACX_EX_OK;
 }

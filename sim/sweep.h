@@ -57,11 +57,16 @@ int macx_sweep_run (const macx_sweep_t *sw, const macx_sweep_opts_t *opts, macx_
 /* Rebuilds sweep.json, sweep.csv and sweep.html from dir's runs. */
 int macx_sweep_gather (const macx_sweep_t *sw, const char *dir, macx_error_t *err);
 
-/* `pilot compare` of two sweep directories (or two run directories, when
- * with_runs: single runs, no interval): per variant in both (or the base
- * variants), each figure paired over the seeds both ran; a change only
+/* `pilot compare` of two sweep directories: per variant in both (or the
+ * base variants), each figure paired over the seeds both ran; a change only
  * when its paired interval excludes zero. Writes text, or JSON. */
 int macx_sweep_compare (const char *a, const char *b, FILE *out, bool json, macx_error_t *err);
+
+/* The same figures for two run directories (text): p50/p90/p99/max per
+ * phase and end to end, by MAC, region and agency waited on, skipped
+ * phases as skipped, warnings on differing cohorts, seeds or start dates,
+ * and no verdict: one run each gives no interval. */
+int macx_sweep_compare_runs (const char *a, const char *b, FILE *out, macx_error_t *err);
 
 /* True when dir holds a sweep.json. */
 bool macx_sweep_is_sweep (const char *dir);

@@ -207,8 +207,10 @@ s_variants (FILE *out, bool json, s_pair_t *p, bool single, bool *first_json)
             }
             /* information that stopped flowing, beside the latencies it shortened */
             size_t kl = strlen (ma->key);
+            double per_a = a->subjects > 0 ? c.am / a->subjects : c.am,
+                   per_b = b->subjects > 0 ? c.bm / b->subjects : c.bm;   /* per subject */
             if (pass == 1 && kl > 12 && strcmp (ma->key + kl - 5, ".sent") == 0 && c.am > 0
-                && c.bm < 0.5 * c.am && (single || ch))
+                && per_b < 0.5 * per_a && (single || ch))
                 fprintf (out, "  ! %.*s sent %.1f records per run in B against %.1f in A: its "
                          "information stopped reaching the MACs for the subjects it would have "
                          "matched; a latency gain in B is partly information lost\n",
@@ -228,6 +230,27 @@ s_variants (FILE *out, bool json, s_pair_t *p, bool single, bool *first_json)
             fprintf (out, "\n  %d of %d figures changed (interval excludes zero); %d no change\n",
                      changes, nfig, same);
     }
+}
+
+/* What makes a comparison unfair; returns how many warnings. */
+static int
+s_warnings (const macx_sw_table_t *a, const macx_sw_table_t *b, int np, char warn[4][300])
+{
+    int nw = 0;
+    if (a->subjects != b->subjects)
+        snprintf (warn[nw++], sizeof warn[0], "the cohorts differ: A has %d subjects, B %d; "
+                  "percentiles of different cohorts are not like for like", a->subjects, b->subjects);
+    if (a->ns == 1 && b->ns == 1 && a->seeds[0] != b->seeds[0])
+        snprintf (warn[nw++], sizeof warn[0], "the seeds differ: A ran seed %lld, B seed %lld; every "
+                  "difference includes the noise between seeds", (long long) a->seeds[0],
+                  (long long) b->seeds[0]);
+    else if (np != a->ns || np != b->ns)
+        snprintf (warn[nw++], sizeof warn[0], "the seeds differ: A ran %d, B %d; only the %d both "
+                  "ran are paired", a->ns, b->ns, np);
+    if (strcmp (a->start_date, b->start_date) != 0)
+        snprintf (warn[nw++], sizeof warn[0], "the start dates differ: A %s, B %s", a->start_date,
+                  b->start_date);
+    return nw;
 }
 
 int
@@ -256,18 +279,8 @@ macx_sweep_compare (const char *da, const char *db, FILE *out, bool json, macx_e
                 p.pa[p.np] = i;
                 p.pb[p.np++] = j;
             }
-    /* warnings: what makes a comparison unfair */
     char warn[4][300];
-    int nw = 0;
-    if (a.subjects != b.subjects)
-        snprintf (warn[nw++], sizeof warn[0], "the cohorts differ: A has %d subjects, B %d; "
-                  "percentiles of different cohorts are not like for like", a.subjects, b.subjects);
-    if (p.np != a.ns || p.np != b.ns)
-        snprintf (warn[nw++], sizeof warn[0], "the seeds differ: A ran %d, B %d; only the %d both "
-                  "ran are paired", a.ns, b.ns, p.np);
-    if (strcmp (a.start_date, b.start_date) != 0)
-        snprintf (warn[nw++], sizeof warn[0], "the start dates differ: A %s, B %s", a.start_date,
-                  b.start_date);
+    int nw = s_warnings (&a, &b, p.np, warn);
     if (p.np == 0) {
         macx_sw_table_free (&a);
         macx_sw_table_free (&b);
@@ -313,4 +326,32 @@ macx_sweep_compare (const char *da, const char *db, FILE *out, bool json, macx_e
     macx_sw_table_free (&a);
     macx_sw_table_free (&b);
     return MACX_OK;
+}
+
+int
+macx_sweep_compare_runs (const char *da, const char *db, FILE *out, macx_error_t *err)
+{
+    macx_sw_table_t a, b;
+    macx_sw_table_init (&a, 1, 1);
+    macx_sw_table_init (&b, 1, 1);
+    snprintf (a.variants[0], sizeof a.variants[0], "run");
+    snprintf (b.variants[0], sizeof b.variants[0], "run");
+    int rc = macx_sw_read_run (&a, 0, 0, da, err);
+    if (!rc)
+        rc = macx_sw_read_run (&b, 0, 0, db, err);
+    if (!rc && (macx_sw_zero_counts (&a, &b) || macx_sw_zero_counts (&b, &a)))
+        rc = macx_error_set (err, MACX_ENOMEM, "out of memory");
+    if (!rc) {
+        s_pair_t p = { .a = &a, .b = &b, .np = 1 };
+        char warn[4][300];
+        int nw = s_warnings (&a, &b, 1, warn);
+        fputs ("\nevery figure, A against B (single runs: no interval can be given)\n", out);
+        for (int i = 0; i < nw; i++)
+            fprintf (out, "warning: %s\n", warn[i]);
+        bool first = true;
+        s_variants (out, false, &p, true, &first);
+    }
+    macx_sw_table_free (&a);
+    macx_sw_table_free (&b);
+    return rc;
 }

@@ -288,6 +288,7 @@ macx_sw_read_run (macx_sw_table_t *t, int v, int s, const char *dir, macx_error_
         return rc;
     }
     const macx_jv_t *run = macx_jv_get (&r, "run");
+    t->seeds[s] = (int64_t) macx_jv_num (run, "seed", 0);   /* the sweep's own, or a run's */
     if (!t->start_date[0]) {
         snprintf (t->start_date, sizeof t->start_date, "%s", macx_jv_str (run, "start_date", ""));
         t->subjects = (int) macx_jv_num (run, "subjects", 0);

@@ -13,6 +13,8 @@
 #     baseline against late-isa reports a change naming Birmingham's
 #     agreement; the health agreement removed is said to stop health's
 #     records; different cohorts and seeds are warned about;
+#   - two runs compare with the same figures, a skipped phase as skipped,
+#     and no verdict (no interval can be given);
 #   - a bad sweep file (65, file:line), a bad override in a variant (65,
 #     naming the variant), a missing --out (64).
 # Usage: pilot_sweep.sh MACX_BINARY SOURCE_DIR SCRATCH_DIR
@@ -114,6 +116,14 @@ run 0 other "$MACX" pilot sweep other.yaml --out swo --quiet
 run 0 cmp-other "$MACX" pilot compare swb swo
 has cmp-other out "warning: the cohorts differ: A has 60 subjects, B 20"
 has cmp-other out "warning: the seeds differ: A ran 4, B 3; only the 2 both ran are paired"
+# two runs: the same figures, no interval, a skipped phase shown as skipped
+run 0 abbr "$MACX" pilot run "$SRC/scenarios/abbreviated" --subjects 30 --seed 1 --out abbr --quiet
+run 0 cmp-runs "$MACX" pilot compare swb/runs/base/seed-1 abbr
+has cmp-runs out "single runs: no interval can be given"
+has cmp-runs out "warning: the cohorts differ: A has 60 subjects, B 30"
+grep -q "enrichment p99 (days) *skipped in B" cmp-runs.out || fail "two runs: enrichment not shown as skipped"
+grep -q "fell by 100" cmp-runs.out && fail "two runs: a skipped phase 'fell by 100 %'"
+grep -q "CHANGE" cmp-runs.out && fail "two runs: a change called without an interval"
 run 64 mixed "$MACX" pilot compare swb swb/runs/base/seed-1
 has mixed err "compare two sweeps or two runs"
 
