@@ -642,6 +642,20 @@ s_html_effects (FILE *f, const macx_sweep_t *sw, const macx_sw_table_t *t)
                      y + 4, rel, lo, hi, ch ? "" : " no change");
         }
         fputs ("</svg>\n", f);
+        /* a faster variant may be faster because information stopped flowing */
+        for (size_t i = 0; i < t->n; i++) {
+            const char *k = t->m[i].key;
+            size_t kl = strlen (k);
+            if (strncmp (k, "agency.", 7) != 0 || kl < 13 || strcmp (k + kl - 5, ".sent") != 0)
+                continue;
+            bool sk;
+            macx_stats_ci_t b = s_ci (t, &t->m[i], 0, &sk), c = s_ci (t, &t->m[i], v, &sk);
+            if (b.n && c.n && b.mean > 0 && c.mean < 0.5 * b.mean)
+                fprintf (f, "<p class=warn>&#9888; %.*s sent %.1f records per run against %.1f in "
+                         "the base: its information stopped reaching the MACs for the subjects it "
+                         "would have matched, so a latency gain here is partly information lost."
+                         "</p>\n", (int) (kl - 12), k + 7, c.mean, b.mean);
+        }
     }
 }
 
@@ -660,7 +674,7 @@ s_write_html (const macx_sweep_t *sw, const macx_sw_table_t *t, const char *dir,
            "padding:4px 10px;text-align:right}th{background:#f4f4f4}td:first-child,th:first-child,"
            "td.v{text-align:left}.ci{color:#777;font-size:12px}.sk,.na{color:#999;font-style:italic}"
            ".ax{font-size:11px;fill:#666}.lb{font-size:13px}.vl{font-size:12px}"
-           "p.note{color:#555;max-width:900px}</style></head><body>\n<h1>Sweep ", f);
+           "p.note{color:#555;max-width:900px}p.warn{color:#8a4b00;background:#fff4e0;padding:6px 10px;max-width:900px}</style></head><body>\n<h1>Sweep ", f);
     s_html_esc (f, sw->name);
     fputs ("</h1>\n<p>Scenario <code>", f);
     s_html_esc (f, sw->scenario_given);
