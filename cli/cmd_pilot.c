@@ -23,6 +23,19 @@ s_fail (const char *verb, const macx_error_t *err)
     return err->code == MACX_EINTERNAL ? MACX_EX_SOFTWARE : macx_exit_code (err->code);
 }
 
+/* The macx binary children are started with; -1 (said on stderr) if unknown. */
+static int
+s_self_exe (const char *verb, char *buf, size_t size)
+{
+    ssize_t n = readlink ("/proc/self/exe", buf, size - 1);
+    if (n <= 0) {
+        fprintf (stderr, "macx pilot %s: cannot find the macx binary (/proc/self/exe)\n", verb);
+        return -1;
+    }
+    buf[n] = '\0';
+    return 0;
+}
+
 /* --seed N and --subjects N, which `pilot run` and `agent` share: returns
  * true if c was one of them (with *bad set to 64 after a usage error). */
 static bool
@@ -90,12 +103,8 @@ s_run (const macx_cmd_t *self, int argc, char **argv)
     if (bad >= 0 || (bad = macx_cli_args (self, argc, argv, "SCENARIO")) >= 0)
         return bad;
     snprintf (o.scenario, sizeof o.scenario, "%s", argv[optind]);
-    ssize_t n = readlink ("/proc/self/exe", o.self_exe, sizeof o.self_exe - 1);
-    if (n <= 0) {
-        fprintf (stderr, "macx pilot run: cannot find the macx binary (/proc/self/exe)\n");
+    if (s_self_exe ("run", o.self_exe, sizeof o.self_exe))
         return MACX_EX_SOFTWARE;
-    }
-    o.self_exe[n] = '\0';
     macx_harden_process ();   /* it generates every identity of the run */
     macx_error_t err = { 0 };
     if (macx_pilot_run (&o, &err))
@@ -165,12 +174,8 @@ s_sweep (const macx_cmd_t *self, int argc, char **argv)
         return bad;
     if (!o.out[0])
         return macx_cli_usage (self, "--out DIR is required");
-    ssize_t n = readlink ("/proc/self/exe", o.self_exe, sizeof o.self_exe - 1);
-    if (n <= 0) {
-        fprintf (stderr, "macx pilot sweep: cannot find the macx binary (/proc/self/exe)\n");
+    if (s_self_exe ("sweep", o.self_exe, sizeof o.self_exe))
         return MACX_EX_SOFTWARE;
-    }
-    o.self_exe[n] = '\0';
     macx_sweep_t *sw = calloc (1, sizeof *sw);
     if (!sw)
         return MACX_EX_SOFTWARE;

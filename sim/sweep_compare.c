@@ -27,18 +27,10 @@ macx_sweep_is_sweep (const char *dir)
 int
 macx_sw_read_json (macx_sw_table_t *t, const char *path, macx_error_t *err)
 {
-    char *data = NULL;
-    size_t len;
-    int rc = macx_file_read (path, 256u << 20, &data, &len, err);
+    macx_jv_t r;
+    int rc = macx_sw_load_json (path, &r, err);
     if (rc)
         return rc;
-    macx_jv_t r;
-    rc = macx_jv_parse (data, len, &r, err);
-    free (data);
-    if (rc) {
-        macx_error_prefix (err, "%s", path);
-        return rc;
-    }
     const macx_jv_t *seeds = macx_jv_get (&r, "seeds"), *vs = macx_jv_get (&r, "variants"),
                     *ms = macx_jv_get (&r, "metrics");
     if (strcmp (macx_jv_str (&r, "schema", ""), "macx-sweep-v1") != 0 || !seeds || !vs || !ms

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "jsonl.h"
 
 typedef struct {
     char key[192];               /* e.g. phase.enrichment.p90, mac.rmac-wm.end_to_end.p99 */
@@ -43,6 +44,10 @@ int macx_sw_read_run (macx_sw_table_t *t, int v, int s, const char *dir, macx_er
 /* Counts (refusals.*, agency.*) a run has no entry for are zero: fills
  * them in, adding every such key of other (may be NULL) that t lacks. */
 int macx_sw_zero_counts (macx_sw_table_t *t, const macx_sw_table_t *other);
+
+/* Reads and parses the JSON file at path (at most 256 MiB) into *out;
+ * errors name the file. */
+int macx_sw_load_json (const char *path, macx_jv_t *out, macx_error_t *err);
 
 /* Reads a sweep.json back into t. */
 int macx_sw_read_json (macx_sw_table_t *t, const char *path, macx_error_t *err);

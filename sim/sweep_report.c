@@ -272,21 +272,29 @@ s_read_phases (macx_sw_table_t *t, int v, int s, const char *dir, macx_error_t *
 }
 
 int
-macx_sw_read_run (macx_sw_table_t *t, int v, int s, const char *dir, macx_error_t *err)
+macx_sw_load_json (const char *path, macx_jv_t *out, macx_error_t *err)
 {
-    char path[1500], *data = NULL;
+    char *data = NULL;
     size_t len;
-    snprintf (path, sizeof path, "%s/report.json", dir);
-    int rc = macx_file_read (path, 64u << 20, &data, &len, err);
+    int rc = macx_file_read (path, 256u << 20, &data, &len, err);
     if (rc)
         return rc;
-    macx_jv_t r;
-    rc = macx_jv_parse (data, len, &r, err);
+    rc = macx_jv_parse (data, len, out, err);
     free (data);
-    if (rc) {
+    if (rc)
         macx_error_prefix (err, "%s", path);
+    return rc;
+}
+
+int
+macx_sw_read_run (macx_sw_table_t *t, int v, int s, const char *dir, macx_error_t *err)
+{
+    char path[1500];
+    snprintf (path, sizeof path, "%s/report.json", dir);
+    macx_jv_t r;
+    int rc = macx_sw_load_json (path, &r, err);
+    if (rc)
         return rc;
-    }
     const macx_jv_t *run = macx_jv_get (&r, "run");
     t->seeds[s] = (int64_t) macx_jv_num (run, "seed", 0);   /* the sweep's own, or a run's */
     if (!t->start_date[0]) {
@@ -399,6 +407,25 @@ s_effect (const macx_sw_table_t *t, const macx_sw_metric_t *m, int v)
             x[n++] = b - a;
     }
     return macx_stats_ci (x, n);
+}
+
+/* s_ci of the metric named key; n = 0 when the table has none. */
+static macx_stats_ci_t
+s_ci_key (const macx_sw_table_t *t, const char *key, int v, bool *skipped)
+{
+    const macx_sw_metric_t *m = macx_sw_find (t, key);
+    *skipped = false;
+    return m ? s_ci (t, m, v, skipped) : (macx_stats_ci_t) { 0 };
+}
+
+/* The key of phase p's statistic (p 0..4 a phase, 5 end to end). */
+static void
+s_phase_key (char *buf, size_t size, int p, const char *stat)
+{
+    if (p < 5)
+        snprintf (buf, size, "phase.%s.%s", s_phases[p], stat);
+    else
+        snprintf (buf, size, "end_to_end.%s", stat);
 }
 
 static void
@@ -523,10 +550,7 @@ s_write_csv (const macx_sweep_t *sw, const macx_sw_table_t *t, const char *dir, 
                 bool sk = false;
                 for (int k = 0; s_stats_keys[k]; k++) {
                     char key[128];
-                    if (p < 5)
-                        snprintf (key, sizeof key, "phase.%s.%s", name, s_stats_keys[k]);
-                    else
-                        snprintf (key, sizeof key, "end_to_end.%s", s_stats_keys[k]);
+                    s_phase_key (key, sizeof key, p, s_stats_keys[k]);
                     const macx_sw_metric_t *m = macx_sw_find (t, key);
                     double x = m ? m->v[v * t->ns + s] : NAN;
                     if (k == 0) {
@@ -592,7 +616,7 @@ s_html_effects (FILE *f, const macx_sweep_t *sw, const macx_sw_table_t *t)
         for (int k = 0; k < nk; k++) {
             const macx_sw_metric_t *m = macx_sw_find (t, keys[k]);
             bool sk;
-            macx_stats_ci_t b = m ? s_ci (t, m, 0, &sk) : (macx_stats_ci_t) { 0 };
+            macx_stats_ci_t b = s_ci_key (t, keys[k], 0, &sk);
             macx_stats_ci_t c = m ? s_effect (t, m, v) : (macx_stats_ci_t) { 0 };
             if (!c.n || !b.n || b.mean == 0)
                 continue;
@@ -621,7 +645,7 @@ s_html_effects (FILE *f, const macx_sweep_t *sw, const macx_sw_table_t *t)
             int y = top + k * row + row / 2;
             fprintf (f, "<text x=%d y=%d text-anchor=end class=lb>%s</text>", L - 10, y + 4, label);
             bool sk;
-            macx_stats_ci_t b = m ? s_ci (t, m, 0, &sk) : (macx_stats_ci_t) { 0 };
+            macx_stats_ci_t b = s_ci_key (t, keys[k], 0, &sk);
             macx_stats_ci_t c = m ? s_effect (t, m, v) : (macx_stats_ci_t) { 0 };
             if (!c.n || !b.n || b.mean == 0) {
                 if (c.n && b.n)   /* no relative change of a zero: say the absolute one */
@@ -721,13 +745,9 @@ s_write_html (const macx_sweep_t *sw, const macx_sw_table_t *t, const char *dir,
             static const char *const q[] = { "p50", "p90", "p99", "max" };
             for (int k = 0; k < 4; k++) {
                 char key[128];
-                if (p < 5)
-                    snprintf (key, sizeof key, "phase.%s.%s", name, q[k]);
-                else
-                    snprintf (key, sizeof key, "end_to_end.%s", q[k]);
-                const macx_sw_metric_t *m = macx_sw_find (t, key);
-                bool sk = false;
-                macx_stats_ci_t c = m ? s_ci (t, m, v, &sk) : (macx_stats_ci_t) { 0 };
+                s_phase_key (key, sizeof key, p, q[k]);
+                bool sk;
+                macx_stats_ci_t c = s_ci_key (t, key, v, &sk);
                 s_html_ci (f, &c, sk);
             }
             fputs ("</tr>\n", f);
@@ -740,9 +760,8 @@ s_write_html (const macx_sweep_t *sw, const macx_sw_table_t *t, const char *dir,
         fputs ("</td>", f);
         static const char *const k3[] = { "share.level23", "share.stalled", "refusals.total" };
         for (int k = 0; k < 3; k++) {
-            const macx_sw_metric_t *m = macx_sw_find (t, k3[k]);
-            bool sk = false;
-            macx_stats_ci_t c = m ? s_ci (t, m, v, &sk) : (macx_stats_ci_t) { 0 };
+            bool sk;
+            macx_stats_ci_t c = s_ci_key (t, k3[k], v, &sk);
             s_html_ci (f, &c, sk);
         }
         fputs ("</tr>\n", f);
