@@ -338,7 +338,7 @@ static const macx_cmd_t s_verbs[] = {
                      "their change, outcomes, levels, disposals, refusals and stalled cases.\n\n"
                      "A and B may instead be two sweep directories (`macx pilot sweep --out`):\n"
                      "then every figure (p50/p90/p99/max per phase and end to end, by MAC,\n"
-                     "region and the agency waited on, outcomes, refusals, records each agency\n"
+                     "region and the agency that ended the phase, outcomes, refusals, records each agency\n"
                      "sent) is paired over the seeds both ran, and called a change only when\n"
                      "its 95 % paired t interval excludes zero. It warns when cohorts, seeds or\n"
                      "start dates differ, shows a skipped phase as skipped, and says when an\n"

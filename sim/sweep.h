@@ -63,7 +63,7 @@ int macx_sweep_gather (const macx_sweep_t *sw, const char *dir, macx_error_t *er
 int macx_sweep_compare (const char *a, const char *b, FILE *out, bool json, macx_error_t *err);
 
 /* The same figures for two run directories (text): p50/p90/p99/max per
- * phase and end to end, by MAC, region and agency waited on, skipped
+ * phase and end to end, by MAC, region and the agency that ended the phase, skipped
  * phases as skipped, warnings on differing cohorts, seeds or start dates,
  * and no verdict: one run each gives no interval. */
 int macx_sweep_compare_runs (const char *a, const char *b, FILE *out, macx_error_t *err);

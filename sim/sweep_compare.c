@@ -159,7 +159,7 @@ s_variants (FILE *out, bool json, s_pair_t *p, bool single, bool *first_json)
                  single ? "" : "95 % interval of B - A");
     for (int pass = 0; pass < 2; pass++) {
         if (!json && pass == 1)
-            fputs ("\n  by MAC, region, agency waited on, and information flow (changes only):\n", out);
+            fputs ("\n  by MAC, region, the agency that ended each phase, and information flow (changes only):\n", out);
         int shown = 0;
         for (size_t i = 0; i < a->n; i++) {
             const macx_sw_metric_t *ma = &a->m[i], *mb = macx_sw_find (b, ma->key);

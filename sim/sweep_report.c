@@ -112,11 +112,15 @@ macx_sw_label (const char *key, char *buf, size_t size)
         snprintf (buf, size, "%s (%% of cases)", strcmp (parts[1], "level23") == 0 ? "Level 2 or 3"
                                                  : parts[1]);
     else if (n == 4 && (strcmp (parts[0], "mac") == 0 || strcmp (parts[0], "region") == 0
-                        || strcmp (parts[0], "waited_on") == 0))
-        snprintf (buf, size, "%s %s: %s %s%s",
-                  strcmp (parts[0], "mac") == 0 ? "MAC" : strcmp (parts[0], "region") == 0 ? "region"
-                                                                                            : "waiting on",
-                  parts[1], strcmp (parts[2], "end_to_end") == 0 ? "end to end" : parts[2], parts[3], unit);
+                        || strcmp (parts[0], "ended_by") == 0)) {
+        const char *group = strcmp (parts[0], "mac") == 0 ? "MAC"
+                            : strcmp (parts[0], "region") == 0 ? "region" : "ended by";
+        if (strcmp (parts[3], "share") == 0)
+            snprintf (buf, size, "%s ended by %s (%% of subjects)", parts[2], parts[1]);
+        else
+            snprintf (buf, size, "%s %s: %s %s%s", group, parts[1],
+                      strcmp (parts[2], "end_to_end") == 0 ? "end to end" : parts[2], parts[3], unit);
+    }
     else if (n == 3 && strcmp (parts[0], "agency") == 0)
         snprintf (buf, size, "%s: records %s", parts[1], parts[2]);
     else if (n == 2 && strcmp (parts[0], "refusals") == 0)
@@ -179,7 +183,8 @@ s_dbl_cmp (const void *a, const void *b)
 }
 
 /* Per subject, from phases.csv: each done phase's days by MAC, region and
- * the agency it waited on last (held_by); end to end (the first phase's
+ * the agency whose work ended it (held_by: attribution, with the share of
+ * the phase's subjects each agency ended); end to end (the first phase's
  * start to the panel's end) by MAC and region. */
 static int
 s_read_phases (macx_sw_table_t *t, int v, int s, const char *dir, macx_error_t *err)
@@ -247,15 +252,32 @@ s_read_phases (macx_sw_table_t *t, int v, int s, const char *dir, macx_error_t *
         snprintf (k, sizeof k, "region.%s.%s", f[2], f[4]);
         rc = rc ? rc : s_group_add (&gs, k, days);
         if (f[8][0]) {
-            snprintf (k, sizeof k, "waited_on.%s.%s", f[8], f[4]);
+            snprintf (k, sizeof k, "ended_by.%s.%s", f[8], f[4]);
+            rc = rc ? rc : s_group_add (&gs, k, days);
+            snprintf (k, sizeof k, "phase.%s", f[4]);   /* the phase's done count */
             rc = rc ? rc : s_group_add (&gs, k, days);
         }
         if (rc)
             break;
     }
+    /* each agency's share of the phases it ended */
+    for (size_t i = 0; i < gs.n && !rc; i++) {
+        char agency[80], phase[40];
+        if (sscanf (gs.g[i].key, "ended_by.%79[^.].%39s", agency, phase) != 2)
+            continue;
+        char k[192];
+        snprintf (k, sizeof k, "phase.%s", phase);
+        for (size_t j = 0; j < gs.n; j++)
+            if (strcmp (gs.g[j].key, k) == 0) {
+                snprintf (k, sizeof k, "%s.share", gs.g[i].key);
+                rc = s_put (t, v, s, k, 100.0 * (double) gs.g[i].n / (double) gs.g[j].n, false);
+            }
+    }
     static const double qs[] = { 0.5, 0.9, 0.99, 2 };
     static const char *const qn[] = { "p50", "p90", "p99", "max" };
     for (size_t i = 0; i < gs.n && !rc; i++) {
+        if (strncmp (gs.g[i].key, "phase.", 6) == 0)
+            continue;   /* a count only: the report's own figures are the phase's */
         qsort (gs.g[i].v, gs.g[i].n, sizeof (double), s_dbl_cmp);
         for (int q = 0; q < 4 && !rc; q++) {
             char k[192];
@@ -360,7 +382,9 @@ macx_sw_read_run (macx_sw_table_t *t, int v, int s, const char *dir, macx_error_
 static bool
 s_count_key (const char *key)
 {
-    return strncmp (key, "refusals.", 9) == 0 || strncmp (key, "agency.", 7) == 0;
+    size_t n = strlen (key);
+    return strncmp (key, "refusals.", 9) == 0 || strncmp (key, "agency.", 7) == 0
+           || (strncmp (key, "ended_by.", 9) == 0 && n > 6 && strcmp (key + n - 6, ".share") == 0);
 }
 
 int

@@ -44,7 +44,8 @@ assert [v["name"] for v in s["variants"]] == ["base", "no-health-isa", "health-1
 assert s["interval"]["method"] == "student-t" and s["interval"]["level"] == 0.95
 m = {x["key"]: x for x in s["metrics"]}
 for k in ("phase.enrichment.p99", "end_to_end.max", "share.level23", "mac.rmac-wm.end_to_end.p90",
-          "region.london.panel.p50", "agency.ogd-health.sent"):
+          "region.london.panel.p50", "agency.ogd-health.sent", "ended_by.ogd-dwp.sharing.share",
+          "ended_by.ctp.enrichment.p99"):
     assert k in m, k
 e = {x["variant"]: x for x in m["phase.enrichment.p50"]["effects"]}
 assert e["health-1"]["change"] and e["health-1"]["lo"] > 0, e["health-1"]
@@ -53,6 +54,11 @@ for k in ("phase.identification.p90", "phase.profiling.p99"):
         assert x["mean"] == 0 and x["lo"] == 0 and x["hi"] == 0 and not x["change"], (k, x)
 b = m["end_to_end.p50"]["by_variant"][0]
 assert b["n"] == 3 and b["lo"] < b["mean"] < b["hi"], b
+# attribution: who ended sharing, in % of the subjects, adds up to 100 per run
+for s_ in range(3):
+    tot = sum(x["by_variant"][0]["values"][s_] for k, x in m.items()
+              if k.startswith("ended_by.") and k.endswith(".sharing.share"))
+    assert abs(tot - 100) < 1e-6, tot
 sent = {x["variant"]: x["mean"] for x in m["agency.ogd-health.sent"]["by_variant"]}
 assert sent["base"] > 0 and sent["no-health-isa"] == 0, sent
 PY
