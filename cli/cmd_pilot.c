@@ -190,16 +190,31 @@ s_sweep (const macx_cmd_t *self, int argc, char **argv)
     return rc ? s_fail ("sweep", &err) : MACX_EX_OK;
 }
 
-static const struct option s_json_opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+static const struct option s_compare_opts[] = {
+    { "json", no_argument, NULL, 'j' }, { "variants", required_argument, NULL, 'v' }, { 0 }
+};
 
 static int
 s_compare (const macx_cmd_t *self, int argc, char **argv)
 {
     bool json = false;
-    while (macx_cli_getopt (self, argc, argv) != -1)
-        json = true;   /* --json, the only option */
-    int bad = macx_cli_args (self, argc, argv, "RUN_A RUN_B");
-    if (bad >= 0)
+    char va[64] = "", vb[64] = "";
+    int c, bad = -1;
+    while (bad < 0 && (c = macx_cli_getopt (self, argc, argv)) != -1) {
+        if (c == 'j')
+            json = true;
+        else if (c == 'v') {
+            const char *comma = strchr (optarg, ',');
+            if (!comma || comma == optarg || !comma[1] || comma - optarg >= (int) sizeof va
+                || strlen (comma + 1) >= sizeof vb)
+                bad = macx_cli_usage (self, "--variants is A_VARIANT,B_VARIANT, not '%s'", optarg);
+            else {
+                snprintf (va, sizeof va, "%.*s", (int) (comma - optarg), optarg);
+                snprintf (vb, sizeof vb, "%s", comma + 1);
+            }
+        }
+    }
+    if (bad >= 0 || (bad = macx_cli_args (self, argc, argv, "RUN_A RUN_B")) >= 0)
         return bad;
     macx_error_t err = { 0 };
     const char *a = argv[optind], *b = argv[optind + 1];
@@ -209,8 +224,11 @@ s_compare (const macx_cmd_t *self, int argc, char **argv)
                  "two runs\n", sa ? a : b, sa ? b : a);
         return MACX_EX_USAGE;
     }
+    if (va[0] && !sa)
+        return macx_cli_usage (self, "--variants is for two sweeps, and %s and %s are runs", a, b);
     if (sa)
-        return macx_sweep_compare (a, b, stdout, json, &err) ? s_fail ("compare", &err) : MACX_EX_OK;
+        return macx_sweep_compare (a, b, va[0] ? va : NULL, vb[0] ? vb : NULL, stdout, json, &err)
+                   ? s_fail ("compare", &err) : MACX_EX_OK;
     if (macx_report_compare (a, b, stdout, json, &err)
         || (!json && macx_sweep_compare_runs (a, b, stdout, &err)))
         return s_fail ("compare", &err);
@@ -333,7 +351,7 @@ static const macx_cmd_t s_verbs[] = {
                "69 --executor slurm, and Slurm is not there or refused the job\n"
                "70 internal error\n74 I/O error in DIR\n" },
     { .name = "pilot compare", .fn = s_compare, .summary = "compare two runs phase by phase",
-      .opts = s_json_opts, .synopsis = "macx pilot compare A B [--json]",
+      .opts = s_compare_opts, .synopsis = "macx pilot compare A B [--variants VA,VB] [--json]",
       .description = "Compares two runs side by side, phase by phase: latency percentiles and\n"
                      "their change, outcomes, levels, disposals, refusals and stalled cases.\n\n"
                      "A and B may instead be two sweep directories (`macx pilot sweep --out`):\n"
@@ -342,9 +360,16 @@ static const macx_cmd_t s_verbs[] = {
                      "sent) is paired over the seeds both ran, and called a change only when\n"
                      "its 95 % paired t interval excludes zero. It warns when cohorts, seeds or\n"
                      "start dates differ, shows a skipped phase as skipped, and says when an\n"
-                     "agency's records stopped flowing (a latency gain that lost information).\n",
-      .examples = "macx pilot compare out/baseline out/late-isa\n",
-      .exits = "0 compared\n64 usage error\n65 a run's report.json is malformed\n"
+                     "agency's records stopped flowing (a latency gain that lost information).\n"
+                     "--variants VA,VB compares A's variant VA with B's VB instead (A and B may\n"
+                     "be the same sweep: one variant against another).\n",
+      .examples = "macx pilot compare out/baseline out/late-isa\n"
+                  "# two sweeps of the same seeds\n"
+                  "macx pilot compare out/baseline-sweep out/late-isa-sweep\n"
+                  "# health's agreement removed, against the base, in one sweep\n"
+                  "macx pilot compare out/health out/health --variants base,no-health-isa\n",
+      .exits = "0 compared\n64 usage error\n65 a run's report.json or a sweep.json is malformed, or a\n"
+               "   --variants name is not in its sweep\n"
                "66 a run directory has no report.json\n" },
 };
 

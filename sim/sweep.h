@@ -58,9 +58,11 @@ int macx_sweep_run (const macx_sweep_t *sw, const macx_sweep_opts_t *opts, macx_
 int macx_sweep_gather (const macx_sweep_t *sw, const char *dir, macx_error_t *err);
 
 /* `pilot compare` of two sweep directories: per variant in both (or the
- * base variants), each figure paired over the seeds both ran; a change only
- * when its paired interval excludes zero. Writes text, or JSON. */
-int macx_sweep_compare (const char *a, const char *b, FILE *out, bool json, macx_error_t *err);
+ * base variants; or a's variant va with b's vb when they are not NULL),
+ * each figure paired over the seeds both ran; a change only when its
+ * paired interval excludes zero. Writes text, or JSON. */
+int macx_sweep_compare (const char *a, const char *b, const char *va, const char *vb, FILE *out,
+                        bool json, macx_error_t *err);
 
 /* The same figures for two run directories (text): p50/p90/p99/max per
  * phase and end to end, by MAC, region and the agency that ended the phase, skipped

@@ -147,6 +147,29 @@ s_json_num (FILE *f, double v)
         fputs ("null", f);
 }
 
+/* Information that stopped flowing, said beside the latencies it shortened:
+ * an agency that sent, per subject, less than half what it sent in A. */
+static void
+s_info_lost (FILE *out, const s_pair_t *p, bool single)
+{
+    const macx_sw_table_t *a = p->a, *b = p->b;
+    for (size_t i = 0; i < a->n; i++) {
+        const macx_sw_metric_t *ma = &a->m[i], *mb = macx_sw_find (b, ma->key);
+        size_t kl = strlen (ma->key);
+        if (!mb || kl <= 12 || strncmp (ma->key, "agency.", 7) != 0
+            || strcmp (ma->key + kl - 5, ".sent") != 0)
+            continue;
+        s_cmp_t c = s_compare_one (p, ma, mb);
+        double per_a = a->subjects > 0 ? c.am / a->subjects : c.am,
+               per_b = b->subjects > 0 ? c.bm / b->subjects : c.bm;
+        if (!c.none && c.am > 0 && per_b < 0.5 * per_a && (single || macx_stats_excludes_zero (&c.d)))
+            fprintf (out, "  ! %.*s sent %.1f records per run in B against %.1f in A: its "
+                     "information stopped reaching the MACs for the subjects it would have "
+                     "matched; a latency gain in B is partly information lost\n",
+                     (int) (kl - 12), ma->key + 7, c.bm, c.am);
+    }
+}
+
 /* Compares variant va of a with vb of b. */
 static void
 s_variants (FILE *out, bool json, s_pair_t *p, bool single, bool *first_json)
@@ -158,6 +181,8 @@ s_variants (FILE *out, bool json, s_pair_t *p, bool single, bool *first_json)
                  a->variants[p->va], b->variants[p->vb], p->np, "figure", "A", "B", "B - A", "",
                  single ? "" : "95 % interval of B - A");
     for (int pass = 0; pass < 2; pass++) {
+        if (!json && pass == 1)
+            s_info_lost (out, p, single);
         if (!json && pass == 1)
             fputs ("\n  by MAC, region, the agency that ended each phase, and information flow (changes only):\n", out);
         int shown = 0;
@@ -197,16 +222,6 @@ s_variants (FILE *out, bool json, s_pair_t *p, bool single, bool *first_json)
                 s_text_row (out, ma->key, &c, single);
                 shown++;
             }
-            /* information that stopped flowing, beside the latencies it shortened */
-            size_t kl = strlen (ma->key);
-            double per_a = a->subjects > 0 ? c.am / a->subjects : c.am,
-                   per_b = b->subjects > 0 ? c.bm / b->subjects : c.bm;   /* per subject */
-            if (pass == 1 && kl > 12 && strcmp (ma->key + kl - 5, ".sent") == 0 && c.am > 0
-                && per_b < 0.5 * per_a && (single || ch))
-                fprintf (out, "  ! %.*s sent %.1f records per run in B against %.1f in A: its "
-                         "information stopped reaching the MACs for the subjects it would have "
-                         "matched; a latency gain in B is partly information lost\n",
-                         (int) (kl - 12), ma->key + 7, c.bm, c.am);
         }
         if (!json && pass == 1 && shown == 0)
             fputs ("  (none)\n", out);
@@ -245,8 +260,19 @@ s_warnings (const macx_sw_table_t *a, const macx_sw_table_t *b, int np, char war
     return nw;
 }
 
+/* The index of variant name in t, or -1. */
+static int
+s_variant_index (const macx_sw_table_t *t, const char *name)
+{
+    for (int i = 0; i < t->nv; i++)
+        if (strcmp (t->variants[i], name) == 0)
+            return i;
+    return -1;
+}
+
 int
-macx_sweep_compare (const char *da, const char *db, FILE *out, bool json, macx_error_t *err)
+macx_sweep_compare (const char *da, const char *db, const char *va, const char *vb, FILE *out,
+                    bool json, macx_error_t *err)
 {
     macx_sw_table_t a, b;
     char path[1500];
@@ -273,6 +299,14 @@ macx_sweep_compare (const char *da, const char *db, FILE *out, bool json, macx_e
             }
     char warn[4][300];
     int nw = s_warnings (&a, &b, p.np, warn);
+    int ia = va ? s_variant_index (&a, va) : 0, ib = vb ? s_variant_index (&b, vb) : 0;
+    if (ia < 0 || ib < 0) {
+        macx_error_set (err, MACX_EFORMAT, "--variants: %s has no variant '%s'", ia < 0 ? da : db,
+                        ia < 0 ? va : vb);
+        macx_sw_table_free (&a);
+        macx_sw_table_free (&b);
+        return MACX_EFORMAT;
+    }
     if (p.np == 0) {
         macx_sw_table_free (&a);
         macx_sw_table_free (&b);
@@ -301,7 +335,13 @@ macx_sweep_compare (const char *da, const char *db, FILE *out, bool json, macx_e
             fprintf (out, "warning: %s\n", warn[i]);
     }
     bool first = true, any = false;
-    for (int i = 0; i < a.nv; i++)
+    if (va) {   /* the two variants asked for */
+        p.va = ia;
+        p.vb = ib;
+        s_variants (out, json, &p, p.np < 2, &first);
+        any = true;
+    }
+    for (int i = 0; i < a.nv && !va; i++)
         for (int j = 0; j < b.nv; j++)
             if (strcmp (a.variants[i], b.variants[j]) == 0) {
                 p.va = i;

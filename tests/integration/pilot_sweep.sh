@@ -12,7 +12,8 @@
 #   - two sweeps of identical inputs compare as "no change" everywhere;
 #     baseline against late-isa reports a change naming Birmingham's
 #     agreement; the health agreement removed is said to stop health's
-#     records; different cohorts and seeds are warned about;
+#     records, between two sweeps and between two variants of one
+#     (--variants); different cohorts and seeds are warned about;
 #   - two runs compare with the same figures, a skipped phase as skipped,
 #     and no verdict (no interval can be given);
 #   - a bad sweep file (65, file:line), a bad override in a variant (65,
@@ -111,6 +112,13 @@ grep "CHANGE" cmp-late.out | grep -q "BIRMINGHAM" || fail "late-isa: no change n
 run 0 cmp-nohealth "$MACX" pilot compare swb swn
 has cmp-nohealth out "ogd-health sent 0.0 records per run in B"
 has cmp-nohealth out "stopped reaching the MACs"
+# one sweep's variants against each other
+run 0 cmp-variants "$MACX" pilot compare sw sw --variants base,no-health-isa
+has cmp-variants out "base (A) vs no-health-isa (B), paired over 3 seed(s)"
+has cmp-variants out "ogd-health sent 0.0 records per run in B"
+run 65 cmp-novariant "$MACX" pilot compare sw sw --variants base,nope
+has cmp-novariant err "--variants: sw has no variant 'nope'"
+run 64 cmp-badvariants "$MACX" pilot compare sw sw --variants base
 run 0 cmp-json "$MACX" pilot compare swb swl --json
 python3 -c 'import json, sys
 c = json.load(open(sys.argv[1]))
