@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "agency.h"
+#include "attribution.h"
 #include "cli.h"
 #include "file.h"
 #include "log.h"
@@ -126,6 +127,8 @@ s_report (const macx_cmd_t *self, int argc, char **argv)
     int rc = macx_report_build (run, &r, &err);
     if (rc == MACX_OK)
         rc = macx_report_write (r, run, &err);
+    if (rc == MACX_OK)
+        rc = macx_attribution_write (run, &err);
     if (rc == MACX_OK) {
         macx_report_print_summary (r, stdout);
         printf ("\nreport: %s/report.html\n", run);
@@ -315,7 +318,8 @@ static const macx_cmd_t s_verbs[] = {
                "74 I/O error in the run directory\n" },
     { .name = "pilot report", .fn = s_report, .summary = "rebuild a run's report",
       .synopsis = "macx pilot report RUN_DIR",
-      .description = "Rebuilds RUN_DIR/report.json, phases.csv and report.html from the run's\n"
+      .description = "Rebuilds RUN_DIR/report.json, phases.csv, report.html and attribution.json\n"
+                     "(the records each agreement carried, partners' answers per subject) from the run's\n"
                      "audit trail and the agencies' outcomes, and prints the summary.\n",
       .examples = "macx pilot report out/baseline\n",
       .exits = "0 rebuilt\n64 usage error\n65 the run's files are malformed\n"

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attribution.h"
 #include "audit.h"
 #include "broker.h"
 #include "clock.h"
@@ -402,8 +403,8 @@ s_prepare (s_pilot_t *self, macx_error_t *err)
     if (access (path, F_OK) == 0 || (access (copy, F_OK) == 0 && access (broker_key, F_OK) == 0)) {
         char cmd[2200];
         snprintf (cmd, sizeof cmd, "rm -rf '%s/keys' '%s/agents' '%s/broker' '%s/run.json' "
-                  "'%s/report.json' '%s/report.html' '%s/phases.csv'", self->run, self->run,
-                  self->run, self->run, self->run, self->run, self->run);
+                  "'%s/report.json' '%s/report.html' '%s/phases.csv' '%s/attribution.json'", self->run,
+                  self->run, self->run, self->run, self->run, self->run, self->run, self->run);
         if (strchr (self->run, '\'') || system (cmd) != 0)
             return macx_error_set (err, MACX_EIO, "%s: cannot clear the previous run", self->run);
     }
@@ -795,6 +796,8 @@ macx_pilot_run (const macx_pilot_opts_t *opts, macx_error_t *err)
         rc = macx_report_build (self->run, &report, err);
         if (rc == MACX_OK)
             rc = macx_report_write (report, self->run, err);
+        if (rc == MACX_OK)
+            rc = macx_attribution_write (self->run, err);
         if (rc == MACX_OK) {
             /* the summary's wall time is the report's: no second figure here */
             macx_report_print_summary (report, stdout);

@@ -110,7 +110,8 @@ static bool
 s_headline (const char *key)
 {
     return strncmp (key, "phase.", 6) == 0 || strncmp (key, "end_to_end.", 11) == 0
-           || strncmp (key, "share.", 6) == 0 || strcmp (key, "refusals.total") == 0;
+           || strncmp (key, "share.", 6) == 0 || strcmp (key, "refusals.total") == 0
+           || strncmp (key, "information.", 12) == 0;
 }
 
 static void

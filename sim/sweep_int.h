@@ -41,7 +41,7 @@ const macx_sw_metric_t *macx_sw_find (const macx_sw_table_t *t, const char *key)
  * table's start date and subjects from the first run read. */
 int macx_sw_read_run (macx_sw_table_t *t, int v, int s, const char *dir, macx_error_t *err);
 
-/* Counts (refusals.*, agency.*, ended_by.*.share) a run has no entry for are zero: fills
+/* Counts (refusals.*, agency.*, agreement.*, ended_by.*.share) a run has no entry for are zero: fills
  * them in, adding every such key of other (may be NULL) that t lacks. */
 int macx_sw_zero_counts (macx_sw_table_t *t, const macx_sw_table_t *other);
 

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "file.h"
 #include "json.h"
@@ -121,6 +122,11 @@ macx_sw_label (const char *key, char *buf, size_t size)
             snprintf (buf, size, "%s %s: %s %s%s", group, parts[1],
                       strcmp (parts[2], "end_to_end") == 0 ? "end to end" : parts[2], parts[3], unit);
     }
+    else if (n == 2 && strcmp (parts[0], "information") == 0)
+        snprintf (buf, size, "partners answering per subject");
+    else if (n == 3 && strcmp (parts[0], "agreement") == 0)
+        snprintf (buf, size, "%s: records %s", parts[1],
+                  strcmp (parts[2], "answers") == 0 ? "answered" : parts[2]);
     else if (n == 3 && strcmp (parts[0], "agency") == 0)
         snprintf (buf, size, "%s: records %s", parts[1], parts[2]);
     else if (n == 2 && strcmp (parts[0], "refusals") == 0)
@@ -376,7 +382,25 @@ macx_sw_read_run (macx_sw_table_t *t, int v, int s, const char *dir, macx_error_
     macx_jv_free (&r);
     if (rc)
         return macx_error_set (err, rc, "out of memory");
-    return s_read_phases (t, v, s, dir, err);
+    rc = s_read_phases (t, v, s, dir, err);
+    /* attribution.json (sim/attribution.c): what each agreement carried */
+    snprintf (path, sizeof path, "%s/attribution.json", dir);
+    if (rc || access (path, F_OK) != 0 || (rc = macx_sw_load_json (path, &r, err)))
+        return rc;
+    const macx_jv_t *agr = macx_jv_get (&r, "agreements");
+    static const char *const carried[] = { "shared", "answers", "refused", NULL };
+    for (size_t i = 0; agr && i < agr->count && !rc; i++)
+        for (int k = 0; carried[k] && !rc; k++) {
+            char key[192];
+            snprintf (key, sizeof key, "agreement.%s.%s", macx_jv_str (&agr->items[i], "agreement", "?"),
+                      carried[k]);
+            rc = s_put (t, v, s, key, macx_jv_num (&agr->items[i], carried[k], 0), false);
+        }
+    if (!rc)
+        rc = s_put (t, v, s, "information.answers_per_subject",
+                    macx_jv_num (macx_jv_get (&r, "answers_per_subject"), "mean", NAN), false);
+    macx_jv_free (&r);
+    return rc ? macx_error_set (err, rc, "out of memory") : MACX_OK;
 }
 
 static bool
@@ -384,6 +408,7 @@ s_count_key (const char *key)
 {
     size_t n = strlen (key);
     return strncmp (key, "refusals.", 9) == 0 || strncmp (key, "agency.", 7) == 0
+           || strncmp (key, "agreement.", 10) == 0
            || (strncmp (key, "ended_by.", 9) == 0 && n > 6 && strcmp (key + n - 6, ".share") == 0);
 }
 
@@ -629,7 +654,7 @@ s_html_effects (FILE *f, const macx_sweep_t *sw, const macx_sw_table_t *t)
     static const char *const keys[] = {
         "end_to_end.p50", "end_to_end.p90", "end_to_end.p99", "phase.identification.p90",
         "phase.sharing.p90", "phase.enrichment.p90", "phase.enrichment.p99", "phase.profiling.p90",
-        "phase.panel.p90", "share.level23", "share.stalled", NULL
+        "phase.panel.p90", "share.level23", "share.stalled", "information.answers_per_subject", NULL
     };
     int nk = 0;
     while (keys[nk])
@@ -777,13 +802,15 @@ s_write_html (const macx_sweep_t *sw, const macx_sw_table_t *t, const char *dir,
             fputs ("</tr>\n", f);
         }
     fputs ("</table>\n<h2>Outcomes</h2>\n<table><tr><th>variant</th><th>Level 2 or 3 (% of assessed)"
-           "</th><th>stalled (% of cases)</th><th>refusals per run</th></tr>\n", f);
+           "</th><th>stalled (% of cases)</th><th>refusals per run</th><th>partners answering per "
+           "subject</th></tr>\n", f);
     for (int v = 0; v < t->nv; v++) {
         fputs ("<tr><td>", f);
         s_html_esc (f, sw->variants[v].name);
         fputs ("</td>", f);
-        static const char *const k3[] = { "share.level23", "share.stalled", "refusals.total" };
-        for (int k = 0; k < 3; k++) {
+        static const char *const k3[] = { "share.level23", "share.stalled", "refusals.total",
+                                          "information.answers_per_subject" };
+        for (int k = 0; k < 4; k++) {
             bool sk;
             macx_stats_ci_t c = s_ci_key (t, k3[k], v, &sk);
             s_html_ci (f, &c, sk);

@@ -116,6 +116,17 @@ has cmp-nohealth out "stopped reaching the MACs"
 run 0 cmp-variants "$MACX" pilot compare sw sw --variants base,no-health-isa
 has cmp-variants out "base (A) vs no-health-isa (B), paired over 3 seed(s)"
 has cmp-variants out "ogd-health sent 0.0 records per run in B"
+grep -q "partners answering per subject .* CHANGE" cmp-variants.out \
+    || fail "no-health: fewer partners answering per subject is not a change"
+grep -q "ISA-OGD-HEALTH: records answered .* CHANGE" cmp-variants.out \
+    || fail "no-health: health's answers under its agreement are not a change"
+python3 -c 'import json, sys
+a = json.load(open(sys.argv[1]))
+assert a["schema"] == "macx-attribution-v1"
+assert a["answers_per_subject"]["subjects"] == 30 and sum(a["answers_per_subject"]["by_partners"]) == 30
+g = {x["agreement"]: x for x in a["agreements"]}
+assert g["ISA-OGD-HEALTH"]["answers"] == 0 and g["ISA-OGD-HEALTH"]["refused"] > 0, g' \
+    sw/runs/no-health-isa/seed-1/attribution.json || fail "attribution.json of no-health-isa is wrong"
 run 65 cmp-novariant "$MACX" pilot compare sw sw --variants base,nope
 has cmp-novariant err "--variants: sw has no variant 'nope'"
 run 64 cmp-badvariants "$MACX" pilot compare sw sw --variants base
