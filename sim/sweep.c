@@ -237,6 +237,7 @@ typedef struct {
     char rel[200];               /* under the sweep's directory */
     pid_t pid;
     bool done, failed;
+    char args[4096];             /* s_args_text: what the run is made with */
 } s_job_t;
 
 static void
@@ -282,12 +283,46 @@ s_argv (const macx_sweep_t *sw, const macx_sweep_opts_t *o, const s_job_t *j, ch
     return n;
 }
 
+/* The arguments of j's run after the binary, one a line: what a finished
+ * run directory must have been made with to be kept. */
+static void
+s_args_text (const macx_sweep_t *sw, const macx_sweep_opts_t *o, const s_job_t *j, char *buf,
+             size_t size)
+{
+    char store[16 + 2 * MACX_OVERRIDE_MAX][1500];
+    char *av[16 + 2 * MACX_OVERRIDE_MAX + 1];
+    int n = s_argv (sw, o, j, av, store, 16 + 2 * MACX_OVERRIDE_MAX);
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int k = 1; k < n && len < size; k++)
+        len += (size_t) snprintf (buf + len, size - len, "%s\n", av[k]);
+}
+
+/* A run is complete when it has its report and was made with exactly the
+ * arguments this sweep would give it (RUN.args): a variant edited since is
+ * run again, never reused. */
 static bool
 s_complete (const s_job_t *j)
 {
-    char p[1500];
+    char p[1500], *data = NULL;
+    size_t len = 0;
     snprintf (p, sizeof p, "%s/report.json", j->dir);
-    return access (p, F_OK) == 0;
+    if (access (p, F_OK) != 0)
+        return false;
+    snprintf (p, sizeof p, "%s.args", j->dir);
+    bool same = macx_file_read (p, 1u << 20, &data, &len, NULL) == MACX_OK && len == strlen (j->args)
+                && memcmp (data, j->args, len) == 0;
+    free (data);
+    return same;
+}
+
+/* Records what j's run is made with, before it starts. */
+static int
+s_write_args (const s_job_t *j, macx_error_t *err)
+{
+    char p[1500];
+    snprintf (p, sizeof p, "%s.args", j->dir);
+    return macx_file_write (p, j->args, strlen (j->args), 0644, 0, err);
 }
 
 static void
@@ -336,6 +371,9 @@ s_run_local (const macx_sweep_t *sw, const macx_sweep_opts_t *o, s_job_t *jobs, 
             s_argv (sw, o, j, av, store, 16 + 2 * MACX_OVERRIDE_MAX);
             char log[1500];
             snprintf (log, sizeof log, "%s.log", j->dir);
+            int wrc = s_write_args (j, err);
+            if (wrc)
+                return wrc;
             pid_t pid = fork ();
             if (pid == 0) {
                 int fd = open (log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -447,6 +485,10 @@ s_run_slurm (const macx_sweep_t *sw, const macx_sweep_opts_t *o, s_job_t *jobs, 
         char store[16 + 2 * MACX_OVERRIDE_MAX][1500];
         char *av[16 + 2 * MACX_OVERRIDE_MAX + 1];
         int n = s_argv (sw, o, &jobs[i], av, store, 16 + 2 * MACX_OVERRIDE_MAX);
+        if ((rc = s_write_args (&jobs[i], err))) {
+            fclose (f);
+            return rc;
+        }
         for (int k = 0; k < n; k++) {
             if (k)
                 fputc (' ', f);
@@ -539,6 +581,7 @@ macx_sweep_run (const macx_sweep_t *sw, const macx_sweep_opts_t *opts, macx_erro
             /* seed-major: the first seeds of every variant finish first */
             s_job_t *j = &jobs[s * sw->nvariants + v];
             s_job_dir (sw, o.out, v, sw->seeds[s], j);
+            s_args_text (sw, &o, j, j->args, sizeof j->args);
             j->done = s_complete (j);
         }
     }

@@ -5,7 +5,8 @@
 #     every variant's runs, t intervals), sweep.csv (one row per run and
 #     phase) and sweep.html; progress on stderr;
 #   - --jobs 1 and --gather give the same sweep.json (the executor does not
-#     change the figures); a second run keeps the finished runs;
+#     change the figures); a second run keeps the finished runs, and a
+#     variant edited since is run again;
 #   - health's searches cut to one at a time, 10 days each, slow enrichment: its paired effect is a
 #     change, and the unchanged phases (identification, profiling) have an
 #     effect of exactly zero (common random numbers);
@@ -94,6 +95,24 @@ run 0 gather "$MACX" pilot sweep three.yaml --out sw --gather --quiet
 cmp -s first.json sw/sweep.json || fail "--gather changed sweep.json"
 run 0 serial "$MACX" pilot sweep three.yaml --out sw1 --jobs 1 --quiet
 cmp -s first.json sw1/sweep.json || { fail "--jobs 1 gives another sweep.json"; diff first.json sw1/sweep.json | head >&2; }
+
+# a variant edited since: its runs are made again, the others kept
+sed 's/capacity.sharing: 1,/capacity.sharing: 3,/' three.yaml > three-edited.yaml
+grep -q "capacity.sharing: 3," three-edited.yaml || fail "could not edit three.yaml"
+cp -r sw sw-edited
+run 0 edited "$MACX" pilot sweep three-edited.yaml --out sw-edited --quiet
+python3 - first.json sw-edited/sweep.json <<'PY' || fail "an edited variant's runs were reused, or others not kept"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+ma = {m["key"]: m for m in a["metrics"]}
+mb = {m["key"]: m for m in b["metrics"]}
+k = "phase.enrichment.p50"
+assert ma[k]["by_variant"][0]["values"] == mb[k]["by_variant"][0]["values"]
+assert ma[k]["by_variant"][2]["values"] != mb[k]["by_variant"][2]["values"], "health-1 was not re-run"
+assert "--set agencies.ogd-health.capacity.sharing=3" in b["variants"][2]["overrides"]
+PY
+grep -qx "agencies.ogd-health.capacity.sharing=3" sw-edited/runs/health-1/seed-1.args \
+    || fail "seed-1.args does not hold the edited override"
 
 # compare: identical inputs, a known effect, information lost
 run 0 same "$MACX" pilot compare sw sw1
