@@ -84,6 +84,8 @@ s_seeds (macx_yaml_reader_t *r, struct fy_node *n, macx_sweep_t *sw)
     if (!cv || *e2 || k < 1 || k > MACX_SWEEP_MAX_SEEDS)
         return macx_yaml_error (r, s_get (n, "count"), "'count' must be a whole number from 1 to %d",
                                 MACX_SWEEP_MAX_SEEDS);
+    if (a > INT64_MAX - k)
+        return macx_yaml_error (r, s_get (n, "from"), "'from' + 'count' is past the largest seed");
     from = a;
     count = (int) k;
     for (int i = 0; i < count; i++)
@@ -341,8 +343,9 @@ s_progress (const macx_sweep_opts_t *o, int total, int done, int running, int fa
     bool tty = isatty (STDERR_FILENO);
     if (!tty && !last && done % 10 != 0)
         return;
-    fprintf (stderr, "%ssweep: %d/%d runs done, %d running, %d failed, %.0f s elapsed, ETA %s%s",
-             tty ? "\r" : "", done, total, running, failed, (double) el / 1000.0, eta,
+    fprintf (stderr, "%ssweep: %d/%d runs done, %d %s, %d failed, %.0f s elapsed, ETA %s%s",
+             tty ? "\r" : "", done, total, running, o->slurm ? "queued or running" : "running", failed,
+             (double) el / 1000.0, eta,
              tty && !last ? "\033[K" : "\n");
 }
 
