@@ -23,7 +23,7 @@ MAKEFLAGS   += --no-print-directory
 
 PREFIX ?= /usr/local
 
-.PHONY: all deps build test pilot install asan fuzz bench bench-peers clean
+.PHONY: all deps build test pilot install asan fuzz bench bench-peers bench-sweep clean
 
 all: build
 
@@ -62,8 +62,10 @@ build: deps
 	@cmake --build $(BUILD) -j$(JOBS) $(BUILD_FLAGS)
 
 # The report's rendering test (tests/integration/report_render.sh) measures
-# report.html in headless chromium: the tests' build and deps install it too.
-test: DEBS += chromium
+# report.html in headless chromium, and the Slurm executor's test
+# (pilot_sweep_slurm.sh) brings up a single-node Slurm: the tests' build and
+# deps install them too.
+test: DEBS += chromium slurmctld slurmd slurm-client munge
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 
@@ -105,6 +107,13 @@ fuzz:
 # Full benchmarks (not tests): they print figures; bench_pilot takes minutes.
 bench: build
 	@for b in $(BUILD)/bench/bench_*; do echo "== $$b"; $$b; done
+
+# The sweep benchmark (issue 13; printed, never timed in tests): wall time of
+# scenarios/sweeps/health.yaml -- 3 variants x 20 seeds x 500 subjects -- with
+# the local executor, and runs per minute. JOBS runs at a time (default: the
+# cores); OUT keeps the sweep (default: out/bench-sweep, replaced).
+bench-sweep: build
+	BUILD=$(BUILD) JOBS=$(JOBS) bench/sweep.sh
 
 # macx beside NATS JetStream, Mosquitto and RabbitMQ in one run (issue 10):
 # installs the servers and their C clients from Debian here only (never for

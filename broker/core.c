@@ -510,20 +510,31 @@ s_stamp (const macx_core_t *self, const macx_job_t *job, const Macx__Header *h, 
 }
 
 /* When a record stamped at stamp reaches recipient: on the simulated clock,
- * after a transit drawn for (seed, route, sequence), never sooner than the
- * route's lookahead; otherwise at once. *fed is the recipient's federate
- * index or -1. */
+ * after a transit drawn for (seed, route, subject, record type, phase) --
+ * what the record is, not how many the sender sent before it, so the same
+ * subject's records see the same transits in every variant of a sweep
+ * (common random numbers) -- or for (seed, route, sequence) when it names
+ * no subject; never sooner than the route's lookahead; otherwise at once.
+ * *fed is the recipient's federate index or -1. */
 static int64_t
-s_arrival (const macx_core_t *self, const char *sender, const char *recipient, uint64_t sequence,
+s_arrival (const macx_core_t *self, const Macx__Header *h, const char *recipient,
            int64_t stamp, int *fed)
 {
+    const char *sender = h->sender;
     *fed = s_fed (self, recipient);
     if (*fed < 0)
         return stamp;
     const macx_broker_clock_t *c = &self->b->cfg.clock;
     const macx_dist_t *d = macx_broker_clock_transit (c, sender, recipient);
-    char stream[2 * MACX_AGENCY_ID_MAX + 16];
-    snprintf (stream, sizeof stream, "transit/%s/%s", sender, recipient);
+    char stream[2 * MACX_AGENCY_ID_MAX + 160];
+    uint64_t sequence = 0;
+    if (h->subject && h->subject[0])
+        snprintf (stream, sizeof stream, "transit/%s/%s/%.40s/%.40s/%d", sender, recipient,
+                  h->subject, h->record_type ? h->record_type : "", (int) h->phase);
+    else {
+        snprintf (stream, sizeof stream, "transit/%s/%s", sender, recipient);
+        sequence = h->sequence;
+    }
     double hours = macx_dist_sample (d, macx_rand_unit (c->seed, stream, 2 * sequence),
                                      macx_rand_unit (c->seed, stream, 2 * sequence + 1));
     int64_t ms = llround (hours * 3600000.0);
@@ -971,7 +982,7 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         return -1;
     for (size_t i = 0; i < h->n_recipients; i++) {
         int rfed;
-        int64_t arrive = s_arrival (self, h->sender, h->recipients[i], h->sequence, stamp, &rfed);
+        int64_t arrive = s_arrival (self, h, h->recipients[i], stamp, &rfed);
         if (rfed >= 0 && s_arrival_queue (self, rfed, arrive, self->next_mseq))
             return -1;
         Macx__MailboxEntry m = MACX__MAILBOX_ENTRY__INIT;

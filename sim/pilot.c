@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attribution.h"
 #include "audit.h"
 #include "broker.h"
 #include "clock.h"
@@ -50,6 +51,8 @@ typedef struct {
 typedef struct {
     macx_pilot_opts_t o;
     macx_scenario_t scn;
+    char source[1024];           /* the scenario file named, for run.json */
+    char derived[64];            /* with overrides: the file every process reads; "" none */
     char run[1024];
     char endpoint[64];
     int64_t wall_started_ms;
@@ -321,7 +324,9 @@ s_write_run_json (s_pilot_t *self, const char *outcome, macx_error_t *err)
     fprintf (f, "{\"name\":");
     macx_json_str (f, self->scn.name);
     fprintf (f, ",\"scenario\":");
-    macx_json_str (f, self->o.scenario);
+    macx_json_str (f, self->source);
+    fprintf (f, ",\"overrides\":");
+    macx_override_json (&self->o.ov, f);
     char end[11];
     fprintf (f, ",\"seed\":%" PRIu64 ",\"subjects\":%d,\"start_date\":\"%s\",\"end_date\":\"%s\","
              "\"wall_pace_ms\":%g,\"wall_started_ms\":%" PRId64 ",\"wall_finished_ms\":%" PRId64
@@ -398,8 +403,8 @@ s_prepare (s_pilot_t *self, macx_error_t *err)
     if (access (path, F_OK) == 0 || (access (copy, F_OK) == 0 && access (broker_key, F_OK) == 0)) {
         char cmd[2200];
         snprintf (cmd, sizeof cmd, "rm -rf '%s/keys' '%s/agents' '%s/broker' '%s/run.json' "
-                  "'%s/report.json' '%s/report.html' '%s/phases.csv'", self->run, self->run,
-                  self->run, self->run, self->run, self->run, self->run);
+                  "'%s/report.json' '%s/report.html' '%s/phases.csv' '%s/attribution.json'", self->run,
+                  self->run, self->run, self->run, self->run, self->run, self->run, self->run);
         if (strchr (self->run, '\'') || system (cmd) != 0)
             return macx_error_set (err, MACX_EIO, "%s: cannot clear the previous run", self->run);
     }
@@ -715,8 +720,24 @@ macx_pilot_run (const macx_pilot_opts_t *opts, macx_error_t *err)
     if (!self)
         return macx_error_set (err, MACX_ENOMEM, "out of memory");
     self->o = *opts;
-    int rc = macx_scenario_load (opts->scenario, &self->scn, err);
+    int rc;
+    if (opts->ov.nsets || opts->ov.policy) {
+        /* every process reads the scenario with its overrides from one file */
+        snprintf (self->derived, sizeof self->derived, "/tmp/macx-scenario-XXXXXX.yaml");
+        int fd = mkstemps (self->derived, 5);
+        if (fd < 0)
+            rc = macx_error_set (err, MACX_EIO, "/tmp: cannot create a scenario file: %s",
+                                 strerror (errno));
+        else {
+            close (fd);
+            rc = macx_override_write (opts->scenario, &opts->ov, self->derived, &self->scn,
+                                      self->source, err);
+        }
+    } else if ((rc = macx_scenario_load (opts->scenario, &self->scn, err)) == MACX_OK)
+        snprintf (self->source, sizeof self->source, "%s", self->scn.path);
     if (rc) {
+        if (self->derived[0])
+            unlink (self->derived);   /* if mkstemps failed, nothing there by that name */
         free (self);
         return rc;
     }
@@ -775,6 +796,8 @@ macx_pilot_run (const macx_pilot_opts_t *opts, macx_error_t *err)
         rc = macx_report_build (self->run, &report, err);
         if (rc == MACX_OK)
             rc = macx_report_write (report, self->run, err);
+        if (rc == MACX_OK)
+            rc = macx_attribution_write (self->run, err);
         if (rc == MACX_OK) {
             /* the summary's wall time is the report's: no second figure here */
             macx_report_print_summary (report, stdout);
@@ -784,6 +807,8 @@ macx_pilot_run (const macx_pilot_opts_t *opts, macx_error_t *err)
     }
     sigaction (SIGINT, &old_int, NULL);
     sigaction (SIGTERM, &old_term, NULL);
+    if (self->derived[0])
+        unlink (self->derived);
     free (self->final);
     free (self->phase_of);
     free (self);

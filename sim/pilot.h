@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "override.h"
 
 typedef struct {
     char scenario[1024];
@@ -17,6 +18,7 @@ typedef struct {
     int subjects;                /* 0: the scenario's */
     double pace_ms;              /* wall ms per simulated day at most; 0: as fast as possible */
     bool quiet;                  /* no progress on stderr */
+    macx_override_t ov;          /* --set and --policy (sim/override.h); none: the file as is */
 } macx_pilot_opts_t;
 
 /* Runs the pilot; returns 0 when it completed and the report was written,

@@ -21,6 +21,7 @@
 #include "json.h"
 #include "jsonl.h"
 #include "names.h"
+#include "stats.h"
 
 #define S_MAX_RUN_JSON (4u << 20)
 
@@ -48,15 +49,11 @@ s_dbl_cmp (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Nearest-rank quantile of sorted values. */
+/* Nearest-rank quantile of sorted values (sim/stats.c: the sweeps' too). */
 static double
 s_rank (const double *v, size_t n, double q)
 {
-    if (n == 0)
-        return 0;
-    double k = ceil (q * (double) n);
-    size_t i = k < 1 ? 0 : (size_t) k - 1;
-    return v[i < n ? i : n - 1];
+    return macx_stats_rank (v, n, q);
 }
 
 /* Sorts v in place and summarises it. */
