@@ -1663,6 +1663,17 @@ s_job_free_chain (macx_core_t *self, macx_job_t *job)
     }
 }
 
+/* True when the wall clock calls for a checkpoint: something written since
+ * the last one, 5 s ago. Never on a simulated clock: there a checkpoint
+ * comes by count (checkpoint_every) and at stop, so a pilot's audit log is
+ * the same on any machine at any load. */
+static bool
+s_checkpoint_due (const macx_core_t *self, int64_t now)
+{
+    return !self->sim && macx_audit_since_checkpoint (self->audit) > 0
+           && now - self->last_checkpoint_ms > 5000;
+}
+
 /* True when a batch has nothing to write: only session jobs (hello, credit,
  * statistics, time requests) and no purge or checkpoint due. A pilot's
  * rounds are mostly such batches; they need no transaction. */
@@ -1670,7 +1681,7 @@ static bool
 s_batch_reads_only (macx_core_t *self, macx_job_t **jobs, size_t n, bool final, int64_t now)
 {
     if (final || now - self->last_purge_ms >= self->b->cfg.purge_interval_ms
-        || (macx_audit_since_checkpoint (self->audit) > 0 && now - self->last_checkpoint_ms > 5000))
+        || s_checkpoint_due (self, now))
         return false;
     for (size_t i = 0; i < n; i++)
         if (jobs[i]->kind == JOB_RECORD || jobs[i]->kind == JOB_RECEIPT
@@ -1747,8 +1758,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
     }
     if (!failed && (final || macx_audit_since_checkpoint (self->audit)
                                  >= (uint64_t) self->b->cfg.checkpoint_every
-                    || (macx_audit_since_checkpoint (self->audit) > 0
-                        && now - self->last_checkpoint_ms > 5000))) {
+                    || s_checkpoint_due (self, now))) {
         macx_error_t err = { 0 };
         failed = macx_audit_checkpoint (self->audit, txn, self->b->identity, &err) != 0;
         if (failed)
@@ -2100,8 +2110,7 @@ macx_core_run (macx_core_t *self)
         if (!done && rc == 0) {
             /* idle: periodic checkpoint and purge via an empty batch */
             int64_t now = macx_clock_wall_ms ();
-            if ((macx_audit_since_checkpoint (self->audit) > 0
-                 && now - self->last_checkpoint_ms > 5000)
+            if (s_checkpoint_due (self, now)
                 || now - self->last_purge_ms >= self->b->cfg.purge_interval_ms)
                 s_batch (self, batch, 0, false);
             else {
