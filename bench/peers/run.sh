@@ -159,14 +159,19 @@ port_of () {
 
 bench () {   # SYSTEM FLAGS ARGS...: one peer_bench line, or exit
     local sys=$1 flags=$2; shift 2
-    local out
-    # shellcheck disable=SC2086
-    if ! out=$(timeout --foreground 300 "$BENCH" --system "$sys" --port "$(port_of "$sys")" \
-               --keys "$SCRATCH/macx/agents" --window "$WINDOW" $flags "$@" </dev/null); then
-        echo "bench-peers: peer_bench --system $sys $flags $* failed: $out" >&2
-        exit 70
-    fi
-    printf '%s\n' "$out"
+    local out try
+    # A run that fails is run once more (said on stderr): libnats has been
+    # seen to abort ("double free or corruption") in one run of many.
+    for try in 1 2; do
+        # shellcheck disable=SC2086
+        if out=$(timeout --foreground 300 "$BENCH" --system "$sys" --port "$(port_of "$sys")" \
+                 --keys "$SCRATCH/macx/agents" --window "$WINDOW" $flags "$@" </dev/null); then
+            printf '%s\n' "$out"
+            return 0
+        fi
+        echo "bench-peers: peer_bench --system $sys $flags $* failed (try $try of 2): $out" >&2
+    done
+    exit 70
 }
 
 field () { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
