@@ -223,6 +223,24 @@ for run in sys.argv[1:]:
     for t in re.findall(r"<table>(.*?)</table>", page, re.S):
         if t.count("<tr") < 2:
             bad.append("%s: a table with no rows: %s" % (run, t[:120]))
+    # the delivery figure: per kind, its issued split as report.json has it,
+    # and its waiting p50/p90 drawn or said to be none
+    delivery = page.split('id="delivery"', 1)[1].split("</section>", 1)[0] if 'id="delivery"' in page else ""
+    if not delivery:
+        bad.append("%s: no delivery figure" % run)
+    for d in rep["delivery"]["by_kind"]:
+        for n, what in ((d["delivered"], "taken up and delivered"), (d["declined"], "declined or not taken up")):
+            tip = ": %d of %d %s" % (n, d["issued"], what)
+            if n and tip not in html.unescape(delivery):
+                bad.append("%s: delivery of %s: no tooltip %r" % (run, d["kind"], tip))
+        if d["waiting_p90_days"] > 0:
+            want = "p50 %s, p90 %.1f days" % ("0" if d["waiting_p50_days"] == 0 else "%.1f" % d["waiting_p50_days"],
+                                             d["waiting_p90_days"])
+            if want not in delivery:
+                bad.append("%s: waiting of %s: no %r" % (run, d["kind"], want))
+    if rep["delivery"]["by_kind"] and not any(d["waiting_p90_days"] > 0 for d in rep["delivery"]["by_kind"]) \
+            and "<b>Days from the plan to a place, by kind (waiting list):</b>" not in delivery:
+        bad.append("%s: no kind waited, and the waiting chart does not say so in one line" % run)
     if rep["refusals"]["total"] == 0:
         for want in ("<b>Records the broker refused, by agreement:</b> none", "<h3>Refusals by reason: none</h3>"):
             if want not in page:
