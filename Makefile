@@ -23,7 +23,7 @@ MAKEFLAGS   += --no-print-directory
 
 PREFIX ?= /usr/local
 
-.PHONY: all deps build test pilot install asan fuzz bench bench-peers clean
+.PHONY: all deps build test pilot install asan fuzz bench bench-peers level-share clean
 
 all: build
 
@@ -105,6 +105,14 @@ fuzz:
 # Full benchmarks (not tests): they print figures; bench_pilot takes minutes.
 bench: build
 	@for b in $(BUILD)/bench/bench_*; do echo "== $$b"; $$b; done
+
+# The Level 2/3 share as an outcome: the baseline at seeds 1..20, the mean
+# with its spread and the intervention share; fails outside 10-20 %
+# (about a minute and a half; tests/integration/pilot_level_share.sh is the
+# fast part). SEEDS and OUT pass through.
+SEEDS ?= 20
+level-share: build
+	tests/tools/level_share.sh $(BUILD)/cli/macx scenarios/baseline $(SEEDS) $(or $(OUT),out/level-share)
 
 # macx beside NATS JetStream, Mosquitto and RabbitMQ in one run (issue 10):
 # installs the servers and their C clients from Debian here only (never for

@@ -73,6 +73,10 @@ typedef struct {
     int noffers;
     char sources[12][32];       /* holding sources the integrated profile holds */
     int nsources;
+    char concern_sources[12][32];   /* ... of them, those with a concerning finding that counts
+                                       (an exact match, or a near match its holder confirmed) */
+    int nconcern_sources;
+    int police_concerns;        /* concerning findings in CTP's own police holdings */
     char unreached_why[MACX_SCN_MAX_MEMBERS][64];   /* agreement a member's share was refused under */
     int64_t sitting;            /* the panel sitting it is booked on (timetable), or 0 */
     int level;

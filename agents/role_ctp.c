@@ -29,20 +29,46 @@ s_our_mac (const macx_agency_proc_t *self, const char *region)
     return nat && strcmp (nat->chair, self->me->id) == 0 ? nat : NULL;
 }
 
-/* Level from the behavioural baseline: risk at closure, indicators,
- * concerning findings, and noise, all deterministic per subject. */
+/* Adds source to a list of distinct sources (at most 12; NULL or "" not). */
+static void
+s_add_source (char list[12][32], int *n, const char *src)
+{
+    if (!src || !*src)
+        return;
+    for (int k = 0; k < *n; k++)
+        if (strcmp (list[k], src) == 0)
+            return;
+    if (*n < 12)
+        macx_agency_copy (list[(*n)++], sizeof list[0], src);
+}
+
+/* The Level from the evidence the profile integrated (docs/pilot.md, "Levels
+ * from evidence"): each independent strand of concern counts once: a
+ * source with a concerning finding on the subject's own record (partners'
+ * answers, exact or confirmed, and CTP's own police holdings), a closure
+ * category the scenario lists, and a case with many risk indicators.
+ * Level 3 needs police intelligence among its strands: it goes back to
+ * investigation. No noise and no score tuned per run: the share at each
+ * Level is what the evidence gives. s->score holds the strands. */
 static void
 s_assess (macx_agency_proc_t *self, macx_agency_subject_t *s)
 {
-    double base = strcmp (s->category, "CAT-A") == 0 ? 0.42 : strcmp (s->category, "CAT-B") == 0 ? 0.32 : 0.22;
-    char stream[64];
-    snprintf (stream, sizeof stream, "behaviour/%s", s->id);
-    double u1 = macx_agency_draw (self, stream, 0), u2 = macx_agency_draw (self, stream, 1);
-    double noise = self->scn.behaviour.noise_sigma * sqrt (-2.0 * log (u1)) * cos (2.0 * M_PI * u2);
-    s->score = base + self->scn.behaviour.indicator_weight * s->nind
-               + self->scn.behaviour.holding_weight * s->concerns + noise;
-    s->level = s->score >= self->scn.behaviour.level3_threshold ? 3
-               : s->score >= self->scn.behaviour.level2_threshold ? 2 : 1;
+    macx_holding_t h[16];
+    size_t nh = 0;
+    macx_synth_lookup (self->db, s->name, s->dob, s->region, h, 16, &nh);
+    s->police_concerns = 0;
+    for (size_t i = 0; i < nh; i++)
+        if (h[i].concern && strcmp (h[i].match, "exact") == 0) {
+            s->police_concerns++;
+            s_add_source (s->concern_sources, &s->nconcern_sources, h[i].source);
+        }
+    const macx_scn_evidence_t *ev = &self->scn.evidence;
+    int strands = s->nconcern_sources;
+    for (int i = 0; i < ev->ncategory_strand; i++)
+        strands += strcmp (s->category, ev->category_strand[i]) == 0;
+    strands += ev->indicators_strand > 0 && s->nind >= ev->indicators_strand;
+    s->score = strands;
+    s->level = strands >= ev->level3_strands && s->police_concerns > 0 ? 3 : strands >= ev->level2_strands ? 2 : 1;
 }
 
 static bool
@@ -253,8 +279,15 @@ s_work_done (macx_agency_proc_t *self, int subject, int phase, int64_t sim)
     else if (phase == MACX__PHASE__ENRICHMENT) {
         s_assess (self, s);
         macx_agency_outcome_begin (self, s, "level", sim);
-        fprintf (self->outcomes, ",\"level\":%d,\"score\":%.4f,\"answers\":%d,\"concerns\":%d",
-                 s->level, s->score, s_count (s->answered), s->concerns);
+        fprintf (self->outcomes, ",\"level\":%d,\"score\":%.4f,\"answers\":%d,\"concerns\":%d,"
+                 "\"police_concerns\":%d,\"indicators\":%d,\"category\":\"%s\",\"concern_sources\":[",
+                 s->level, s->score, s_count (s->answered), s->concerns, s->police_concerns, s->nind,
+                 s->category);
+        for (int i = 0; i < s->nconcern_sources; i++) {
+            fputs (i ? "," : "", self->outcomes);
+            macx_json_str (self->outcomes, s->concern_sources[i]);
+        }
+        fputc (']', self->outcomes);
         macx_agency_outcome_end (self);
         s->profiled = true;
         macx_agency_send (self, subject, self->mi5->id, "profile", MACX__PHASE__PROFILING, purpose, sim);
@@ -348,15 +381,16 @@ s_record (macx_agency_proc_t *self, const Macx__Header *h, const Macx__Payload *
         for (size_t i = 0; i < e->n_holdings; i++) {
             s->nholdings++;
             const char *src = e->holdings[i]->source;
-            bool seen = false;
-            for (int k = 0; src && k < s->nsources; k++)
-                seen |= strcmp (s->sources[k], src) == 0;
-            if (src && *src && !seen && s->nsources < 12)
-                macx_agency_copy (s->sources[s->nsources++], sizeof s->sources[0], src);
-            /* a concern is anything but a plain administrative record */
-            if (e->holdings[i]->match && strcmp (e->holdings[i]->match, "exact") == 0
-                && e->holdings[i]->detail && strncmp (e->holdings[i]->detail, "concern:", 8) == 0)
+            s_add_source (s->sources, &s->nsources, src);
+            /* a concern is anything but a plain administrative record, and
+             * counts when the record is the subject's: an exact match, or a
+             * near match its holder resolved and confirmed */
+            const char *match = e->holdings[i]->match ? e->holdings[i]->match : "";
+            if ((strcmp (match, "exact") == 0 || strcmp (match, "confirmed") == 0) && e->holdings[i]->detail
+                && strncmp (e->holdings[i]->detail, "concern:", 8) == 0) {
                 s->concerns++;
+                s_add_source (s->concern_sources, &s->nconcern_sources, src);
+            }
         }
         for (size_t i = 0; i < e->n_interventions && s->nproposals < MACX_AGENCY_MAX_PROPOSALS; i++) {
             macx_agency_copy (s->proposals[s->nproposals], sizeof s->proposals[0], e->interventions[i]->kind);

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -438,6 +439,31 @@ s_on_outcome (const macx_jv_t *o, int line, void *arg)
             if (!c)
                 return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
             c->waited[phase] |= MACX_REPORT_WAIT_WORKER;
+        }
+        return 0;
+    }
+    if (strcmp (event, "matching") == 0) {
+        macx_report_agency_t *a = s_agency (r, macx_jv_str (o, "agency", b->agent_dir));
+        if (!a)
+            return 0;
+        const struct { const char *k; size_t off; } f[] = {
+            { "exact", offsetof (macx_report_matching_t, exact) },
+            { "near", offsetof (macx_report_matching_t, near) },
+            { "confirmed", offsetof (macx_report_matching_t, confirmed) },
+            { "rejected", offsetof (macx_report_matching_t, rejected) },
+            { "unresolved", offsetof (macx_report_matching_t, unresolved) },
+            { "false_confirmed", offsetof (macx_report_matching_t, false_confirmed) },
+            { "own_lost", offsetof (macx_report_matching_t, own_lost) },
+            { "minimised", offsetof (macx_report_matching_t, minimised) },
+        };
+        macx_report_matching_t *m[2] = { &a->matching, &r->matching };
+        for (int j = 0; j < 2; j++) {
+            m[j]->lookups++;
+            m[j]->year_only += strcmp (macx_jv_str (o, "dob", ""), "year") == 0;
+            for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+                double v = macx_jv_num (o, f[i].k, 0);
+                *(uint64_t *) ((char *) m[j] + f[i].off) += v > 0 ? (uint64_t) v : 0;
+            }
         }
         return 0;
     }
@@ -959,6 +985,17 @@ macx_report_destroy (macx_report_t **self_p)
 
 static const char *const s_outcome_names[] = { "disposed", "stalled", "open" };
 
+/* One macx_report_matching_t as a JSON object. */
+static void
+s_json_matching (FILE *out, const macx_report_matching_t *m)
+{
+    fprintf (out, "{\"lookups\": %" PRIu64 ", \"year_of_birth_only\": %" PRIu64 ", \"exact\": %" PRIu64
+             ", \"near\": %" PRIu64 ", \"confirmed\": %" PRIu64 ", \"rejected\": %" PRIu64
+             ", \"unresolved\": %" PRIu64 ", \"false_confirmed\": %" PRIu64 ", \"own_lost\": %" PRIu64
+             ", \"minimised\": %" PRIu64 "}", m->lookups, m->year_only, m->exact, m->near, m->confirmed,
+             m->rejected, m->unresolved, m->false_confirmed, m->own_lost, m->minimised);
+}
+
 static void
 s_json_stats (FILE *out, const macx_report_stats_t *s)
 {
@@ -1120,6 +1157,21 @@ macx_report_json (const macx_report_t *r, FILE *out)
         fputc ('}', out);
     }
     fputs (r->ndelivery ? "\n    ]},\n" : "]},\n", out);
+    fputs ("  \"matching\": {\"total\": ", out);
+    s_json_matching (out, &r->matching);
+    fputs (",\n    \"by_agency\": [", out);
+    int nm = 0;
+    for (size_t i = 0; i < r->nagencies; i++) {
+        const macx_report_agency_t *a = &r->agencies[i];
+        if (!a->matching.lookups)
+            continue;
+        fprintf (out, "%s\n      {\"agency\": ", nm++ ? "," : "");
+        macx_json_str (out, a->id);
+        fputs (", \"figures\": ", out);
+        s_json_matching (out, &a->matching);
+        fputc ('}', out);
+    }
+    fputs (nm ? "\n    ]},\n" : "]},\n", out);
     fputs ("  \"panel_unavailable\": [", out);
     for (size_t k = 0; k < r->nunavailable; k++) {
         const macx_report_unavailable_t *u = &r->unavailable[k];
