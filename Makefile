@@ -72,8 +72,8 @@ pilot: build
 	  $(BUILD)/cli/macx pilot run scenarios/baseline/pilot.yaml --out out/baseline; \
 	else \
 	  $(BUILD)/cli/macx --version && rm -rf demo/keys && \
-	  $(BUILD)/cli/macx keys init demo/keys --agency broker --agency mi5 --agency ctp \
-	    --agency la-london --agency ogd-dwp && $(BUILD)/cli/macx keys list demo/keys; \
+	  $(BUILD)/cli/macx keys init demo/keys --agency broker:broker --agency mi5:mi5 --agency ctp:ctp \
+	    --agency la-london:local_authority --agency ogd-dwp:ogd && $(BUILD)/cli/macx keys list demo/keys; \
 	fi
 
 # macx into PREFIX/bin and its man pages into PREFIX/share/man/man1
