@@ -646,6 +646,16 @@ s_agencies (FILE *out, const macx_report_t *r, s_bar_t *rows, size_t max)
     s_hbars (out, &ch, rows, n);
 }
 
+/* A cleared row labelled with a disposal kind in words (also into word). */
+static s_bar_t *
+s_kind_row (s_bar_t *b, const char *kind, char *word, size_t size)
+{
+    memset (b, 0, sizeof *b);
+    macx_report_words (word, size, kind, true);
+    snprintf (b->label, sizeof b->label, "%s", word);
+    return b;
+}
+
 /* Chart 6: per disposal kind, what became of the interventions issued, and
  * how long they waited for a place. */
 static void
@@ -660,10 +670,7 @@ s_delivery (FILE *out, const macx_report_t *r, s_bar_t *rows, size_t max)
     size_t n = 0;
     for (size_t i = 0; i < r->ndelivery && n < max; i++) {
         const macx_report_delivery_t *d = &r->delivery[i];
-        s_bar_t *b = &rows[n++];
-        memset (b, 0, sizeof *b);
-        macx_report_words (word, sizeof word, d->kind, true);
-        snprintf (b->label, sizeof b->label, "%s", word);
+        s_bar_t *b = s_kind_row (&rows[n++], d->kind, word, sizeof word);
         uint64_t over = d->delivered + d->declined, left = d->issued > over ? d->issued - over : 0;
         const uint64_t v[3] = { d->delivered, d->declined, left };
         static const char *const what[] = { "taken up and delivered", "declined or not taken up",
@@ -682,10 +689,7 @@ s_delivery (FILE *out, const macx_report_t *r, s_bar_t *rows, size_t max)
     n = 0;
     for (size_t i = 0; i < r->ndelivery && n < max; i++) {
         const macx_report_delivery_t *d = &r->delivery[i];
-        s_bar_t *b = &rows[n++];
-        memset (b, 0, sizeof *b);
-        macx_report_words (word, sizeof word, d->kind, true);
-        snprintf (b->label, sizeof b->label, "%s", word);
+        s_bar_t *b = s_kind_row (&rows[n++], d->kind, word, sizeof word);
         b->v[0] = d->waiting_days.p50;
         b->v[1] = d->waiting_days.p90 > d->waiting_days.p50 ? d->waiting_days.p90 - d->waiting_days.p50 : 0;
         snprintf (b->tip[0], sizeof b->tip[0], "%s: half of %" PRIu64 " waited at most %s days for a place", word,
