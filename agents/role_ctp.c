@@ -13,6 +13,7 @@
 
 #include "json.h"
 #include "names.h"
+#include "watch.h"
 
 static int s_count (uint32_t mask) { return __builtin_popcount (mask); }
 
@@ -352,6 +353,15 @@ s_record (macx_agency_proc_t *self, const Macx__Header *h, const Macx__Payload *
     macx_agency_subject_t *s = &self->subjects[subject];
     const char *type = h->record_type;
     int mi = macx_agency_member (s, h->sender);
+    if (strcmp (type, "alert") == 0) {   /* to the triage point: never left unread */
+        char stream[64];
+        snprintf (stream, sizeof stream, "watch/assess/%s", s->id);
+        double days = macx_dist_sample (&self->scn.watch.triage, macx_agency_draw (self, stream, 2 * (uint64_t) s->triaged),
+                                        macx_agency_draw (self, stream, 2 * (uint64_t) s->triaged + 1));
+        macx_agency_timer (self, sim + (int64_t) (days * MACX_DAY_MS), MACX_T_TRIAGE, subject,
+                           strcmp (macx_agency_field (p, "source"), "tripwire") == 0 ? 1 : 2, NULL);
+        return;
+    }
     if (strcmp (type, "case_file") == 0 && p->case_file) {
         const Macx__CaseFile *c = p->case_file;
         macx_agency_copy (s->name, sizeof s->name, c->subject_name);
@@ -443,10 +453,41 @@ s_given_up (macx_agency_proc_t *self, const macx_agency_send_t *c, const macx_ag
     }
 }
 
+/* The triage point's decision on one watch item (source 1: a tripwire, 2:
+ * unsolicited intelligence), the joint MI5/CTP assessment under the IHM:
+ * it recognises a real re-engagement with the scenario's chance `detect`
+ * and reopens, and reopens on a benign item with `false_reopen`. Whether
+ * the subject has re-engaged by now is the synthetic world's truth: it
+ * only draws the decision, and the report's latency runs from it. */
+static void
+s_triage (macx_agency_proc_t *self, int subject, int source, int64_t sim)
+{
+    macx_agency_subject_t *s = &self->subjects[subject];
+    macx_subject_t truth;
+    macx_synth_subject (&self->scn, subject, &truth);
+    int64_t at = 0;
+    bool reengaged = macx_watch_reengages (&self->scn, &truth, &at) && at <= sim;
+    char stream[64];
+    snprintf (stream, sizeof stream, "watch/triage/%s", s->id);
+    double u = macx_agency_draw (self, stream, (uint64_t) s->triaged++);
+    bool reopen = u < (reengaged ? self->scn.watch.detect : self->scn.watch.false_reopen);
+    const char *decision = reopen ? "reopen" : "no_further_action";
+    macx_agency_outcome_begin (self, s, "triage", sim);
+    fprintf (self->outcomes, ",\"source\":\"%s\",\"decision\":\"%s\",\"reengaged\":%s,\"reengage_sim_ms\":%" PRId64,
+             source == 1 ? "tripwire" : "unsolicited", decision, reengaged ? "true" : "false", reengaged ? at : 0);
+    macx_agency_outcome_end (self);
+    const char *const fields[][2] = { { "decision", decision } };
+    macx_agency_send_fields (self, subject, NULL, self->mi5->id, "triage_decision", fields, 1, sim);
+}
+
 static void
 s_timer (macx_agency_proc_t *self, const macx_agency_timer_t *t)
 {
     macx_agency_subject_t *s = &self->subjects[t->subject];
+    if (t->kind == MACX_T_TRIAGE) {   /* every item is triaged, whatever became of the case */
+        s_triage (self, t->subject, t->phase, t->sim);
+        return;
+    }
     if (s->stalled)
         return;
     if (t->kind == MACX_T_SIT) {   /* the sitting: decide with what was offered by now */

@@ -24,7 +24,7 @@
 
 typedef struct {
     char id[MACX_AGENCY_ID_MAX + 1];
-    char kind[16];                       /* mi5, ctp, local_authority, ogd */
+    char kind[16];                       /* mi5, ctp, local_authority, ogd, provider */
     char sector[24];                     /* what an OGD runs: benefits, probation, health; "" else */
     char region[MACX_SCN_NAME];          /* "national" for MI5, OGDs and a national CTP unit */
     macx_dist_t service[6];              /* by Macx__Phase (1..5), simulated days */
@@ -35,6 +35,10 @@ typedef struct {
         double probability;              /* chance it works one to a verdict; 0: never (dropped) */
         double error;                    /* chance that verdict is wrong (either way) */
     } resolve;
+    /* a provider: a data provider that runs tripwires for the closed-subject watch */
+    char feed[24];                       /* vehicle_hire, flight_booking, precursor_purchase */
+    double rate;                         /* ordinary events per customer per year */
+    double customers;                    /* share of people (subjects and others) who are customers */
 } macx_scn_agency_t;
 
 typedef struct {
@@ -120,6 +124,20 @@ typedef struct {
     macx_scn_override_t overrides[MACX_SCN_MAX_OVERRIDES];
     int noverrides;
     macx_scn_evidence_t evidence;        /* how the profile's evidence gives the Level */
+    /* the closed-subject watch (section 6): who the closure gateway puts on
+     * it, how the synthetic world re-engages, and the joint triage */
+    struct {
+        bool on;                         /* the scenario has a 'watch' */
+        char categories[4][8];           /* closure categories watched */
+        int ncategories;
+        int window_days;                 /* providers' feeds run this long from the start */
+        double reengage;                 /* chance a watched subject re-engages (scaled by risk) */
+        double unsolicited;              /* chance of unsolicited intelligence on a closed subject */
+        macx_dist_t triage;              /* days the joint MI5/CTP assessment of one item takes */
+        double detect;                   /* chance triage recognises a real re-engagement */
+        double false_reopen;             /* chance it reopens on a benign event */
+        char purpose[64];                /* purpose on every watch record */
+    } watch;
     macx_scn_disposal_t disposals[MACX_SCN_MAX_DISPOSALS];
     int ndisposals;
     /* the panel: sittings per MAC on a timetable (every_days 0: it sits

@@ -38,7 +38,7 @@ s_init (const macx_cmd_t *self, int argc, char **argv)
         const char *kind = strchr (agencies[i], ':');
         if (!kind || !kind[1])
             return macx_cli_usage (self, "--agency %.64s has no kind: write %.*s:KIND (mi5, ctp, local_authority, "
-                                   "ogd, broker)", agencies[i], (int) (kind ? kind - agencies[i] : 64), agencies[i]);
+                                   "ogd, provider, broker)", agencies[i], (int) (kind ? kind - agencies[i] : 64), agencies[i]);
     }
     const char *dir = argv[optind];
     macx_harden_process ();   /* no core dump may hold a key being generated */
@@ -197,7 +197,7 @@ static const macx_cmd_t s_verbs[] = {
           "Creates key pairs for each agency in DIR (created 0700 if missing): an\n"
           "Ed25519 signing key, an X25519 key for payload key wrapping and a CURVE key\n"
           "for ZeroMQ transport, in ID.pub (shareable) and ID.secret (mode 0600).\n"
-          "KIND (mi5, ctp, local_authority, ogd, broker) is required and recorded\n"
+          "KIND (mi5, ctp, local_authority, ogd, provider, broker) is required and recorded\n"
           "in ID.pub: an agency's kind is declared, never read from its id.\n",
       .examples = "macx keys init demo/keys --agency broker:broker --agency mi5:mi5 --agency ctp:ctp\n"
                   "macx keys init demo/keys --agency ogd-dwp:ogd --agency council-x:local_authority\n",

@@ -134,7 +134,7 @@ macx_keys_check_id (const char *id, macx_error_t *err)
     return MACX_OK;
 }
 
-static const char *const s_kind_names[] = { "mi5", "ctp", "local_authority", "ogd", "broker", NULL };
+static const char *const s_kind_names[] = { "mi5", "ctp", "local_authority", "ogd", "provider", "broker", NULL };
 
 static bool
 s_kind_valid (const char *kind)
@@ -164,11 +164,11 @@ macx_keys_generate (const char *dir, const char *id, const char *kind, macx_erro
         return rc;
     if (!kind || !*kind)
         return macx_error_set (err, MACX_EINVAL, "agency '%s' has no kind: give it as %s:KIND (mi5, ctp, "
-                               "local_authority, ogd, broker); a kind is declared, never read from the id",
+                               "local_authority, ogd, provider, broker); a kind is declared, never read from the id",
                                id, id);
     if (!s_kind_valid (kind))
         return macx_error_set (err, MACX_EINVAL,
-                               "unknown kind '%.40s' (mi5, ctp, local_authority, ogd, broker)", kind);
+                               "unknown kind '%.40s' (mi5, ctp, local_authority, ogd, provider, broker)", kind);
     if (sodium_init () < 0)
         return macx_error_set (err, MACX_ECRYPTO, "libsodium failed to initialise");
     if ((rc = macx_file_mkdirs (dir, err)))

@@ -25,7 +25,7 @@
 
 typedef struct {
     char    id[MACX_AGENCY_ID_MAX + 1];
-    char    kind[16];                    /* mi5, ctp, local_authority, ogd, broker */
+    char    kind[16];                    /* mi5, ctp, local_authority, ogd, provider, broker */
     uint8_t sign_pk[MACX_KEY_BYTES];     /* Ed25519 */
     uint8_t box_pk[MACX_KEY_BYTES];      /* X25519, payload key wrapping */
     uint8_t curve_pk[MACX_KEY_BYTES];    /* CURVE transport */
@@ -41,7 +41,7 @@ typedef struct macx_identity_t macx_identity_t;
 int macx_keys_check_id (const char *id, macx_error_t *err);
 
 /* Creates DIR (0700 if new) and the key pair files for agency id of kind
- * (mi5, ctp, local_authority, ogd, broker), which ID.pub records: a kind is
+ * (mi5, ctp, local_authority, ogd, provider, broker), which ID.pub records: a kind is
  * always declared, never read from the id. EINVAL for a bad id or a NULL or
  * unknown kind; EDUP if the agency exists. */
 int macx_keys_generate (const char *dir, const char *id, const char *kind, macx_error_t *err);

@@ -722,6 +722,67 @@ s_delivery (FILE *out, const macx_report_t *r, s_bar_t *rows, size_t max)
     s_hbars (out, &wch, rows, n);
 }
 
+/* Chart 7: the closed-subject watch, from the providers' events to the
+ * subjects reopened, and the days from re-engagement to a decision. */
+static void
+s_watch (FILE *out, const macx_report_t *r, s_bar_t *rows)
+{
+    static const char *const segs[] = { "part of a re-engagement", "benign (a false alert)" };
+    static const char *const colors[] = { "#e15759", "#bab0ac" };
+    const uint64_t tw = r->watch.tripwires, ua = r->watch.alerts_unsolicited;
+    const struct {
+        const char *label;
+        double v[2];
+        const char *tip;
+    } t[] = {
+        { "tripwires matched", { (double) (tw - r->watch.false_alerts), (double) r->watch.false_alerts },
+          "events whose customer's pseudonym was on the provider's watch-list" },
+        { "unsolicited intelligence", { (double) ua, 0 }, "items of unsolicited intelligence on closed subjects" },
+        { "alerts triaged", { (double) r->watch.triaged, 0 }, "alerts the joint MI5/CTP triage decided on" },
+        { "decisions to reopen", { (double) r->watch.reopen_decisions, 0 }, "triage decisions to reopen" },
+        { "subjects reopened", { (double) r->watch.reopened, 0 }, "subjects MI5 reopened" },
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        s_bar_t *b = &rows[n++];
+        memset (b, 0, sizeof *b);
+        snprintf (b->label, sizeof b->label, "%s", t[i].label);
+        b->v[0] = t[i].v[0];
+        b->v[1] = t[i].v[1];
+        if (i > 0)
+            b->solid = s_colors[0];
+        snprintf (b->tip[0], sizeof b->tip[0], "%.0f %s%s", t[i].v[0], t[i].tip,
+                  i == 0 ? ", part of a re-engagement" : "");
+        snprintf (b->tip[1], sizeof b->tip[1], "%.0f %s, benign: false alerts", t[i].v[1], t[i].tip);
+        snprintf (b->text, sizeof b->text, "%.0f", t[i].v[0] + t[i].v[1]);
+    }
+    const s_chart_t ch = { "From the providers' tripwires to the subjects reopened", "items", 2, segs, colors,
+                           true, true, "the scenario has no watch, or nothing reached it" };
+    if (r->watch.alerts || tw)
+        s_hbars (out, &ch, rows, n);
+    else
+        s_none (out, ch.title, ch.none);
+    static const char *const lsegs[] = { "p50", "to p90", "to p99" };
+    static const char *const lcolors[] = { "#4e79a7", "#a0cbe8", "#d4e4f2" };
+    const macx_report_stats_t *l = &r->watch.latency_days;
+    s_bar_t *b = &rows[0];
+    memset (b, 0, sizeof *b);
+    snprintf (b->label, sizeof b->label, "re-engagement to decision");
+    b->v[0] = l->p50;
+    b->v[1] = l->p90 - l->p50;
+    b->v[2] = l->p99 - l->p90;
+    char a[32], c[32], d[32];
+    snprintf (b->tip[0], sizeof b->tip[0], "half of %" PRIu64 " re-engaged subjects had a triage decision within "
+              "%s days", l->n, s_days (a, sizeof a, l->p50));
+    snprintf (b->tip[1], sizeof b->tip[1], "90%% within %s days", s_days (a, sizeof a, l->p90));
+    snprintf (b->tip[2], sizeof b->tip[2], "99%% within %s days", s_days (a, sizeof a, l->p99));
+    snprintf (b->text, sizeof b->text, "p50 %s, p90 %s, p99 %s days", s_days (a, sizeof a, l->p50),
+              s_days (c, sizeof c, l->p90), s_days (d, sizeof d, l->p99));
+    const s_chart_t lch = { "Days from a subject's re-engagement to the first triage decision", "simulated days",
+                            3, lsegs, lcolors, false, false, "no re-engaged subject had a triage decision" };
+    s_hbars (out, &lch, rows, l->n ? 1 : 0);
+}
+
 void
 macx_report_html (const macx_report_t *r, FILE *out)
 {
@@ -900,6 +961,23 @@ macx_report_html (const macx_report_t *r, FILE *out)
                "The top chart splits the interventions of each kind by what became of them; the bottom one "
                "gives how long they waited for a place (median, and 90th percentile as the lighter "
                "extension). Referrals back to investigation and no further action have no delivery stage.");
+    s_figure_close (out, buf);
+
+    /* 7 */
+    s_figure_open (out, "watch", "7. The closed-subject watch");
+    s_watch (out, r, rows);
+    snprintf (buf, sizeof buf, "Watched: %" PRIu64 " subjects. Providers' events: %" PRIu64 ", of which %" PRIu64
+              " matched the watch-list; %" PRIu64 " re-engagement events matched no entry. Alerts: %" PRIu64
+              ", triaged: %" PRIu64 ", unread: %" PRIu64 ".", r->watch.watched, r->watch.events, r->watch.tripwires,
+              r->watch.missed, r->watch.alerts, r->watch.triaged,
+              r->watch.alerts > r->watch.triaged ? r->watch.alerts - r->watch.triaged : 0);
+    s_caption (out, "The closure gateway puts the watched categories of closed subjects on each data provider's "
+               "watch-list, as keyed pseudonyms of that provider's agreement; a provider sends MI5 an event only "
+               "when its customer's pseudonym is on the list (a tripwire). Each tripwire, and each item of "
+               "unsolicited intelligence on a closed subject, is an alert to the triage point (the joint MI5/CTP "
+               "assessment), which may reopen the subject. The first bar splits the tripwires into those that were "
+               "part of a re-engagement and false alerts; the bottom chart gives the days from a subject's "
+               "re-engagement to the first triage decision on it.");
     s_figure_close (out, buf);
 
     /* data tables */

@@ -85,7 +85,7 @@ has init-again err "agency 'mi5' already has keys"
 # a kind is declared, never read from the id: not even for ids that look like one
 for id in acme2 mi5-other ogd-x; do
     run 64 init-nokind-$id "$MACX" keys init "$K" --agency $id
-    has init-nokind-$id err "--agency $id has no kind: write $id:KIND (mi5, ctp, local_authority, ogd, broker)"
+    has init-nokind-$id err "--agency $id has no kind: write $id:KIND (mi5, ctp, local_authority, ogd, provider, broker)"
     [ ! -e "$K/$id.pub" ] || fail "init-nokind: $id.pub was created"
 done
 run 64 init-badkind "$MACX" keys init "$K" --agency acme3:police

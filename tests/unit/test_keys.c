@@ -227,9 +227,9 @@ test_generate (void **state)
 
     assert_int_equal (macx_keys_generate (dir, "acme2", NULL, &err), MACX_EINVAL);
     assert_string_equal (err.msg, "agency 'acme2' has no kind: give it as acme2:KIND (mi5, ctp, "
-                         "local_authority, ogd, broker); a kind is declared, never read from the id");
+                         "local_authority, ogd, provider, broker); a kind is declared, never read from the id");
     assert_int_equal (macx_keys_generate (dir, "acme3", "police", &err), MACX_EINVAL);
-    assert_string_equal (err.msg, "unknown kind 'police' (mi5, ctp, local_authority, ogd, broker)");
+    assert_string_equal (err.msg, "unknown kind 'police' (mi5, ctp, local_authority, ogd, provider, broker)");
     assert_int_equal (macx_keys_generate (dir, "Bad Id", NULL, &err), MACX_EINVAL);
 
     /* A new directory is created 0700. */
