@@ -597,41 +597,47 @@ done:
     s_draft_free (&d);
 }
 
-void
-macx_agency_send (macx_agency_proc_t *self, int subject, const char *to, const char *type, int phase,
-        const char *purpose, int64_t sim)
+/* A new live send about subject (NULL when out of memory). */
+static macx_agency_send_t *
+s_send_make (macx_agency_proc_t *self, int subject, const char *to, const char *type, int phase,
+             const char *purpose, int64_t sim)
 {
     macx_agency_send_t *c = s_send_new (self);
     if (!c)
-        return;
+        return NULL;
     c->subject = subject;
     snprintf (c->to, sizeof c->to, "%s", to);
     snprintf (c->type, sizeof c->type, "%s", type);
     c->phase = phase;
     snprintf (c->purpose, sizeof c->purpose, "%s", purpose);
     c->first_sim = c->sim = sim;
-    s_post (self, c);
+    return c;
+}
+
+void
+macx_agency_send (macx_agency_proc_t *self, int subject, const char *to, const char *type, int phase,
+        const char *purpose, int64_t sim)
+{
+    macx_agency_send_t *c = s_send_make (self, subject, to, type, phase, purpose, sim);
+    if (c)
+        s_post (self, c);
 }
 
 void
 macx_agency_send_fields (macx_agency_proc_t *self, int subject, const char *alias, const char *to,
                          const char *type, const char *const (*fields)[2], int nfields, int64_t sim)
 {
-    macx_agency_send_t *c = s_send_new (self);
+    /* phase identification: a lead, as the IHM has it (docs/pilot.md) */
+    macx_agency_send_t *c = s_send_make (self, subject, to, type, MACX__PHASE__IDENTIFICATION,
+                                         self->scn.watch.purpose, sim);
     if (!c)
         return;
-    c->subject = subject;
-    snprintf (c->to, sizeof c->to, "%s", to);
-    snprintf (c->type, sizeof c->type, "%s", type);
-    c->phase = MACX__PHASE__IDENTIFICATION;   /* a lead, as the IHM has it (docs/pilot.md) */
-    snprintf (c->purpose, sizeof c->purpose, "%s", self->scn.watch.purpose);
     snprintf (c->alias, sizeof c->alias, "%s", alias ? alias : "");
     for (int i = 0; i < nfields && i < 4; i++) {
         snprintf (c->fields[i][0], sizeof c->fields[i][0], "%s", fields[i][0]);
         snprintf (c->fields[i][1], sizeof c->fields[i][1], "%s", fields[i][1]);
         c->nfields++;
     }
-    c->first_sim = c->sim = sim;
     s_post (self, c);
 }
 

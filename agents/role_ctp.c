@@ -69,7 +69,9 @@ s_assess (macx_agency_proc_t *self, macx_agency_subject_t *s)
         strands += strcmp (s->category, ev->category_strand[i]) == 0;
     strands += ev->indicators_strand > 0 && s->nind >= ev->indicators_strand;
     s->score = strands;
-    s->level = strands >= ev->level3_strands && s->police_concerns > 0 ? 3 : strands >= ev->level2_strands ? 2 : 1;
+    s->level = strands >= ev->level3_strands && s->police_concerns > 0 ? 3
+               : strands >= ev->level2_strands                        ? 2
+                                                                      : 1;
 }
 
 static bool
@@ -356,8 +358,9 @@ s_record (macx_agency_proc_t *self, const Macx__Header *h, const Macx__Payload *
     if (strcmp (type, "alert") == 0) {   /* to the triage point: never left unread */
         char stream[64];
         snprintf (stream, sizeof stream, "watch/assess/%s", s->id);
-        double days = macx_dist_sample (&self->scn.watch.triage, macx_agency_draw (self, stream, 2 * (uint64_t) s->triaged),
-                                        macx_agency_draw (self, stream, 2 * (uint64_t) s->triaged + 1));
+        uint64_t k = 2 * (uint64_t) s->triaged;
+        double days = macx_dist_sample (&self->scn.watch.triage, macx_agency_draw (self, stream, k),
+                                        macx_agency_draw (self, stream, k + 1));
         macx_agency_timer (self, sim + (int64_t) (days * MACX_DAY_MS), MACX_T_TRIAGE, subject,
                            strcmp (macx_agency_field (p, "source"), "tripwire") == 0 ? 1 : 2, NULL);
         return;
@@ -473,8 +476,9 @@ s_triage (macx_agency_proc_t *self, int subject, int source, int64_t sim)
     bool reopen = u < (reengaged ? self->scn.watch.detect : self->scn.watch.false_reopen);
     const char *decision = reopen ? "reopen" : "no_further_action";
     macx_agency_outcome_begin (self, s, "triage", sim);
-    fprintf (self->outcomes, ",\"source\":\"%s\",\"decision\":\"%s\",\"reengaged\":%s,\"reengage_sim_ms\":%" PRId64,
-             source == 1 ? "tripwire" : "unsolicited", decision, reengaged ? "true" : "false", reengaged ? at : 0);
+    fprintf (self->outcomes, ",\"source\":\"%s\",\"decision\":\"%s\",\"reengaged\":%s,"
+             "\"reengage_sim_ms\":%" PRId64, source == 1 ? "tripwire" : "unsolicited", decision,
+             reengaged ? "true" : "false", reengaged ? at : 0);
     macx_agency_outcome_end (self);
     const char *const fields[][2] = { { "decision", decision } };
     macx_agency_send_fields (self, subject, NULL, self->mi5->id, "triage_decision", fields, 1, sim);

@@ -146,7 +146,8 @@ s_timer (macx_agency_proc_t *self, const macx_agency_timer_t *t)
 {
     if (t->kind == MACX_T_CLOSE)
         s_close (self, t->subject, t->sim);
-    else if (t->kind == MACX_T_INTEL && self->subjects[t->subject].closed && self->subjects[t->subject].chair[0]) {
+    else if (t->kind == MACX_T_INTEL && self->subjects[t->subject].closed
+             && self->subjects[t->subject].chair[0]) {
         char date[11];
         s_alert (self, t->subject, "unsolicited", "intelligence report",
                  macx_date_format ((int32_t) (t->sim / MACX_DAY_MS), date), t->sim);
@@ -176,8 +177,8 @@ s_record (macx_agency_proc_t *self, const Macx__Header *h, const Macx__Payload *
             macx_agency_work (self, subject, MACX__PHASE__PROFILING, sim);
     }
     else if (strcmp (h->record_type, "tripwire") == 0)
-        s_alert (self, subject, "tripwire", macx_agency_field (p, "event"), macx_agency_field (p, "occurred_on"),
-                 sim);
+        s_alert (self, subject, "tripwire", macx_agency_field (p, "event"),
+                 macx_agency_field (p, "occurred_on"), sim);
     else if (strcmp (h->record_type, "triage_decision") == 0) {
         s_watch_t *w = &((s_watch_t *) self->watch)[subject];
         if (strcmp (macx_agency_field (p, "decision"), "reopen") == 0 && !w->reopened) {
@@ -246,7 +247,8 @@ s_start (macx_agency_proc_t *self, macx_error_t *err)
         /* unsolicited intelligence on a closed subject, some time after closure */
         double first = cohort[i].closure_day + 1.0, last = self->scn.watch.window_days;
         snprintf (stream, sizeof stream, "watch/unsolicited/%s", s->id);
-        if (self->scn.watch.on && last > first && macx_agency_draw (self, stream, 0) < self->scn.watch.unsolicited)
+        if (self->scn.watch.on && last > first
+            && macx_agency_draw (self, stream, 0) < self->scn.watch.unsolicited)
             macx_agency_timer (self, self->start_ms + (int64_t) ((first + macx_agency_draw (self, stream, 1)
                                                                           * (last - first)) * MACX_DAY_MS),
                                MACX_T_INTEL, idx, 0, NULL);

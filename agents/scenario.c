@@ -220,7 +220,8 @@ s_agency (s_ctx_t *c, struct fy_node *n, macx_scn_agency_t *a)
         a->rate = 1;
         a->customers = 0.3;
         if ((s_get (n, "rate") && s_number (c, s_get (n, "rate"), "'rate'", 0, 365, &a->rate))
-            || (s_get (n, "customers") && s_number (c, s_get (n, "customers"), "'customers'", 0, 1, &a->customers)))
+            || (s_get (n, "customers")
+                && s_number (c, s_get (n, "customers"), "'customers'", 0, 1, &a->customers)))
             return -1;
     }
     else if (s_get (n, "feed") || s_get (n, "rate") || s_get (n, "customers"))
@@ -251,8 +252,10 @@ s_agency (s_ctx_t *c, struct fy_node *n, macx_scn_agency_t *a)
         static const char *const rkeys[] = { "probability", "error", NULL };
         if (s_keys (c, rs, "an agency's 'resolve'", rkeys)
             || (s_get (rs, "probability")
-                && s_number (c, s_get (rs, "probability"), "resolve 'probability'", 0, 1, &a->resolve.probability))
-            || (s_get (rs, "error") && s_number (c, s_get (rs, "error"), "resolve 'error'", 0, 1, &a->resolve.error)))
+                && s_number (c, s_get (rs, "probability"), "resolve 'probability'", 0, 1,
+                             &a->resolve.probability))
+            || (s_get (rs, "error")
+                && s_number (c, s_get (rs, "error"), "resolve 'error'", 0, 1, &a->resolve.error)))
             return -1;
         if (strcmp (a->kind, "local_authority") != 0 && strcmp (a->kind, "ogd") != 0)
             return s_fail (c, rs, "agency '%s' of kind %s has 'resolve': only a partner (local_authority, "
