@@ -209,6 +209,9 @@ s_agency (s_ctx_t *c, struct fy_node *n, macx_scn_agency_t *a)
     bool provider = strcmp (a->kind, "provider") == 0;
     static const char *const feeds[] = { "vehicle_hire", "flight_booking", "precursor_purchase", NULL };
     if (provider) {
+        if (!s_get (n, "feed"))
+            return s_fail (c, n, "agency '%s' of kind provider needs a 'feed' (vehicle_hire, flight_booking, "
+                           "precursor_purchase): the events its tripwire sees", a->id);
         if (s_copy (c, s_get (n, "feed"), "a provider's 'feed'", a->feed, sizeof a->feed))
             return -1;
         ok = false;
