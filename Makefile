@@ -23,7 +23,7 @@ MAKEFLAGS   += --no-print-directory
 
 PREFIX ?= /usr/local
 
-.PHONY: all deps build test pilot install asan fuzz bench bench-peers bench-sweep clean
+.PHONY: all deps build test pilot install asan fuzz bench bench-peers bench-sweep level-share clean
 
 all: build
 
@@ -74,8 +74,8 @@ pilot: build
 	  $(BUILD)/cli/macx pilot run scenarios/baseline/pilot.yaml --out out/baseline; \
 	else \
 	  $(BUILD)/cli/macx --version && rm -rf demo/keys && \
-	  $(BUILD)/cli/macx keys init demo/keys --agency broker --agency mi5 --agency ctp \
-	    --agency la-london --agency ogd-dwp && $(BUILD)/cli/macx keys list demo/keys; \
+	  $(BUILD)/cli/macx keys init demo/keys --agency broker:broker --agency mi5:mi5 --agency ctp:ctp \
+	    --agency la-london:local_authority --agency ogd-dwp:ogd && $(BUILD)/cli/macx keys list demo/keys; \
 	fi
 
 # macx into PREFIX/bin and its man pages into PREFIX/share/man/man1
@@ -114,6 +114,14 @@ bench: build
 # cores); OUT keeps the sweep (default: out/bench-sweep, replaced).
 bench-sweep: build
 	BUILD=$(BUILD) JOBS=$(JOBS) bench/sweep.sh
+
+# The Level 2/3 share as an outcome: the baseline at seeds 1..20, the mean
+# with its spread and the intervention share; fails outside 10-20 %
+# (about a minute and a half; tests/integration/pilot_level_share.sh is the
+# fast part). SEEDS and OUT pass through.
+SEEDS ?= 20
+level-share: build
+	tests/tools/level_share.sh $(BUILD)/cli/macx scenarios/baseline $(SEEDS) $(or $(OUT),out/level-share)
 
 # macx beside NATS JetStream, Mosquitto and RabbitMQ in one run (issue 10):
 # installs the servers and their C clients from Debian here only (never for

@@ -171,14 +171,29 @@ static int s_count (uint32_t mask) { return __builtin_popcount (mask); }
 
 /* Builds the full payload of a record type from what we hold on s. */
 static Macx__Payload *
-s_payload (macx_agency_proc_t *self, macx_agency_subject_t *s, const char *type)
+s_payload (macx_agency_proc_t *self, macx_agency_subject_t *s, const macx_agency_send_t *snd)
 {
+    const char *type = snd->type;
     Macx__Payload *p = malloc (sizeof *p);
     if (!p)
         return NULL;
     macx__payload__init (p);
     char date[11];
-    if (strcmp (type, "case_file") == 0) {
+    if (snd->nfields > 0) {   /* a watch record: its fields as given */
+        Macx__Generic *g = malloc (sizeof *g);
+        macx__generic__init (g);
+        g->fields = calloc ((size_t) snd->nfields, sizeof *g->fields);
+        for (int i = 0; i < snd->nfields; i++) {
+            Macx__Field *f = malloc (sizeof *f);
+            macx__field__init (f);
+            f->name = s_dup (snd->fields[i][0]);
+            f->value = s_dup (snd->fields[i][1]);
+            g->fields[g->n_fields++] = f;
+        }
+        p->body_case = MACX__PAYLOAD__BODY_GENERIC;
+        p->generic = g;
+    }
+    else if (strcmp (type, "case_file") == 0) {
         Macx__CaseFile *c = malloc (sizeof *c);
         macx__case_file__init (c);
         c->subject_name = s_dup (s->name);
@@ -343,6 +358,12 @@ s_payload (macx_agency_proc_t *self, macx_agency_subject_t *s, const char *type)
 static size_t
 s_all_fields (const Macx__Payload *p, macx_record_keep_t *keep, size_t max)
 {
+    if (p->body_case == MACX__PAYLOAD__BODY_GENERIC) {
+        size_t n = 0;
+        for (size_t i = 0; i < p->generic->n_fields && n < max; i++)
+            keep[n++] = (macx_record_keep_t) { p->generic->fields[i]->name, NULL };
+        return n;
+    }
     const ProtobufCMessage *body = macx_record_body (p);
     if (!body)
         return 0;
@@ -350,6 +371,56 @@ s_all_fields (const Macx__Payload *p, macx_record_keep_t *keep, size_t max)
     for (unsigned i = 0; i < body->descriptor->n_fields && n < max; i++)
         keep[n++] = (macx_record_keep_t) { body->descriptor->fields[i].name, NULL };
     return n;
+}
+
+/* macx_record_restrict, and the same for a Generic body (a watch record):
+ * its fields not kept are dropped, a kept one transformed as asked, and
+ * the manifest lists what is left. */
+static int
+s_restrict (Macx__Payload *p, const macx_record_keep_t *keep, size_t nkeep, Macx__FieldEntry ***manifest_p,
+            size_t *nmanifest, macx_error_t *err)
+{
+    if (p->body_case != MACX__PAYLOAD__BODY_GENERIC)
+        return macx_record_restrict (p, keep, nkeep, manifest_p, nmanifest, err);
+    Macx__Generic *g = p->generic;
+    *manifest_p = calloc (g->n_fields + 1, sizeof **manifest_p);
+    *nmanifest = 0;
+    if (!*manifest_p)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    size_t kept = 0;
+    int rc = MACX_OK;
+    for (size_t i = 0; i < g->n_fields; i++) {
+        Macx__Field *f = g->fields[i];
+        const macx_record_keep_t *k = NULL;
+        for (size_t j = 0; j < nkeep && !k; j++)
+            if (strcmp (keep[j].name, f->name) == 0)
+                k = &keep[j];
+        if (!k) {
+            macx__field__free_unpacked (f, NULL);
+            continue;
+        }
+        char out[256];
+        if (k->transform && *k->transform && rc == MACX_OK) {
+            if (macx_record_transform_apply (k->transform, f->value, out, sizeof out))
+                rc = macx_error_set (err, MACX_EINVAL, "field '%s': cannot apply %s", f->name, k->transform);
+            else {
+                free (f->value);
+                f->value = s_dup (out);
+            }
+        }
+        g->fields[kept++] = f;
+        Macx__FieldEntry *e = malloc (sizeof *e);
+        if (!e) {
+            rc = macx_error_set (err, MACX_ENOMEM, "out of memory");
+            continue;
+        }
+        macx__field_entry__init (e);
+        e->name = s_dup (f->name);
+        e->transform = s_dup (k->transform ? k->transform : "");
+        (*manifest_p)[(*nmanifest)++] = e;
+    }
+    g->n_fields = kept;
+    return rc;
 }
 
 /* A record being made: its full payload and the names of the fields we
@@ -365,12 +436,12 @@ static int
 s_draft_new (macx_agency_proc_t *self, const macx_agency_send_t *c, s_draft_t *d)
 {
     memset (d, 0, sizeof *d);
-    d->payload = s_payload (self, &self->subjects[c->subject], c->type);
+    d->payload = s_payload (self, &self->subjects[c->subject], c);
     if (!d->payload)
         return MACX_ENOMEM;
     macx_record_keep_t all[64];
     size_t nall = s_all_fields (d->payload, all, 64);
-    int rc = macx_record_restrict (d->payload, all, nall, &d->held, &d->nheld, NULL);
+    int rc = s_restrict (d->payload, all, nall, &d->held, &d->nheld, NULL);
     for (size_t i = 0; i < d->nheld; i++)
         d->fields[i] = (macx_policy_field_t) { d->held[i]->name, "" };
     return rc;
@@ -493,7 +564,7 @@ s_post (macx_agency_proc_t *self, macx_agency_send_t *c)
     macx_record_keep_t keep[64];
     for (size_t i = 0; i < nprep; i++)
         keep[i] = (macx_record_keep_t) { prepared[i].name, prepared[i].transform };
-    if (macx_record_restrict (d.payload, keep, nprep, &manifest, &nm, &err)) {
+    if (s_restrict (d.payload, keep, nprep, &manifest, &nm, &err)) {
         macx_log (MACX_LOG_WARN, "cannot prepare a record", "type=%s to=%s why=\"%s\"", c->type,
                   c->to, macx_error_text (&err));
         goto done;
@@ -502,8 +573,8 @@ s_post (macx_agency_proc_t *self, macx_agency_send_t *c)
     Macx__Header h = MACX__HEADER__INIT;
     h.recipients = to;
     h.n_recipients = 1;
-    h.subject = s->id;
-    h.case_id = s->case_id;
+    h.subject = c->alias[0] ? c->alias : s->id;
+    h.case_id = c->alias[0] ? c->alias : s->case_id;   /* a watch entry is its own case */
     h.phase = c->phase;
     h.case_phase = c->phase;
     h.record_type = c->type;
@@ -526,20 +597,57 @@ done:
     s_draft_free (&d);
 }
 
-void
-macx_agency_send (macx_agency_proc_t *self, int subject, const char *to, const char *type, int phase,
-        const char *purpose, int64_t sim)
+/* A new live send about subject (NULL when out of memory). */
+static macx_agency_send_t *
+s_send_make (macx_agency_proc_t *self, int subject, const char *to, const char *type, int phase,
+             const char *purpose, int64_t sim)
 {
     macx_agency_send_t *c = s_send_new (self);
     if (!c)
-        return;
+        return NULL;
     c->subject = subject;
     snprintf (c->to, sizeof c->to, "%s", to);
     snprintf (c->type, sizeof c->type, "%s", type);
     c->phase = phase;
     snprintf (c->purpose, sizeof c->purpose, "%s", purpose);
     c->first_sim = c->sim = sim;
+    return c;
+}
+
+void
+macx_agency_send (macx_agency_proc_t *self, int subject, const char *to, const char *type, int phase,
+        const char *purpose, int64_t sim)
+{
+    macx_agency_send_t *c = s_send_make (self, subject, to, type, phase, purpose, sim);
+    if (c)
+        s_post (self, c);
+}
+
+void
+macx_agency_send_fields (macx_agency_proc_t *self, int subject, const char *alias, const char *to,
+                         const char *type, const char *const (*fields)[2], int nfields, int64_t sim)
+{
+    /* phase identification: a lead, as the IHM has it (docs/pilot.md) */
+    macx_agency_send_t *c = s_send_make (self, subject, to, type, MACX__PHASE__IDENTIFICATION,
+                                         self->scn.watch.purpose, sim);
+    if (!c)
+        return;
+    snprintf (c->alias, sizeof c->alias, "%s", alias ? alias : "");
+    for (int i = 0; i < nfields && i < 4; i++) {
+        snprintf (c->fields[i][0], sizeof c->fields[i][0], "%s", fields[i][0]);
+        snprintf (c->fields[i][1], sizeof c->fields[i][1], "%s", fields[i][1]);
+        c->nfields++;
+    }
     s_post (self, c);
+}
+
+const char *
+macx_agency_field (const Macx__Payload *p, const char *name)
+{
+    for (size_t i = 0; p && p->body_case == MACX__PAYLOAD__BODY_GENERIC && i < p->generic->n_fields; i++)
+        if (p->generic->fields[i]->name && strcmp (p->generic->fields[i]->name, name) == 0)
+            return p->generic->fields[i]->value ? p->generic->fields[i]->value : "";
+    return "";
 }
 
 /* The first day from `from` on which the agreement would permit this
@@ -675,6 +783,8 @@ s_on_record (macx_agency_proc_t *self, macx_record_t *rec)
     const Macx__Header *h = macx_record_header (rec);
     const Macx__Payload *p = macx_record_payload (rec);
     int subject = macx_agency_subject_index (self, h->subject);
+    if (subject < 0 && self->role->alias)
+        subject = self->role->alias (self, h);
     if (subject < 0)
         return;
     macx_agency_subject_t *s = &self->subjects[subject];
@@ -752,6 +862,7 @@ static const struct {
     { "ctp", &macx_role_ctp },
     { "local_authority", &macx_role_partner },
     { "ogd", &macx_role_partner },
+    { "provider", &macx_role_provider },
 };
 
 
@@ -886,6 +997,7 @@ macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
         s_send_free (self, self->sends);
     free (self->caps);
     free (self->mac_open);
+    free (self->watch);
     free (self->booked);
     for (int k = 0; k < MACX_SCN_MAX_DISPOSALS; k++)
         free (self->places[k]);

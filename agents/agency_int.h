@@ -22,7 +22,12 @@
 #define MACX_DAY_MS ((int64_t) 86400000)
 #define MACX_AGENCY_MAX_PROPOSALS 16
 
-typedef enum { MACX_T_CLOSE = 1, MACX_T_WORK, MACX_T_RETRY, MACX_T_WAIT, MACX_T_SIT } macx_timer_kind_t;
+typedef enum {
+    MACX_T_CLOSE = 1, MACX_T_WORK, MACX_T_RETRY, MACX_T_WAIT, MACX_T_SIT,
+    MACX_T_EVENT,       /* a provider's feed: an event on a customer */
+    MACX_T_INTEL,       /* MI5: unsolicited intelligence on a closed subject arrives */
+    MACX_T_TRIAGE       /* CTP: the triage of one watch item is done (ctx: the item) */
+} macx_timer_kind_t;
 
 typedef struct {
     int64_t sim;
@@ -45,13 +50,18 @@ typedef struct macx_agency_send_s {
     int64_t sim;                /* this attempt */
     int attempts;
     bool held;                  /* held back by a daily cap at least once */
+    /* a watch record: the subject is named by a keyed pseudonym (no case),
+     * and the payload is these fields (a Generic body) */
+    char alias[24];
+    char fields[4][2][48];
+    int nfields;
 } macx_agency_send_t;
 
 /* A subject as one agency knows it; which fields are used depends on the
  * role. Members are bits by index in the case's MAC's member list. */
 typedef struct {
     bool known;
-    char id[16];
+    char id[24];                /* "S-000042", or a provider's watch pseudonym "W-..." */
     char case_id[24];
     char name[64], dob[16], address[128], postcode[12], region[64], category[8];
     char indicators[8][48];
@@ -73,6 +83,11 @@ typedef struct {
     int noffers;
     char sources[12][32];       /* holding sources the integrated profile holds */
     int nsources;
+    char concern_sources[12][32];   /* ... of them, those with a concerning finding that counts
+                                       (an exact match, or a near match its holder confirmed) */
+    int nconcern_sources;
+    int police_concerns;        /* concerning findings in CTP's own police holdings */
+    int triaged;                /* CTP: watch items on the subject triaged so far */
     char unreached_why[MACX_SCN_MAX_MEMBERS][64];   /* agreement a member's share was refused under */
     int64_t sitting;            /* the panel sitting it is booked on (timetable), or 0 */
     int level;
@@ -92,6 +107,9 @@ typedef struct {
     const char *name;
     /* after the runtime is set up: MI5 loads its cohort and sets closures */
     int (*start) (macx_agency_proc_t *self, macx_error_t *err);
+    /* a record whose header names no subject of ours ("S-..."): the
+     * subject index the role keeps for it (a watch pseudonym), or -1 */
+    int (*alias) (macx_agency_proc_t *self, const Macx__Header *h);
     /* a role's own timer (anything but work and retries) */
     void (*timer) (macx_agency_proc_t *self, const macx_agency_timer_t *t);
     /* a unit of the agency's work in phase finished at sim */
@@ -106,7 +124,7 @@ typedef struct {
                       const macx_agent_event_t *ev, int64_t now);
 } macx_agency_role_t;
 
-extern const macx_agency_role_t macx_role_mi5, macx_role_ctp, macx_role_partner;
+extern const macx_agency_role_t macx_role_mi5, macx_role_ctp, macx_role_partner, macx_role_provider;
 
 struct macx_agency_proc_s {
     macx_agency_opts_t o;
@@ -136,6 +154,7 @@ struct macx_agency_proc_s {
     int64_t *slots[6];              /* per phase: when each slot is free */
     int nslots[6];
     uint64_t sent, refused, received;
+    void *watch;                    /* a role's watch state, one allocation (role_mi5.c, role_provider.c) */
 };
 
 /* The simulated clock (ms since the epoch). */
@@ -150,6 +169,13 @@ void macx_agency_work (macx_agency_proc_t *self, int subject, int phase, int64_t
 /* Prepares (policy), seals and sends one record about subject. */
 void macx_agency_send (macx_agency_proc_t *self, int subject, const char *to, const char *type,
                        int phase, const char *purpose, int64_t sim);
+/* Sends a watch record (a Generic body of nfields name/value pairs) about
+ * subject; alias, when not NULL, names the subject in the header (subject
+ * and case) instead of our pseudonym and case. */
+void macx_agency_send_fields (macx_agency_proc_t *self, int subject, const char *alias, const char *to,
+                              const char *type, const char *const (*fields)[2], int nfields, int64_t sim);
+/* The value of a Generic body's field, or "" (p may be NULL). */
+const char *macx_agency_field (const Macx__Payload *p, const char *name);
 /* A case that cannot go on (once per subject, never after a decision). */
 void macx_agency_stall (macx_agency_proc_t *self, int subject, int phase, const char *reason,
                         const char *agreement, const char *why, int64_t sim);

@@ -13,6 +13,7 @@
 
 #include "json.h"
 #include "names.h"
+#include "watch.h"
 
 static int s_count (uint32_t mask) { return __builtin_popcount (mask); }
 
@@ -29,20 +30,48 @@ s_our_mac (const macx_agency_proc_t *self, const char *region)
     return nat && strcmp (nat->chair, self->me->id) == 0 ? nat : NULL;
 }
 
-/* Level from the behavioural baseline: risk at closure, indicators,
- * concerning findings, and noise, all deterministic per subject. */
+/* Adds source to a list of distinct sources (at most 12; NULL or "" not). */
+static void
+s_add_source (char list[12][32], int *n, const char *src)
+{
+    if (!src || !*src)
+        return;
+    for (int k = 0; k < *n; k++)
+        if (strcmp (list[k], src) == 0)
+            return;
+    if (*n < 12)
+        macx_agency_copy (list[(*n)++], sizeof list[0], src);
+}
+
+/* The Level from the evidence the profile integrated (docs/pilot.md, "Levels
+ * from evidence"): each independent strand of concern counts once: a
+ * source with a concerning finding on the subject's own record (partners'
+ * answers, exact or confirmed, and CTP's own police holdings), a closure
+ * category the scenario lists, and a case with many risk indicators.
+ * Level 3 needs police intelligence among its strands: it goes back to
+ * investigation. No noise and no score tuned per run: the share at each
+ * Level is what the evidence gives. s->score holds the strands. */
 static void
 s_assess (macx_agency_proc_t *self, macx_agency_subject_t *s)
 {
-    double base = strcmp (s->category, "CAT-A") == 0 ? 0.42 : strcmp (s->category, "CAT-B") == 0 ? 0.32 : 0.22;
-    char stream[64];
-    snprintf (stream, sizeof stream, "behaviour/%s", s->id);
-    double u1 = macx_agency_draw (self, stream, 0), u2 = macx_agency_draw (self, stream, 1);
-    double noise = self->scn.behaviour.noise_sigma * sqrt (-2.0 * log (u1)) * cos (2.0 * M_PI * u2);
-    s->score = base + self->scn.behaviour.indicator_weight * s->nind
-               + self->scn.behaviour.holding_weight * s->concerns + noise;
-    s->level = s->score >= self->scn.behaviour.level3_threshold ? 3
-               : s->score >= self->scn.behaviour.level2_threshold ? 2 : 1;
+    macx_holding_t h[16];
+    size_t nh = 0;
+    macx_synth_lookup (self->db, s->name, s->dob, s->region, h, 16, &nh);
+    s->police_concerns = 0;
+    for (size_t i = 0; i < nh; i++)
+        if (h[i].concern && strcmp (h[i].match, "exact") == 0) {
+            s->police_concerns++;
+            s_add_source (s->concern_sources, &s->nconcern_sources, h[i].source);
+        }
+    const macx_scn_evidence_t *ev = &self->scn.evidence;
+    int strands = s->nconcern_sources;
+    for (int i = 0; i < ev->ncategory_strand; i++)
+        strands += strcmp (s->category, ev->category_strand[i]) == 0;
+    strands += ev->indicators_strand > 0 && s->nind >= ev->indicators_strand;
+    s->score = strands;
+    s->level = strands >= ev->level3_strands && s->police_concerns > 0 ? 3
+               : strands >= ev->level2_strands                        ? 2
+                                                                      : 1;
 }
 
 static bool
@@ -253,8 +282,15 @@ s_work_done (macx_agency_proc_t *self, int subject, int phase, int64_t sim)
     else if (phase == MACX__PHASE__ENRICHMENT) {
         s_assess (self, s);
         macx_agency_outcome_begin (self, s, "level", sim);
-        fprintf (self->outcomes, ",\"level\":%d,\"score\":%.4f,\"answers\":%d,\"concerns\":%d",
-                 s->level, s->score, s_count (s->answered), s->concerns);
+        fprintf (self->outcomes, ",\"level\":%d,\"score\":%.4f,\"answers\":%d,\"concerns\":%d,"
+                 "\"police_concerns\":%d,\"indicators\":%d,\"category\":\"%s\",\"concern_sources\":[",
+                 s->level, s->score, s_count (s->answered), s->concerns, s->police_concerns, s->nind,
+                 s->category);
+        for (int i = 0; i < s->nconcern_sources; i++) {
+            fputs (i ? "," : "", self->outcomes);
+            macx_json_str (self->outcomes, s->concern_sources[i]);
+        }
+        fputc (']', self->outcomes);
         macx_agency_outcome_end (self);
         s->profiled = true;
         macx_agency_send (self, subject, self->mi5->id, "profile", MACX__PHASE__PROFILING, purpose, sim);
@@ -319,6 +355,16 @@ s_record (macx_agency_proc_t *self, const Macx__Header *h, const Macx__Payload *
     macx_agency_subject_t *s = &self->subjects[subject];
     const char *type = h->record_type;
     int mi = macx_agency_member (s, h->sender);
+    if (strcmp (type, "alert") == 0) {   /* to the triage point: never left unread */
+        char stream[64];
+        snprintf (stream, sizeof stream, "watch/assess/%s", s->id);
+        uint64_t k = 2 * (uint64_t) s->triaged;
+        double days = macx_dist_sample (&self->scn.watch.triage, macx_agency_draw (self, stream, k),
+                                        macx_agency_draw (self, stream, k + 1));
+        macx_agency_timer (self, sim + (int64_t) (days * MACX_DAY_MS), MACX_T_TRIAGE, subject,
+                           strcmp (macx_agency_field (p, "source"), "tripwire") == 0 ? 1 : 2, NULL);
+        return;
+    }
     if (strcmp (type, "case_file") == 0 && p->case_file) {
         const Macx__CaseFile *c = p->case_file;
         macx_agency_copy (s->name, sizeof s->name, c->subject_name);
@@ -348,15 +394,16 @@ s_record (macx_agency_proc_t *self, const Macx__Header *h, const Macx__Payload *
         for (size_t i = 0; i < e->n_holdings; i++) {
             s->nholdings++;
             const char *src = e->holdings[i]->source;
-            bool seen = false;
-            for (int k = 0; src && k < s->nsources; k++)
-                seen |= strcmp (s->sources[k], src) == 0;
-            if (src && *src && !seen && s->nsources < 12)
-                macx_agency_copy (s->sources[s->nsources++], sizeof s->sources[0], src);
-            /* a concern is anything but a plain administrative record */
-            if (e->holdings[i]->match && strcmp (e->holdings[i]->match, "exact") == 0
-                && e->holdings[i]->detail && strncmp (e->holdings[i]->detail, "concern:", 8) == 0)
+            s_add_source (s->sources, &s->nsources, src);
+            /* a concern is anything but a plain administrative record, and
+             * counts when the record is the subject's: an exact match, or a
+             * near match its holder resolved and confirmed */
+            const char *match = e->holdings[i]->match ? e->holdings[i]->match : "";
+            if ((strcmp (match, "exact") == 0 || strcmp (match, "confirmed") == 0) && e->holdings[i]->detail
+                && strncmp (e->holdings[i]->detail, "concern:", 8) == 0) {
                 s->concerns++;
+                s_add_source (s->concern_sources, &s->nconcern_sources, src);
+            }
         }
         for (size_t i = 0; i < e->n_interventions && s->nproposals < MACX_AGENCY_MAX_PROPOSALS; i++) {
             macx_agency_copy (s->proposals[s->nproposals], sizeof s->proposals[0], e->interventions[i]->kind);
@@ -409,10 +456,42 @@ s_given_up (macx_agency_proc_t *self, const macx_agency_send_t *c, const macx_ag
     }
 }
 
+/* The triage point's decision on one watch item (source 1: a tripwire, 2:
+ * unsolicited intelligence), the joint MI5/CTP assessment under the IHM:
+ * it recognises a real re-engagement with the scenario's chance `detect`
+ * and reopens, and reopens on a benign item with `false_reopen`. Whether
+ * the subject has re-engaged by now is the synthetic world's truth: it
+ * only draws the decision, and the report's latency runs from it. */
+static void
+s_triage (macx_agency_proc_t *self, int subject, int source, int64_t sim)
+{
+    macx_agency_subject_t *s = &self->subjects[subject];
+    macx_subject_t truth;
+    macx_synth_subject (&self->scn, subject, &truth);
+    int64_t at = 0;
+    bool reengaged = macx_watch_reengages (&self->scn, &truth, &at) && at <= sim;
+    char stream[64];
+    snprintf (stream, sizeof stream, "watch/triage/%s", s->id);
+    double u = macx_agency_draw (self, stream, (uint64_t) s->triaged++);
+    bool reopen = u < (reengaged ? self->scn.watch.detect : self->scn.watch.false_reopen);
+    const char *decision = reopen ? "reopen" : "no_further_action";
+    macx_agency_outcome_begin (self, s, "triage", sim);
+    fprintf (self->outcomes, ",\"source\":\"%s\",\"decision\":\"%s\",\"reengaged\":%s,"
+             "\"reengage_sim_ms\":%" PRId64, source == 1 ? "tripwire" : "unsolicited", decision,
+             reengaged ? "true" : "false", reengaged ? at : 0);
+    macx_agency_outcome_end (self);
+    const char *const fields[][2] = { { "decision", decision } };
+    macx_agency_send_fields (self, subject, NULL, self->mi5->id, "triage_decision", fields, 1, sim);
+}
+
 static void
 s_timer (macx_agency_proc_t *self, const macx_agency_timer_t *t)
 {
     macx_agency_subject_t *s = &self->subjects[t->subject];
+    if (t->kind == MACX_T_TRIAGE) {   /* every item is triaged, whatever became of the case */
+        s_triage (self, t->subject, t->phase, t->sim);
+        return;
+    }
     if (s->stalled)
         return;
     if (t->kind == MACX_T_SIT) {   /* the sitting: decide with what was offered by now */

@@ -3,15 +3,86 @@
  * of each closed case to a MAC (the region's own, or the national MAC when
  * the regional one is over its configured load: "MAC in a box"), the case
  * file to that MAC's chair, MI5's share with the MAC's partners, and its
- * review of the integrated profile. Owns its cohort's timers and the count
- * of open cases per MAC. */
+ * review of the integrated profile; and MI5's side of the closed-subject
+ * watch: the gateway puts the watched categories on each provider's
+ * watch-list (keyed pseudonyms only), a tripwire or an item of unsolicited
+ * intelligence on a closed subject becomes an alert to the triage point
+ * (the subject's owning CTP unit, with MI5), and a triage decision may
+ * reopen the subject. Owns its cohort's timers, the count of open cases per
+ * MAC, and who is watched and reopened. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agency_int.h"
+#include "clock.h"
 #include "json.h"
 #include "names.h"
+#include "watch.h"
+
+/* Per subject (one allocation, self->watch): on the watch, and reopened. */
+typedef struct {
+    bool watched, reopened;
+} s_watch_t;
+
+/* An alert to the triage point: the subject's owning CTP unit. */
+static void
+s_alert (macx_agency_proc_t *self, int subject, const char *source, const char *event, const char *on,
+         int64_t sim)
+{
+    macx_agency_subject_t *s = &self->subjects[subject];
+    macx_agency_outcome_begin (self, s, "alert", sim);
+    fprintf (self->outcomes, ",\"source\":\"%s\",\"what\":", source);
+    macx_json_str (self->outcomes, event);
+    fprintf (self->outcomes, ",\"to\":");
+    macx_json_str (self->outcomes, s->chair);
+    macx_agency_outcome_end (self);
+    const char *const fields[][2] = { { "source", source }, { "event", event }, { "occurred_on", on } };
+    macx_agency_send_fields (self, subject, NULL, s->chair, "alert", fields, 3, sim);
+}
+
+/* The closure gateway's watch: a watched category goes on every provider's
+ * list, each under the pseudonym of that provider's agreement. */
+static void
+s_watch (macx_agency_proc_t *self, int subject, int64_t sim)
+{
+    macx_agency_subject_t *s = &self->subjects[subject];
+    if (!self->scn.watch.on || !macx_watch_watched (&self->scn, s->category) || !s->chair[0])
+        return;
+    ((s_watch_t *) self->watch)[subject].watched = true;
+    macx_agency_outcome_begin (self, s, "watched", sim);
+    fprintf (self->outcomes, ",\"category\":");
+    macx_json_str (self->outcomes, s->category);
+    macx_agency_outcome_end (self);
+    const char *const fields[][2] = { { "entry", "add" } };
+    for (int i = 0; i < self->scn.nagencies; i++) {
+        const macx_scn_agency_t *a = &self->scn.agencies[i];
+        if (strcmp (a->kind, "provider") != 0)
+            continue;
+        char alias[MACX_WATCH_ALIAS];
+        macx_watch_alias (self->scn.seed, a->id, s->name, s->dob, alias);
+        macx_agency_send_fields (self, subject, alias, a->id, "watch_list", fields, 1, sim);
+    }
+}
+
+/* A tripwire names a pseudonym under its sender's agreement: the watched
+ * subject it is, or -1 (then it is not ours to read). */
+static int
+s_alias (macx_agency_proc_t *self, const Macx__Header *h)
+{
+    if (strcmp (h->record_type, "tripwire") != 0 || strcmp (macx_agency_kind_of (self, h->sender), "provider"))
+        return -1;
+    const s_watch_t *w = self->watch;
+    for (int i = 1; i <= self->nsubjects; i++) {
+        if (!w[i].watched)
+            continue;
+        char alias[MACX_WATCH_ALIAS];
+        macx_watch_alias (self->scn.seed, h->sender, self->subjects[i].name, self->subjects[i].dob, alias);
+        if (strcmp (alias, h->subject) == 0)
+            return i;
+    }
+    return -1;
+}
 
 /* The MAC that takes a newly closed case from region: the region's own
  * unless that one is at its overflow load, when the national MAC does. */
@@ -67,6 +138,7 @@ s_close (macx_agency_proc_t *self, int subject, int64_t sim)
                 macx_agency_send (self, subject, s->mac->members[i], "share",
                                   MACX__PHASE__IDENTIFICATION, self->scn.workflow.live_purpose, sim);
     macx_agency_work (self, subject, MACX__PHASE__IDENTIFICATION, sim);
+    s_watch (self, subject, sim);
 }
 
 static void
@@ -74,6 +146,12 @@ s_timer (macx_agency_proc_t *self, const macx_agency_timer_t *t)
 {
     if (t->kind == MACX_T_CLOSE)
         s_close (self, t->subject, t->sim);
+    else if (t->kind == MACX_T_INTEL && self->subjects[t->subject].closed
+             && self->subjects[t->subject].chair[0]) {
+        char date[11];
+        s_alert (self, t->subject, "unsolicited", "intelligence report",
+                 macx_date_format ((int32_t) (t->sim / MACX_DAY_MS), date), t->sim);
+    }
 }
 
 static void
@@ -98,6 +176,19 @@ s_record (macx_agency_proc_t *self, const Macx__Header *h, const Macx__Payload *
         if (self->scn.workflow.profile_review)
             macx_agency_work (self, subject, MACX__PHASE__PROFILING, sim);
     }
+    else if (strcmp (h->record_type, "tripwire") == 0)
+        s_alert (self, subject, "tripwire", macx_agency_field (p, "event"),
+                 macx_agency_field (p, "occurred_on"), sim);
+    else if (strcmp (h->record_type, "triage_decision") == 0) {
+        s_watch_t *w = &((s_watch_t *) self->watch)[subject];
+        if (strcmp (macx_agency_field (p, "decision"), "reopen") == 0 && !w->reopened) {
+            w->reopened = true;
+            macx_agency_outcome_begin (self, s, "reopened", sim);
+            fprintf (self->outcomes, ",\"by\":");
+            macx_json_str (self->outcomes, h->sender);
+            macx_agency_outcome_end (self);
+        }
+    }
     else if (strcmp (h->record_type, "panel_plan") == 0 && p->panel_plan && !s->decided
              && p->panel_plan->decided_on && *p->panel_plan->decided_on) {
         /* the plan is issued: the case no longer weighs on its MAC's load */
@@ -120,7 +211,8 @@ static int
 s_start (macx_agency_proc_t *self, macx_error_t *err)
 {
     self->mac_open = calloc ((size_t) self->scn.nmacs + 1, sizeof *self->mac_open);
-    if (!self->mac_open)
+    self->watch = calloc ((size_t) self->nsubjects + 1, sizeof (s_watch_t));
+    if (!self->mac_open || !self->watch)
         return macx_error_set (err, MACX_ENOMEM, "out of memory");
     macx_subject_t *cohort = NULL;
     size_t n = 0;
@@ -152,6 +244,14 @@ s_start (macx_agency_proc_t *self, macx_error_t *err)
         macx_agency_timer (self, self->start_ms + (int64_t) (((double) cohort[i].closure_day + frac)
                                                              * MACX_DAY_MS),
                            MACX_T_CLOSE, idx, 0, NULL);
+        /* unsolicited intelligence on a closed subject, some time after closure */
+        double first = cohort[i].closure_day + 1.0, last = self->scn.watch.window_days;
+        snprintf (stream, sizeof stream, "watch/unsolicited/%s", s->id);
+        if (self->scn.watch.on && last > first
+            && macx_agency_draw (self, stream, 0) < self->scn.watch.unsolicited)
+            macx_agency_timer (self, self->start_ms + (int64_t) ((first + macx_agency_draw (self, stream, 1)
+                                                                          * (last - first)) * MACX_DAY_MS),
+                               MACX_T_INTEL, idx, 0, NULL);
     }
     free (cohort);
     return MACX_OK;
@@ -160,6 +260,7 @@ s_start (macx_agency_proc_t *self, macx_error_t *err)
 const macx_agency_role_t macx_role_mi5 = {
     .name = "mi5",
     .start = s_start,
+    .alias = s_alias,
     .timer = s_timer,
     .work_done = s_work_done,
     .record = s_record,

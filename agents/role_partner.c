@@ -50,6 +50,66 @@ s_answer (macx_agency_proc_t *self, int subject, int64_t sim)
     }
 }
 
+/* What matching gave and cost on one lookup, in records (not holdings). */
+typedef struct {
+    int exact, near, confirmed, rejected, unresolved;
+    int false_confirmed;      /* another person's record confirmed as the subject's */
+    int own_lost;             /* the subject's own record rejected or left unresolved */
+    int minimised;            /* ... of those, one a full date of birth would have matched exactly */
+} s_match_t;
+
+/* Resolves the near matches of a lookup as the partner's caseworker would
+ * (other details on file, a call to the service): each near-matching record
+ * is worked to a verdict with the scenario's probability, and that verdict
+ * is wrong with its error rate. A record confirmed as the subject's is sent
+ * as "confirmed" and counts as evidence; one rejected is not sent; one left
+ * unresolved is sent as "near", which the profile does not count. Whose
+ * record it really is comes from the synthetic data and only draws the
+ * verdict. Compacts s->holdings and fills *m. */
+static void
+s_resolve (macx_agency_proc_t *self, int subject, macx_agency_subject_t *s, s_match_t *m)
+{
+    macx_subject_t truth;
+    macx_synth_subject (&self->scn, subject, &truth);
+    bool minimised = strlen (s->dob) < 10;   /* year of birth only, by the agreement */
+    char stream[64];
+    snprintf (stream, sizeof stream, "resolve/%s/%s", self->me->id, s->id);
+    memset (m, 0, sizeof *m);
+    enum { EXACT, UNRESOLVED, CONFIRMED, REJECTED } state = EXACT;
+    int kept = 0, last = -1;
+    for (int i = 0; i < s->nheld; i++) {
+        macx_holding_t *h = &s->holdings[i];
+        if (h->record != last) {   /* a record's first holding: its verdict */
+            last = h->record;
+            bool own = h->subject == subject;
+            uint64_t k = 2 * (uint64_t) h->record;
+            if (strcmp (h->match, "exact") == 0)
+                state = EXACT;
+            else if (macx_agency_draw (self, stream, k) >= self->me->resolve.probability)
+                state = UNRESOLVED;
+            else
+                state = own != (macx_agency_draw (self, stream, k + 1) < self->me->resolve.error)
+                            ? CONFIRMED : REJECTED;
+            m->exact += state == EXACT;
+            m->near += state != EXACT;
+            m->unresolved += state == UNRESOLVED;
+            m->confirmed += state == CONFIRMED;
+            m->rejected += state == REJECTED;
+            m->false_confirmed += state == CONFIRMED && !own;
+            if (own && (state == UNRESOLVED || state == REJECTED)) {
+                m->own_lost++;
+                m->minimised += minimised && h->same_name && strcmp (h->dob, truth.dob) == 0;
+            }
+        }
+        if (state == REJECTED)
+            continue;
+        if (state == CONFIRMED)
+            snprintf (h->match, sizeof h->match, "confirmed");
+        s->holdings[kept++] = *h;
+    }
+    s->nheld = kept;
+}
+
 static void
 s_work_done (macx_agency_proc_t *self, int subject, int phase, int64_t sim)
 {
@@ -58,6 +118,14 @@ s_work_done (macx_agency_proc_t *self, int subject, int phase, int64_t sim)
         size_t n = 0;
         macx_synth_lookup (self->db, s->name, s->dob, s->region, s->holdings, 16, &n);
         s->nheld = (int) n;
+        s_match_t m;
+        s_resolve (self, subject, s, &m);
+        macx_agency_outcome_begin (self, s, "matching", sim);
+        fprintf (self->outcomes, ",\"dob\":\"%s\",\"exact\":%d,\"near\":%d,\"confirmed\":%d,\"rejected\":%d,"
+                 "\"unresolved\":%d,\"false_confirmed\":%d,\"own_lost\":%d,\"minimised\":%d",
+                 strlen (s->dob) < 10 ? "year" : "full", m.exact, m.near, m.confirmed, m.rejected,
+                 m.unresolved, m.false_confirmed, m.own_lost, m.minimised);
+        macx_agency_outcome_end (self);
         s->answer_ready = true;
         if (s->formal_share || !self->scn.workflow.share_during_identification)
             s_answer (self, subject, sim);

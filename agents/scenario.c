@@ -192,19 +192,46 @@ static int
 s_agency (s_ctx_t *c, struct fy_node *n, macx_scn_agency_t *a)
 {
     static const char *const keys[] = { "id", "kind", "sector", "region", "service", "capacity",
-                                        "coverage", "near_match", NULL };
+                                        "coverage", "near_match", "resolve", "feed", "rate", "customers",
+                                        NULL };
     if (s_keys (c, n, "an agency", keys) || s_copy (c, s_get (n, "id"), "agency 'id'", a->id, sizeof a->id)
         || s_copy (c, s_get (n, "kind"), "agency 'kind'", a->kind, sizeof a->kind))
         return -1;
     if (macx_keys_check_id (a->id, NULL))
         return s_fail (c, s_get (n, "id"), "'%s' is not an agency id (a-z, 0-9, '-')", a->id);
-    static const char *const kinds[] = { "mi5", "ctp", "local_authority", "ogd", NULL };
+    static const char *const kinds[] = { "mi5", "ctp", "local_authority", "ogd", "provider", NULL };
     bool ok = false;
     for (int i = 0; kinds[i]; i++)
         ok |= strcmp (a->kind, kinds[i]) == 0;
     if (!ok)
-        return s_fail (c, s_get (n, "kind"), "unknown kind '%s' (mi5, ctp, local_authority, ogd)",
+        return s_fail (c, s_get (n, "kind"), "unknown kind '%s' (mi5, ctp, local_authority, ogd, provider)",
                        a->kind);
+    bool provider = strcmp (a->kind, "provider") == 0;
+    static const char *const feeds[] = { "vehicle_hire", "flight_booking", "precursor_purchase", NULL };
+    if (provider) {
+        if (!s_get (n, "feed"))
+            return s_fail (c, n, "agency '%s' of kind provider needs a 'feed' (vehicle_hire, flight_booking, "
+                           "precursor_purchase): the events its tripwire sees", a->id);
+        if (s_copy (c, s_get (n, "feed"), "a provider's 'feed'", a->feed, sizeof a->feed))
+            return -1;
+        ok = false;
+        for (int i = 0; feeds[i]; i++)
+            ok |= strcmp (a->feed, feeds[i]) == 0;
+        if (!ok)
+            return s_fail (c, s_get (n, "feed"), "unknown feed '%s' (vehicle_hire, flight_booking, "
+                           "precursor_purchase)", a->feed);
+        a->rate = 1;
+        a->customers = 0.3;
+        if ((s_get (n, "rate") && s_number (c, s_get (n, "rate"), "'rate'", 0, 365, &a->rate))
+            || (s_get (n, "customers")
+                && s_number (c, s_get (n, "customers"), "'customers'", 0, 1, &a->customers)))
+            return -1;
+    }
+    else if (s_get (n, "feed") || s_get (n, "rate") || s_get (n, "customers"))
+        return s_fail (c, s_get (n, "feed") ? s_get (n, "feed") : s_get (n, "rate") ? s_get (n, "rate")
+                                                                                : s_get (n, "customers"),
+                       "agency '%s' of kind %s has a provider's 'feed', 'rate' or 'customers': only "
+                       "an agency of kind provider runs a tripwire feed", a->id, a->kind);
     if (s_get (n, "sector") && s_copy (c, s_get (n, "sector"), "'sector'", a->sector, sizeof a->sector))
         return -1;
     if (strcmp (a->kind, "ogd") == 0 && !a->sector[0])
@@ -223,6 +250,20 @@ s_agency (s_ctx_t *c, struct fy_node *n, macx_scn_agency_t *a)
         || (s_get (n, "near_match")
             && s_number (c, s_get (n, "near_match"), "'near_match'", 0, 1, &a->near_match)))
         return -1;
+    struct fy_node *rs = s_get (n, "resolve");
+    if (rs) {
+        static const char *const rkeys[] = { "probability", "error", NULL };
+        if (s_keys (c, rs, "an agency's 'resolve'", rkeys)
+            || (s_get (rs, "probability")
+                && s_number (c, s_get (rs, "probability"), "resolve 'probability'", 0, 1,
+                             &a->resolve.probability))
+            || (s_get (rs, "error")
+                && s_number (c, s_get (rs, "error"), "resolve 'error'", 0, 1, &a->resolve.error)))
+            return -1;
+        if (strcmp (a->kind, "local_authority") != 0 && strcmp (a->kind, "ogd") != 0)
+            return s_fail (c, rs, "agency '%s' of kind %s has 'resolve': only a partner (local_authority, "
+                           "ogd) resolves the near matches of its lookups", a->id, a->kind);
+    }
     struct fy_node *svc = s_get (n, "service"), *cap = s_get (n, "capacity");
     if (svc) {
         if (s_keys (c, svc, "'service'", s_phase_keys))
@@ -326,6 +367,40 @@ s_panel (s_ctx_t *c, struct fy_node *n, macx_scenario_t *s)
     return 0;
 }
 
+static int
+s_watch (s_ctx_t *c, struct fy_node *n, macx_scenario_t *s)
+{
+    static const char *const keys[] = { "categories", "window_days", "reengage", "unsolicited", "triage",
+                                        "detect", "false_reopen", "purpose", NULL };
+    if (s_keys (c, n, "'watch'", keys))
+        return -1;
+    s->watch.on = true;
+    if (s_get (n, "categories")) {
+        char cats[4][MACX_SCN_NAME];
+        if (s_string_list (c, s_get (n, "categories"), "watch 'categories'", cats, 4, &s->watch.ncategories))
+            return -1;
+        for (int i = 0; i < s->watch.ncategories; i++) {
+            if (strcmp (cats[i], "CAT-A") && strcmp (cats[i], "CAT-B") && strcmp (cats[i], "CAT-C"))
+                return s_fail (c, s_get (n, "categories"), "unknown closure category '%s' (CAT-A, CAT-B, CAT-C)",
+                               cats[i]);
+            snprintf (s->watch.categories[i], sizeof s->watch.categories[i], "%s", cats[i]);
+        }
+    }
+    if ((s_get (n, "window_days")
+         && s_int (c, s_get (n, "window_days"), "'window_days'", 1, 3650, &s->watch.window_days))
+        || (s_get (n, "reengage") && s_number (c, s_get (n, "reengage"), "'reengage'", 0, 1, &s->watch.reengage))
+        || (s_get (n, "unsolicited")
+            && s_number (c, s_get (n, "unsolicited"), "'unsolicited'", 0, 1, &s->watch.unsolicited))
+        || (s_get (n, "triage") && s_dist (c, s_get (n, "triage"), &s->watch.triage))
+        || (s_get (n, "detect") && s_number (c, s_get (n, "detect"), "'detect'", 0, 1, &s->watch.detect))
+        || (s_get (n, "false_reopen")
+            && s_number (c, s_get (n, "false_reopen"), "'false_reopen'", 0, 1, &s->watch.false_reopen))
+        || (s_get (n, "purpose")
+            && s_copy (c, s_get (n, "purpose"), "watch 'purpose'", s->watch.purpose, sizeof s->watch.purpose)))
+        return -1;
+    return 0;
+}
+
 /* Everything that can only be checked once the whole file is read. */
 static int
 s_validate (s_ctx_t *c, struct fy_node *root, macx_scenario_t *s)
@@ -371,6 +446,9 @@ s_validate (s_ctx_t *c, struct fy_node *root, macx_scenario_t *s)
             if (strcmp (a->kind, "mi5") == 0 || strcmp (a->kind, "ctp") == 0)
                 return s_fail (c, mc, "MAC '%s': MI5 and the chair are in every MAC; list only "
                                "partners (not '%s')", m->id, a->id);
+            if (strcmp (a->kind, "provider") == 0)
+                return s_fail (c, mc, "MAC '%s': '%s' is a provider: it runs tripwires for the watch "
+                               "and sits on no panel", m->id, a->id);
         }
         for (int r = 0; r < s->macs[i].nregions; r++)
             for (int k = 0; k < i; k++)
@@ -409,8 +487,6 @@ s_validate (s_ctx_t *c, struct fy_node *root, macx_scenario_t *s)
             if (strcmp (s->disposals[i].kind, s->disposals[j].kind) == 0)
                 return s_fail (c, s_get (root, "disposals"), "disposal '%s' is listed twice",
                                s->disposals[i].kind);
-    if (s->behaviour.level3_threshold < s->behaviour.level2_threshold)
-        return s_fail (c, s_get (root, "behaviour"), "level3_threshold is below level2_threshold");
     for (int i = 0; i < s->transit.nroutes; i++) {
         const macx_scn_route_t *r = &s->transit.routes[i];
         const char *ends[2] = { r->from, r->to };
@@ -499,7 +575,7 @@ macx_scenario_load (const char *arg, macx_scenario_t *s, macx_error_t *err)
     static const char *const keys[] = {
         "name", "description", "seed", "subjects", "start_date", "closure_window_days",
         "deadline_days", "enrichment_wait_days", "policy", "transit", "regions", "macs",
-        "agencies", "agreements", "behaviour", "panel", "disposals", "workflow", NULL
+        "agencies", "agreements", "behaviour", "evidence", "watch", "panel", "disposals", "workflow", NULL
     };
     if (root && fy_node_get_type (root) == FYNT_MAPPING && s_get (root, "clock_scale_ms")) {
         s_fail (&c, fy_node_pair_key (fy_node_mapping_lookup_pair_by_string (root, "clock_scale_ms",
@@ -625,28 +701,58 @@ macx_scenario_load (const char *arg, macx_scenario_t *s, macx_error_t *err)
                 goto done;
         }
     }
-    s->behaviour.indicator_weight = 0.06;
-    s->behaviour.holding_weight = 0.1;
-    s->behaviour.noise_sigma = 0.08;
-    s->behaviour.level2_threshold = 0.6;
-    s->behaviour.level3_threshold = 0.8;
-    struct fy_node *bh = s_get (root, "behaviour");
-    if (bh) {
-        static const char *const bkeys[] = { "indicator_weight", "holding_weight", "noise_sigma",
-                                             "level2_threshold", "level3_threshold", NULL };
-        if (s_keys (&c, bh, "'behaviour'", bkeys))
-            goto done;
-        struct { const char *k; double *v; } f[] = {
-            { "indicator_weight", &s->behaviour.indicator_weight },
-            { "holding_weight", &s->behaviour.holding_weight },
-            { "noise_sigma", &s->behaviour.noise_sigma },
-            { "level2_threshold", &s->behaviour.level2_threshold },
-            { "level3_threshold", &s->behaviour.level3_threshold },
-        };
-        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-            if (s_get (bh, f[i].k) && s_number (&c, s_get (bh, f[i].k), f[i].k, 0, 10, f[i].v))
-                goto done;
+    s->evidence.level2_strands = 2;
+    s->evidence.level3_strands = 3;
+    s->evidence.indicators_strand = 0;
+    s->evidence.ncategory_strand = 0;
+    if (s_get (root, "behaviour")) {
+        s_fail (&c, s_get (root, "behaviour"), "'behaviour' (a score with noise and thresholds) is gone: the "
+                "Level follows from the evidence; write 'evidence' (level2_strands, level3_strands, "
+                "indicators_strand, category_strand; docs/pilot.md)");
+        goto done;
     }
+    struct fy_node *ev = s_get (root, "evidence");
+    if (ev) {
+        static const char *const ekeys[] = { "level2_strands", "level3_strands", "indicators_strand",
+                                             "category_strand", NULL };
+        if (s_keys (&c, ev, "'evidence'", ekeys)
+            || (s_get (ev, "level2_strands")
+                && s_int (&c, s_get (ev, "level2_strands"), "'level2_strands'", 1, 12, &s->evidence.level2_strands))
+            || (s_get (ev, "level3_strands")
+                && s_int (&c, s_get (ev, "level3_strands"), "'level3_strands'", 1, 12, &s->evidence.level3_strands))
+            || (s_get (ev, "indicators_strand")
+                && s_int (&c, s_get (ev, "indicators_strand"), "'indicators_strand'", 0, 8,
+                          &s->evidence.indicators_strand)))
+            goto done;
+        if (s_get (ev, "category_strand")) {
+            char cats[4][MACX_SCN_NAME];
+            if (s_string_list (&c, s_get (ev, "category_strand"), "'category_strand'", cats, 4,
+                               &s->evidence.ncategory_strand))
+                goto done;
+            for (int i = 0; i < s->evidence.ncategory_strand; i++) {
+                if (strcmp (cats[i], "CAT-A") && strcmp (cats[i], "CAT-B") && strcmp (cats[i], "CAT-C")) {
+                    s_fail (&c, s_get (ev, "category_strand"), "unknown closure category '%s' (CAT-A, CAT-B, "
+                            "CAT-C)", cats[i]);
+                    goto done;
+                }
+                snprintf (s->evidence.category_strand[i], sizeof s->evidence.category_strand[i], "%s", cats[i]);
+            }
+        }
+        if (s->evidence.level3_strands < s->evidence.level2_strands) {
+            s_fail (&c, ev, "level3_strands (%d) is below level2_strands (%d)", s->evidence.level3_strands,
+                    s->evidence.level2_strands);
+            goto done;
+        }
+    }
+    s->watch.window_days = 240;
+    s->watch.reengage = 0.1;
+    s->watch.unsolicited = 0.1;
+    s->watch.triage = (macx_dist_t) { MACX_DIST_TRIANGULAR, 1, 3, 10, true };
+    s->watch.detect = 0.85;
+    s->watch.false_reopen = 0.03;
+    snprintf (s->watch.purpose, sizeof s->watch.purpose, "closed_subject_watch");
+    if (s_get (root, "watch") && s_watch (&c, s_get (root, "watch"), s))
+        goto done;
     s->panel.level1_intervention = 0.1;
     s->panel.max_disposals = 2;
     if (s_get (root, "panel") && s_panel (&c, s_get (root, "panel"), s))

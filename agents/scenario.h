@@ -1,6 +1,6 @@
 /* scenario.h -- a pilot scenario (YAML): the cohort, the simulated clock,
  * the MACs and their members, each agency's service times and capacities,
- * when agreements come into force, the behavioural model and the disposals.
+ * when agreements come into force, the evidence model and the disposals.
  * Read by `macx pilot run` and by every `macx agent`, so both see the same
  * world. The file format is documented in docs/pilot.md. */
 #ifndef MACX_SCENARIO_H
@@ -24,13 +24,21 @@
 
 typedef struct {
     char id[MACX_AGENCY_ID_MAX + 1];
-    char kind[16];                       /* mi5, ctp, local_authority, ogd */
+    char kind[16];                       /* mi5, ctp, local_authority, ogd, provider */
     char sector[24];                     /* what an OGD runs: benefits, probation, health; "" else */
     char region[MACX_SCN_NAME];          /* "national" for MI5, OGDs and a national CTP unit */
     macx_dist_t service[6];              /* by Macx__Phase (1..5), simulated days */
     int capacity[6];                     /* cases worked at once, by phase; 0 = unlimited */
     double coverage;                     /* chance it holds a record on a subject (partners) */
     double near_match;                   /* chance what it holds is a near-match */
+    struct {                             /* how it resolves a near match it found (partners) */
+        double probability;              /* chance it works one to a verdict; 0: never (dropped) */
+        double error;                    /* chance that verdict is wrong (either way) */
+    } resolve;
+    /* a provider: a data provider that runs tripwires for the closed-subject watch */
+    char feed[24];                       /* vehicle_hire, flight_booking, precursor_purchase */
+    double rate;                         /* ordinary events per customer per year */
+    double customers;                    /* share of people (subjects and others) who are customers */
 } macx_scn_agency_t;
 
 typedef struct {
@@ -72,6 +80,19 @@ typedef struct {
     macx_dist_t days;                    /* how long one delivery lasts, simulated days */
 } macx_scn_disposal_t;
 
+/* The Level from the evidence the profile integrated: a strand of
+ * concern is a source with a concerning finding that counts (an exact
+ * match, or a near match its holder confirmed: partners' and CTP's own
+ * police holdings alike), a closure category listed here, or this many
+ * risk indicators at closure */
+typedef struct {
+    int level2_strands;              /* strands for Level 2 */
+    int level3_strands;              /* strands for Level 3, one of them CTP's own police holdings */
+    int indicators_strand;           /* indicators that make a strand; 0: never */
+    char category_strand[4][8];      /* closure categories that are a strand (e.g. CAT-A) */
+    int ncategory_strand;
+} macx_scn_evidence_t;
+
 typedef struct {
     char name[MACX_SCN_NAME];
     char description[256];
@@ -102,15 +123,21 @@ typedef struct {
     int nagencies;
     macx_scn_override_t overrides[MACX_SCN_MAX_OVERRIDES];
     int noverrides;
-    /* behavioural model: a baseline score from indicators and partners'
-     * findings, plus noise; thresholds give the level */
+    macx_scn_evidence_t evidence;        /* how the profile's evidence gives the Level */
+    /* the closed-subject watch (section 6): who the closure gateway puts on
+     * it, how the synthetic world re-engages, and the joint triage */
     struct {
-        double indicator_weight;         /* per risk indicator on the case */
-        double holding_weight;           /* per concerning holding found by partners */
-        double noise_sigma;
-        double level2_threshold;
-        double level3_threshold;
-    } behaviour;
+        bool on;                         /* the scenario has a 'watch' */
+        char categories[4][8];           /* closure categories watched */
+        int ncategories;
+        int window_days;                 /* providers' feeds run this long from the start */
+        double reengage;                 /* chance a watched subject re-engages (scaled by risk) */
+        double unsolicited;              /* chance of unsolicited intelligence on a closed subject */
+        macx_dist_t triage;              /* days the joint MI5/CTP assessment of one item takes */
+        double detect;                   /* chance triage recognises a real re-engagement */
+        double false_reopen;             /* chance it reopens on a benign event */
+        char purpose[64];                /* purpose on every watch record */
+    } watch;
     macx_scn_disposal_t disposals[MACX_SCN_MAX_DISPOSALS];
     int ndisposals;
     /* the panel: sittings per MAC on a timetable (every_days 0: it sits

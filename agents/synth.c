@@ -1084,7 +1084,7 @@ macx_synth_lookup (macx_synth_db_t *db, const char *name, const char *dob, const
      * it matches. */
     uint32_t *cand = NULL;
     size_t ncand = s_candidates (db, qnorm, initials ? qinit : "", dob, full, year, initials, &cand);
-    int rc = 0;
+    int rc = 0, nrec = 0;
     for (size_t c = 0; c < ncand; c++) {
         const s_ix_t *e = &db->ix[cand[c]];
         char key[128];
@@ -1121,6 +1121,8 @@ macx_synth_lookup (macx_synth_db_t *db, const char *name, const char *dob, const
         if (*region && strcmp (region, r.region) != 0)
             continue;
         size_t nh = (v.mv_size - S_REC_HEAD) / sizeof (s_hold_t);
+        /* the key's tag: 's' and the cohort index for a subject's record */
+        int subject = tag[1] == 's' ? atoi (tag + 2) : 0;
         for (size_t i = 0; i < nh && i < r.nholdings && *n < max; i++) {
             macx_holding_t *h = &out[(*n)++];
             memset (h, 0, sizeof *h);
@@ -1128,7 +1130,12 @@ macx_synth_lookup (macx_synth_db_t *db, const char *name, const char *dob, const
             snprintf (h->match, sizeof h->match, "%s", m == S_EXACT ? "exact" : "near");
             snprintf (h->detail, sizeof h->detail, "%.199s", r.h[i].detail);
             h->concern = r.h[i].concern != 0;
+            h->record = nrec;
+            h->subject = subject;
+            snprintf (h->dob, sizeof h->dob, "%.10s", rdob);
+            h->same_name = strcmp (rnorm, qnorm) == 0;
         }
+        nrec++;
     }
     free (cand);
     mdb_txn_abort (txn);

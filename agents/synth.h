@@ -41,9 +41,17 @@ typedef struct {
     char source[32];          /* housing, social_care, education, community_safety, benefits,
                                  employment, probation, health_contact, police_index,
                                  local_crime, prior_intervention */
-    char match[8];            /* "exact" or "near" */
+    char match[12];           /* "exact" or "near"; a partner sets "confirmed" on a near match it resolved */
     char detail[200];         /* a generated sentence */
-    bool concern;             /* raises concern (drives the behavioural score) */
+    bool concern;             /* raises concern (a strand of evidence for the Level) */
+    /* what the lookup knew of the record, never sent: the synthetic truth
+     * (whose record it is) draws how a partner's resolution of a near
+     * match turns out, and lets the report measure what matching cost */
+    int record;               /* the matching record's ordinal in this lookup (0..): holdings
+                                 of one record share it */
+    int subject;              /* the cohort index the record is really of; 0: not a subject */
+    char dob[11];             /* the record's date of birth as filed */
+    bool same_name;           /* its name is the one searched (a full date would make it exact) */
 } macx_holding_t;
 
 /* Generates every agency of scn into dir/<agency id>/data, one LMDB env each

@@ -523,7 +523,7 @@ main (int argc, char **argv)
     const char *all[] = { "broker", "ogd-send1", "ogd-send2", "ogd-send3", "ogd-send4",
                           "ogd-recv1", "ogd-recv2", "ogd-recv3", "ogd-recv4" };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (macx_keys_generate (keys, all[i], NULL, &err)) {
+        if (macx_keys_generate (keys, all[i], i == 0 ? "broker" : "ogd", &err)) {
             fprintf (stderr, "bench: %s\n", macx_error_text (&err));
             return 70;
         }

@@ -19,6 +19,7 @@
 #define S_PAYLOAD_BYTES 1024
 
 static const char *const s_ids[] = { "mi5", "ctp", "la-london", "ogd-dwp", "ogd-health" };
+static const char *const s_kinds[] = { "mi5", "ctp", "local_authority", "ogd", "ogd" };
 #define S_NIDS (sizeof s_ids / sizeof s_ids[0])
 
 typedef struct {
@@ -178,7 +179,7 @@ main (int argc, char **argv)
     s_bench_t *b = &bench;
     macx_error_t err = { 0 };
     for (size_t i = 0; i < S_NIDS; i++)
-        if (macx_keys_generate (dir, s_ids[i], NULL, &err))
+        if (macx_keys_generate (dir, s_ids[i], s_kinds[i], &err))
             s_die ("keys", &err);
     if (!(b->reg = macx_registry_load (dir, &err))
         || !(b->sender = macx_identity_load (dir, "mi5", &err))

@@ -32,7 +32,14 @@ s_init (const macx_cmd_t *self, int argc, char **argv)
     if ((bad = macx_cli_args (self, argc, argv, "DIR")) >= 0)
         return bad;
     if (n == 0)
-        return macx_cli_usage (self, "name at least one --agency ID");
+        return macx_cli_usage (self, "name at least one --agency ID:KIND");
+    /* every kind declared before anything is created */
+    for (int i = 0; i < n; i++) {
+        const char *kind = strchr (agencies[i], ':');
+        if (!kind || !kind[1])
+            return macx_cli_usage (self, "--agency %.64s has no kind: write %.*s:KIND (mi5, ctp, local_authority, "
+                                   "ogd, provider, broker)", agencies[i], (int) (kind ? kind - agencies[i] : 64), agencies[i]);
+    }
     const char *dir = argv[optind];
     macx_harden_process ();   /* no core dump may hold a key being generated */
     for (int i = 0; i < n; i++) {
@@ -185,15 +192,15 @@ static const struct option s_json_opts[] = { { "json", no_argument, NULL, 'j' },
 static const macx_cmd_t s_verbs[] = {
     { .name = "keys init", .fn = s_init, .summary = "create key pairs for agencies",
       .opts = s_init_opts, .shortopts = "a:",
-      .synopsis = "macx keys init DIR --agency ID[:KIND] [--agency ID[:KIND] ...]",
+      .synopsis = "macx keys init DIR --agency ID:KIND [--agency ID:KIND ...]",
       .description =
           "Creates key pairs for each agency in DIR (created 0700 if missing): an\n"
           "Ed25519 signing key, an X25519 key for payload key wrapping and a CURVE key\n"
           "for ZeroMQ transport, in ID.pub (shareable) and ID.secret (mode 0600).\n"
-          "KIND (mi5, ctp, local_authority, ogd, broker) is derived from the id's\n"
-          "prefix (mi5, ctp, la-*, ogd-*, broker) unless given.\n",
-      .examples = "macx keys init demo/keys --agency broker --agency mi5 --agency ctp --agency la-london\n"
-                  "macx keys init demo/keys --agency ogd-dwp --agency council-x:local_authority\n",
+          "KIND (mi5, ctp, local_authority, ogd, provider, broker) is required and recorded\n"
+          "in ID.pub: an agency's kind is declared, never read from its id.\n",
+      .examples = "macx keys init demo/keys --agency broker:broker --agency mi5:mi5 --agency ctp:ctp\n"
+                  "macx keys init demo/keys --agency ogd-dwp:ogd --agency council-x:local_authority\n",
       .exits = "0 created\n64 usage error\n65 an agency already has keys, or a bad id or kind\n"
                "74 DIR cannot be written\n" },
     { .name = "keys list", .fn = s_list, .summary = "list the agencies in a key directory",
@@ -227,7 +234,7 @@ const macx_cmd_t macx_cmd_keys = {
         "Agency identities: per agency an Ed25519 signing key, an X25519 key for\n"
         "payload key wrapping and a CURVE key for ZeroMQ transport, in a key\n"
         "directory (ID.pub shareable, ID.secret mode 0600, `revoked` list).\n",
-    .examples = "macx keys init demo/keys --agency broker --agency mi5\nmacx keys list demo/keys\n",
+    .examples = "macx keys init demo/keys --agency broker:broker --agency mi5:mi5\nmacx keys list demo/keys\n",
     .exits = "0 done\n64 no command, or an unknown one (each command's page lists its own)\n",
     .verbs = s_verbs, .nverbs = (int) (sizeof s_verbs / sizeof s_verbs[0]),
 };

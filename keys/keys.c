@@ -134,22 +134,7 @@ macx_keys_check_id (const char *id, macx_error_t *err)
     return MACX_OK;
 }
 
-static const struct { const char *prefix; bool exact; const char *kind; } s_kinds[] = {
-    { "mi5", true, "mi5" },     { "ctp", true, "ctp" },    { "ctp-", false, "ctp" },
-    { "la-", false, "local_authority" }, { "ogd-", false, "ogd" }, { "broker", true, "broker" },
-};
-static const char *const s_kind_names[] = { "mi5", "ctp", "local_authority", "ogd", "broker", NULL };
-
-const char *
-macx_keys_kind_for (const char *id)
-{
-    for (size_t i = 0; i < sizeof s_kinds / sizeof s_kinds[0]; i++) {
-        if (s_kinds[i].exact ? strcmp (id, s_kinds[i].prefix) == 0
-                             : strncmp (id, s_kinds[i].prefix, strlen (s_kinds[i].prefix)) == 0)
-            return s_kinds[i].kind;
-    }
-    return NULL;
-}
+static const char *const s_kind_names[] = { "mi5", "ctp", "local_authority", "ogd", "provider", "broker", NULL };
 
 static bool
 s_kind_valid (const char *kind)
@@ -177,14 +162,13 @@ macx_keys_generate (const char *dir, const char *id, const char *kind, macx_erro
     int rc = macx_keys_check_id (id, err);
     if (rc)
         return rc;
-    if (!kind)
-        kind = macx_keys_kind_for (id);
-    if (!kind)
-        return macx_error_set (err, MACX_EINVAL,
-                               "cannot tell the kind of agency '%s' from its id; give --kind", id);
+    if (!kind || !*kind)
+        return macx_error_set (err, MACX_EINVAL, "agency '%s' has no kind: give it as %s:KIND (mi5, ctp, "
+                               "local_authority, ogd, provider, broker); a kind is declared, never read from the id",
+                               id, id);
     if (!s_kind_valid (kind))
         return macx_error_set (err, MACX_EINVAL,
-                               "unknown kind '%.40s' (mi5, ctp, local_authority, ogd, broker)", kind);
+                               "unknown kind '%.40s' (mi5, ctp, local_authority, ogd, provider, broker)", kind);
     if (sodium_init () < 0)
         return macx_error_set (err, MACX_ECRYPTO, "libsodium failed to initialise");
     if ((rc = macx_file_mkdirs (dir, err)))

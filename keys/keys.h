@@ -25,7 +25,7 @@
 
 typedef struct {
     char    id[MACX_AGENCY_ID_MAX + 1];
-    char    kind[16];                    /* mi5, ctp, local_authority, ogd, broker */
+    char    kind[16];                    /* mi5, ctp, local_authority, ogd, provider, broker */
     uint8_t sign_pk[MACX_KEY_BYTES];     /* Ed25519 */
     uint8_t box_pk[MACX_KEY_BYTES];      /* X25519, payload key wrapping */
     uint8_t curve_pk[MACX_KEY_BYTES];    /* CURVE transport */
@@ -40,12 +40,10 @@ typedef struct macx_identity_t macx_identity_t;
 /* Returns 0 if id is a valid agency id: [a-z0-9][a-z0-9-]{0,31}. */
 int macx_keys_check_id (const char *id, macx_error_t *err);
 
-/* Returns the kind implied by an id's prefix (mi5, ctp*, la-*, ogd-*, broker)
- * or NULL when it implies none. */
-const char *macx_keys_kind_for (const char *id);
-
-/* Creates DIR (0700 if new) and the key pair files for agency id. kind may
- * be NULL to derive it from the id. Fails with EDUP if the agency exists. */
+/* Creates DIR (0700 if new) and the key pair files for agency id of kind
+ * (mi5, ctp, local_authority, ogd, provider, broker), which ID.pub records: a kind is
+ * always declared, never read from the id. EINVAL for a bad id or a NULL or
+ * unknown kind; EDUP if the agency exists. */
 int macx_keys_generate (const char *dir, const char *id, const char *kind, macx_error_t *err);
 
 /* Adds id to DIR/revoked with a reason (no newlines). EDUP if already

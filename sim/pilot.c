@@ -422,7 +422,7 @@ s_prepare (s_pilot_t *self, macx_error_t *err)
             return rc;
     char bkeys[2048], from[2200], to[2200];
     snprintf (bkeys, sizeof bkeys, "%s/broker/keys", self->run);
-    if ((rc = macx_keys_generate (bkeys, "broker", NULL, err)))
+    if ((rc = macx_keys_generate (bkeys, "broker", "broker", err)))
         return rc;
     snprintf (from, sizeof from, "%s/broker.pub", bkeys);
     snprintf (to, sizeof to, "%s/broker.pub", path);

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -170,6 +171,7 @@ s_case (s_build_t *b, const char *case_id)
         c->start_ms[p] = c->end_ms[p] = MACX_REPORT_NONE;
     c->panel_end_ms = MACX_REPORT_NONE;
     c->first_delivery_ms = MACX_REPORT_NONE;
+    c->reengage_triage_ms = MACX_REPORT_NONE;
     c->stalled_sim_ms = MACX_REPORT_NONE;
     if (r->ncases * 2 > b->nslots) {
         /* grows the table and places every case, the new one included */
@@ -333,7 +335,12 @@ s_on_entry (const Macx__AuditEntry *e, void *arg)
     macx_report_t *r = b->r;
     r->audit_entries++;
     macx_report_case_t *c = NULL;
-    if (e->case_id && *e->case_id) {
+    /* the closed-subject watch's records belong to no MAC case */
+    static const char *const watch_types[] = { "watch_list", "tripwire", "alert", "triage_decision" };
+    bool watch = false;
+    for (size_t i = 0; i < sizeof watch_types / sizeof watch_types[0]; i++)
+        watch |= e->record_type && strcmp (e->record_type, watch_types[i]) == 0;
+    if (e->case_id && *e->case_id && !watch) {
         c = s_case (b, e->case_id);
         if (!c)
             return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
@@ -438,6 +445,44 @@ s_on_outcome (const macx_jv_t *o, int line, void *arg)
         }
         return 0;
     }
+    if (strcmp (event, "feed") == 0) {   /* a provider's customers who are not subjects */
+        double v = macx_jv_num (o, "other_events", 0);
+        r->watch.events += v > 0 ? (uint64_t) v : 0;
+        return 0;
+    }
+    if (strcmp (event, "watch_event") == 0) {
+        bool matched = macx_jv_bool (o, "matched", false), signal = macx_jv_bool (o, "signal", false);
+        r->watch.events++;
+        r->watch.tripwires += matched;
+        r->watch.false_alerts += matched && !signal;
+        r->watch.missed += !matched && signal;
+        return 0;
+    }
+    if (strcmp (event, "matching") == 0) {
+        macx_report_agency_t *a = s_agency (r, macx_jv_str (o, "agency", b->agent_dir));
+        if (!a)
+            return 0;
+        const struct { const char *k; size_t off; } f[] = {
+            { "exact", offsetof (macx_report_matching_t, exact) },
+            { "near", offsetof (macx_report_matching_t, near) },
+            { "confirmed", offsetof (macx_report_matching_t, confirmed) },
+            { "rejected", offsetof (macx_report_matching_t, rejected) },
+            { "unresolved", offsetof (macx_report_matching_t, unresolved) },
+            { "false_confirmed", offsetof (macx_report_matching_t, false_confirmed) },
+            { "own_lost", offsetof (macx_report_matching_t, own_lost) },
+            { "minimised", offsetof (macx_report_matching_t, minimised) },
+        };
+        macx_report_matching_t *m[2] = { &a->matching, &r->matching };
+        for (int j = 0; j < 2; j++) {
+            m[j]->lookups++;
+            m[j]->year_only += strcmp (macx_jv_str (o, "dob", ""), "year") == 0;
+            for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+                double v = macx_jv_num (o, f[i].k, 0);
+                *(uint64_t *) ((char *) m[j] + f[i].off) += v > 0 ? (uint64_t) v : 0;
+            }
+        }
+        return 0;
+    }
     const char *case_id = macx_jv_str (o, "case", "");
     if (!*case_id)
         return 0;
@@ -534,6 +579,22 @@ s_on_outcome (const macx_jv_t *o, int line, void *arg)
         c->interventions++;
         if (!declined && (c->first_delivery_ms == MACX_REPORT_NONE || start < c->first_delivery_ms))
             c->first_delivery_ms = start;
+    }
+    else if (strcmp (event, "watched") == 0)
+        r->watch.watched++;
+    else if (strcmp (event, "alert") == 0) {
+        r->watch.alerts++;
+        r->watch.alerts_unsolicited += strcmp (macx_jv_str (o, "source", ""), "unsolicited") == 0;
+    }
+    else if (strcmp (event, "reopened") == 0)
+        r->watch.reopened++;
+    else if (strcmp (event, "triage") == 0) {
+        r->watch.triaged++;
+        r->watch.reopen_decisions += strcmp (macx_jv_str (o, "decision", ""), "reopen") == 0;
+        int64_t at = s_ms (o, "reengage_sim_ms"), sim = s_ms (o, "sim_ms");
+        if (macx_jv_bool (o, "reengaged", false) && at != MACX_REPORT_NONE && sim != MACX_REPORT_NONE
+            && (c->reengage_triage_ms == MACX_REPORT_NONE || sim - at < c->reengage_triage_ms))
+            c->reengage_triage_ms = sim - at;
     }
     else if (strcmp (event, "held") == 0) {
         /* a record its sender held back for a daily cap: not a refusal */
@@ -836,6 +897,11 @@ s_finish (s_build_t *b)
             e2e[ne2e++] = (double) (c->first_delivery_ms - first) / MACX_REPORT_DAY_MS;
     }
     r->first_intervention_days = s_stats (e2e, ne2e);
+    ne2e = 0;
+    for (size_t i = 0; i < r->ncases; i++)
+        if (r->cases[i].reengage_triage_ms != MACX_REPORT_NONE)
+            e2e[ne2e++] = (double) r->cases[i].reengage_triage_ms / MACX_REPORT_DAY_MS;
+    r->watch.latency_days = s_stats (e2e, ne2e);
     free (e2e);
     for (size_t k = 0; k < r->ndelivery; k++)
         r->delivery[k].waiting_days = s_stats (r->delivery[k].values, r->delivery[k].issued);
@@ -955,6 +1021,17 @@ macx_report_destroy (macx_report_t **self_p)
 /* ---- report.json ----------------------------------------------------------- */
 
 static const char *const s_outcome_names[] = { "disposed", "stalled", "open" };
+
+/* One macx_report_matching_t as a JSON object. */
+static void
+s_json_matching (FILE *out, const macx_report_matching_t *m)
+{
+    fprintf (out, "{\"lookups\": %" PRIu64 ", \"year_of_birth_only\": %" PRIu64 ", \"exact\": %" PRIu64
+             ", \"near\": %" PRIu64 ", \"confirmed\": %" PRIu64 ", \"rejected\": %" PRIu64
+             ", \"unresolved\": %" PRIu64 ", \"false_confirmed\": %" PRIu64 ", \"own_lost\": %" PRIu64
+             ", \"minimised\": %" PRIu64 "}", m->lookups, m->year_only, m->exact, m->near, m->confirmed,
+             m->rejected, m->unresolved, m->false_confirmed, m->own_lost, m->minimised);
+}
 
 static void
 s_json_stats (FILE *out, const macx_report_stats_t *s)
@@ -1117,6 +1194,31 @@ macx_report_json (const macx_report_t *r, FILE *out)
         fputc ('}', out);
     }
     fputs (r->ndelivery ? "\n    ]},\n" : "]},\n", out);
+    fprintf (out, "  \"watch\": {\"watched\": %" PRIu64 ", \"events\": %" PRIu64 ", \"tripwires\": %" PRIu64
+             ", \"false_alerts\": %" PRIu64 ", \"missed\": %" PRIu64 ", \"alerts\": %" PRIu64
+             ", \"alerts_unsolicited\": %" PRIu64 ", \"triaged\": %" PRIu64 ", \"unread\": %" PRIu64
+             ", \"reopen_decisions\": %" PRIu64 ", \"reopened\": %" PRIu64 ",\n    \"latency_days\": ",
+             r->watch.watched, r->watch.events, r->watch.tripwires, r->watch.false_alerts, r->watch.missed,
+             r->watch.alerts, r->watch.alerts_unsolicited, r->watch.triaged,
+             r->watch.alerts > r->watch.triaged ? r->watch.alerts - r->watch.triaged : 0,
+             r->watch.reopen_decisions, r->watch.reopened);
+    s_json_stats (out, &r->watch.latency_days);
+    fputs ("},\n", out);
+    fputs ("  \"matching\": {\"total\": ", out);
+    s_json_matching (out, &r->matching);
+    fputs (",\n    \"by_agency\": [", out);
+    int nm = 0;
+    for (size_t i = 0; i < r->nagencies; i++) {
+        const macx_report_agency_t *a = &r->agencies[i];
+        if (!a->matching.lookups)
+            continue;
+        fprintf (out, "%s\n      {\"agency\": ", nm++ ? "," : "");
+        macx_json_str (out, a->id);
+        fputs (", \"figures\": ", out);
+        s_json_matching (out, &a->matching);
+        fputc ('}', out);
+    }
+    fputs (nm ? "\n    ]},\n" : "]},\n", out);
     fputs ("  \"panel_unavailable\": [", out);
     for (size_t k = 0; k < r->nunavailable; k++) {
         const macx_report_unavailable_t *u = &r->unavailable[k];

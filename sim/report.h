@@ -80,6 +80,8 @@ typedef struct {
     bool overflow;                              /* MI5 sent it to the national MAC in overflow */
     int interventions;                          /* delivery outcomes: interventions issued */
     int64_t first_delivery_ms;                  /* earliest start of one taken up, or NONE */
+    int64_t reengage_triage_ms;                 /* the watch: re-engagement to the first triage
+                                                   decision after it, or NONE */
     char owner[MACX_REPORT_ID];                 /* the CTP unit that owned it (its MAC's chair) */
     macx_outcome_t outcome;
     int open_phase;                             /* the phase it is open in, 0 if none */
@@ -132,6 +134,18 @@ typedef struct {
     double max_queue_days;
 } macx_report_work_t;
 
+/* What a partner's lookups matched, in records, and what matching cost: its
+ * "matching" outcomes summed (the enrichment of review 7.4; docs/pilot.md "Levels from
+ * evidence"). */
+typedef struct {
+    uint64_t lookups, year_only;         /* lookups, and those with the year of birth only */
+    uint64_t exact, near;                /* records matched exactly, or near */
+    uint64_t confirmed, rejected, unresolved;   /* the near matches' verdicts */
+    uint64_t false_confirmed;            /* another person's record confirmed */
+    uint64_t own_lost;                   /* the subject's own record rejected or unresolved */
+    uint64_t minimised;                  /* ... that a full date of birth would have matched exactly */
+} macx_report_matching_t;
+
 typedef struct {
     char id[MACX_REPORT_ID];
     char kind[32];
@@ -143,6 +157,7 @@ typedef struct {
     double queue_days;                   /* sum of start - queued */
     double work_days;                    /* sum of end - start */
     macx_report_work_t phases[MACX_REPORT_PHASES + 1];   /* the same by phase, [1..5] */
+    macx_report_matching_t matching;     /* a partner's lookups */
 } macx_report_agency_t;
 
 /* One disposal kind's delivery after the panel (review 7.10): offered a
@@ -220,6 +235,19 @@ typedef struct {
     uint64_t with_delivered;             /* ... and one taken up */
     macx_report_unavailable_t *unavailable;   /* partners missing from panels, most cases first */
     size_t nunavailable;
+    macx_report_matching_t matching;     /* every partner's, summed */
+    /* the closed-subject watch (review section 6) */
+    struct {
+        uint64_t watched;                /* subjects the closure gateway put on the watch */
+        uint64_t events;                 /* events the providers' feeds saw */
+        uint64_t tripwires;              /* ... that matched the watch-list: sent to MI5 */
+        uint64_t false_alerts;           /* ... of them no part of a re-engagement */
+        uint64_t missed;                 /* re-engagement events that matched no list entry */
+        uint64_t alerts, alerts_unsolicited;   /* alerts to the triage point; of them unsolicited */
+        uint64_t triaged, reopen_decisions;    /* triage decisions; of them to reopen */
+        uint64_t reopened;               /* subjects MI5 reopened */
+        macx_report_stats_t latency_days;   /* re-engagement to the first triage decision after it */
+    } watch;
     macx_report_mac_t *macs;             /* run.json's, in its order */
     size_t nmacs;
     macx_report_agency_t *agencies;      /* run.json's, then any others seen, by id */

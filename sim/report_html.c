@@ -1,5 +1,5 @@
 /* report_html.c -- report.html: one self-contained page (inline CSS and
- * SVG, no scripts, nothing fetched) with five charts and the data tables,
+ * SVG, no scripts, nothing fetched) with six figures and the data tables,
  * all from simulated time, and a small wall-clock performance section kept
  * apart at the end. Every string from the run is escaped on its way out. */
 #include "report.h"
@@ -646,12 +646,150 @@ s_agencies (FILE *out, const macx_report_t *r, s_bar_t *rows, size_t max)
     s_hbars (out, &ch, rows, n);
 }
 
+/* A cleared row labelled with a disposal kind in words (also into word). */
+static s_bar_t *
+s_kind_row (s_bar_t *b, const char *kind, char *word, size_t size)
+{
+    memset (b, 0, sizeof *b);
+    macx_report_words (word, size, kind, true);
+    snprintf (b->label, sizeof b->label, "%s", word);
+    return b;
+}
+
+/* Chart 6: per disposal kind, what became of the interventions issued, and
+ * how long they waited for a place. */
+static void
+s_delivery (FILE *out, const macx_report_t *r, s_bar_t *rows, size_t max)
+{
+    static const char *const segs[] = { "delivered (taken up)", "declined or not taken up",
+                                        "not over when the run ended" };
+    static const char *const colors[] = { "#59a14f", "#e15759", "#bab0ac" };
+    static const char *const wsegs[] = { "median (p50)", "to the 90th percentile (p90)" };
+    static const char *const wcolors[] = { "#4e79a7", "#a0cbe8" };
+    char word[128], a[32], b2[32];
+    size_t n = 0;
+    for (size_t i = 0; i < r->ndelivery && n < max; i++) {
+        const macx_report_delivery_t *d = &r->delivery[i];
+        s_bar_t *b = s_kind_row (&rows[n++], d->kind, word, sizeof word);
+        uint64_t over = d->delivered + d->declined, left = d->issued > over ? d->issued - over : 0;
+        const uint64_t v[3] = { d->delivered, d->declined, left };
+        static const char *const what[] = { "taken up and delivered", "declined or not taken up",
+                                            "still waiting or in delivery when the run ended" };
+        for (int s = 0; s < 3; s++) {
+            b->v[s] = (double) v[s];
+            snprintf (b->tip[s], sizeof b->tip[s], "%s: %" PRIu64 " of %" PRIu64 " %s", word, v[s], d->issued,
+                      what[s]);
+        }
+        snprintf (b->text, sizeof b->text, "%" PRIu64 " issued (%.0f%% delivered)", d->issued,
+                  s_pct (d->delivered, d->issued));
+    }
+    const s_chart_t ch = { "Interventions issued, by kind: delivered, declined, not over", "interventions", 3,
+                           segs, colors, true, true, "no panel issued an intervention with a delivery stage" };
+    s_hbars (out, &ch, rows, n);
+    n = 0;
+    for (size_t i = 0; i < r->ndelivery && n < max; i++) {
+        const macx_report_delivery_t *d = &r->delivery[i];
+        s_bar_t *b = s_kind_row (&rows[n++], d->kind, word, sizeof word);
+        b->v[0] = d->waiting_days.p50;
+        b->v[1] = d->waiting_days.p90 > d->waiting_days.p50 ? d->waiting_days.p90 - d->waiting_days.p50 : 0;
+        snprintf (b->tip[0], sizeof b->tip[0], "%s: half of %" PRIu64 " waited at most %s days for a place", word,
+                  d->waiting_days.n, s_days (a, sizeof a, d->waiting_days.p50));
+        snprintf (b->tip[1], sizeof b->tip[1], "%s: 90%% of %" PRIu64 " waited at most %s days for a place", word,
+                  d->waiting_days.n, s_days (a, sizeof a, d->waiting_days.p90));
+        snprintf (b->text, sizeof b->text, "p50 %s, p90 %s days", s_days (a, sizeof a, d->waiting_days.p50),
+                  s_days (b2, sizeof b2, d->waiting_days.p90));
+        if (!(d->waiting_days.p90 > 0) && d->waiting_days.max > 0)
+            snprintf (b->note, sizeof b->note, "no wait for at least 90%% (the longest: %s days)",
+                      s_days (a, sizeof a, d->waiting_days.max));
+        else if (!(d->waiting_days.p90 > 0))
+            snprintf (b->note, sizeof b->note, "no wait: a place was always free");
+    }
+    /* nothing to draw when at least 90% of every kind found a place free:
+     * then say how long the longest wait was, and for what */
+    char none[192];
+    const macx_report_delivery_t *longest = NULL;
+    for (size_t i = 0; i < r->ndelivery; i++)
+        if (!longest || r->delivery[i].waiting_days.max > longest->waiting_days.max)
+            longest = &r->delivery[i];
+    if (longest && longest->waiting_days.max > 0)
+        snprintf (none, sizeof none, "at least 90%% of every kind found a place free (the longest wait: %s days, "
+                  "%s)", s_days (a, sizeof a, longest->waiting_days.max),
+                  macx_report_words (word, sizeof word, longest->kind, false));
+    else
+        snprintf (none, sizeof none, "no intervention waited for a place: its owner always had one free");
+    const s_chart_t wch = { "Days from the plan to a place, by kind (waiting list)", "simulated days waiting",
+                            2, wsegs, wcolors, false, false, none };
+    s_hbars (out, &wch, rows, n);
+}
+
+/* Chart 7: the closed-subject watch, from the providers' events to the
+ * subjects reopened, and the days from re-engagement to a decision. */
+static void
+s_watch (FILE *out, const macx_report_t *r, s_bar_t *rows)
+{
+    static const char *const segs[] = { "part of a re-engagement", "benign (a false alert)" };
+    static const char *const colors[] = { "#e15759", "#bab0ac" };
+    const uint64_t tw = r->watch.tripwires, ua = r->watch.alerts_unsolicited;
+    const struct {
+        const char *label;
+        double v[2];
+        const char *tip;
+    } t[] = {
+        { "tripwires matched", { (double) (tw - r->watch.false_alerts), (double) r->watch.false_alerts },
+          "events whose customer's pseudonym was on the provider's watch-list" },
+        { "unsolicited intelligence", { (double) ua, 0 }, "items of unsolicited intelligence on closed subjects" },
+        { "alerts triaged", { (double) r->watch.triaged, 0 }, "alerts the joint MI5/CTP triage decided on" },
+        { "decisions to reopen", { (double) r->watch.reopen_decisions, 0 }, "triage decisions to reopen" },
+        { "subjects reopened", { (double) r->watch.reopened, 0 }, "subjects MI5 reopened" },
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        s_bar_t *b = &rows[n++];
+        memset (b, 0, sizeof *b);
+        snprintf (b->label, sizeof b->label, "%s", t[i].label);
+        b->v[0] = t[i].v[0];
+        b->v[1] = t[i].v[1];
+        if (i > 0)
+            b->solid = s_colors[0];
+        snprintf (b->tip[0], sizeof b->tip[0], "%.0f %s%s", t[i].v[0], t[i].tip,
+                  i == 0 ? ", part of a re-engagement" : "");
+        snprintf (b->tip[1], sizeof b->tip[1], "%.0f %s, benign: false alerts", t[i].v[1], t[i].tip);
+        snprintf (b->text, sizeof b->text, "%.0f", t[i].v[0] + t[i].v[1]);
+    }
+    const s_chart_t ch = { "From the providers' tripwires to the subjects reopened", "items", 2, segs, colors,
+                           true, true, "the scenario has no watch, or nothing reached it" };
+    if (r->watch.alerts || tw)
+        s_hbars (out, &ch, rows, n);
+    else
+        s_none (out, ch.title, ch.none);
+    static const char *const lsegs[] = { "p50", "to p90", "to p99" };
+    static const char *const lcolors[] = { "#4e79a7", "#a0cbe8", "#d4e4f2" };
+    const macx_report_stats_t *l = &r->watch.latency_days;
+    s_bar_t *b = &rows[0];
+    memset (b, 0, sizeof *b);
+    snprintf (b->label, sizeof b->label, "re-engagement to decision");
+    b->v[0] = l->p50;
+    b->v[1] = l->p90 - l->p50;
+    b->v[2] = l->p99 - l->p90;
+    char a[32], c[32], d[32];
+    snprintf (b->tip[0], sizeof b->tip[0], "half of %" PRIu64 " re-engaged subjects had a triage decision within "
+              "%s days", l->n, s_days (a, sizeof a, l->p50));
+    snprintf (b->tip[1], sizeof b->tip[1], "90%% within %s days", s_days (a, sizeof a, l->p90));
+    snprintf (b->tip[2], sizeof b->tip[2], "99%% within %s days", s_days (a, sizeof a, l->p99));
+    snprintf (b->text, sizeof b->text, "p50 %s, p90 %s, p99 %s days", s_days (a, sizeof a, l->p50),
+              s_days (c, sizeof c, l->p90), s_days (d, sizeof d, l->p99));
+    const s_chart_t lch = { "Days from a subject's re-engagement to the first triage decision", "simulated days",
+                            3, lsegs, lcolors, false, false, "no re-engaged subject had a triage decision" };
+    s_hbars (out, &lch, rows, l->n ? 1 : 0);
+}
+
 void
 macx_report_html (const macx_report_t *r, FILE *out)
 {
-    char buf[512], word[128];
+    char buf[512], word[128], d50[32], d90[32];
     /* a row per agency and phase at most, and a few more */
-    size_t maxrows = r->nagencies * MACX_REPORT_PHASES + r->ndisposals + r->nrefusal_agreements + 16;
+    size_t maxrows = r->nagencies * MACX_REPORT_PHASES + r->ndisposals + r->nrefusal_agreements
+                     + r->ndelivery + 16;
     s_bar_t *rows = calloc (maxrows, sizeof *rows);
     if (!rows) {
         fputs ("<!DOCTYPE html>\n<p>macx: out of memory writing the report</p>\n", out);
@@ -805,6 +943,42 @@ macx_report_html (const macx_report_t *r, FILE *out)
                     "on (second segment). A long first segment means the agency's capacity in that phase is "
                     "the bottleneck; a long second one means its service time is. The table below gives how "
                     "many units waited at all and the longest wait.");
+
+    /* 6 */
+    s_figure_open (out, "delivery", "6. Delivery of the plans");
+    s_delivery (out, r, rows, maxrows);
+    if (r->first_intervention_days.n)
+        snprintf (buf, sizeof buf, "Time to first intervention (from the case's first record to the start of "
+                  "the first one taken up): p50 %s, p90 %s simulated days, %" PRIu64 " subjects.",
+                  s_days (d50, sizeof d50, r->first_intervention_days.p50),
+                  s_days (d90, sizeof d90, r->first_intervention_days.p90),
+                  r->first_intervention_days.n);
+    else
+        snprintf (buf, sizeof buf, "No subject started an intervention.");
+    s_caption (out, "Each issued intervention is delivered by the agency that offered it, with a number of "
+               "places at once (the review's 7.10: the capacity of local services to deliver); a plan's "
+               "intervention waits for a free place, and the subject may then decline it or not take it up. "
+               "The top chart splits the interventions of each kind by what became of them; the bottom one "
+               "gives how long they waited for a place (median, and 90th percentile as the lighter "
+               "extension). Referrals back to investigation and no further action have no delivery stage.");
+    s_figure_close (out, buf);
+
+    /* 7 */
+    s_figure_open (out, "watch", "7. The closed-subject watch");
+    s_watch (out, r, rows);
+    snprintf (buf, sizeof buf, "Watched: %" PRIu64 " subjects. Providers' events: %" PRIu64 ", of which %" PRIu64
+              " matched the watch-list; %" PRIu64 " re-engagement events matched no entry. Alerts: %" PRIu64
+              ", triaged: %" PRIu64 ", unread: %" PRIu64 ".", r->watch.watched, r->watch.events, r->watch.tripwires,
+              r->watch.missed, r->watch.alerts, r->watch.triaged,
+              r->watch.alerts > r->watch.triaged ? r->watch.alerts - r->watch.triaged : 0);
+    s_caption (out, "The closure gateway puts the watched categories of closed subjects on each data provider's "
+               "watch-list, as keyed pseudonyms of that provider's agreement; a provider sends MI5 an event only "
+               "when its customer's pseudonym is on the list (a tripwire). Each tripwire, and each item of "
+               "unsolicited intelligence on a closed subject, is an alert to the triage point (the joint MI5/CTP "
+               "assessment), which may reopen the subject. The first bar splits the tripwires into those that were "
+               "part of a re-engagement and false alerts; the bottom chart gives the days from a subject's "
+               "re-engagement to the first triage decision on it.");
+    s_figure_close (out, buf);
 
     /* data tables */
     fputs ("<section id=\"data\">\n<h2>Data</h2>\n", out);

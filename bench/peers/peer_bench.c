@@ -85,8 +85,8 @@ s_envelope_init (void)
     if (!mkdtemp (dir))
         return -1;
     macx_error_t err = { 0 };
-    int rc = macx_keys_generate (dir, S_SENDER, NULL, &err)
-             || macx_keys_generate (dir, S_RECEIVER, NULL, &err)
+    int rc = macx_keys_generate (dir, S_SENDER, "ogd", &err)
+             || macx_keys_generate (dir, S_RECEIVER, "ogd", &err)
              || !(s_registry = macx_registry_load (dir, &err))
              || !(s_sealer = macx_identity_load (dir, S_SENDER, &err))
              || !(s_opener = macx_identity_load (dir, S_RECEIVER, &err));

@@ -35,7 +35,7 @@ run () {
 }
 has () { grep -qF -- "$3" "$1.$2" || fail "$1.$2 lacks '$3'"; }
 
-"$MACX" keys init keys --agency broker --agency mi5 --agency la-london > /dev/null
+"$MACX" keys init keys --agency broker:broker --agency mi5:mi5 --agency la-london:local_authority > /dev/null
 PORT=$((20000 + $$ % 20000))
 EP=tcp://127.0.0.1:$PORT
 "$MACX" broker --keys keys --policy "$SRC/scenarios/baseline/policy" --data data --bind "$EP" \

@@ -142,11 +142,24 @@ stop_broker () {
     [ "$WAIT_RC" = "$want" ] || fail "broker exit $WAIT_RC after SIGTERM, want $want"
 }
 
-# keys_init DIR AGENCY...: a key directory.
+# keys_init DIR AGENCY...: a key directory. An AGENCY is ID:KIND, or one of
+# the tests' usual ids, whose kind this table gives (macx never reads a kind
+# from an id: the tests declare it).
 keys_init () {
     local dir=$1 a args=()
     shift
-    for a in "$@"; do args+=(--agency "$a"); done
+    for a in "$@"; do
+        case $a in
+            *:*) ;;
+            broker) a=$a:broker ;;
+            mi5) a=$a:mi5 ;;
+            ctp | ctp-*) a=$a:ctp ;;
+            la-*) a=$a:local_authority ;;
+            ogd-*) a=$a:ogd ;;
+            *) echo "keys_init: give $a as ID:KIND" >&2; return 1 ;;
+        esac
+        args+=(--agency "$a")
+    done
     "$MACX" keys init "$dir" "${args[@]}" > /dev/null
 }
 

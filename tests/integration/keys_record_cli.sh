@@ -68,8 +68,8 @@ json_ok () {   # the output parses as JSON, when python3 is there to say so
 # ---- keys init ---------------------------------------------------------------
 
 K=$S/keys
-run 0 init "$MACX" keys init "$K" --agency mi5 --agency ctp --agency la-london \
-    --agency ogd-dwp --agency ogd-health --agency acme:ogd
+run 0 init "$MACX" keys init "$K" --agency mi5:mi5 --agency ctp:ctp --agency la-london:local_authority \
+    --agency ogd-dwp:ogd --agency ogd-health:ogd --agency acme:ogd
 for id in mi5 ctp la-london ogd-dwp ogd-health acme; do
     has init out "created $K/$id.pub and $K/$id.secret (0600)"
     [ -f "$K/$id.pub" ] || fail "init: $K/$id.pub missing"
@@ -79,12 +79,19 @@ for id in mi5 ctp la-london ogd-dwp ogd-health acme; do
 done
 [ "$(mode_of "$K")" = 700 ] || fail "init: key dir mode $(mode_of "$K"), want 700"
 grep -q '^kind: ogd$' "$K/acme.pub" || fail "init: acme:ogd did not give kind ogd"
-run 65 init-again "$MACX" keys init "$K" --agency mi5
+grep -q '^kind: local_authority$' "$K/la-london.pub" || fail "init: la-london:local_authority did not give its kind"
+run 65 init-again "$MACX" keys init "$K" --agency mi5:mi5
 has init-again err "agency 'mi5' already has keys"
-run 64 init-nokind "$MACX" keys init "$K" --agency acme2
-has init-nokind err "cannot tell the kind of agency 'acme2'"
+# a kind is declared, never read from the id: not even for ids that look like one
+for id in acme2 mi5-other ogd-x; do
+    run 64 init-nokind-$id "$MACX" keys init "$K" --agency $id
+    has init-nokind-$id err "--agency $id has no kind: write $id:KIND (mi5, ctp, local_authority, ogd, provider, broker)"
+    [ ! -e "$K/$id.pub" ] || fail "init-nokind: $id.pub was created"
+done
+run 64 init-badkind "$MACX" keys init "$K" --agency acme3:police
+has init-badkind err "unknown kind 'police'"
 run 64 init-noargs "$MACX" keys init "$K"
-has init-noargs err "macx keys init: name at least one --agency ID; see 'macx keys init --help'"
+has init-noargs err "macx keys init: name at least one --agency ID:KIND; see 'macx keys init --help'"
 
 # ---- keys list / show --------------------------------------------------------
 

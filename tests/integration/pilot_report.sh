@@ -172,14 +172,16 @@ DAY = 86400000.0
 # at the latest arrival of CTP's panel records; a stamp of 0 gives no time
 start, panel_end, events, last = {}, {}, collections.Counter(), None
 waited = collections.Counter()           # (case, phase) -> 1 a worker wait | 2 an agreement's
+WATCH = {"watch_list", "tripwire", "alert", "triage_decision"}   # the watch's: no MAC case's
 for l in out.splitlines():
     e = json.loads(l)
     events[e["event"]] += 1
-    if e["event"] == "refuse" and e["case_id"] and e["phase"] in PHASES:
+    watch = e.get("record_type") in WATCH
+    if e["event"] == "refuse" and e["case_id"] and e["phase"] in PHASES and not watch:
         waited[(e["case_id"], e["phase"])] |= 2
     if e["event"] == "accept" and e["clock_ms"] > 0:
         last = max(last or 0, e["clock_ms"])
-        if e["subject"] and e["phase"] in PHASES:
+        if e["subject"] and e["phase"] in PHASES and not watch:
             k = (e["subject"], e["phase"])
             start[k] = min(start.get(k, e["clock_ms"]), e["clock_ms"])
     if e["event"] == "deliver" and e["arrive_ms"] > 0:

@@ -51,6 +51,8 @@ for line in open(sys.argv[1]):
     e = json.loads(line)
     if e["event"] not in ("accept", "deliver") or not e["case_id"]:
         continue
+    if e["record_type"] in ("watch_list", "tripwire", "alert", "triage_decision"):
+        continue   # the closed-subject watch: no MAC's routing (pilot_watch.sh)
     n += 1
     if e["case_id"] not in case:
         bad.append("record about unknown case %s" % e["case_id"]); continue

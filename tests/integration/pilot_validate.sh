@@ -131,4 +131,20 @@ run 0 dir_slash "$MACX" pilot run good/ --subjects 5 --out run_dir_slash --quiet
 mkdir -p empty
 refused empty_dir 66 "macx pilot run: empty is a directory without a pilot.yaml (give a scenario file, or a scenario directory holding its pilot.yaml)" empty/
 
+# The watch's providers and the evidence model: each mistake named where it is.
+fresh feed
+edit feed/pilot.yaml "feed: flight_booking     # a flight booked (5.7)" "feed: train_ticket"
+refused feed_unknown 65 "macx pilot run: feed/pilot.yaml:$(pos feed/pilot.yaml train_ticket): unknown feed 'train_ticket' (vehicle_hire, flight_booking, precursor_purchase)" feed/pilot.yaml
+fresh nofeed
+edit nofeed/pilot.yaml "    feed: flight_booking     # a flight booked (5.7)
+" ""
+at=$(pos nofeed/pilot.yaml "id: tw-airline")
+refused feed_missing 65 "macx pilot run: nofeed/pilot.yaml:${at%:*}:5: agency 'tw-airline' of kind provider needs a 'feed' (vehicle_hire, flight_booking, precursor_purchase): the events its tripwire sees" nofeed/pilot.yaml
+fresh member
+edit member/pilot.yaml "members: [la-london, ogd-dwp, ogd-probation, ogd-health]" "members: [la-london, tw-airline]"
+refused provider_member 65 "macx pilot run: member/pilot.yaml:$(pos member/pilot.yaml "id: nmac"): MAC 'nmac': 'tw-airline' is a provider: it runs tripwires for the watch and sits on no panel" member/pilot.yaml
+fresh old
+printf 'behaviour:\n  noise_sigma: 0.1\n' >> old/pilot.yaml
+refused behaviour_gone 65 "macx pilot run: old/pilot.yaml:$(pos old/pilot.yaml "noise_sigma" | sed 's/:.*//'):3: 'behaviour' (a score with noise and thresholds) is gone: the Level follows from the evidence; write 'evidence' (level2_strands, level3_strands, indicators_strand, category_strand; docs/pilot.md)" old/pilot.yaml
+
 finish

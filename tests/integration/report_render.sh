@@ -146,7 +146,7 @@ for r in $RUNS; do
         tail -5 chromium.err | sed 's/^/  | /' >&2
         continue
     fi
-    head -1 $r.findings | grep -Eq '^checked [1-9][0-9]+ texts in [4-9] charts; height [0-9]+$' \
+    head -1 $r.findings | grep -Eq '^checked [1-9][0-9]+ texts in ([4-9]|1[0-9]) charts; height [0-9]+$' \
         || fail "$r: the measuring script saw too little: $(head -1 $r.findings)"
     if [ "$(wc -l < $r.findings)" -gt 1 ]; then
         fail "$r/report.html in chromium at $WIDTH px:"
@@ -223,6 +223,43 @@ for run in sys.argv[1:]:
     for t in re.findall(r"<table>(.*?)</table>", page, re.S):
         if t.count("<tr") < 2:
             bad.append("%s: a table with no rows: %s" % (run, t[:120]))
+    # the delivery figure: per kind, its issued split as report.json has it,
+    # and its waiting p50/p90 drawn or said to be none
+    delivery = page.split('id="delivery"', 1)[1].split("</section>", 1)[0] if 'id="delivery"' in page else ""
+    if not delivery:
+        bad.append("%s: no delivery figure" % run)
+    for d in rep["delivery"]["by_kind"]:
+        for n, what in ((d["delivered"], "taken up and delivered"), (d["declined"], "declined or not taken up")):
+            tip = ": %d of %d %s" % (n, d["issued"], what)
+            if n and tip not in html.unescape(delivery):
+                bad.append("%s: delivery of %s: no tooltip %r" % (run, d["kind"], tip))
+        if d["waiting_p90_days"] > 0:
+            want = "p50 %s, p90 %.1f days" % ("0" if d["waiting_p50_days"] == 0 else "%.1f" % d["waiting_p50_days"],
+                                             d["waiting_p90_days"])
+            if want not in delivery:
+                bad.append("%s: waiting of %s: no %r" % (run, d["kind"], want))
+    if rep["delivery"]["by_kind"] and not any(d["waiting_p90_days"] > 0 for d in rep["delivery"]["by_kind"]) \
+            and "<b>Days from the plan to a place, by kind (waiting list):</b>" not in delivery:
+        bad.append("%s: no kind waited, and the waiting chart does not say so in one line" % run)
+    # the watch figure: its bars are report.json's, or it says there is none
+    watch = page.split('id="watch"', 1)[1].split("</section>", 1)[0] if 'id="watch"' in page else ""
+    w = rep["watch"]
+    if not watch:
+        bad.append("%s: no watch figure" % run)
+    elif w["alerts"] or w["tripwires"]:
+        for n, what in ((w["triaged"], "alerts the joint MI5/CTP triage decided on"),
+                        (w["reopened"], "subjects MI5 reopened"),
+                        (w["false_alerts"], "events whose customer's pseudonym was on the provider's "
+                                            "watch-list, benign: false alerts")):
+            if n and "%d %s" % (n, what) not in html.unescape(watch):
+                bad.append("%s: watch: no tooltip %r" % (run, "%d %s" % (n, what)))
+        l = w["latency_days"]
+        def d(v):
+            return "0" if v == 0 else "%.1f" % v
+        if l["n"] and "p50 %s, p90 %s, p99 %s days" % (d(l["p50"]), d(l["p90"]), d(l["p99"])) not in watch:
+            bad.append("%s: watch latency not drawn as report.json has it (%s)" % (run, l))
+    elif "<b>From the providers' tripwires to the subjects reopened:</b> none" not in html.unescape(watch):
+        bad.append("%s: no watch, and the watch chart does not say so in one line" % run)
     if rep["refusals"]["total"] == 0:
         for want in ("<b>Records the broker refused, by agreement:</b> none", "<h3>Refusals by reason: none</h3>"):
             if want not in page:

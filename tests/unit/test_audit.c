@@ -21,6 +21,7 @@
 
 #include "audit.h"
 #include "keys.h"
+#include "test_kind.h"
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -91,7 +92,7 @@ s_setup (void **state)
     snprintf (f->keys, sizeof f->keys, "%s/keys", f->root);
     assert_int_equal (mkdir (f->data, 0700), 0);
     macx_error_t err = { 0 };
-    assert_int_equal (macx_keys_generate (f->keys, "broker", NULL, &err), 0);
+    assert_int_equal (macx_keys_generate (f->keys, "broker", test_kind ("broker"), &err), 0);
     f->broker = macx_identity_load (f->keys, "broker", &err);
     assert_non_null (f->broker);
     *state = f;
@@ -569,7 +570,7 @@ test_forged_checkpoint (void **state)
 
     /* Checked against another agency's key, every checkpoint fails. */
     macx_error_t err = { 0 };
-    assert_int_equal (macx_keys_generate (f->keys, "mi5", NULL, &err), 0);
+    assert_int_equal (macx_keys_generate (f->keys, "mi5", test_kind ("mi5"), &err), 0);
     macx_identity_t *mi5 = macx_identity_load (f->keys, "mi5", &err);
     assert_non_null (mi5);
     macx_agency_t as_broker = *macx_identity_agency (mi5);

@@ -18,6 +18,7 @@
 
 #include "file.h"
 #include "keys.h"
+#include "test_kind.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -167,24 +168,28 @@ test_check_id (void **state)
     assert_string_equal (err.msg, "agency id '' must be 1 to 32 characters");
 }
 
+/* A kind is declared, never read from the id: none given is refused, even
+ * for an id that looks like a kind's. */
 static void
-test_kind_for (void **state)
+test_kind_declared (void **state)
 {
     (void) state;
-    static const struct { const char *id, *kind; } cases[] = {
-        { "mi5", "mi5" }, { "ctp", "ctp" }, { "ctp-north-west", "ctp" },
-        { "la-london", "local_authority" }, { "la-", "local_authority" },
-        { "ogd-dwp", "ogd" }, { "ogd-health", "ogd" }, { "broker", "broker" },
-        { "mi56", NULL }, { "ctpx", NULL }, { "brokers", NULL }, { "la", NULL },
-        { "ogd", NULL }, { "acme", NULL }, { "", NULL },
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *got = macx_keys_kind_for (cases[i].id);
-        if (cases[i].kind)
-            assert_string_equal (got, cases[i].kind);
-        else
-            assert_null (got);
+    char *dir = s_tmpdir ();
+    static const char *const ids[] = { "mi5", "ctp-north-west", "la-london", "ogd-dwp", "broker", "acme" };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        macx_error_t err = { 0 };
+        assert_int_equal (macx_keys_generate (dir, ids[i], NULL, &err), MACX_EINVAL);
+        assert_non_null (strstr (macx_error_text (&err), "has no kind"));
+        assert_int_equal (macx_keys_generate (dir, ids[i], "", &err), MACX_EINVAL);
     }
+    /* an id of one kind's look is another kind when declared so */
+    macx_error_t err = { 0 };
+    assert_int_equal (macx_keys_generate (dir, "ogd-x", "local_authority", &err), 0);
+    macx_registry_t *reg = macx_registry_load (dir, &err);
+    assert_non_null (reg);
+    assert_string_equal (macx_registry_find (reg, "ogd-x")->kind, "local_authority");
+    macx_registry_destroy (&reg);
+    s_rmrf (&dir);
 }
 
 /* ---- generation --------------------------------------------------------- */
@@ -195,7 +200,7 @@ test_generate (void **state)
     (void) state;
     char *dir = s_tmpdir ();
     macx_error_t err = { 0 };
-    assert_int_equal (macx_keys_generate (dir, "mi5", NULL, &err), 0);
+    assert_int_equal (macx_keys_generate (dir, "mi5", test_kind ("mi5"), &err), 0);
     assert_int_equal (macx_keys_generate (dir, "acme", "ogd", &err), 0);
 
     char path[4096];
@@ -215,21 +220,22 @@ test_generate (void **state)
     free (pub);
 
     /* Twice is a duplicate, and the files are left alone. */
-    assert_int_equal (macx_keys_generate (dir, "mi5", NULL, &err), MACX_EDUP);
+    assert_int_equal (macx_keys_generate (dir, "mi5", test_kind ("mi5"), &err), MACX_EDUP);
     char want[4200];
     snprintf (want, sizeof want, "agency 'mi5' already has keys in %s", dir);
     assert_string_equal (err.msg, want);
 
     assert_int_equal (macx_keys_generate (dir, "acme2", NULL, &err), MACX_EINVAL);
-    assert_string_equal (err.msg, "cannot tell the kind of agency 'acme2' from its id; give --kind");
+    assert_string_equal (err.msg, "agency 'acme2' has no kind: give it as acme2:KIND (mi5, ctp, "
+                         "local_authority, ogd, provider, broker); a kind is declared, never read from the id");
     assert_int_equal (macx_keys_generate (dir, "acme3", "police", &err), MACX_EINVAL);
-    assert_string_equal (err.msg, "unknown kind 'police' (mi5, ctp, local_authority, ogd, broker)");
+    assert_string_equal (err.msg, "unknown kind 'police' (mi5, ctp, local_authority, ogd, provider, broker)");
     assert_int_equal (macx_keys_generate (dir, "Bad Id", NULL, &err), MACX_EINVAL);
 
     /* A new directory is created 0700. */
     char sub[4200];
     snprintf (sub, sizeof sub, "%s/sub", dir);
-    assert_int_equal (macx_keys_generate (sub, "ctp", NULL, &err), 0);
+    assert_int_equal (macx_keys_generate (sub, "ctp", test_kind ("ctp"), &err), 0);
     assert_int_equal (stat (sub, &st), 0);
     assert_int_equal (st.st_mode & 0777, 0700);
     char *subdir = strdup (sub);
@@ -246,7 +252,7 @@ test_registry_lookups (void **state)
     char *dir = s_tmpdir ();
     const char *ids[] = { "ogd-dwp", "mi5", "la-london", "ctp" };
     for (size_t i = 0; i < 4; i++)
-        assert_int_equal (macx_keys_generate (dir, ids[i], NULL, NULL), 0);
+        assert_int_equal (macx_keys_generate (dir, ids[i], test_kind (ids[i]), NULL), 0);
     macx_error_t err = { 0 };
     macx_registry_t *reg = macx_registry_load (dir, &err);
     assert_non_null (reg);
@@ -331,7 +337,7 @@ s_fix_setup (void **state)
 {
     s_fix_t *f = calloc (1, sizeof *f);
     f->dir = s_tmpdir ();
-    if (macx_keys_generate (f->dir, "mi5", NULL, NULL) != 0)
+    if (macx_keys_generate (f->dir, "mi5", test_kind ("mi5"), NULL) != 0)
         return -1;
     f->pub = s_read (f->dir, "mi5.pub");
     f->secret = s_read (f->dir, "mi5.secret");
@@ -451,7 +457,7 @@ test_secret_file_errors (void **state)
     s_bad_secret (f, "curve_secret:", "curve_secret: x\nbox_secret: y", MACX_EFORMAT,
                   "%s/mi5.secret:6: duplicate key 'box_secret' (first on line 4)");
     /* A well-formed secret that belongs to another agency's public file. */
-    assert_int_equal (macx_keys_generate (f->dir, "ctp", NULL, NULL), 0);
+    assert_int_equal (macx_keys_generate (f->dir, "ctp", test_kind ("ctp"), NULL), 0);
     char *other = s_read (f->dir, "ctp.secret");
     char *as_mi5 = s_edit (other, "agency:", "agency: mi5");
     s_write (f->dir, "mi5.secret", as_mi5, 0600);
@@ -551,7 +557,7 @@ test_duplicate_keys (void **state)
     s_expect_registry_error (f->dir, MACX_EDUP, "%s: agencies 'ctp' and 'mi5' share a public key");
     /* Sharing only one key across roles (one agency's box key used as
      * another's CURVE key) is a duplicate too. */
-    assert_int_equal (macx_keys_generate (f->dir, "ogd-dwp", NULL, NULL), 0);
+    assert_int_equal (macx_keys_generate (f->dir, "ogd-dwp", test_kind ("ogd-dwp"), NULL), 0);
     char path[4096];
     snprintf (path, sizeof path, "%s/ctp.pub", f->dir);
     unlink (path);
@@ -584,8 +590,8 @@ test_revocation (void **state)
 {
     (void) state;
     char *dir = s_tmpdir ();
-    assert_int_equal (macx_keys_generate (dir, "mi5", NULL, NULL), 0);
-    assert_int_equal (macx_keys_generate (dir, "ogd-dwp", NULL, NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "mi5", test_kind ("mi5"), NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "ogd-dwp", test_kind ("ogd-dwp"), NULL), 0);
     macx_error_t err = { 0 };
     assert_int_equal (macx_keys_revoke (dir, "ogd-dwp", "key compromised", &err), 0);
     macx_registry_t *reg = macx_registry_load (dir, &err);
@@ -641,8 +647,8 @@ test_sign_verify (void **state)
 {
     (void) state;
     char *dir = s_tmpdir ();
-    assert_int_equal (macx_keys_generate (dir, "mi5", NULL, NULL), 0);
-    assert_int_equal (macx_keys_generate (dir, "ctp", NULL, NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "mi5", test_kind ("mi5"), NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "ctp", test_kind ("ctp"), NULL), 0);
     macx_registry_t *reg = macx_registry_load (dir, NULL);
     macx_identity_t *mi5 = macx_identity_load (dir, "mi5", NULL);
     assert_non_null (reg);
@@ -672,7 +678,7 @@ test_wrap_unwrap_cache (void **state)
     char *dir = s_tmpdir ();
     const char *ids[] = { "mi5", "ogd-dwp", "ctp" };
     for (size_t i = 0; i < 3; i++)
-        assert_int_equal (macx_keys_generate (dir, ids[i], NULL, NULL), 0);
+        assert_int_equal (macx_keys_generate (dir, ids[i], test_kind (ids[i]), NULL), 0);
     macx_registry_t *reg = macx_registry_load (dir, NULL);
     macx_identity_t *mi5 = macx_identity_load (dir, "mi5", NULL);
     macx_identity_t *dwp = macx_identity_load (dir, "ogd-dwp", NULL);
@@ -768,8 +774,8 @@ test_pair_cache_eviction (void **state)
 {
     (void) state;
     char *dir = s_tmpdir ();
-    assert_int_equal (macx_keys_generate (dir, "mi5", NULL, NULL), 0);
-    assert_int_equal (macx_keys_generate (dir, "ogd-dwp", NULL, NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "mi5", test_kind ("mi5"), NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "ogd-dwp", test_kind ("ogd-dwp"), NULL), 0);
     macx_registry_t *reg = macx_registry_load (dir, NULL);
     macx_identity_t *mi5 = macx_identity_load (dir, "mi5", NULL);
     macx_identity_t *dwp = macx_identity_load (dir, "ogd-dwp", NULL);
@@ -799,8 +805,8 @@ test_curve_apply (void **state)
     if (!zmq_has ("curve"))
         skip ();
     char *dir = s_tmpdir ();
-    assert_int_equal (macx_keys_generate (dir, "broker", NULL, NULL), 0);
-    assert_int_equal (macx_keys_generate (dir, "mi5", NULL, NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "broker", test_kind ("broker"), NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "mi5", test_kind ("mi5"), NULL), 0);
     macx_identity_t *broker = macx_identity_load (dir, "broker", NULL);
     macx_identity_t *mi5 = macx_identity_load (dir, "mi5", NULL);
     void *ctx = zmq_ctx_new ();
@@ -827,7 +833,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_check_id),
-        cmocka_unit_test (test_kind_for),
+        cmocka_unit_test (test_kind_declared),
         cmocka_unit_test (test_generate),
         cmocka_unit_test (test_registry_lookups),
         cmocka_unit_test_setup_teardown (test_public_file_errors, s_fix_setup, s_fix_teardown),

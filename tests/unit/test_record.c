@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "keys.h"
 #include "record.h"
+#include "test_kind.h"
 
 #define S_NAGENCIES 5
 static const char *const s_ids[S_NAGENCIES] = { "mi5", "ctp", "la-london", "ogd-dwp", "ogd-health" };
@@ -89,7 +90,7 @@ s_group_setup (void **state)
         return -1;
     s_fx->dir = strdup (tmpl);
     for (int i = 0; i < S_NAGENCIES; i++)
-        if (macx_keys_generate (s_fx->dir, s_ids[i], NULL, NULL) != 0)
+        if (macx_keys_generate (s_fx->dir, s_ids[i], test_kind (s_ids[i]), NULL) != 0)
             return -1;
     s_fx->reg = macx_registry_load (s_fx->dir, NULL);
     if (!s_fx->reg)
@@ -924,9 +925,9 @@ test_revoked_and_unknown_sender (void **state)
 {
     (void) state;
     char *dir = s_tmpdir ();
-    assert_int_equal (macx_keys_generate (dir, "mi5", NULL, NULL), 0);
-    assert_int_equal (macx_keys_generate (dir, "ctp", NULL, NULL), 0);
-    assert_int_equal (macx_keys_generate (dir, "ogd-dwp", NULL, NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "mi5", test_kind ("mi5"), NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "ctp", test_kind ("ctp"), NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "ogd-dwp", test_kind ("ogd-dwp"), NULL), 0);
     macx_registry_t *reg = macx_registry_load (dir, NULL);
     macx_identity_t *mi5 = macx_identity_load (dir, "mi5", NULL);
     macx_identity_t *ctp = macx_identity_load (dir, "ctp", NULL);
@@ -969,7 +970,7 @@ test_revoked_and_unknown_sender (void **state)
     /* Unknown sender: a registry from another directory without mi5 (the
      * fixture's registry has its own mi5, with other keys). */
     char *other = s_tmpdir ();
-    assert_int_equal (macx_keys_generate (other, "ogd-dwp", NULL, NULL), 0);
+    assert_int_equal (macx_keys_generate (other, "ogd-dwp", test_kind ("ogd-dwp"), NULL), 0);
     macx_registry_t *oreg = macx_registry_load (other, NULL);
     s_expect_verify (oreg, sealed, len, MACX_EUNKNOWN, "unknown sender 'mi5'");
     s_expect_verify (s_fx->reg, sealed, len, MACX_EBADSIG, "bad signature from mi5");
@@ -2132,8 +2133,8 @@ test_batch_revoked_sender (void **state)
 {
     (void) state;
     char *dir = s_tmpdir ();
-    assert_int_equal (macx_keys_generate (dir, "mi5", NULL, NULL), 0);
-    assert_int_equal (macx_keys_generate (dir, "ogd-dwp", NULL, NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "mi5", test_kind ("mi5"), NULL), 0);
+    assert_int_equal (macx_keys_generate (dir, "ogd-dwp", test_kind ("ogd-dwp"), NULL), 0);
     macx_registry_t *reg = macx_registry_load (dir, NULL);
     macx_identity_t *mi5 = macx_identity_load (dir, "mi5", NULL);
     macx_identity_t *dwp = macx_identity_load (dir, "ogd-dwp", NULL);

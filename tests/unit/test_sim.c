@@ -28,6 +28,7 @@
 #include "jsonl.h"
 #include "keys.h"
 #include "report.h"
+#include "test_kind.h"
 
 #define DAY    86400000.0
 #define SCALE  50.0                      /* fake wall ms per simulated day, for time_ms */
@@ -181,7 +182,7 @@ s_store_open (s_store_t *st, const char *run)
     assert_int_equal (mkdir (path, 0700), 0);
     snprintf (keys, sizeof keys, "%s/keys", run);
     macx_error_t err = { 0 };
-    assert_int_equal (macx_keys_generate (keys, "broker", NULL, &err), 0);
+    assert_int_equal (macx_keys_generate (keys, "broker", test_kind ("broker"), &err), 0);
     st->broker = macx_identity_load (keys, "broker", &err);
     assert_non_null (st->broker);
     assert_int_equal (mdb_env_create (&st->env), 0);
