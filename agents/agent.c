@@ -1329,7 +1329,7 @@ macx_agent_new (const macx_agent_config_t *cfg, macx_error_t *err)
     self->broker = macx_registry_find (self->registry, cfg->broker_id);
     if (!self->broker) {
         macx_error_set (err, MACX_ENOTFOUND, "%s: no broker identity '%s' (create it with "
-                        "'macx keys init %s --agency %s')", cfg->keys_dir, cfg->broker_id,
+                        "'macx keys init %s --agency %s:broker')", cfg->keys_dir, cfg->broker_id,
                         cfg->keys_dir, cfg->broker_id);
         goto fail;
     }

@@ -107,7 +107,7 @@ PIDS="$PIDS $(cat "$SCRATCH/rmq/leader")"
 
 # macx: the agents' keys in one directory, the broker's (its own secret and
 # everyone's public keys) in another, as an operator would have them.
-"$MACX" keys init "$SCRATCH/macx/agents" --agency broker --agency ogd-send1 --agency ogd-recv1 >/dev/null
+"$MACX" keys init "$SCRATCH/macx/agents" --agency broker:broker --agency ogd-send1:ogd --agency ogd-recv1:ogd >/dev/null
 mkdir -m 700 "$SCRATCH/macx/keys"
 mv "$SCRATCH/macx/agents/broker.secret" "$SCRATCH/macx/keys/"
 cp "$SCRATCH/macx/agents/"*.pub "$SCRATCH/macx/keys/"
