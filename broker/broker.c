@@ -216,6 +216,7 @@ s_job_new (macx_job_kind_t kind, uint64_t ticket)
     if (job) {
         job->kind = kind;
         job->ticket = ticket;
+        job->group = 1;
     }
     return job;
 }
@@ -380,7 +381,7 @@ s_peer_enqueue (s_io_t *io, s_peer_t *p, macx_job_t *job)
         p->cap = cap;
     }
     p->q[(p->head + p->n++) % p->cap] = job;
-    p->records += job->group ? job->group : 1;
+    p->records += job->group;
     p->qbytes += job->qsize;
     io->queued++;
     return 0;
@@ -544,7 +545,6 @@ s_io_incoming (s_io_t *io, int64_t now)
     }
     /* The frame's records ride in chains of up to MACX_JOB_CHAIN_MAX records
      * (job->next): one ticket, one verify thread, one trip to core a chain. */
-    job->group = 1;
     macx_job_t *head = job, *last = job;
     for (size_t i = 1; i < k; i++) {
         macx_job_t *j = s_job_new (JOB_RECORD, 0);
@@ -563,7 +563,6 @@ s_io_incoming (s_io_t *io, int64_t now)
         j->body = sub[i];
         j->body_len = sublen[i];
         if (head->group == MACX_JOB_CHAIN_MAX) {   /* this one starts the next chain */
-            j->group = 1;
             j->qsize = 0;   /* the frame's bytes are counted with its first chain */
             if (s_peer_enqueue (io, p, head)) {
                 s_chain_free (head);
@@ -621,7 +620,7 @@ s_peer_pop (s_io_t *io, s_peer_t *p)
     macx_job_t *job = p->q[p->head];
     p->head = (p->head + 1) % p->cap;
     p->n--;
-    p->records -= job->group ? job->group : 1;
+    p->records -= job->group;
     p->qbytes -= job->qsize;
     io->queued--;
 }
@@ -689,7 +688,6 @@ s_io_dispatch (s_io_t *io)
         if (job->kind == JOB_RECORD && !job->next) {
             macx_job_t *last = job;
             size_t bytes = job->qsize;
-            job->group = 1;
             if (most > MACX_JOB_CHAIN_SINGLES)
                 most = MACX_JOB_CHAIN_SINGLES;
             while (p->n && job->group < most) {
@@ -704,7 +702,7 @@ s_io_dispatch (s_io_t *io)
             }
         }
         job->ticket = io->ticket++;
-        io->pushed += job->group ? job->group : 1;   /* core_cap counts records */
+        io->pushed += job->group;   /* core_cap counts records */
         if (session) {
             s_verify (NULL, job);   /* decoding only */
             s_push (io->to_core, job);

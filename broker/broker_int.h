@@ -61,7 +61,7 @@ typedef struct macx_job_s {
      * one trip through a verify thread and one to core for the chain; core
      * judges each as a job of its own. Set on the first only. */
     struct macx_job_s *next;
-    size_t group;                          /* records in the chain, this one included */
+    size_t group;                          /* records in the chain, this one included (1 alone) */
     /* verifier results */
     int rc;
     macx_error_t err;

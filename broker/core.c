@@ -2074,7 +2074,7 @@ macx_core_run (macx_core_t *self)
             bool drain = false;
             while (n < max) {
                 macx_job_t *job = self->ring[self->next_ticket % S_RING];
-                if (!job || (n && n + (job->group ? job->group : 1) > max))
+                if (!job || (n && n + job->group > max))
                     break;
                 self->ring[self->next_ticket % S_RING] = NULL;
                 self->next_ticket++;
