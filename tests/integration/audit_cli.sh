@@ -65,8 +65,8 @@ has verify out '{"intact":true,"entries":7,'
 has verify out '"unsigned_tail":0,'
 run 0 show "$MACX" audit show data
 [ "$(wc -l < show.out)" = 7 ] || fail "show: want 7 lines"
-head -1 show.out | grep -q '^#1 .* start ' || fail "show: first entry is not start"
-tail -1 show.out | grep -q '^#7 .* stop ' || fail "show: last entry is not stop"
+head -1 show.out | grep '^#1 .* start ' > /dev/null || fail "show: first entry is not start"
+tail -1 show.out | grep '^#7 .* stop ' > /dev/null || fail "show: last entry is not stop"
 run 0 show-agency "$MACX" audit show data --agency la-london --json --limit 2
 [ "$(wc -l < show-agency.out)" = 2 ] || fail "show --agency --limit 2"
 has show-agency out '"recipients":["la-london"]'
@@ -85,7 +85,7 @@ run 0 show-none "$MACX" audit show data --event purge
 [ ! -s show-none.out ] || fail "show --event purge printed entries"
 run 0 export "$MACX" audit export data --json
 [ "$(grep -c '"type":"entry"' export.out)" = 7 ] || fail "export: want 7 entries"
-tail -1 export.out | grep -q '^{"type":"checkpoint","seq":7,' || fail "export: final checkpoint"
+tail -1 export.out | grep '^{"type":"checkpoint","seq":7,' > /dev/null || fail "export: final checkpoint"
 run 66 nostore "$MACX" audit verify nowhere --keys keys
 run 64 usage "$MACX" audit verify data
 

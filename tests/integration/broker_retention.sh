@@ -25,7 +25,7 @@ run 0 send-new "$MACX" send $(client) --as mi5 --to la-london "${SHARE[@]}" --ca
     --sim-day 2027-03-08 --timeout 20 --json
 NEW=$(json send-new.out 'lines[0]["record_id"]' 2> /dev/null || echo none)
 
-purged () { "$MACX" audit show data --event purge --json | grep -q "$OLD"; }
+purged () { "$MACX" audit show data --event purge --json | grep "$OLD" > /dev/null; }
 wait_until 20 purged || fail "no purge entry for the expired record $OLD"
 run 0 show-purge "$MACX" audit show data --event purge --json
 expect purge show-purge.out '[l["record_id"] for l in lines]' "['$OLD']"

@@ -37,16 +37,16 @@ for page in "${pages[@]}"; do
     # shellcheck disable=SC2086  # the page's words are separate arguments
     run 0 "help-$n" "$MACX" $page --help
     [ ! -s "help-$n.err" ] || fail "$page --help wrote to stderr"
-    head -1 "help-$n.out" | grep -q "^usage: macx $page\( \|$\)" \
+    head -1 "help-$n.out" | grep "^usage: macx $page\( \|$\)" > /dev/null \
         || fail "$page --help: first line is not 'usage: macx $page ...'"
     # a description: a paragraph after the usage block
     awk 'NR > 1 && /^$/ { blank = 1; next } blank && /^[A-Za-z`]/ { ok = 1; exit }
          END { exit !ok }' "help-$n.out" || fail "$page --help has no description"
     grep -q '^Examples:$' "help-$n.out" || fail "$page --help has no Examples section"
     grep -q '^Exit status:$' "help-$n.out" || fail "$page --help has no Exit status section"
-    sed -n '/^Exit status:$/,/^$/p' "help-$n.out" | grep -q '^  0   ' \
+    sed -n '/^Exit status:$/,/^$/p' "help-$n.out" | grep '^  0   ' > /dev/null \
         || fail "$page --help: Exit status lacks 0"
-    sed -n '/^Exit status:$/,/^$/p' "help-$n.out" | grep -q '^  64  ' \
+    sed -n '/^Exit status:$/,/^$/p' "help-$n.out" | grep '^  64  ' > /dev/null \
         || fail "$page --help: Exit status lacks 64"
     # every example is a macx command that exists
     sed -n '/^Examples:$/,/^$/p' "help-$n.out" | sed -n 's/^  macx \([a-z]*\)\( \([a-z]*\)\)\{0,1\}.*$/\1 \3/p' \

@@ -92,7 +92,7 @@ grep -Eq "noisa.yaml:[0-9]+:[0-9]+: agreement 'ISA-NOPE' is not in the policy" n
     || fail "noisa: the error does not name ISA-NOPE with file:line:column: $(cat noisa.err)"
 run 0 again "$MACX" pilot run "$GOOD" --out again --quiet
 # The pilot's broker has its own key directory: no agency's secret in it.
-ls again/broker/keys/*.secret | grep -qvx 'again/broker/keys/broker.secret' \
+ls again/broker/keys/*.secret | grep -vx 'again/broker/keys/broker.secret' > /dev/null \
     && fail "an agency secret in the pilot's broker key directory: $(ls again/broker/keys)"
 grep -q "secret keys in the broker's key directory" again/broker/broker.log \
     && fail "the pilot's broker warned about agency secrets"

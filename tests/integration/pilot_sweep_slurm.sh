@@ -13,7 +13,7 @@ source "$(dirname "$0")/broker_lib.bash" "$@"
 need="slurmctld slurmd slurm-client munge"
 missing=""
 for p in $need; do
-    dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q "install ok installed" || missing="$missing $p"
+    dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep "install ok installed" > /dev/null || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
     if [ "$(id -u)" != 0 ]; then
