@@ -511,6 +511,53 @@ s_cap_book (macx_agency_proc_t *self, int flow, int32_t today, uint32_t max)
 }
 
 
+/* What the agreement made of a prepared record's fields: of the nheld we
+ * hold, prepared[0..nprep) go (some transformed), the rest are withheld;
+ * added to the deciding agreement's counts (res: the evaluation of the
+ * prepared manifest). A record no agreement permits is not counted. */
+static void
+s_fields_count (macx_agency_proc_t *self, const macx_policy_result_t *res, size_t nheld,
+                const macx_policy_field_t *prepared, size_t nprep)
+{
+    if (res->decision == MACX_DECISION_DENY || !res->agreement)
+        return;
+    int i = 0;
+    while (i < self->nfields && strcmp (self->fields[i].agreement, res->agreement) != 0)
+        i++;
+    if (i == self->nfields) {
+        if (self->nfields == (int) (sizeof self->fields / sizeof self->fields[0]))
+            return;
+        snprintf (self->fields[self->nfields++].agreement, sizeof self->fields[0].agreement, "%s",
+                  res->agreement);
+    }
+    struct macx_agency_fields_s *f = &self->fields[i];
+    f->records++;
+    f->held += nheld;
+    f->withheld += nheld > nprep ? nheld - nprep : 0;
+    for (size_t k = 0; k < nprep; k++) {
+        bool changed = prepared[k].transform && *prepared[k].transform;
+        f->transformed += changed;
+        f->released += !changed;
+    }
+}
+
+/* The end of the run: per agreement, what its policy made of our fields. */
+static void
+s_fields_outcomes (macx_agency_proc_t *self)
+{
+    static const macx_agency_subject_t none;
+    for (int i = 0; self->outcomes && i < self->nfields; i++) {
+        const struct macx_agency_fields_s *f = &self->fields[i];
+        macx_agency_outcome_begin (self, &none, "fields", macx_agency_now (self));
+        fputs (",\"agreement\":", self->outcomes);
+        macx_json_str (self->outcomes, f->agreement);
+        fprintf (self->outcomes, ",\"records\":%" PRIu64 ",\"held\":%" PRIu64 ",\"released\":%" PRIu64
+                 ",\"transformed\":%" PRIu64 ",\"withheld\":%" PRIu64, f->records, f->held, f->released,
+                 f->transformed, f->withheld);
+        macx_agency_outcome_end (self);
+    }
+}
+
 /* Prepares (policy), seals and posts one record. c is owned by the post. */
 static void
 s_post (macx_agency_proc_t *self, macx_agency_send_t *c)
@@ -561,6 +608,7 @@ s_post (macx_agency_proc_t *self, macx_agency_send_t *c)
             return;
         }
     }
+    s_fields_count (self, &res, d.nheld, prepared, nprep);
     macx_record_keep_t keep[64];
     for (size_t i = 0; i < nprep; i++)
         keep[i] = (macx_record_keep_t) { prepared[i].name, prepared[i].transform };
@@ -984,6 +1032,7 @@ macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
         macx_log (MACX_LOG_INFO, "time", "requests=%" PRIu64 " late=%" PRIu64 " clock=%" PRId64,
                   macx_agent_requests (self->agent), late, macx_agency_now (self));
     }
+    s_fields_outcomes (self);
     macx_log (MACX_LOG_INFO, "stopped", "sent=%" PRIu64 " refused=%" PRIu64 " received=%" PRIu64,
               self->sent, self->refused, self->received);
     macx_agent_destroy (&self->agent);

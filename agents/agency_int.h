@@ -73,6 +73,8 @@ typedef struct {
     bool closed;
     /* the chair */
     uint32_t reached, pending, answered, unreachable, responded;
+    int last_answerer;          /* 1 + the member index of the latest answer, or 0 */
+    bool answers_closed;        /* the wait for partners' answers is over (said once) */
     uint32_t agenda;            /* members sent the panel agenda */
     int concerns, nholdings;
     char proposals[MACX_AGENCY_MAX_PROPOSALS][48];
@@ -154,6 +156,13 @@ struct macx_agency_proc_s {
     int64_t *slots[6];              /* per phase: when each slot is free */
     int nslots[6];
     uint64_t sent, refused, received;
+    /* per agreement, what the policy made of the fields of the records we
+     * prepared under it: written at the end as "fields" outcomes */
+    struct macx_agency_fields_s {
+        char agreement[64];
+        uint64_t records, held, released, transformed, withheld;
+    } fields[32];
+    int nfields;
     void *watch;                    /* a role's watch state, one allocation (role_mi5.c, role_provider.c) */
 };
 

@@ -250,6 +250,43 @@ s_book (macx_agency_proc_t *self, const macx_agency_subject_t *s, int64_t sim)
     return first + (int64_t) k * every;
 }
 
+/* The list of the subject's MAC members in mask, as a JSON array. */
+static void
+s_members_json (macx_agency_proc_t *self, const macx_agency_subject_t *s, uint32_t mask)
+{
+    fputc ('[', self->outcomes);
+    int n = 0;
+    for (int i = 0; s->mac && i < s->mac->nmembers; i++)
+        if (mask & (1u << i)) {
+            fputs (n++ ? "," : "", self->outcomes);
+            macx_json_str (self->outcomes, s->mac->members[i]);
+        }
+    fputc (']', self->outcomes);
+}
+
+/* The wait for partners' answers is over, and enrichment's work begins:
+ * what ended it, the last partner's answer (and whose) or the wait that
+ * timed out (and for whom), said once per subject (docs/pilot.md,
+ * "Attribution"). */
+static void
+s_answers_closed (macx_agency_proc_t *self, macx_agency_subject_t *s, uint32_t waiting, int64_t sim)
+{
+    if (s->answers_closed)
+        return;
+    s->answers_closed = true;
+    macx_agency_outcome_begin (self, s, "answers_closed", sim);
+    fprintf (self->outcomes, ",\"how\":\"%s\",\"last\":", waiting ? "wait_timed_out" : "last_answer");
+    macx_json_str (self->outcomes, s->last_answerer > 0 && s->mac && s->last_answerer <= s->mac->nmembers
+                                       ? s->mac->members[s->last_answerer - 1] : "");
+    fputs (",\"answered\":", self->outcomes);
+    s_members_json (self, s, s->answered);
+    fputs (",\"waited_for\":", self->outcomes);
+    s_members_json (self, s, waiting);
+    fputs (",\"unreachable\":", self->outcomes);
+    s_members_json (self, s, s->unreachable & ~s->answered);
+    macx_agency_outcome_end (self);
+}
+
 static void
 s_maybe_integrate (macx_agency_proc_t *self, int subject, int64_t sim)
 {
@@ -259,8 +296,10 @@ s_maybe_integrate (macx_agency_proc_t *self, int subject, int64_t sim)
     if (s->work_started[MACX__PHASE__ENRICHMENT] || s->stalled || !s->share_sim)
         return;
     uint32_t waiting = (s->reached | s->pending) & ~s->answered & ~s->unreachable;
-    if (waiting == 0 && s_count (s->answered) > 0)
+    if (waiting == 0 && s_count (s->answered) > 0) {
+        s_answers_closed (self, s, 0, sim);
         macx_agency_work (self, subject, MACX__PHASE__ENRICHMENT, sim);
+    }
     else if (s->pending == 0 && s->reached == 0 && s->unreachable
              && s_count (s->unreachable) == (s->mac ? s->mac->nmembers : 0))
         macx_agency_stall (self, subject, MACX__PHASE__SHARING, "NO_PARTNER_REACHABLE", NULL,
@@ -390,6 +429,7 @@ s_record (macx_agency_proc_t *self, const Macx__Header *h, const Macx__Payload *
         if (s->answered & (1u << mi))
             return;
         s->answered |= 1u << mi;
+        s->last_answerer = mi + 1;
         const Macx__Enrichment *e = p->enrichment;
         for (size_t i = 0; i < e->n_holdings; i++) {
             s->nholdings++;
@@ -510,8 +550,10 @@ s_timer (macx_agency_proc_t *self, const macx_agency_timer_t *t)
         bool unreached = (s->pending & ~s->reached & ~s->answered & ~s->unreachable) != 0;
         int64_t waited = t->sim - s->share_sim;
         bool in_time = waited < (int64_t) self->scn.deadline_days * MACX_DAY_MS;
-        if (s_count (s->answered) > 0 && !(unreached && in_time))
+        if (s_count (s->answered) > 0 && !(unreached && in_time)) {
+            s_answers_closed (self, s, (s->reached | s->pending) & ~s->answered & ~s->unreachable, t->sim);
             macx_agency_work (self, t->subject, MACX__PHASE__ENRICHMENT, t->sim);
+        }
         else if (waiting && in_time)
             macx_agency_timer (self, t->sim + (int64_t) self->scn.enrichment_wait_days * MACX_DAY_MS,
                                MACX_T_WAIT, t->subject, t->phase, NULL);

@@ -173,6 +173,7 @@ s_case (s_build_t *b, const char *case_id)
     c->first_delivery_ms = MACX_REPORT_NONE;
     c->reengage_triage_ms = MACX_REPORT_NONE;
     c->stalled_sim_ms = MACX_REPORT_NONE;
+    c->partners = -1;
     if (r->ncases * 2 > b->nslots) {
         /* grows the table and places every case, the new one included */
         if (s_rehash (b, b->nslots ? b->nslots * 2 : 1024)) {
@@ -206,6 +207,31 @@ s_agency (macx_report_t *r, const char *id)
     memset (a, 0, sizeof *a);
     s_cpy (a->id, sizeof a->id, id);
     return a;
+}
+
+/* The agreement id's attribution counts (added on first sight), or NULL. */
+static macx_report_agreement_t *
+s_agreement (macx_report_t *r, const char *id)
+{
+    if (!id || !*id)
+        return NULL;
+    for (size_t i = 0; i < r->nagreements; i++)
+        if (strcmp (r->agreements[i].id, id) == 0)
+            return &r->agreements[i];
+    macx_report_agreement_t *g = realloc (r->agreements, (r->nagreements + 1) * sizeof *g);
+    if (!g)
+        return NULL;
+    r->agreements = g;
+    g = &r->agreements[r->nagreements++];
+    memset (g, 0, sizeof *g);
+    s_cpy (g->id, sizeof g->id, id);
+    return g;
+}
+
+static int
+s_agreement_cmp (const void *a, const void *b)
+{
+    return strcmp (((const macx_report_agreement_t *) a)->id, ((const macx_report_agreement_t *) b)->id);
 }
 
 static bool
@@ -359,6 +385,18 @@ s_on_entry (const Macx__AuditEntry *e, void *arg)
         macx_report_agency_t *a = s_agency (r, e->sender);
         if (a)
             a->sent++;
+        const char *type = e->record_type ? e->record_type : "";
+        macx_report_agreement_t *g = e->agreement && *e->agreement ? s_agreement (r, e->agreement) : NULL;
+        if (e->agreement && *e->agreement && !g)
+            return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+        if (g) {
+            bool share = strcmp (type, "share") == 0, answer = strcmp (type, "enrichment") == 0;
+            g->shared += share;
+            g->answers += answer;
+            g->other += !share && !answer;
+            if (answer && a && !a->answers_under[0])
+                s_cpy (a->answers_under, sizeof a->answers_under, e->agreement);
+        }
         if (e->created_ms > 0) {
             if (s_grow ((void **) &b->overhead, &b->capoverhead, b->noverhead,
                         sizeof *b->overhead, 1024))
@@ -380,6 +418,12 @@ s_on_entry (const Macx__AuditEntry *e, void *arg)
         macx_report_agency_t *a = s_agency (r, e->sender);
         if (a)
             a->refused++;
+        if (e->agreement && *e->agreement) {
+            macx_report_agreement_t *g = s_agreement (r, e->agreement);
+            if (!g)
+                return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+            g->refused++;
+        }
         if (s_grow ((void **) &b->refusals, &b->caprefusals, r->refusals, sizeof *b->refusals, 256))
             return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
         s_refusal_t *f = &b->refusals[r->refusals++];
@@ -483,6 +527,23 @@ s_on_outcome (const macx_jv_t *o, int line, void *arg)
         }
         return 0;
     }
+    if (strcmp (event, "fields") == 0) {   /* a sender's fields under one agreement, at its end */
+        macx_report_agreement_t *g = s_agreement (r, macx_jv_str (o, "agreement", ""));
+        if (!g)
+            return 0;
+        g->fields_known = true;
+        const struct { const char *k; uint64_t *v; } f[] = {
+            { "records", &g->prepared }, { "held", &g->fields_held }, { "released", &g->fields_sent },
+            { "transformed", &g->fields_transformed }, { "withheld", &g->fields_withheld },
+        };
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+            double v = macx_jv_num (o, f[i].k, 0);
+            *f[i].v += v > 0 ? (uint64_t) v : 0;
+        }
+        double tr = macx_jv_num (o, "transformed", 0);
+        g->fields_sent += tr > 0 ? (uint64_t) tr : 0;   /* sent: released as held, or transformed */
+        return 0;
+    }
     const char *case_id = macx_jv_str (o, "case", "");
     if (!*case_id)
         return 0;
@@ -505,6 +566,18 @@ s_on_outcome (const macx_jv_t *o, int line, void *arg)
         if (level >= 1 && level <= 3)
             c->level = level;
         c->score = macx_jv_num (o, "score", c->score);
+        double n = macx_jv_num (o, "answers", -1);
+        if (n >= 0)
+            c->partners = (int) n;
+    }
+    else if (strcmp (event, "answers_closed") == 0 && !c->ended_how[0]) {
+        s_cpy (c->ended_how, sizeof c->ended_how, macx_jv_str (o, "how", ""));
+        s_cpy (c->last_answer, sizeof c->last_answer, macx_jv_str (o, "last", ""));
+        const macx_jv_t *w = macx_jv_get (o, "waited_for");
+        c->waited_for[0] = 0;
+        for (size_t i = 0; w && w->type == MACX_JV_ARRAY && i < w->count; i++)
+            if (w->items[i].type == MACX_JV_STRING)
+                s_join (c->waited_for, sizeof c->waited_for, w->items[i].string);
     }
     else if (strcmp (event, "disposal") == 0) {
         int level = (int) macx_jv_num (o, "level", 0);
@@ -943,8 +1016,53 @@ s_finish (s_build_t *b)
             rc = s_tally (&r->disposals, &r->ndisposals, &last, k, i);
     }
     free (last);
+    /* attribution: how each wait for answers ended, and who reached the profile */
+    size_t *last_a = NULL, *last_w = NULL;
+    double partners = 0;
+    for (size_t i = 0; i < r->ncases && rc == 0; i++) {
+        const macx_report_case_t *c = &r->cases[i];
+        if (c->partners >= 0) {
+            r->attribution.profiled++;
+            r->attribution.by_partners[c->partners < 32 ? c->partners : 32]++;
+            partners += c->partners;
+        }
+        if (!c->ended_how[0])
+            continue;
+        r->attribution.closed++;
+        if (strcmp (c->ended_how, "wait_timed_out") == 0) {
+            r->attribution.timed_out++;
+            char w[sizeof c->waited_for];
+            s_cpy (w, sizeof w, c->waited_for);
+            for (char *save = NULL, *k = strtok_r (w, ";", &save); k && rc == 0; k = strtok_r (NULL, ";", &save))
+                rc = s_tally (&r->attribution.waited_for, &r->attribution.nwaited_for, &last_w, k, i);
+        }
+        else {
+            r->attribution.last_answer++;
+            rc = s_tally (&r->attribution.last_by, &r->attribution.nlast_by, &last_a,
+                          c->last_answer[0] ? c->last_answer : "(unknown)", i);
+        }
+    }
+    free (last_a);
+    free (last_w);
+    r->attribution.mean_partners = r->attribution.profiled ? partners / (double) r->attribution.profiled : NAN;
+    /* a partner's matches count under the agreement it answered under */
+    for (size_t i = 0; i < r->nagencies && rc == 0; i++) {
+        const macx_report_agency_t *a = &r->agencies[i];
+        macx_report_agreement_t *g = a->matching.lookups ? s_agreement (r, a->answers_under) : NULL;
+        if (g) {
+            g->exact += a->matching.exact;
+            g->near += a->matching.near;
+        }
+    }
+    if (r->nagreements)
+        qsort (r->agreements, r->nagreements, sizeof *r->agreements, s_agreement_cmp);
     if (rc)
         return macx_error_set (b->err, MACX_ENOMEM, "out of memory");
+    if (r->attribution.nlast_by)
+        qsort (r->attribution.last_by, r->attribution.nlast_by, sizeof *r->attribution.last_by, s_tally_cmp);
+    if (r->attribution.nwaited_for)
+        qsort (r->attribution.waited_for, r->attribution.nwaited_for, sizeof *r->attribution.waited_for,
+               s_tally_cmp);
     if (r->nrefusal_reasons)
         qsort (r->refusal_reasons, r->nrefusal_reasons, sizeof *r->refusal_reasons, s_tally_cmp);
     if (r->nrefusal_agreements)
@@ -1009,6 +1127,9 @@ macx_report_destroy (macx_report_t **self_p)
     free (r->refusal_agreements);
     free (r->held_agreements);
     free (r->agencies);
+    free (r->agreements);
+    free (r->attribution.last_by);
+    free (r->attribution.waited_for);
     free (r->macs);
     for (size_t k = 0; k < r->ndelivery; k++)
         free (r->delivery[k].values);
@@ -1063,6 +1184,63 @@ s_json_tallies (FILE *out, int indent, const char *keyname, const macx_report_ta
     if (n)
         fprintf (out, "\n%*s", indent, "");
     fputc (']', out);
+}
+
+/* "attribution": what ended each phase, how the waits for partners'
+ * answers ended, what each agreement carried, and how many partners'
+ * answers reached each profile (docs/pilot.md, "Attribution"). */
+static void
+s_json_attribution (const macx_report_t *r, FILE *out)
+{
+    fputs ("  \"attribution\": {\n    \"ended_by\": [", out);
+    for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
+        macx_report_tally_t *t = NULL;
+        size_t nt = 0, *last = NULL;
+        for (size_t i = 0; i < r->ncases; i++) {
+            const macx_report_case_t *c = &r->cases[i];
+            if (c->end_ms[p] != MACX_REPORT_NONE && c->held_by[p][0]
+                && s_tally (&t, &nt, &last, c->held_by[p], i))
+                break;
+        }
+        if (nt)
+            qsort (t, nt, sizeof *t, s_tally_cmp);
+        fprintf (out, "%s\n      {\"phase\": \"%s\", \"by\": ", p > 1 ? "," : "", macx_phase_name (p));
+        s_json_tallies (out, 6, "agency", t, nt);
+        fputc ('}', out);
+        free (t);
+        free (last);
+    }
+    fprintf (out, "\n    ],\n    \"answers_wait\": {\"closed\": %" PRIu64 ", \"last_answer\": %" PRIu64
+             ", \"timed_out\": %" PRIu64 ",\n      \"last_answer_by\": ", r->attribution.closed,
+             r->attribution.last_answer, r->attribution.timed_out);
+    s_json_tallies (out, 6, "agency", r->attribution.last_by, r->attribution.nlast_by);
+    fputs (",\n      \"timed_out_waiting_for\": ", out);
+    s_json_tallies (out, 6, "agency", r->attribution.waited_for, r->attribution.nwaited_for);
+    fputs ("},\n    \"agreements\": [", out);
+    for (size_t i = 0; i < r->nagreements; i++) {
+        const macx_report_agreement_t *g = &r->agreements[i];
+        fprintf (out, "%s\n      {\"agreement\": ", i ? "," : "");
+        macx_json_str (out, g->id);
+        fprintf (out, ", \"shared\": %" PRIu64 ", \"answers\": %" PRIu64 ", \"other\": %" PRIu64
+                 ", \"refused\": %" PRIu64 ", \"exact\": %" PRIu64 ", \"near\": %" PRIu64 ", \"fields\": ",
+                 g->shared, g->answers, g->other, g->refused, g->exact, g->near);
+        if (g->fields_known)
+            fprintf (out, "{\"records\": %" PRIu64 ", \"held\": %" PRIu64 ", \"sent\": %" PRIu64
+                     ", \"transformed\": %" PRIu64 ", \"withheld\": %" PRIu64 "}}", g->prepared,
+                     g->fields_held, g->fields_sent, g->fields_transformed, g->fields_withheld);
+        else
+            fputs ("null}", out);
+    }
+    fprintf (out, "%s],\n    \"partners_in_profile\": {\"profiled\": %" PRIu64 ", \"mean\": ",
+             r->nagreements ? "\n    " : "", r->attribution.profiled);
+    s_num (out, r->attribution.mean_partners);
+    fputs (", \"by_partners\": [", out);
+    int top = 32;
+    while (top > 0 && !r->attribution.by_partners[top])
+        top--;
+    for (int k = 0; k <= top; k++)
+        fprintf (out, "%s%" PRIu64, k ? ", " : "", r->attribution.by_partners[k]);
+    fputs ("]}\n  },\n", out);
 }
 
 static double
@@ -1219,6 +1397,7 @@ macx_report_json (const macx_report_t *r, FILE *out)
         fputc ('}', out);
     }
     fputs (nm ? "\n    ]},\n" : "]},\n", out);
+    s_json_attribution (r, out);
     fputs ("  \"panel_unavailable\": [", out);
     for (size_t k = 0; k < r->nunavailable; k++) {
         const macx_report_unavailable_t *u = &r->unavailable[k];
@@ -1322,7 +1501,7 @@ s_csv (FILE *out, const char *s)
 void
 macx_report_csv (const macx_report_t *r, FILE *out)
 {
-    fputs ("subject,case,region,mac,phase,start_day,end_day,days,held_by,status\n", out);
+    fputs ("subject,case,region,mac,phase,start_day,end_day,days,held_by,status,ended_how,partners\n", out);
     for (size_t i = 0; i < r->ncases; i++) {
         const macx_report_case_t *c = &r->cases[i];
         for (int p = 1; p <= MACX_REPORT_PHASES; p++) {
@@ -1343,7 +1522,20 @@ macx_report_csv (const macx_report_t *r, FILE *out)
             else
                 fputs (",,", out);
             s_csv (out, c->held_by[p]);
-            fputs (done ? ",done\n" : ",open\n", out);
+            fputs (done ? ",done," : ",open,", out);
+            /* how the phase ended: enrichment waits for partners' answers */
+            char how[sizeof c->waited_for + 32] = "";
+            if (done && p == MACX__PHASE__ENRICHMENT && strcmp (c->ended_how, "wait_timed_out") == 0)
+                snprintf (how, sizeof how, "wait_timed_out:%s", c->waited_for);
+            else if (done && p == MACX__PHASE__ENRICHMENT && c->ended_how[0])
+                snprintf (how, sizeof how, "last_answer:%s", c->last_answer);
+            else if (done)
+                snprintf (how, sizeof how, "record");
+            s_csv (out, how);
+            if (c->partners >= 0)
+                fprintf (out, ",%d\n", c->partners);
+            else
+                fputs (",\n", out);
         }
     }
 }

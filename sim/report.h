@@ -75,6 +75,13 @@ typedef struct {
     uint8_t waited[MACX_REPORT_PHASES + 1];     /* MACX_REPORT_WAIT_* of the phase's work and records */
     int level;                                  /* 1..3, 0 if never assessed */
     double score;
+    /* attribution: how the wait for partners' answers ended (CTP's
+     * "answers_closed" outcome): "last_answer" (last_answer: whose), or
+     * "wait_timed_out" (waited_for: the partners it stopped waiting for) */
+    char ended_how[16];
+    char last_answer[MACX_REPORT_ID];
+    char waited_for[256];
+    int partners;                               /* partners whose answers reached the profile, -1 unknown */
     char disposals[512];                        /* ';'-separated kinds */
     bool back_to_investigation;
     bool overflow;                              /* MI5 sent it to the national MAC in overflow */
@@ -158,7 +165,19 @@ typedef struct {
     double work_days;                    /* sum of end - start */
     macx_report_work_t phases[MACX_REPORT_PHASES + 1];   /* the same by phase, [1..5] */
     macx_report_matching_t matching;     /* a partner's lookups */
+    char answers_under[MACX_REPORT_ID];  /* the agreement its first accepted answer came under */
 } macx_report_agency_t;
+
+/* Attribution: what one agreement carried in the run. */
+typedef struct {
+    char id[MACX_REPORT_ID];
+    uint64_t shared, answers, other;     /* accepted share, enrichment (answer) and other records */
+    uint64_t refused;                    /* records refused under it */
+    uint64_t exact, near;                /* records its answering partners' lookups matched */
+    bool fields_known;                   /* a sender wrote a "fields" outcome for it */
+    uint64_t prepared;                   /* records its senders prepared under it */
+    uint64_t fields_held, fields_sent, fields_transformed, fields_withheld;
+} macx_report_agreement_t;
 
 /* One disposal kind's delivery after the panel (review 7.10): offered a
  * place by its owner after a waiting list, then taken up or declined. */
@@ -236,6 +255,20 @@ typedef struct {
     macx_report_unavailable_t *unavailable;   /* partners missing from panels, most cases first */
     size_t nunavailable;
     macx_report_matching_t matching;     /* every partner's, summed */
+    macx_report_agreement_t *agreements; /* by id */
+    size_t nagreements;
+    struct {
+        uint64_t closed;                 /* cases whose wait for answers ended */
+        uint64_t last_answer;            /* ... with the last partner's answer */
+        uint64_t timed_out;              /* ... with the wait timing out */
+        macx_report_tally_t *last_by;    /* last_answer cases by the partner that answered last */
+        size_t nlast_by;
+        macx_report_tally_t *waited_for; /* timed-out cases by the partner not waited for longer */
+        size_t nwaited_for;
+        uint64_t profiled;               /* cases with a profile (a "level" outcome) */
+        uint64_t by_partners[33];        /* ... by partners whose answers reached it */
+        double mean_partners;            /* NAN without a profile */
+    } attribution;
     /* the closed-subject watch (review section 6) */
     struct {
         uint64_t watched;                /* subjects the closure gateway put on the watch */

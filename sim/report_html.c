@@ -783,13 +783,129 @@ s_watch (FILE *out, const macx_report_t *r, s_bar_t *rows)
     s_hbars (out, &lch, rows, l->n ? 1 : 0);
 }
 
+/* Chart 8: how each case's wait for its partners' answers ended, by the
+ * partner that answered last or the partners it stopped waiting for; what
+ * each agreement carried, and what its policy withheld; how many partners'
+ * answers reached each profile. */
+static void
+s_attribution (FILE *out, const macx_report_t *r, s_bar_t *rows, size_t max)
+{
+    const char *const blue[] = { s_colors[0] }, *const orange[] = { s_colors[1] };
+    size_t n = 0;
+    for (size_t i = 0; i < r->attribution.nlast_by && n < max; i++) {
+        const macx_report_tally_t *t = &r->attribution.last_by[i];
+        s_bar_t *b = &rows[n++];
+        memset (b, 0, sizeof *b);
+        snprintf (b->label, sizeof b->label, "last answer: %s", t->key);
+        b->v[0] = (double) t->cases;
+        b->solid = s_colors[0];
+        snprintf (b->tip[0], sizeof b->tip[0], "%" PRIu64 " case(s) went on to enrichment when %s's answer, "
+                  "the last awaited, came", t->cases, t->key);
+        snprintf (b->text, sizeof b->text, "%" PRIu64 " (%.0f%%)", t->cases, s_pct (t->cases, r->attribution.closed));
+    }
+    for (size_t i = 0; i < r->attribution.nwaited_for && n < max; i++) {
+        const macx_report_tally_t *t = &r->attribution.waited_for[i];
+        s_bar_t *b = &rows[n++];
+        memset (b, 0, sizeof *b);
+        snprintf (b->label, sizeof b->label, "timed out on: %s", t->key);
+        b->v[0] = (double) t->cases;
+        b->solid = s_colors[3];
+        snprintf (b->tip[0], sizeof b->tip[0], "%" PRIu64 " case(s) went on without %s's answer: the wait "
+                  "timed out", t->cases, t->key);
+        snprintf (b->text, sizeof b->text, "%" PRIu64 " (%.0f%%)", t->cases, s_pct (t->cases, r->attribution.closed));
+    }
+    const s_chart_t ended = { "How the wait for partners' answers ended (cases)", "cases", 1, NULL, blue, true,
+                              false, "no case waited for partners' answers" };
+    s_hbars (out, &ended, rows, n);
+    char buf[400];
+    snprintf (buf, sizeof buf, "Of %" PRIu64 " cases whose wait for answers ended, %" PRIu64 " went on when the "
+              "last awaited partner answered (blue, by that partner) and %" PRIu64 " when the wait timed out "
+              "(red, by each partner not heard from; a case can count under several).",
+              r->attribution.closed, r->attribution.last_answer, r->attribution.timed_out);
+    s_caption (out, buf);
+
+    static const char *const segs[] = { "fields sent as held", "sent transformed", "withheld by the policy" };
+    static const char *const colors[] = { "#59a14f", "#edc948", "#e15759" };
+    n = 0;
+    for (size_t i = 0; i < r->nagreements && n < max; i++) {
+        const macx_report_agreement_t *g = &r->agreements[i];
+        if (!g->fields_known)
+            continue;
+        s_bar_t *b = &rows[n++];
+        memset (b, 0, sizeof *b);
+        snprintf (b->label, sizeof b->label, "%s", g->id);
+        uint64_t plain = g->fields_sent > g->fields_transformed ? g->fields_sent - g->fields_transformed : 0;
+        b->v[0] = (double) plain;
+        b->v[1] = (double) g->fields_transformed;
+        b->v[2] = (double) g->fields_withheld;
+        snprintf (b->tip[0], sizeof b->tip[0], "%s: %" PRIu64 " field(s) sent as their senders held them", g->id, plain);
+        snprintf (b->tip[1], sizeof b->tip[1], "%s: %" PRIu64 " field(s) sent transformed (e.g. a date of birth "
+                  "cut to its year)", g->id, g->fields_transformed);
+        snprintf (b->tip[2], sizeof b->tip[2], "%s: %" PRIu64 " field(s) the agreement did not let through", g->id,
+                  g->fields_withheld);
+        snprintf (b->text, sizeof b->text, "%" PRIu64 " records, %.0f%% withheld", g->prepared,
+                  s_pct (g->fields_withheld, g->fields_held));
+    }
+    const s_chart_t fields = { "Fields of the records prepared under each agreement", "fields", 3, segs, colors,
+                               true, false, "no sender reported its fields" };
+    s_hbars (out, &fields, rows, n);
+    s_caption (out, "Each bar is the fields the senders held in the records they prepared under one agreement: "
+               "sent as held, sent transformed as the agreement requires, or withheld (forbidden, or not "
+               "listed by the flow). The table below adds what each agreement carried and the matches its "
+               "answering partners found.");
+    static const char *const cols[] = { "agreement", "shares", "answers", "other", "refused", "exact matches",
+                                        "near matches", "fields withheld" };
+    if (s_table_head (out, "What each agreement carried", r->nagreements == 0, cols, 8)) {
+        for (size_t i = 0; i < r->nagreements; i++) {
+            const macx_report_agreement_t *g = &r->agreements[i];
+            fputs ("<tr>", out);
+            s_tdid (out, g->id);
+            s_tdn (out, (double) g->shared, 0);
+            s_tdn (out, (double) g->answers, 0);
+            s_tdn (out, (double) g->other, 0);
+            s_tdn (out, (double) g->refused, 0);
+            s_tdn (out, (double) g->exact, 0);
+            s_tdn (out, (double) g->near, 0);
+            if (g->fields_known)
+                s_tdn (out, (double) g->fields_withheld, 0);
+            else
+                s_td (out, "-");
+            fputs ("</tr>\n", out);
+        }
+        fputs ("</table>\n", out);
+    }
+
+    n = 0;
+    int top = 32;
+    while (top > 0 && !r->attribution.by_partners[top])
+        top--;
+    for (int k = 0; k <= top && r->attribution.profiled && n < max; k++) {
+        s_bar_t *b = &rows[n++];
+        memset (b, 0, sizeof *b);
+        snprintf (b->label, sizeof b->label, "%d partner%s", k, k == 1 ? "" : "s");
+        b->v[0] = (double) r->attribution.by_partners[k];
+        snprintf (b->tip[0], sizeof b->tip[0], "%" PRIu64 " profile(s) integrated the answers of %d partner(s)",
+                  r->attribution.by_partners[k], k);
+        snprintf (b->text, sizeof b->text, "%" PRIu64 " (%.0f%%)", r->attribution.by_partners[k],
+                  s_pct (r->attribution.by_partners[k], r->attribution.profiled));
+    }
+    const s_chart_t prof = { "Partners whose answers reached each profile", "profiles", 1, NULL, orange, true,
+                             false, "no case was profiled" };
+    s_hbars (out, &prof, rows, n);
+    snprintf (buf, sizeof buf, "Mean partners per profile: %.2f, over %" PRIu64 " profiles. A variant that "
+              "is faster because fewer partners answer shows here first.",
+              r->attribution.profiled ? r->attribution.mean_partners : 0.0, r->attribution.profiled);
+    s_caption (out, buf);
+}
+
 void
 macx_report_html (const macx_report_t *r, FILE *out)
 {
     char buf[512], word[128], d50[32], d90[32];
     /* a row per agency and phase at most, and a few more */
     size_t maxrows = r->nagencies * MACX_REPORT_PHASES + r->ndisposals + r->nrefusal_agreements
-                     + r->ndelivery + 16;
+                     + r->ndelivery + r->nagreements + r->attribution.nlast_by
+                     + r->attribution.nwaited_for + 16 + 33;
     s_bar_t *rows = calloc (maxrows, sizeof *rows);
     if (!rows) {
         fputs ("<!DOCTYPE html>\n<p>macx: out of memory writing the report</p>\n", out);
@@ -979,6 +1095,11 @@ macx_report_html (const macx_report_t *r, FILE *out)
                "part of a re-engagement and false alerts; the bottom chart gives the days from a subject's "
                "re-engagement to the first triage decision on it.");
     s_figure_close (out, buf);
+
+    /* 8 */
+    s_figure_open (out, "attribution", "8. Attribution: what ended the waits, what each agreement carried");
+    s_attribution (out, r, rows, maxrows);
+    fputs ("</section>\n", out);
 
     /* data tables */
     fputs ("<section id=\"data\">\n<h2>Data</h2>\n", out);
