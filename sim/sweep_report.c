@@ -129,6 +129,14 @@ macx_sw_label (const char *key, char *buf, size_t size)
                   strcmp (parts[2], "answers") == 0 ? "answered" : parts[2]);
     else if (n == 3 && strcmp (parts[0], "agency") == 0)
         snprintf (buf, size, "%s: records %s", parts[1], parts[2]);
+    else if (n == 3 && strcmp (parts[0], "agreement") == 0 && strcmp (parts[2], "withheld") == 0)
+        snprintf (buf, size, "%s: fields withheld", parts[1]);
+    else if (n == 3 && strcmp (parts[0], "agreement") == 0
+             && (strcmp (parts[2], "exact") == 0 || strcmp (parts[2], "near") == 0))
+        snprintf (buf, size, "%s: %s matches", parts[1], parts[2]);
+    else if (n == 2 && strcmp (parts[0], "waits") == 0)
+        snprintf (buf, size, strcmp (parts[1], "timed_out") == 0 ? "waits for answers timed out (cases)"
+                                                                 : "waits for answers timed out on %s", parts[1]);
     else if (n == 2 && strcmp (parts[0], "refusals") == 0)
         snprintf (buf, size, "refusals%s%s", strcmp (parts[1], "total") ? " under " : "",
                   strcmp (parts[1], "total") ? parts[1] : "");
@@ -371,6 +379,33 @@ macx_sw_read_run (macx_sw_table_t *t, int v, int s, const char *dir, macx_error_
         snprintf (key, sizeof key, "refusals.%s", macx_jv_str (&ba->items[i], "agreement", "?"));
         rc = s_put (t, v, s, key, macx_jv_num (&ba->items[i], "count", 0), false);
     }
+    /* attribution: the waits for partners' answers that timed out, and on
+     * whom; what the agreements' partners matched and their policy withheld */
+    const macx_jv_t *att = macx_jv_get (&r, "attribution");
+    const macx_jv_t *aw = macx_jv_get (att, "answers_wait");
+    if (!rc && aw)
+        rc = s_put (t, v, s, "waits.timed_out", macx_jv_num (aw, "timed_out", 0), false);
+    const macx_jv_t *tw = macx_jv_get (aw, "timed_out_waiting_for");
+    for (size_t i = 0; tw && i < tw->count && !rc; i++) {
+        char key[192];
+        snprintf (key, sizeof key, "waits.%s", macx_jv_str (&tw->items[i], "agency", "?"));
+        rc = s_put (t, v, s, key, macx_jv_num (&tw->items[i], "cases", 0), false);
+    }
+    const macx_jv_t *ga = macx_jv_get (att, "agreements");
+    for (size_t i = 0; ga && i < ga->count && !rc; i++) {
+        static const char *const k3[] = { "exact", "near", NULL };
+        char key[192];
+        const char *id = macx_jv_str (&ga->items[i], "agreement", "?");
+        for (int k = 0; k3[k] && !rc; k++) {
+            snprintf (key, sizeof key, "agreement.%s.%s", id, k3[k]);
+            rc = s_put (t, v, s, key, macx_jv_num (&ga->items[i], k3[k], 0), false);
+        }
+        const macx_jv_t *f = macx_jv_get (&ga->items[i], "fields");
+        if (!rc && f && f->type == MACX_JV_OBJECT) {
+            snprintf (key, sizeof key, "agreement.%s.withheld", id);
+            rc = s_put (t, v, s, key, macx_jv_num (f, "withheld", 0), false);
+        }
+    }
     const macx_jv_t *ag = macx_jv_get (&r, "agencies");
     static const char *const flows[] = { "sent", "received", "refused", NULL };
     for (size_t i = 0; ag && i < ag->count && !rc; i++)
@@ -408,6 +443,7 @@ s_count_key (const char *key)
 {
     size_t n = strlen (key);
     return strncmp (key, "refusals.", 9) == 0 || strncmp (key, "agency.", 7) == 0
+           || strncmp (key, "waits.", 6) == 0
            || strncmp (key, "agreement.", 10) == 0
            || (strncmp (key, "ended_by.", 9) == 0 && n > 6 && strcmp (key + n - 6, ".share") == 0);
 }

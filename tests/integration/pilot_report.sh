@@ -150,7 +150,7 @@ rep = json.load(open(os.path.join(run, "report.json")))
 PHASES = ["identification", "sharing", "enrichment", "profiling", "panel"]
 
 # phases.csv
-HEADER = "subject,case,region,mac,phase,start_day,end_day,days,held_by,status"
+HEADER = "subject,case,region,mac,phase,start_day,end_day,days,held_by,status,ended_how,partners"
 lines = open(os.path.join(run, "phases.csv")).read().splitlines()
 if not lines or lines[0] != HEADER:
     bad.append("phases.csv header %r, want %r" % (lines[:1], HEADER))
@@ -224,6 +224,48 @@ for r in rows:
         bad.append("row %s" % r)
     if r["phase"] not in PHASES or not r["held_by"] or not r["mac"] or not r["region"]:
         bad.append("row %s" % r)
+    # attribution: a done enrichment row says how the wait for answers
+    # ended, every other done row that a record ended it
+    how = r["ended_how"]
+    if r["status"] != "done":
+        ok = how == ""
+    elif r["phase"] == "enrichment":
+        ok = re.fullmatch(r"last_answer:[a-z0-9-]+|wait_timed_out:[a-z0-9-]+(;[a-z0-9-]+)*", how) is not None
+    else:
+        ok = how == "record"
+    if not ok:
+        bad.append("row %s: ended_how %r" % (r, how))
+# attribution in report.json, against phases.csv and the agencies' outcomes
+att = rep["attribution"]
+aw = att["answers_wait"]
+ens = [r for r in rows if r["phase"] == "enrichment" and r["status"] == "done"]
+if aw["last_answer"] + aw["timed_out"] != aw["closed"] or aw["closed"] < len(ens):
+    bad.append("answers_wait %s, %d enrichment rows done" % (aw, len(ens)))
+if sum(x["cases"] for x in aw["last_answer_by"]) != aw["last_answer"]:
+    bad.append("last_answer_by does not add up to last_answer: %s" % aw)
+tw = collections.Counter(n for r in ens if r["ended_how"].startswith("wait_timed_out:")
+                         for n in r["ended_how"].split(":", 1)[1].split(";"))
+if {x["agency"]: x["cases"] for x in aw["timed_out_waiting_for"]} != dict(tw):
+    bad.append("timed_out_waiting_for %s, phases.csv %s" % (aw["timed_out_waiting_for"], dict(tw)))
+pp = att["partners_in_profile"]
+if sum(pp["by_partners"]) != pp["profiled"] or pp["profiled"] == 0:
+    bad.append("partners_in_profile %s" % pp)
+fields = collections.defaultdict(lambda: collections.Counter())
+for a in sorted(os.listdir(os.path.join(run, "agents"))):
+    for l in open(os.path.join(run, "agents", a, "outcomes.jsonl")):
+        o = json.loads(l)
+        if o["event"] == "fields":
+            fields[o["agreement"]].update({k: o[k] for k in ("records", "held", "withheld")})
+agr = {g["agreement"]: g for g in att["agreements"]}
+for g in att["agreements"]:
+    f = g["fields"]
+    if f is not None and (f["held"] != f["sent"] + f["withheld"] or f["transformed"] > f["sent"]
+                          or (f["records"], f["held"], f["withheld"]) != tuple(fields[g["agreement"]][k] for k in ("records", "held", "withheld"))):
+        bad.append("agreement %s fields %s, outcomes %s" % (g["agreement"], f, dict(fields[g["agreement"]])))
+if sum(g["exact"] for g in att["agreements"]) > rep["matching"]["total"]["exact"] or not any(g["answers"] for g in att["agreements"]):
+    bad.append("agreements' exact matches %s beyond matching's %s" % ([g["exact"] for g in att["agreements"]], rep["matching"]["total"]))
+if not any(g["fields"] and g["fields"]["withheld"] > 0 for g in att["agreements"]):
+    bad.append("no agreement withheld a field: %s" % att["agreements"])
 # the funnel, from phases.csv, the audit's refusals and the agencies' own
 # work and held outcomes: each entered case once, agreement before worker
 work = collections.defaultdict(lambda: [0, 0, 0.0, 0.0])   # (agency, phase) -> units, queued, queue, work

@@ -128,6 +128,8 @@ run 0 late "$MACX" pilot sweep late.yaml --out swl --quiet
 run 0 nohealth "$MACX" pilot sweep nohealth.yaml --out swn --quiet
 run 0 cmp-late "$MACX" pilot compare swb swl
 grep "CHANGE" cmp-late.out | grep "BIRMINGHAM" > /dev/null || fail "late-isa: no change naming Birmingham: $(cat cmp-late.out | head -30)"
+grep -E "waits for answers timed out on la-birmingham .* CHANGE" cmp-late.out > /dev/null \
+    || fail "late-isa: the waits that timed out on la-birmingham are not a change: $(grep 'timed out' cmp-late.out)"
 run 0 cmp-nohealth "$MACX" pilot compare swb swn
 has cmp-nohealth out "ogd-health sent 0.0 records per run in B"
 has cmp-nohealth out "stopped reaching the MACs"

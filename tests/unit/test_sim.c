@@ -563,11 +563,11 @@ test_csv (void **state)
     char path[256];
     snprintf (path, sizeof path, "%s/phases.csv", f->run_a);
     char *csv = s_slurp (path);
-    assert_memory_equal (csv, "subject,case,region,mac,phase,start_day,end_day,days,held_by,status\n", 68);
-    assert_non_null (strstr (csv, "\nS-000001,C-2026-000001,london,nmac,panel,12.00000,15.50000,3.50000,ctp,done\n"));
-    assert_non_null (strstr (csv, "\nS-000002,C-2026-000002,north_west,rmac-nw,enrichment,4.00000,10.00000,6.00000,ctp,done\n"));
-    assert_non_null (strstr (csv, "\n<script>alert(1)</script>,C-2026-000003,west_midlands,rmac-wm,sharing,4.00000,,,la-birmingham,open\n"));
-    assert_non_null (strstr (csv, "\nS-000004,C-2026-000004,london,nmac,enrichment,2.00000,,,ctp,open\n"));
+    assert_memory_equal (csv, "subject,case,region,mac,phase,start_day,end_day,days,held_by,status,ended_how,partners\n", 87);
+    assert_non_null (strstr (csv, "\nS-000001,C-2026-000001,london,nmac,panel,12.00000,15.50000,3.50000,ctp,done,record,\n"));
+    assert_non_null (strstr (csv, "\nS-000002,C-2026-000002,north_west,rmac-nw,enrichment,4.00000,10.00000,6.00000,ctp,done,record,\n"));
+    assert_non_null (strstr (csv, "\n<script>alert(1)</script>,C-2026-000003,west_midlands,rmac-wm,sharing,4.00000,,,la-birmingham,open,,\n"));
+    assert_non_null (strstr (csv, "\nS-000004,C-2026-000004,london,nmac,enrichment,2.00000,,,ctp,open,,\n"));
     assert_null (strstr (csv, "S-000002,C-2026-000002,north_west,rmac-nw,profiling"));
     int rows = 0;
     for (char *p = csv; *p; p++)
@@ -975,9 +975,9 @@ test_order_independent (void **state)
         assert_string_equal (docs[k].html, docs[0].html);
     }
     /* and they are the planted figures, not the same wrong ones */
-    assert_non_null (strstr (docs[0].csv, "\nS-9,C-9,,,identification,1.00000,4.00000,3.00000,mi5,done\n"));
-    assert_non_null (strstr (docs[0].csv, "\nS-9,C-9,,,panel,10.00000,13.00000,3.00000,ctp,done\n"));
-    assert_non_null (strstr (docs[0].csv, "\nS-8,C-8,,,sharing,5.00000,,,la-london;mi5,open\n"));
+    assert_non_null (strstr (docs[0].csv, "\nS-9,C-9,,,identification,1.00000,4.00000,3.00000,mi5,done,record,\n"));
+    assert_non_null (strstr (docs[0].csv, "\nS-9,C-9,,,panel,10.00000,13.00000,3.00000,ctp,done,record,\n"));
+    assert_non_null (strstr (docs[0].csv, "\nS-8,C-8,,,sharing,5.00000,,,la-london;mi5,open,,\n"));
     for (int k = 0; k < 3; k++) {
         free (docs[k].json);
         free (docs[k].csv);
