@@ -11,6 +11,7 @@
 #include "pilot.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -32,6 +33,7 @@
 #include "file.h"
 #include "json.h"
 #include "keys.h"
+#include "log.h"
 #include "names.h"
 #include "policy.h"
 #include "report.h"
@@ -89,16 +91,48 @@ s_free_port (void)
     return port;
 }
 
+/* True when process pid holds a socket listening on 127.0.0.1:port: the
+ * port's LISTEN entry in /proc/net/tcp, and that socket's inode among the
+ * process's file descriptors. Another process that took the same port in
+ * the meantime (s_free_port's port is free only until someone binds it;
+ * sweeps start pilots in parallel) does not count. */
 static bool
-s_port_open (int port)
+s_listening (pid_t pid, int port)
 {
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
-    a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    bool ok = fd >= 0 && connect (fd, (struct sockaddr *) &a, sizeof a) == 0;
-    if (fd >= 0)
-        close (fd);
-    return ok;
+    FILE *f = fopen ("/proc/net/tcp", "r");
+    if (!f)
+        return false;
+    char line[512];
+    unsigned long inode = 0;
+    while (!inode && fgets (line, sizeof line, f)) {
+        unsigned addr, lport, st;
+        unsigned long ino;
+        if (sscanf (line, " %*d: %8X:%4X %*8X:%*4X %2X %*8X:%*8X %*2X:%*8X %*8X %*d %*d %lu", &addr, &lport,
+                    &st, &ino) == 4
+            && (int) lport == port && st == 0x0A && addr == htonl (INADDR_LOOPBACK) && ino)
+            inode = ino;
+    }
+    fclose (f);
+    if (!inode)
+        return false;
+    char dir[64], want[64];
+    snprintf (dir, sizeof dir, "/proc/%ld/fd", (long) pid);
+    snprintf (want, sizeof want, "socket:[%lu]", inode);
+    DIR *d = opendir (dir);
+    if (!d)
+        return false;
+    bool found = false;
+    for (struct dirent *e; !found && (e = readdir (d));) {
+        char path[320], target[64];
+        snprintf (path, sizeof path, "%s/%s", dir, e->d_name);
+        ssize_t n = readlink (path, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = 0;
+            found = strcmp (target, want) == 0;
+        }
+    }
+    closedir (d);
+    return found;
 }
 
 /* Starts this binary with argv, stderr (and stdout) to log. */
@@ -572,10 +606,6 @@ s_last_line (const char *log, char *buf, size_t size)
 static int
 s_start (s_pilot_t *self, macx_error_t *err)
 {
-    int port = s_free_port ();
-    if (port < 0)
-        return macx_error_set (err, MACX_EIO, "no free loopback port");
-    snprintf (self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", port);
     char keys[2048], data[2048], config[2048], seed[32], subjects[32], map[32];
     snprintf (keys, sizeof keys, "%s/broker/keys", self->run);
     snprintf (data, sizeof data, "%s/broker/data", self->run);
@@ -612,22 +642,42 @@ s_start (s_pilot_t *self, macx_error_t *err)
         argv[n++] = effective[i];
     }
     argv[n] = NULL;
-    self->broker.pid = s_spawn (self->o.self_exe, argv, self->broker.log);
-    int64_t until = macx_clock_wall_ms () + 10000;
-    while (!s_port_open (port)) {
-        int status;
-        if (waitpid (self->broker.pid, &status, WNOHANG) == self->broker.pid) {
-            char how[128], last[400];
-            s_describe_exit (status, how, sizeof how);
-            s_last_line (self->broker.log, last, sizeof last);
-            self->broker.pid = 0;
-            return macx_error_set (err, MACX_EINTERNAL, "the broker %s at start%s%s; see %s", how,
-                                   last[0] ? ": " : "", last, self->broker.log);
+    /* A free port is free only until somebody binds it: a broker that finds
+     * it taken is started again on another, a few times. */
+    for (int attempt = 1;; attempt++) {
+        /* MACX_TEST_FIRST_PORT: the first attempt's port, for the test
+         * that takes it first (tests/integration/pilot_cli.sh) */
+        const char *first = attempt == 1 ? getenv ("MACX_TEST_FIRST_PORT") : NULL;
+        int port = first && atoi (first) > 0 ? atoi (first) : s_free_port ();
+        if (port < 0)
+            return macx_error_set (err, MACX_EIO, "no free loopback port");
+        snprintf (self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", port);
+        self->broker.pid = s_spawn (self->o.self_exe, argv, self->broker.log);
+        int64_t until = macx_clock_wall_ms () + 10000;
+        bool retry = false;
+        while (!s_listening (self->broker.pid, port)) {
+            int status;
+            if (waitpid (self->broker.pid, &status, WNOHANG) == self->broker.pid) {
+                char how[128], last[400];
+                s_describe_exit (status, how, sizeof how);
+                s_last_line (self->broker.log, last, sizeof last);
+                self->broker.pid = 0;
+                if (attempt < 5 && strstr (last, "in use")) {
+                    macx_log (MACX_LOG_WARN, "the broker's port was taken before it could bind it: "
+                              "starting it on another", "endpoint=%s attempt=%d", self->endpoint, attempt);
+                    retry = true;
+                    break;
+                }
+                return macx_error_set (err, MACX_EINTERNAL, "the broker %s at start%s%s; see %s", how,
+                                       last[0] ? ": " : "", last, self->broker.log);
+            }
+            if (macx_clock_wall_ms () > until)
+                return macx_error_set (err, MACX_ETIMEOUT, "the broker did not start listening on %s "
+                                       "within 10 s; see %s", self->endpoint, self->broker.log);
+            usleep (2000);
         }
-        if (macx_clock_wall_ms () > until)
-            return macx_error_set (err, MACX_ETIMEOUT, "the broker did not start listening on %s "
-                                   "within 10 s; see %s", self->endpoint, self->broker.log);
-        usleep (2000);
+        if (!retry)
+            break;
     }
     /* Simulated time starts when every agency has joined the broker's clock. */
     self->wall_started_ms = macx_clock_wall_ms ();

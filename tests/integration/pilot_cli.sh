@@ -13,7 +13,9 @@
 #     same directory works (tests/integration/pilot_validate.sh has the
 #     exact messages of the checks made before a run starts);
 #   - `pilot report`/`pilot compare` of a directory that is not a run, and
-#     `agent` with an agency not in the scenario, fail naming it.
+#     `agent` with an agency not in the scenario, fail naming it;
+#   - a broker port another process took first: the broker is started
+#     again on another port, and the run completes.
 # Usage: pilot_cli.sh MACX_BINARY SOURCE_DIR SCRATCH_DIR
 source "$(dirname "$0")/broker_lib.bash" "$@"
 
@@ -130,5 +132,21 @@ timeout 20 "$MACX" agent --agency nobody --scenario "$GOOD" --run "$S/again" --b
     > agent_nobody.out 2> agent_nobody.err || rc=$?
 [ "$rc" != 0 ] || fail "agent --agency nobody exited 0"
 has agent_nobody err "no agency 'nobody'"
+
+# The broker's port taken between its choice and the broker's bind (a
+# sweep starts pilots in parallel): another process listening there is not
+# taken for our broker, which is started again on another port.
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print(s.getsockname()[1], flush=True); sys.stdout.close(); time.sleep(120)' > taken.port &
+TAKER=$!
+PIDS+=("$TAKER")
+for _ in $(seq 100); do [ -s taken.port ] && break; sleep 0.05; done
+TAKEN=$(cat taken.port)
+run 0 port_taken env MACX_TEST_FIRST_PORT="$TAKEN" "$MACX" pilot run "$GOOD" --out porttaken --subjects 10
+has port_taken err "the broker's port was taken before it could bind it"
+has port_taken err "endpoint=tcp://127.0.0.1:$TAKEN attempt=1"
+[ -s porttaken/report.json ] || fail "port_taken: no report"
+kill "$TAKER" 2> /dev/null || true
 
 finish
