@@ -1863,6 +1863,19 @@ s_union_row (const char *key, uint64_t a, uint64_t b, void *arg)
     s_count_change (u->ch, what, a, b);
 }
 
+/* s_union_row for the partners a wait timed out on, labelled as such. */
+static void
+s_union_row_on (const char *key, uint64_t a, uint64_t b, void *arg)
+{
+    char label[MACX_REPORT_ID + 16];
+    snprintf (label, sizeof label, "timed out on %s", key);
+    s_union_ctx_t *u = arg;
+    if (u->json)
+        s_union_row (key, a, b, arg);
+    else
+        s_union_row (label, a, b, arg);
+}
+
 static void
 s_json_run_ref (FILE *out, const macx_report_t *r)
 {
@@ -1993,7 +2006,22 @@ macx_report_compare_reports (const macx_report_t *a, const macx_report_t *b, FIL
         u.ch = &ch;
         s_union (a->refusal_agreements, a->nrefusal_agreements, b->refusal_agreements,
                  b->nrefusal_agreements, s_union_row, &u);
-        fprintf (out, "],\n  \"stalled\": {\"a\": %" PRIu64 ", \"b\": %" PRIu64 ", \"delta\": %" PRId64 "},\n",
+        fprintf (out, "],\n  \"answers_wait\": {\"last_answer\": {\"a\": %" PRIu64 ", \"b\": %" PRIu64
+                 "}, \"timed_out\": {\"a\": %" PRIu64 ", \"b\": %" PRIu64 "}, \"partners_per_profile\": {\"a\": ",
+                 a->attribution.last_answer, b->attribution.last_answer, a->attribution.timed_out,
+                 b->attribution.timed_out);
+        s_num (out, a->attribution.mean_partners);
+        fputs (", \"b\": ", out);
+        s_num (out, b->attribution.mean_partners);
+        fputs ("},\n    \"timed_out_waiting_for\": [", out);
+        u.first = true;
+        u.keyname = "agency";
+        u.label = "waits for answers timed out on";
+        s_union (a->attribution.waited_for, a->attribution.nwaited_for, b->attribution.waited_for,
+                 b->attribution.nwaited_for, s_union_row, &u);
+        s_count_change (&ch, "waits for answers that timed out", a->attribution.timed_out,
+                        b->attribution.timed_out);
+        fprintf (out, "]},\n  \"stalled\": {\"a\": %" PRIu64 ", \"b\": %" PRIu64 ", \"delta\": %" PRId64 "},\n",
                  a->outcomes[MACX_OUTCOME_STALLED], b->outcomes[MACX_OUTCOME_STALLED],
                  (int64_t) b->outcomes[MACX_OUTCOME_STALLED] - (int64_t) a->outcomes[MACX_OUTCOME_STALLED]);
         free (scratch.v);
@@ -2048,6 +2076,20 @@ macx_report_compare_reports (const macx_report_t *a, const macx_report_t *b, FIL
     u.label = "refusals under";
     s_union (a->refusal_agreements, a->nrefusal_agreements, b->refusal_agreements,
              b->nrefusal_agreements, s_union_row, &u);
+    /* attribution: how the waits for answers ended, and what reached the profiles */
+    fprintf (out, "\n  %-34s %10s %10s %10s %9s\n", "waits for partners' answers", "A", "B", "delta", "change");
+    u.label = "waits for answers";
+    s_union_row ("ended with the last answer", a->attribution.last_answer, b->attribution.last_answer, &u);
+    s_union_row ("timed out", a->attribution.timed_out, b->attribution.timed_out, &u);
+    u.label = "waits for answers";
+    s_union (a->attribution.waited_for, a->attribution.nwaited_for, b->attribution.waited_for,
+             b->attribution.nwaited_for, s_union_row_on, &u);
+    if (a->attribution.profiled || b->attribution.profiled)
+        fprintf (out, "  %-34s %10.2f %10.2f %+10.2f\n", "partners per profile (mean)",
+                 a->attribution.profiled ? a->attribution.mean_partners : 0.0,
+                 b->attribution.profiled ? b->attribution.mean_partners : 0.0,
+                 (b->attribution.profiled ? b->attribution.mean_partners : 0.0)
+                     - (a->attribution.profiled ? a->attribution.mean_partners : 0.0));
     if (ch.n)
         qsort (ch.v, ch.n, sizeof *ch.v, s_change_cmp);
     fputs ("\nwhat changed (B against A):\n", out);
