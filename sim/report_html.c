@@ -783,6 +783,24 @@ s_watch (FILE *out, const macx_report_t *r, s_bar_t *rows)
     s_hbars (out, &lch, rows, l->n ? 1 : 0);
 }
 
+/* Rows n.. of chart 8's first part: a bar per tally (a partner), of its
+ * cases, labelled prefix + partner; returns the new row count. */
+static size_t
+s_wait_bars (s_bar_t *rows, size_t n, size_t max, const macx_report_tally_t *t, size_t nt, uint64_t closed,
+             const char *prefix, const char *color, const char *what)
+{
+    for (size_t i = 0; i < nt && n < max; i++) {
+        s_bar_t *b = &rows[n++];
+        memset (b, 0, sizeof *b);
+        snprintf (b->label, sizeof b->label, "%s%s", prefix, t[i].key);
+        b->v[0] = (double) t[i].cases;
+        b->solid = color;
+        snprintf (b->tip[0], sizeof b->tip[0], "%s: %" PRIu64 " case(s) %s", t[i].key, t[i].cases, what);
+        snprintf (b->text, sizeof b->text, "%" PRIu64 " (%.0f%%)", t[i].cases, s_pct (t[i].cases, closed));
+    }
+    return n;
+}
+
 /* Chart 8: how each case's wait for its partners' answers ended, by the
  * partner that answered last or the partners it stopped waiting for; what
  * each agreement carried, and what its policy withheld; how many partners'
@@ -791,29 +809,11 @@ static void
 s_attribution (FILE *out, const macx_report_t *r, s_bar_t *rows, size_t max)
 {
     const char *const blue[] = { s_colors[0] }, *const orange[] = { s_colors[1] };
-    size_t n = 0;
-    for (size_t i = 0; i < r->attribution.nlast_by && n < max; i++) {
-        const macx_report_tally_t *t = &r->attribution.last_by[i];
-        s_bar_t *b = &rows[n++];
-        memset (b, 0, sizeof *b);
-        snprintf (b->label, sizeof b->label, "last answer: %s", t->key);
-        b->v[0] = (double) t->cases;
-        b->solid = s_colors[0];
-        snprintf (b->tip[0], sizeof b->tip[0], "%" PRIu64 " case(s) went on to enrichment when %s's answer, "
-                  "the last awaited, came", t->cases, t->key);
-        snprintf (b->text, sizeof b->text, "%" PRIu64 " (%.0f%%)", t->cases, s_pct (t->cases, r->attribution.closed));
-    }
-    for (size_t i = 0; i < r->attribution.nwaited_for && n < max; i++) {
-        const macx_report_tally_t *t = &r->attribution.waited_for[i];
-        s_bar_t *b = &rows[n++];
-        memset (b, 0, sizeof *b);
-        snprintf (b->label, sizeof b->label, "timed out on: %s", t->key);
-        b->v[0] = (double) t->cases;
-        b->solid = s_colors[3];
-        snprintf (b->tip[0], sizeof b->tip[0], "%" PRIu64 " case(s) went on without %s's answer: the wait "
-                  "timed out", t->cases, t->key);
-        snprintf (b->text, sizeof b->text, "%" PRIu64 " (%.0f%%)", t->cases, s_pct (t->cases, r->attribution.closed));
-    }
+    size_t n = s_wait_bars (rows, 0, max, r->attribution.last_by, r->attribution.nlast_by, r->attribution.closed,
+                     "last answer: ", s_colors[0], "went on to enrichment when this partner's answer, the "
+                     "last awaited, came");
+    n = s_wait_bars (rows, n, max, r->attribution.waited_for, r->attribution.nwaited_for, r->attribution.closed,
+                     "timed out on: ", s_colors[3], "went on without this partner's answer: the wait timed out");
     const s_chart_t ended = { "How the wait for partners' answers ended (cases)", "cases", 1, NULL, blue, true,
                               false, "no case waited for partners' answers" };
     s_hbars (out, &ended, rows, n);

@@ -93,6 +93,21 @@ s_put (macx_sw_table_t *t, int v, int s, const char *key, double value, bool ski
     return MACX_OK;
 }
 
+/* A metric PREFIX.ID per item of arr (a report.json array of objects):
+ * the item's idkey names it, its valkey is the value. */
+static int
+s_put_items (macx_sw_table_t *t, int v, int s, const macx_jv_t *arr, const char *prefix,
+             const char *idkey, const char *valkey)
+{
+    int rc = 0;
+    for (size_t i = 0; arr && i < arr->count && !rc; i++) {
+        char key[192];
+        snprintf (key, sizeof key, "%s.%s", prefix, macx_jv_str (&arr->items[i], idkey, "?"));
+        rc = s_put (t, v, s, key, macx_jv_num (&arr->items[i], valkey, 0), false);
+    }
+    return rc;
+}
+
 void
 macx_sw_label (const char *key, char *buf, size_t size)
 {
@@ -373,24 +388,16 @@ macx_sw_read_run (macx_sw_table_t *t, int v, int s, const char *dir, macx_error_
     const macx_jv_t *rf = macx_jv_get (&r, "refusals");
     if (!rc)
         rc = s_put (t, v, s, "refusals.total", macx_jv_num (rf, "total", 0), false);
-    const macx_jv_t *ba = macx_jv_get (rf, "by_agreement");
-    for (size_t i = 0; ba && i < ba->count && !rc; i++) {
-        char key[192];
-        snprintf (key, sizeof key, "refusals.%s", macx_jv_str (&ba->items[i], "agreement", "?"));
-        rc = s_put (t, v, s, key, macx_jv_num (&ba->items[i], "count", 0), false);
-    }
+    if (!rc)
+        rc = s_put_items (t, v, s, macx_jv_get (rf, "by_agreement"), "refusals", "agreement", "count");
     /* attribution: the waits for partners' answers that timed out, and on
      * whom; what the agreements' partners matched and their policy withheld */
     const macx_jv_t *att = macx_jv_get (&r, "attribution");
     const macx_jv_t *aw = macx_jv_get (att, "answers_wait");
     if (!rc && aw)
         rc = s_put (t, v, s, "waits.timed_out", macx_jv_num (aw, "timed_out", 0), false);
-    const macx_jv_t *tw = macx_jv_get (aw, "timed_out_waiting_for");
-    for (size_t i = 0; tw && i < tw->count && !rc; i++) {
-        char key[192];
-        snprintf (key, sizeof key, "waits.%s", macx_jv_str (&tw->items[i], "agency", "?"));
-        rc = s_put (t, v, s, key, macx_jv_num (&tw->items[i], "cases", 0), false);
-    }
+    if (!rc)
+        rc = s_put_items (t, v, s, macx_jv_get (aw, "timed_out_waiting_for"), "waits", "agency", "cases");
     const macx_jv_t *ga = macx_jv_get (att, "agreements");
     for (size_t i = 0; ga && i < ga->count && !rc; i++) {
         static const char *const k3[] = { "exact", "near", NULL };
