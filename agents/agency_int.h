@@ -74,7 +74,6 @@ typedef struct {
     /* the chair */
     uint32_t reached, pending, answered, unreachable, responded;
     int last_answerer;          /* 1 + the member index of the latest answer, or 0 */
-    bool answers_closed;        /* the wait for partners' answers is over (said once) */
     uint32_t agenda;            /* members sent the panel agenda */
     int concerns, nholdings;
     char proposals[MACX_AGENCY_MAX_PROPOSALS][48];

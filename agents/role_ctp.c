@@ -266,14 +266,14 @@ s_members_json (macx_agency_proc_t *self, const macx_agency_subject_t *s, uint32
 
 /* The wait for partners' answers is over, and enrichment's work begins:
  * what ended it, the last partner's answer (and whose) or the wait that
- * timed out (and for whom), said once per subject (docs/pilot.md,
- * "Attribution"). */
+ * timed out (and for whom) (docs/pilot.md, "Attribution"). Said once per
+ * subject: called only before enrichment's work is scheduled, which
+ * happens once (macx_agency_work sets work_started). */
 static void
-s_answers_closed (macx_agency_proc_t *self, macx_agency_subject_t *s, uint32_t waiting, int64_t sim)
+s_answers_closed (macx_agency_proc_t *self, const macx_agency_subject_t *s, uint32_t waiting, int64_t sim)
 {
-    if (s->answers_closed)
+    if (s->work_started[MACX__PHASE__ENRICHMENT])
         return;
-    s->answers_closed = true;
     macx_agency_outcome_begin (self, s, "answers_closed", sim);
     fprintf (self->outcomes, ",\"how\":\"%s\",\"last\":", waiting ? "wait_timed_out" : "last_answer");
     macx_json_str (self->outcomes, s->last_answerer > 0 && s->mac && s->last_answerer <= s->mac->nmembers
