@@ -823,6 +823,7 @@ s_entry_json (FILE *out, const Macx__AuditEntry *e, const uint8_t *hash, const u
     s_field (out, "agreement", e->agreement);
     s_field (out, "flow", e->flow);
     s_field (out, "policy_hash", e->policy_hash);
+    s_field (out, "previous_policy_hash", e->previous_policy_hash);
     fprintf (out, ",\"created_ms\":%" PRId64 ",\"sim_day\":%" PRId32 ",\"sim_ms\":%" PRId64
              ",\"clock_ms\":%" PRId64 ",\"arrive_ms\":%" PRId64, e->created_ms, e->sim_day, e->sim_ms,
              e->clock_ms, e->arrive_ms);

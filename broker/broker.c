@@ -1,6 +1,7 @@
 /* broker.c -- start-up, the io thread that owns the ROUTER socket, the
  * verify workers, and shutdown. Judging and storage live in core.c, ZAP in
  * zap.c. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -9,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,12 +25,15 @@
 #include "names.h"
 
 static volatile sig_atomic_t s_signalled = 0;
+static volatile sig_atomic_t s_reload_asked = 0;
 
 static void
 s_on_signal (int sig)
 {
-    (void) sig;
-    s_signalled = 1;
+    if (sig == SIGHUP)
+        s_reload_asked = 1;
+    else
+        s_signalled = 1;
 }
 
 void
@@ -89,7 +95,7 @@ s_verify (s_worker_t *w, macx_job_t *job)
         job->rc = macx_record_decode (job->body, job->body_len, &job->record, &job->err);
         if (job->rc == MACX_OK
             && strcmp (macx_record_header (job->record)->sender, job->agency) == 0)
-            job->rc = macx_record_check_signature_cached (w->b->registry, w->b->roots,
+            job->rc = macx_record_check_signature_cached (macx_broker_registry (w->b), w->b->roots,
                                                           job->record, &job->err);
         /* a spoofed sender is refused in core without spending a verify */
         break;
@@ -100,7 +106,7 @@ s_verify (s_worker_t *w, macx_job_t *job)
             break;
         }
         const Macx__Receipt *r = job->receipt;
-        const macx_agency_t *a = macx_registry_find (w->b->registry, job->agency);
+        const macx_agency_t *a = macx_registry_find (macx_broker_registry (w->b), job->agency);
         uint8_t digest[64];
         if (strcmp (r->recipient, job->agency) != 0)
             job->rc = macx_error_set (&job->err, MACX_EBADSIG, "receipt names recipient '%.40s' "
@@ -190,6 +196,7 @@ typedef struct {
     bool bye;                      /* it said goodbye: its close is not a loss */
     int fd;                        /* its connection's socket (ZMQ_SRCFD), or -1 */
     int64_t seen_ms;
+    uint64_t gen;                  /* the registry generation its agency was checked in */
 } s_peer_t;
 
 typedef struct {
@@ -207,6 +214,12 @@ typedef struct {
     uint64_t queued;               /* frames waiting in peer queues */
     char *stats;                   /* core's last counters (JSON), or NULL */
     int64_t stats_ms;              /* when they came */
+    /* the key directory, watched: its fingerprint when last loaded (or
+     * when a load last failed), when it was last looked at, and the
+     * registry's generation (each reload, one more) */
+    uint64_t keys_fp;
+    int64_t keys_checked_ms;
+    uint64_t reg_gen;
 } s_io_t;
 
 static macx_job_t *
@@ -364,6 +377,234 @@ s_peer_cut (s_io_t *io, s_peer_t *p, int reason, const char *why)
     s_push_end (io, p, reason, why);
 }
 
+/* ---- the key registry, live ---------------------------------------------- */
+
+#define S_KEYS_CHECK_MS 250   /* how often io looks at the key directory */
+
+/* A fingerprint of what the registry is loaded from: each *.pub file and
+ * `revoked` in dir, by name, size, inode and modification time, so a file
+ * replaced by a rename and one written in place both change it. Summed, so
+ * the order readdir gives does not matter. 0 when dir cannot be read. */
+static uint64_t
+s_keys_fingerprint (const char *dir)
+{
+    DIR *d = opendir (dir);
+    if (!d)
+        return 0;
+    uint64_t fp = 1;
+    struct dirent *de;
+    while ((de = readdir (d))) {
+        size_t len = strlen (de->d_name);
+        if (strcmp (de->d_name, "revoked") != 0
+            && (len < 5 || strcmp (de->d_name + len - 4, ".pub") != 0))
+            continue;
+        char path[2048];
+        struct stat st;
+        snprintf (path, sizeof path, "%s/%s", dir, de->d_name);
+        if (stat (path, &st) != 0)
+            continue;
+        int64_t parts[5] = { (int64_t) st.st_size, (int64_t) st.st_ino, (int64_t) st.st_mtim.tv_sec,
+                             (int64_t) st.st_mtim.tv_nsec, (int64_t) st.st_ctim.tv_nsec };
+        uint8_t h[8];
+        crypto_generichash_state hs;
+        crypto_generichash_init (&hs, NULL, 0, sizeof h);
+        crypto_generichash_update (&hs, (const uint8_t *) de->d_name, len + 1);
+        crypto_generichash_update (&hs, (const uint8_t *) parts, sizeof parts);
+        crypto_generichash_final (&hs, h, sizeof h);
+        uint64_t v;
+        memcpy (&v, h, sizeof v);
+        fp += v;
+    }
+    closedir (d);
+    return fp;
+}
+
+static bool
+s_same_keys (const macx_agency_t *a, const macx_agency_t *b)
+{
+    return memcmp (a->sign_pk, b->sign_pk, MACX_KEY_BYTES) == 0
+           && memcmp (a->box_pk, b->box_pk, MACX_KEY_BYTES) == 0
+           && memcmp (a->curve_pk, b->curve_pk, MACX_KEY_BYTES) == 0
+           && strcmp (a->kind, b->kind) == 0;
+}
+
+/* What changed from old to new (both sorted by id), into out (room for
+ * both registries' sizes). */
+static size_t
+s_keys_diff (const macx_registry_t *old, const macx_registry_t *new, macx_key_change_t *out)
+{
+    size_t i = 0, j = 0, n = 0, no = macx_registry_size (old), nn = macx_registry_size (new);
+    while (i < no || j < nn) {
+        const macx_agency_t *a = i < no ? macx_registry_at (old, i) : NULL;
+        const macx_agency_t *b = j < nn ? macx_registry_at (new, j) : NULL;
+        int cmp = !a ? 1 : !b ? -1 : strcmp (a->id, b->id);
+        macx_key_change_t *c = &out[n];
+        memset (c, 0, sizeof *c);
+        if (cmp < 0) {
+            c->kind = MACX_KEY_REMOVED;
+            snprintf (c->agency, sizeof c->agency, "%s", a->id);
+            i++, n++;
+            continue;
+        }
+        if (cmp > 0) {
+            c->kind = MACX_KEY_ADDED;
+            snprintf (c->agency, sizeof c->agency, "%s", b->id);
+            j++, n++;
+            continue;
+        }
+        i++, j++;
+        if (!a->revoked && b->revoked)
+            c->kind = MACX_KEY_REVOKED;
+        else if (!s_same_keys (a, b))
+            c->kind = MACX_KEY_CHANGED;
+        else if (a->revoked && !b->revoked)
+            c->kind = MACX_KEY_RESTORED;
+        else
+            continue;
+        snprintf (c->agency, sizeof c->agency, "%s", b->id);
+        if (b->revoked)
+            snprintf (c->reason, sizeof c->reason, "%s", b->revoked_reason);
+        n++;
+    }
+    return n;
+}
+
+/* Why agency may not use its connection under the registry in force, or
+ * NULL if it may. */
+static const char *
+s_standing (const macx_registry_t *reg, const char *agency, char *why, size_t size)
+{
+    const macx_agency_t *a = macx_registry_find (reg, agency);
+    if (a && !a->revoked)
+        return NULL;
+    if (a)
+        snprintf (why, size, "agency '%s' was revoked (%s): its connections are closed and new "
+                  "ones refused", agency, a->revoked_reason);
+    else
+        snprintf (why, size, "agency '%s' is no longer in the broker's key registry: its "
+                  "connections are closed and new ones refused", agency);
+    return why;
+}
+
+/* Cuts p for a registry change and closes its connection for good (the
+ * socket is shut down under libzmq, which then ends the session; the
+ * client's reconnect meets ZAP, which refuses it). */
+static void
+s_peer_revoke (s_io_t *io, s_peer_t *p, const char *why)
+{
+    bool was_cut = p->cut;
+    s_peer_cut (io, p, MACX__REASON__SENDER_REVOKED, why);
+    if (!was_cut && p->fd >= 0)
+        shutdown (p->fd, SHUT_RDWR);
+}
+
+/* Loads the key directory again; if it loads, it is in force from the
+ * next frame on: connections of agencies revoked, removed or given new
+ * keys are closed, and core is told what changed (to audit, and with
+ * policy set, to reload the policy too). A directory that does not load
+ * leaves the registry as it was; core audits why, once per state of the
+ * directory. */
+static void
+s_keys_reload (s_io_t *io, uint64_t fp, bool policy)
+{
+    macx_broker_t *b = io->b;
+    macx_job_t *job = s_job_new (JOB_RELOAD, 0);
+    if (!job) {
+        macx_log (MACX_LOG_ERROR, "out of memory reloading the key registry", NULL);
+        return;
+    }
+    job->reload_policy = policy;
+    io->keys_fp = fp;
+    macx_error_t err = { 0 };
+    macx_registry_t *reg = macx_registry_load (b->cfg.keys_dir, &err);
+    macx_registry_t **retired = reg ? realloc (b->retired, (b->nretired + 1) * sizeof *retired)
+                                    : NULL;
+    macx_key_change_t *changes = retired ? calloc (macx_registry_size (b->registry)
+                                                   + macx_registry_size (reg) + 1,
+                                                   sizeof *changes)
+                                         : NULL;
+    if (!changes) {
+        if (reg)
+            macx_error_set (&err, MACX_ENOMEM, "out of memory");
+        macx_registry_destroy (&reg);
+        if (retired)
+            b->retired = retired;
+        job->rc = err.code ? err.code : MACX_EINTERNAL;
+        job->err = err;
+        macx_log (MACX_LOG_ERROR, "key registry not reloaded: the one in force stays",
+                  "keys=%s error=\"%s\"", b->cfg.keys_dir, macx_error_text (&err));
+        s_push_own (io, job);
+        return;
+    }
+    b->retired = retired;
+    size_t n = s_keys_diff (b->registry, reg, changes);
+    if (!n && !policy) {   /* touched, not changed */
+        macx_registry_destroy (&reg);
+        free (changes);
+        free (job);
+        return;
+    }
+    b->retired[b->nretired++] = b->registry;
+    __atomic_store_n (&b->registry, reg, __ATOMIC_RELEASE);
+    io->reg_gen++;
+    for (size_t i = 0; i < n; i++) {
+        macx_key_change_t *c = &changes[i];
+        if (c->kind == MACX_KEY_ADDED || c->kind == MACX_KEY_RESTORED)
+            continue;
+        char why[300];
+        if (c->kind == MACX_KEY_CHANGED)
+            snprintf (why, sizeof why, "agency '%s' has new keys in the broker's key registry: "
+                      "connections made with the old ones are closed", c->agency);
+        else
+            s_standing (reg, c->agency, why, sizeof why);
+        for (int k = 0; k < io->npeers; k++)
+            if (strcmp (io->peers[k].agency, c->agency) == 0 && !io->peers[k].cut) {
+                s_peer_revoke (io, &io->peers[k], why);
+                c->sessions++;
+            }
+        macx_log (MACX_LOG_WARN, c->kind == MACX_KEY_CHANGED ? "agency's keys changed"
+                  : c->kind == MACX_KEY_REVOKED ? "agency revoked" : "agency removed",
+                  "agency=%s connections_closed=%d", c->agency, c->sessions);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (changes[i].kind == MACX_KEY_ADDED || changes[i].kind == MACX_KEY_RESTORED)
+            macx_log (MACX_LOG_INFO, changes[i].kind == MACX_KEY_ADDED ? "agency added"
+                                                                       : "agency restored",
+                      "agency=%s", changes[i].agency);
+    job->changes = changes;
+    job->nchanges = n;
+    s_push_own (io, job);
+}
+
+/* Looks at the key directory (every S_KEYS_CHECK_MS, or at once when a
+ * reload is asked for) and reloads it when it changed. */
+static void
+s_keys_watch (s_io_t *io, int64_t now, bool asked)
+{
+    if (!asked && now - io->keys_checked_ms < S_KEYS_CHECK_MS)
+        return;
+    io->keys_checked_ms = now;
+    uint64_t fp = s_keys_fingerprint (io->b->cfg.keys_dir);
+    if (asked || fp != io->keys_fp)
+        s_keys_reload (io, fp, asked);
+}
+
+/* p's agency, checked against the registry in force when that has
+ * changed since p was last checked: false (and p cut) if it may no longer
+ * send. */
+static bool
+s_peer_in_standing (s_io_t *io, s_peer_t *p)
+{
+    if (p->gen == io->reg_gen)
+        return true;
+    p->gen = io->reg_gen;
+    char why[300];
+    if (!s_standing (macx_broker_registry (io->b), p->agency, why, sizeof why))
+        return true;
+    s_peer_revoke (io, p, why);
+    return false;
+}
+
 /* Appends job to p's queue, growing it; -1 when out of memory. */
 static int
 s_peer_enqueue (s_io_t *io, s_peer_t *p, macx_job_t *job)
@@ -454,7 +695,10 @@ s_io_incoming (s_io_t *io, int64_t now)
     size_t rid_len = zmq_msg_size (&rid);
     s_peer_t *p = user && rid_len <= MACX_ROUTING_ID_MAX
                       ? s_peer_get (io, zmq_msg_data (&rid), rid_len, user, now) : NULL;
-    macx_job_t *job = p && !p->cut ? s_job_new (JOB_MALFORMED, 0) : NULL;
+    if (p && p->fd < 0)
+        p->fd = zmq_msg_get (&body, ZMQ_SRCFD);
+    macx_job_t *job = p && !p->cut && s_peer_in_standing (io, p) ? s_job_new (JOB_MALFORMED, 0)
+                                                                 : NULL;
     if (!job) {
         if (!p && user)
             macx_log (MACX_LOG_WARN, "frame dropped: every peer entry is busy", "agency=%s "
@@ -464,8 +708,6 @@ s_io_incoming (s_io_t *io, int64_t now)
         return true;
     }
     p->seen_ms = now;
-    if (p->fd < 0)
-        p->fd = zmq_msg_get (&body, ZMQ_SRCFD);
     size_t size = zmq_msg_size (&body);
     memcpy (job->rid, zmq_msg_data (&rid), rid_len);
     job->rid_len = rid_len;
@@ -832,6 +1074,8 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
 
     if ((lock_fd = s_lock_data (cfg->data_dir, err)) < 0)
         return err ? err->code : MACX_EIO;
+    /* looked at before the load: a change made during it is seen by the watch */
+    uint64_t keys_fp = s_keys_fingerprint (cfg->keys_dir);
     if (!(b.registry = macx_registry_load (cfg->keys_dir, err))
         || !(b.identity = macx_identity_load (cfg->keys_dir, cfg->identity, err))
         || !(b.policy = macx_policy_load (cfg->policy_dir, err))) {
@@ -923,12 +1167,16 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
     sa.sa_handler = s_on_signal;
     sigaction (SIGTERM, &sa, NULL);
     sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGHUP, &sa, NULL);   /* reload: the key registry and the policy */
     signal (SIGPIPE, SIG_IGN);
     macx_log (MACX_LOG_INFO, "listening", "bind=%s workers=%d batch_max=%d policy=%s", cfg->bind,
               nworkers, cfg->batch_max, macx_policy_hash (b.policy));
 
     s_io_t io = { .b = &b, .lim = &cfg->limits, .router = router, .to_workers = to_workers,
                   .to_core = to_core, .maxpeers = cfg->limits.max_peers, .ticket = 1 };
+    io.keys_fp = keys_fp;
+    io.keys_checked_ms = macx_clock_wall_ms ();
+    io.reg_gen = 1;
     io.verify_cap = cfg->limits.verify_inflight > 0 ? cfg->limits.verify_inflight : 4 * nworkers;
     /* core's input is bounded too: a batch's worth and some, for group commit */
     io.core_cap = (uint64_t) (2 * cfg->batch_max + io.verify_cap + 64);
@@ -955,7 +1203,7 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
          * without a socket event. */
         zmq_pollitem_t items[4] = { { from_core, 0, ZMQ_POLLIN, 0 }, { stats_in, 0, ZMQ_POLLIN, 0 },
                                     { monitor, 0, ZMQ_POLLIN, 0 }, { router, 0, ZMQ_POLLIN, 0 } };
-        int n = zmq_poll (items, draining ? 3 : 4, io.queued ? 1 : 500);
+        int n = zmq_poll (items, draining ? 3 : 4, io.queued ? 1 : S_KEYS_CHECK_MS);
         if (n < 0 && zmq_errno () != EINTR)
             break;
         int64_t now = macx_clock_wall_ms ();
@@ -1017,8 +1265,13 @@ macx_broker_run (const macx_broker_config_t *cfg, macx_error_t *err)
             zmq_msg_close (&ev);
             zmq_msg_close (&addr);
         }
-        if (!draining)
+        if (!draining) {
+            bool asked = s_reload_asked;
+            if (asked)
+                s_reload_asked = 0;
+            s_keys_watch (&io, now, asked);
             s_io_dispatch (&io);
+        }
     }
     macx_log (MACX_LOG_INFO, "stopped", NULL);
 stop:
@@ -1070,6 +1323,9 @@ done:
     macx_policy_destroy (&b.policy);
     macx_identity_destroy (&b.identity);
     macx_registry_destroy (&b.registry);
+    for (size_t i = 0; i < b.nretired; i++)
+        macx_registry_destroy (&b.retired[i]);
+    free (b.retired);
     macx_root_cache_destroy (&b.roots);
     if (lock_fd >= 0)
         close (lock_fd);

@@ -43,8 +43,20 @@ typedef enum {
     JOB_MALFORMED = 100,  /* a frame that is not one of ours */
     JOB_DRAIN = 101,      /* shutdown marker, last ticket */
     JOB_GONE = 102,       /* io could not reach this routing id */
-    JOB_CUT = 103         /* io disconnected a peer over a limit (reason in rc, why in err) */
+    JOB_CUT = 103,        /* io disconnected a peer over a limit (reason in rc, why in err) */
+    JOB_RELOAD = 104      /* io reloaded the key registry (changes), or was asked to reload
+                             (SIGHUP): core audits the changes and reloads the policy */
 } macx_job_kind_t;
+
+/* One agency whose standing changed when io reloaded the key registry. */
+typedef enum { MACX_KEY_ADDED, MACX_KEY_REMOVED, MACX_KEY_REVOKED, MACX_KEY_CHANGED,
+               MACX_KEY_RESTORED } macx_key_change_kind_t;
+typedef struct {
+    macx_key_change_kind_t kind;
+    char agency[MACX_AGENCY_ID_MAX + 1];
+    char reason[128];                      /* a revocation's reason */
+    int sessions;                          /* open connections io closed for it */
+} macx_key_change_t;
 
 typedef struct macx_job_s {
     uint64_t ticket;
@@ -71,14 +83,26 @@ typedef struct macx_job_s {
     Macx__Credit *credit;
     Macx__TimeRequest *time;
     bool accepted;                         /* core: stored and ACKed */
+    /* JOB_RELOAD: what changed in the registry, whether the policy is to be
+     * reloaded too (SIGHUP, `macx broker reload`), and why the registry
+     * could not be reloaded (rc != 0, err) */
+    macx_key_change_t *changes;
+    size_t nchanges;
+    bool reload_policy;
 } macx_job_t;
 
 typedef struct {
     macx_broker_config_t cfg;
+    /* The key registry: replaced whole when the key directory changes (io
+     * thread), read by every thread through macx_broker_registry; a
+     * replaced one is kept, unchanged, until the broker stops, so an
+     * agency pointer taken from it stays valid. */
     macx_registry_t *registry;
+    macx_registry_t **retired;
+    size_t nretired;
     macx_root_cache_t *roots;      /* batch roots verified, shared by the verify threads */
     macx_identity_t *identity;     /* used by core only (checkpoint signing) */
-    macx_policy_t *policy;
+    macx_policy_t *policy;         /* core thread only: core swaps it on a reload */
     void *ctx;
     void *zap_socket;
     void *stats_out;               /* core's PUSH of its counters (JSON), at most every
@@ -91,5 +115,12 @@ typedef struct {
 } macx_broker_t;
 
 void *macx_broker_zap_thread (void *arg);
+
+/* The key registry in force now. */
+static inline const macx_registry_t *
+macx_broker_registry (const macx_broker_t *b)
+{
+    return __atomic_load_n (&b->registry, __ATOMIC_ACQUIRE);
+}
 
 #endif

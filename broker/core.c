@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "broker_int.h"
 #include "frame.h"
@@ -148,6 +149,16 @@ struct macx_core_t {
     macx_hist_t batch_size, commit_us;
     macx_hist_t sync_us;             /* in mdb_txn_commit or mdb_env_sync: the disk's part */
     uint64_t delivery_frames;        /* frames that carried deliveries (Deliver or Delivers) */
+    /* Reloads (docs/operations.md "Reloading keys and policy"). A policy
+     * reloaded in the transaction under way judges what follows it there;
+     * the one it replaced comes back if that transaction aborts. Registry
+     * changes io made are in force whatever core does: their audit entries,
+     * should their transaction abort, are written by the next one. */
+    macx_policy_t *policy_before;
+    macx_key_change_t *unaudited;
+    size_t nunaudited;
+    char *reload_answer;             /* JSON for DATA/reload.json, written after the commit */
+    uint64_t reloads, reloads_refused;
 };
 
 /* ---- keys and values ------------------------------------------------------ */
@@ -862,6 +873,15 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     if (job->rc)
         return s_refuse (self, txn, job, h, s_reason_for_error (job->rc),
                          macx_error_text (&job->err), NULL, NULL, 0);
+    /* Verified under the registry of its time; judged under today's: a
+     * sender revoked (or rekeyed) since is refused. */
+    const macx_agency_t *sa = macx_registry_find (macx_broker_registry (self->b), h->sender);
+    if (!sa || sa->revoked || !macx_record_signed_by (job->record, sa)) {
+        snprintf (msg, sizeof msg, "sender '%s' %s since the record was verified", h->sender,
+                  !sa ? "left the key registry" : sa->revoked ? "was revoked"
+                                                             : "has new keys");
+        return s_refuse (self, txn, job, h, MACX__REASON__SENDER_REVOKED, msg, NULL, NULL, 0);
+    }
     /* Replay: a record id already seen (within this batch too: the txn sees
      * its own writes), or a sequence that does not move forward. */
     MDB_val k = { MACX_RECORD_ID_BYTES, h->record_id.data }, d;
@@ -910,7 +930,7 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     /* Recipients must be registered agencies, not revoked. */
     const macx_agency_t *peers[S_RECIPIENTS];
     for (size_t i = 0; i < h->n_recipients; i++) {
-        peers[i] = macx_registry_find (self->b->registry, h->recipients[i]);
+        peers[i] = macx_registry_find (macx_broker_registry (self->b), h->recipients[i]);
         if (!peers[i] || peers[i]->revoked) {
             snprintf (msg, sizeof msg, "recipient '%s' is %s", h->recipients[i],
                       peers[i] ? "revoked" : "not a registered agency");
@@ -933,7 +953,7 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     };
     static macx_policy_result_t results[S_RECIPIENTS];   /* core thread only */
     char agreements[1024] = "", flows[1024] = "";
-    uint8_t ckeys[S_RECIPIENTS][96];
+    uint8_t ckeys[S_RECIPIENTS][200];
     size_t ckey_len[S_RECIPIENTS];
     uint64_t counts[S_RECIPIENTS];
     for (size_t i = 0; i < h->n_recipients; i++) {
@@ -945,8 +965,13 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         counts[i] = 0;
         if (r->decision == MACX_DECISION_PERMIT && r->max_per_day > 0) {
             /* per-day volume cap: count per flow, sender and day */
-            ckey_len[i] = (size_t) snprintf ((char *) ckeys[i], sizeof ckeys[i], "%d/%s/%d",
-                                             r->flow_index, h->sender, day);
+            /* by the flow's names, not its place: a reloaded policy may
+             * order its flows differently */
+            int kl = snprintf ((char *) ckeys[i], sizeof ckeys[i], "f/%s/%s/%s/%d",
+                               r->agreement ? r->agreement : "", r->flow ? r->flow : "",
+                               h->sender, day);
+            ckey_len[i] = kl > 0 && (size_t) kl < sizeof ckeys[i] ? (size_t) kl
+                                                                  : sizeof ckeys[i] - 1;
             MDB_val ck = { ckey_len[i], ckeys[i] }, cd;
             rc = mdb_get (txn, self->counters, &ck, &cd);
             if (rc == 0 && cd.mv_size == 8)
@@ -1246,11 +1271,277 @@ s_cut (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     return s_audit (self, txn, &e, &seq);
 }
 
+/* ---- reloads -------------------------------------------------------------- */
+
+static const char *
+s_key_change_event (macx_key_change_kind_t k)
+{
+    switch (k) {
+    case MACX_KEY_ADDED:    return "key_added";
+    case MACX_KEY_REMOVED:  return "key_removed";
+    case MACX_KEY_REVOKED:  return "key_revoked";
+    case MACX_KEY_CHANGED:  return "key_changed";
+    case MACX_KEY_RESTORED: return "key_restored";
+    }
+    return "key_changed";
+}
+
+/* Audits registry changes, one entry each. With jobs (the batch, up to
+ * the reload at `at`), also ends core's session of each agency that may no
+ * longer connect, unless io cut it (a cut in this batch, or earlier). */
+static int
+s_key_changes_audit (macx_core_t *self, MDB_txn *txn, macx_key_change_t *c, size_t n,
+                     macx_job_t **jobs_before)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool closes = c[i].kind == MACX_KEY_REVOKED || c[i].kind == MACX_KEY_REMOVED
+                      || c[i].kind == MACX_KEY_CHANGED;
+        s_session_t *s = closes && jobs_before ? s_session (self, c[i].agency, false) : NULL;
+        if (s && s->connected) {
+            bool cut = false;
+            for (macx_job_t **j = jobs_before; *j && !cut; j++)
+                cut = (*j)->kind == JOB_CUT && (*j)->rid_len == s->rid_len
+                      && memcmp ((*j)->rid, s->rid, s->rid_len) == 0;
+            if (!cut) {
+                macx_job_t to = { .rid_len = s->rid_len };
+                memcpy (to.rid, s->rid, s->rid_len);
+                s_error (self, &to, MACX__REASON__SENDER_REVOKED,
+                         c[i].kind == MACX_KEY_CHANGED
+                             ? "this agency's keys changed in the broker's key registry: this "
+                               "connection is closed"
+                             : "this agency is revoked or no longer registered: this connection "
+                               "is closed");
+                s->connected = false;
+                c[i].sessions++;
+            }
+        }
+        char msg[400];
+        switch (c[i].kind) {
+        case MACX_KEY_REVOKED:
+            snprintf (msg, sizeof msg, "revoked (%s): new connections refused, %d open "
+                      "connection(s) closed; records already accepted from it are still "
+                      "delivered, records to it are refused RECIPIENT_REVOKED", c[i].reason,
+                      c[i].sessions);
+            break;
+        case MACX_KEY_REMOVED:
+            snprintf (msg, sizeof msg, "no longer in the key registry: new connections refused, "
+                      "%d open connection(s) closed", c[i].sessions);
+            break;
+        case MACX_KEY_CHANGED:
+            snprintf (msg, sizeof msg, "new keys in the registry: %d connection(s) made with the "
+                      "old ones closed; records it signed with the old key are refused",
+                      c[i].sessions);
+            break;
+        case MACX_KEY_RESTORED:
+            snprintf (msg, sizeof msg, "no longer revoked: it may connect again");
+            break;
+        default:
+            snprintf (msg, sizeof msg, "added to the key registry: it may connect");
+            break;
+        }
+        Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
+        e.event = (char *) s_key_change_event (c[i].kind);
+        e.peer = c[i].agency;
+        e.message = msg;
+        e.reason = c[i].kind == MACX_KEY_REVOKED || c[i].kind == MACX_KEY_REMOVED
+                       ? MACX__REASON__SENDER_REVOKED : 0;
+        e.policy_hash = (char *) macx_policy_hash (self->b->policy);
+        uint64_t seq;
+        if (s_audit (self, txn, &e, &seq))
+            return -1;
+    }
+    return 0;
+}
+
+static void
+s_answer_str (FILE *f, const char *key, const char *v)
+{
+    fprintf (f, ",\"%s\":", key);
+    macx_json_str (f, v ? v : "");
+}
+
+/* A JOB_RELOAD: audits what io changed in the registry and, when asked,
+ * reloads the policy from its directory. A policy that does not load (or
+ * whose effective-date overrides no longer name an agreement) is refused
+ * and the one in force stays; either way it is audited, with both hashes. */
+static int
+s_reload (macx_core_t *self, MDB_txn *txn, macx_job_t **jobs, size_t at)
+{
+    macx_job_t *job = jobs[at];
+    macx_job_t *before[MACX_JOB_CHAIN_MAX * 4 + 1];
+    size_t nb = 0;
+    for (size_t i = 0; i < at && nb + 1 < sizeof before / sizeof before[0]; i++)
+        before[nb++] = jobs[i];
+    before[nb] = NULL;
+    uint64_t seq;
+    if (job->rc) {
+        Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
+        char msg[600];
+        snprintf (msg, sizeof msg, "the key directory %s does not load; the registry in force "
+                  "stays: %s", self->b->cfg.keys_dir, macx_error_text (&job->err));
+        e.event = "keys_reload_refused";
+        e.message = msg;
+        e.policy_hash = (char *) macx_policy_hash (self->b->policy);
+        if (s_audit (self, txn, &e, &seq))
+            return -1;
+    }
+    else if (s_key_changes_audit (self, txn, job->changes, job->nchanges, before))
+        return -1;
+    if (!job->reload_policy)
+        return 0;
+    char *answer = NULL;
+    size_t alen = 0;
+    FILE *f = open_memstream (&answer, &alen);
+    if (!f)
+        return -1;
+    const char *old_hash = macx_policy_hash (self->b->policy);
+    macx_error_t err = { 0 };
+    macx_policy_t *np = macx_policy_load (self->b->cfg.policy_dir, &err);
+    for (int i = 0; np && i < self->b->cfg.neffective; i++)
+        if (macx_policy_set_effective (np, self->b->cfg.effective[i].agreement,
+                                       self->b->cfg.effective[i].day)) {
+            macx_error_set (&err, MACX_ENOTFOUND, "the broker's effective date for agreement "
+                            "'%s' names no agreement of the new policy",
+                            self->b->cfg.effective[i].agreement);
+            macx_policy_destroy (&np);
+        }
+    Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
+    char msg[700];
+    e.previous_policy_hash = (char *) old_hash;
+    e.message = msg;
+    if (np) {
+        e.event = "policy_reload";
+        e.policy_hash = (char *) macx_policy_hash (np);
+        snprintf (msg, sizeof msg, "policy reloaded from %s: it judges every record from here on"
+                  "%s", self->b->cfg.policy_dir,
+                  strcmp (old_hash, macx_policy_hash (np)) == 0 ? " (unchanged)" : "");
+    }
+    else {
+        e.event = "policy_reload_refused";
+        e.policy_hash = (char *) old_hash;
+        snprintf (msg, sizeof msg, "the policy in %s does not check; the one in force stays: %s",
+                  self->b->cfg.policy_dir, macx_error_text (&err));
+    }
+    int rc = s_audit (self, txn, &e, &seq);
+    fprintf (f, "{\"ok\":%s", np ? "true" : "false");
+    s_answer_str (f, "policy_hash", e.policy_hash);
+    s_answer_str (f, "previous_policy_hash", old_hash);
+    if (!np)
+        s_answer_str (f, "error", macx_error_text (&err));
+    fprintf (f, ",\"audit_seq\":%" PRIu64 ",\"keys\":", seq);
+    if (job->rc) {
+        fprintf (f, "{\"ok\":false");
+        s_answer_str (f, "error", macx_error_text (&job->err));
+        fprintf (f, "}");
+    }
+    else {
+        fprintf (f, "{\"ok\":true,\"changes\":[");
+        for (size_t i = 0; i < job->nchanges; i++) {
+            fprintf (f, "%s{\"agency\":", i ? "," : "");
+            macx_json_str (f, job->changes[i].agency);
+            s_answer_str (f, "change", s_key_change_event (job->changes[i].kind));
+            fprintf (f, ",\"connections_closed\":%d}", job->changes[i].sessions);
+        }
+        fprintf (f, "]}");
+    }
+    fclose (f);
+    free (self->reload_answer);
+    self->reload_answer = answer;
+    if (rc) {
+        macx_policy_destroy (&np);
+        return -1;
+    }
+    if (np) {
+        if (!self->policy_before)
+            self->policy_before = self->b->policy;
+        else
+            macx_policy_destroy (&self->b->policy);
+        self->b->policy = np;
+        self->reloads++;
+    }
+    else
+        self->reloads_refused++;
+    return 0;
+}
+
+/* At the end of a transaction: a policy reloaded in it stays (committed)
+ * or gives way to the one before (aborted), and the registry changes it
+ * audited are done with, or kept for the next. `unaudited` were carried in
+ * from earlier. */
+static void
+s_reload_settle (macx_core_t *self, bool committed, size_t unaudited)
+{
+    if (self->policy_before) {
+        if (committed)
+            macx_policy_destroy (&self->policy_before);
+        else {
+            macx_policy_destroy (&self->b->policy);
+            self->b->policy = self->policy_before;
+            self->policy_before = NULL;
+            free (self->reload_answer);
+            self->reload_answer = strdup ("{\"ok\":false,\"error\":\"the store was unavailable: "
+                                          "nothing was reloaded; ask again\"}");
+        }
+    }
+    if (committed && unaudited) {
+        memmove (self->unaudited, self->unaudited + unaudited,
+                 (self->nunaudited - unaudited) * sizeof *self->unaudited);
+        self->nunaudited -= unaudited;
+    }
+}
+
+/* Keeps a reload job's registry changes to audit in the next transaction
+ * (this one aborted). */
+static void
+s_reload_keep (macx_core_t *self, const macx_job_t *job)
+{
+    if (!job->nchanges)
+        return;
+    macx_key_change_t *u = realloc (self->unaudited,
+                                    (self->nunaudited + job->nchanges) * sizeof *u);
+    if (!u) {
+        macx_log (MACX_LOG_ERROR, "out of memory: registry changes go unaudited",
+                  "changes=%zu", job->nchanges);
+        return;
+    }
+    memcpy (u + self->nunaudited, job->changes, job->nchanges * sizeof *u);
+    self->unaudited = u;
+    self->nunaudited += job->nchanges;
+}
+
+/* After the commit: DATA/reload.json says how the last reload asked for
+ * went, for `macx broker reload` (which waits for it to change). */
+static void
+s_reload_answer (macx_core_t *self)
+{
+    if (!self->reload_answer)
+        return;
+    char path[1100], *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream (&text, &len);
+    if (f) {
+        fprintf (f, "{\"request\":%" PRIu64 ",\"broker_pid\":%ld,\"at_ms\":%" PRId64 ",\"result\":%s}\n",
+                 self->reloads + self->reloads_refused, (long) getpid (), macx_clock_wall_ms (),
+                 self->reload_answer);
+        fclose (f);
+        macx_error_t err = { 0 };
+        snprintf (path, sizeof path, "%s/reload.json", self->b->cfg.data_dir);
+        if (macx_file_write (path, text, len, 0644, 0, &err))
+            macx_log (MACX_LOG_ERROR, "cannot write the reload answer", "path=%s error=\"%s\"",
+                      path, macx_error_text (&err));
+        free (text);
+    }
+    free (self->reload_answer);
+    self->reload_answer = NULL;
+}
+
 static void
 s_session_job (macx_core_t *self, macx_job_t *job)
 {
     if (job->kind == JOB_GONE || job->kind == JOB_CUT)
         macx_core_session_gone (self, job->rid, job->rid_len);
+    else if (job->kind == JOB_RELOAD)
+        s_reload_answer (self);
     else if (job->kind == JOB_HELLO) {
         if (job->rc || strcmp (job->hello->agency, job->agency) != 0) {
             s_error (self, job, job->rc ? MACX__REASON__MALFORMED : MACX__REASON__SENDER_MISMATCH,
@@ -1647,6 +1938,7 @@ s_job_free (macx_core_t *self, macx_job_t *job)
         macx__credit__free_unpacked (job->credit, NULL);
     if (job->time)
         macx__time_request__free_unpacked (job->time, NULL);
+    free (job->changes);
     free (job);
     /* io's bound on what core holds, in records (a chain counts each) */
     __atomic_add_fetch (&self->b->done, 1, __ATOMIC_RELEASE);
@@ -1685,9 +1977,10 @@ s_batch_reads_only (macx_core_t *self, macx_job_t **jobs, size_t n, bool final, 
         return false;
     for (size_t i = 0; i < n; i++)
         if (jobs[i]->kind == JOB_RECORD || jobs[i]->kind == JOB_RECEIPT
-            || jobs[i]->kind == JOB_MALFORMED || jobs[i]->kind == JOB_CUT)
+            || jobs[i]->kind == JOB_MALFORMED || jobs[i]->kind == JOB_CUT
+            || jobs[i]->kind == JOB_RELOAD)
             return false;
-    return true;
+    return !self->nunaudited;
 }
 
 /* Processes jobs in one write transaction; on a store failure the batch
@@ -1715,6 +2008,10 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
      * their senders' sequences past them. */
     if (!failed && self->nnewgaps)
         failed = s_gaps_write (self, txn) != 0;
+    /* registry changes whose audit entries an aborted transaction lost */
+    size_t unaudited = self->nunaudited;
+    if (!failed && unaudited)
+        failed = s_key_changes_audit (self, txn, self->unaudited, unaudited, NULL) != 0;
     for (size_t i = 0; i < n && !failed; i++) {
         macx_job_t *job = jobs[i];
         switch (job->kind) {
@@ -1738,6 +2035,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
             break;
         }
         case JOB_CUT: failed = s_cut (self, txn, job) != 0; break;
+        case JOB_RELOAD: failed = s_reload (self, txn, jobs, i) != 0; break;
         default: break;
         }
     }
@@ -1776,6 +2074,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
             macx_log (MACX_LOG_ERROR, "commit failed", "error=\"%s\"", mdb_strerror (rc));
     }
     s_batch_order_settle (self, !failed);
+    s_reload_settle (self, !failed, unaudited);
     if (failed) {
         if (txn)
             mdb_txn_abort (txn);
@@ -1790,6 +2089,9 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
         macx_log (MACX_LOG_ERROR, "store unavailable: batch refused, nothing written",
                   "records=%zu hint=\"map full or disk error; see map_size\"", n);
         s_gaps_note (self, jobs, n);
+        for (size_t i = 0; i < n; i++)
+            if (jobs[i]->kind == JOB_RELOAD && !jobs[i]->rc)
+                s_reload_keep (self, jobs[i]);
         for (size_t i = 0; i < n; i++)
             if (jobs[i]->kind == JOB_RECORD) {
                 const Macx__Header *h = jobs[i]->record ? macx_record_header (jobs[i]->record) : NULL;
@@ -2017,6 +2319,9 @@ macx_core_destroy (macx_core_t **self_p)
         free (self->arrivals);
         free (self->newgaps);
         free (self->lookahead);
+        free (self->unaudited);
+        free (self->reload_answer);
+        macx_policy_destroy (&self->policy_before);
         macx_simtime_destroy (&self->sim);
         macx_audit_destroy (&self->audit);
         if (self->env)

@@ -72,7 +72,7 @@ macx_broker_zap_thread (void *arg)
             __atomic_add_fetch (&b->zap_refused, 1, __ATOMIC_RELAXED);
             continue;
         }
-        const macx_agency_t *a = macx_registry_find_curve (b->registry, (uint8_t *) parts[6]);
+        const macx_agency_t *a = macx_registry_find_curve (macx_broker_registry (b), (uint8_t *) parts[6]);
         if (!a || a->revoked) {
             char z85[41];
             zmq_z85_encode (z85, (uint8_t *) parts[6], 32);

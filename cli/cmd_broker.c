@@ -1,6 +1,12 @@
 /* cmd_broker.c -- `macx broker`: its options (the broker's option table) from
  * the command line over a YAML config, checked, then run. */
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,6 +17,7 @@
 #include "broker.h"
 #include "cli.h"
 #include "clock.h"
+#include "file.h"
 #include "keys.h"
 #include "log.h"
 
@@ -221,12 +228,181 @@ s_broker (const macx_cmd_t *self, int argc, char **argv)
     return MACX_EX_OK;
 }
 
+/* ---- macx broker reload ------------------------------------------------- */
+
+static const struct option s_reload_opts[] = {
+    { "data", required_argument, NULL, 'd' }, { "timeout", required_argument, NULL, 't' },
+    { "json", no_argument, NULL, 'j' }, { 0 }
+};
+
+/* The string value of "key": in our own one-line JSON (no escapes in the
+ * values we look up: hashes, agency ids, change names), into out. */
+static const char *
+s_json_get (const char *json, const char *key, char *out, size_t size)
+{
+    char pat[64];
+    snprintf (pat, sizeof pat, "\"%s\":\"", key);
+    const char *p = strstr (json, pat);
+    out[0] = '\0';
+    if (!p)
+        return out;
+    p += strlen (pat);
+    size_t n = 0;
+    while (p[n] && !(p[n] == '"' && (n == 0 || p[n - 1] != '\\')) && n + 1 < size)
+        n++;
+    snprintf (out, size, "%.*s", (int) n, p);
+    return out;
+}
+
+static int
+s_reload (const macx_cmd_t *self, int argc, char **argv)
+{
+    const char *data = NULL;
+    long long timeout_s = 10;
+    bool json = false;
+    int c, rc;
+    while ((c = macx_cli_getopt (self, argc, argv)) != -1) {
+        if (c == 'd')
+            data = optarg;
+        else if (c == 't' && (rc = macx_cli_long (self, "timeout", optarg, 1, 3600, &timeout_s)) >= 0)
+            return rc;
+        else if (c == 'j')
+            json = true;
+    }
+    if ((rc = macx_cli_args (self, argc, argv, "")) >= 0)
+        return rc;
+    if (!data)
+        return macx_cli_usage (self, "--data DIR is required (the running broker's --data)");
+    char path[1100], answer_path[1100];
+    snprintf (path, sizeof path, "%s/broker.lock", data);
+    snprintf (answer_path, sizeof answer_path, "%s/reload.json", data);
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf (stderr, "macx broker reload: %s: %s: no broker has run on this data directory\n",
+                 path, strerror (errno));
+        return MACX_EX_UNAVAILABLE;
+    }
+    /* The broker holds this lock for its life: if we get it, none runs. */
+    if (flock (fd, LOCK_SH | LOCK_NB) == 0) {
+        close (fd);
+        fprintf (stderr, "macx broker reload: no broker is running on %s\n", data);
+        return MACX_EX_UNAVAILABLE;
+    }
+    char pidtext[32] = "";
+    ssize_t got = read (fd, pidtext, sizeof pidtext - 1);
+    close (fd);
+    long pid = got > 0 ? strtol (pidtext, NULL, 10) : 0;
+    if (pid <= 1) {
+        fprintf (stderr, "macx broker reload: %s holds no process id\n", path);
+        return MACX_EX_UNAVAILABLE;
+    }
+    char *before = NULL, *after = NULL;
+    size_t blen = 0, alen = 0;
+    macx_error_t err = { 0 };
+    macx_file_read (answer_path, 1 << 20, &before, &blen, &err);   /* none yet: fine */
+    if (kill ((pid_t) pid, SIGHUP) != 0) {
+        fprintf (stderr, "macx broker reload: cannot signal the broker (pid %ld): %s\n", pid,
+                 strerror (errno));
+        free (before);
+        return errno == EPERM ? MACX_EX_CONFIG : MACX_EX_UNAVAILABLE;
+    }
+    char mine[48];
+    snprintf (mine, sizeof mine, "\"broker_pid\":%ld,", pid);
+    int64_t deadline = (int64_t) (macx_clock_mono_ns () / 1000000) + timeout_s * 1000;
+    for (;;) {
+        free (after);
+        after = NULL;
+        macx_error_t e2 = { 0 };
+        if (macx_file_read (answer_path, 1 << 20, &after, &alen, &e2) == 0 && strstr (after, mine)
+            && (!before || blen != alen || memcmp (before, after, alen) != 0))
+            break;
+        if ((int64_t) (macx_clock_mono_ns () / 1000000) > deadline) {
+            fprintf (stderr, "macx broker reload: the broker (pid %ld) did not answer in %lld s; "
+                     "its log says why\n", pid, timeout_s);
+            free (before);
+            free (after);
+            return MACX_EX_UNAVAILABLE;
+        }
+        nanosleep (&(struct timespec) { 0, 20 * 1000 * 1000 }, NULL);
+    }
+    free (before);
+    bool ok = strstr (after, "\"result\":{\"ok\":true") != NULL;
+    char newh[80], oldh[80], why[1024];
+    s_json_get (after, "policy_hash", newh, sizeof newh);
+    s_json_get (after, "previous_policy_hash", oldh, sizeof oldh);
+    s_json_get (after, "error", why, sizeof why);
+    if (json)
+        fputs (after, stdout);
+    else if (ok)
+        printf ("policy reloaded: %s -> %s%s\n", oldh, newh,
+                strcmp (oldh, newh) == 0 ? " (unchanged)" : "");
+    if (!ok)
+        fprintf (stderr, "macx broker reload: refused, the policy in force (%s) stays: %s\n",
+                 oldh[0] ? oldh : "unchanged", why);
+    if (!json) {
+        /* the registry's changes, as the broker saw them */
+        const char *p = strstr (after, "\"changes\":[");
+        int n = 0;
+        for (p = p ? p + 11 : NULL; p && *p == '{';) {
+            char agency[64], change[32];
+            s_json_get (p, "agency", agency, sizeof agency);
+            s_json_get (p, "change", change, sizeof change);
+            const char *cc = strstr (p, "\"connections_closed\":");
+            printf ("keys: %s %s%s%s\n", change, agency,
+                    cc && atoi (cc + 21) ? ", connections closed: " : "",
+                    cc && atoi (cc + 21) ? cc + 21 : "");
+            n++;
+            p = strchr (p, '}');
+            p = p ? p + 1 + (p[1] == ',') : NULL;
+        }
+        if (!n && strstr (after, "\"keys\":{\"ok\":true"))
+            printf ("keys: no change\n");
+        else if (strstr (after, "\"keys\":{\"ok\":false"))
+            fprintf (stderr, "macx broker reload: the key directory does not load; the registry "
+                     "in force stays\n");
+    }
+    free (after);
+    return ok ? MACX_EX_OK : MACX_EX_DATAERR;
+}
+
+static const macx_cmd_t s_verbs[] = {
+    { .name = "broker reload", .fn = s_reload,
+      .summary = "have a running broker reload its keys and policy", .opts = s_reload_opts,
+      .shortopts = "d:t:j",
+      .synopsis = "macx broker reload --data DIR [--timeout S] [--json]",
+      .description =
+          "Asks the broker running on --data DIR (the pid in DIR/broker.lock) to reload,\n"
+          "with SIGHUP, and waits for its answer (DIR/reload.json). The broker reads its\n"
+          "--keys directory again (it also does so by itself within a second of any\n"
+          "change, `macx keys revoke` included) and its --policy directory. A policy that\n"
+          "does not check is refused and the one in force stays; a policy that checks\n"
+          "judges the next record on. Either way the audit log has a policy_reload or\n"
+          "policy_reload_refused entry with the old and the new policy hash, and every\n"
+          "judged record names the hash that judged it.\n",
+      .options =
+          "  --data DIR              the running broker's data directory (required)\n"
+          "  --timeout S             wait at most S seconds for the answer (default 10)\n"
+          "  --json                  print the broker's answer as JSON\n",
+      .examples =
+          "macx broker reload --data data\n"
+          "# revocation needs no reload: the broker sees it within a second\n"
+          "macx keys revoke demo/keys la-london --reason \"key lost\"\n",
+      .exits =
+          "0 reloaded\n"
+          "64 usage error\n"
+          "65 the new policy does not check: refused, the old one stays (why on stderr)\n"
+          "69 no broker runs on DIR, or it did not answer in time\n"
+          "78 not allowed to signal the broker\n" },
+};
+
 const macx_cmd_t macx_cmd_broker = {
     .name = "broker", .fn = s_broker,
     .summary = "run the broker (CURVE, agreements, durable delivery, audit)", .opts = s_opts,
     .options = s_options, .init = s_init,
+    .verbs = s_verbs, .nverbs = (int) (sizeof s_verbs / sizeof s_verbs[0]),
     .synopsis =
-        "macx broker [--config FILE] [OPTION...] --keys DIR --policy DIR --data DIR",
+        "macx broker [--config FILE] [OPTION...] --keys DIR --policy DIR --data DIR\n"
+        "macx broker reload --data DIR",
     .description =
         "Runs the broker: a CURVE-only ROUTER socket (default tcp://127.0.0.1:7750)\n"
         "admitting only transport keys registered in --keys and not revoked; every\n"
@@ -247,7 +423,12 @@ const macx_cmd_t macx_cmd_broker = {
         "clock is set in the config file (clock: mode: simulated, docs/operations.md);\n"
         "--pace MS then lets at most one simulated day pass per MS ms of wall time.\n"
         "--no-sync skips the fsync of each commit: a crash of the process loses\n"
-        "nothing, a crash of the machine may lose the last commits.\n",
+        "nothing, a crash of the machine may lose the last commits.\n\n"
+        "The key registry is live: a change in --keys (a revocation, a new agency, new\n"
+        "keys) is in force within a second, without a restart; the connections of a\n"
+        "revoked or removed agency are closed. SIGHUP, or 'macx broker reload', reloads\n"
+        "the keys and the policy; a policy that does not check is refused, audited, and\n"
+        "the old one stays.\n",
     .examples =
         "macx broker --keys demo/keys --policy scenarios/baseline/policy --data data\n"
         "# as of a date, to try an agreement before it is signed\n"

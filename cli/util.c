@@ -176,7 +176,9 @@ s_check_options (const macx_cmd_t *cmd, int argc, char **argv)
 int
 macx_cli_run (const macx_cmd_t *cmd, int argc, char **argv)
 {
-    if (cmd->nverbs) {
+    /* A command with verbs that also runs itself (`macx broker`, `macx
+     * broker reload`) takes anything that is not a verb as its own. */
+    if (cmd->nverbs && (!cmd->fn || argc >= 2)) {
         if (argc < 2) {
             macx_cli_help (cmd, stderr);
             return MACX_EX_USAGE;
@@ -190,6 +192,8 @@ macx_cli_run (const macx_cmd_t *cmd, int argc, char **argv)
             if (strcmp (argv[1], verb ? verb + 1 : cmd->verbs[i].name) == 0)
                 return macx_cli_run (&cmd->verbs[i], argc - 1, argv + 1);
         }
+    }
+    if (cmd->nverbs && !cmd->fn) {
         if (argv[1][0] == '-')
             return macx_cli_usage (cmd, "unknown option '%.*s'", (int) strcspn (argv[1], "="),
                                    argv[1]);

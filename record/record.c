@@ -21,6 +21,7 @@ struct macx_record_t {
     Macx__Header *header;
     Macx__Payload *payload;
     int verified;              /* signature checked against the registry */
+    uint8_t signer_pk[MACX_KEY_BYTES];   /* the key that checked it */
 };
 
 /* The first field m or a message inside it carries that its schema does not
@@ -106,6 +107,12 @@ const Macx__Header *macx_record_header (const macx_record_t *self) { return self
 const Macx__Payload *macx_record_payload (const macx_record_t *self) { return self->payload; }
 const Macx__Envelope *macx_record_envelope (const macx_record_t *self) { return self->envelope; }
 int macx_record_verified (const macx_record_t *self) { return self->verified; }
+
+bool
+macx_record_signed_by (const macx_record_t *self, const macx_agency_t *a)
+{
+    return self->verified && a && memcmp (self->signer_pk, a->sign_pk, MACX_KEY_BYTES) == 0;
+}
 
 /* ---- header checks ----------------------------------------------------- */
 
@@ -537,6 +544,7 @@ macx_record_check_signature_cached (const macx_registry_t *registry, macx_root_c
              != MACX_OK)
         return macx_error_set (err, MACX_EBADSIG, "bad signature from %s", sender->id);
     self->verified = 1;
+    memcpy (self->signer_pk, sender->sign_pk, MACX_KEY_BYTES);
     return MACX_OK;
 }
 

@@ -9,6 +9,7 @@
 #ifndef MACX_RECORD_H
 #define MACX_RECORD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -142,6 +143,9 @@ const Macx__Payload *macx_record_payload (const macx_record_t *self);
 const Macx__Envelope *macx_record_envelope (const macx_record_t *self);
 /* 1 if the signature was checked (verify/open), 0 after decode only. */
 int macx_record_verified (const macx_record_t *self);
+/* True if the record's signature was checked with a's current signing key
+ * (false for another key: a's keys changed since, or not verified). */
+bool macx_record_signed_by (const macx_record_t *self, const macx_agency_t *a);
 
 /* Checks header fields and limits (used by seal and verify). */
 int macx_record_check_header (const Macx__Header *header, macx_error_t *err);
