@@ -221,7 +221,9 @@ static const macx_cmd_t s_verbs[] = {
       .synopsis = "macx keys revoke DIR ID [--reason TEXT]",
       .description = "Adds ID to DIR/revoked. Every consumer of DIR refuses a revoked agency:\n"
                      "the broker will not admit its transport key, and records it signed are\n"
-                     "refused from then on.\n",
+                     "refused from then on. A broker running on DIR sees it within a second,\n"
+                     "without a restart: it closes the agency's open connections and audits\n"
+                     "the revocation (docs/operations.md, \"Reloading keys and policy\").\n",
       .examples = "macx keys revoke demo/keys la-london --reason \"key lost\"\n",
       .exits = "0 revoked\n64 usage error\n66 DIR does not exist, or has no agency ID\n"
                "74 DIR/revoked cannot be written\n" },
