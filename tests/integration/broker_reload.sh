@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # broker_reload.sh -- the registry and the policy are live (issue 14, item 1):
 # `macx keys revoke` takes effect in a running broker within a second (new
-# connections refused, the open one closed, records to it refused), all
-# audited; `macx broker reload` (SIGHUP) swaps in a changed policy, which
+# connections refused, the open one closed, records to it refused), as do a
+# new agency, new keys and a restored one, all audited; `macx broker reload` (SIGHUP) swaps in a changed policy, which
 # judges the next record, with both hashes in the audit; a policy that does
 # not check is refused (exit 65) and the one in force stays.
 # Usage: broker_reload.sh MACX_BINARY SOURCE_DIR SCRATCH_DIR
@@ -90,6 +90,29 @@ wait_until 10 grep -q '"request":3' data/reload.json || fail "SIGHUP gave no ans
 run 0 send-restored "$MACX" send --keys keys-client --broker "$EP" --as mi5 --to ctp "${CASE[@]}" \
     --case C-3 --timeout 20
 run 0 recv-restored "$MACX" recv --keys keys-client --broker "$EP" --as ctp --count 1 --timeout 20
+# A new agency may connect at once; an agency given new keys cannot connect
+# with the old ones.
+keys_init new la-leeds ogd-dwp
+cp new/la-leeds.pub keys/
+cp new/la-leeds.pub new/la-leeds.secret keys-client/
+cp new/ogd-dwp.pub keys/ogd-dwp.pub.tmp
+mv keys/ogd-dwp.pub.tmp keys/ogd-dwp.pub
+sleep 1
+run 0 status-added "$MACX" status --keys keys-client --broker "$EP" --as la-leeds --timeout 10
+run 69 status-rekeyed "$MACX" status --keys keys-client --broker "$EP" --as ogd-dwp --timeout 10
+has status-rekeyed err "transport key"
+run 0 audit4 "$MACX" audit show data --json
+expect audit4 audit4.out \
+    "sorted((e['event'], e['peer']) for e in lines if e['event'] in ('key_added', 'key_changed'))" \
+    "[('key_added', 'la-leeds'), ('key_changed', 'ogd-dwp')]"
+# A key directory that does not load leaves the registry as it was.
+printf 'not a key file\n' > keys/broken.pub
+sleep 1
+run 0 status-kept "$MACX" status --keys keys-client --broker "$EP" --as la-leeds --timeout 10
+rm keys/broken.pub
+run 0 audit5 "$MACX" audit show data --json
+expect audit5 audit5.out "any('broken.pub' in e['message'] for e in lines if e['event'] == 'keys_reload_refused')" yes
+
 run 64 reload-usage "$MACX" broker reload
 run 69 reload-none "$MACX" broker reload --data nowhere
 stop_broker
