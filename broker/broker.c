@@ -549,8 +549,11 @@ s_keys_reload (s_io_t *io, uint64_t fp, bool policy)
     io->reg_gen++;
     for (size_t i = 0; i < n; i++) {
         macx_key_change_t *c = &changes[i];
-        if (c->kind == MACX_KEY_ADDED || c->kind == MACX_KEY_RESTORED)
+        if (c->kind == MACX_KEY_ADDED || c->kind == MACX_KEY_RESTORED) {
+            macx_log (MACX_LOG_INFO, c->kind == MACX_KEY_ADDED ? "agency added" : "agency restored",
+                      "agency=%s", c->agency);
             continue;
+        }
         char why[300];
         if (c->kind == MACX_KEY_CHANGED)
             snprintf (why, sizeof why, "agency '%s' has new keys in the broker's key registry: "
@@ -566,11 +569,6 @@ s_keys_reload (s_io_t *io, uint64_t fp, bool policy)
                   : c->kind == MACX_KEY_REVOKED ? "agency revoked" : "agency removed",
                   "agency=%s connections_closed=%d", c->agency, c->sessions);
     }
-    for (size_t i = 0; i < n; i++)
-        if (changes[i].kind == MACX_KEY_ADDED || changes[i].kind == MACX_KEY_RESTORED)
-            macx_log (MACX_LOG_INFO, changes[i].kind == MACX_KEY_ADDED ? "agency added"
-                                                                       : "agency restored",
-                      "agency=%s", changes[i].agency);
     job->changes = changes;
     job->nchanges = n;
     s_push_own (io, job);

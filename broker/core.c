@@ -1211,7 +1211,7 @@ s_stats_json (macx_core_t *self, char **out, size_t *len)
 }
 
 static void
-s_error (macx_core_t *self, const macx_job_t *job, int reason, const char *message)
+s_error_to (macx_core_t *self, const uint8_t *rid, size_t rid_len, int reason, const char *message)
 {
     Macx__Error er = MACX__ERROR__INIT;
     er.reason = reason;
@@ -1219,7 +1219,13 @@ s_error (macx_core_t *self, const macx_job_t *job, int reason, const char *messa
     Macx__Frame f = MACX__FRAME__INIT;
     f.kind_case = MACX__FRAME__KIND_ERROR;
     f.error = &er;
-    s_queue (self, job->rid, job->rid_len, &f);
+    s_queue (self, rid, rid_len, &f);
+}
+
+static void
+s_error (macx_core_t *self, const macx_job_t *job, int reason, const char *message)
+{
+    s_error_to (self, job->rid, job->rid_len, reason, message);
 }
 
 /* Queues every mailbox entry of federate f in the simulated clock again:
@@ -1286,26 +1292,26 @@ s_key_change_event (macx_key_change_kind_t k)
     return "key_changed";
 }
 
-/* Audits registry changes, one entry each. With jobs (the batch, up to
- * the reload at `at`), also ends core's session of each agency that may no
- * longer connect, unless io cut it (a cut in this batch, or earlier). */
+/* Audits registry changes, one entry each. With jobs (the batch's jobs
+ * before the reload, nbefore of them), also ends core's session of each
+ * agency that may no longer connect, unless io cut it (a cut among those
+ * jobs, or earlier). Without: changes carried from an aborted transaction,
+ * whose sessions were seen to then. */
 static int
 s_key_changes_audit (macx_core_t *self, MDB_txn *txn, macx_key_change_t *c, size_t n,
-                     macx_job_t **jobs_before)
+                     macx_job_t **jobs, size_t nbefore)
 {
     for (size_t i = 0; i < n; i++) {
         bool closes = c[i].kind == MACX_KEY_REVOKED || c[i].kind == MACX_KEY_REMOVED
                       || c[i].kind == MACX_KEY_CHANGED;
-        s_session_t *s = closes && jobs_before ? s_session (self, c[i].agency, false) : NULL;
+        s_session_t *s = closes && jobs ? s_session (self, c[i].agency, false) : NULL;
         if (s && s->connected) {
             bool cut = false;
-            for (macx_job_t **j = jobs_before; *j && !cut; j++)
-                cut = (*j)->kind == JOB_CUT && (*j)->rid_len == s->rid_len
-                      && memcmp ((*j)->rid, s->rid, s->rid_len) == 0;
+            for (size_t j = 0; j < nbefore && !cut; j++)
+                cut = jobs[j]->kind == JOB_CUT && jobs[j]->rid_len == s->rid_len
+                      && memcmp (jobs[j]->rid, s->rid, s->rid_len) == 0;
             if (!cut) {
-                macx_job_t to = { .rid_len = s->rid_len };
-                memcpy (to.rid, s->rid, s->rid_len);
-                s_error (self, &to, MACX__REASON__SENDER_REVOKED,
+                s_error_to (self, s->rid, s->rid_len, MACX__REASON__SENDER_REVOKED,
                          c[i].kind == MACX_KEY_CHANGED
                              ? "this agency's keys changed in the broker's key registry: this "
                                "connection is closed"
@@ -1368,11 +1374,6 @@ static int
 s_reload (macx_core_t *self, MDB_txn *txn, macx_job_t **jobs, size_t at)
 {
     macx_job_t *job = jobs[at];
-    macx_job_t *before[MACX_JOB_CHAIN_MAX * 4 + 1];
-    size_t nb = 0;
-    for (size_t i = 0; i < at && nb + 1 < sizeof before / sizeof before[0]; i++)
-        before[nb++] = jobs[i];
-    before[nb] = NULL;
     uint64_t seq;
     if (job->rc) {
         Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
@@ -1385,7 +1386,7 @@ s_reload (macx_core_t *self, MDB_txn *txn, macx_job_t **jobs, size_t at)
         if (s_audit (self, txn, &e, &seq))
             return -1;
     }
-    else if (s_key_changes_audit (self, txn, job->changes, job->nchanges, before))
+    else if (s_key_changes_audit (self, txn, job->changes, job->nchanges, jobs, at))
         return -1;
     if (!job->reload_policy)
         return 0;
@@ -1444,6 +1445,7 @@ s_reload (macx_core_t *self, MDB_txn *txn, macx_job_t **jobs, size_t at)
         }
         fprintf (f, "]}");
     }
+    fputc ('}', f);
     fclose (f);
     free (self->reload_answer);
     self->reload_answer = answer;
@@ -2011,7 +2013,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
     /* registry changes whose audit entries an aborted transaction lost */
     size_t unaudited = self->nunaudited;
     if (!failed && unaudited)
-        failed = s_key_changes_audit (self, txn, self->unaudited, unaudited, NULL) != 0;
+        failed = s_key_changes_audit (self, txn, self->unaudited, unaudited, NULL, 0) != 0;
     for (size_t i = 0; i < n && !failed; i++) {
         macx_job_t *job = jobs[i];
         switch (job->kind) {
