@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "file.h"
+#include "jsonl.h"
 #include "keys.h"
 #include "log.h"
 
@@ -235,25 +236,6 @@ static const struct option s_reload_opts[] = {
     { "json", no_argument, NULL, 'j' }, { 0 }
 };
 
-/* The string value of "key": in our own one-line JSON (no escapes in the
- * values we look up: hashes, agency ids, change names), into out. */
-static const char *
-s_json_get (const char *json, const char *key, char *out, size_t size)
-{
-    char pat[64];
-    snprintf (pat, sizeof pat, "\"%s\":\"", key);
-    const char *p = strstr (json, pat);
-    out[0] = '\0';
-    if (!p)
-        return out;
-    p += strlen (pat);
-    size_t n = 0;
-    while (p[n] && !(p[n] == '"' && (n == 0 || p[n - 1] != '\\')) && n + 1 < size)
-        n++;
-    snprintf (out, size, "%.*s", (int) n, p);
-    return out;
-}
-
 static int
 s_reload (const macx_cmd_t *self, int argc, char **argv)
 {
@@ -326,11 +308,17 @@ s_reload (const macx_cmd_t *self, int argc, char **argv)
         nanosleep (&(struct timespec) { 0, 20 * 1000 * 1000 }, NULL);
     }
     free (before);
-    bool ok = strstr (after, "\"result\":{\"ok\":true") != NULL;
-    char newh[80], oldh[80], why[1024];
-    s_json_get (after, "policy_hash", newh, sizeof newh);
-    s_json_get (after, "previous_policy_hash", oldh, sizeof oldh);
-    s_json_get (after, "error", why, sizeof why);
+    macx_jv_t answer = { 0 };
+    if (macx_jv_parse (after, alen, &answer, &err)) {
+        fprintf (stderr, "macx broker reload: %s: %s\n", answer_path, macx_error_text (&err));
+        free (after);
+        return MACX_EX_SOFTWARE;
+    }
+    const macx_jv_t *result = macx_jv_get (&answer, "result");
+    const macx_jv_t *keys = macx_jv_get (result, "keys");
+    bool ok = macx_jv_bool (result, "ok", false);
+    const char *newh = macx_jv_str (result, "policy_hash", "");
+    const char *oldh = macx_jv_str (result, "previous_policy_hash", "");
     if (json)
         fputs (after, stdout);
     else if (ok)
@@ -338,29 +326,26 @@ s_reload (const macx_cmd_t *self, int argc, char **argv)
                 strcmp (oldh, newh) == 0 ? " (unchanged)" : "");
     if (!ok)
         fprintf (stderr, "macx broker reload: refused, the policy in force (%s) stays: %s\n",
-                 oldh[0] ? oldh : "unchanged", why);
-    if (!json) {
+                 oldh[0] ? oldh : "unchanged", macx_jv_str (result, "error", ""));
+    if (!json && keys) {
         /* the registry's changes, as the broker saw them */
-        const char *p = strstr (after, "\"changes\":[");
-        int n = 0;
-        for (p = p ? p + 11 : NULL; p && *p == '{';) {
-            char agency[64], change[32];
-            s_json_get (p, "agency", agency, sizeof agency);
-            s_json_get (p, "change", change, sizeof change);
-            const char *cc = strstr (p, "\"connections_closed\":");
-            printf ("keys: %s %s%s%s\n", change, agency,
-                    cc && atoi (cc + 21) ? ", connections closed: " : "",
-                    cc && atoi (cc + 21) ? cc + 21 : "");
-            n++;
-            p = strchr (p, '}');
-            p = p ? p + 1 + (p[1] == ',') : NULL;
+        const macx_jv_t *changes = macx_jv_get (keys, "changes");
+        size_t n = changes && changes->type == MACX_JV_ARRAY ? changes->count : 0;
+        for (size_t i = 0; i < n; i++) {
+            const macx_jv_t *ch = &changes->items[i];
+            double closed = macx_jv_num (ch, "connections_closed", 0);
+            printf ("keys: %s %s", macx_jv_str (ch, "change", ""), macx_jv_str (ch, "agency", ""));
+            if (closed > 0)
+                printf (", connections closed: %.0f", closed);
+            putchar ('\n');
         }
-        if (!n && strstr (after, "\"keys\":{\"ok\":true"))
-            printf ("keys: no change\n");
-        else if (strstr (after, "\"keys\":{\"ok\":false"))
+        if (!macx_jv_bool (keys, "ok", true))
             fprintf (stderr, "macx broker reload: the key directory does not load; the registry "
-                     "in force stays\n");
+                     "in force stays: %s\n", macx_jv_str (keys, "error", ""));
+        else if (!n)
+            printf ("keys: no change\n");
     }
+    macx_jv_free (&answer);
     free (after);
     return ok ? MACX_EX_OK : MACX_EX_DATAERR;
 }

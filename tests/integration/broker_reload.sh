@@ -90,6 +90,9 @@ wait_until 10 grep -q '"request":3' data/reload.json || fail "SIGHUP gave no ans
 run 0 send-restored "$MACX" send --keys keys-client --broker "$EP" --as mi5 --to ctp "${CASE[@]}" \
     --case C-3 --timeout 20
 run 0 recv-restored "$MACX" recv --keys keys-client --broker "$EP" --as ctp --count 1 --timeout 20
+# --json: the broker's answer, one JSON object
+run 0 reload-json "$MACX" broker reload --data data --json
+expect reload-json reload-json.out "(lines[0]['result']['ok'], lines[0]['result']['keys']['ok'], lines[0]['request'])" "(True, True, 4)"
 # A new agency may connect at once; an agency given new keys cannot connect
 # with the old ones.
 keys_init new la-leeds ogd-dwp
