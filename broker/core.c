@@ -24,6 +24,7 @@
 #include "json.h"
 #include "log.h"
 #include "names.h"
+#include "judge.h"
 #include "simtime.h"
 
 #define S_RING        65536          /* reorder window, tickets */
@@ -93,7 +94,7 @@ typedef struct {
 struct macx_core_t {
     macx_broker_t *b;
     MDB_env *env;
-    MDB_dbi mailbox, seen, senders, counters, meta, gaps;
+    MDB_dbi mailbox, seen, senders, counters, meta, gaps, cases;
     macx_audit_t *audit;
     void *in;                        /* PULL: jobs from verifiers */
     void *out;                       /* PUSH: [rid][frame] to io */
@@ -742,13 +743,18 @@ s_audit (macx_core_t *self, MDB_txn *txn, Macx__AuditEntry *e, uint64_t *seq)
 
 /* Refuses a record: audit entry, NACK after commit. Returns -1 on a store
  * failure (the batch must be aborted). */
+static void s_entry_case (Macx__AuditEntry *e, const Macx__Header *h, const macx_verdict_t *v);
+
 static int
 s_refuse (macx_core_t *self, MDB_txn *txn, const macx_job_t *job, const Macx__Header *h,
-          int reason, const char *message, const char *agreement, const char *flow, int64_t stamp)
+          int reason, const char *message, const char *agreement, const char *flow, int64_t stamp,
+          const macx_verdict_t *v)
 {
     Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
     if (h)
         s_entry_from_header (&e, h);
+    if (h && v)
+        s_entry_case (&e, h, v);
     e.event = "refuse";
     e.peer = (char *) job->agency;
     e.decision = "deny";
@@ -855,154 +861,207 @@ s_batch_order_settle (macx_core_t *self, bool committed)
     }
 }
 
+/* ---- the judge's view of the store (judge.h) ------------------------------ */
+
+typedef struct {
+    macx_core_t *self;
+    MDB_txn *txn;
+    const macx_job_t *job;
+} s_judging_t;
+
 static int
-s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
+s_judge_seen (void *arg, const ProtobufCBinaryData *id, bool *seen, uint64_t *first)
 {
-    char msg[512];
-    const Macx__Header *h = job->record ? macx_record_header (job->record) : NULL;
-    /* Identity first: the authenticated agency is the only sender it may be. */
-    if (h && strcmp (h->sender, job->agency) != 0) {
-        snprintf (msg, sizeof msg, "header names sender '%s' but the connection is authenticated "
-                  "as '%s'", h->sender, job->agency);
-        return s_refuse (self, txn, job, h, MACX__REASON__SENDER_MISMATCH, msg, NULL, NULL, 0);
-    }
-    /* A federate's time request waits for every record it sent before. */
-    int sf = h ? s_fed (self, job->agency) : -1;
-    if (sf >= 0 && h->sequence > self->fedreq[sf].judged)
-        self->fedreq[sf].judged = h->sequence;
-    if (job->rc)
-        return s_refuse (self, txn, job, h, s_reason_for_error (job->rc),
-                         macx_error_text (&job->err), NULL, NULL, 0);
-    /* Verified under the registry of its time; judged under today's: a
-     * sender revoked (or rekeyed) since is refused. */
-    const macx_agency_t *sa = macx_registry_find (macx_broker_registry (self->b), h->sender);
-    if (!sa || sa->revoked || !macx_record_signed_by (job->record, sa)) {
-        snprintf (msg, sizeof msg, "sender '%s' %s since the record was verified", h->sender,
-                  !sa ? "left the key registry" : sa->revoked ? "was revoked"
-                                                             : "has new keys");
-        return s_refuse (self, txn, job, h, MACX__REASON__SENDER_REVOKED, msg, NULL, NULL, 0);
-    }
-    /* Replay: a record id already seen (within this batch too: the txn sees
-     * its own writes), or a sequence that does not move forward. */
-    MDB_val k = { MACX_RECORD_ID_BYTES, h->record_id.data }, d;
-    int rc = mdb_get (txn, self->seen, &k, &d);
-    if (rc == 0) {
-        uint64_t first = d.mv_size >= 8 ? s_get_be64 (d.mv_data) : 0;
-        snprintf (msg, sizeof msg, "record already received (audit entry %" PRIu64 ")", first);
-        return s_refuse (self, txn, job, h, MACX__REASON__REPLAY, msg, NULL, NULL, 0);
-    }
-    if (rc != MDB_NOTFOUND)
+    s_judging_t *j = arg;
+    MDB_val k = { id->len, id->data }, d;
+    int rc = mdb_get (j->txn, j->self->seen, &k, &d);
+    *seen = rc == 0;
+    *first = rc == 0 && d.mv_size >= 8 ? s_get_be64 (d.mv_data) : 0;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+}
+
+static int
+s_judge_last (void *arg, const char *sender, uint64_t *last)
+{
+    s_judging_t *j = arg;
+    MDB_val k = { strlen (sender), (void *) sender }, d;
+    int rc = mdb_get (j->txn, j->self->senders, &k, &d);
+    *last = rc == 0 && d.mv_size == 8 ? s_get_be64 (d.mv_data) : 0;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+}
+
+static int
+s_judge_gap (void *arg, const Macx__Header *h, bool *gap)
+{
+    s_judging_t *j = arg;
+    *gap = false;
+    if (!j->self->gaps_stored)
+        return 0;
+    int rc = s_gap_find (j->self, j->txn, h);
+    *gap = rc == 0;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+}
+
+static int
+s_judge_batch_order (void *arg, const Macx__Header *h, const Macx__BatchProof *p, int *reason,
+                     char *msg, size_t size)
+{
+    s_judging_t *j = arg;
+    *reason = s_batch_order (j->self, h, p, msg, size);
+    return 0;
+}
+
+static int
+s_judge_stamp (void *arg, const Macx__Header *h, bool *ok, int64_t *stamp, char *msg, size_t size)
+{
+    s_judging_t *j = arg;
+    *ok = s_stamp (j->self, j->job, h, stamp, msg, size) == 0;
+    return 0;
+}
+
+static int
+s_judge_count (void *arg, const char *key, uint64_t *count)
+{
+    s_judging_t *j = arg;
+    MDB_val k = { strlen (key), (void *) key }, d;
+    int rc = mdb_get (j->txn, j->self->counters, &k, &d);
+    *count = rc == 0 && d.mv_size == 8 ? s_get_be64 (d.mv_data) : 0;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+}
+
+static int
+s_case_get (macx_core_t *self, MDB_txn *txn, const char *case_id, Macx__CaseState **state)
+{
+    *state = NULL;
+    MDB_val k = { strlen (case_id), (void *) case_id }, d;
+    if (!k.mv_size)
+        return 0;   /* no case id: a case never seen */
+    int rc = mdb_get (txn, self->cases, &k, &d);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
         return -1;
-    MDB_val sk = { strlen (h->sender), h->sender };
-    uint64_t last = 0;
-    rc = mdb_get (txn, self->senders, &sk, &d);
-    if (rc == 0 && d.mv_size == 8)
-        last = s_get_be64 (d.mv_data);
-    else if (rc != MDB_NOTFOUND)
+    *state = macx__case_state__unpack (NULL, d.mv_size, d.mv_data);
+    if (!*state) {
+        macx_log (MACX_LOG_ERROR, "a case's state does not decode", "case=%s", case_id);
         return -1;
-    /* Below the high-water mark only into a gap this record left when it was
-     * refused transiently (see s_gaps_note). */
-    bool gap = false;
-    if (h->sequence <= last && self->gaps_stored) {
-        rc = s_gap_find (self, txn, h);
-        if (rc && rc != MDB_NOTFOUND)
-            return -1;
-        gap = rc == 0;
     }
-    /* A batch's records come in the order it was signed, and a batch once
-     * left is not returned to (a record resent into a gap is exempt). */
-    if (!gap) {
-        int reason = s_batch_order (self, h, macx_record_envelope (job->record)->batch, msg,
-                                    sizeof msg);
-        if (reason)
-            return s_refuse (self, txn, job, h, reason, msg, NULL, NULL, 0);
+    return 0;
+}
+
+static int
+s_judge_case_get (void *arg, const char *case_id, Macx__CaseState **state)
+{
+    s_judging_t *j = arg;
+    return s_case_get (j->self, j->txn, case_id, state);
+}
+
+static void
+s_judge_case_free (void *arg, Macx__CaseState *state)
+{
+    (void) arg;
+    macx__case_state__free_unpacked (state, NULL);
+}
+
+/* The case's state after an accepted record: the phase reached, and each
+ * recipient holding the originator's record. Written only when it changed. */
+static int
+s_case_accept (macx_core_t *self, MDB_txn *txn, const Macx__Header *h, uint64_t audit_seq)
+{
+    if (!h->case_id || !*h->case_id)
+        return 0;
+    Macx__CaseState *old = NULL;
+    if (s_case_get (self, txn, h->case_id, &old))
+        return -1;
+    Macx__CaseState st = MACX__CASE_STATE__INIT;
+    if (old)
+        st = *old;
+    else
+        st.opened_audit_seq = audit_seq;
+    bool changed = !old;
+    if (h->phase > 0 && h->phase < 32 && !(st.phases >> h->phase & 1u)) {
+        st.phases |= 1u << h->phase;
+        changed = true;
     }
-    if (h->sequence <= last && !gap) {
-        snprintf (msg, sizeof msg, "sequence %" PRIu64 " does not follow %" PRIu64
-                  " already accepted from %s", h->sequence, last, h->sender);
-        return s_refuse (self, txn, job, h, MACX__REASON__SEQUENCE_REGRESSION, msg, NULL, NULL, 0);
-    }
-    /* The broker's clock judges, never the sender's: the time the header
-     * claims must agree with it, and the record is stamped with it. */
-    int64_t stamp;
-    if (s_stamp (self, job, h, &stamp, msg, sizeof msg))
-        return s_refuse (self, txn, job, h, MACX__REASON__CLOCK_SKEW, msg, NULL, NULL, 0);
-    /* Recipients must be registered agencies, not revoked. */
-    const macx_agency_t *peers[S_RECIPIENTS];
+    const char *origin = h->origin && *h->origin ? h->origin : h->sender;
+    const char *type = h->origin && *h->origin && h->origin_record_type && *h->origin_record_type
+                           ? h->origin_record_type : h->record_type;
+    Macx__CaseHolding added[S_RECIPIENTS], *all[S_RECIPIENTS + 256];
+    Macx__CaseHolding **holdings = st.n_holdings + h->n_recipients <= S_RECIPIENTS + 256
+                                       ? all : calloc (st.n_holdings + h->n_recipients,
+                                                       sizeof *holdings);
+    int rc = -1;
+    if (!holdings)
+        goto done;
+    if (st.n_holdings)
+        memcpy (holdings, st.holdings, st.n_holdings * sizeof *holdings);
+    size_t n = st.n_holdings, nadded = 0;
     for (size_t i = 0; i < h->n_recipients; i++) {
-        peers[i] = macx_registry_find (macx_broker_registry (self->b), h->recipients[i]);
-        if (!peers[i] || peers[i]->revoked) {
-            snprintf (msg, sizeof msg, "recipient '%s' is %s", h->recipients[i],
-                      peers[i] ? "revoked" : "not a registered agency");
-            return s_refuse (self, txn, job, h, peers[i] ? MACX__REASON__RECIPIENT_REVOKED
-                                                         : MACX__REASON__UNKNOWN_RECIPIENT,
-                             msg, NULL, NULL, stamp);
-        }
+        st.holdings = holdings;
+        st.n_holdings = n;
+        if (macx_judge_case_holds (&st, h->recipients[i], origin, type))
+            continue;
+        Macx__CaseHolding *g = &added[nadded++];
+        *g = (Macx__CaseHolding) MACX__CASE_HOLDING__INIT;
+        g->holder = h->recipients[i];
+        g->origin = (char *) origin;
+        g->record_type = (char *) type;
+        g->audit_seq = audit_seq;
+        holdings[n++] = g;
+        changed = true;
     }
-    /* The agreements, recipient by recipient; all must permit. */
-    macx_policy_field_t fields[MACX_MANIFEST_MAX];
-    for (size_t i = 0; i < h->n_manifest; i++)
-        fields[i] = (macx_policy_field_t) { h->manifest[i]->name, h->manifest[i]->transform };
+    st.holdings = holdings;
+    st.n_holdings = n;
+    rc = 0;
+    if (changed) {
+        MDB_val k = { strlen (h->case_id), h->case_id };
+        MDB_val d = { macx__case_state__get_packed_size (&st), NULL };
+        if ((rc = mdb_put (txn, self->cases, &k, &d, MDB_RESERVE)))
+            macx_log (MACX_LOG_ERROR, "case state write failed", "error=\"%s\"", mdb_strerror (rc));
+        else
+            macx__case_state__pack (&st, d.mv_data);
+        rc = rc ? -1 : 0;
+    }
+done:
+    if (holdings && holdings != all)
+        free (holdings);
+    if (old)
+        macx__case_state__free_unpacked (old, NULL);
+    return rc;
+}
+
+/* Fills the audit entry's case context from the verdict. */
+static void
+s_entry_case (Macx__AuditEntry *e, const Macx__Header *h, const macx_verdict_t *v)
+{
+    if (!h)
+        return;
+    e->case_reached = v->case_reached;
+    e->case_needed = v->case_needed;
+    e->case_phase = h->phase;   /* the broker's: the header's claim is not used */
+}
+
+/* Accepted: audit, mailboxes, replay state, counters and the case's state,
+ * in this txn. */
+static int
+s_accept (macx_core_t *self, MDB_txn *txn, macx_job_t *job, const Macx__Header *h,
+          const macx_verdict_t *v)
+{
+    int64_t stamp = v->stamp;
     int32_t day = (int32_t) (stamp / S_DAY_MS);
-    macx_policy_request_t req = {
-        .sender = h->sender, .record_type = h->record_type, .purpose = h->purpose,
-        .phase = h->phase, .case_phase = h->case_phase ? h->case_phase : h->phase,
-        .fields = fields, .nfields = h->n_manifest, .date = day,
-        .origin = h->origin && *h->origin ? h->origin : NULL,
-        .origin_record_type = h->origin_record_type, .origin_consent = h->origin_consent,
-    };
-    static macx_policy_result_t results[S_RECIPIENTS];   /* core thread only */
-    char agreements[1024] = "", flows[1024] = "";
-    uint8_t ckeys[S_RECIPIENTS][200];
-    size_t ckey_len[S_RECIPIENTS];
-    uint64_t counts[S_RECIPIENTS];
-    for (size_t i = 0; i < h->n_recipients; i++) {
-        macx_policy_result_t *r = &results[i];
-        req.recipient = h->recipients[i];
-        req.sent_today = 0;
-        macx_policy_evaluate (self->b->policy, &req, r);
-        ckey_len[i] = 0;
-        counts[i] = 0;
-        if (r->decision == MACX_DECISION_PERMIT && r->max_per_day > 0) {
-            /* per-day volume cap: count per flow, sender and day */
-            /* by the flow's names, not its place: a reloaded policy may
-             * order its flows differently */
-            int kl = snprintf ((char *) ckeys[i], sizeof ckeys[i], "f/%s/%s/%s/%d",
-                               r->agreement ? r->agreement : "", r->flow ? r->flow : "",
-                               h->sender, day);
-            ckey_len[i] = kl > 0 && (size_t) kl < sizeof ckeys[i] ? (size_t) kl
-                                                                  : sizeof ckeys[i] - 1;
-            MDB_val ck = { ckey_len[i], ckeys[i] }, cd;
-            rc = mdb_get (txn, self->counters, &ck, &cd);
-            if (rc == 0 && cd.mv_size == 8)
-                counts[i] = s_get_be64 (cd.mv_data);
-            else if (rc != MDB_NOTFOUND)
-                return -1;
-            req.sent_today = (uint32_t) counts[i];
-            macx_policy_evaluate (self->b->policy, &req, r);
-        }
-        if (r->decision != MACX_DECISION_PERMIT) {
-            snprintf (msg, sizeof msg, "to %s: %s", h->recipients[i], r->message);
-            return s_refuse (self, txn, job, h, r->reason ? r->reason : MACX__REASON__INTERNAL_ERROR,
-                             msg, r->agreement, r->flow, stamp);
-        }
-        size_t al = strlen (agreements), fl = strlen (flows);
-        snprintf (agreements + al, sizeof agreements - al, "%s%s", i ? "," : "",
-                  r->agreement ? r->agreement : "");
-        snprintf (flows + fl, sizeof flows - fl, "%s%s", i ? "," : "", r->flow ? r->flow : "");
-    }
-    /* Accepted: audit, mailboxes, replay state, counters, in this txn. */
     Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
     s_entry_from_header (&e, h);
+    s_entry_case (&e, h, v);
     e.event = "accept";
     e.peer = job->agency;
     e.decision = "permit";
-    e.agreement = agreements;
-    e.flow = flows;
+    e.agreement = (char *) v->agreements;
+    e.flow = (char *) v->flows;
     e.policy_hash = (char *) macx_policy_hash (self->b->policy);
-    e.retention_days = (uint32_t) results[0].retention_days;
+    e.retention_days = (uint32_t) v->results[0].retention_days;
     e.clock_ms = stamp;
     uint64_t audit_seq;
+    int rc;
     if (s_audit (self, txn, &e, &audit_seq))
         return -1;
     for (size_t i = 0; i < h->n_recipients; i++) {
@@ -1016,7 +1075,7 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         m.envelope = (ProtobufCBinaryData) { job->body_len, (uint8_t *) job->body };
         m.stored_ms = macx_clock_wall_ms ();
         m.audit_seq = audit_seq;
-        m.expires_day = results[i].retention_days > 0 ? day + results[i].retention_days : 0;
+        m.expires_day = v->results[i].retention_days > 0 ? day + v->results[i].retention_days : 0;
         m.case_id = h->case_id;
         m.phase = h->phase;
         m.record_type = h->record_type;
@@ -1034,17 +1093,19 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
             return -1;
         }
         macx__mailbox_entry__pack (&m, md.mv_data);
-        if (ckey_len[i]) {
-            uint8_t v[8];
-            s_be64 (counts[i] + 1, v);
-            MDB_val ck = { ckey_len[i], ckeys[i] }, cd = { 8, v };
+        if (v->cap_key[i][0]) {
+            uint8_t cv[8];
+            s_be64 (v->cap_count[i] + 1, cv);
+            MDB_val ck = { strlen (v->cap_key[i]), (void *) v->cap_key[i] }, cd = { 8, cv };
             if (mdb_put (txn, self->counters, &ck, &cd, 0))
                 return -1;
         }
     }
-    uint8_t v[8];
-    s_be64 (audit_seq, v);
-    d = (MDB_val) { 8, v };
+    if (s_case_accept (self, txn, h, audit_seq))
+        return -1;
+    uint8_t sv[8];
+    s_be64 (audit_seq, sv);
+    MDB_val k = { MACX_RECORD_ID_BYTES, h->record_id.data }, d = { 8, sv };
     if (mdb_put (txn, self->seen, &k, &d, MDB_NOOVERWRITE))
         return -1;
     /* A gap is filled once; the high-water mark never moves back. A record
@@ -1054,15 +1115,15 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     MDB_val gkey = { s_mailbox_key (h->sender, h->sequence, gk), gk };
     if (self->gaps_stored && (rc = mdb_del (txn, self->gaps, &gkey, NULL)) && rc != MDB_NOTFOUND)
         return -1;
-    if (gap) {
+    if (v->gap) {
         self->gaps_filled++;
         macx_log (MACX_LOG_INFO, "gap filled: a record refused transiently is accepted below "
                   "the sender's sequence", "sender=%s sequence=%" PRIu64 " last=%" PRIu64,
-                  h->sender, h->sequence, last);
+                  h->sender, h->sequence, v->last);
     }
     else {
-        uint8_t sv[8];
         s_be64 (h->sequence, sv);
+        MDB_val sk = { strlen (h->sender), h->sender };
         d = (MDB_val) { 8, sv };
         if (mdb_put (txn, self->senders, &sk, &d, 0))
             return -1;
@@ -1071,6 +1132,36 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     job->accepted = true;
     self->accepted++;
     return 0;
+}
+
+/* Judges one record (judge.c) and acts on the verdict. */
+static int
+s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
+{
+    const Macx__Header *h = job->record ? macx_record_header (job->record) : NULL;
+    /* A federate's time request waits for every record it sent before. */
+    int sf = h && strcmp (h->sender, job->agency) == 0 ? s_fed (self, job->agency) : -1;
+    if (sf >= 0 && h->sequence > self->fedreq[sf].judged)
+        self->fedreq[sf].judged = h->sequence;
+    s_judging_t j = { self, txn, job };
+    macx_judge_context_t ctx = {
+        .peer = job->agency,
+        .refused = job->rc ? s_reason_for_error (job->rc) : 0,
+        .refused_message = job->rc ? macx_error_text (&job->err) : NULL,
+        .record = job->record,
+        .registry = macx_broker_registry (self->b),
+        .policy = self->b->policy,
+        .store = { .arg = &j, .seen = s_judge_seen, .last_sequence = s_judge_last,
+                   .gap = s_judge_gap, .batch_order = s_judge_batch_order,
+                   .stamp = s_judge_stamp, .count = s_judge_count,
+                   .case_get = s_judge_case_get, .case_free = s_judge_case_free },
+    };
+    static macx_verdict_t v;   /* core thread only; large */
+    if (macx_judge (h, &ctx, &v))
+        return -1;
+    if (!v.reason)
+        return s_accept (self, txn, job, h, &v);
+    return s_refuse (self, txn, job, h, v.reason, v.message, v.agreement, v.flow, v.stamp, &v);
 }
 
 /* A receipt: audit each delivery it covers and drop the mailbox entry. */
@@ -2033,7 +2124,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
                 snprintf (msg, sizeof msg, "frame of %zu bytes is not a macx frame", job->body_len);
             failed = s_refuse (self, txn, job, NULL, big ? MACX__REASON__TOO_LARGE
                                                          : MACX__REASON__MALFORMED,
-                               msg, NULL, NULL, 0) != 0;
+                               msg, NULL, NULL, 0, NULL) != 0;
             break;
         }
         case JOB_CUT: failed = s_cut (self, txn, job) != 0; break;
@@ -2245,7 +2336,8 @@ macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
         || (rc = mdb_dbi_open (txn, "senders", MDB_CREATE, &self->senders))
         || (rc = mdb_dbi_open (txn, "counters", MDB_CREATE, &self->counters))
         || (rc = mdb_dbi_open (txn, "meta", MDB_CREATE, &self->meta))
-        || (rc = mdb_dbi_open (txn, "gaps", MDB_CREATE, &self->gaps))) {
+        || (rc = mdb_dbi_open (txn, "gaps", MDB_CREATE, &self->gaps))
+        || (rc = mdb_dbi_open (txn, "cases", MDB_CREATE, &self->cases))) {
         macx_error_set (err, MACX_ESTORE, "%s: %s", b->cfg.data_dir, mdb_strerror (rc));
         goto fail;
     }

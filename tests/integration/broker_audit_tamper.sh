@@ -15,6 +15,7 @@ fi
 
 keys_init keys broker mi5 ctp la-london
 start_broker broker.log data --checkpoint-every 4 || finish broker.log
+for c in C-0001 C-0002 C-TARGET C-0004 C-0005 C-0006; do open_case "$c"; done
 for c in C-0001 C-0002 C-TARGET C-0004 C-0005; do
     run 0 "send-$c" "$MACX" send $(client) --as mi5 --to la-london --type share --phase sharing \
         --purpose mac_case_management --case "$c" --subject S-1 --field subject_name="Ada Quill" \

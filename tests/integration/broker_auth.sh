@@ -61,9 +61,9 @@ expect audit audit.out \
     "[(e['event'], e['decision'], e['reason'], e['peer']) for e in lines if e['record_id'] == '$RID']" \
     "[('refuse', 'deny', 'RECIPIENT_REVOKED', 'mi5')]"
 
-# Others still get through.
+# Others still get through (case C-1, which the case file above opened).
 run 0 send-after "$MACX" send $(client) --as mi5 --to la-london --type share --phase sharing \
-    --purpose mac_case_management --case C-2 --subject S-2 --field subject_name="Bo Rand" \
+    --purpose mac_case_management --case C-1 --subject S-1 --field subject_name="Bo Rand" \
     --timeout 20
 stop_broker
 run 0 verify "$MACX" audit verify data --keys keys

@@ -162,8 +162,9 @@ has second err "another broker is using this data directory"
 
 SHARE=(--to la-london --type share --phase sharing --purpose mac_case_management --subject S-1
        --field subject_name="Ada Quill")
+open_case C-1
 run 0 send-1 "$MACX" send $(client) --as mi5 "${SHARE[@]}" --case C-1 --timeout 20
-run 1 send-2 "$MACX" send $(client) --as mi5 "${SHARE[@]}" --case C-2 --field kis_ref=K --timeout 20
+run 1 send-2 "$MACX" send $(client) --as mi5 "${SHARE[@]}" --case C-1 --field kis_ref=K --timeout 20
 
 # ---- SIGTERM: drain and a final checkpoint ----------------------------------
 # One record left undelivered in the mailbox; it must survive the stop.
@@ -173,7 +174,7 @@ run 0 verify-1 "$MACX" audit verify data --keys keys --json
 expect verify-1 verify-1.out '(lines[0]["intact"], lines[0]["unsigned_tail"])' "(True, 0)"
 expect verify-1 verify-1.out 'lines[0]["last_checkpoint"] == lines[0]["entries"]' yes
 run 0 show-1 "$MACX" audit show data --json
-expect show-1 show-1.out '[e["event"] for e in lines]' "['start', 'accept', 'refuse', 'stop']"
+expect show-1 show-1.out '[e["event"] for e in lines]' "['start', 'accept', 'accept', 'refuse', 'stop']"
 
 # In the middle of a stream: the broker stops within the bound, the log ends
 # with "stop" and is signed to the end; after a restart the sender's agent

@@ -14,7 +14,7 @@
 # Usage: broker_clock.sh MACX_BINARY SOURCE_DIR SCRATCH_DIR
 source "$(dirname "$0")/broker_lib.bash" "$@"
 
-keys_init keys broker mi5 la-london
+keys_init keys broker mi5 ctp la-london
 cp -r "$POLICY" expiring
 sed -i -e 's/^expires: .*/expires: 2026-04-15/' -e 's/^review_by: .*/review_by: 2026-04-15/' \
     -e 's/^review_grace_days: .*/review_grace_days: 60/' expiring/agreements/isa-nmac-la-london.yaml
@@ -33,17 +33,20 @@ has backdated err "at most 5.0 min allowed"
 stop_broker
 
 start_broker broker2.log data --clock-start 2026-05-01 --max-skew 30d || finish broker2.log
+open_case C-JUDGED S-1 --sim-day 2026-04-10
 run 1 judged "$MACX" send $(client) "${SHARE[@]}" --case C-JUDGED --sim-day 2026-04-10
 has judged err "AGREEMENT_EXPIRED"
 stop_broker
 
 # Control: on a clock that reads 2026-04-10 the same share is in force.
 start_broker broker3.log data --clock-start 2026-04-10 || finish broker3.log
+open_case C-OK S-1 --sim-day 2026-04-10
 run 0 in-force "$MACX" send $(client) "${SHARE[@]}" --case C-OK --sim-day 2026-04-10
 stop_broker
 # A record that claims nothing but its creation time, on the wall clock
 # (after 2026-04-15): expired.
 start_broker broker4.log data || finish broker4.log
+open_case C-LIVE
 run 1 live "$MACX" send $(client) "${SHARE[@]}" --case C-LIVE
 has live err "AGREEMENT_EXPIRED"
 run 0 status "$MACX" status $(client) --as mi5 --json
@@ -58,8 +61,9 @@ expect refused refused.out '[l["reason"] for l in lines]' "['CLOCK_SKEW', 'AGREE
 expect refused refused.out 'lines[1]["clock_ms"] // 86400000' 20574   # the broker's 2026-05-01
 expect refused refused.out 'lines[1]["sim_day"]' 20553                # the claim: 2026-04-10
 run 0 accepted "$MACX" audit show data --event accept --json
-expect accepted accepted.out '[l["case_id"] for l in lines]' "['C-OK']"
-expect accepted accepted.out 'lines[0]["clock_ms"] // 86400000' 20553
+# (each case opened by MI5's case file: docs/policy.md "Case context")
+expect accepted accepted.out '[l["case_id"] for l in lines if l["record_type"] == "share"]' "['C-OK']"
+expect accepted accepted.out '[l["clock_ms"] // 86400000 for l in lines if l["record_type"] == "share"]' "[20553]"
 run 0 verify "$MACX" audit verify data --keys keys
 
 # Bad clock options are usage errors that say what is wrong.

@@ -12,6 +12,8 @@ start_broker broker.log data || finish broker.log
 SHARE=(--type share --phase sharing --purpose mac_case_management --subject S-1)
 
 # ---- an allowed share -------------------------------------------------------
+open_case C-OK     # MI5's case file opens each case (docs/policy.md "Case context")
+open_case C-DENY
 run 0 send-ok "$MACX" send $(client) --as mi5 --to la-london "${SHARE[@]}" --case C-OK \
     --field subject_name="Ada Quill" --field dob:year_only=1990-04-12 --timeout 20 --json
 RID=$(json send-ok.out 'lines[0]["record_id"]' 2> /dev/null || echo none)
@@ -86,7 +88,7 @@ expect audit-deny-accept audit-deny-accept.out \
 run 0 status-deny "$MACX" status $(client) --as mi5 --timeout 20 --json
 expect status-deny status-deny.out 'lines[0]["refused_by"].get("FIELD_FORBIDDEN")' 1
 expect status-deny status-deny.out 'lines[0]["refused_by"].get("NO_AGREEMENT")' 1
-expect status-deny status-deny.out 'lines[0]["accepted"]' 1
+expect status-deny status-deny.out 'lines[0]["accepted"]' 3   # the share and two case files
 expect status-deny status-deny.out 'lines[0]["mailboxes"].get("ogd-dwp", {}).get("depth", 0)' 0
 
 stop_broker

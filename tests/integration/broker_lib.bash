@@ -166,6 +166,21 @@ keys_init () {
 # Options shared by every client: keys, broker, bounded waits.
 client () { echo --keys keys --broker "$EP"; }
 
+# open_case CASE [SUBJECT [SEND-ARGS...]]: MI5's case file to CTP in phase
+# identification, the record that opens CASE at the broker: it refuses a
+# record of a later phase for a case that has not reached the phase before
+# (CASE_PHASE_NOT_REACHED, docs/policy.md "Case context"). The keys must
+# hold mi5 and ctp. SEND-ARGS go to `macx send` (e.g. --state DIR).
+open_case () {
+    local c=$1 s=${2:-S-1}
+    shift
+    [ $# -gt 0 ] && shift
+    "$MACX" send $(client) --as mi5 --to ctp --type case_file --phase identification \
+        --purpose mac_case_management --case "$c" --subject "$s" \
+        --field subject_name="Ada Quill" --field closure_category=closed "$@" > /dev/null \
+        || fail "open_case $c: MI5's case file was not accepted"
+}
+
 # finish [LOG...]: the verdict; on failure shows the given logs.
 finish () {
     local log

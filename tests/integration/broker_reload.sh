@@ -49,7 +49,8 @@ expect audit1 audit1.out \
     "[e['message'] for e in lines if e['event'] == 'key_revoked'][0].startswith('revoked (reload test)')" yes
 
 # ---- policy reload -------------------------------------------------------------------
-SHARE=(--type share --phase sharing --purpose mac_case_management --case C-2 --subject S-2
+# (case C-1, which MI5's case file above opened: docs/policy.md "Case context")
+SHARE=(--type share --phase sharing --purpose mac_case_management --case C-1 --subject S-1
        --field subject_name="Bo Rand")
 run 0 share-old "$MACX" send --keys keys-client --broker "$EP" --as mi5 --to la-london \
     "${SHARE[@]}" --timeout 20

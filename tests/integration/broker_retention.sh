@@ -15,12 +15,14 @@ SHARE=(--type share --phase sharing --purpose mac_case_management --subject S-1
        --field subject_name="Ada Quill")
 
 # An old share, left undelivered (la-london is not connected).
+open_case C-OLD S-1 --sim-day 2026-02-01   # (docs/policy.md "Case context")
 run 0 send-old "$MACX" send $(client) --as mi5 --to la-london "${SHARE[@]}" --case C-OLD \
     --sim-day 2026-02-01 --timeout 20 --json
 OLD=$(json send-old.out 'lines[0]["record_id"]' 2> /dev/null || echo none)
 # 400 days later on the broker's clock: past the old one's retention.
 stop_broker
 start_broker broker2.log data --clock-start 2027-03-08 || finish broker.log broker2.log
+open_case C-NEW S-1 --sim-day 2027-03-08
 run 0 send-new "$MACX" send $(client) --as mi5 --to la-london "${SHARE[@]}" --case C-NEW \
     --sim-day 2027-03-08 --timeout 20 --json
 NEW=$(json send-new.out 'lines[0]["record_id"]' 2> /dev/null || echo none)

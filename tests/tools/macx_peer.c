@@ -65,6 +65,7 @@ static const s_template_t s_templates[] = {
 
 typedef struct {
     const char *mode, *keys, *broker, *broker_id, *as, *to, *type;
+    const char *case_id;       /* every record's case (--case), or C-SOAK-<index> */
     double rate, seconds, drain;
     uint64_t count;
     uint64_t window, pool;
@@ -213,7 +214,10 @@ s_header (s_peer_t *self, uint64_t index, Macx__Header *h, uint8_t id[MACX_RECOR
     for (int i = 0; i < 8; i++)
         id[8 + i] = (uint8_t) (index >> (56 - 8 * i));
     snprintf (subject, 32, "S-%" PRIu64, index % 1000);
-    snprintf (case_id, 32, "C-SOAK-%" PRIu64, index);
+    if (self->o.case_id)
+        snprintf (case_id, 32, "%s", self->o.case_id);
+    else
+        snprintf (case_id, 32, "C-SOAK-%" PRIu64, index);
     macx__header__init (h);
     h->record_id = (ProtobufCBinaryData) { MACX_RECORD_ID_BYTES, id };
     h->recipients = self->recipients;
@@ -847,7 +851,9 @@ s_usage (const char *why)
 {
     fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread|big|askstats|batchorder|records --keys DIR "
              "--broker EP --as AGENCY [--seconds S] [--count N] [--to A[,B]] [--type T] "
-             "[--rate R] [--window W] [--credit N] [--pool N] [--read] [--drain S] [--bytes N]\n", why);
+             "[--rate R] [--window W] [--credit N] [--pool N] [--read] [--drain S] [--bytes N]\n"
+             "  [--case C]   every record in case C (a record of a later phase than identification\n"
+             "               needs its case opened first: docs/policy.md \"Case context\")\n", why);
     return 2;
 }
 
@@ -862,7 +868,7 @@ main (int argc, char **argv)
         { "count", required_argument, 0, 'n' },  { "window", required_argument, 0, 'w' },
         { "credit", required_argument, 0, 'c' }, { "pool", required_argument, 0, 'p' },
         { "read", no_argument, 0, 'R' },         { "drain", required_argument, 0, 'd' },
-        { "bytes", required_argument, 0, 'y' },
+        { "bytes", required_argument, 0, 'y' },  { "case", required_argument, 0, 'C' },
         { 0, 0, 0, 0 }
     };
     static s_peer_t peer;
@@ -898,6 +904,7 @@ main (int argc, char **argv)
         case 'R': o->read = true; break;
         case 'y': o->bytes = strtoull (optarg, NULL, 10); break;
         case 'd': o->drain = atof (optarg); break;
+        case 'C': o->case_id = optarg; break;
         default: return s_usage ("unknown option");
         }
     }
