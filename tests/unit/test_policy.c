@@ -635,6 +635,119 @@ test_never_planted_violation (void **state)
     (void) state;
 }
 
+/* ---- field coverage ------------------------------------------------------------ */
+
+/* Runs test text against the policy loaded from agreement text agr (and
+ * ISA-B), writing the report into out. */
+static macx_policy_test_stats_t
+s_suite (const char *agr, const char *tests, bool json, char *out, size_t size)
+{
+    macx_error_t err = { 0 };
+    macx_policy_t *p = s_load (s_forbid, agr, s_agr_b, &err);
+    if (!p)
+        fprintf (stderr, "load: %s\n", err.msg);
+    assert_non_null (p);
+    FILE *f = fmemopen (out, size, "w");
+    assert_non_null (f);
+    macx_policy_suite_t *s = macx_policy_suite_new (p, json, f);
+    assert_non_null (s);
+    assert_int_equal (macx_policy_suite_run_text (s, "t.yaml", tests, &err), 0);
+    macx_policy_test_stats_t st = macx_policy_suite_finish (s);
+    macx_policy_suite_destroy (&s);
+    fclose (f);
+    macx_policy_destroy (&p);
+    return st;
+}
+
+/* Pins every field of ISA-A down: S1 and E1 each as listed, S1's transform
+ * sent as held, only the required fields, and without the required one. */
+static const char s_cover_tests[] =
+    "date: 2026-03-01\n"
+    "cases:\n"
+    "  - name: S1 as listed\n"
+    "    request: {from: mi5, to: la-a, type: share, purpose: mac, phase: sharing,\n"
+    "              fields: [subject_name, \"dob:year_only\", summary]}\n"
+    "    expect: {decision: permit, flow: ISA-A/S1}\n"
+    "  - name: S1 dob as held\n"
+    "    request: {from: mi5, to: la-a, type: share, purpose: mac, phase: sharing,\n"
+    "              fields: [subject_name, dob]}\n"
+    "    expect: {decision: permit_with_changes, fields: {dob: \"transform:year_only\"}}\n"
+    "  - name: S1 name only\n"
+    "    request: {from: mi5, to: la-a, type: share, purpose: mac, phase: sharing,\n"
+    "              fields: [subject_name]}\n"
+    "    expect: {decision: permit}\n"
+    "  - name: S1 without the name\n"
+    "    request: {from: mi5, to: la-a, type: share, purpose: mac, phase: sharing,\n"
+    "              fields: [summary]}\n"
+    "    expect: {decision: deny, reason: REQUIRED_FIELD_MISSING}\n"
+    "  - name: E1 as listed\n"
+    "    request: {from: la-a, to: mi5, type: enrichment, purpose: mac, phase: enrichment,\n"
+    "              fields: [subject_name, notes]}\n"
+    "    expect: {decision: permit}\n"
+    "  - name: E1 with nothing\n"
+    "    request: {from: la-a, to: mi5, type: enrichment, purpose: mac, phase: enrichment}\n"
+    "    expect: {decision: permit}\n";
+
+static void
+test_field_coverage (void **state)
+{
+    static char out[65536];
+    /* one case that sends two fields: each change it cannot see is named */
+    macx_policy_test_stats_t st = s_suite (
+        s_agr_a,
+        "date: 2026-03-01\n"
+        "cases:\n"
+        "  - name: one share\n"
+        "    request: {from: mi5, to: la-a, type: share, purpose: mac, phase: sharing,\n"
+        "              fields: [subject_name, summary]}\n"
+        "    expect: {decision: permit}\n",
+        false, out, sizeof out);
+    assert_int_equal (st.failed, 0);
+    /* S1: subject_name, dob, summary (kis_ref shadowed by X1); E1: 2; ISA-B/S1: 1 */
+    assert_int_equal (st.field_pairs, 6);
+    assert_int_equal (st.field_pairs_exercised, 0);
+    assert_non_null (strstr (out, "  fields exercised: 0 of 6 (flow, field) pairs\n"));
+    assert_non_null (strstr (out, "    not exercised: ISA-A/S1 subject_name (unnoticed: unrequire)\n"));
+    assert_non_null (strstr (out, "    not exercised: ISA-A/S1 dob (unnoticed: drop, release)\n"));
+    /* dropped, summary would be not allowed; required, the case still has it */
+    assert_non_null (strstr (out, "    not exercised: ISA-A/S1 summary (unnoticed: require)\n"));
+    assert_non_null (strstr (out, "    not exercised: ISA-A/E1 notes (unnoticed: drop, require)\n"));
+    assert_non_null (strstr (out, "    shadowed: ISA-A/S1 kis_ref (X1)\n"));
+
+    /* the full suite pins all of ISA-A down; the draft ISA-B cannot be */
+    st = s_suite (s_agr_a, s_cover_tests, false, out, sizeof out);
+    assert_int_equal (st.failed, 0);
+    assert_int_equal (st.field_pairs, 6);
+    assert_int_equal (st.field_pairs_exercised, 5);
+    assert_non_null (strstr (out, "    not exercised: ISA-B/S1 subject_name (unnoticed: drop, "
+                                  "transform:initials, require)\n"));
+    st = s_suite (s_agr_a, s_cover_tests, true, out, sizeof out);
+    assert_non_null (strstr (out, "\"field_pairs\":6,\"field_pairs_exercised\":5,"
+                                  "\"fields_not_exercised\":[{\"flow\":\"ISA-B/S1\","
+                                  "\"field\":\"subject_name\",\"unnoticed\":["));
+    assert_non_null (strstr (out, "\"fields_shadowed\":[{\"flow\":\"ISA-A/S1\","
+                                  "\"field\":\"kis_ref\",\"rule\":\"X1\"}]"));
+
+    /* so each narrowing of a listed field fails a case that passed */
+    static const char *const narrowed[][2] = {
+        { "allow: [subject_name, summary, kis_ref]", "allow: [subject_name, kis_ref]" },
+        { "    transform: {dob: year_only}\n", "" },
+        { "allow: [subject_name, notes]", "allow: [subject_name]" },
+        { "allow: [subject_name, summary, kis_ref]\n    transform: {dob: year_only}",
+          "allow: [summary, kis_ref]\n    transform: {dob: year_only, subject_name: initials}" },
+        { "    require: [subject_name]\n", "    require: [subject_name, summary]\n" },
+    };
+    for (size_t i = 0; i < sizeof narrowed / sizeof narrowed[0]; i++) {
+        char agr[8192];
+        snprintf (agr, sizeof agr, "%s", s_mutate (narrowed[i][0], narrowed[i][1]));
+        st = s_suite (agr, s_cover_tests, false, out, sizeof out);
+        if (st.failed == 0)
+            fprintf (stderr, "narrowing %zu passed:\n%s\n", i, out);
+        assert_true (st.failed > 0);
+    }
+    (void) state;
+}
+
 static void
 test_baseline_loads (void **state)
 {
@@ -679,6 +792,7 @@ main (void)
         cmocka_unit_test (test_ambiguous_flows),
         cmocka_unit_test (test_diff_pairs),
         cmocka_unit_test (test_never_planted_violation),
+        cmocka_unit_test (test_field_coverage),
         cmocka_unit_test (test_baseline_loads),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
