@@ -405,13 +405,20 @@ static const macx_cmd_t s_verbs[] = {
     { .name = "policy diff", .fn = s_diff, .summary = "exact diff of two policies: widening and narrowing",
       .opts = s_diff_opts, .synopsis = "macx policy diff OLD NEW [--allow-widening] [--json]",
       .description =
-          "Compares two policy directories exactly, by enumerating the finite decision space\n"
-          "(sender x recipient x record type x purpose x phase, field by field): every cell\n"
-          "whose decision, field disposition, retention, onward sharing or rate cap changes,\n"
-          "and every changed agreement date or status, classed as widening or narrowing.\n",
-      .examples = "macx policy diff policy-v1 policy-v2\n",
+          "Compares two policy directories exactly, by evaluating both over the whole\n"
+          "decision space drawn from the union of the two: sender x recipient x record type\n"
+          "x purpose x phase, at one date in every stretch where an agreement of either\n"
+          "changes state, with and without onward-sharing provenance (every origin, origin\n"
+          "type and consent), field by field. Prints what differs in the text (CHANGES, by\n"
+          "agreement, flow and list entry), every decision, field outcome, required field,\n"
+          "retention, onward sharing (by agreement name) or daily cap that changes, classed\n"
+          "as WIDENING or NARROWING and followed by 'because' and the entries behind it,\n"
+          "cells now decided by another agreement with the same outcome (REATTRIBUTED), and\n"
+          "agreements RENAMED with the same content (not a widening).\n",
+      .examples = "macx policy diff policy-v1 policy-v2\n"
+                  "macx policy diff scenarios/baseline/policy scenarios/live-sharing/policy --json\n",
       .exits = "0 no widening (or --allow-widening)\n1 a widening found\n64 usage error\n"
-               "65 invalid policy\n66 OLD or NEW does not exist\n" },
+               "65 invalid policy\n66 OLD or NEW does not exist\n70 internal error\n" },
     { .name = "policy can", .fn = s_can, .summary = "what may an agency receive, from whom, in which phases",
       .opts = s_can_opts, .synopsis = "macx policy can DIR --to B [--date YYYY-MM-DD] [--json]",
       .description =
