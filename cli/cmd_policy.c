@@ -18,14 +18,15 @@
 typedef struct {
     bool json, allow_widening, origin_consent;
     const char *from, *to, *type, *phase, *case_phase, *purpose, *fields, *date;
-    const char *origin, *origin_type, *sent_today;
+    const char *origin, *origin_type, *sent_today, *min_field_coverage;
     const char *pos[64];
     int npos;
 } s_opts_t;
 
 /* Each option's place in s_opts_t, by its getopt value less S_OPT0. */
 enum { S_OPT0 = 1000, S_JSON = S_OPT0, S_WIDEN, S_CONSENT, S_FROM, S_TO, S_TYPE, S_PHASE,
-       S_CASE_PHASE, S_PURPOSE, S_FIELDS, S_DATE, S_ORIGIN, S_ORIGIN_TYPE, S_SENT_TODAY };
+       S_CASE_PHASE, S_PURPOSE, S_FIELDS, S_DATE, S_ORIGIN, S_ORIGIN_TYPE, S_SENT_TODAY,
+       S_MIN_FIELD_COVERAGE };
 
 static const struct {
     size_t offset;   /* of a const char * in s_opts_t, or of a bool for flags */
@@ -45,6 +46,7 @@ static const struct {
     [S_ORIGIN - S_OPT0] = { offsetof (s_opts_t, origin), false },
     [S_ORIGIN_TYPE - S_OPT0] = { offsetof (s_opts_t, origin_type), false },
     [S_SENT_TODAY - S_OPT0] = { offsetof (s_opts_t, sent_today), false },
+    [S_MIN_FIELD_COVERAGE - S_OPT0] = { offsetof (s_opts_t, min_field_coverage), false },
 };
 
 #define S_JSON_OPT { "json", no_argument, NULL, S_JSON }
@@ -59,6 +61,9 @@ static const struct option s_explain_opts[] = {
     { "origin-type", required_argument, NULL, S_ORIGIN_TYPE },
     { "origin-consent", no_argument, NULL, S_CONSENT },
     { "sent-today", required_argument, NULL, S_SENT_TODAY }, { 0 }
+};
+static const struct option s_test_opts[] = {
+    S_JSON_OPT, { "min-field-coverage", required_argument, NULL, S_MIN_FIELD_COVERAGE }, { 0 }
 };
 static const struct option s_diff_opts[] = {
     S_JSON_OPT, { "allow-widening", no_argument, NULL, S_WIDEN }, { 0 }
@@ -77,7 +82,7 @@ s_parse (const macx_cmd_t *self, int argc, char **argv, const char *names, s_opt
     memset (o, 0, sizeof *o);
     int c;
     while ((c = macx_cli_getopt (self, argc, argv)) != -1) {
-        if (c < S_OPT0 || c > S_SENT_TODAY)
+        if (c < S_OPT0 || c > S_MIN_FIELD_COVERAGE)
             continue;
         if (s_optdefs[c - S_OPT0].flag)
             *(bool *) ((char *) o + s_optdefs[c - S_OPT0].offset) = true;
@@ -194,6 +199,14 @@ s_test (const macx_cmd_t *self, int argc, char **argv)
     int rc = s_parse (self, argc, argv, "DIR TESTS...", &o);
     if (rc >= 0)
         return rc;
+    long min_cover = -1;
+    if (o.min_field_coverage) {
+        char *end;
+        min_cover = strtol (o.min_field_coverage, &end, 10);
+        if (*end || end == o.min_field_coverage || min_cover < 0 || min_cover > 100)
+            return macx_cli_usage (self, "--min-field-coverage must be a percentage 0..100, "
+                                   "not '%s'", o.min_field_coverage);
+    }
     int ex = 0;
     macx_policy_t *p = s_load ("test", o.pos[0], &ex);
     if (!p)
@@ -211,7 +224,18 @@ s_test (const macx_cmd_t *self, int argc, char **argv)
     macx_policy_destroy (&p);
     if (bad)
         return bad;
-    return st.failed ? MACX_EX_FAIL : MACX_EX_OK;
+    if (st.field_pairs < 0)
+        return MACX_EX_SOFTWARE;
+    if (st.failed)
+        return MACX_EX_FAIL;
+    /* below the bar when exercised / pairs < min / 100, in integers */
+    if (min_cover >= 0 && (long) st.field_pairs_exercised * 100 < min_cover * st.field_pairs) {
+        fprintf (stderr, "macx policy test: %d of %d (flow, field) pairs exercised, below "
+                 "--min-field-coverage %ld%%\n", st.field_pairs_exercised, st.field_pairs,
+                 min_cover);
+        return MACX_EX_FAIL;
+    }
+    return MACX_EX_OK;
 }
 
 /* ---- explain ------------------------------------------------------------------ */
@@ -340,17 +364,28 @@ static const macx_cmd_t s_verbs[] = {
       .exits = "0 valid\n64 usage error\n65 invalid (file:line:column on stderr)\n"
                "66 DIR does not exist\n" },
     { .name = "policy test", .fn = s_test,
-      .summary = "run test files: cases, matrices, never properties, coverage", .opts = s_json_opts,
-      .synopsis = "macx policy test DIR TESTS... [--json]",
+      .summary = "run test files: cases, matrices, never properties, coverage", .opts = s_test_opts,
+      .synopsis = "macx policy test DIR TESTS... [--min-field-coverage PERCENT] [--json]",
       .description =
           "Runs test files (YAML: cases with expected decisions, reasons, flows and field\n"
           "outcomes; matrices where every unlisted cell must deny; never properties checked\n"
           "over the whole decision space) against the policy in DIR. TESTS are files or\n"
           "directories of *.yaml. Prints each failure with expected vs actual, then\n"
-          "decision-space coverage, then the line 'N passed, N failed'.\n",
-      .examples = "macx policy test scenarios/baseline/policy scenarios/baseline/tests\n",
-      .exits = "0 all passed\n1 some failed\n64 usage error\n65 invalid policy or test file\n"
-               "66 DIR or a test file does not exist\n" },
+          "decision-space coverage, then the line 'N passed, N failed'.\n"
+          "\n"
+          "Field coverage: a (flow, field) pair -- a field a flow allows, transforms or\n"
+          "requires -- is exercised when the cases notice every change of its setting\n"
+          "(dropped from the flow, transformed, released as held, required or not): each\n"
+          "change, made alone, fails a case that passes. Pairs that a forbid rule removes\n"
+          "on every hop are listed apart. --min-field-coverage PERCENT fails the run (1)\n"
+          "when fewer pairs than that are exercised.\n",
+      .examples = "macx policy test scenarios/baseline/policy scenarios/baseline/tests\n"
+                  "macx policy test scenarios/baseline/policy scenarios/baseline/tests \\\n"
+                  "    --min-field-coverage 100\n",
+      .exits = "0 all passed (and field coverage at least --min-field-coverage)\n"
+               "1 some failed, or field coverage below --min-field-coverage\n"
+               "64 usage error\n65 invalid policy or test file\n"
+               "66 DIR or a test file does not exist\n70 internal error\n" },
     { .name = "policy explain", .fn = s_explain, .summary = "explain one decision in plain words",
       .opts = s_explain_opts,
       .synopsis = "macx policy explain DIR --from A --to B --type T --phase P\n"
@@ -370,13 +405,20 @@ static const macx_cmd_t s_verbs[] = {
     { .name = "policy diff", .fn = s_diff, .summary = "exact diff of two policies: widening and narrowing",
       .opts = s_diff_opts, .synopsis = "macx policy diff OLD NEW [--allow-widening] [--json]",
       .description =
-          "Compares two policy directories exactly, by enumerating the finite decision space\n"
-          "(sender x recipient x record type x purpose x phase, field by field): every cell\n"
-          "whose decision, field disposition, retention, onward sharing or rate cap changes,\n"
-          "and every changed agreement date or status, classed as widening or narrowing.\n",
-      .examples = "macx policy diff policy-v1 policy-v2\n",
+          "Compares two policy directories exactly, by evaluating both over the whole\n"
+          "decision space drawn from the union of the two: sender x recipient x record type\n"
+          "x purpose x phase, at one date in every stretch where an agreement of either\n"
+          "changes state, with and without onward-sharing provenance (every origin, origin\n"
+          "type and consent), field by field. Prints what differs in the text (CHANGES, by\n"
+          "agreement, flow and list entry), every decision, field outcome, required field,\n"
+          "retention, onward sharing (by agreement name) or daily cap that changes, classed\n"
+          "as WIDENING or NARROWING and followed by 'because' and the entries behind it,\n"
+          "cells now decided by another agreement with the same outcome (REATTRIBUTED), and\n"
+          "agreements RENAMED with the same content (not a widening).\n",
+      .examples = "macx policy diff policy-v1 policy-v2\n"
+                  "macx policy diff scenarios/baseline/policy scenarios/live-sharing/policy --json\n",
       .exits = "0 no widening (or --allow-widening)\n1 a widening found\n64 usage error\n"
-               "65 invalid policy\n66 OLD or NEW does not exist\n" },
+               "65 invalid policy\n66 OLD or NEW does not exist\n70 internal error\n" },
     { .name = "policy can", .fn = s_can, .summary = "what may an agency receive, from whom, in which phases",
       .opts = s_can_opts, .synopsis = "macx policy can DIR --to B [--date YYYY-MM-DD] [--json]",
       .description =

@@ -194,9 +194,12 @@ int macx_policy_can (const macx_policy_t *self, const char *to, int32_t date, FI
 int macx_policy_diff (const macx_policy_t *old_p, const macx_policy_t *new_p, FILE *out,
                       bool json);
 
-/* Test files: counts after running. */
+/* Test files: counts after running. field_pairs is the number of (flow,
+ * field) pairs field coverage counts (-1 when it could not be computed),
+ * field_pairs_exercised those the cases pin down (docs/policy.md). */
 typedef struct {
     int passed, failed;
+    int field_pairs, field_pairs_exercised;
 } macx_policy_test_stats_t;
 
 /* A test run over one policy: accumulate several files, then report. */
@@ -212,7 +215,8 @@ int macx_policy_suite_run_file (macx_policy_suite_t *self, const char *path, mac
 /* Runs test text (for unit tests); name is used in messages. */
 int macx_policy_suite_run_text (macx_policy_suite_t *self, const char *name, const char *text,
                                 macx_error_t *err);
-/* Prints coverage and the final line "N passed, N failed"; returns stats. */
+/* Prints coverage (flows, (flow, field) pairs, reason codes, date
+ * boundaries) and the final line "N passed, N failed"; returns stats. */
 macx_policy_test_stats_t macx_policy_suite_finish (macx_policy_suite_t *self);
 
 /* A `never` property checked over the whole finite space: no field of class

@@ -1,13 +1,16 @@
 /* suite.c -- policy test files: cases with expected decisions, matrices
  * where every unlisted cell must deny, and `never` properties checked over
  * the whole finite decision space; plus decision-space coverage (flows never
- * exercised, reason codes never produced, date boundaries never hit). */
+ * exercised, (flow, field) pairs no case pins down, reason codes never
+ * produced, date boundaries never hit). */
 #include "file.h"
 #include "names.h"
 #include "yaml.h"
 
 #define S_REASONS 19         /* policy reason codes 1..18 */
 #define S_BOUNDARIES 4       /* per agreement */
+
+typedef struct s_case_rec s_case_t;   /* one parsed case (below) */
 
 struct macx_policy_suite_t {
     const macx_policy_t *p;
@@ -18,6 +21,8 @@ struct macx_policy_suite_t {
     uint8_t reason_hit[S_REASONS];
     uint8_t *boundary_hit;               /* [nagreements * S_BOUNDARIES] */
     int32_t date;                        /* the current file's default date */
+    s_case_t **cases;                    /* every case run, for field coverage */
+    size_t ncases, cases_cap;
 };
 
 static const char *const s_boundary_names[S_BOUNDARIES] = {
@@ -60,6 +65,9 @@ macx_policy_suite_destroy (macx_policy_suite_t **self_p)
         return;
     free ((*self_p)->flow_hit);
     free ((*self_p)->boundary_hit);
+    for (size_t i = 0; i < (*self_p)->ncases; i++)
+        free ((*self_p)->cases[i]);
+    free ((*self_p)->cases);
     free (*self_p);
     *self_p = NULL;
 }
@@ -215,62 +223,112 @@ s_request (macx_policy_suite_t *s, s_ctx_t *c, struct fy_node *n, s_req_t *r)
 
 /* ---- cases ------------------------------------------------------------------ */
 
-static int
-s_case (macx_policy_suite_t *s, s_ctx_t *c, struct fy_node *n)
+#define S_CASE_NAME 256
+
+/* One case, parsed once and kept: field coverage judges it again against
+ * changed copies of the policy. Holds pointers into itself (the request's
+ * strings), so it lives on the heap and is never copied. */
+struct s_case_rec {
+    s_req_t r;
+    char name[S_CASE_NAME];
+    macx_decision_t decision;
+    char decision_text[32];
+    bool has_reason, has_agreement, has_flow, has_retention, has_onward, has_warnings;
+    int reason;
+    char reason_text[64], agreement[128], flow[160], onward[64];
+    long retention_days;
+    unsigned warnings;
+    size_t nfields;
+    char fname[MACX_POLICY_MAX_FIELDS][64], fwant[MACX_POLICY_MAX_FIELDS][96];
+    bool passed;                         /* against the policy under test */
+    int flow_index;                      /* the flow that decided it, or -1 */
+};
+
+/* Judges the case against policy p: true when every expectation holds; the
+ * differences, one line each, are appended to detail. */
+static bool
+s_case_check (const macx_policy_t *p, const s_case_t *k, macx_policy_result_t *res,
+              char *detail, size_t size)
 {
-    static const char *const keys[] = { "name", "request", "expect", NULL };
+    detail[0] = 0;
+    macx_policy_evaluate (p, &k->r.req, res);
+    if (k->decision != res->decision)
+        s_add (detail, size, "      decision: expected %s, got %s (%s: %s)\n", k->decision_text,
+               macx_decision_name (res->decision),
+               res->reason ? macx_reason_name (res->reason) : "-", res->message);
+    if (k->has_reason && k->reason != res->reason)
+        s_add (detail, size, "      reason: expected %s, got %s (%s)\n", k->reason_text,
+               res->reason ? macx_reason_name (res->reason) : "NONE", res->message);
+    if (k->has_agreement && (!res->agreement || strcmp (k->agreement, res->agreement)))
+        s_add (detail, size, "      agreement: expected %s, got %s\n", k->agreement,
+               res->agreement ? res->agreement : "none");
+    if (k->has_flow) {
+        char got[160] = "none";
+        if (res->flow)
+            snprintf (got, sizeof got, strchr (k->flow, '/') ? "%s/%s" : "%.0s%s",
+                      res->agreement, res->flow);
+        if (strcmp (k->flow, got))
+            s_add (detail, size, "      flow: expected %s, got %s\n", k->flow, got);
+    }
+    for (size_t j = 0; j < k->nfields; j++) {
+        char got_d[96] = "absent";
+        for (size_t i = 0; i < res->nfields; i++)
+            if (strcmp (res->fields[i].name, k->fname[j]) == 0)
+                macx_policy_disposition (&res->fields[i], got_d, sizeof got_d);
+        bool same = strcmp (k->fwant[j], got_d) == 0
+                    || (strcmp (k->fwant[j], "forbidden") == 0
+                        && strncmp (got_d, "forbidden:", 10) == 0);
+        if (!same)
+            s_add (detail, size, "      field %s: expected %s, got %s\n", k->fname[j],
+                   k->fwant[j], got_d);
+    }
+    if (k->has_retention && k->retention_days != res->retention_days)
+        s_add (detail, size, "      retention_days: expected %ld, got %d\n", k->retention_days,
+               res->retention_days);
+    if (k->has_onward) {
+        const char *got = res->flow_index >= 0 ? macx_policy_onward_names[res->onward] : "none";
+        if (strcmp (k->onward, got))
+            s_add (detail, size, "      onward: expected %s, got %s\n", k->onward, got);
+    }
+    if (k->has_warnings && k->warnings != res->warnings)
+        s_add (detail, size, "      warnings: expected %s, got %s\n",
+               k->warnings ? "[REVIEW_DUE]" : "[]", res->warnings ? "[REVIEW_DUE]" : "[]");
+    return detail[0] == 0;
+}
+
+/* Reads a case's expectations into k; returns 0 or the parse error. */
+static int
+s_case_expect (s_ctx_t *c, struct fy_node *e, s_case_t *k)
+{
     static const char *const ekeys[] = { "decision", "reason", "agreement", "flow", "fields",
                                          "retention_days", "onward", "warnings", NULL };
-    char name[256], buf[256], detail[4096] = "";
-    int rc = s_keys (c, n, "a case", keys, keys);
-    if (rc || (rc = s_scalar (c, s_get (n, "name"), "name", name, sizeof name)))
+    int rc = s_keys (c, e, "expect", ekeys, (const char *const[]) { "decision", NULL });
+    if (rc || (rc = s_scalar (c, s_get (e, "decision"), "decision", k->decision_text,
+                              sizeof k->decision_text)))
         return rc;
-    s_req_t r;
-    if ((rc = s_request (s, c, s_get (n, "request"), &r)))
-        return rc;
-    struct fy_node *e = s_get (n, "expect");
-    if ((rc = s_keys (c, e, "expect", ekeys, (const char *const[]) { "decision", NULL })))
-        return rc;
-    macx_policy_result_t res;
-    macx_policy_evaluate (s->p, &r.req, &res);
-    s_cover (s, &r.req, &res);
-
-    macx_decision_t want;
-    if ((rc = s_scalar (c, s_get (e, "decision"), "decision", buf, sizeof buf)))
-        return rc;
-    if (macx_decision_parse (buf, &want) != 0)
+    if (macx_decision_parse (k->decision_text, &k->decision) != 0)
         return s_fail (c, s_get (e, "decision"),
-                       "decision must be deny, permit or permit_with_changes, not '%s'", buf);
-    if (want != res.decision)
-        s_add (detail, sizeof detail, "      decision: expected %s, got %s (%s: %s)\n", buf,
-               macx_decision_name (res.decision),
-               res.reason ? macx_reason_name (res.reason) : "-", res.message);
+                       "decision must be deny, permit or permit_with_changes, not '%s'",
+                       k->decision_text);
     if (s_get (e, "reason")) {
-        if ((rc = s_scalar (c, s_get (e, "reason"), "reason", buf, sizeof buf)))
+        if ((rc = s_scalar (c, s_get (e, "reason"), "reason", k->reason_text,
+                            sizeof k->reason_text)))
             return rc;
-        int code = strcmp (buf, "NONE") == 0 ? 0 : macx_reason_parse (buf);
-        if (code < 0 || code >= S_REASONS)
-            return s_fail (c, s_get (e, "reason"), "unknown reason code '%s'", buf);
-        if (code != res.reason)
-            s_add (detail, sizeof detail, "      reason: expected %s, got %s (%s)\n", buf,
-                   res.reason ? macx_reason_name (res.reason) : "NONE", res.message);
+        k->reason = strcmp (k->reason_text, "NONE") == 0 ? 0 : macx_reason_parse (k->reason_text);
+        if (k->reason < 0 || k->reason >= S_REASONS)
+            return s_fail (c, s_get (e, "reason"), "unknown reason code '%s'", k->reason_text);
+        k->has_reason = true;
     }
     if (s_get (e, "agreement")) {
-        if ((rc = s_scalar (c, s_get (e, "agreement"), "agreement", buf, sizeof buf)))
+        if ((rc = s_scalar (c, s_get (e, "agreement"), "agreement", k->agreement,
+                            sizeof k->agreement)))
             return rc;
-        if (!res.agreement || strcmp (buf, res.agreement))
-            s_add (detail, sizeof detail, "      agreement: expected %s, got %s\n", buf,
-                   res.agreement ? res.agreement : "none");
+        k->has_agreement = true;
     }
     if (s_get (e, "flow")) {
-        if ((rc = s_scalar (c, s_get (e, "flow"), "flow", buf, sizeof buf)))
+        if ((rc = s_scalar (c, s_get (e, "flow"), "flow", k->flow, sizeof k->flow)))
             return rc;
-        char got[160] = "none";
-        if (res.flow)
-            snprintf (got, sizeof got, strchr (buf, '/') ? "%s/%s" : "%.0s%s", res.agreement,
-                      res.flow);
-        if (strcmp (buf, got))
-            s_add (detail, sizeof detail, "      flow: expected %s, got %s\n", buf, got);
+        k->has_flow = true;
     }
     struct fy_node *fe = s_get (e, "fields");
     if (fe) {
@@ -279,60 +337,81 @@ s_case (macx_policy_suite_t *s, s_ctx_t *c, struct fy_node *n)
         void *it = NULL;
         struct fy_node_pair *pr;
         while ((pr = fy_node_mapping_iterate (fe, &it))) {
-            char fname[64], want_d[96], got_d[96];
-            if ((rc = s_scalar (c, fy_node_pair_key (pr), "field", fname, sizeof fname))
-                || (rc = s_scalar (c, fy_node_pair_value (pr), "outcome", want_d, sizeof want_d)))
+            if (k->nfields == MACX_POLICY_MAX_FIELDS)
+                return s_fail (c, fy_node_pair_key (pr), "more than %d fields",
+                               MACX_POLICY_MAX_FIELDS);
+            char *fname = k->fname[k->nfields], *want = k->fwant[k->nfields];
+            if ((rc = s_scalar (c, fy_node_pair_key (pr), "field", fname, sizeof k->fname[0]))
+                || (rc = s_scalar (c, fy_node_pair_value (pr), "outcome", want,
+                                   sizeof k->fwant[0])))
                 return rc;
-            if (strcmp (want_d, "released") && strncmp (want_d, "transform:", 10)
-                && strncmp (want_d, "forbidden", 9) && strcmp (want_d, "not_allowed"))
+            if (strcmp (want, "released") && strncmp (want, "transform:", 10)
+                && strncmp (want, "forbidden", 9) && strcmp (want, "not_allowed"))
                 return s_fail (c, fy_node_pair_value (pr),
                                "field outcome must be released, transform:T, forbidden[:RULE] "
-                               "or not_allowed, not '%s'", want_d);
-            snprintf (got_d, sizeof got_d, "absent");
-            for (size_t i = 0; i < res.nfields; i++)
-                if (strcmp (res.fields[i].name, fname) == 0)
-                    macx_policy_disposition (&res.fields[i], got_d, sizeof got_d);
-            bool same = strcmp (want_d, got_d) == 0
-                        || (strcmp (want_d, "forbidden") == 0 && strncmp (got_d, "forbidden:", 10) == 0);
-            if (!same)
-                s_add (detail, sizeof detail, "      field %s: expected %s, got %s\n", fname,
-                       want_d, got_d);
+                               "or not_allowed, not '%s'", want);
+            k->nfields++;
         }
     }
     if (s_get (e, "retention_days")) {
-        long days = 0;
-        if ((rc = s_int (c, s_get (e, "retention_days"), "retention_days", 0, 36500, &days)))
+        if ((rc = s_int (c, s_get (e, "retention_days"), "retention_days", 0, 36500,
+                         &k->retention_days)))
             return rc;
-        if (days != res.retention_days)
-            s_add (detail, sizeof detail, "      retention_days: expected %ld, got %d\n", days,
-                   res.retention_days);
+        k->has_retention = true;
     }
     if (s_get (e, "onward")) {
-        if ((rc = s_scalar (c, s_get (e, "onward"), "onward", buf, sizeof buf)))
+        if ((rc = s_scalar (c, s_get (e, "onward"), "onward", k->onward, sizeof k->onward)))
             return rc;
-        const char *got = res.flow_index >= 0 ? macx_policy_onward_names[res.onward] : "none";
-        if (strcmp (buf, got))
-            s_add (detail, sizeof detail, "      onward: expected %s, got %s\n", buf, got);
+        k->has_onward = true;
     }
     struct fy_node *w = s_get (e, "warnings");
     if (w) {
         if (fy_node_is_alias (w) || fy_node_get_type (w) != FYNT_SEQUENCE)
             return s_fail (c, w, "warnings must be a list (e.g. [] or [REVIEW_DUE])");
-        unsigned want_w = 0;
         void *it = NULL;
         struct fy_node *item;
+        char buf[64];
         while ((item = fy_node_sequence_iterate (w, &it))) {
             if ((rc = s_scalar (c, item, "warning", buf, sizeof buf)))
                 return rc;
             if (strcmp (buf, "REVIEW_DUE"))
                 return s_fail (c, item, "unknown warning '%s' (REVIEW_DUE)", buf);
-            want_w |= MACX_POLICY_WARN_REVIEW_DUE;
+            k->warnings |= MACX_POLICY_WARN_REVIEW_DUE;
         }
-        if (want_w != res.warnings)
-            s_add (detail, sizeof detail, "      warnings: expected %s, got %s\n",
-                   want_w ? "[REVIEW_DUE]" : "[]", res.warnings ? "[REVIEW_DUE]" : "[]");
+        k->has_warnings = true;
     }
-    s_result (s, detail[0] == 0, "case", name, detail);
+    return 0;
+}
+
+static int
+s_case (macx_policy_suite_t *s, s_ctx_t *c, struct fy_node *n)
+{
+    static const char *const keys[] = { "name", "request", "expect", NULL };
+    if (s->ncases == s->cases_cap) {
+        size_t cap = s->cases_cap ? s->cases_cap * 2 : 64;
+        s_case_t **grown = realloc (s->cases, cap * sizeof *grown);
+        if (!grown)
+            return s_fail (c, n, "out of memory");
+        s->cases = grown;
+        s->cases_cap = cap;
+    }
+    s_case_t *k = calloc (1, sizeof *k);
+    if (!k)
+        return s_fail (c, n, "out of memory");
+    char detail[4096];
+    int rc = s_keys (c, n, "a case", keys, keys);
+    if (rc || (rc = s_scalar (c, s_get (n, "name"), "name", k->name, sizeof k->name))
+        || (rc = s_request (s, c, s_get (n, "request"), &k->r))
+        || (rc = s_case_expect (c, s_get (n, "expect"), k))) {
+        free (k);
+        return rc;
+    }
+    macx_policy_result_t res;
+    k->passed = s_case_check (s->p, k, &res, detail, sizeof detail);
+    k->flow_index = res.flow_index;
+    s_cover (s, &k->r.req, &res);
+    s->cases[s->ncases++] = k;
+    s_result (s, k->passed, "case", k->name, detail);
     return 0;
 }
 
@@ -571,6 +650,199 @@ s_never (macx_policy_suite_t *s, s_ctx_t *c, struct fy_node *n)
     return 0;
 }
 
+/* ---- field coverage ------------------------------------------------------------------
+ * A (flow, field) pair is every field a flow names in allow, transform or
+ * require. It is exercised when the cases pin its setting down: each change
+ * of that one setting below, made to a copy of the policy, makes a case that
+ * passes against the policy fail. A pair whose field a forbid rule removes on
+ * every hop of the flow is shadowed: no request can tell its setting, so it
+ * is listed apart and not counted. Matrices and never properties take no
+ * part: a matrix holds every field and asks only permit or deny, a never
+ * property asks only whether a field is released (as held or transformed),
+ * and no change here can turn either from pass to fail. */
+
+enum { S_MUT_DROP, S_MUT_TRANSFORM, S_MUT_RELEASE, S_MUT_UNREQUIRE, S_MUT_REQUIRE };
+
+typedef struct {
+    int flow, field;
+    const char *rule;                    /* shadowed by this forbid rule, or NULL */
+    char unnoticed[256];                 /* the changes no case noticed, "drop, release" */
+} s_pair_t;
+
+/* The forbid rule that removes field fi on hop a -> b of type t, or NULL. */
+static const char *
+s_forbid_of (const macx_policy_t *p, int a, int b, int t, int fi)
+{
+    for (int r = 0; r < p->nforbids; r++) {
+        const macx_forbid_t *x = &p->forbids[r];
+        if ((x->from >> a & 1) && (x->to >> b & 1) && (x->mask[t] >> fi & 1))
+            return x->id;
+    }
+    return NULL;
+}
+
+/* Whether field fi of flow f is forbidden on every hop (*all, with the first
+ * rule in *rule) and on any hop (returned). */
+static bool
+s_forbidden_hops (const macx_policy_t *p, const macx_flow_t *f, int fi, bool *all,
+                  const char **rule)
+{
+    bool any = false;
+    int hops = 0;
+    *all = true;
+    *rule = NULL;
+    for (int a = 0; a < p->nagencies; a++)
+        for (int b = 0; b < p->nagencies; b++) {
+            if (a == b || !(f->from >> a & 1) || !(f->to >> b & 1))
+                continue;
+            hops++;
+            const char *r = s_forbid_of (p, a, b, f->type, fi);
+            if (r) {
+                any = true;
+                if (!*rule)
+                    *rule = r;
+            }
+            else
+                *all = false;
+        }
+    *all = *all && hops > 0;
+    return any;
+}
+
+/* True when some case that passes against the policy fails against m, whose
+ * flow fi alone differs. Only cases that flow decided can change. */
+static bool
+s_noticed (const macx_policy_suite_t *s, const macx_policy_t *m, int fi)
+{
+    char detail[4096];
+    macx_policy_result_t res;
+    for (size_t i = 0; i < s->ncases; i++) {
+        const s_case_t *k = s->cases[i];
+        if (k->passed && k->flow_index == fi && !s_case_check (m, k, &res, detail, sizeof detail))
+            return true;
+    }
+    return false;
+}
+
+static void
+s_unnoticed (s_pair_t *pr, const char *what)
+{
+    size_t used = strlen (pr->unnoticed);
+    snprintf (pr->unnoticed + used, sizeof pr->unnoticed - used, "%s%s", used ? ", " : "", what);
+}
+
+/* Tries each change of one pair's setting on m->flows[fi] (restored after). */
+static void
+s_pair_judge (const macx_policy_suite_t *s, macx_policy_t *m, int fi, s_pair_t *pr)
+{
+    const macx_policy_t *p = s->p;
+    const macx_flow_t *f = &p->flows[fi];
+    macx_flow_t *g = &m->flows[fi];
+    const macx_field_def_t *def = &p->types[f->type].fields[pr->field];
+    uint64_t bit = 1ull << pr->field;
+    bool all;
+    const char *rule;
+    bool forbidden = s_forbidden_hops (p, f, pr->field, &all, &rule);
+    char what[64];
+    for (int kind = S_MUT_DROP; kind <= S_MUT_REQUIRE; kind++)
+        for (int x = 0; x < MACX_XF_COUNT; x++) {
+            /* kinds without a transform run once, at x == 0 */
+            bool per_xf = kind == S_MUT_TRANSFORM;
+            if (per_xf != (x > 0))
+                continue;
+            *g = *f;
+            switch (kind) {
+            case S_MUT_DROP:   /* taken out of the flow */
+                g->allow &= ~bit;
+                g->xform &= ~bit;
+                g->require &= ~bit;
+                snprintf (what, sizeof what, "drop");
+                break;
+            case S_MUT_TRANSFORM:   /* must arrive transformed with x (another x if it did) */
+                if (!(def->transforms >> x & 1) || ((f->xform & bit) && f->xform_of[pr->field] == x))
+                    continue;
+                g->allow &= ~bit;
+                g->xform |= bit;
+                g->xform_of[pr->field] = (uint8_t) x;
+                snprintf (what, sizeof what, "transform:%s", macx_policy_transform_names[x]);
+                break;
+            case S_MUT_RELEASE:   /* a transformed field released as held */
+                if (!(f->xform & bit))
+                    continue;
+                g->xform &= ~bit;
+                g->allow |= bit;
+                snprintf (what, sizeof what, "release");
+                break;
+            case S_MUT_UNREQUIRE:
+                if (!(f->require & bit))
+                    continue;
+                g->require &= ~bit;
+                snprintf (what, sizeof what, "unrequire");
+                break;
+            default:   /* required too; a field forbidden on some hop may not be */
+                if ((f->require & bit) || forbidden)
+                    continue;
+                g->require |= bit;
+                snprintf (what, sizeof what, "require");
+                break;
+            }
+            if (!s_noticed (s, m, fi))
+                s_unnoticed (pr, what);
+        }
+    *g = *f;
+}
+
+/* Lists every pair of the policy into a new array (caller frees) of *n, and
+ * counts the shadowed ones and the exercised ones. */
+static s_pair_t *
+s_field_coverage (const macx_policy_suite_t *s, size_t *n, int *shadowed, int *exercised)
+{
+    const macx_policy_t *p = s->p;
+    *n = 0;
+    *shadowed = *exercised = 0;
+    size_t cap = 0;
+    for (int i = 0; i < p->nflows; i++)
+        cap += (size_t) __builtin_popcountll (p->flows[i].allow | p->flows[i].xform
+                                              | p->flows[i].require);
+    s_pair_t *pairs = calloc (cap + 1, sizeof *pairs);
+    /* a shallow copy whose flows alone are its own: changed one at a time */
+    macx_policy_t *m = malloc (sizeof *m);
+    macx_flow_t *flows = malloc (((size_t) p->nflows + 1) * sizeof *flows);
+    if (!pairs || !m || !flows) {
+        free (pairs);
+        free (m);
+        free (flows);
+        return NULL;
+    }
+    *m = *p;
+    memcpy (flows, p->flows, (size_t) p->nflows * sizeof *flows);
+    m->flows = flows;
+    for (int i = 0; i < p->nflows; i++) {
+        const macx_flow_t *f = &p->flows[i];
+        uint64_t named = f->allow | f->xform | f->require;
+        for (int fi = 0; fi < p->types[f->type].nfields; fi++) {
+            if (!(named >> fi & 1))
+                continue;
+            s_pair_t *pr = &pairs[(*n)++];
+            pr->flow = i;
+            pr->field = fi;
+            bool all;
+            const char *rule;
+            s_forbidden_hops (p, f, fi, &all, &rule);
+            if (all) {
+                pr->rule = rule;
+                (*shadowed)++;
+                continue;
+            }
+            s_pair_judge (s, m, i, pr);
+            *exercised += pr->unnoticed[0] == 0;
+        }
+    }
+    free (flows);
+    free (m);
+    return pairs;
+}
+
 /* ---- files ------------------------------------------------------------------------ */
 
 int
@@ -620,10 +892,47 @@ macx_policy_suite_run_file (macx_policy_suite_t *s, const char *path, macx_error
     return rc;
 }
 
+/* Writes the pairs that are shadowed (or, with shadowed false, counted and
+ * not exercised) as JSON objects, comma-separated. */
+static void
+s_pairs_json (const macx_policy_t *p, const s_pair_t *pairs, size_t n, bool shadowed, FILE *out)
+{
+    int k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const s_pair_t *pr = &pairs[i];
+        if (shadowed ? !pr->rule : (pr->rule || !pr->unnoticed[0]))
+            continue;
+        const macx_flow_t *f = &p->flows[pr->flow];
+        char flow[300];
+        snprintf (flow, sizeof flow, "%s/%s", p->agreements[f->agreement].id, f->id);
+        fprintf (out, "%s{\"flow\":", k++ ? "," : "");
+        macx_policy_json_str (out, flow);
+        fprintf (out, ",\"field\":");
+        macx_policy_json_str (out, p->types[f->type].fields[pr->field].name);
+        if (shadowed) {
+            fprintf (out, ",\"rule\":");
+            macx_policy_json_str (out, pr->rule);
+        }
+        else {
+            fprintf (out, ",\"unnoticed\":[");
+            char list[sizeof pr->unnoticed];
+            snprintf (list, sizeof list, "%s", pr->unnoticed);
+            char *save = NULL;
+            int j = 0;
+            for (char *w = strtok_r (list, ", ", &save); w; w = strtok_r (NULL, ", ", &save)) {
+                fprintf (out, "%s", j++ ? "," : "");
+                macx_policy_json_str (out, w);
+            }
+            fprintf (out, "]");
+        }
+        fprintf (out, "}");
+    }
+}
+
 macx_policy_test_stats_t
 macx_policy_suite_finish (macx_policy_suite_t *s)
 {
-    macx_policy_test_stats_t st = { 0, 0 };
+    macx_policy_test_stats_t st = { 0 };
     if (!s)
         return st;
     const macx_policy_t *p = s->p;
@@ -635,6 +944,10 @@ macx_policy_suite_finish (macx_policy_suite_t *s)
         nr += !s->reason_hit[r];
     for (int i = 0; i < p->nagreements * S_BOUNDARIES; i++)
         nb += !s->boundary_hit[i];
+    size_t npairs = 0;
+    int shadowed = 0, exercised = 0;
+    s_pair_t *pairs = s_field_coverage (s, &npairs, &shadowed, &exercised);
+    int counted = (int) npairs - shadowed;
     FILE *out = s->out;
     if (s->json) {
         fprintf (out, "{\"passed\":%d,\"failed\":%d,\"coverage\":{\"flows_never_exercised\":[",
@@ -643,6 +956,13 @@ macx_policy_suite_finish (macx_policy_suite_t *s)
             if (!s->flow_hit[i])
                 fprintf (out, "%s\"%s/%s\"", n++ ? "," : "", p->agreements[p->flows[i].agreement].id,
                          p->flows[i].id);
+        if (pairs) {
+            fprintf (out, "],\"field_pairs\":%d,\"field_pairs_exercised\":%d,"
+                          "\"fields_not_exercised\":[", counted, exercised);
+            s_pairs_json (p, pairs, npairs, false, out);
+            fprintf (out, "],\"fields_shadowed\":[");
+            s_pairs_json (p, pairs, npairs, true, out);
+        }
         fprintf (out, "],\"reasons_never_produced\":[");
         for (int r = 1, n = 0; r < S_REASONS; r++)
             if (!s->reason_hit[r])
@@ -663,6 +983,28 @@ macx_policy_suite_finish (macx_policy_suite_t *s)
             if (!s->flow_hit[i])
                 fprintf (out, "    never exercised: %s/%s\n",
                          p->agreements[p->flows[i].agreement].id, p->flows[i].id);
+        if (!pairs)
+            fprintf (out, "  fields exercised: not known (out of memory)\n");
+        else {
+            fprintf (out, "  fields exercised: %d of %d (flow, field) pairs\n", exercised, counted);
+            for (size_t i = 0; i < npairs; i++)
+                if (!pairs[i].rule && pairs[i].unnoticed[0])
+                    fprintf (out, "    not exercised: %s/%s %s (unnoticed: %s)\n",
+                             p->agreements[p->flows[pairs[i].flow].agreement].id,
+                             p->flows[pairs[i].flow].id,
+                             p->types[p->flows[pairs[i].flow].type].fields[pairs[i].field].name,
+                             pairs[i].unnoticed);
+            if (shadowed)
+                fprintf (out, "  fields a forbid rule removes on every hop (not counted): %d\n",
+                         shadowed);
+            for (size_t i = 0; i < npairs; i++)
+                if (pairs[i].rule)
+                    fprintf (out, "    shadowed: %s/%s %s (%s)\n",
+                             p->agreements[p->flows[pairs[i].flow].agreement].id,
+                             p->flows[pairs[i].flow].id,
+                             p->types[p->flows[pairs[i].flow].type].fields[pairs[i].field].name,
+                             pairs[i].rule);
+        }
         fprintf (out, "  reason codes produced: %d of %d\n", S_REASONS - 1 - nr, S_REASONS - 1);
         for (int r = 1; r < S_REASONS; r++)
             if (!s->reason_hit[r])
@@ -679,5 +1021,8 @@ macx_policy_suite_finish (macx_policy_suite_t *s)
     }
     st.passed = s->passed;
     st.failed = s->failed;
+    st.field_pairs = pairs ? counted : -1;
+    st.field_pairs_exercised = exercised;
+    free (pairs);
     return st;
 }

@@ -535,21 +535,84 @@ test_ambiguous_flows (void **state)
 
 /* ---- diff, never, suite ------------------------------------------------------- */
 
+
+/* A third agreement, for onward lists and renames: la-a may pass a share
+ * on to ctp while enriching (what S1 delivered to it, when S1's onward list
+ * names ISA-C). */
+static const char s_agr_c[] =
+    "id: ISA-C\n"
+    "version: 1\n"
+    "title: onward\n"
+    "status: active\n"
+    "effective_from: 2026-01-01\n"
+    "expires: 2026-12-31\n"
+    "review_by: 2026-06-30\n"
+    "review_grace_days: 10\n"
+    "parties:\n"
+    "  - {id: ctp, regime: dpa2018_part3}\n"
+    "  - {id: la-a, regime: uk_gdpr}\n"
+    "purposes:\n"
+    "  - {id: mac, phases: [enrichment]}\n"
+    "legal_bases:\n"
+    "  - {party: ctp, receive: r}\n"
+    "  - {party: la-a, disclose: d}\n"
+    "flows:\n"
+    "  - id: C1\n"
+    "    from: la-a\n"
+    "    to: ctp\n"
+    "    record_type: share\n"
+    "    purposes: [mac]\n"
+    "    phases: [enrichment]\n"
+    "    allow: [subject_name, summary]\n"
+    "    retention: {days: 60}\n"
+    "    onward: prohibited\n";
+
+/* Diffs two policies of up to three agreements each (NULL-terminated). */
 static int
-s_diff (const char *old_agr, const char *new_agr, char *out, size_t size)
+s_diff3 (const char *const *old_agr, const char *const *new_agr, bool json, char *out,
+         size_t size)
 {
     macx_error_t err = { 0 };
-    macx_policy_t *a = s_load (s_forbid, old_agr, NULL, &err);
+    size_t no = 0, nn = 0;
+    while (no < 3 && old_agr[no])
+        no++;
+    while (nn < 3 && new_agr[nn])
+        nn++;
+    macx_policy_t *a = macx_policy_load_texts (s_schema, s_forbid, old_agr, no, &err);
+    if (!a)
+        fprintf (stderr, "old: %s\n", err.msg);
     assert_non_null (a);
-    macx_policy_t *b = s_load (s_forbid, new_agr, NULL, &err);
+    macx_policy_t *b = macx_policy_load_texts (s_schema, s_forbid, new_agr, nn, &err);
+    if (!b)
+        fprintf (stderr, "new: %s\n", err.msg);
     assert_non_null (b);
     FILE *f = fmemopen (out, size, "w");
     assert_non_null (f);
-    int w = macx_policy_diff (a, b, f, false);
+    int w = macx_policy_diff (a, b, f, json);
     fclose (f);
     macx_policy_destroy (&a);
     macx_policy_destroy (&b);
     return w;
+}
+
+static int
+s_diff (const char *old_agr, const char *new_agr, char *out, size_t size)
+{
+    return s_diff3 ((const char *[]) { old_agr, NULL }, (const char *[]) { new_agr, NULL }, false,
+                    out, size);
+}
+
+/* Replaces the first occurrence of from by to in text, into a buffer of
+ * its own (slot 0..3). */
+static const char *
+s_edit (int slot, const char *text, const char *from, const char *to)
+{
+    static char buf[4][8192];
+    const char *at = strstr (text, from);
+    assert_non_null (at);
+    snprintf (buf[slot], sizeof buf[slot], "%.*s%s%s", (int) (at - text), text, to,
+              at + strlen (from));
+    return buf[slot];
 }
 
 static void
@@ -558,34 +621,122 @@ test_diff_pairs (void **state)
     static char out[65536];
     assert_int_equal (s_diff (s_agr_a, s_agr_a, out, sizeof out), 0);
     assert_non_null (strstr (out, "result PASS"));
-    assert_non_null (strstr (out, "WIDENING (0)\nNARROWING (0)"));
-    /* new phase: widening of permits */
+    assert_non_null (strstr (out, "CHANGES (0)\nWIDENING (0)\nNARROWING (0)\nREATTRIBUTED (0)\n"));
+    /* new phase: widening of permits, on the days the agreement permits, named */
     int w = s_diff (s_agr_a, s_mutate ("    phases: [sharing]\n    allow: [subject_name, summary",
                                        "    phases: [sharing, enrichment]\n    allow: [subject_name, summary"),
                     out, sizeof out);
     assert_int_equal (w, 2);   /* mi5, ctp -> la-a (la-b has no receive basis) */
-    assert_non_null (strstr (out, "+ permit mi5 -> la-a share [mac/enrichment]  (ISA-A/S1)"));
+    assert_non_null (strstr (out, "+ permit mi5 -> la-a share [mac/enrichment] from 2026-01-01 to "
+                                  "2026-07-10  (ISA-A/S1)  because agreement ISA-A flow S1: "
+                                  "phases +enrichment\n"));
+    assert_non_null (strstr (out, "CHANGES (1)\n  agreement ISA-A flow S1: phases +enrichment\n"));
     /* transform lifted: field widening; and the reverse is narrowing */
     const char *lifted = s_mutate ("allow: [subject_name, summary, kis_ref]\n    transform: {dob: year_only}",
                                    "allow: [subject_name, summary, kis_ref, dob]");
     w = s_diff (s_agr_a, lifted, out, sizeof out);
     assert_true (w >= 1);
-    assert_non_null (strstr (out, "+ field mi5 -> la-a share [mac/sharing]: dob year_only -> released"));
+    assert_non_null (strstr (out, "+ field mi5 -> la-a share [mac/sharing]: dob transform:year_only "
+                                  "-> released  because agreement ISA-A flow S1: allow +dob; "
+                                  "transform -dob:year_only\n"));
     char lifted_copy[8192];
     snprintf (lifted_copy, sizeof lifted_copy, "%s", lifted);
     assert_int_equal (s_diff (lifted_copy, s_agr_a, out, sizeof out), 0);
-    assert_non_null (strstr (out, "- field mi5 -> la-a share [mac/sharing]: dob released -> year_only"));
-    /* retention longer = widening; earlier expiry = narrowing */
+    assert_non_null (strstr (out, "- field mi5 -> la-a share [mac/sharing]: dob released -> "
+                                  "transform:year_only"));
+    /* a required field dropped from require is a widening */
+    assert_int_equal (s_diff (s_agr_a, s_mutate ("    require: [subject_name]\n", ""), out,
+                              sizeof out), 2);
+    assert_non_null (strstr (out, "+ field mi5 -> la-a share [mac/sharing]: subject_name required "
+                                  "-> optional  because agreement ISA-A flow S1: require "
+                                  "-subject_name\n"));
+    /* retention longer = widening */
     assert_int_equal (s_diff (s_agr_a, s_mutate ("retention: {days: 30,", "retention: {days: 31,"),
                               out, sizeof out), 2);
     assert_non_null (strstr (out, "~ retention mi5 -> la-a share [mac/sharing]: 30 -> 31 days"));
+    /* an earlier expiry after the review has lapsed changes no decision */
     assert_int_equal (s_diff (s_agr_a, s_mutate ("expires: 2026-12-31", "expires: 2026-11-30"),
                               out, sizeof out), 0);
-    assert_non_null (strstr (out, "~ agreement ISA-A expires 2026-12-31 -> 2026-11-30 (earlier)"));
-    /* onward prohibited -> originator_consent is a widening */
+    assert_non_null (strstr (out, "  agreement ISA-A: expires 2026-12-31 -> 2026-11-30 (earlier)\n"
+                                  "WIDENING (0)\nNARROWING (0)\n"));
+    /* a later review: permits on the days between, and nothing else */
+    w = s_diff (s_agr_a, s_mutate ("review_by: 2026-06-30", "review_by: 2026-07-31"), out, sizeof out);
+    assert_int_equal (w, 6);   /* mi5, ctp -> la-a share; la-a, la-b -> mi5, ctp enrichment */
+    assert_non_null (strstr (out, "+ permit ctp -> la-a share [mac/sharing] from 2026-07-11 to "
+                                  "2026-08-10  (ISA-A/S1)  because agreement ISA-A: review_by "
+                                  "2026-06-30 +10 days -> 2026-07-31 +10 days\n"));
+    /* onward prohibited -> originator_consent: the obligation, and the records
+     * that may now pass it on */
     assert_true (s_diff (s_agr_a, s_mutate ("    onward: prohibited", "    onward: originator_consent"),
                          out, sizeof out) > 0);
-    assert_non_null (strstr (out, "~ onward sharing"));
+    assert_non_null (strstr (out, "~ onward sharing mi5 -> la-a share [mac/sharing]: prohibited -> "
+                                  "originator_consent"));
+    assert_non_null (strstr (out, "+ permit la-a -> mi5 enrichment [mac/enrichment] passing on mi5 "
+                                  "share with consent or ctp share with consent from 2026-01-01 "
+                                  "to 2026-07-10  (ISA-A/E1)  because agreement ISA-A flow S1: "
+                                  "onward prohibited -> originator_consent\n"));
+    (void) state;
+}
+
+/* The onward list by name: S1 names ISA-C, so la-a may pass on to ctp the
+ * share mi5 or ctp sent it; naming ISA-B instead takes that away, and
+ * naming it again gives it back. */
+static void
+test_diff_onward_names (void **state)
+{
+    static char out[65536];
+    const char *named_c = s_edit (0, s_agr_a, "    onward: prohibited", "    onward: {agreements: [ISA-C]}");
+    const char *named_b = s_edit (1, s_agr_a, "    onward: prohibited", "    onward: {agreements: [ISA-B]}");
+    const char *with_c[] = { named_c, s_agr_b, s_agr_c, NULL };
+    const char *with_b[] = { named_b, s_agr_b, s_agr_c, NULL };
+    /* the obligation of both senders gains ISA-B; passing on is narrower */
+    assert_int_equal (s_diff3 (with_c, with_b, false, out, sizeof out), 2);
+    assert_non_null (strstr (out, "CHANGES (1)\n  agreement ISA-A flow S1: onward agreements "
+                                  "+ISA-B -ISA-C\n"));
+    assert_non_null (strstr (out, "~ onward sharing mi5 -> la-a share [mac/sharing]: agreements "
+                                  "+ISA-B -ISA-C  because agreement ISA-A flow S1: onward "
+                                  "agreements +ISA-B -ISA-C\n"));
+    assert_non_null (strstr (out, "- permit la-a -> ctp share [mac/enrichment] passing on mi5 share "
+                                  "or ctp share from 2026-01-01 to 2026-07-10  (was ISA-C/C1)  "
+                                  "because agreement ISA-A flow S1: onward agreements +ISA-B "
+                                  "-ISA-C\n"));
+    int w = s_diff3 (with_b, with_c, false, out, sizeof out);
+    assert_true (w >= 2);
+    assert_non_null (strstr (out, "+ permit la-a -> ctp share [mac/enrichment] passing on mi5 share "
+                                  "or ctp share from 2026-01-01 to 2026-07-10  (ISA-C/C1)  "
+                                  "because agreement ISA-A flow S1: onward agreements +ISA-C "
+                                  "-ISA-B\n"));
+    assert_non_null (strstr (out, "result FAIL (widening)"));
+    (void) state;
+}
+
+/* A pure rename: same content, new name, references renamed with it. */
+static void
+test_diff_rename (void **state)
+{
+    static char out[65536];
+    const char *old_a = s_edit (0, s_agr_a, "    onward: prohibited", "    onward: {agreements: [ISA-C]}");
+    const char *new_a = s_edit (1, s_agr_a, "    onward: prohibited", "    onward: {agreements: [ISA-D]}");
+    const char *new_d = s_edit (2, s_agr_c, "id: ISA-C\n", "id: ISA-D\n");
+    const char *before[] = { old_a, s_agr_c, NULL }, *after[] = { new_a, new_d, NULL };
+    assert_int_equal (s_diff3 (before, after, false, out, sizeof out), 0);
+    assert_non_null (strstr (out, "RENAMED (1)\n  ISA-C -> ISA-D\nCHANGES (0)\nWIDENING (0)\n"
+                                  "NARROWING (0)\nREATTRIBUTED (0)\n"));
+    assert_non_null (strstr (out, "result PASS"));
+    assert_int_equal (s_diff3 (before, after, true, out, sizeof out), 0);
+    assert_non_null (strstr (out, "\"renamed\":[{\"old\":\"ISA-C\",\"new\":\"ISA-D\"}],"
+                                  "\"changes\":[],\"widening\":[],\"narrowing\":[]"));
+    /* renamed and changed: not a rename; the cells change hands and the
+     * change itself shows */
+    const char *changed_d = s_edit (3, new_d, "retention: {days: 60}", "retention: {days: 90}");
+    after[1] = changed_d;
+    /* both senders' onward lists now name another agreement, and the retention */
+    assert_int_equal (s_diff3 (before, after, false, out, sizeof out), 3);
+    assert_non_null (strstr (out, "RENAMED (0)\n"));
+    assert_non_null (strstr (out, "  agreement ISA-C removed\n  agreement ISA-D added (active)\n"));
+    assert_non_null (strstr (out, "~ retention la-a -> ctp share [mac/enrichment]: 60 -> 90 days"));
+    assert_non_null (strstr (out, "~ la-a -> ctp share [mac/enrichment]: decided by ISA-C/C1 -> "
+                                  "ISA-D/C1"));
     (void) state;
 }
 
@@ -635,6 +786,119 @@ test_never_planted_violation (void **state)
     (void) state;
 }
 
+/* ---- field coverage ------------------------------------------------------------ */
+
+/* Runs test text against the policy loaded from agreement text agr (and
+ * ISA-B), writing the report into out. */
+static macx_policy_test_stats_t
+s_suite (const char *agr, const char *tests, bool json, char *out, size_t size)
+{
+    macx_error_t err = { 0 };
+    macx_policy_t *p = s_load (s_forbid, agr, s_agr_b, &err);
+    if (!p)
+        fprintf (stderr, "load: %s\n", err.msg);
+    assert_non_null (p);
+    FILE *f = fmemopen (out, size, "w");
+    assert_non_null (f);
+    macx_policy_suite_t *s = macx_policy_suite_new (p, json, f);
+    assert_non_null (s);
+    assert_int_equal (macx_policy_suite_run_text (s, "t.yaml", tests, &err), 0);
+    macx_policy_test_stats_t st = macx_policy_suite_finish (s);
+    macx_policy_suite_destroy (&s);
+    fclose (f);
+    macx_policy_destroy (&p);
+    return st;
+}
+
+/* Pins every field of ISA-A down: S1 and E1 each as listed, S1's transform
+ * sent as held, only the required fields, and without the required one. */
+static const char s_cover_tests[] =
+    "date: 2026-03-01\n"
+    "cases:\n"
+    "  - name: S1 as listed\n"
+    "    request: {from: mi5, to: la-a, type: share, purpose: mac, phase: sharing,\n"
+    "              fields: [subject_name, \"dob:year_only\", summary]}\n"
+    "    expect: {decision: permit, flow: ISA-A/S1}\n"
+    "  - name: S1 dob as held\n"
+    "    request: {from: mi5, to: la-a, type: share, purpose: mac, phase: sharing,\n"
+    "              fields: [subject_name, dob]}\n"
+    "    expect: {decision: permit_with_changes, fields: {dob: \"transform:year_only\"}}\n"
+    "  - name: S1 name only\n"
+    "    request: {from: mi5, to: la-a, type: share, purpose: mac, phase: sharing,\n"
+    "              fields: [subject_name]}\n"
+    "    expect: {decision: permit}\n"
+    "  - name: S1 without the name\n"
+    "    request: {from: mi5, to: la-a, type: share, purpose: mac, phase: sharing,\n"
+    "              fields: [summary]}\n"
+    "    expect: {decision: deny, reason: REQUIRED_FIELD_MISSING}\n"
+    "  - name: E1 as listed\n"
+    "    request: {from: la-a, to: mi5, type: enrichment, purpose: mac, phase: enrichment,\n"
+    "              fields: [subject_name, notes]}\n"
+    "    expect: {decision: permit}\n"
+    "  - name: E1 with nothing\n"
+    "    request: {from: la-a, to: mi5, type: enrichment, purpose: mac, phase: enrichment}\n"
+    "    expect: {decision: permit}\n";
+
+static void
+test_field_coverage (void **state)
+{
+    static char out[65536];
+    /* one case that sends two fields: each change it cannot see is named */
+    macx_policy_test_stats_t st = s_suite (
+        s_agr_a,
+        "date: 2026-03-01\n"
+        "cases:\n"
+        "  - name: one share\n"
+        "    request: {from: mi5, to: la-a, type: share, purpose: mac, phase: sharing,\n"
+        "              fields: [subject_name, summary]}\n"
+        "    expect: {decision: permit}\n",
+        false, out, sizeof out);
+    assert_int_equal (st.failed, 0);
+    /* S1: subject_name, dob, summary (kis_ref shadowed by X1); E1: 2; ISA-B/S1: 1 */
+    assert_int_equal (st.field_pairs, 6);
+    assert_int_equal (st.field_pairs_exercised, 0);
+    assert_non_null (strstr (out, "  fields exercised: 0 of 6 (flow, field) pairs\n"));
+    assert_non_null (strstr (out, "    not exercised: ISA-A/S1 subject_name (unnoticed: unrequire)\n"));
+    assert_non_null (strstr (out, "    not exercised: ISA-A/S1 dob (unnoticed: drop, release)\n"));
+    /* dropped, summary would be not allowed; required, the case still has it */
+    assert_non_null (strstr (out, "    not exercised: ISA-A/S1 summary (unnoticed: require)\n"));
+    assert_non_null (strstr (out, "    not exercised: ISA-A/E1 notes (unnoticed: drop, require)\n"));
+    assert_non_null (strstr (out, "    shadowed: ISA-A/S1 kis_ref (X1)\n"));
+
+    /* the full suite pins all of ISA-A down; the draft ISA-B cannot be */
+    st = s_suite (s_agr_a, s_cover_tests, false, out, sizeof out);
+    assert_int_equal (st.failed, 0);
+    assert_int_equal (st.field_pairs, 6);
+    assert_int_equal (st.field_pairs_exercised, 5);
+    assert_non_null (strstr (out, "    not exercised: ISA-B/S1 subject_name (unnoticed: drop, "
+                                  "transform:initials, require)\n"));
+    st = s_suite (s_agr_a, s_cover_tests, true, out, sizeof out);
+    assert_non_null (strstr (out, "\"field_pairs\":6,\"field_pairs_exercised\":5,"
+                                  "\"fields_not_exercised\":[{\"flow\":\"ISA-B/S1\","
+                                  "\"field\":\"subject_name\",\"unnoticed\":["));
+    assert_non_null (strstr (out, "\"fields_shadowed\":[{\"flow\":\"ISA-A/S1\","
+                                  "\"field\":\"kis_ref\",\"rule\":\"X1\"}]"));
+
+    /* so each narrowing of a listed field fails a case that passed */
+    static const char *const narrowed[][2] = {
+        { "allow: [subject_name, summary, kis_ref]", "allow: [subject_name, kis_ref]" },
+        { "    transform: {dob: year_only}\n", "" },
+        { "allow: [subject_name, notes]", "allow: [subject_name]" },
+        { "allow: [subject_name, summary, kis_ref]\n    transform: {dob: year_only}",
+          "allow: [summary, kis_ref]\n    transform: {dob: year_only, subject_name: initials}" },
+        { "    require: [subject_name]\n", "    require: [subject_name, summary]\n" },
+    };
+    for (size_t i = 0; i < sizeof narrowed / sizeof narrowed[0]; i++) {
+        char agr[8192];
+        snprintf (agr, sizeof agr, "%s", s_mutate (narrowed[i][0], narrowed[i][1]));
+        st = s_suite (agr, s_cover_tests, false, out, sizeof out);
+        if (st.failed == 0)
+            fprintf (stderr, "narrowing %zu passed:\n%s\n", i, out);
+        assert_true (st.failed > 0);
+    }
+    (void) state;
+}
+
 static void
 test_baseline_loads (void **state)
 {
@@ -678,7 +942,10 @@ main (void)
         cmocka_unit_test (test_strict_parse_more),
         cmocka_unit_test (test_ambiguous_flows),
         cmocka_unit_test (test_diff_pairs),
+        cmocka_unit_test (test_diff_onward_names),
+        cmocka_unit_test (test_diff_rename),
         cmocka_unit_test (test_never_planted_violation),
+        cmocka_unit_test (test_field_coverage),
         cmocka_unit_test (test_baseline_loads),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
