@@ -148,6 +148,10 @@ macx_record_complaint_check (const macx_registry_t *registry, const char *peer, 
                         "content key or signature has the wrong size", peer);
         return;
     }
+    /* The record first (its id for the audit, whatever else fails), its
+     * failure reported after the complainant's signature. */
+    macx_error_t bad_record = { 0 };
+    macx_record_decode (m->envelope.data, m->envelope.len, &c->record, &bad_record);
     const macx_agency_t *who = macx_registry_find (registry, peer);
     if (!who) {
         macx_error_set (&c->why, MACX_EUNKNOWN, "complainant '%s' is not a registered agency",
@@ -165,7 +169,8 @@ macx_record_complaint_check (const macx_registry_t *registry, const char *peer, 
         return;
     }
     /* The evidence: the sender's record, as the sender signed it. */
-    if (macx_record_decode (m->envelope.data, m->envelope.len, &c->record, &c->why)) {
+    if (!c->record) {
+        c->why = bad_record;
         macx_error_prefix (&c->why, "the complaint's record");
         return;
     }
