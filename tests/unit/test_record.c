@@ -2625,6 +2625,46 @@ test_complaint (void **state)
     s_expect (macx_record_complaint_make (s_me ("ogd-dwp"), s_fx->reg, lie, len, 1, &c, &clen,
                                           &err), &err, MACX_EINVAL, "bad signature from mi5");
     assert_null (c);
+    lie[len - 1] ^= 0x01;
+
+    /* Revocations, in a copy of the key directory's public files: a sender
+     * revoked since still answers for what it signed; a revoked
+     * complainant is refused. */
+    char *dir = s_tmpdir ();
+    for (int i = 0; i < S_NAGENCIES; i++) {
+        char from[4096], to[4096], *text = NULL;
+        size_t n;
+        snprintf (from, sizeof from, "%s/%s.pub", s_fx->dir, s_ids[i]);
+        snprintf (to, sizeof to, "%s/%s.pub", dir, s_ids[i]);
+        FILE *in = fopen (from, "rb"), *out = fopen (to, "wb");
+        assert_non_null (in);
+        assert_non_null (out);
+        text = malloc (1 << 16);
+        n = fread (text, 1, 1 << 16, in);
+        assert_int_equal (fwrite (text, 1, n, out), n);
+        fclose (in);
+        fclose (out);
+        free (text);
+    }
+    assert_int_equal (macx_keys_revoke (dir, "mi5", "test", NULL), 0);
+    macx_registry_t *reg = macx_registry_load (dir, &err);
+    assert_non_null (reg);
+    assert_int_equal (macx_record_complaint_make (s_me ("ogd-dwp"), s_fx->reg, lie, len, 1, &c,
+                                                  &clen, &err), 0);
+    macx_record_complaint_check (reg, "ogd-dwp", c, clen, &k);
+    assert_int_equal (k.verdict, MACX_COMPLAINT_UPHELD);
+    macx_record_complaint_check_clear (&k);
+    assert_int_equal (macx_keys_revoke (dir, "ogd-dwp", "test", NULL), 0);
+    macx_registry_destroy (&reg);
+    reg = macx_registry_load (dir, &err);
+    macx_record_complaint_check (reg, "ogd-dwp", c, clen, &k);
+    if (k.verdict != MACX_COMPLAINT_REFUSED || k.why.code != MACX_EREVOKED
+        || !strstr (k.why.msg, "complainant 'ogd-dwp' is revoked"))
+        fail_msg ("revoked complainant: verdict %d '%s'", k.verdict, k.why.msg);
+    macx_record_complaint_check_clear (&k);
+    macx_record_complaint_free (&c, clen);
+    macx_registry_destroy (&reg);
+    s_rmrf (&dir);
     sodium_memzero (key, sizeof key);
     free (lie);
     free (honest);
