@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <lmdb.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -797,6 +798,42 @@ s_seen (macx_agent_t *self, const uint8_t *id)
     return found;
 }
 
+/* A delivery that did not open: if it is its sender's record and its
+ * payload does not match its header, the evidence goes to the broker as a
+ * signed complaint (docs/protocol.md "Complaints"), at once, so that it
+ * precedes on this connection the receipt that follows in the next batch:
+ * a broker that has the receipt has the complaint. Returns 1 when one was
+ * sent, 0 when there is nothing to complain about, -1 when the socket did
+ * not take it (then the record is not receipted: the broker sends it again
+ * and the complaint goes then; it de-duplicates). */
+static int
+s_complain (macx_agent_t *self, const Macx__Deliver *d)
+{
+    uint8_t *c = NULL;
+    size_t clen = 0;
+    macx_error_t why = { 0 };
+    if (macx_record_complaint_make (self->identity, self->registry, d->envelope.data,
+                                    d->envelope.len, s_clock_ms (self), &c, &clen, &why))
+        return 0;
+    uint8_t prefix[16];
+    size_t plen = macx_frame_prefix (MACX__FRAME__KIND_COMPLAINT, clen, prefix);
+    zmq_msg_t m;
+    int rc = -1;
+    if (zmq_msg_init_size (&m, plen + clen) == 0) {
+        memcpy (zmq_msg_data (&m), prefix, plen);
+        memcpy ((uint8_t *) zmq_msg_data (&m) + plen, c, clen);
+        if (zmq_msg_send (&m, self->dealer, ZMQ_DONTWAIT) >= 0)
+            rc = 1;
+        else {
+            /* the copy holds the content key too */
+            sodium_memzero (zmq_msg_data (&m), plen + clen);
+            zmq_msg_close (&m);
+        }
+    }
+    macx_record_complaint_free (&c, clen);
+    return rc;
+}
+
 static void
 s_on_deliver (macx_agent_t *self, const Macx__Deliver *d)
 {
@@ -805,6 +842,12 @@ s_on_deliver (macx_agent_t *self, const Macx__Deliver *d)
     int rc = macx_record_open_cached (self->identity, self->registry, self->roots,
                                       d->envelope.data, d->envelope.len, &rec, &err);
     if (rc) {
+        int complained = s_complain (self, d);
+        if (complained < 0) {
+            macx_log (MACX_LOG_WARN, "complaint not sent: the record waits for redelivery",
+                      "why=\"%s\"", macx_error_text (&err));
+            return;
+        }
         /* Signed evidence against its sender; receipt it so it is not sent
          * forever, and tell the application. */
         macx_record_t *raw = NULL;
@@ -820,10 +863,12 @@ s_on_deliver (macx_agent_t *self, const Macx__Deliver *d)
             ev->kind = MACX_AGENT_ERROR;
             ev->mailbox_seq = d->mailbox_seq;
             ev->reason = MACX__REASON__MALFORMED;
-            snprintf (ev->message, sizeof ev->message, "delivery refused: %s",
-                      macx_error_text (&err));
+            snprintf (ev->message, sizeof ev->message, "delivery refused: %s%s",
+                      macx_error_text (&err),
+                      complained ? " (complaint sent to the broker)" : "");
         }
-        macx_log (MACX_LOG_WARN, "delivery refused", "why=\"%s\"", macx_error_text (&err));
+        macx_log (MACX_LOG_WARN, "delivery refused", "why=\"%s\" complaint=%s",
+                  macx_error_text (&err), complained ? "sent" : "none");
         return;
     }
     const Macx__Header *h = macx_record_header (rec);

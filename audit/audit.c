@@ -284,6 +284,28 @@ macx_audit_aborted (macx_audit_t *self)
     self->pending_cp_seq = self->cp_seq;
 }
 
+static Macx__AuditEntry *s_entry_unpack (const MDB_val *val);
+
+int
+macx_audit_get (macx_audit_t *self, MDB_txn *txn, uint64_t seq, Macx__AuditEntry **entry,
+                macx_error_t *err)
+{
+    assert (self && txn && entry);
+    *entry = NULL;
+    uint8_t k[8];
+    s_be64_put (seq, k);
+    MDB_val key = { 8, k }, val;
+    int rc = mdb_get (txn, self->audit, &key, &val);
+    if (rc == MDB_NOTFOUND)
+        return macx_error_set (err, MACX_ENOTFOUND, "no audit entry %" PRIu64, seq);
+    if (rc)
+        return s_store_error (err, "read", rc);
+    if (!(*entry = s_entry_unpack (&val)))
+        return macx_error_set (err, MACX_EFORMAT, "audit entry %" PRIu64 " does not decode; run "
+                               "`macx audit verify`", seq);
+    return MACX_OK;
+}
+
 uint64_t
 macx_audit_head_seq (const macx_audit_t *self)
 {
@@ -779,6 +801,62 @@ s_field (FILE *out, const char *name, const char *value)
     macx_json_str (out, value);
 }
 
+/* A complaint's fields (docs/audit.md "Complaints"): what differs between
+ * the payload and its header, and the record's accept entry. */
+static void
+s_complaint_json (FILE *out, const Macx__AuditEntry *e)
+{
+    static const char *const lists[] = { "undeclared_fields", "absent_fields" };
+    for (int l = 0; l < 2; l++) {
+        size_t n = l ? e->n_absent_fields : e->n_undeclared_fields;
+        char **v = l ? e->absent_fields : e->undeclared_fields;
+        fprintf (out, ",\"%s\":[", lists[l]);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                fputc (',', out);
+            macx_json_str (out, v[i]);
+        }
+        fputc (']', out);
+    }
+    fprintf (out, ",\"transform_mismatches\":[");
+    for (size_t i = 0; i < e->n_transform_mismatches; i++) {
+        fprintf (out, "%s{\"name\":", i ? "," : "");
+        macx_json_str (out, e->transform_mismatches[i]->name);
+        fprintf (out, ",\"transform\":");
+        macx_json_str (out, e->transform_mismatches[i]->transform);
+        fputc ('}', out);
+    }
+    fputc (']', out);
+    s_field (out, "payload_type", e->payload_type);
+    fprintf (out, ",\"accept_seq\":%" PRIu64, e->accept_seq);
+}
+
+/* The same, in a text line: only what is there. */
+static void
+s_complaint_text (FILE *out, const Macx__AuditEntry *e)
+{
+    if (e->payload_type[0])
+        fprintf (out, " payload_type=%s", e->payload_type);
+    if (e->n_undeclared_fields) {
+        fprintf (out, " undeclared=");
+        for (size_t i = 0; i < e->n_undeclared_fields; i++)
+            fprintf (out, "%s%s", i ? "," : "", e->undeclared_fields[i]);
+    }
+    if (e->n_absent_fields) {
+        fprintf (out, " absent=");
+        for (size_t i = 0; i < e->n_absent_fields; i++)
+            fprintf (out, "%s%s", i ? "," : "", e->absent_fields[i]);
+    }
+    if (e->n_transform_mismatches) {
+        fprintf (out, " transform_mismatch=");
+        for (size_t i = 0; i < e->n_transform_mismatches; i++)
+            fprintf (out, "%s%s:%s", i ? "," : "", e->transform_mismatches[i]->name,
+                     e->transform_mismatches[i]->transform);
+    }
+    if (e->accept_seq)
+        fprintf (out, " accept_seq=%" PRIu64, e->accept_seq);
+}
+
 static void
 s_entry_json (FILE *out, const Macx__AuditEntry *e, const uint8_t *hash, const uint8_t *raw,
               size_t rawlen)
@@ -831,7 +909,9 @@ s_entry_json (FILE *out, const Macx__AuditEntry *e, const uint8_t *hash, const u
     fprintf (out, ",\"retention_days\":%" PRIu32 ",\"mailbox_seq\":%" PRIu64, e->retention_days,
              e->mailbox_seq);
     s_field (out, "origin", e->origin);
-    fprintf (out, ",\"redeliveries\":%" PRIu32 ",\"prev_hash\":", e->redeliveries);
+    fprintf (out, ",\"redeliveries\":%" PRIu32, e->redeliveries);
+    s_complaint_json (out, e);
+    fprintf (out, ",\"prev_hash\":");
     s_hex_json (out, e->prev_hash.data, e->prev_hash.len);
     if (hash) {
         fprintf (out, ",\"hash\":");
@@ -889,6 +969,7 @@ macx_audit_print_entry (FILE *out, const Macx__AuditEntry *e, int json)
         fprintf (out, " %s%s%s", e->agreement, e->flow[0] ? "/" : "", e->flow);
     if (e->redeliveries)
         fprintf (out, " redeliveries=%" PRIu32, e->redeliveries);
+    s_complaint_text (out, e);
     if (e->record_id.len) {
         fprintf (out, " id=");
         char h[3];

@@ -56,6 +56,13 @@ uint64_t macx_audit_since_checkpoint (const macx_audit_t *self);
 void macx_audit_committed (macx_audit_t *self);
 void macx_audit_aborted (macx_audit_t *self);
 
+/* Reads entry seq as the write transaction txn sees it (entries appended
+ * in it included) into *entry, a new message the caller frees with
+ * macx__audit_entry__free_unpacked. MACX_ENOTFOUND when there is none,
+ * MACX_EFORMAT when it does not decode, MACX_ESTORE. */
+int macx_audit_get (macx_audit_t *self, MDB_txn *txn, uint64_t seq, Macx__AuditEntry **entry,
+                    macx_error_t *err);
+
 /* Sequence number of the last committed entry (0 when empty). */
 uint64_t macx_audit_head_seq (const macx_audit_t *self);
 

@@ -119,6 +119,15 @@ s_verify (s_worker_t *w, macx_job_t *job)
                                       job->agency);
         break;
     }
+    case JOB_COMPLAINT:
+        /* Signatures and the payload's AEAD here, off the core thread;
+         * core checks the rest against its store (core.c, s_complaint). */
+        if ((job->complaint = malloc (sizeof *job->complaint)))
+            macx_record_complaint_check (macx_broker_registry (w->b), job->agency, job->body,
+                                         job->body_len, job->complaint);
+        else
+            job->rc = macx_error_set (&job->err, MACX_ENOMEM, "out of memory");
+        break;
     case JOB_HELLO:
         job->hello = macx__hello__unpack (NULL, job->body_len, job->body);
         job->rc = job->hello ? 0 : MACX_EDECODE;
@@ -740,7 +749,7 @@ s_io_incoming (s_io_t *io, int64_t now)
         job->body_len = fbody_len;
         switch (field) {
         case JOB_RECORD: case JOB_RECEIPT: case JOB_HELLO: case JOB_CREDIT: case JOB_STATS:
-        case JOB_TIME:
+        case JOB_TIME: case JOB_COMPLAINT:
             job->kind = (macx_job_kind_t) field;
             break;
         case MACX__FRAME__KIND_BYE:

@@ -40,6 +40,7 @@ typedef enum {
     JOB_CREDIT = 7,
     JOB_STATS = 9,
     JOB_TIME = 12,        /* a federate's TimeRequest (simulated clock) */
+    JOB_COMPLAINT = 17,   /* a recipient's manifest complaint (verified like a record) */
     JOB_MALFORMED = 100,  /* a frame that is not one of ours */
     JOB_DRAIN = 101,      /* shutdown marker, last ticket */
     JOB_GONE = 102,       /* io could not reach this routing id */
@@ -82,6 +83,7 @@ typedef struct macx_job_s {
     Macx__Hello *hello;
     Macx__Credit *credit;
     Macx__TimeRequest *time;
+    macx_complaint_check_t *complaint;     /* JOB_COMPLAINT: what the verifier found */
     bool accepted;                         /* core: stored and ACKed */
     /* JOB_RELOAD: what changed in the registry, whether the policy is to be
      * reloaded too (SIGHUP, `macx broker reload`), and why the registry

@@ -1235,6 +1235,235 @@ s_receipt (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     return 0;
 }
 
+/* ---- manifest complaints (docs/audit.md "Complaints") -------------------- */
+
+/* The reason for a complaint the verifier refused, by what failed. */
+static const struct {
+    int code;
+    int reason;
+} s_complaint_reasons[] = {
+    { MACX_EBADSIG,      MACX__REASON__BAD_SIGNATURE },
+    { MACX_EREVOKED,     MACX__REASON__SENDER_REVOKED },
+    { MACX_EUNKNOWN,     MACX__REASON__UNKNOWN_SENDER },
+    { MACX_EPROTO,       MACX__REASON__SENDER_MISMATCH },
+    { MACX_ETOOBIG,      MACX__REASON__TOO_LARGE },
+    { MACX_EBATCHPATH,   MACX__REASON__BATCH_PATH_INVALID },
+    { MACX_EFOREIGNROOT, MACX__REASON__BATCH_FOREIGN_ROOT },
+    { MACX_ENOMEM,       MACX__REASON__INTERNAL_ERROR },
+};
+
+static int
+s_complaint_reason (int code)
+{
+    for (size_t i = 0; i < sizeof s_complaint_reasons / sizeof s_complaint_reasons[0]; i++)
+        if (s_complaint_reasons[i].code == code)
+            return s_complaint_reasons[i].reason;
+    return MACX__REASON__MALFORMED;
+}
+
+/* A complaint that does not hold: audited against nobody (the record's
+ * sender is not named: a forged or baseless complaint must not count
+ * against it). Returns -1 on a store failure. */
+static int
+s_complaint_refuse (macx_core_t *self, MDB_txn *txn, const macx_job_t *job,
+                    const Macx__Header *h, int reason, const char *message, uint64_t accept_seq)
+{
+    Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
+    e.event = "complaint_refused";
+    e.peer = (char *) job->agency;
+    if (h)
+        e.record_id = h->record_id;
+    e.reason = reason;
+    e.message = (char *) message;
+    e.accept_seq = accept_seq;
+    e.clock_ms = s_now (self);
+    uint64_t seq;
+    if (s_audit (self, txn, &e, &seq))
+        return -1;
+    macx_log (MACX_LOG_INFO, "complaint refused", "peer=%s reason=%s audit_seq=%" PRIu64
+              " why=\"%s\"", job->agency, macx_reason_name (reason), seq, message);
+    return 0;
+}
+
+/* Whether the broker accepted this record, with this header, for the
+ * complainant: its id in the table of records accepted, the accept entry
+ * that names, and the header's fields against that entry's. 0 with
+ * *accept_seq set, 1 with msg saying why not, -1 on a store failure. */
+static int
+s_complaint_accepted (macx_core_t *self, MDB_txn *txn, const Macx__Header *h,
+                      const char *complainant, uint64_t *accept_seq, char *msg, size_t size)
+{
+    char id[2 * MACX_RECORD_ID_BYTES + 1];
+    macx_hex_encode (h->record_id.data, MACX_RECORD_ID_BYTES, id);
+    MDB_val k = { MACX_RECORD_ID_BYTES, h->record_id.data }, d;
+    int rc = mdb_get (txn, self->seen, &k, &d);
+    if (rc == MDB_NOTFOUND || (rc == 0 && d.mv_size < 8)) {
+        snprintf (msg, size, "the broker accepted no record %s: %s cannot have received it "
+                  "from the broker", id, complainant);
+        return 1;
+    }
+    if (rc)
+        return -1;
+    *accept_seq = s_get_be64 (d.mv_data);
+    Macx__AuditEntry *a = NULL;
+    macx_error_t err = { 0 };
+    rc = macx_audit_get (self->audit, txn, *accept_seq, &a, &err);
+    if (rc == MACX_ESTORE)
+        return -1;
+    const char *differs = NULL;
+    if (rc || strcmp (a->event, "accept") != 0)
+        differs = "accept entry";
+    else if (strcmp (a->sender, h->sender) != 0)
+        differs = "sender";
+    else if (a->sequence != h->sequence)
+        differs = "sequence";
+    else if (strcmp (a->record_type, h->record_type) != 0)
+        differs = "record type";
+    else if (strcmp (a->case_id, h->case_id) != 0 || strcmp (a->subject, h->subject) != 0)
+        differs = "case or subject";
+    else if (a->n_recipients != h->n_recipients)
+        differs = "recipient list";
+    else if (a->n_manifest != h->n_manifest)
+        differs = "manifest";
+    for (size_t i = 0; !differs && i < h->n_recipients; i++)
+        if (strcmp (a->recipients[i], h->recipients[i]) != 0)
+            differs = "recipient list";
+    for (size_t i = 0; !differs && i < h->n_manifest; i++)
+        if (strcmp (a->manifest[i]->name, h->manifest[i]->name) != 0
+            || strcmp (a->manifest[i]->transform, h->manifest[i]->transform) != 0)
+            differs = "manifest";
+    bool listed = false;
+    for (size_t i = 0; !differs && i < h->n_recipients && !listed; i++)
+        listed = strcmp (h->recipients[i], complainant) == 0;
+    int out = 0;
+    if (differs) {
+        snprintf (msg, size, "the record is not the one the broker accepted as %s (audit entry "
+                  "%" PRIu64 "): its %s differs", id, *accept_seq, differs);
+        out = 1;
+    }
+    else if (!listed) {
+        char to[256] = "";
+        size_t i = 0;
+        for (; i < h->n_recipients && strlen (to) + MACX_AGENCY_ID_MAX + 2 < sizeof to; i++)
+            snprintf (to + strlen (to), sizeof to - strlen (to), "%s%s", i ? "," : "",
+                      h->recipients[i]);
+        snprintf (msg, size, "%s is not a recipient of record %s: the broker accepted it for %s%s "
+                  "(audit entry %" PRIu64 ")", complainant, id, to,
+                  i < h->n_recipients ? ",..." : "", *accept_seq);
+        out = 1;
+    }
+    if (a)
+        macx__audit_entry__free_unpacked (a, NULL);
+    return out;
+}
+
+/* A complaint the evidence upholds: a `complaint` entry against the
+ * record's sender naming what differs (names and transforms only), once
+ * per record and complainant. */
+static int
+s_complaint_uphold (macx_core_t *self, MDB_txn *txn, const macx_job_t *job,
+                    const macx_complaint_check_t *c, uint64_t accept_seq)
+{
+    const Macx__Header *h = macx_record_header (c->record);
+    /* One per record and complainant: a record delivered again (after a
+     * reconnect) is complained of again. */
+    MDB_dbi dbi;
+    uint8_t key[MACX_RECORD_ID_BYTES + MACX_AGENCY_ID_MAX];
+    size_t al = strlen (job->agency);
+    memcpy (key, h->record_id.data, MACX_RECORD_ID_BYTES);
+    memcpy (key + MACX_RECORD_ID_BYTES, job->agency, al);
+    MDB_val k = { MACX_RECORD_ID_BYTES + al, key }, d;
+    int rc = mdb_dbi_open (txn, "complaints", MDB_CREATE, &dbi);
+    if (rc == 0 && (rc = mdb_get (txn, dbi, &k, &d)) == 0) {
+        macx_log (MACX_LOG_INFO, "complaint already upheld: not audited again", "peer=%s "
+                  "sender=%s first=%" PRIu64, job->agency, h->sender,
+                  d.mv_size == 8 ? s_get_be64 (d.mv_data) : 0);
+        return 0;
+    }
+    if (rc != MDB_NOTFOUND)
+        return -1;
+    const macx_manifest_diff_t *diff = &c->diff;
+    char *undeclared[2 * MACX_MANIFEST_MAX], *absent[2 * MACX_MANIFEST_MAX];
+    Macx__FieldEntry fe[2 * MACX_MANIFEST_MAX], *fep[2 * MACX_MANIFEST_MAX];
+    Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
+    s_entry_from_header (&e, h);
+    e.event = "complaint";
+    e.peer = (char *) job->agency;
+    e.recipient = (char *) job->agency;
+    e.undeclared_fields = undeclared;
+    e.absent_fields = absent;
+    e.transform_mismatches = fep;
+    for (size_t i = 0; !c->broken && i < diff->n; i++) {
+        const macx_diff_entry_t *x = &diff->entries[i];
+        if (x->kind == MACX_DIFF_UNDECLARED)
+            undeclared[e.n_undeclared_fields++] = (char *) x->name;
+        else if (x->kind == MACX_DIFF_ABSENT)
+            absent[e.n_absent_fields++] = (char *) x->name;
+        else {
+            Macx__FieldEntry *f = &fe[e.n_transform_mismatches];
+            macx__field_entry__init (f);
+            f->name = (char *) x->name;
+            f->transform = (char *) x->transform;
+            fep[e.n_transform_mismatches++] = f;
+        }
+    }
+    e.payload_type = (char *) (!c->broken && diff->payload_type ? diff->payload_type : "");
+    e.accept_seq = accept_seq;
+    e.clock_ms = s_now (self);
+    char msg[1024];
+    if (c->broken)
+        snprintf (msg, sizeof msg, "the payload cannot be compared with its header: %s",
+                  macx_error_text (&c->why));
+    else
+        macx_record_manifest_diff_text (h, diff, msg, sizeof msg);
+    e.message = msg;
+    uint64_t seq;
+    if (s_audit (self, txn, &e, &seq))
+        return -1;
+    uint8_t v[8];
+    s_be64 (seq, v);
+    d = (MDB_val) { 8, v };
+    if (mdb_put (txn, dbi, &k, &d, 0))
+        return -1;
+    macx_log (MACX_LOG_WARN, "complaint upheld", "peer=%s sender=%s audit_seq=%" PRIu64
+              " accept_seq=%" PRIu64, job->agency, h->sender, seq, accept_seq);
+    return 0;
+}
+
+/* A recipient's manifest complaint (verified in a verify thread): checked
+ * against the store in the order docs/audit.md gives, then audited. */
+static int
+s_complaint (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
+{
+    const macx_complaint_check_t *c = job->complaint;
+    if (!c)
+        return s_complaint_refuse (self, txn, job, NULL, MACX__REASON__INTERNAL_ERROR,
+                                   macx_error_text (&job->err), 0);
+    const Macx__Header *h = c->record ? macx_record_header (c->record) : NULL;
+    if (c->verdict == MACX_COMPLAINT_REFUSED)
+        return s_complaint_refuse (self, txn, job, h, s_complaint_reason (c->why.code),
+                                   macx_error_text (&c->why), 0);
+    char msg[1024];
+    uint64_t accept_seq = 0;
+    int rc = s_complaint_accepted (self, txn, h, job->agency, &accept_seq, msg, sizeof msg);
+    if (rc < 0)
+        return -1;
+    if (rc)
+        return s_complaint_refuse (self, txn, job, h, MACX__REASON__COMPLAINT_NOT_RECIPIENT, msg,
+                                   accept_seq);
+    if (c->verdict == MACX_COMPLAINT_KEY_INVALID)
+        return s_complaint_refuse (self, txn, job, h, MACX__REASON__COMPLAINT_KEY_INVALID,
+                                   macx_error_text (&c->why), accept_seq);
+    if (c->verdict == MACX_COMPLAINT_UNFOUNDED) {
+        snprintf (msg, sizeof msg, "the payload matches its header: record type %s and the "
+                  "%zu fields and transforms its manifest declares", h->record_type,
+                  h->n_manifest);
+        return s_complaint_refuse (self, txn, job, h, MACX__REASON__COMPLAINT_UNFOUNDED, msg,
+                                   accept_seq);
+    }
+    return s_complaint_uphold (self, txn, job, c, accept_seq);
+}
+
 /* ---- statistics ----------------------------------------------------------- */
 
 static void
@@ -2031,6 +2260,10 @@ s_job_free (macx_core_t *self, macx_job_t *job)
         macx__credit__free_unpacked (job->credit, NULL);
     if (job->time)
         macx__time_request__free_unpacked (job->time, NULL);
+    if (job->complaint) {
+        macx_record_complaint_check_clear (job->complaint);
+        free (job->complaint);
+    }
     free (job->changes);
     free (job);
     /* io's bound on what core holds, in records (a chain counts each) */
@@ -2070,7 +2303,7 @@ s_batch_reads_only (macx_core_t *self, macx_job_t **jobs, size_t n, bool final, 
         return false;
     for (size_t i = 0; i < n; i++)
         if (jobs[i]->kind == JOB_RECORD || jobs[i]->kind == JOB_RECEIPT
-            || jobs[i]->kind == JOB_MALFORMED || jobs[i]->kind == JOB_CUT
+            || jobs[i]->kind == JOB_COMPLAINT || jobs[i]->kind == JOB_MALFORMED || jobs[i]->kind == JOB_CUT
             || jobs[i]->kind == JOB_RELOAD)
             return false;
     return !self->nunaudited;
@@ -2110,6 +2343,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
         switch (job->kind) {
         case JOB_RECORD:  failed = s_judge_record (self, txn, job) != 0; break;
         case JOB_RECEIPT: failed = s_receipt (self, txn, job) != 0; break;
+        case JOB_COMPLAINT: failed = s_complaint (self, txn, job) != 0; break;
         case JOB_MALFORMED: {
             char msg[200];
             size_t size = zmq_msg_size (&job->msg);

@@ -112,7 +112,8 @@ s_show_one (const Macx__AuditEntry *entry, void *arg)
  * and an agency or case the log holds (a typo would otherwise match
  * nothing, silently). */
 static const char *const s_events[] = { "accept", "refuse", "deliver", "purge",
-                                        "receipt_refused", "disconnect", "start", "stop" };
+                                        "receipt_refused", "disconnect", "complaint",
+                                        "complaint_refused", "start", "stop" };
 #define S_NEVENTS (sizeof s_events / sizeof s_events[0])
 
 typedef struct {
@@ -204,12 +205,14 @@ s_show (const macx_cmd_t *self, int argc, char **argv)
                     if (strncmp (optarg, s_events[i], strlen (s_events[i])) == 0
                         || strncmp (optarg, s_events[i], strlen (optarg)) == 0)
                         near = s_events[i];
-                char hint[64] = "";
+                char hint[64] = "", list[256] = "";
                 if (near)
                     snprintf (hint, sizeof hint, "did you mean '%s'? ", near);
-                bad = macx_cli_usage (self, "unknown event '%s' (%sevents are accept, refuse, "
-                                      "deliver, purge, receipt_refused, disconnect, start and "
-                                      "stop)", optarg, hint);
+                for (i = 0; i < S_NEVENTS; i++)   /* "a, b and c", from the table */
+                    snprintf (list + strlen (list), sizeof list - strlen (list), "%s%s",
+                              i == 0 ? "" : i + 1 == S_NEVENTS ? " and " : ", ", s_events[i]);
+                bad = macx_cli_usage (self, "unknown event '%s' (%sevents are %s)", optarg, hint,
+                                      list);
             }
             break;
         }
@@ -294,12 +297,16 @@ static const macx_cmd_t s_verbs[] = {
           "one line each (JSON lines with --json). --agency matches the authenticated\n"
           "peer, the sender, any recipient, or the recipient of a delivery or purge.\n"
           "--event is accept, refuse, deliver, purge, receipt_refused, disconnect (a\n"
-          "peer cut off for a limit), start or stop.\n"
+          "peer cut off for a limit), complaint (a recipient's manifest complaint the\n"
+          "broker upheld against the record's sender, with what differs),\n"
+          "complaint_refused (one whose evidence did not hold, with its reason), start\n"
+          "or stop.\n"
           "T is a UTC date or date-time: 2026-11-27 or 2026-11-27T10:00:00Z (the wall\n"
           "time of the entry). An agency or case that no entry names is refused, with\n"
           "the ones the log does name, rather than matching nothing. Does not verify\n"
           "the chain: run `macx audit verify` for that.\n",
       .examples = "macx audit show out/baseline/broker/data --event refuse\n"
+                  "macx audit show out/baseline/broker/data --event complaint --agency mi5 --json\n"
                   "macx audit show out/baseline/broker/data --agency ogd-dwp --limit 20 --json\n",
       .exits = "0 printed (possibly nothing, when the filters together match no entry)\n"
                "64 usage error, an unknown event, or an agency or case no entry names\n"

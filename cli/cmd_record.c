@@ -77,13 +77,40 @@ static const struct option s_seal_opts[] = {
     MACX_CLI_RECORD_OPTIONS,
     { "keys", required_argument, NULL, 'k' },     { "as", required_argument, NULL, 'a' },
     { "sequence", required_argument, NULL, 'n' }, { "out", required_argument, NULL, 'o' },
+    { "forge-manifest", required_argument, NULL, 'F' },
     { 0 }
 };
+
+/* --forge-manifest LIST (a test forgery): "NAME[:TRANSFORM],..." into the
+ * entries, pointing into list (which it modifies); "" declares no field.
+ * Returns -1, or 64 after a usage error. The header check names a bad
+ * field name or transform when the record is sealed. */
+static int
+s_forged_manifest (const macx_cmd_t *self, char *list, Macx__FieldEntry *entries,
+                   Macx__FieldEntry **ptrs, size_t *n)
+{
+    *n = 0;
+    for (char *save = NULL, *f = strtok_r (list, ",", &save); f; f = strtok_r (NULL, ",", &save)) {
+        if (*n == MACX_MANIFEST_MAX)
+            return macx_cli_usage (self, "--forge-manifest lists more than %d fields",
+                                   MACX_MANIFEST_MAX);
+        macx__field_entry__init (&entries[*n]);
+        char *colon = strchr (f, ':');
+        if (colon)
+            *colon = '\0';
+        entries[*n].name = f;
+        entries[*n].transform = colon ? colon + 1 : "";
+        ptrs[*n] = &entries[*n];
+        (*n)++;
+    }
+    return -1;
+}
 
 static int
 s_seal (const macx_cmd_t *self, int argc, char **argv)
 {
     const char *keys = NULL, *as = NULL, *out = NULL;
+    char *forge = NULL;
     long long sequence = 1;
     macx_cli_record_t *r = calloc (1, sizeof *r);
     if (!r)
@@ -97,6 +124,7 @@ s_seal (const macx_cmd_t *self, int argc, char **argv)
         case 'k': keys = optarg; break;
         case 'a': as = optarg; break;
         case 'o': out = optarg; break;
+        case 'F': forge = optarg; break;
         case 'n': bad = macx_cli_long (self, "sequence", optarg, 1, LLONG_MAX, &sequence); break;
         }
     }
@@ -108,6 +136,10 @@ s_seal (const macx_cmd_t *self, int argc, char **argv)
         bad = macx_cli_record_check (self, r, NULL);
     if (bad < 0 && !out)
         bad = macx_cli_usage (self, "--out is required");
+    Macx__FieldEntry forged[MACX_MANIFEST_MAX], *forged_ptrs[MACX_MANIFEST_MAX];
+    size_t nforged = 0;
+    if (bad < 0 && forge)
+        bad = s_forged_manifest (self, forge, forged, forged_ptrs, &nforged);
     if (bad >= 0) {
         free (r);
         return bad;
@@ -132,7 +164,13 @@ s_seal (const macx_cmd_t *self, int argc, char **argv)
         h.sequence = (uint64_t) sequence;
         h.manifest = manifest;
         h.n_manifest = nmanifest;
-        rc = macx_record_seal (me, reg, &h, payload, &sealed, &sealed_len, &err);
+        if (forge) {
+            h.manifest = forged_ptrs;
+            h.n_manifest = nforged;
+            rc = macx_record_seal_forged (me, reg, &h, payload, &sealed, &sealed_len, &err);
+        }
+        else
+            rc = macx_record_seal (me, reg, &h, payload, &sealed, &sealed_len, &err);
     }
     if (rc == MACX_OK)
         rc = macx_file_write (out, sealed, sealed_len, 0644, 0, &err);
@@ -143,6 +181,9 @@ s_seal (const macx_cmd_t *self, int argc, char **argv)
         char hex[2 * MACX_RECORD_ID_BYTES + 1];
         macx_hex_encode (record_id, sizeof record_id, hex);
         printf ("sealed record %s (%zu bytes) to %s\n", hex, sealed_len, out);
+        if (forge)
+            fprintf (stderr, "macx record seal: warning: a forgery (--forge-manifest, for "
+                     "tests): its manifest does not describe its payload\n");
     }
     free (sealed);
     free (r);
@@ -170,7 +211,8 @@ static const macx_cmd_t s_verbs[] = {
       .synopsis = "macx record seal --keys DIR --as AGENCY --to AGENCY[,AGENCY...]\n"
                   "                        --type T --phase P --purpose U --case C --subject S\n"
                   "                        [--case-phase P] [--legal-basis L] [--sequence N]\n"
-                  "                        [--field NAME[:TRANSFORM]=VALUE ...] --out FILE",
+                  "                        [--field NAME[:TRANSFORM]=VALUE ...] --out FILE\n"
+                  "                        [--forge-manifest NAME[:TRANSFORM],...]",
       .description =
           "Seals one record offline (what `macx send` sends): the header in clear, the\n"
           "payload encrypted to each recipient, one Ed25519 signature by AGENCY. Typed\n"
@@ -178,11 +220,23 @@ static const macx_cmd_t s_verbs[] = {
           "payload fields by name; any other type carries NAME=VALUE pairs. A TRANSFORM\n"
           "(year_only, postcode_district, initials, region_only, redacted) is applied to\n"
           "VALUE and declared in the manifest.\n"
-          "Phases: identification, sharing, enrichment, profiling, panel.\n",
+          "Phases: identification, sharing, enrichment, profiling, panel.\n\n"
+          "--forge-manifest LIST is a forgery tool, for tests only: the header declares\n"
+          "LIST (NAME[:TRANSFORM],... ; \"\" for no field) as its manifest instead of the\n"
+          "fields the payload carries, and the record is sealed and signed all the same.\n"
+          "The broker judges the header (it cannot read the payload); a recipient finds\n"
+          "the payload does not match, refuses it and sends the broker a signed complaint\n"
+          "(docs/audit.md, \"Complaints\"). Never use it to share anything.\n",
       .examples = "macx record seal --keys demo/keys --as mi5 --to la-london --type share \\\n"
                   "    --phase sharing --purpose mac_case_management --case C-1 --subject S-1 \\\n"
                   "    --field subject_name=\"Ada Quill\" --field dob:year_only=1990-04-12 \\\n"
-                  "    --out record.bin\n",
+                  "    --out record.bin\n"
+                  "# a test forgery: declares subject_name only, carries an address too\n"
+                  "macx record seal --keys demo/keys --as mi5 --to ctp --type case_file \\\n"
+                  "    --phase identification --purpose mac_case_management --case C-1 \\\n"
+                  "    --subject S-1 --field subject_name=\"Ada Quill\" \\\n"
+                  "    --field address=\"1 Test Row, Leeds\" --forge-manifest subject_name \\\n"
+                  "    --out lying.bin\n",
       .exits = "0 sealed\n64 usage error\n65 bad keys, record type or field\n"
                "66 DIR or AGENCY's key does not exist\n74 FILE cannot be written\n" },
 };

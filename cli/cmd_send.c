@@ -583,6 +583,10 @@ const macx_cmd_t macx_cmd_recv = {
         "across runs with --state DIR), prints it (one JSON object per line with\n"
         "--json) and returns signed receipts in batches. Stops after N records, or\n"
         "after S seconds without one (0 waits forever).\n\n"
+        "A record that does not open is refused, named on stderr and receipted; when\n"
+        "it is its sender's and its payload does not match its header, a signed\n"
+        "complaint goes to the broker with it, disclosing that record's content key\n"
+        "(docs/audit.md, \"Complaints\"; `macx audit show --event complaint`).\n\n"
         S_CLIENT_HELP (10),
     .examples = "macx recv --keys demo/keys --as la-london --count 1\n"
                 "macx recv --keys demo/keys --as la-london --timeout 0 --json --state la-london-state\n",

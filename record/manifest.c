@@ -2,7 +2,10 @@
  * protobuf-c reflection, so new payload fields need no code here), the
  * closed set of transforms, and the check that a payload matches its
  * header. */
+#include <assert.h>
 #include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -279,55 +282,181 @@ s_present_generic (const Macx__Generic *g, s_present_t *out, size_t max, macx_er
     return (int) g->n_fields;
 }
 
-int
-macx_record_check_manifest (const Macx__Header *h, const Macx__Payload *p, macx_error_t *err)
+/* The body's record type when it is not the one header names, else NULL:
+ * a typed body of another type, a generic body for a typed record type, or
+ * no body at all. */
+static const char *
+s_body_mismatch (const Macx__Header *h, const Macx__Payload *p)
 {
-    const ProtobufCMessage *body = macx_record_body (p);
-    if (!body)
-        return macx_error_set (err, MACX_EMANIFEST, "payload has no body");
+    if (!macx_record_body (p))
+        return "none";
     const char *type = macx_record_body_type (p);
-    if (type && strcmp (type, h->record_type) != 0)
-        return macx_error_set (err, MACX_EMANIFEST, "payload is a '%s' but the header says record "
-                               "type '%s'", type, h->record_type);
-    if (!type) {
-        for (size_t i = 0; i < sizeof s_bodies / sizeof s_bodies[0]; i++)
-            if (strcmp (h->record_type, s_bodies[i].type) == 0)
-                return macx_error_set (err, MACX_EMANIFEST, "record type '%s' needs its typed "
-                                       "payload, not a generic one", h->record_type);
-    }
+    if (type)
+        return strcmp (type, h->record_type) != 0 ? type : NULL;
+    for (size_t i = 0; i < sizeof s_bodies / sizeof s_bodies[0]; i++)
+        if (strcmp (h->record_type, s_bodies[i].type) == 0)
+            return "generic";
+    return NULL;
+}
+
+static void
+s_diff_add (macx_manifest_diff_t *d, macx_diff_kind_t kind, const char *name,
+            const char *transform)
+{
+    assert (d->n < sizeof d->entries / sizeof d->entries[0]);
+    d->entries[d->n++] = (macx_diff_entry_t) { kind, name, transform ? transform : "" };
+}
+
+int
+macx_record_manifest_diff (const Macx__Header *h, const Macx__Payload *p,
+                           macx_manifest_diff_t *d, macx_error_t *err)
+{
+    d->n = 0;   /* not the whole struct: this runs on every record opened */
+    d->payload_type = s_body_mismatch (h, p);
+    const ProtobufCMessage *body = macx_record_body (p);
+    const char *type = macx_record_body_type (p);
     s_present_t present[MACX_MANIFEST_MAX];
-    int n = type ? s_present_fields (body, present, MACX_MANIFEST_MAX, err)
+    int n = 0;
+    if (body) {
+        n = type ? s_present_fields (body, present, MACX_MANIFEST_MAX, err)
                  : s_present_generic (p->generic, present, MACX_MANIFEST_MAX, err);
-    if (n < 0)
-        return n;
+        if (n < 0)
+            return n;
+    }
     for (int i = 0; i < n; i++) {
         const Macx__FieldEntry *entry = NULL;
         for (size_t j = 0; j < h->n_manifest && !entry; j++)
             if (strcmp (h->manifest[j]->name, present[i].name) == 0)
                 entry = h->manifest[j];
-        if (!entry)
-            return macx_error_set (err, MACX_EMANIFEST, "payload carries field '%.64s' missing from "
-                                   "manifest", present[i].name);
-        if (entry->transform && *entry->transform) {
-            const s_transform_t *t = s_transform (entry->transform);
-            if (!t)
-                return macx_error_set (err, MACX_EMANIFEST, "manifest field '%s' has unknown "
-                                       "transform '%.40s'", entry->name, entry->transform);
-            if (!present[i].string)
-                return macx_error_set (err, MACX_EMANIFEST, "manifest declares %s on field '%s', "
-                                       "which is not a text field", t->name, entry->name);
-            if (!t->valid (present[i].string))
-                return macx_error_set (err, MACX_EMANIFEST, "field '%s' is declared %s but its value "
-                                       "does not have that form", entry->name, t->name);
+        if (!entry) {
+            s_diff_add (d, MACX_DIFF_UNDECLARED, present[i].name, NULL);
+            continue;
         }
+        if (!entry->transform || !*entry->transform)
+            continue;
+        const s_transform_t *t = s_transform (entry->transform);
+        if (!t)
+            s_diff_add (d, MACX_DIFF_TRANSFORM_UNKNOWN, entry->name, entry->transform);
+        else if (!present[i].string)
+            s_diff_add (d, MACX_DIFF_TRANSFORM_NOT_TEXT, entry->name, entry->transform);
+        else if (!t->valid (present[i].string))
+            s_diff_add (d, MACX_DIFF_TRANSFORM_FORM, entry->name, entry->transform);
     }
     for (size_t j = 0; j < h->n_manifest; j++) {
         bool found = false;
         for (int i = 0; i < n && !found; i++)
             found = strcmp (h->manifest[j]->name, present[i].name) == 0;
         if (!found)
-            return macx_error_set (err, MACX_EMANIFEST, "manifest lists field '%s' that the payload "
-                                   "does not carry", h->manifest[j]->name);
+            s_diff_add (d, MACX_DIFF_ABSENT, h->manifest[j]->name, NULL);
     }
-    return MACX_OK;
+    return (int) d->n + (d->payload_type != NULL);
+}
+
+bool
+macx_diff_is_transform (macx_diff_kind_t kind)
+{
+    return kind == MACX_DIFF_TRANSFORM_FORM || kind == MACX_DIFF_TRANSFORM_NOT_TEXT
+           || kind == MACX_DIFF_TRANSFORM_UNKNOWN;
+}
+
+/* One difference as a sentence (what check_manifest reports). */
+static int
+s_diff_error (const macx_diff_entry_t *x, macx_error_t *err)
+{
+    switch (x->kind) {
+    case MACX_DIFF_UNDECLARED:
+        return macx_error_set (err, MACX_EMANIFEST, "payload carries field '%.64s' missing from "
+                               "manifest", x->name);
+    case MACX_DIFF_ABSENT:
+        return macx_error_set (err, MACX_EMANIFEST, "manifest lists field '%s' that the payload "
+                               "does not carry", x->name);
+    case MACX_DIFF_TRANSFORM_UNKNOWN:
+        return macx_error_set (err, MACX_EMANIFEST, "manifest field '%s' has unknown transform "
+                               "'%.40s'", x->name, x->transform);
+    case MACX_DIFF_TRANSFORM_NOT_TEXT:
+        return macx_error_set (err, MACX_EMANIFEST, "manifest declares %s on field '%s', which "
+                               "is not a text field", x->transform, x->name);
+    case MACX_DIFF_TRANSFORM_FORM:
+        return macx_error_set (err, MACX_EMANIFEST, "field '%s' is declared %s but its value "
+                               "does not have that form", x->name, x->transform);
+    }
+    return macx_error_set (err, MACX_EMANIFEST, "payload does not match its manifest");
+}
+
+int
+macx_record_check_manifest (const Macx__Header *h, const Macx__Payload *p, macx_error_t *err)
+{
+    /* the body first: its fields mean nothing under another record type */
+    const char *body = s_body_mismatch (h, p);
+    if (body && strcmp (body, "none") == 0)
+        return macx_error_set (err, MACX_EMANIFEST, "payload has no body");
+    if (body && strcmp (body, "generic") == 0)
+        return macx_error_set (err, MACX_EMANIFEST, "record type '%s' needs its typed payload, "
+                               "not a generic one", h->record_type);
+    if (body)
+        return macx_error_set (err, MACX_EMANIFEST, "payload is a '%s' but the header says record "
+                               "type '%s'", body, h->record_type);
+    macx_manifest_diff_t d;
+    int n = macx_record_manifest_diff (h, p, &d, err);
+    return n <= 0 ? n : s_diff_error (&d.entries[0], err);
+}
+
+/* Appends to a bounded buffer; *at past size means it was cut. */
+static void
+s_put (char *out, size_t size, size_t *at, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+static void
+s_put (char *out, size_t size, size_t *at, const char *fmt, ...)
+{
+    if (*at >= size)
+        return;
+    va_list ap;
+    va_start (ap, fmt);
+    int w = vsnprintf (out + *at, size - *at, fmt, ap);
+    va_end (ap);
+    *at = w < 0 ? size : *at + (size_t) w;
+}
+
+void
+macx_record_manifest_diff_text (const Macx__Header *h, const macx_manifest_diff_t *d, char *out,
+                                size_t size)
+{
+    assert (size > 4);
+    size_t at = 0;
+    out[0] = '\0';
+    if (d->payload_type) {
+        if (strcmp (d->payload_type, "none") == 0)
+            s_put (out, size, &at, "the payload has no body");
+        else
+            s_put (out, size, &at, "the payload is a %s body, not the header's %s",
+                   d->payload_type, h->record_type);
+    }
+    /* the three lists, each once, in the order the audit entry has them */
+    for (int list = 0; list < 3; list++) {
+        bool any = false;
+        for (size_t i = 0; i < d->n; i++) {
+            const macx_diff_entry_t *x = &d->entries[i];
+            bool transform = macx_diff_is_transform (x->kind);
+            if ((list == 0 && x->kind != MACX_DIFF_UNDECLARED)
+                || (list == 1 && x->kind != MACX_DIFF_ABSENT) || (list == 2 && !transform))
+                continue;
+            if (!any)
+                s_put (out, size, &at, "%s%s: ", at ? "; " : "",
+                       list == 0 ? "fields present but not declared"
+                       : list == 1 ? "declared but absent" : "transform mismatch");
+            else
+                s_put (out, size, &at, ", ");
+            if (transform)
+                s_put (out, size, &at, "%s declared %s but %s", x->name, x->transform,
+                       x->kind == MACX_DIFF_TRANSFORM_NOT_TEXT ? "not a text field"
+                       : x->kind == MACX_DIFF_TRANSFORM_UNKNOWN ? "no such transform"
+                                                                : "its value has another form");
+            else
+                s_put (out, size, &at, "%s", x->name);
+            any = true;
+        }
+    }
+    if (at >= size)
+        memcpy (out + size - 4, "...", 4);
 }

@@ -87,6 +87,13 @@ s_canonical (const ProtobufCMessage *m, const uint8_t *buf, size_t len, const ch
                                   "of order or repeated)", what);
 }
 
+int
+macx_record_canonical (const ProtobufCMessage *m, const uint8_t *buf, size_t len, const char *what,
+                       macx_error_t *err)
+{
+    return s_canonical (m, buf, len, what, err);
+}
+
 void
 macx_record_destroy (macx_record_t **self_p)
 {
@@ -294,10 +301,10 @@ macx_sealed_clear (macx_sealed_t *s)
 /* Everything of a sealed record but its signature: header packed, payload
  * encrypted under a fresh key, that key wrapped for every recipient, and
  * the digest a signature (or a batch leaf) covers. */
-int
-macx_record_seal_unsigned (macx_identity_t *self, const macx_registry_t *registry,
-                           Macx__Header *header, const Macx__Payload *payload, macx_sealed_t *out,
-                           macx_error_t *err)
+static int
+s_seal_unsigned (macx_identity_t *self, const macx_registry_t *registry, Macx__Header *header,
+                 const Macx__Payload *payload, bool check_manifest, macx_sealed_t *out,
+                 macx_error_t *err)
 {
     memset (out, 0, sizeof *out);
     const macx_agency_t *me = macx_identity_agency (self);
@@ -306,7 +313,7 @@ macx_record_seal_unsigned (macx_identity_t *self, const macx_registry_t *registr
     if (header->created_ms == 0)
         header->created_ms = macx_clock_wall_ms ();
     int rc = macx_record_check_header (header, err);
-    if (rc == MACX_OK)
+    if (rc == MACX_OK && check_manifest)
         rc = macx_record_check_manifest (header, payload, err);
     if (rc)
         return rc;
@@ -378,6 +385,14 @@ done:
     return rc;
 }
 
+int
+macx_record_seal_unsigned (macx_identity_t *self, const macx_registry_t *registry,
+                           Macx__Header *header, const Macx__Payload *payload, macx_sealed_t *out,
+                           macx_error_t *err)
+{
+    return s_seal_unsigned (self, registry, header, payload, true, out, err);
+}
+
 /* Points env (and the caller's wraps arrays, MACX_RECIPIENTS_MAX long) at
  * s: an unsigned envelope, borrowing everything. */
 void
@@ -414,14 +429,15 @@ macx_envelope_pack (const Macx__Envelope *env, uint8_t **out, size_t *outlen, ma
     return MACX_OK;
 }
 
-int
-macx_record_seal (macx_identity_t *self, const macx_registry_t *registry, Macx__Header *header,
-                  const Macx__Payload *payload, uint8_t **out, size_t *outlen, macx_error_t *err)
+static int
+s_seal (macx_identity_t *self, const macx_registry_t *registry, Macx__Header *header,
+        const Macx__Payload *payload, bool check_manifest, uint8_t **out, size_t *outlen,
+        macx_error_t *err)
 {
     *out = NULL;
     *outlen = 0;
     macx_sealed_t sealed;
-    int rc = macx_record_seal_unsigned (self, registry, header, payload, &sealed, err);
+    int rc = s_seal_unsigned (self, registry, header, payload, check_manifest, &sealed, err);
     if (rc)
         return rc;
     uint8_t sig[MACX_SIG_BYTES];
@@ -436,6 +452,21 @@ macx_record_seal (macx_identity_t *self, const macx_registry_t *registry, Macx__
     }
     macx_sealed_clear (&sealed);
     return rc;
+}
+
+int
+macx_record_seal (macx_identity_t *self, const macx_registry_t *registry, Macx__Header *header,
+                  const Macx__Payload *payload, uint8_t **out, size_t *outlen, macx_error_t *err)
+{
+    return s_seal (self, registry, header, payload, true, out, outlen, err);
+}
+
+int
+macx_record_seal_forged (macx_identity_t *self, const macx_registry_t *registry,
+                         Macx__Header *header, const Macx__Payload *payload, uint8_t **out,
+                         size_t *outlen, macx_error_t *err)
+{
+    return s_seal (self, registry, header, payload, false, out, outlen, err);
 }
 
 /* ---- verify and open --------------------------------------------------- */
@@ -524,14 +555,14 @@ fail:
     return rc;
 }
 
-int
-macx_record_check_signature_cached (const macx_registry_t *registry, macx_root_cache_t *cache,
-                                    macx_record_t *self, macx_error_t *err)
+static int
+s_check_signature (const macx_registry_t *registry, macx_root_cache_t *cache, macx_record_t *self,
+                   bool revoked_ok, macx_error_t *err)
 {
     const macx_agency_t *sender = macx_registry_find (registry, self->header->sender);
     if (!sender)
         return macx_error_set (err, MACX_EUNKNOWN, "unknown sender '%s'", self->header->sender);
-    if (sender->revoked)
+    if (sender->revoked && !revoked_ok)
         return macx_error_set (err, MACX_EREVOKED, "sender '%s' is revoked", sender->id);
     uint8_t digest[64];
     s_digest (self->envelope, digest);
@@ -546,6 +577,20 @@ macx_record_check_signature_cached (const macx_registry_t *registry, macx_root_c
     self->verified = 1;
     memcpy (self->signer_pk, sender->sign_pk, MACX_KEY_BYTES);
     return MACX_OK;
+}
+
+int
+macx_record_check_signature_cached (const macx_registry_t *registry, macx_root_cache_t *cache,
+                                    macx_record_t *self, macx_error_t *err)
+{
+    return s_check_signature (registry, cache, self, false, err);
+}
+
+int
+macx_record_check_evidence (const macx_registry_t *registry, macx_record_t *self,
+                            macx_error_t *err)
+{
+    return s_check_signature (registry, NULL, self, true, err);
 }
 
 int
@@ -575,6 +620,82 @@ macx_record_open (macx_identity_t *me, const macx_registry_t *registry, const ui
 }
 
 int
+macx_record_unwrap (macx_identity_t *me, const macx_registry_t *registry,
+                    const macx_record_t *self, uint8_t key[MACX_KEY_BYTES], macx_error_t *err)
+{
+    const Macx__Header *h = self->header;
+    const char *my_id = macx_identity_agency (me)->id;
+    size_t slot = h->n_recipients;
+    for (size_t i = 0; i < h->n_recipients; i++)
+        if (strcmp (h->recipients[i], my_id) == 0)
+            slot = i;
+    if (slot == h->n_recipients)
+        return macx_error_set (err, MACX_ENOTRECIPIENT, "not a recipient: %s is not among the %zu "
+                               "recipients of this record from %s", my_id, h->n_recipients,
+                               h->sender);
+    const macx_agency_t *sender = macx_registry_find (registry, h->sender);
+    if (!sender)
+        return macx_error_set (err, MACX_EUNKNOWN, "unknown sender '%s'", h->sender);
+    uint8_t ad[MACX_RECORD_ID_BYTES + 2 * (MACX_AGENCY_ID_MAX + 1)];
+    size_t adlen = s_wrap_ad (h, my_id, ad, sizeof ad);
+    const Macx__KeyWrap *w = self->envelope->wraps[slot];
+    if (macx_identity_unwrap (me, sender, ad, adlen, w->nonce.data, w->wrapped.data, key)) {
+        sodium_memzero (key, MACX_KEY_BYTES);
+        return macx_error_set (err, MACX_EDECRYPT, "the payload key wrapped for %s by %s does not "
+                               "open", my_id, h->sender);
+    }
+    return MACX_OK;
+}
+
+int
+macx_record_open_with_key (macx_record_t *self, const uint8_t key[MACX_KEY_BYTES],
+                           macx_error_t *err)
+{
+    const Macx__Header *h = self->header;
+    const Macx__Envelope *env = self->envelope;
+    size_t plen = env->ciphertext.len - S_TAG_BYTES;
+    uint8_t *plain = malloc (plen ? plen : 1);
+    if (!plain)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory opening a record");
+    int rc = MACX_OK;
+    unsigned long long got;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt (plain, &got, NULL, env->ciphertext.data,
+                                                    env->ciphertext.len, env->header.data,
+                                                    env->header.len, env->nonce.data, key) != 0) {
+        rc = macx_error_set (err, MACX_EDECRYPT, "payload from %s does not decrypt", h->sender);
+        goto done;
+    }
+    Macx__Payload *payload = macx__payload__unpack (NULL, (size_t) got, plain);
+    if (!payload) {
+        rc = macx_error_set (err, MACX_EDECODE, "payload from %s does not decode", h->sender);
+        goto done;
+    }
+    if ((rc = s_canonical (&payload->base, plain, (size_t) got, "payload", err))) {
+        macx__payload__free_unpacked (payload, NULL);
+        goto done;
+    }
+    if (self->payload)
+        macx__payload__free_unpacked (self->payload, NULL);
+    self->payload = payload;
+done:
+    sodium_memzero (plain, plen ? plen : 1);
+    free (plain);
+    return rc;
+}
+
+int
+macx_record_content_key (macx_identity_t *me, const macx_registry_t *registry, const uint8_t *buf,
+                         size_t len, uint8_t key[MACX_CONTENT_KEY_BYTES], macx_error_t *err)
+{
+    macx_record_t *self = NULL;
+    int rc = macx_record_decode (buf, len, &self, err);
+    if (rc == MACX_OK)
+        rc = macx_record_unwrap (me, registry, self, key, err);
+    macx_record_destroy (&self);
+    return rc;
+}
+
+int
 macx_record_open_cached (macx_identity_t *me, const macx_registry_t *registry,
                          macx_root_cache_t *cache, const uint8_t *buf, size_t len,
                          macx_record_t **record, macx_error_t *err)
@@ -586,58 +707,13 @@ macx_record_open_cached (macx_identity_t *me, const macx_registry_t *registry,
         macx_record_destroy (&self);
     if (rc)
         return rc;
-    const Macx__Header *h = self->header;
-    const char *my_id = macx_identity_agency (me)->id;
-    size_t slot = h->n_recipients;
-    for (size_t i = 0; i < h->n_recipients; i++)
-        if (strcmp (h->recipients[i], my_id) == 0)
-            slot = i;
-    uint8_t *key = NULL, *plain = NULL, key_buf[MACX_KEY_BYTES];
-    size_t plen = 0;
-    if (slot == h->n_recipients) {
-        rc = macx_error_set (err, MACX_ENOTRECIPIENT, "not a recipient: %s is not among the %zu "
-                             "recipients of this record from %s", my_id, h->n_recipients, h->sender);
-        goto done;
-    }
-    const macx_agency_t *sender = macx_registry_find (registry, h->sender);
-    uint8_t ad[MACX_RECORD_ID_BYTES + 2 * (MACX_AGENCY_ID_MAX + 1)];
-    size_t adlen = s_wrap_ad (h, my_id, ad, sizeof ad);
-    const Macx__KeyWrap *w = self->envelope->wraps[slot];
-    key = key_buf;
-    plen = self->envelope->ciphertext.len - S_TAG_BYTES;
-    plain = malloc (plen ? plen : 1);
-    if (!plain) {
-        rc = macx_error_set (err, MACX_ENOMEM, "out of memory opening a record");
-        goto done;
-    }
-    if (macx_identity_unwrap (me, sender, ad, adlen, w->nonce.data, w->wrapped.data, key)) {
-        rc = macx_error_set (err, MACX_EDECRYPT, "the payload key wrapped for %s by %s does not open",
-                             my_id, h->sender);
-        goto done;
-    }
-    unsigned long long got;
-    const Macx__Envelope *env = self->envelope;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt (plain, &got, NULL, env->ciphertext.data,
-                                                    env->ciphertext.len, env->header.data,
-                                                    env->header.len, env->nonce.data, key) != 0) {
-        rc = macx_error_set (err, MACX_EDECRYPT, "payload from %s does not decrypt", h->sender);
-        goto done;
-    }
-    self->payload = macx__payload__unpack (NULL, (size_t) got, plain);
-    if (!self->payload) {
-        rc = macx_error_set (err, MACX_EDECODE, "payload from %s does not decode", h->sender);
-        goto done;
-    }
-    if ((rc = s_canonical (&self->payload->base, plain, (size_t) got, "payload", err)))
-        goto done;
-    rc = macx_record_check_manifest (h, self->payload, err);
-done:
-    if (key)
-        sodium_memzero (key, MACX_KEY_BYTES);
-    if (plain) {
-        sodium_memzero (plain, plen ? plen : 1);
-        free (plain);
-    }
+    uint8_t key[MACX_KEY_BYTES];
+    rc = macx_record_unwrap (me, registry, self, key, err);
+    if (rc == MACX_OK)
+        rc = macx_record_open_with_key (self, key, err);
+    sodium_memzero (key, sizeof key);
+    if (rc == MACX_OK)
+        rc = macx_record_check_manifest (self->header, self->payload, err);
     if (rc)
         macx_record_destroy (&self);
     *record = self;

@@ -154,6 +154,50 @@ int macx_record_check_header (const Macx__Header *header, macx_error_t *err);
 int macx_record_check_manifest (const Macx__Header *header, const Macx__Payload *payload,
                                 macx_error_t *err);
 
+/* ---- what differs between a payload and its header (record/manifest.c) ----
+ * The comparison behind macx_record_check_manifest, listing every
+ * difference rather than the first: the evidence of a manifest complaint
+ * (docs/audit.md "Complaints"). Names only, never a value. */
+typedef enum {
+    MACX_DIFF_UNDECLARED = 1,        /* a payload field the manifest does not list */
+    MACX_DIFF_ABSENT,                /* a manifest field the payload does not carry */
+    MACX_DIFF_TRANSFORM_FORM,        /* declared with a transform its value does not have */
+    MACX_DIFF_TRANSFORM_NOT_TEXT,    /* a transform declared on a field that is not text */
+    MACX_DIFF_TRANSFORM_UNKNOWN      /* a transform macx does not know (only when the
+                                        header was not checked first) */
+} macx_diff_kind_t;
+
+typedef struct {
+    macx_diff_kind_t kind;
+    const char *name;                /* the field, borrowed from the payload or the header */
+    const char *transform;           /* the transform declared ("" for UNDECLARED, ABSENT) */
+} macx_diff_entry_t;
+
+typedef struct {
+    /* the body the payload carries when it is not the header's record type:
+     * another typed body ("share"), "generic" (a typed record type with a
+     * generic body) or "none" (no body); NULL when it is. Static. */
+    const char *payload_type;
+    macx_diff_entry_t entries[2 * MACX_MANIFEST_MAX];   /* in payload field order, then ABSENT */
+    size_t n;
+} macx_manifest_diff_t;
+
+/* Compares payload with header's record type and manifest. Returns the
+ * number of differences (0: it matches; payload_type counts one), or a
+ * negative error when the payload cannot be compared (a repeated field or
+ * the field count over its limit: MACX_ELIMIT; a generic field named badly
+ * or twice: MACX_EMANIFEST). d borrows names from header and payload. */
+int macx_record_manifest_diff (const Macx__Header *header, const Macx__Payload *payload,
+                               macx_manifest_diff_t *d, macx_error_t *err);
+/* True for the three transform kinds. */
+bool macx_diff_is_transform (macx_diff_kind_t kind);
+/* The differences as one readable sentence into out (at least 5 bytes; cut
+ * with "..." when it does not fit): "fields present but not declared:
+ * address; declared but absent: dob; transform mismatch: postcode declared
+ * postcode_district but its value has another form". */
+void macx_record_manifest_diff_text (const Macx__Header *header, const macx_manifest_diff_t *d,
+                                     char *out, size_t size);
+
 /* The payload's body message (typed or generic), or NULL when none is set.
  * Borrowed from payload. */
 const ProtobufCMessage *macx_record_body (const Macx__Payload *payload);
@@ -179,6 +223,91 @@ void macx_record_print_header (FILE *out, const Macx__Header *header, int json);
  * lists differ in length. The recipient signs it with macx_identity_sign;
  * the broker checks it with macx_keys_verify. */
 int macx_record_receipt_digest (const Macx__Receipt *receipt, uint8_t out[64]);
+
+/* ---- manifest complaints (record/complaint.c; docs/protocol.md "Complaints") ----
+ * A recipient whose record does not match its header sends the broker a
+ * signed Complaint: the sender's Envelope as delivered and the record's
+ * content key, which lets the broker open that one payload itself and
+ * compare it with the header, trusting neither party. */
+#define MACX_CONTENT_KEY_BYTES 32
+
+/* The digest a complaint's signature covers: BLAKE2b-512 of
+ * "macx-complaint-v1", the complainant, the envelope, the content key and
+ * the time, each length-prefixed (the time as 8 bytes LE). */
+void macx_record_complaint_digest (const Macx__Complaint *complaint, uint8_t out[64]);
+
+/* The payload key of a sealed record for recipient `self`: decodes the
+ * record and unwraps its key wrap (no signature check). MACX_ENOTRECIPIENT
+ * when self has none, MACX_EDECRYPT when it does not open. key is a secret
+ * of that record: wipe it (sodium_memzero) after use. */
+int macx_record_content_key (macx_identity_t *self, const macx_registry_t *registry,
+                             const uint8_t *buf, size_t len,
+                             uint8_t key[MACX_CONTENT_KEY_BYTES], macx_error_t *err);
+
+/* What the agent runtime calls when a record delivered to `self` does not
+ * open: if the record is genuine (decodes, its sender's signature holds),
+ * self can open its payload, and the payload does not match the header
+ * (macx_record_manifest_diff, or it does not decode), builds the complaint
+ * and signs it as self at time_ms. Otherwise MACX_EINVAL ("nothing to
+ * complain about", err says why): a recipient never complains of a record
+ * that matches, nor of one it cannot show to be its sender's. On success
+ * *out is a serialised Complaint that holds the record's content key: free
+ * it with macx_record_complaint_free, which wipes it. */
+int macx_record_complaint_make (macx_identity_t *self, const macx_registry_t *registry,
+                                const uint8_t *buf, size_t len, int64_t time_ms, uint8_t **out,
+                                size_t *outlen, macx_error_t *err);
+/* Builds and signs a complaint as self over any envelope and key, checking
+ * nothing: for tests and forgery tools (tests/tools/macx_peer.c), which
+ * must be able to send complaints that do not hold. */
+int macx_record_complaint_sign (macx_identity_t *self, const uint8_t *buf, size_t len,
+                                const uint8_t key[MACX_CONTENT_KEY_BYTES], int64_t time_ms,
+                                uint8_t **out, size_t *outlen, macx_error_t *err);
+/* Wipes and frees a complaint from make or sign. */
+void macx_record_complaint_free (uint8_t **buf_p, size_t len);
+
+/* The broker's check of a complaint, in the order it is made. */
+typedef enum {
+    MACX_COMPLAINT_REFUSED = 1,      /* the complaint or its envelope does not hold: why
+                                        says what (MACX_EDECODE, MACX_EPROTO for a
+                                        complainant other than the peer, MACX_EBADSIG,
+                                        MACX_EUNKNOWN, MACX_EREVOKED) */
+    MACX_COMPLAINT_KEY_INVALID,      /* a genuine record, but the key does not open it */
+    MACX_COMPLAINT_UNFOUNDED,        /* the payload matches its header */
+    MACX_COMPLAINT_UPHELD            /* it does not: diff, or (broken) it does not decode
+                                        or cannot be compared, why saying how */
+} macx_complaint_verdict_t;
+
+typedef struct {
+    macx_complaint_verdict_t verdict;
+    macx_error_t why;                /* REFUSED, KEY_INVALID: what failed; UPHELD and
+                                        broken: what is wrong with the payload */
+    Macx__Complaint *complaint;      /* decoded (NULL when it does not) */
+    macx_record_t *record;           /* the envelope, decoded (NULL when it does not);
+                                        verified from KEY_INVALID on; with its payload
+                                        for UNFOUNDED and UPHELD unless broken */
+    macx_manifest_diff_t diff;       /* UPHELD: borrows from record */
+    bool broken;                     /* UPHELD: the payload does not decode or compare */
+} macx_complaint_check_t;
+
+/* Checks complaint bytes from `peer` (the authenticated agency) with what
+ * needs no store: bounds and decode (canonical, no unknown field), that
+ * the complainant is peer, registered, not revoked and signed it, that the
+ * envelope decodes and its sender signed it (a sender revoked since still
+ * counts: the record was signed while it was not), that the key opens the
+ * payload, and the comparison. That the broker accepted the record for the
+ * complainant is the caller's to check (it holds the store). Fills c;
+ * free what it holds with macx_record_complaint_check_clear. Thread-safe. */
+void macx_record_complaint_check (const macx_registry_t *registry, const char *peer,
+                                  const uint8_t *buf, size_t len, macx_complaint_check_t *c);
+void macx_record_complaint_check_clear (macx_complaint_check_t *c);
+
+/* Tests and forgery tools only (`macx record seal --forge-manifest`): seals
+ * like macx_record_seal but with the manifest the header declares left
+ * unchecked against the payload, so the record lies about its fields. A
+ * recipient refuses it and complains. */
+int macx_record_seal_forged (macx_identity_t *self, const macx_registry_t *registry,
+                             Macx__Header *header, const Macx__Payload *payload, uint8_t **out,
+                             size_t *outlen, macx_error_t *err);
 
 /* One field given by name, e.g. from `--field dob:year_only=1990-04-12`. */
 typedef struct {

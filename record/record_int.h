@@ -45,4 +45,29 @@ int macx_batch_check (macx_root_cache_t *cache, const Macx__Envelope *env,
 /* Checks the proof's sizes (no crypto): used by decode. */
 int macx_batch_check_shape (const Macx__BatchProof *p, macx_error_t *err);
 
+/* Only the canonical encoding of m (as buf, len), with no field its schema
+ * does not know: MACX_EDECODE naming `what` otherwise. */
+int macx_record_canonical (const ProtobufCMessage *m, const uint8_t *buf, size_t len,
+                           const char *what, macx_error_t *err);
+
+/* The signature check of macx_record_check_signature, for evidence: a
+ * sender revoked since still counts (the record was signed with the key it
+ * had), an unknown one does not. Uncached. */
+int macx_record_check_evidence (const macx_registry_t *registry, macx_record_t *record,
+                                macx_error_t *err);
+
+/* Unwraps the payload key of a decoded record for recipient me (no
+ * signature check): MACX_ENOTRECIPIENT, MACX_EUNKNOWN (sender),
+ * MACX_EDECRYPT. The caller wipes key. */
+int macx_record_unwrap (macx_identity_t *me, const macx_registry_t *registry,
+                        const macx_record_t *record, uint8_t key[MACX_KEY_BYTES],
+                        macx_error_t *err);
+
+/* Decrypts a decoded record's payload with key and keeps it in the record
+ * (macx_record_payload): MACX_EDECRYPT when the key does not open it,
+ * MACX_EDECODE when what it opens to is not a canonical Payload. Does not
+ * compare it with the manifest. */
+int macx_record_open_with_key (macx_record_t *record, const uint8_t key[MACX_KEY_BYTES],
+                               macx_error_t *err);
+
 #endif

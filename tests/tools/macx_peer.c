@@ -5,6 +5,7 @@
  *   macx_peer MODE --keys DIR --broker EP --as AGENCY [--seconds S] [--count N]
  *             [--to A[,B...]] [--type case_file|share|enrichment] [--rate R]
  *             [--window W] [--credit N] [--pool N] [--read] [--drain S]
+ *             [--record FILE --key real|random [--flip-signature]]
  *
  * Modes:
  *   good    sends records at R per second (at most W unanswered), reads its
@@ -23,6 +24,10 @@
  *   records several records in one Records frame (a batch; a replay and a
  *           forgery among good ones), and malformed Records frames: one JSON
  *           line per frame with the answer to each record it carried
+ *   complain  one manifest complaint about the record in --record FILE, with
+ *           its real content key or a random one (--key real|random), its
+ *           signature intact or not (--flip-signature): forged complaints
+ *           for tests/integration/broker_complaints.sh
  * Each runs for --seconds S or until --count N frames are sent, whichever
  * comes first, and exits 0 (2 on a usage error, 1 when it cannot start). */
 #include <errno.h>
@@ -38,6 +43,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "file.h"
 #include "frame.h"
 #include "hist.h"
 #include "keys.h"
@@ -72,6 +78,8 @@ typedef struct {
     uint64_t bytes;            /* big: the frame's size */
     uint32_t credit;
     bool credit_set, read;
+    const char *record, *key;  /* complain: the sealed record, "real" or "random" */
+    bool flip;                 /* complain: flip a signature byte */
 } s_opts_t;
 
 typedef struct {
@@ -806,6 +814,79 @@ s_askstats (s_peer_t *self, macx_error_t *err)
     return 0;
 }
 
+/* complain: one manifest complaint about the sealed record in --record
+ * FILE, signed as AGENCY, with the record's real content key (--key real:
+ * AGENCY must be a recipient) or a random one (--key random), and with a
+ * signature byte flipped (--flip-signature); then asks for the broker's
+ * counters and waits for them (so that the complaint has reached the
+ * broker) and says goodbye. The broker does not answer a complaint: the
+ * test reads its audit log. */
+static int
+s_complain (s_peer_t *self, macx_error_t *err)
+{
+    char *data = NULL;
+    size_t len = 0;
+    uint8_t key[MACX_CONTENT_KEY_BYTES], *c = NULL;
+    size_t clen = 0;
+    int rc = macx_file_read (self->o.record, MACX_RECORD_MAX, &data, &len, err);
+    if (rc)
+        return rc;
+    if (strcmp (self->o.key, "real") == 0)
+        rc = macx_record_content_key (self->identity, self->registry, (uint8_t *) data, len, key,
+                                      err);
+    else if (strcmp (self->o.key, "random") == 0)
+        randombytes_buf (key, sizeof key);
+    else
+        rc = macx_error_set (err, MACX_EINVAL, "--key must be real or random, not '%s'",
+                             self->o.key);
+    if (rc == MACX_OK)
+        rc = macx_record_complaint_sign (self->identity, (uint8_t *) data, len, key,
+                                         macx_clock_wall_ms (), &c, &clen, err);
+    sodium_memzero (key, sizeof key);
+    free (data);
+    if (rc)
+        return rc;
+    if (self->o.flip)
+        c[clen - 1] ^= 0x01;   /* the signature is the last field */
+    uint8_t prefix[16];
+    size_t plen = macx_frame_prefix (MACX__FRAME__KIND_COMPLAINT, clen, prefix);
+    zmq_msg_t m;
+    zmq_msg_init_size (&m, plen + clen);
+    memcpy (zmq_msg_data (&m), prefix, plen);
+    memcpy ((uint8_t *) zmq_msg_data (&m) + plen, c, clen);
+    macx_record_complaint_free (&c, clen);
+    self->t0 = macx_clock_mono_ns ();
+    if (!s_send_packed (self, &m)) {
+        zmq_msg_close (&m);
+        return macx_error_set (err, MACX_EIO, "the socket did not take the complaint");
+    }
+    self->sent++;
+    Macx__StatsRequest q = MACX__STATS_REQUEST__INIT;
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_STATS_REQUEST;
+    f.stats_request = &q;
+    s_send_frame (self, &f);
+    bool answered = false;
+    uint64_t deadline = self->t0 + (uint64_t) (self->o.drain * 1e9);
+    while (!answered && !s_stop && macx_clock_mono_ns () < deadline) {
+        s_wait (self, ZMQ_POLLIN, 100);
+        zmq_msg_t in;
+        zmq_msg_init (&in);
+        if (zmq_msg_recv (&in, self->dealer, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&in);
+            continue;
+        }
+        Macx__Frame *g = macx__frame__unpack (NULL, zmq_msg_size (&in), zmq_msg_data (&in));
+        zmq_msg_close (&in);
+        answered = g && g->kind_case == MACX__FRAME__KIND_STATS_REPLY;
+        if (g)
+            macx__frame__free_unpacked (g, NULL);
+    }
+    self->t_end = macx_clock_mono_ns ();
+    s_bye (self);
+    return answered ? 0 : macx_error_set (err, MACX_ETIMEOUT, "no answer from the broker");
+}
+
 typedef struct {
     const char *name;
     int (*run) (s_peer_t *self, macx_error_t *err);
@@ -822,6 +903,7 @@ static const s_mode_t s_modes[] = {
     { "askstats", s_askstats, false },
     { "batchorder", s_batchorder, true },
     { "records", s_records, true },
+    { "complain", s_complain, false },
 };
 
 /* ---- main ------------------------------------------------------------------------ */
@@ -849,9 +931,10 @@ s_report (const s_peer_t *self, int rc, const macx_error_t *err)
 static int
 s_usage (const char *why)
 {
-    fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread|big|askstats|batchorder|records --keys DIR "
+    fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread|big|askstats|batchorder|records|complain --keys DIR "
              "--broker EP --as AGENCY [--seconds S] [--count N] [--to A[,B]] [--type T] "
-             "[--rate R] [--window W] [--credit N] [--pool N] [--read] [--drain S] [--bytes N]\n"
+             "[--rate R] [--window W] [--credit N] [--pool N] [--read] [--drain S] [--bytes N] "
+             "[--record FILE --key real|random [--flip-signature]]\n"
              "  [--case C]   every record in case C (a record of a later phase than identification\n"
              "               needs its case opened first: docs/policy.md \"Case context\")\n", why);
     return 2;
@@ -869,6 +952,9 @@ main (int argc, char **argv)
         { "credit", required_argument, 0, 'c' }, { "pool", required_argument, 0, 'p' },
         { "read", no_argument, 0, 'R' },         { "drain", required_argument, 0, 'd' },
         { "bytes", required_argument, 0, 'y' },  { "case", required_argument, 0, 'C' },
+        { "bytes", required_argument, 0, 'y' },
+        { "record", required_argument, 0, 'F' }, { "key", required_argument, 0, 'K' },
+        { "flip-signature", no_argument, 0, 'X' },
         { 0, 0, 0, 0 }
     };
     static s_peer_t peer;
@@ -905,11 +991,16 @@ main (int argc, char **argv)
         case 'y': o->bytes = strtoull (optarg, NULL, 10); break;
         case 'd': o->drain = atof (optarg); break;
         case 'C': o->case_id = optarg; break;
+        case 'F': o->record = optarg; break;
+        case 'K': o->key = optarg; break;
+        case 'X': o->flip = true; break;
         default: return s_usage ("unknown option");
         }
     }
     if (optind != argc || !o->keys || !o->as || (mode->records && !o->to) || o->window == 0)
         return s_usage ("--keys and --as are required (and --to with records)");
+    if (mode->run == s_complain && (!o->record || !o->key))
+        return s_usage ("complain needs --record FILE and --key real|random");
     for (size_t i = 0; i < sizeof s_templates / sizeof s_templates[0]; i++)
         if (strcmp (s_templates[i].type, o->type) == 0)
             self->tpl = &s_templates[i];

@@ -2380,6 +2380,296 @@ test_seal_refuses (void **state)
     free (x);
 }
 
+/* ---- manifest comparison and complaints ---------------------------------- */
+
+/* The differences of d as "kind:name[:transform]" joined by spaces. */
+static void
+s_diff_str (const macx_manifest_diff_t *d, char *out, size_t size)
+{
+    static const char *const kinds[] = { "", "undeclared", "absent", "form", "not_text",
+                                         "unknown" };
+    out[0] = '\0';
+    for (size_t i = 0; i < d->n; i++) {
+        const macx_diff_entry_t *x = &d->entries[i];
+        size_t at = strlen (out);
+        snprintf (out + at, size - at, "%s%s:%s%s%s", i ? " " : "", kinds[x->kind], x->name,
+                  x->transform[0] ? ":" : "", x->transform);
+    }
+}
+
+static void
+s_expect_diff (const char *type, const char *fields, const Macx__Payload *p, int want_n,
+               const char *want_type, const char *want)
+{
+    s_hdr_t *x = malloc (sizeof *x);
+    s_forge_hdr (x, type, 1, "ogd-dwp", fields);
+    macx_manifest_diff_t d;
+    macx_error_t err = { 0 };
+    int n = macx_record_manifest_diff (&x->h, p, &d, &err);
+    char got[2048];
+    s_diff_str (&d, got, sizeof got);
+    if (n != want_n || strcmp (got, want) != 0
+        || (want_type ? !d.payload_type || strcmp (d.payload_type, want_type) != 0
+                      : d.payload_type != NULL))
+        fail_msg ("%s [%s]: want %d '%s' (payload %s), got %d '%s' (payload %s) %s", type, fields,
+                  want_n, want, want_type ? want_type : "-", n, got,
+                  d.payload_type ? d.payload_type : "-", err.msg);
+    /* check_manifest agrees: refuses exactly when something differs */
+    assert_int_equal (macx_record_check_manifest (&x->h, p, NULL) == MACX_OK, want_n == 0);
+    free (x);
+}
+
+static void
+test_manifest_diff (void **state)
+{
+    (void) state;
+    Macx__CaseFile cf = MACX__CASE_FILE__INIT;
+    Macx__Payload p = MACX__PAYLOAD__INIT;
+    p.body_case = MACX__PAYLOAD__BODY_CASE_FILE;
+    p.case_file = &cf;
+    cf.subject_name = "Alex Example";
+    cf.dob = "1990-04-12";
+    cf.address = "1 High St, Leeds";
+    cf.postcode = "LS11 5AB";
+    /* Every difference, not the first: in payload field order, then what
+     * is declared and absent. */
+    s_expect_diff ("case_file", "subject_name,dob:year_only,postcode:postcode_district,closed_on",
+                   &p, 4, NULL,
+                   "form:dob:year_only undeclared:address form:postcode:postcode_district "
+                   "absent:closed_on");
+    s_expect_diff ("case_file", "subject_name,dob,address,postcode", &p, 0, NULL, "");
+    s_expect_diff ("case_file", "", &p, 4, NULL,
+                   "undeclared:subject_name undeclared:dob undeclared:address undeclared:postcode");
+    /* Another body than the record type: it counts, and fields still compare. */
+    s_expect_diff ("share", "subject_name,dob,address,postcode", &p, 1, "case_file", "");
+    s_expect_diff ("share", "subject_name,kis_ref", &p, 5, "case_file",
+                   "undeclared:dob undeclared:address undeclared:postcode absent:kis_ref");
+    /* A transform on a number. */
+    Macx__Profile pr = MACX__PROFILE__INIT;
+    pr.level = 2;
+    Macx__Payload pp = MACX__PAYLOAD__INIT;
+    pp.body_case = MACX__PAYLOAD__BODY_PROFILE;
+    pp.profile = &pr;
+    s_expect_diff ("profile", "level:year_only", &pp, 1, NULL, "not_text:level:year_only");
+    s_expect_diff ("profile", "level:rot13", &pp, 1, NULL, "unknown:level:rot13");
+    /* A generic body for a typed type; no body at all. */
+    s_text_t t;
+    s_expect_diff ("case_file", "text", s_text (&t, "hello"), 1, "generic", "");
+    s_expect_diff ("note", "text,extra", s_text (&t, "hello"), 1, NULL, "absent:extra");
+    Macx__Payload none = MACX__PAYLOAD__INIT;
+    s_expect_diff ("case_file", "subject_name,dob", &none, 3, "none",
+                   "absent:subject_name absent:dob");
+
+    /* The sentence for people (and the audit message): names, never values. */
+    s_hdr_t *x = malloc (sizeof *x);
+    s_forge_hdr (x, "share", 2, "ogd-dwp", "subject_name,dob:year_only,kis_ref");
+    macx_manifest_diff_t d;
+    assert_int_equal (macx_record_manifest_diff (&x->h, &p, &d, NULL), 5);
+    char text[512];
+    macx_record_manifest_diff_text (&x->h, &d, text, sizeof text);
+    assert_string_equal (text, "the payload is a case_file body, not the header's share; "
+                               "fields present but not declared: address, postcode; declared "
+                               "but absent: kis_ref; transform mismatch: dob declared year_only "
+                               "but its value has another form");
+    assert_null (strstr (text, "1990"));
+    char small[24];
+    macx_record_manifest_diff_text (&x->h, &d, small, sizeof small);
+    assert_string_equal (small, "the payload is a cas...");
+
+    /* Over the limits: it cannot be compared. */
+    char **many = calloc (MACX_PAYLOAD_REPEAT_MAX + 1, sizeof *many);
+    for (int i = 0; i <= MACX_PAYLOAD_REPEAT_MAX; i++)
+        many[i] = "x";
+    cf.n_risk_indicators = MACX_PAYLOAD_REPEAT_MAX + 1;
+    cf.risk_indicators = many;
+    macx_error_t err = { 0 };
+    s_forge_hdr (x, "case_file", 1, "ogd-dwp", "subject_name");
+    s_expect (macx_record_manifest_diff (&x->h, &p, &d, &err), &err, MACX_ELIMIT,
+              "repeats 1025 times");
+    free (many);
+    free (x);
+}
+
+/* A case_file from mi5 to ogd-dwp (and la-london) that carries an address
+ * its manifest does not declare and a full date declared year_only. */
+static uint8_t *
+s_lying (size_t *len, bool honest)
+{
+    s_hdr_t *x = malloc (sizeof *x);
+    s_hdr (x, "case_file", 1, "ogd-dwp,la-london",
+           honest ? "subject_name,dob,address" : "subject_name,dob:year_only");
+    Macx__CaseFile cf = MACX__CASE_FILE__INIT;
+    cf.subject_name = "Alex Example";
+    cf.dob = "1990-04-12";
+    cf.address = "1 High St, Leeds";
+    Macx__Payload p = MACX__PAYLOAD__INIT;
+    p.body_case = MACX__PAYLOAD__BODY_CASE_FILE;
+    p.case_file = &cf;
+    uint8_t *out = NULL;
+    macx_error_t err = { 0 };
+    /* the sealer itself refuses to lie */
+    if (!honest)
+        s_expect (macx_record_seal (s_me ("mi5"), s_fx->reg, &x->h, &p, &out, len, &err), &err,
+                  MACX_EMANIFEST, "year_only");
+    int rc = macx_record_seal_forged (s_me ("mi5"), s_fx->reg, &x->h, &p, &out, len, &err);
+    if (rc)
+        fail_msg ("forged seal failed: %s", err.msg);
+    free (x);
+    return out;
+}
+
+static void
+s_expect_check (const char *peer, const uint8_t *buf, size_t len, macx_complaint_verdict_t want,
+                int code, const char *substring)
+{
+    macx_complaint_check_t c;
+    macx_record_complaint_check (s_fx->reg, peer, buf, len, &c);
+    if (c.verdict != want || c.why.code != code || !strstr (c.why.msg, substring))
+        fail_msg ("want verdict %d (%s '%s'), got %d (%s '%s')", want, macx_errname (code),
+                  substring, c.verdict, macx_errname (c.why.code), c.why.msg);
+    macx_record_complaint_check_clear (&c);
+}
+
+/* A complaint as its fields, with the signature made over them by `as`. */
+static uint8_t *
+s_complaint (const char *as, const uint8_t *env, size_t envlen, const uint8_t *key,
+             size_t *len)
+{
+    uint8_t *out = NULL;
+    assert_int_equal (macx_record_complaint_sign (s_me (as), env, envlen, key, 1700000000000,
+                                                  &out, len, NULL), 0);
+    return out;
+}
+
+static void
+test_complaint (void **state)
+{
+    (void) state;
+    size_t len, hlen, clen;
+    uint8_t *lie = s_lying (&len, false), *honest = s_lying (&hlen, true), *c = NULL;
+    s_expect_open ("ogd-dwp", lie, len, MACX_EMANIFEST,
+                   "field 'dob' is declared year_only but its value does not have that form");
+
+    /* The recipient's complaint is upheld, naming every difference. */
+    macx_error_t err = { 0 };
+    assert_int_equal (macx_record_complaint_make (s_me ("ogd-dwp"), s_fx->reg, lie, len,
+                                                  1700000000000, &c, &clen, &err), 0);
+    macx_complaint_check_t k;
+    macx_record_complaint_check (s_fx->reg, "ogd-dwp", c, clen, &k);
+    assert_int_equal (k.verdict, MACX_COMPLAINT_UPHELD);
+    assert_false (k.broken);
+    char got[512];
+    s_diff_str (&k.diff, got, sizeof got);
+    assert_string_equal (got, "form:dob:year_only undeclared:address");
+    assert_string_equal (macx_record_header (k.record)->sender, "mi5");
+    assert_int_equal (macx_record_verified (k.record), 1);
+    assert_int_equal (k.complaint->content_key.len, MACX_CONTENT_KEY_BYTES);
+    macx_record_complaint_check_clear (&k);
+    assert_null (k.record);
+    /* Signed by the complainant over all of it: any byte changed is refused. */
+    size_t refused = 0, flips = 0;
+    for (size_t i = 0; i < clen; i += 7, flips++) {
+        c[i] ^= 0x20;
+        macx_record_complaint_check (s_fx->reg, "ogd-dwp", c, clen, &k);
+        refused += k.verdict == MACX_COMPLAINT_REFUSED;
+        macx_record_complaint_check_clear (&k);
+        c[i] ^= 0x20;
+    }
+    assert_int_equal (refused, flips);
+    /* Over another agency's connection. */
+    s_expect_check ("la-london", c, clen, MACX_COMPLAINT_REFUSED, MACX_EPROTO,
+                    "complaint names complainant 'ogd-dwp' but the connection is authenticated "
+                    "as 'la-london'");
+    c[clen - 1] ^= 0x01;   /* the signature is the last field */
+    s_expect_check ("ogd-dwp", c, clen, MACX_COMPLAINT_REFUSED, MACX_EBADSIG,
+                    "bad complaint signature from ogd-dwp");
+    macx_record_complaint_free (&c, clen);
+    assert_null (c);
+    s_expect_check ("ogd-dwp", (const uint8_t *) "junk", 4, MACX_COMPLAINT_REFUSED, MACX_EDECODE,
+                    "complaint does not decode");
+
+    /* A wrong key, well signed: the record is genuine, the key does not open it. */
+    uint8_t key[MACX_CONTENT_KEY_BYTES];
+    randombytes_buf (key, sizeof key);
+    c = s_complaint ("ogd-dwp", lie, len, key, &clen);
+    s_expect_check ("ogd-dwp", c, clen, MACX_COMPLAINT_KEY_INVALID, MACX_EDECRYPT,
+                    "the content key given does not open the payload of the record from mi5");
+    macx_record_complaint_free (&c, clen);
+    /* The sender's signature altered: not the sender's record. */
+    uint8_t *bent = malloc (len);
+    memcpy (bent, lie, len);
+    bent[len - 1] ^= 0x01;
+    assert_int_equal (macx_record_content_key (s_me ("ogd-dwp"), s_fx->reg, lie, len, key, NULL), 0);
+    c = s_complaint ("ogd-dwp", bent, len, key, &clen);
+    s_expect_check ("ogd-dwp", c, clen, MACX_COMPLAINT_REFUSED, MACX_EBADSIG,
+                    "the complaint's record is not its sender's: bad signature from mi5");
+    macx_record_complaint_free (&c, clen);
+    free (bent);
+    /* The real key of an honest record: unfounded. The recipient's own
+     * code will not make such a complaint. */
+    assert_int_equal (macx_record_content_key (s_me ("la-london"), s_fx->reg, honest, hlen, key,
+                                               NULL), 0);
+    c = s_complaint ("la-london", honest, hlen, key, &clen);
+    s_expect_check ("la-london", c, clen, MACX_COMPLAINT_UNFOUNDED, 0, "");
+    macx_record_complaint_free (&c, clen);
+    s_expect (macx_record_complaint_make (s_me ("la-london"), s_fx->reg, honest, hlen, 1, &c,
+                                          &clen, &err), &err, MACX_EINVAL,
+              "nothing to complain about: the payload matches its manifest");
+    assert_null (c);
+    /* Nor of a record it cannot open, nor of one that is not the sender's. */
+    s_expect (macx_record_complaint_make (s_me ("ctp"), s_fx->reg, lie, len, 1, &c, &clen, &err),
+              &err, MACX_EINVAL, "not a recipient: ctp is not among the 2 recipients");
+    s_expect (macx_record_content_key (s_me ("ctp"), s_fx->reg, lie, len, key, &err), &err,
+              MACX_ENOTRECIPIENT, "not a recipient");
+    lie[len - 1] ^= 0x01;
+    s_expect (macx_record_complaint_make (s_me ("ogd-dwp"), s_fx->reg, lie, len, 1, &c, &clen,
+                                          &err), &err, MACX_EINVAL, "bad signature from mi5");
+    assert_null (c);
+    lie[len - 1] ^= 0x01;
+
+    /* Revocations, in a copy of the key directory's public files: a sender
+     * revoked since still answers for what it signed; a revoked
+     * complainant is refused. */
+    char *dir = s_tmpdir ();
+    for (int i = 0; i < S_NAGENCIES; i++) {
+        char from[4096], to[4096], *text = NULL;
+        size_t n;
+        snprintf (from, sizeof from, "%s/%s.pub", s_fx->dir, s_ids[i]);
+        snprintf (to, sizeof to, "%s/%s.pub", dir, s_ids[i]);
+        FILE *in = fopen (from, "rb"), *out = fopen (to, "wb");
+        assert_non_null (in);
+        assert_non_null (out);
+        text = malloc (1 << 16);
+        n = fread (text, 1, 1 << 16, in);
+        assert_int_equal (fwrite (text, 1, n, out), n);
+        fclose (in);
+        fclose (out);
+        free (text);
+    }
+    assert_int_equal (macx_keys_revoke (dir, "mi5", "test", NULL), 0);
+    macx_registry_t *reg = macx_registry_load (dir, &err);
+    assert_non_null (reg);
+    assert_int_equal (macx_record_complaint_make (s_me ("ogd-dwp"), s_fx->reg, lie, len, 1, &c,
+                                                  &clen, &err), 0);
+    macx_record_complaint_check (reg, "ogd-dwp", c, clen, &k);
+    assert_int_equal (k.verdict, MACX_COMPLAINT_UPHELD);
+    macx_record_complaint_check_clear (&k);
+    assert_int_equal (macx_keys_revoke (dir, "ogd-dwp", "test", NULL), 0);
+    macx_registry_destroy (&reg);
+    reg = macx_registry_load (dir, &err);
+    macx_record_complaint_check (reg, "ogd-dwp", c, clen, &k);
+    if (k.verdict != MACX_COMPLAINT_REFUSED || k.why.code != MACX_EREVOKED
+        || !strstr (k.why.msg, "complainant 'ogd-dwp' is revoked"))
+        fail_msg ("revoked complainant: verdict %d '%s'", k.verdict, k.why.msg);
+    macx_record_complaint_check_clear (&k);
+    macx_record_complaint_free (&c, clen);
+    macx_registry_destroy (&reg);
+    s_rmrf (&dir);
+    sodium_memzero (key, sizeof key);
+    free (lie);
+    free (honest);
+}
+
 /* ---- manifest checks ---------------------------------------------------- */
 
 static void
@@ -2625,6 +2915,8 @@ main (void)
         cmocka_unit_test (test_check_header),
         cmocka_unit_test (test_seal_refuses),
         cmocka_unit_test (test_check_manifest),
+        cmocka_unit_test (test_manifest_diff),
+        cmocka_unit_test (test_complaint),
         cmocka_unit_test (test_transforms),
         cmocka_unit_test (test_body_type),
     };
