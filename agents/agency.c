@@ -468,6 +468,8 @@ s_draft_request (macx_agency_proc_t *self, const macx_agency_send_t *c, const s_
     req->date = (int32_t) (sim / MACX_DAY_MS);
     req->fields = d->fields;
     req->nfields = d->nheld;
+    req->origin = c->origin[0] ? c->origin : NULL;
+    req->origin_record_type = c->origin_type;
 }
 
 /* What we have sent on a flow on day (the counter the broker keeps for a
@@ -629,6 +631,8 @@ s_post (macx_agency_proc_t *self, macx_agency_send_t *c)
     h.purpose = c->purpose;
     h.manifest = manifest;
     h.n_manifest = nm;   /* the runtime claims the agency's clock (c->sim) */
+    h.origin = c->origin;
+    h.origin_record_type = c->origin_type;
     c->attempts++;
     if (macx_agent_post (self->agent, &h, d.payload, c, &err) == MACX_OK) {
         self->sent++;
@@ -773,8 +777,15 @@ macx_agency_share_with_members (macx_agency_proc_t *self, int subject, int64_t s
 {
     macx_agency_subject_t *s = &self->subjects[subject];
     for (int i = 0; s->mac && i < s->mac->nmembers; i++) {
-        macx_agency_send (self, subject, s->mac->members[i], "share", MACX__PHASE__SHARING,
-                          self->scn.workflow.purpose, sim);
+        macx_agency_send_t *c = s_send_make (self, subject, s->mac->members[i], "share",
+                                             MACX__PHASE__SHARING, self->scn.workflow.purpose, sim);
+        if (c) {
+            /* a share of a case file received passes it on: the broker judges
+             * it by the onward-sharing terms of the flow it came under */
+            snprintf (c->origin, sizeof c->origin, "%s", s->origin);
+            snprintf (c->origin_type, sizeof c->origin_type, "%s", s->origin_type);
+            s_post (self, c);
+        }
         s->pending |= 1u << i;
     }
     s->share_sim = sim;

@@ -55,6 +55,10 @@ typedef struct macx_agency_send_s {
     char alias[24];
     char fields[4][2][48];
     int nfields;
+    /* onward sharing: the agency whose record this passes on, and the type
+     * it was received as ("" when the record is the sender's own) */
+    char origin[MACX_AGENCY_ID_MAX + 1];
+    char origin_type[24];
 } macx_agency_send_t;
 
 /* A subject as one agency knows it; which fields are used depends on the
@@ -69,6 +73,10 @@ typedef struct {
     char kis_ref[24], kis_summary[200];
     const macx_scn_mac_t *mac;  /* the MAC that has the case */
     char chair[MACX_AGENCY_ID_MAX + 1];   /* its CTP unit (partners: the one that shared) */
+    /* whose case file the chair received (the origin of what it shares on:
+     * docs/pilot.md "Onward sharing"), "" when it prepared the case itself */
+    char origin[MACX_AGENCY_ID_MAX + 1];
+    char origin_type[24];
     bool work_started[6];
     bool closed;
     /* the chair */

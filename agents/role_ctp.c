@@ -423,6 +423,9 @@ s_record (macx_agency_proc_t *self, const Macx__Header *h, const Macx__Payload *
             return;
         }
         macx_agency_copy (s->chair, sizeof s->chair, self->me->id);
+        /* what it shares on is MI5's case file: its shares name the origin */
+        macx_agency_copy (s->origin, sizeof s->origin, h->sender);
+        macx_agency_copy (s->origin_type, sizeof s->origin_type, type);
         macx_agency_work (self, subject, MACX__PHASE__IDENTIFICATION, sim);
     }
     else if (strcmp (type, "enrichment") == 0 && p->enrichment && mi >= 0) {

@@ -60,6 +60,38 @@ s_refuse (macx_verdict_t *v, int reason, const char *fmt, ...)
     return 0;
 }
 
+/* "a" or "an" before a phase's name */
+static const char *
+s_a (int phase)
+{
+    return strchr ("aeiou", macx_phase_name (phase)[0]) ? "an" : "a";
+}
+
+int
+macx_judge_case (const char *case_id, int phase, const char *sender, const char *origin,
+                 const char *origin_type, const Macx__CaseState *state, char *msg, size_t size)
+{
+    int needed = macx_judge_phase_needed (phase);
+    const char *ot = origin_type ? origin_type : "";
+    if (needed && !macx_judge_case_reached (state, needed)) {
+        if (!state)
+            snprintf (msg, size, "%s %s record for case '%s', which has no accepted record: a "
+                      "case opens with identification", s_a (phase), macx_phase_name (phase), case_id);
+        else
+            snprintf (msg, size, "%s %s record for case '%s', which has not reached %s",
+                      s_a (phase), macx_phase_name (phase), case_id, macx_phase_name (needed));
+        return MACX__REASON__CASE_PHASE_NOT_REACHED;
+    }
+    if (origin && *origin && strcmp (origin, sender) != 0
+        && !macx_judge_case_holds (state, sender, origin, ot)) {
+        snprintf (msg, size, "the record names origin %s%s%s, but no %s of %s's in case '%s' was "
+                  "delivered to %s", origin, *ot ? " " : "", ot, *ot ? ot : "record", origin,
+                  case_id, sender);
+        return MACX__REASON__ORIGIN_NOT_DELIVERED;
+    }
+    return 0;
+}
+
 /* The case context: the phase the record needs its case to have reached,
  * and the origin it names having been delivered to its sender. */
 static int
@@ -75,22 +107,8 @@ s_case (const Macx__Header *h, const macx_judge_context_t *ctx, macx_verdict_t *
         return -1;
     v->case_known = state != NULL;
     v->case_reached = state ? state->phases : 0;
-    if (v->case_needed && !macx_judge_case_reached (state, v->case_needed)) {
-        if (!state)
-            s_refuse (v, MACX__REASON__CASE_PHASE_NOT_REACHED,
-                      "a %s record for case '%s', which has no accepted record: a case opens "
-                      "with identification", macx_phase_name (h->phase), h->case_id);
-        else
-            s_refuse (v, MACX__REASON__CASE_PHASE_NOT_REACHED,
-                      "a %s record for case '%s', which has not reached %s", macx_phase_name (h->phase),
-                      h->case_id, macx_phase_name (v->case_needed));
-    }
-    else if (onward && !macx_judge_case_holds (state, h->sender, h->origin, h->origin_record_type))
-        s_refuse (v, MACX__REASON__ORIGIN_NOT_DELIVERED,
-                  "the record names origin %s%s%s, but no %s of %s's in case '%s' was delivered "
-                  "to %s", h->origin, *h->origin_record_type ? " " : "", h->origin_record_type,
-                  *h->origin_record_type ? h->origin_record_type : "record", h->origin, h->case_id,
-                  h->sender);
+    v->reason = macx_judge_case (h->case_id, h->phase, h->sender, h->origin, h->origin_record_type,
+                                 state, v->message, sizeof v->message);
     if (state && st->case_free)
         st->case_free (st->arg, state);
     return 0;

@@ -109,4 +109,18 @@ bool macx_judge_case_reached (const Macx__CaseState *state, int phase);
 bool macx_judge_case_holds (const Macx__CaseState *state, const char *holder, const char *origin,
                             const char *record_type);
 
+/* The case context's verdict on a record of phase from sender in case_id,
+ * naming origin/origin_type (NULL or "": the sender's own), given the
+ * case's state (NULL: never seen): 0, or CASE_PHASE_NOT_REACHED /
+ * ORIGIN_NOT_DELIVERED with msg filled. */
+int macx_judge_case (const char *case_id, int phase, const char *sender, const char *origin,
+                     const char *origin_type, const Macx__CaseState *state, char *msg, size_t size);
+
+/* Reads case_id's state from the broker store in data_dir (read-only, safe
+ * beside a running broker): *state (free with macx__case_state__free_unpacked)
+ * or NULL for a case the broker never accepted a record of. Returns 0 or a
+ * MACX_E* code with err set (no store there, cannot open it). */
+int macx_cases_read (const char *data_dir, const char *case_id, Macx__CaseState **state,
+                     macx_error_t *err);
+
 #endif

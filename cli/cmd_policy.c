@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "error.h"
 #include "names.h"
+#include "judge.h"
 #include "policy.h"
 
 #define S_MAX_FIELDS MACX_POLICY_MAX_FIELDS
@@ -19,6 +20,7 @@ typedef struct {
     bool json, allow_widening, origin_consent;
     const char *from, *to, *type, *phase, *case_phase, *purpose, *fields, *date;
     const char *origin, *origin_type, *sent_today, *min_field_coverage;
+    const char *data, *case_id;
     const char *pos[64];
     int npos;
 } s_opts_t;
@@ -26,7 +28,7 @@ typedef struct {
 /* Each option's place in s_opts_t, by its getopt value less S_OPT0. */
 enum { S_OPT0 = 1000, S_JSON = S_OPT0, S_WIDEN, S_CONSENT, S_FROM, S_TO, S_TYPE, S_PHASE,
        S_CASE_PHASE, S_PURPOSE, S_FIELDS, S_DATE, S_ORIGIN, S_ORIGIN_TYPE, S_SENT_TODAY,
-       S_MIN_FIELD_COVERAGE };
+       S_MIN_FIELD_COVERAGE, S_DATA, S_CASE };
 
 static const struct {
     size_t offset;   /* of a const char * in s_opts_t, or of a bool for flags */
@@ -47,6 +49,8 @@ static const struct {
     [S_ORIGIN_TYPE - S_OPT0] = { offsetof (s_opts_t, origin_type), false },
     [S_SENT_TODAY - S_OPT0] = { offsetof (s_opts_t, sent_today), false },
     [S_MIN_FIELD_COVERAGE - S_OPT0] = { offsetof (s_opts_t, min_field_coverage), false },
+    [S_DATA - S_OPT0] = { offsetof (s_opts_t, data), false },
+    [S_CASE - S_OPT0] = { offsetof (s_opts_t, case_id), false },
 };
 
 #define S_JSON_OPT { "json", no_argument, NULL, S_JSON }
@@ -58,6 +62,7 @@ static const struct option s_explain_opts[] = {
     { "case-phase", required_argument, NULL, S_CASE_PHASE },
     { "purpose", required_argument, NULL, S_PURPOSE }, { "fields", required_argument, NULL, S_FIELDS },
     { "date", required_argument, NULL, S_DATE },       { "origin", required_argument, NULL, S_ORIGIN },
+    { "data", required_argument, NULL, S_DATA },       { "case", required_argument, NULL, S_CASE },
     { "origin-type", required_argument, NULL, S_ORIGIN_TYPE },
     { "origin-consent", no_argument, NULL, S_CONSENT },
     { "sent-today", required_argument, NULL, S_SENT_TODAY }, { 0 }
@@ -82,7 +87,7 @@ s_parse (const macx_cmd_t *self, int argc, char **argv, const char *names, s_opt
     memset (o, 0, sizeof *o);
     int c;
     while ((c = macx_cli_getopt (self, argc, argv)) != -1) {
-        if (c < S_OPT0 || c > S_MIN_FIELD_COVERAGE)
+        if (c < S_OPT0 || c > S_CASE)
             continue;
         if (s_optdefs[c - S_OPT0].flag)
             *(bool *) ((char *) o + s_optdefs[c - S_OPT0].offset) = true;
@@ -286,15 +291,42 @@ s_explain (const macx_cmd_t *self, int argc, char **argv)
         }
         req.fields = fields;
     }
+    if (!o.data != !o.case_id)
+        return macx_cli_usage (self, "--data DIR and --case C go together (the case's context in "
+                               "the broker store DIR)");
+    /* The case context the broker would judge by (docs/policy.md "Case
+     * context"): its rule, and with --data the case as the broker holds it. */
+    macx_policy_case_context_t cx = { .needed = macx_judge_phase_needed (req.phase),
+                                      .origin_held = -1 };
+    if (o.case_id) {
+        macx_error_t err = { 0 };
+        Macx__CaseState *state = NULL;
+        int crc = macx_cases_read (o.data, o.case_id, &state, &err);
+        if (crc) {
+            fprintf (stderr, "macx policy explain: %s\n", macx_error_text (&err));
+            return macx_exit_code (crc);
+        }
+        cx.case_id = o.case_id;
+        cx.source = o.data;
+        cx.known = state != NULL;
+        cx.reached = state ? state->phases : 0;
+        if (req.origin && *req.origin && strcmp (req.origin, req.sender) != 0)
+            cx.origin_held = macx_judge_case_holds (state, req.sender, req.origin,
+                                                    req.origin_record_type);
+        cx.reason = macx_judge_case (o.case_id, req.phase, req.sender, req.origin,
+                                     req.origin_record_type, state, cx.message, sizeof cx.message);
+        if (state)
+            macx__case_state__free_unpacked (state, NULL);
+    }
     int ex = 0;
     macx_policy_t *p = s_load ("explain", o.pos[0], &ex);
     if (!p)
         return ex;
     macx_policy_result_t res;
-    macx_policy_explain (p, &req, stdout, o.json);
+    macx_policy_explain_case (p, &req, &cx, stdout, o.json);
     macx_policy_evaluate (p, &req, &res);
     macx_policy_destroy (&p);
-    return res.decision == MACX_DECISION_PERMIT ? MACX_EX_OK : MACX_EX_FAIL;
+    return res.decision == MACX_DECISION_PERMIT && !cx.reason ? MACX_EX_OK : MACX_EX_FAIL;
 }
 
 /* ---- diff ---------------------------------------------------------------------- */
@@ -391,17 +423,31 @@ static const macx_cmd_t s_verbs[] = {
       .synopsis = "macx policy explain DIR --from A --to B --type T --phase P\n"
                   "                           [--purpose U] [--case-phase P] [--fields f1,f2:transform]\n"
                   "                           [--date YYYY-MM-DD] [--origin A --origin-type T\n"
-                  "                           [--origin-consent]] [--sent-today N] [--json]",
+                  "                           [--origin-consent]] [--sent-today N]\n"
+                  "                           [--data BROKER-DATA --case C] [--json]",
       .description =
           "Explains in plain words the decision on one record: agreements considered, the\n"
           "flow that decides, field by field what happens, the obligations, and for a denial\n"
           "the nearest miss. --purpose defaults to mac_case_management, --case-phase to\n"
-          "--phase, --date to today, --fields to none.\n",
+          "--phase, --date to today, --fields to none.\n"
+          "\n"
+          "It also shows the case context the broker judges by before the agreements\n"
+          "(docs/policy.md \"Case context\"): the phase the record needs its case to have\n"
+          "reached, and for an onward share (--origin) that the origin's record was\n"
+          "delivered to the sender. With --data BROKER-DATA --case C it reads case C as a\n"
+          "broker's store holds it (read-only; a running broker's too): the phases it\n"
+          "reached and whether the context refuses the record (CASE_PHASE_NOT_REACHED,\n"
+          "ORIGIN_NOT_DELIVERED), which is then the decision shown, beside what the policy\n"
+          "alone decides.\n",
       .examples = "macx policy explain scenarios/baseline/policy --from ogd-dwp --to ctp \\\n"
                   "    --type enrichment --phase enrichment --date 2026-06-01 \\\n"
-                  "    --fields subject_name,dob:year_only,holdings\n",
-      .exits = "0 permit\n1 deny, or permit only with changes\n64 usage error\n"
-               "65 invalid policy\n66 DIR does not exist\n" },
+                  "    --fields subject_name,dob:year_only,holdings\n"
+                  "macx policy explain scenarios/baseline/policy --from ctp --to la-london \\\n"
+                  "    --type share --phase sharing --origin mi5 --origin-type case_file \\\n"
+                  "    --data out/baseline/broker/data --case C-000001\n",
+      .exits = "0 permit\n1 deny (by the policy or the case context), or permit only with changes\n"
+               "64 usage error\n65 invalid policy\n66 DIR or BROKER-DATA does not exist\n"
+               "74 the broker store cannot be read\n" },
     { .name = "policy diff", .fn = s_diff, .summary = "exact diff of two policies: widening and narrowing",
       .opts = s_diff_opts, .synopsis = "macx policy diff OLD NEW [--allow-widening] [--json]",
       .description =

@@ -173,14 +173,73 @@ s_nearest (const macx_policy_t *p, const macx_policy_request_t *req,
     }
 }
 
+/* The phases bit set in reached, as "identification, sharing" (or "none"). */
+static const char *
+s_reached_list (uint32_t reached, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int ph = MACX__PHASE__IDENTIFICATION; ph <= MACX__PHASE__PANEL && used < size; ph++)
+        if (reached >> ph & 1u)
+            used += (size_t) snprintf (buf + used, size - used, "%s%s", used ? ", " : "",
+                                       macx_phase_name (ph));
+    if (!used)
+        snprintf (buf, size, "none");
+    return buf;
+}
+
+/* "a" or "an" before a phase's name */
+static const char *
+s_a (int phase)
+{
+    return strchr ("aeiou", macx_phase_name (phase)[0]) ? "an" : "a";
+}
+
+static void
+s_case_text (const macx_policy_request_t *req, const macx_policy_case_context_t *cx, FILE *out)
+{
+    char list[128];
+    if (!cx->case_id) {
+        if (cx->needed)
+            fprintf (out, "case context %s %s record needs its case to have reached %s; the broker "
+                     "checks it from what it accepted (--data DIR --case C reads it)\n",
+                     s_a (req->phase), macx_phase_name (req->phase), macx_phase_name (cx->needed));
+        else
+            fprintf (out, "case context %s %s record may open a case: the broker asks no phase "
+                     "before it\n", s_a (req->phase), macx_phase_name (req->phase));
+        if (cx->origin_held >= 0 || (req->origin && *req->origin))
+            fprintf (out, "             and that %s was delivered %s's %s in the case\n",
+                     req->sender, req->origin, req->origin_record_type && *req->origin_record_type
+                                                   ? req->origin_record_type : "record");
+        return;
+    }
+    fprintf (out, "case context case %s in %s: %s", cx->case_id, cx->source ? cx->source : "?",
+             cx->known ? "reached " : "no record accepted");
+    if (cx->known)
+        fprintf (out, "%s", s_reached_list (cx->reached, list, sizeof list));
+    fputc ('\n', out);
+    if (cx->needed)
+        fprintf (out, "             %s %s record needs %s: %s\n", s_a (req->phase), macx_phase_name (req->phase),
+                 macx_phase_name (cx->needed), cx->reached >> cx->needed & 1u ? "reached" : "NOT reached");
+    if (cx->origin_held >= 0)
+        fprintf (out, "             %s's %s delivered to %s: %s\n", req->origin,
+                 req->origin_record_type && *req->origin_record_type ? req->origin_record_type
+                                                                     : "record",
+                 req->sender, cx->origin_held ? "yes" : "NO");
+}
+
 static void
 s_text (const macx_policy_t *p, const macx_policy_request_t *req,
-        const macx_policy_result_t *res, FILE *out)
+        const macx_policy_result_t *res, const macx_policy_case_context_t *cx, FILE *out)
 {
     char up[64], d1[16], d2[16], d3[16], list[512], phases[128], words[160], disp[96];
-    fprintf (out, "decision     %s", s_upper (macx_decision_name (res->decision), up, sizeof up));
-    if (res->reason)
-        fprintf (out, " (%s)", macx_reason_name (res->reason));
+    if (cx && cx->reason)
+        fprintf (out, "decision     DENY (%s)", macx_reason_name (cx->reason));
+    else {
+        fprintf (out, "decision     %s", s_upper (macx_decision_name (res->decision), up, sizeof up));
+        if (res->reason)
+            fprintf (out, " (%s)", macx_reason_name (res->reason));
+    }
     fprintf (out, "\npolicy       %s\n", p->hash);
     fprintf (out, "request      %s -> %s  %s  purpose=%s  phase=%s  case=%s  date=%s\n",
              req->sender, req->recipient, req->record_type, req->purpose,
@@ -190,7 +249,17 @@ s_text (const macx_policy_t *p, const macx_policy_request_t *req,
         fprintf (out, "onward       passes on %s %s from %s%s\n",
                  req->origin_record_type ? req->origin_record_type : "?", "received",
                  req->origin, req->origin_consent ? " (originator consented)" : "");
-    fprintf (out, "why          %s\n", res->message);
+    if (cx)
+        s_case_text (req, cx, out);
+    if (cx && cx->reason) {
+        fprintf (out, "why          %s\n", cx->message);
+        fprintf (out, "policy alone %s", s_upper (macx_decision_name (res->decision), up, sizeof up));
+        if (res->reason)
+            fprintf (out, " (%s)", macx_reason_name (res->reason));
+        fprintf (out, ": %s\n", res->message);
+    }
+    else
+        fprintf (out, "why          %s\n", res->message);
 
     int from = macx_policy_find_agency (p, req->sender);
     int to = macx_policy_find_agency (p, req->recipient);
@@ -297,17 +366,39 @@ s_text (const macx_policy_t *p, const macx_policy_request_t *req,
 
 static void
 s_json (const macx_policy_t *p, const macx_policy_request_t *req,
-        const macx_policy_result_t *res, FILE *out)
+        const macx_policy_result_t *res, const macx_policy_case_context_t *cx, FILE *out)
 {
     char d1[16], disp[96], miss[1024];
+    bool cut = cx && cx->reason;   /* the case context refuses before the policy */
     fprintf (out, "{\"decision\":\"%s\",\"reason\":\"%s\",\"policy\":\"%s\",\"agreement\":",
-             macx_decision_name (res->decision),
-             res->reason ? macx_reason_name (res->reason) : "", p->hash);
+             cut ? "deny" : macx_decision_name (res->decision),
+             cut ? macx_reason_name (cx->reason) : res->reason ? macx_reason_name (res->reason) : "",
+             p->hash);
     macx_policy_json_str (out, res->agreement ? res->agreement : "");
     fprintf (out, ",\"flow\":");
     macx_policy_json_str (out, res->flow ? res->flow : "");
     fprintf (out, ",\"date\":\"%s\",\"message\":", macx_date_format (req->date, d1));
-    macx_policy_json_str (out, res->message);
+    macx_policy_json_str (out, cut ? cx->message : res->message);
+    if (cx) {
+        fprintf (out, ",\"case_context\":{\"case\":");
+        if (cx->case_id)
+            macx_policy_json_str (out, cx->case_id);
+        else
+            fprintf (out, "null");
+        fprintf (out, ",\"source\":");
+        macx_policy_json_str (out, cx->source ? cx->source : "");
+        fprintf (out, ",\"known\":%s,\"reached\":[", cx->known ? "true" : "false");
+        for (int ph = MACX__PHASE__IDENTIFICATION, n = 0; ph <= MACX__PHASE__PANEL; ph++)
+            if (cx->reached >> ph & 1u)
+                fprintf (out, "%s\"%s\"", n++ ? "," : "", macx_phase_name (ph));
+        fprintf (out, "],\"needed\":\"%s\",\"origin_delivered\":%s,\"reason\":\"%s\"}",
+                 cx->needed ? macx_phase_name (cx->needed) : "",
+                 cx->origin_held < 0 || !cx->case_id ? "null" : cx->origin_held ? "true" : "false",
+                 cx->reason ? macx_reason_name (cx->reason) : "");
+        fprintf (out, ",\"policy_decision\":\"%s\",\"policy_reason\":\"%s\"",
+                 macx_decision_name (res->decision),
+                 res->reason ? macx_reason_name (res->reason) : "");
+    }
     fprintf (out, ",\"fields\":[");
     for (size_t i = 0; i < res->nfields; i++) {
         fprintf (out, "%s{\"name\":", i ? "," : "");
@@ -340,6 +431,13 @@ int
 macx_policy_explain (const macx_policy_t *p, const macx_policy_request_t *req, FILE *out,
                      bool json)
 {
+    return macx_policy_explain_case (p, req, NULL, out, json);
+}
+
+int
+macx_policy_explain_case (const macx_policy_t *p, const macx_policy_request_t *req,
+                          const macx_policy_case_context_t *cx, FILE *out, bool json)
+{
     macx_policy_result_t res;
     int rc = macx_policy_evaluate (p, req, &res);
     if (rc) {
@@ -350,8 +448,8 @@ macx_policy_explain (const macx_policy_t *p, const macx_policy_request_t *req, F
         return rc;
     }
     if (json)
-        s_json (p, req, &res, out);
+        s_json (p, req, &res, cx, out);
     else
-        s_text (p, req, &res, out);
+        s_text (p, req, &res, cx, out);
     return 0;
 }

@@ -182,6 +182,26 @@ void macx_policy_summary (const macx_policy_t *self, FILE *out, bool json);
 int macx_policy_explain (const macx_policy_t *self, const macx_policy_request_t *req,
                          FILE *out, bool json);
 
+/* The case context a broker holds for a request (docs/policy.md "Case
+ * context"), computed by the caller (the broker's rules are broker/judge.h)
+ * and shown by macx_policy_explain_case beside the policy's decision. */
+typedef struct {
+    const char *case_id;         /* NULL: no case read, the rule only */
+    const char *source;          /* where it was read (the broker's data directory) */
+    bool known;                  /* the broker accepted a record of the case */
+    uint32_t reached;            /* phases reached, bit 1 << phase */
+    int needed;                  /* the phase the record needs reached, 0 none */
+    int origin_held;             /* onward: 1 the origin's record was delivered to the
+                                    sender, 0 not, -1 not an onward share */
+    int reason;                  /* the context's refusal (a Reason), or 0 */
+    char message[MACX_POLICY_MSG_MAX];   /* its sentence */
+} macx_policy_case_context_t;
+
+/* macx_policy_explain with the case context cx (NULL: none): a refusal by
+ * the context is the decision shown, with what the policy alone decides. */
+int macx_policy_explain_case (const macx_policy_t *self, const macx_policy_request_t *req,
+                              const macx_policy_case_context_t *cx, FILE *out, bool json);
+
 /* Prints what `to` may receive, from whom, in which phases, at date (or
  * whatever the date when date is INT32_MIN). Returns 0 or ENOTFOUND. */
 int macx_policy_can (const macx_policy_t *self, const char *to, int32_t date, FILE *out,
