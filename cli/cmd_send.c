@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "file.h"
+#include "json.h"
 #include "log.h"
 #include "names.h"
 
@@ -126,6 +127,40 @@ s_wait_error (const macx_cmd_t *self, macx_agent_t *agent, const s_client_t *cl,
 
 /* ---- send ------------------------------------------------------------------- */
 
+/* With --json: the broker's signed answer, one JSON object a user can save
+ * and give to `macx audit prove` (docs/audit.md); an answer that does not
+ * verify with the broker's key is named on stderr. */
+static void
+s_print_answer (macx_agent_t *agent, const s_client_t *cl, const macx_agent_event_t *ev,
+                const char *hex)
+{
+    if (!ev->answer) {
+        printf ("{\"result\":\"%s\",\"record_id\":\"%s\",\"audit_seq\":%llu",
+                ev->kind == MACX_AGENT_ACK ? "ack" : "nack", hex,
+                (unsigned long long) ev->audit_seq);
+        if (ev->kind == MACX_AGENT_NACK)
+            printf (",\"reason\":\"%s\"", macx_reason_name (ev->reason));
+        printf (",\"unsigned\":");
+        macx_json_str (stdout, ev->answer_error[0] ? ev->answer_error
+                                                   : "the answer was made by the agent runtime");
+        printf ("}\n");
+        fprintf (stderr, "macx send: warning: the broker's answer is not signed: %s\n",
+                 ev->answer_error[0] ? ev->answer_error : "made by the agent runtime");
+        return;
+    }
+    macx_answer_print_json (stdout, ev->answer);
+    putchar ('\n');
+    const macx_agency_t *broker = macx_registry_find (macx_agent_registry (agent),
+                                                      cl->agent.broker_id);
+    macx_error_t err = { 0 };
+    if (!broker)
+        fprintf (stderr, "macx send: warning: no agency '%s' in %s: the answer's signature is "
+                 "not checked\n", cl->agent.broker_id, cl->agent.keys_dir);
+    else if (macx_answer_verify (ev->answer, broker, &err))
+        fprintf (stderr, "macx send: warning: the broker's answer does not verify: %s\n",
+                 macx_error_text (&err));
+}
+
 /* --raw FILE: sends a record sealed elsewhere (`macx record seal`) byte for
  * byte and reports the broker's answer as it is (a REPLAY is a refusal). */
 static int
@@ -152,19 +187,18 @@ s_send_raw (macx_agent_t *agent, const char *path, const s_client_t *cl)
             char hex[2 * MACX_RECORD_ID_BYTES + 1];
             macx_hex_encode (ev.record_id, MACX_RECORD_ID_BYTES, hex);
             int code = MACX_EX_OK;
-            if (ev.kind == MACX_AGENT_ACK)
-                printf (cl->json ? "{\"result\":\"ack\",\"record_id\":\"%s\",\"audit_seq\":%llu}\n"
-                                 : "accepted record %s (audit entry %llu)\n",
-                        hex, (unsigned long long) ev.audit_seq);
+            if (ev.kind == MACX_AGENT_ACK) {
+                if (!cl->json)
+                    printf ("accepted record %s (audit entry %llu)\n", hex,
+                            (unsigned long long) ev.audit_seq);
+            }
             else {
                 fprintf (stderr, "macx send: refused %s: %s: %s\n", hex,
                          macx_reason_name (ev.reason), ev.message);
-                if (cl->json)
-                    printf ("{\"result\":\"nack\",\"record_id\":\"%s\",\"reason\":\"%s\","
-                            "\"audit_seq\":%llu}\n", hex, macx_reason_name (ev.reason),
-                            (unsigned long long) ev.audit_seq);
                 code = MACX_EX_FAIL;
             }
+            if (cl->json)
+                s_print_answer (agent, cl, &ev, hex);
             macx_agent_done (agent, &ev);
             return code;
         }
@@ -353,8 +387,7 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
     else if (ev.kind == MACX_AGENT_ACK) {
         macx_hex_encode (ev.record_id, MACX_RECORD_ID_BYTES, hex);
         if (cl.json)
-            printf ("{\"result\":\"ack\",\"record_id\":\"%s\",\"audit_seq\":%llu}\n", hex,
-                    (unsigned long long) ev.audit_seq);
+            s_print_answer (agent, &cl, &ev, hex);
         else
             printf ("accepted record %s (audit entry %llu)\n", hex,
                     (unsigned long long) ev.audit_seq);
@@ -368,8 +401,7 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
         fprintf (stderr, "macx send: refused %s: %s: %s%s\n", hex, macx_reason_name (ev.reason),
                  ev.message, where);
         if (cl.json)
-            printf ("{\"result\":\"nack\",\"record_id\":\"%s\",\"reason\":\"%s\",\"audit_seq\":%llu}\n",
-                    hex, macx_reason_name (ev.reason), (unsigned long long) ev.audit_seq);
+            s_print_answer (agent, &cl, &ev, hex);
         exit_code = MACX_EX_FAIL;
     }
     macx_agent_done (agent, &ev);
