@@ -549,6 +549,8 @@ s_prove_log (const char *dir, const macx_agency_t *broker, const macx_answer_t *
         if (r.last_checkpoint >= a->audit_seq)
             snprintf (cover, sizeof cover, "signed by the broker's checkpoints (the last at entry %"
                       PRIu64 ")", r.last_checkpoint);
+        else if (r.first_bad)
+            snprintf (cover, sizeof cover, "no signed checkpoint before the break covers it");
         else
             snprintf (cover, sizeof cover, "not yet covered by a signed checkpoint (it is in the "
                       "unsigned tail)");

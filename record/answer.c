@@ -264,8 +264,8 @@ macx_answer_check_head (const macx_answer_t *a, const macx_agency_t *broker, mac
     uint8_t head[64];
     macx_answer_head_digest (a->signer, a->count, a->root, head);
     if (macx_keys_verify (broker, head, sizeof head, a->signature) != MACX_OK)
-        return macx_error_set (err, MACX_EBADSIG, "the signature over the tree head (%u answers) "
-                               "does not verify with %s's key: forged or altered", a->count,
+        return macx_error_set (err, MACX_EBADSIG, "the signature over the tree head (a tree of "
+                               "%u) does not verify with %s's key: forged or altered", a->count,
                                broker->id);
     return MACX_OK;
 }
