@@ -85,8 +85,8 @@ has prove-many out "answers is signed by broker"
 has prove-many out "path hashes, to the signed root"
 
 # ---- altered answers: each refused, and why -------------------------------------
-# reason REASON DETAIL-OF-FIELDS: the failed check is REASON; the fields
-# check's detail contains DETAIL ("" for a fields check that passed).
+# refused NAME CHECK FIELDS: the first failed check of NAME is CHECK; its fields
+# check failed naming FIELDS on stderr ("": the fields check passed).
 refused () {
     local name=$1 why=$2 fields=$3
     expect "$name" "$name-json.out" '(lines[0]["proven"], lines[0]["failed"])' "(False, '$why')"
