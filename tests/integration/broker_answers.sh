@@ -11,8 +11,10 @@
 # Usage: broker_answers.sh MACX_BINARY SOURCE_DIR SCRATCH_DIR
 source "$(dirname "$0")/broker_lib.bash" "$@"
 
-keys_init keys broker mi5 la-london ogd-dwp
+keys_init keys broker mi5 ctp la-london ogd-dwp
 start_broker broker.log data || finish broker.log
+# Each case opens with MI5's case file (docs/policy.md "Case context").
+for c in C-RAW C-ACK C-TAMPER C-NACK C-MANY; do open_case "$c"; done
 SHARE=(--type share --phase sharing --purpose mac_case_management --subject S-1)
 OK=(--to la-london "${SHARE[@]}" --field subject_name="Ada Quill")
 
@@ -32,7 +34,9 @@ prove () {
 }
 
 # ---- a record sealed offline: the digest is of its bytes as sent ---------------
-"$MACX" record seal --keys keys --as mi5 --sequence 1000 --case C-RAW "${OK[@]}" \
+# (its sequence above those the case files took: the agent's are wall-clock
+# microseconds)
+"$MACX" record seal --keys keys --as mi5 --sequence "$(date +%s%6N)" --case C-RAW "${OK[@]}" \
     --out raw.rec > raw.seal || fail "record seal"
 run 0 send-raw "$MACX" send $(client) --as mi5 --raw raw.rec --json --timeout 20
 expect raw-digest send-raw.out \
@@ -41,7 +45,9 @@ expect raw-digest send-raw.out \
 
 # ---- a genuine ACK and a genuine NACK --------------------------------------------
 run 0 send-ack "$MACX" send $(client) --as mi5 --case C-ACK "${OK[@]}" --json --timeout 20
-run 0 send-tamper "$MACX" send $(client) --as mi5 --case C-TAMPER "${OK[@]}" --json --timeout 20
+# (a subject of its own: its entry is the only one that names it)
+run 0 send-tamper "$MACX" send $(client) --as mi5 --case C-TAMPER "${OK[@]}" --subject S-TAMPER \
+    --json --timeout 20
 run 1 send-nack "$MACX" send $(client) --as mi5 --to ogd-dwp "${SHARE[@]}" --case C-NACK \
     --field kis_ref=K-1 --json --timeout 20
 for a in send-ack send-tamper send-nack; do
@@ -55,8 +61,9 @@ RID=$(json send-ack.out 'lines[0]["record_id"]')
 NRID=$(json send-nack.out 'lines[0]["record_id"]')
 
 # The audit entry names the same record digest.
-run 0 show-ack "$MACX" audit show data --case C-ACK --json
-[ "$(json show-ack.out 'lines[0]["record_digest"]')" = "$(json send-ack.out 'lines[0]["record_digest"]')" ] \
+run 0 show-ack "$MACX" audit show data --case C-ACK --event accept --json
+[ "$(json show-ack.out "[l['record_digest'] for l in lines if l['record_id'] == '$RID']")" \
+    = "['$(json send-ack.out 'lines[0]["record_digest"]')']" ] \
     || fail "the accept entry's record_digest is not the ACK's"
 
 prove 0 prove-ack data send-ack.out
@@ -135,7 +142,7 @@ run 65 prove-badtime "$MACX" audit prove data badtime.json --keys keys
 has prove-badtime err "field 'time' says 2001-01-01T00:00:00.000Z but clock_ms"
 run 66 prove-nofile "$MACX" audit prove data no-such.json --keys keys
 run 66 prove-nostore "$MACX" audit prove nowhere send-ack.out --keys keys
-run 66 prove-nobroker "$MACX" audit prove data send-ack.out --keys keys --broker-id ctp
+run 66 prove-nobroker "$MACX" audit prove data send-ack.out --keys keys --broker-id nobody
 run 64 prove-noanswer "$MACX" audit prove data --keys keys
 has prove-noanswer err "missing ANSWER"
 run 64 prove-nokeys "$MACX" audit prove data send-ack.out
@@ -146,6 +153,7 @@ stop_broker
 
 # ---- a genuine answer against another broker's log ------------------------------
 start_broker broker2.log data2 || finish broker.log broker2.log
+open_case C-OTHER
 run 0 send-other "$MACX" send $(client) --as mi5 --case C-OTHER "${OK[@]}" --repeat 8 --timeout 20
 stop_broker
 prove 1 prove-other data2 send-ack.out
@@ -163,11 +171,11 @@ python3 - data/data.mdb <<'PY'
 import sys
 p = sys.argv[1]
 b = bytearray(open(p, 'rb').read())
-i = b.find(b'C-TAMPER')
+i = b.find(b'S-TAMPER')
 assert i >= 0
 while i >= 0:
     b[i + 2] ^= 0x01
-    i = b.find(b'C-TAMPER', i + 1)
+    i = b.find(b'S-TAMPER', i + 1)
 open(p, 'r+b').write(bytes(b))
 PY
 prove 1 prove-tamper data send-tamper.out
