@@ -715,8 +715,9 @@ static const macx_cmd_t s_verbs[] = {
           "  chain      the hash chain verifies up to that entry (and whether a signed\n"
           "             checkpoint covers it yet).\n"
           "The first check that fails is named on stderr: \"not proven (path): ...\".\n",
-      .examples = "macx send --keys demo/keys --as mi5 --to la-london --type note --phase sharing \\\n"
-                  "    --purpose prevent --case C-1 --subject S-1 --field x=1 --json > answer.json\n"
+      .examples = "macx send --keys demo/keys --as mi5 --to ctp --type case_file --phase identification \\\n"
+                  "    --purpose mac_case_management --case C-1 --subject S-1 \\\n"
+                  "    --field subject_name=\"Ada Quill\" --field closure_category=closed --json > answer.json\n"
                   "macx audit prove out/baseline/broker/data answer.json --keys out/baseline/keys\n",
       .exits = "0 proven\n1 not proven: a check failed (named on stderr)\n64 usage error\n"
                "65 ANSWER is not an answer (the field at fault is named)\n"
