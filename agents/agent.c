@@ -263,6 +263,7 @@ s_heap_push (macx_agent_t *self, macx_agent_event_t *ev)
         macx_agent_event_t **g = realloc (self->heap, cap * sizeof *g);
         if (!g) {
             macx_record_destroy (&ev->record);
+            free (ev->answer);
             free (ev);
             return MACX_ENOMEM;
         }
@@ -909,6 +910,24 @@ s_on_deliver (macx_agent_t *self, const Macx__Deliver *d)
     s_event_commit (self, ev);
 }
 
+/* The broker's signed answer kept with its event (ack or nack given). */
+static void
+s_keep_answer (macx_agent_t *self, macx_agent_event_t *ev, const Macx__Ack *ack,
+               const Macx__Nack *nack)
+{
+    macx_error_t err = { 0 };
+    macx_answer_t *a = malloc (sizeof *a);
+    int rc = !a ? macx_error_set (&err, MACX_ENOMEM, "out of memory")
+             : ack ? macx_answer_from_ack (a, self->cfg.agency, ack, &err)
+                   : macx_answer_from_nack (a, self->cfg.agency, nack, &err);
+    if (rc) {
+        free (a);
+        snprintf (ev->answer_error, sizeof ev->answer_error, "%s", macx_error_text (&err));
+        return;
+    }
+    ev->answer = a;
+}
+
 static void
 s_on_ack (macx_agent_t *self, const Macx__Ack *ack)
 {
@@ -924,6 +943,7 @@ s_on_ack (macx_agent_t *self, const Macx__Ack *ack)
             ev->time_ms = ack->at_ms;
             ev->clock_ms = ack->clock_ms;
             ev->order = p.sequence;
+            s_keep_answer (self, ev, ack, NULL);
             s_event_commit (self, ev);
         }
         free (p.sealed);
@@ -992,6 +1012,7 @@ s_on_frame (macx_agent_t *self, const uint8_t *data, size_t len)
         ev->time_ms = n->at_ms;
         ev->clock_ms = n->clock_ms;
         ev->order = p.sequence;
+        s_keep_answer (self, ev, NULL, n);
         s_event_commit (self, ev);
         free (p.sealed);
         break;
@@ -1273,6 +1294,8 @@ macx_agent_done (macx_agent_t *self, macx_agent_event_t *ev)
     macx_record_destroy (&ev->record);
     free (ev->stats_json);
     ev->stats_json = NULL;
+    free (ev->answer);
+    ev->answer = NULL;
 }
 
 int
@@ -1495,10 +1518,12 @@ macx_agent_destroy (macx_agent_t **self_p)
     while (s_event_pop (self, &ev)) {
         macx_record_destroy (&ev.record);
         free (ev.stats_json);
+        free (ev.answer);
     }
     free (self->queue);
     for (size_t i = 0; i < self->nheap; i++) {
         macx_record_destroy (&self->heap[i]->record);
+        free (self->heap[i]->answer);
         free (self->heap[i]);
     }
     free (self->heap);

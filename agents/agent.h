@@ -90,6 +90,14 @@ typedef struct {
     int64_t time_ms;             /* when it happens: a record's arrival, a verdict's
                                     arrival at its sender, a timer's time */
     int64_t clock_ms;            /* ACK, NACK, RECORD: the broker's stamp on the record */
+    /* ACK, NACK: the broker's signed answer as it came (docs/protocol.md
+     * "Signed answers"): the Ack, or the Nack (a REPLAY taken as an ACK
+     * keeps its NACK), with its proof, for `macx audit prove`. NULL when the
+     * runtime made the event itself (a batch it could not sign) or the
+     * answer carried no usable proof (answer_error says why). Owned by the
+     * event until macx_agent_done. */
+    macx_answer_t *answer;
+    char answer_error[128];
     uint64_t tag;                /* TIMER: the tag it was set with (user: its user) */
     uint64_t order;              /* ties at one time: a sequence, or the timer's number */
     char from[MACX_AGENCY_ID_MAX + 1];   /* RECORD: its sender (ties) */

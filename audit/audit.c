@@ -871,6 +871,8 @@ s_entry_json (FILE *out, const Macx__AuditEntry *e, const uint8_t *hash, const u
     s_field (out, "peer", e->peer);
     fprintf (out, ",\"record_id\":");
     s_hex_json (out, e->record_id.data, e->record_id.len);
+    fprintf (out, ",\"record_digest\":");   /* what a signed answer names */
+    s_hex_json (out, e->record_digest.data, e->record_digest.len);
     s_field (out, "sender", e->sender);
     fprintf (out, ",\"recipients\":[");
     for (size_t i = 0; i < e->n_recipients; i++) {

@@ -85,11 +85,26 @@ typedef struct {
     void *in, *out;
 } s_worker_t;
 
+/* The record digest a signed answer and its audit entry name
+ * (docs/protocol.md "Signed answers"): the record's bytes as received, or
+ * the whole frame that is not one; hashed here, on every core, rather than
+ * in core's one thread. */
+static void
+s_record_digest (macx_job_t *job)
+{
+    if (job->kind == JOB_RECORD)
+        macx_answer_record_digest (job->body, job->body_len, job->digest);
+    else if (job->kind == JOB_MALFORMED)
+        macx_answer_record_digest (zmq_msg_data (&job->msg), zmq_msg_size (&job->msg),
+                                   job->digest);
+}
+
 /* Decodes (and for records and receipts verifies) a job; w may be NULL
  * for the session frames, which need no registry. */
 static void
 s_verify (s_worker_t *w, macx_job_t *job)
 {
+    s_record_digest (job);
     switch (job->kind) {
     case JOB_RECORD:
         job->rc = macx_record_decode (job->body, job->body_len, &job->record, &job->err);

@@ -76,6 +76,8 @@ typedef struct macx_job_s {
     struct macx_job_s *next;
     size_t group;                          /* records in the chain, this one included (1 alone) */
     /* verifier results */
+    uint8_t digest[MACX_ANSWER_DIGEST_BYTES];   /* RECORD, MALFORMED: the record digest its
+                                                   answer and audit entry name */
     int rc;
     macx_error_t err;
     macx_record_t *record;                 /* decoded; verified when rc == 0 */

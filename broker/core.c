@@ -7,6 +7,7 @@
  * simulated clock (simtime.c), whose grants it sends after each batch, and
  * the sequence gaps that let a record refused transiently be resent after
  * later ones were accepted (docs/protocol.md "Retries"). */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -75,11 +76,25 @@ typedef struct {
     bool told_end;
 } s_fedreq_t;
 
+/* A NACK waiting for its flush, where it is signed with the answers
+ * around it (docs/protocol.md "Signed answers"). */
+typedef struct {
+    char agency[MACX_AGENCY_ID_MAX + 1];   /* whom it answers */
+    uint8_t record_id[MACX_RECORD_ID_BYTES];
+    size_t record_id_len;
+    uint8_t digest[MACX_ANSWER_DIGEST_BYTES];
+    uint64_t sequence, audit_seq;
+    int reason;
+    int64_t clock_ms, at_ms;
+    char *message, *agreement, *flow;      /* malloc'd */
+} s_nack_t;
+
 typedef struct {
     uint8_t rid[MACX_ROUTING_ID_MAX];
     size_t rid_len;
-    uint8_t *frame;                  /* packed Frame, malloc'd */
+    uint8_t *frame;                  /* packed Frame, malloc'd; NULL for a NACK until its flush */
     size_t len;
+    s_nack_t *nack;                  /* a NACK, packed when it is signed; else NULL */
 } s_reply_t;
 
 /* A sequence the broker refused transiently and will still accept below the
@@ -113,8 +128,24 @@ struct macx_core_t {
         uint8_t record_id[MACX_RECORD_ID_BYTES];
         uint64_t sequence, audit_seq;
         int64_t clock_ms, at_ms;
+        char agency[MACX_AGENCY_ID_MAX + 1];
+        uint8_t digest[MACX_ANSWER_DIGEST_BYTES];
     } *acks;
     size_t nacks, capacks;
+    /* Signed answers (docs/protocol.md "Signed answers"): one tree and one
+     * signature per flush (per MACX_BATCH_MAX answers), and the room its
+     * frames are built in, kept from one flush to the next. */
+    macx_answer_signer_t *signer;
+    struct {
+        uint8_t (*leaf)[64];
+        Macx__Ack *ack;
+        Macx__Ack **ptr;
+        Macx__BatchProof *proof;
+        ProtobufCBinaryData (*path)[MACX_BATCH_PATH_MAX];
+        bool *sent;
+        size_t cap;
+    } ab;
+    uint64_t answers_signed, answer_signatures, answers_unsigned;
     /* Durability (docs/operations.md "Commits"): the store is opened with
      * MDB_NOMETASYNC, so a commit syncs its data and writes its meta page
      * unsynced (meta_pending); that page reaches the disk with the next
@@ -236,20 +267,52 @@ s_session (macx_core_t *self, const char *agency, bool create)
 
 /* ---- replies -------------------------------------------------------------- */
 
-static void
-s_queue (macx_core_t *self, const uint8_t *rid, size_t rid_len, const Macx__Frame *frame)
+/* The next reply's slot (not yet counted), or NULL when out of memory. */
+static s_reply_t *
+s_reply_slot (macx_core_t *self)
 {
     if (self->nreplies == self->capreplies) {
         size_t cap = self->capreplies ? self->capreplies * 2 : 1024;
         s_reply_t *grown = realloc (self->replies, cap * sizeof *grown);
         if (!grown) {
             macx_log (MACX_LOG_ERROR, "out of memory queueing a reply", NULL);
-            return;
+            return NULL;
         }
         self->replies = grown;
         self->capreplies = cap;
     }
     s_reply_t *r = &self->replies[self->nreplies];
+    r->nack = NULL;
+    return r;
+}
+
+static void
+s_nack_free (s_nack_t *n)
+{
+    if (!n)
+        return;
+    free (n->message);
+    free (n->agreement);
+    free (n->flow);
+    free (n);
+}
+
+/* Frees what a reply not sent holds. */
+static void
+s_reply_clear (s_reply_t *r)
+{
+    free (r->frame);
+    r->frame = NULL;
+    s_nack_free (r->nack);
+    r->nack = NULL;
+}
+
+static void
+s_queue (macx_core_t *self, const uint8_t *rid, size_t rid_len, const Macx__Frame *frame)
+{
+    s_reply_t *r = s_reply_slot (self);
+    if (!r)
+        return;
     r->len = macx__frame__get_packed_size (frame);
     r->frame = malloc (r->len ? r->len : 1);
     if (!r->frame)
@@ -291,51 +354,190 @@ s_send_frame (macx_core_t *self, const uint8_t *rid, size_t rid_len, const Macx_
     return true;
 }
 
-/* Sends the first na ACKs (one Acks frame per sender) and then the first
- * nr other replies, in order, and moves the rest to the front. */
-static void
-s_flush_some (macx_core_t *self, size_t na, size_t nr)
+/* ---- signed answers (docs/protocol.md "Signed answers") ------------------- */
+
+/* Room for a tree of n answers and the frames of n ACKs. */
+static bool
+s_answer_room (macx_core_t *self, size_t n)
 {
-    Macx__Ack *items = na ? calloc (na, sizeof *items) : NULL;
-    Macx__Ack **ptrs = na ? calloc (na, sizeof *ptrs) : NULL;
-    bool *sent = na ? calloc (na, sizeof *sent) : NULL;
-    for (size_t i = 0; items && ptrs && sent && i < na; i++) {
-        if (sent[i])
+    if (n <= self->ab.cap)
+        return true;
+    void *p;
+#define S_GROW(field)                                                   \
+    if (!(p = realloc (self->ab.field, n * sizeof *self->ab.field)))    \
+        return false;                                                   \
+    self->ab.field = p;
+    S_GROW (leaf) S_GROW (ack) S_GROW (ptr) S_GROW (proof) S_GROW (path) S_GROW (sent)
+#undef S_GROW
+    self->ab.cap = n;
+    return true;
+}
+
+/* ACK j of the flush as it goes on the wire, without its proof. */
+static void
+s_ack_msg (macx_core_t *self, size_t j, Macx__Ack *a)
+{
+    macx__ack__init (a);
+    a->record_id = (ProtobufCBinaryData) { MACX_RECORD_ID_BYTES, self->acks[j].record_id };
+    a->sequence = self->acks[j].sequence;
+    a->audit_seq = self->acks[j].audit_seq;
+    a->clock_ms = self->acks[j].clock_ms;
+    a->at_ms = self->acks[j].at_ms;
+    a->record_digest = (ProtobufCBinaryData) { MACX_ANSWER_DIGEST_BYTES, self->acks[j].digest };
+}
+
+/* A NACK as it goes on the wire, without its proof (pointers into n). */
+static void
+s_nack_msg (const s_nack_t *n, Macx__Nack *m)
+{
+    macx__nack__init (m);
+    m->record_id = (ProtobufCBinaryData) { n->record_id_len, (uint8_t *) n->record_id };
+    m->sequence = n->sequence;
+    m->reason = n->reason;
+    m->message = n->message;
+    m->agreement = n->agreement;
+    m->flow = n->flow;
+    m->audit_seq = n->audit_seq;
+    m->clock_ms = n->clock_ms;
+    m->at_ms = n->at_ms;
+    m->record_digest = (ProtobufCBinaryData) { MACX_ANSWER_DIGEST_BYTES, (uint8_t *) n->digest };
+}
+
+/* One tree over ACKs [a0, a1) then the NACKs among replies [r0, r1) (n
+ * answers in all), its head signed once. False when it could not be
+ * (memory, the signer): those answers then go unsigned rather than not at
+ * all, and the log says so. */
+static bool
+s_answers_sign (macx_core_t *self, size_t a0, size_t a1, size_t r0, size_t r1, size_t n)
+{
+    macx_error_t err = { 0 };
+    if (!s_answer_room (self, n))
+        macx_error_set (&err, MACX_ENOMEM, "out of memory");
+    else {
+        size_t k = 0;
+        for (size_t j = a0; j < a1; j++) {
+            Macx__Ack a;
+            s_ack_msg (self, j, &a);
+            macx_answer_digest_ack (self->acks[j].agency, &a, self->ab.leaf[k++]);
+        }
+        for (size_t j = r0; j < r1; j++)
+            if (self->replies[j].nack) {
+                Macx__Nack m;
+                s_nack_msg (self->replies[j].nack, &m);
+                macx_answer_digest_nack (self->replies[j].nack->agency, &m, self->ab.leaf[k++]);
+            }
+        assert (k == n);
+        if (macx_answer_signer_sign (self->signer, (const uint8_t (*)[64]) self->ab.leaf, n,
+                                     &err) == MACX_OK) {
+            self->answers_signed += n;
+            self->answer_signatures++;
+            return true;
+        }
+    }
+    self->answers_unsigned += n;
+    macx_log (MACX_LOG_ERROR, "answers sent unsigned", "answers=%zu error=\"%s\"", n,
+              macx_error_text (&err));
+    return false;
+}
+
+/* Sends ACKs [a0, a1), one Acks frame per sender, each with its proof
+ * (leaf j - a0 of the tree just signed) when signed. */
+static void
+s_send_acks (macx_core_t *self, size_t a0, size_t a1, bool signed_)
+{
+    size_t na = a1 - a0;
+    if (!na || !s_answer_room (self, na)) {
+        if (na)
+            macx_log (MACX_LOG_ERROR, "out of memory sending ACKs: the senders will resend",
+                      "acks=%zu", na);
+        return;
+    }
+    memset (self->ab.sent, 0, na * sizeof *self->ab.sent);
+    for (size_t i = a0; i < a1; i++) {
+        if (self->ab.sent[i - a0])
             continue;
         size_t n = 0;
-        for (size_t j = i; j < na; j++) {
-            if (sent[j] || self->acks[j].rid_len != self->acks[i].rid_len
+        for (size_t j = i; j < a1; j++) {
+            if (self->ab.sent[j - a0] || self->acks[j].rid_len != self->acks[i].rid_len
                 || memcmp (self->acks[j].rid, self->acks[i].rid, self->acks[i].rid_len) != 0)
                 continue;
-            macx__ack__init (&items[n]);
-            items[n].record_id = (ProtobufCBinaryData) { MACX_RECORD_ID_BYTES,
-                                                         self->acks[j].record_id };
-            items[n].sequence = self->acks[j].sequence;
-            items[n].audit_seq = self->acks[j].audit_seq;
-            items[n].clock_ms = self->acks[j].clock_ms;
-            items[n].at_ms = self->acks[j].at_ms;
-            ptrs[n] = &items[n];
-            n++;
-            sent[j] = true;
+            Macx__Ack *a = &self->ab.ack[n];
+            s_ack_msg (self, j, a);
+            if (signed_) {
+                macx_answer_signer_proof (self->signer, j - a0, &self->ab.proof[n],
+                                          self->ab.path[n]);
+                a->proof = &self->ab.proof[n];
+            }
+            self->ab.ptr[n++] = a;
+            self->ab.sent[j - a0] = true;
         }
         Macx__Acks acks = MACX__ACKS__INIT;
-        acks.acks = ptrs;
+        acks.acks = self->ab.ptr;
         acks.n_acks = n;
         Macx__Frame f = MACX__FRAME__INIT;
         f.kind_case = MACX__FRAME__KIND_ACKS;
         f.acks = &acks;
         s_send_frame (self, self->acks[i].rid, self->acks[i].rid_len, &f);
     }
-    free (items);
-    free (ptrs);
-    free (sent);
+}
+
+/* Sends replies [r0, r1) in order; each NACK among them packed now with its
+ * proof (leaves from `leaf` on, in order) when signed. */
+static void
+s_send_replies (macx_core_t *self, size_t r0, size_t r1, bool signed_, size_t leaf)
+{
+    for (size_t i = r0; i < r1; i++) {
+        s_reply_t *r = &self->replies[i];
+        if (r->nack) {
+            Macx__Nack m;
+            Macx__BatchProof proof;
+            ProtobufCBinaryData path[MACX_BATCH_PATH_MAX];
+            s_nack_msg (r->nack, &m);
+            if (signed_) {
+                macx_answer_signer_proof (self->signer, leaf++, &proof, path);
+                m.proof = &proof;
+            }
+            Macx__Frame f = MACX__FRAME__INIT;
+            f.kind_case = MACX__FRAME__KIND_NACK;
+            f.nack = &m;
+            if (!s_send_frame (self, r->rid, r->rid_len, &f))
+                macx_log (MACX_LOG_ERROR, "out of memory sending a NACK", "peer=%s",
+                          r->nack->agency);
+            s_nack_free (r->nack);
+            r->nack = NULL;
+        }
+        else if (r->frame)
+            s_send_raw (self, r->rid, r->rid_len, r->frame, r->len);
+        r->frame = NULL;
+    }
+}
+
+/* Sends the first na ACKs (one Acks frame per sender) and then the first
+ * nr other replies, in order, and moves the rest to the front. Every ACK
+ * and NACK among them is signed: their digests are the leaves of one tree
+ * whose head the broker signs once (a tree per MACX_BATCH_MAX answers in a
+ * longer flush), and each carries its inclusion path and that signature. */
+static void
+s_flush_some (macx_core_t *self, size_t na, size_t nr)
+{
+    size_t a0 = 0, r0 = 0;
+    while (a0 < na || r0 < nr) {
+        size_t a1 = a0, r1 = r0, n = 0;
+        while (a1 < na && n < MACX_BATCH_MAX) {
+            a1++;
+            n++;
+        }
+        while (a1 == na && r1 < nr && (n < MACX_BATCH_MAX || !self->replies[r1].nack))
+            n += self->replies[r1++].nack != NULL;
+        bool signed_ = n && s_answers_sign (self, a0, a1, r0, r1, n);
+        s_send_acks (self, a0, a1, signed_);
+        s_send_replies (self, r0, r1, signed_, a1 - a0);
+        a0 = a1;
+        r0 = r1;
+    }
     if (na && self->nacks > na)   /* never with a NULL array: UB even for 0 bytes */
         memmove (self->acks, self->acks + na, (self->nacks - na) * sizeof *self->acks);
     self->nacks -= na;
-    for (size_t i = 0; i < nr; i++)
-        if (self->replies[i].frame)
-            s_send_raw (self, self->replies[i].rid, self->replies[i].rid_len,
-                        self->replies[i].frame, self->replies[i].len);
     if (nr && self->nreplies > nr)
         memmove (self->replies, self->replies + nr, (self->nreplies - nr) * sizeof *self->replies);
     self->nreplies -= nr;
@@ -391,30 +593,49 @@ s_ack (macx_core_t *self, const macx_job_t *job, const Macx__Header *h, uint64_t
     self->acks[self->nacks].audit_seq = audit_seq;
     self->acks[self->nacks].clock_ms = clock_ms;
     self->acks[self->nacks].at_ms = at_ms;
+    memcpy (self->acks[self->nacks].agency, job->agency, sizeof job->agency);
+    memcpy (self->acks[self->nacks].digest, job->digest, MACX_ANSWER_DIGEST_BYTES);
     self->nacks++;
 }
 
+/* Queues a NACK: packed and signed at its flush, with the answers around
+ * it (s_flush_some). */
 static void
 s_nack (macx_core_t *self, const macx_job_t *job, const Macx__Header *h, int reason,
         const char *message, const char *agreement, const char *flow, uint64_t audit_seq,
         int64_t clock_ms, int64_t at_ms)
 {
-    Macx__Nack nack = MACX__NACK__INIT;
-    if (h) {
-        nack.record_id = h->record_id;
-        nack.sequence = h->sequence;
+    s_reply_t *r = s_reply_slot (self);
+    s_nack_t *n = r ? calloc (1, sizeof *n) : NULL;
+    if (n) {
+        n->message = strdup (message ? message : "");
+        n->agreement = strdup (agreement ? agreement : "");
+        n->flow = strdup (flow ? flow : "");
     }
-    nack.reason = reason;
-    nack.message = (char *) message;
-    nack.agreement = (char *) (agreement ? agreement : "");
-    nack.flow = (char *) (flow ? flow : "");
-    nack.audit_seq = audit_seq;
-    nack.clock_ms = clock_ms;
-    nack.at_ms = at_ms;
-    Macx__Frame f = MACX__FRAME__INIT;
-    f.kind_case = MACX__FRAME__KIND_NACK;
-    f.nack = &nack;
-    s_queue (self, job->rid, job->rid_len, &f);
+    if (!n || !n->message || !n->agreement || !n->flow) {
+        s_nack_free (n);
+        macx_log (MACX_LOG_ERROR, "out of memory queueing a NACK: the sender will resend",
+                  "peer=%s", job->agency);
+        return;
+    }
+    memcpy (n->agency, job->agency, sizeof n->agency);
+    if (h) {
+        n->record_id_len = h->record_id.len < MACX_RECORD_ID_BYTES ? h->record_id.len
+                                                                   : MACX_RECORD_ID_BYTES;
+        memcpy (n->record_id, h->record_id.data, n->record_id_len);
+        n->sequence = h->sequence;
+    }
+    memcpy (n->digest, job->digest, MACX_ANSWER_DIGEST_BYTES);
+    n->reason = reason;
+    n->audit_seq = audit_seq;
+    n->clock_ms = clock_ms;
+    n->at_ms = at_ms;
+    memcpy (r->rid, job->rid, job->rid_len);
+    r->rid_len = job->rid_len;
+    r->frame = NULL;
+    r->len = 0;
+    r->nack = n;
+    self->nreplies++;
 }
 
 /* ---- the clock -------------------------------------------------------------- */
@@ -764,6 +985,7 @@ s_refuse (macx_core_t *self, MDB_txn *txn, const macx_job_t *job, const Macx__He
     e.flow = (char *) (flow ? flow : "");
     e.policy_hash = (char *) macx_policy_hash (self->b->policy);
     e.clock_ms = stamp ? stamp : s_now (self);
+    e.record_digest = (ProtobufCBinaryData) { MACX_ANSWER_DIGEST_BYTES, (uint8_t *) job->digest };
     uint64_t seq;
     if (s_audit (self, txn, &e, &seq))
         return -1;
@@ -1060,6 +1282,7 @@ s_accept (macx_core_t *self, MDB_txn *txn, macx_job_t *job, const Macx__Header *
     e.policy_hash = (char *) macx_policy_hash (self->b->policy);
     e.retention_days = (uint32_t) v->results[0].retention_days;
     e.clock_ms = stamp;
+    e.record_digest = (ProtobufCBinaryData) { MACX_ANSWER_DIGEST_BYTES, job->digest };
     uint64_t audit_seq;
     int rc;
     if (s_audit (self, txn, &e, &audit_seq))
@@ -1516,6 +1739,9 @@ s_stats_json (macx_core_t *self, char **out, size_t *len)
              roots_verified, roots_cached, self->syncs_deferred, self->syncs_forced,
              macx_hist_mean (&self->sync_us), macx_hist_quantile (&self->sync_us, 0.5),
              macx_hist_quantile (&self->sync_us, 0.99), self->sync_us.max, self->delivery_frames);
+    fprintf (f, ",\"answers\":{\"signed\":%" PRIu64 ",\"signatures\":%" PRIu64
+             ",\"unsigned\":%" PRIu64 "}", self->answers_signed, self->answer_signatures,
+             self->answers_unsigned);
     char now[24];
     fprintf (f, ",\"clock\":{\"mode\":\"%s\",\"now\":\"%s\",\"max_skew_ms\":%" PRId64,
              self->sim ? "simulated" : "wall", macx_time_format (s_now (self), now), self->skew_ms);
@@ -2409,7 +2635,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
         self->next_mseq = mseq0;
         self->narrivals = 0;
         for (size_t i = replies0; i < self->nreplies; i++)
-            free (self->replies[i].frame);
+            s_reply_clear (&self->replies[i]);
         self->nreplies = replies0;
         self->nacks = acks0;
         self->store_errors++;
@@ -2542,7 +2768,9 @@ macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
     self->in = in;
     self->out = out;
     self->next_ticket = 1;
-    if (!(self->delivers = calloc (1, sizeof *self->delivers))) {
+    if (!(self->delivers = calloc (1, sizeof *self->delivers))
+        || !(self->signer = macx_answer_signer_new (b->identity))) {
+        free (self->delivers);
         free (self);
         macx_error_set (err, MACX_ENOMEM, "out of memory");
         return NULL;
@@ -2640,8 +2868,15 @@ macx_core_destroy (macx_core_t **self_p)
             if (self->ring[i])
                 s_job_free_chain (self, self->ring[i]);
         for (size_t i = 0; i < self->nreplies; i++)
-            free (self->replies[i].frame);
+            s_reply_clear (&self->replies[i]);
         free (self->replies);
+        macx_answer_signer_destroy (&self->signer);
+        free (self->ab.leaf);
+        free (self->ab.ack);
+        free (self->ab.ptr);
+        free (self->ab.proof);
+        free (self->ab.path);
+        free (self->ab.sent);
         free (self->delivers);
         free (self->acks);
         free (self->arrivals);

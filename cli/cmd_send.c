@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "file.h"
+#include "json.h"
 #include "log.h"
 #include "names.h"
 
@@ -126,6 +127,48 @@ s_wait_error (const macx_cmd_t *self, macx_agent_t *agent, const s_client_t *cl,
 
 /* ---- send ------------------------------------------------------------------- */
 
+/* The broker's signed answer as one JSON object a user can save and give
+ * to `macx audit prove` (docs/audit.md); an answer the agent runtime made
+ * itself, or one without a proof, is printed with "unsigned": why. */
+static void
+s_answer_json (FILE *out, const macx_agent_event_t *ev, const char *hex)
+{
+    if (ev->answer) {
+        macx_answer_print_json (out, ev->answer);
+        fputc ('\n', out);
+        return;
+    }
+    fprintf (out, "{\"result\":\"%s\",\"record_id\":\"%s\",\"audit_seq\":%llu",
+             ev->kind == MACX_AGENT_ACK ? "ack" : "nack", hex, (unsigned long long) ev->audit_seq);
+    if (ev->kind == MACX_AGENT_NACK)
+        fprintf (out, ",\"reason\":\"%s\"", macx_reason_name (ev->reason));
+    fprintf (out, ",\"unsigned\":");
+    macx_json_str (out, ev->answer_error[0] ? ev->answer_error
+                                            : "the answer was made by the agent runtime");
+    fprintf (out, "}\n");
+}
+
+/* With --json: the answer on stdout, checked with the broker's key (a
+ * failure is named on stderr; the answer is printed all the same). */
+static void
+s_print_answer (macx_agent_t *agent, const s_client_t *cl, const macx_agent_event_t *ev,
+                const char *hex)
+{
+    s_answer_json (stdout, ev, hex);
+    const macx_agency_t *broker = macx_registry_find (macx_agent_registry (agent),
+                                                      cl->agent.broker_id);
+    macx_error_t err = { 0 };
+    if (!ev->answer)
+        fprintf (stderr, "macx send: warning: the broker's answer is not signed: %s\n",
+                 ev->answer_error[0] ? ev->answer_error : "made by the agent runtime");
+    else if (!broker)
+        fprintf (stderr, "macx send: warning: no agency '%s' in %s: the answer's signature is "
+                 "not checked\n", cl->agent.broker_id, cl->agent.keys_dir);
+    else if (macx_answer_verify (ev->answer, broker, &err))
+        fprintf (stderr, "macx send: warning: the broker's answer does not verify: %s\n",
+                 macx_error_text (&err));
+}
+
 /* --raw FILE: sends a record sealed elsewhere (`macx record seal`) byte for
  * byte and reports the broker's answer as it is (a REPLAY is a refusal). */
 static int
@@ -152,19 +195,18 @@ s_send_raw (macx_agent_t *agent, const char *path, const s_client_t *cl)
             char hex[2 * MACX_RECORD_ID_BYTES + 1];
             macx_hex_encode (ev.record_id, MACX_RECORD_ID_BYTES, hex);
             int code = MACX_EX_OK;
-            if (ev.kind == MACX_AGENT_ACK)
-                printf (cl->json ? "{\"result\":\"ack\",\"record_id\":\"%s\",\"audit_seq\":%llu}\n"
-                                 : "accepted record %s (audit entry %llu)\n",
-                        hex, (unsigned long long) ev.audit_seq);
+            if (ev.kind == MACX_AGENT_ACK) {
+                if (!cl->json)
+                    printf ("accepted record %s (audit entry %llu)\n", hex,
+                            (unsigned long long) ev.audit_seq);
+            }
             else {
                 fprintf (stderr, "macx send: refused %s: %s: %s\n", hex,
                          macx_reason_name (ev.reason), ev.message);
-                if (cl->json)
-                    printf ("{\"result\":\"nack\",\"record_id\":\"%s\",\"reason\":\"%s\","
-                            "\"audit_seq\":%llu}\n", hex, macx_reason_name (ev.reason),
-                            (unsigned long long) ev.audit_seq);
                 code = MACX_EX_FAIL;
             }
+            if (cl->json)
+                s_print_answer (agent, cl, &ev, hex);
             macx_agent_done (agent, &ev);
             return code;
         }
@@ -181,11 +223,17 @@ s_send_raw (macx_agent_t *agent, const char *path, const s_client_t *cl)
 
 static int
 s_send_repeat (macx_agent_t *agent, Macx__Header *h, const Macx__Payload *payload, long n,
-               long rate, const char *acked_path, const s_client_t *cl)
+               long rate, const char *acked_path, const char *answers_path, const s_client_t *cl)
 {
-    FILE *acked = NULL;
+    FILE *acked = NULL, *answers = NULL;
     if (acked_path && !(acked = fopen (acked_path, "w"))) {
         perror (acked_path);
+        return MACX_EX_IOERR;
+    }
+    if (answers_path && !(answers = fopen (answers_path, "w"))) {
+        perror (answers_path);
+        if (acked)
+            fclose (acked);
         return MACX_EX_IOERR;
     }
     macx_error_t err = { 0 };
@@ -226,8 +274,11 @@ s_send_repeat (macx_agent_t *agent, Macx__Header *h, const Macx__Payload *payloa
                 fprintf (stderr, "macx send: refused %s: %s: %s\n", hex,
                          macx_reason_name (ev.reason), ev.message);
         }
-        if (ev.kind == MACX_AGENT_ACK || ev.kind == MACX_AGENT_NACK)
+        if (ev.kind == MACX_AGENT_ACK || ev.kind == MACX_AGENT_NACK) {
             last_answer = macx_clock_wall_ms ();
+            if (answers)
+                s_answer_json (answers, &ev, hex);
+        }
         macx_agent_done (agent, &ev);
     }
     long unanswered = n - acks - nacks;
@@ -248,6 +299,10 @@ done:
         perror (acked_path);
         code = MACX_EX_IOERR;
     }
+    if (answers && fclose (answers) != 0) {
+        perror (answers_path);
+        code = MACX_EX_IOERR;
+    }
     return code;
 }
 
@@ -256,6 +311,7 @@ static const struct option s_send_opts[] = {
     { "sim-day", required_argument, NULL, 'D' },
     { "raw", required_argument, NULL, 'R' },     { "repeat", required_argument, NULL, 'N' },
     { "acked", required_argument, NULL, 'A' },   { "rate", required_argument, NULL, 'r' },
+    { "answers", required_argument, NULL, 'S' },
     { "batch", required_argument, NULL, 'b' },   { "batch-ms", required_argument, NULL, 'W' },
     { 0 }
 };
@@ -265,7 +321,7 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
 {
     s_client_t cl;
     s_client_init (&cl, 10);
-    const char *raw = NULL, *acked = NULL;
+    const char *raw = NULL, *acked = NULL, *answers = NULL;
     long long repeat = 0, rate = 0, batch = 0, batch_ms = -1;
     int32_t sim_day = 0;
     macx_cli_record_t *r = calloc (1, sizeof *r);
@@ -279,6 +335,7 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
         switch (c) {
         case 'R': raw = optarg; break;
         case 'A': acked = optarg; break;
+        case 'S': answers = optarg; break;
         case 'N': bad = macx_cli_long (self, "repeat", optarg, 1, 100000000, &repeat); break;
         case 'r': bad = macx_cli_long (self, "rate", optarg, 1, 10000000, &rate); break;
         case 'b': bad = macx_cli_long (self, "batch", optarg, 1, MACX_BATCH_MAX, &batch); break;
@@ -291,13 +348,13 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
     }
     if (bad < 0)
         bad = macx_cli_args (self, argc, argv, "");
-    if (bad < 0 && raw && (macx_cli_record_any (r) || repeat || acked || rate || batch
+    if (bad < 0 && raw && (macx_cli_record_any (r) || repeat || acked || answers || rate || batch
                            || batch_ms >= 0))
         bad = macx_cli_usage (self, "--raw sends a sealed record as it is: it takes no record "
                               "options");
-    if (bad < 0 && !raw && (acked || rate || batch || batch_ms >= 0) && !repeat)
-        bad = macx_cli_usage (self, "%s needs --repeat", acked ? "--acked" : rate ? "--rate"
-                              : batch ? "--batch" : "--batch-ms");
+    if (bad < 0 && !raw && (acked || answers || rate || batch || batch_ms >= 0) && !repeat)
+        bad = macx_cli_usage (self, "%s needs --repeat", acked ? "--acked" : answers ? "--answers"
+                              : rate ? "--rate" : batch ? "--batch" : "--batch-ms");
     if (bad < 0 && batch_ms >= 0 && batch < 2)
         bad = macx_cli_usage (self, "--batch-ms needs --batch N (N of at least 2)");
     cl.agent.batch_max = (int) batch;
@@ -339,7 +396,8 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
         h.n_manifest = nmanifest;
         h.sim_day = sim_day;
         if (repeat) {
-            exit_code = s_send_repeat (agent, &h, payload, (long) repeat, (long) rate, acked, &cl);
+            exit_code = s_send_repeat (agent, &h, payload, (long) repeat, (long) rate, acked,
+                                       answers, &cl);
             macx_record_build_free (&payload, &manifest, nmanifest);
             macx_agent_destroy (&agent);
             free (r);
@@ -353,8 +411,7 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
     else if (ev.kind == MACX_AGENT_ACK) {
         macx_hex_encode (ev.record_id, MACX_RECORD_ID_BYTES, hex);
         if (cl.json)
-            printf ("{\"result\":\"ack\",\"record_id\":\"%s\",\"audit_seq\":%llu}\n", hex,
-                    (unsigned long long) ev.audit_seq);
+            s_print_answer (agent, &cl, &ev, hex);
         else
             printf ("accepted record %s (audit entry %llu)\n", hex,
                     (unsigned long long) ev.audit_seq);
@@ -368,8 +425,7 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
         fprintf (stderr, "macx send: refused %s: %s: %s%s\n", hex, macx_reason_name (ev.reason),
                  ev.message, where);
         if (cl.json)
-            printf ("{\"result\":\"nack\",\"record_id\":\"%s\",\"reason\":\"%s\",\"audit_seq\":%llu}\n",
-                    hex, macx_reason_name (ev.reason), (unsigned long long) ev.audit_seq);
+            s_print_answer (agent, &cl, &ev, hex);
         exit_code = MACX_EX_FAIL;
     }
     macx_agent_done (agent, &ev);
@@ -532,7 +588,8 @@ const macx_cmd_t macx_cmd_send = {
         "                 --case C --subject S [--case-phase P] [--legal-basis L]\n"
         "                 [--sim-day YYYY-MM-DD]\n"
         "                 [--field NAME[:TRANSFORM]=VALUE ...] [--timeout S] [--json]\n"
-        "                 [--repeat N [--rate R] [--acked FILE] [--batch N [--batch-ms MS]]]\n"
+        "                 [--repeat N [--rate R] [--acked FILE] [--answers FILE]\n"
+        "                             [--batch N [--batch-ms MS]]]\n"
         "       macx send --keys DIR --as AGENCY [--broker ENDPOINT] --raw FILE\n"
         "                 [--timeout S] [--json]",
     .description =
@@ -541,11 +598,16 @@ const macx_cmd_t macx_cmd_send = {
         "sentence on stderr and exits 1. Typed record types (case_file, share,\n"
         "enrichment, profile, panel_plan) take their payload fields by name; any other\n"
         "type carries NAME=VALUE pairs.\n\n"
+        "With --json it prints the broker's signed answer, ACK or NACK, as one JSON\n"
+        "object: save it, and `macx audit prove` checks it against the audit log\n"
+        "(docs/audit.md). An answer that does not verify with the broker's key is\n"
+        "named on stderr.\n\n"
         "--repeat N sends N such records (each its own record id), pipelined, at most\n"
         "R a second with --rate R, waits for every answer (giving up after S seconds\n"
         "without one) and prints how many were accepted, refused and unanswered;\n"
-        "--acked FILE gets the id of each accepted record, one a line. It exits 0 only\n"
-        "if all N were accepted. --batch N signs the records in batches (one Ed25519\n"
+        "--acked FILE gets the id of each accepted record, one a line; --answers FILE\n"
+        "gets each signed answer, one JSON object a line. It exits 0 only if all N\n"
+        "were accepted. --batch N signs the records in batches (one Ed25519\n"
         "signature over a Merkle tree of up to N records, or of those sent within\n"
         "--batch-ms, default 2; each record still carries a proof of its own, see\n"
         "docs/protocol.md): several times the throughput for a sender that sends many.\n\n"

@@ -1,7 +1,9 @@
 /* batch.c -- batch signatures: a Merkle tree (RFC 9162 2.1, BLAKE2b-256,
  * 0x00 leaf and 0x01 node prefixes) over the digests of records sealed
  * together, one Ed25519 signature over its head, an inclusion path per
- * record; and the check of such a proof, with a cache of verified roots. */
+ * record; and the check of such a proof, with a cache of verified roots.
+ * The tree is also the broker's, over its answers (answer.c). */
+#include <assert.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdbool.h>
@@ -34,6 +36,101 @@ s_node (const uint8_t left[S_HASH], const uint8_t right[S_HASH], uint8_t out[S_H
     memcpy (buf + 1, left, S_HASH);
     memcpy (buf + 1 + S_HASH, right, S_HASH);
     crypto_generichash (out, S_HASH, buf, sizeof buf, NULL, 0);
+}
+
+/* A tree over n leaves, level by level (level 0 = the leaves); an odd
+ * last node is carried up as it is, which builds RFC 9162's tree. */
+struct macx_merkle_t {
+    uint8_t (*nodes)[S_HASH];
+    size_t cap;                    /* nodes allocated: kept from one tree to the next */
+    size_t n;
+    size_t level_at[MACX_BATCH_PATH_MAX + 2], level_n[MACX_BATCH_PATH_MAX + 2];
+    int levels;
+};
+
+macx_merkle_t *
+macx_merkle_new (void)
+{
+    return calloc (1, sizeof (macx_merkle_t));
+}
+
+void
+macx_merkle_destroy (macx_merkle_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free ((*self_p)->nodes);
+    free (*self_p);
+    *self_p = NULL;
+}
+
+int
+macx_merkle_begin (macx_merkle_t *t, size_t n)
+{
+    if (n == 0 || n > MACX_BATCH_MAX)
+        return MACX_ELIMIT;
+    /* n + ceil(n/2) + ceil(n/4) ... < 2n + one per level */
+    size_t need = 2 * n + MACX_BATCH_PATH_MAX + 2;
+    if (need > t->cap) {
+        void *g = realloc (t->nodes, need * sizeof *t->nodes);
+        if (!g)
+            return MACX_ENOMEM;
+        t->nodes = g;
+        t->cap = need;
+    }
+    t->n = n;
+    t->levels = 0;
+    return MACX_OK;
+}
+
+void
+macx_merkle_leaf (macx_merkle_t *t, size_t i, const uint8_t digest[64])
+{
+    assert (i < t->n);
+    s_leaf (digest, t->nodes[i]);
+}
+
+void
+macx_merkle_end (macx_merkle_t *t)
+{
+    size_t at = 0, n = t->n, next = t->n;
+    int l = 0;
+    t->level_at[0] = 0;
+    t->level_n[0] = n;
+    while (n > 1) {
+        size_t up = (n + 1) / 2;
+        for (size_t i = 0; i < n / 2; i++)
+            s_node (t->nodes[at + 2 * i], t->nodes[at + 2 * i + 1], t->nodes[next + i]);
+        if (n & 1)
+            memcpy (t->nodes[next + up - 1], t->nodes[at + n - 1], S_HASH);
+        at = next;
+        next += up;
+        n = up;
+        l++;
+        t->level_at[l] = at;
+        t->level_n[l] = n;
+    }
+    t->levels = l;
+}
+
+const uint8_t *
+macx_merkle_root (const macx_merkle_t *t)
+{
+    return t->nodes[t->level_at[t->levels]];
+}
+
+size_t
+macx_merkle_path (const macx_merkle_t *t, size_t i, ProtobufCBinaryData path[MACX_BATCH_PATH_MAX])
+{
+    assert (i < t->n);
+    size_t npath = 0, m = i;
+    for (int l = 0; l < t->levels; l++) {
+        size_t sib = m ^ 1;
+        if (sib < t->level_n[l])   /* a node carried up has no sibling at this level */
+            path[npath++] = (ProtobufCBinaryData) { S_HASH, t->nodes[t->level_at[l] + sib] };
+        m >>= 1;
+    }
+    return npath;
 }
 
 /* What the signature covers: BLAKE2b-512 of a domain tag, the signer, the
@@ -89,11 +186,7 @@ struct macx_record_batch_t {
     const macx_registry_t *registry;
     macx_sealed_t *recs;
     size_t n, cap;
-    /* after sign: the tree, level by level (level 0 = leaves); an odd last
-     * node is carried up as it is, which builds RFC 9162's tree */
-    uint8_t (*nodes)[S_HASH];
-    size_t level_at[MACX_BATCH_PATH_MAX + 2], level_n[MACX_BATCH_PATH_MAX + 2];
-    int levels;
+    macx_merkle_t tree;            /* after sign */
     uint8_t root[S_HASH];
     uint8_t sig[MACX_SIG_BYTES];
     bool signed_;
@@ -117,7 +210,6 @@ macx_record_batch_reset (macx_record_batch_t *b)
         macx_sealed_clear (&b->recs[i]);
     b->n = 0;
     b->signed_ = false;
-    b->levels = 0;
 }
 
 void
@@ -128,7 +220,7 @@ macx_record_batch_destroy (macx_record_batch_t **self_p)
         return;
     macx_record_batch_reset (b);
     free (b->recs);
-    free (b->nodes);
+    free (b->tree.nodes);
     free (b);
     *self_p = NULL;
 }
@@ -167,32 +259,12 @@ macx_record_batch_sign (macx_record_batch_t *b, macx_error_t *err)
 {
     if (b->n == 0)
         return macx_error_set (err, MACX_EINVAL, "batch is empty");
-    free (b->nodes);
-    /* n + ceil(n/2) + ceil(n/4) ... < 2n + one per level */
-    b->nodes = malloc ((2 * b->n + MACX_BATCH_PATH_MAX + 2) * sizeof *b->nodes);
-    if (!b->nodes)
+    if (macx_merkle_begin (&b->tree, b->n))
         return macx_error_set (err, MACX_ENOMEM, "out of memory");
     for (size_t i = 0; i < b->n; i++)
-        s_leaf (b->recs[i].digest, b->nodes[i]);
-    size_t at = 0, n = b->n, next = b->n;
-    int l = 0;
-    b->level_at[0] = 0;
-    b->level_n[0] = n;
-    while (n > 1) {
-        size_t up = (n + 1) / 2;
-        for (size_t i = 0; i < n / 2; i++)
-            s_node (b->nodes[at + 2 * i], b->nodes[at + 2 * i + 1], b->nodes[next + i]);
-        if (n & 1)
-            memcpy (b->nodes[next + up - 1], b->nodes[at + n - 1], S_HASH);
-        at = next;
-        next += up;
-        n = up;
-        l++;
-        b->level_at[l] = at;
-        b->level_n[l] = n;
-    }
-    b->levels = l;
-    memcpy (b->root, b->nodes[at], S_HASH);
+        macx_merkle_leaf (&b->tree, i, b->recs[i].digest);
+    macx_merkle_end (&b->tree);
+    memcpy (b->root, macx_merkle_root (&b->tree), S_HASH);
     uint8_t head[64];
     s_head_digest (macx_identity_agency (b->self)->id, (uint32_t) b->n, b->root, head);
     if (macx_identity_sign (b->self, head, sizeof head, b->sig))
@@ -210,14 +282,7 @@ macx_record_batch_take (macx_record_batch_t *b, size_t i, uint8_t **out, size_t 
     if (!b->signed_ || i >= b->n)
         return macx_error_set (err, MACX_EINVAL, "no record %zu in a signed batch", i);
     ProtobufCBinaryData path[MACX_BATCH_PATH_MAX];
-    size_t npath = 0;
-    size_t m = i;
-    for (int l = 0; l < b->levels; l++) {
-        size_t sib = m ^ 1;
-        if (sib < b->level_n[l])   /* a node carried up has no sibling at this level */
-            path[npath++] = (ProtobufCBinaryData) { S_HASH, b->nodes[b->level_at[l] + sib] };
-        m >>= 1;
-    }
+    size_t npath = macx_merkle_path (&b->tree, i, path);
     Macx__BatchProof proof = MACX__BATCH_PROOF__INIT;
     proof.signer = (char *) macx_identity_agency (b->self)->id;
     proof.index = (uint32_t) i;

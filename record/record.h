@@ -83,6 +83,132 @@ int macx_batch_root_from_path (const uint8_t digest[64], uint32_t index, uint32_
                                const ProtobufCBinaryData *path, size_t npath,
                                uint8_t root[MACX_BATCH_HASH_BYTES]);
 
+/* ---- Merkle trees (record/batch.c) ------------------------------------------
+ * The tree batch signatures are built on, over any 64-byte digests (the
+ * broker's signed answers use it too): leaf = BLAKE2b-256(0x00 || digest),
+ * node = BLAKE2b-256(0x01 || left || right), RFC 9162 2.1. */
+typedef struct macx_merkle_t macx_merkle_t;
+macx_merkle_t *macx_merkle_new (void);
+void macx_merkle_destroy (macx_merkle_t **self_p);
+/* Starts a tree of n leaves (1 to MACX_BATCH_MAX): 0, MACX_ELIMIT or
+ * MACX_ENOMEM. The memory is kept for the next tree. */
+int macx_merkle_begin (macx_merkle_t *self, size_t n);
+/* Sets leaf i (below n) from its 64-byte digest. */
+void macx_merkle_leaf (macx_merkle_t *self, size_t i, const uint8_t digest[64]);
+/* Builds the levels above the leaves, once every leaf is set. */
+void macx_merkle_end (macx_merkle_t *self);
+/* The root: 32 bytes in self, valid until the next begin. */
+const uint8_t *macx_merkle_root (const macx_merkle_t *self);
+/* Leaf i's inclusion path (RFC 9162 2.1.3), pointing into self (valid
+ * until the next begin); returns its length. */
+size_t macx_merkle_path (const macx_merkle_t *self, size_t i,
+                         ProtobufCBinaryData path[MACX_BATCH_PATH_MAX]);
+
+/* ---- signed answers (record/answer.c; docs/protocol.md "Signed answers") ----
+ * Every ACK and NACK the broker sends carries the record's digest as the
+ * broker received it and a proof: the answers of one flush are the leaves of
+ * a Merkle tree (above), whose head -- BLAKE2b-512 of "macx-answers-v1", the
+ * broker's id, the leaf count and the root -- the broker signs once with its
+ * Ed25519 key; each answer carries that signature, the root and its own
+ * inclusion path (a BatchProof), so on its own it is the broker's signed word
+ * that it accepted, or refused, that record. A leaf is the answer's digest:
+ * BLAKE2b-512 of "macx-answer-v1" and every field the answer states. */
+#define MACX_ANSWER_DIGEST_BYTES 32      /* the record digest: BLAKE2b-256 of its bytes */
+#define MACX_ANSWER_NAME_MAX     255     /* an agreement or flow name in a kept answer */
+#define MACX_ANSWER_ACCEPT       1       /* the verdict, as it is signed */
+#define MACX_ANSWER_REFUSE       2
+
+/* The record digest an answer and its audit entry name: BLAKE2b-256 of the
+ * record's bytes as the broker received them (a sealed Envelope, byte for
+ * byte; for a frame that is not a record, the whole frame). */
+void macx_answer_record_digest (const uint8_t *buf, size_t len,
+                                uint8_t out[MACX_ANSWER_DIGEST_BYTES]);
+
+/* An ACK or NACK as received, with the agency it was sent to, and its
+ * proof. Self-contained (no pointers): copy it, keep it, print it. */
+typedef struct {
+    bool accepted;                         /* ACK; false: NACK */
+    char agency[MACX_AGENCY_ID_MAX + 1];   /* whom the broker answered (the connection's agency) */
+    uint8_t record_id[MACX_RECORD_ID_BYTES];
+    size_t record_id_len;                  /* 16, or 0 when the broker read no header */
+    uint8_t record_digest[MACX_ANSWER_DIGEST_BYTES];
+    uint64_t sequence;                     /* the record's, as its header said (0: none) */
+    int reason;                            /* NACK: the Macx__Reason; ACK: 0 */
+    uint64_t audit_seq;                    /* its audit entry (0: none, e.g. STORE_UNAVAILABLE) */
+    int64_t clock_ms;                      /* the broker's time of the record */
+    int64_t at_ms;                         /* simulated clock: when the sender learns it */
+    char message[MACX_ERROR_MSG_MAX];      /* NACK: the broker's sentence */
+    char agreement[MACX_ANSWER_NAME_MAX + 1];
+    char flow[MACX_ANSWER_NAME_MAX + 1];
+    /* the proof: this answer's leaf in the tree of its flush */
+    bool proved;                           /* false: the answer carried none */
+    char signer[MACX_AGENCY_ID_MAX + 1];
+    uint32_t index, count;
+    uint8_t root[MACX_BATCH_HASH_BYTES];
+    uint8_t path[MACX_BATCH_PATH_MAX][MACX_BATCH_HASH_BYTES];
+    size_t npath;
+    uint8_t signature[MACX_SIG_BYTES];
+} macx_answer_t;
+
+/* Fills a from an Ack or Nack received by agency: 0, or MACX_EDECODE (no
+ * proof, a malformed one, a digest or id of the wrong size) or
+ * MACX_ETOOBIG (a string over a's room), with err saying which; a is
+ * filled as far as it could be either way. */
+int macx_answer_from_ack (macx_answer_t *a, const char *agency, const Macx__Ack *ack,
+                          macx_error_t *err);
+int macx_answer_from_nack (macx_answer_t *a, const char *agency, const Macx__Nack *nack,
+                           macx_error_t *err);
+
+/* An answer's digest (its leaf): of a kept answer, or of an Ack or Nack
+ * about to be sent to agency (its proof is not covered). */
+void macx_answer_digest (const macx_answer_t *a, uint8_t out[64]);
+void macx_answer_digest_ack (const char *agency, const Macx__Ack *ack, uint8_t out[64]);
+void macx_answer_digest_nack (const char *agency, const Macx__Nack *nack, uint8_t out[64]);
+/* The tree head a flush's signature covers. */
+void macx_answer_head_digest (const char *signer, uint32_t count,
+                              const uint8_t root[MACX_BATCH_HASH_BYTES], uint8_t out[64]);
+
+/* The broker's signer (broker/core.c): broker must outlive it. */
+typedef struct macx_answer_signer_t macx_answer_signer_t;
+macx_answer_signer_t *macx_answer_signer_new (const macx_identity_t *broker);
+void macx_answer_signer_destroy (macx_answer_signer_t **self_p);
+/* Builds the tree over n answer digests (1 to MACX_BATCH_MAX) and signs its
+ * head: one signature for the n. 0, MACX_ELIMIT, MACX_ENOMEM or
+ * MACX_ECRYPTO. */
+int macx_answer_signer_sign (macx_answer_signer_t *self, const uint8_t (*digests)[64], size_t n,
+                             macx_error_t *err);
+/* Answer i's proof from the last sign: proof points into self and into
+ * path (its room), valid until the next sign. */
+void macx_answer_signer_proof (macx_answer_signer_t *self, size_t i, Macx__BatchProof *proof,
+                               ProtobufCBinaryData path[MACX_BATCH_PATH_MAX]);
+
+/* Checks the proof's shape, that broker signed it and the signature over
+ * its tree head: 0, MACX_EDECODE (no proof, or a malformed one),
+ * MACX_EFOREIGNROOT (signed by another agency) or MACX_EBADSIG. */
+int macx_answer_check_head (const macx_answer_t *a, const macx_agency_t *broker,
+                            macx_error_t *err);
+/* Checks that the answer's fields, through its inclusion path, lead to the
+ * root its proof names: 0, or MACX_EBATCHPATH (the answer or its path was
+ * altered). */
+int macx_answer_check_path (const macx_answer_t *a, macx_error_t *err);
+/* Both. */
+int macx_answer_verify (const macx_answer_t *a, const macx_agency_t *broker, macx_error_t *err);
+
+/* Compares an answer with the audit entry at its audit_seq: NULL when it is
+ * the record's accept (ACK) or refuse (NACK) entry and agrees with the
+ * answer in record id, record digest, reason, agency (the entry's peer),
+ * sequence and time (clock_ms), and for a NACK in agreement, flow and
+ * message; else the name of the first field that differs ("audit_seq",
+ * "event", "verdict", "record_id", "record_digest", "reason", "agency",
+ * "sequence", "time", "agreement", "flow", "message"). why (may be NULL)
+ * gets one sentence either way. */
+const char *macx_answer_match_entry (const macx_answer_t *a, const Macx__AuditEntry *e,
+                                     char *why, size_t size);
+
+/* Writes the answer as one JSON object, no newline: what `macx send --json`
+ * prints and `macx audit prove` reads (docs/audit.md). */
+void macx_answer_print_json (FILE *out, const macx_answer_t *a);
+
 /* Fills id with a new record id: the wall clock in milliseconds (48 bits,
  * big-endian) and then 80 random bits, as in a UUIDv7. Ids made close in
  * time sort close together, so the broker's and the agents' indexes of
