@@ -163,8 +163,9 @@ s_sender (void *arg)
             h.n_recipients = 1;
             h.subject = "SYN-BENCH";
             h.case_id = "BENCH";
-            h.phase = MACX__PHASE__SHARING;
-            h.case_phase = MACX__PHASE__SHARING;
+            /* the first opens the case (docs/policy.md "Case context") */
+            h.phase = sent ? MACX__PHASE__SHARING : MACX__PHASE__IDENTIFICATION;
+            h.case_phase = h.phase;
             h.record_type = "bench_note";
             h.purpose = "bench";
             h.manifest = manifest;

@@ -758,8 +758,11 @@ s_macx_publish (s_run_t *run, uint64_t t)
     h.n_recipients = 1;
     h.subject = "SYN-BENCH";
     h.case_id = "BENCH";
-    h.phase = MACX__PHASE__SHARING;
-    h.case_phase = MACX__PHASE__SHARING;
+    /* The first record opens the case (identification); the rest are
+     * shares, judged against the case context the broker keeps
+     * (docs/policy.md "Case context"), as a pilot's records are. */
+    h.phase = m->sent ? MACX__PHASE__SHARING : MACX__PHASE__IDENTIFICATION;
+    h.case_phase = h.phase;
     h.record_type = "bench_note";
     h.purpose = "bench";
     h.manifest = p.ep;
