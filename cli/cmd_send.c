@@ -616,6 +616,12 @@ const macx_cmd_t macx_cmd_send = {
         "reported as it is (a REPLAY is a refusal).\n\n"
         S_CLIENT_HELP (10),
     .examples =
+        "# a case opens with identification: MI5's case file to CTP ...\n"
+        "macx send --keys demo/keys --as mi5 --to ctp --type case_file \\\n"
+        "    --phase identification --purpose mac_case_management --case C-1 --subject S-1 \\\n"
+        "    --field subject_name=\"Ada Quill\" --field closure_category=closed\n"
+        "# ... then it may be shared (the broker refuses a later phase before:\n"
+        "# CASE_PHASE_NOT_REACHED, docs/policy.md \"Case context\")\n"
         "macx send --keys demo/keys --as mi5 --to la-london --type share \\\n"
         "    --phase sharing --purpose mac_case_management --case C-1 --subject S-1 \\\n"
         "    --field subject_name=\"Ada Quill\" --field dob:year_only=1990-04-12\n"
