@@ -857,6 +857,23 @@ s_complaint_text (FILE *out, const Macx__AuditEntry *e)
         fprintf (out, " accept_seq=%" PRIu64, e->accept_seq);
 }
 
+/* The case context an accept or refuse entry was judged by (docs/policy.md
+ * "Case context"): the phases its case had reached, by name in MAC order,
+ * and the phase it needed ("" for none). */
+static void
+s_case_json (FILE *out, const Macx__AuditEntry *e)
+{
+    fprintf (out, ",\"case_reached\":[");
+    int n = 0;
+    for (int p = MACX__PHASE__IDENTIFICATION; p <= MACX__PHASE__PANEL; p++)
+        if (e->case_reached >> p & 1u) {
+            fprintf (out, "%s", n++ ? "," : "");
+            macx_json_str (out, macx_phase_name (p));
+        }
+    fputc (']', out);
+    s_field (out, "case_needed", e->case_needed ? macx_phase_name (e->case_needed) : "");
+}
+
 static void
 s_entry_json (FILE *out, const Macx__AuditEntry *e, const uint8_t *hash, const uint8_t *raw,
               size_t rawlen)
@@ -884,6 +901,7 @@ s_entry_json (FILE *out, const Macx__AuditEntry *e, const uint8_t *hash, const u
     s_field (out, "record_type", e->record_type);
     s_field (out, "phase", e->phase ? macx_phase_name (e->phase) : "");
     s_field (out, "case_phase", e->case_phase ? macx_phase_name (e->case_phase) : "");
+    s_case_json (out, e);
     s_field (out, "purpose", e->purpose);
     s_field (out, "legal_basis", e->legal_basis);
     s_field (out, "case_id", e->case_id);

@@ -306,6 +306,21 @@ done:
     return code;
 }
 
+/* --origin A --origin-type T [--origin-consent]: the record passes on what A
+ * sent (docs/policy.md "Case context"). Returns -1 when they go together, or
+ * 64 after naming what is missing. */
+static int
+s_origin_check (const macx_cmd_t *self, const char *origin, const char *type, bool consent)
+{
+    if (origin && !type)
+        return macx_cli_usage (self, "--origin needs --origin-type (the record type %s sent)",
+                               origin);
+    if (!origin && (type || consent))
+        return macx_cli_usage (self, "%s needs --origin AGENCY", type ? "--origin-type"
+                                                                       : "--origin-consent");
+    return -1;
+}
+
 static const struct option s_send_opts[] = {
     S_CLIENT_OPTIONS, MACX_CLI_RECORD_OPTIONS,
     { "sim-day", required_argument, NULL, 'D' },
@@ -313,6 +328,8 @@ static const struct option s_send_opts[] = {
     { "acked", required_argument, NULL, 'A' },   { "rate", required_argument, NULL, 'r' },
     { "answers", required_argument, NULL, 'S' },
     { "batch", required_argument, NULL, 'b' },   { "batch-ms", required_argument, NULL, 'W' },
+    { "origin", required_argument, NULL, 'O' },  { "origin-type", required_argument, NULL, 'Y' },
+    { "origin-consent", no_argument, NULL, 'K' },
     { 0 }
 };
 
@@ -321,7 +338,8 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
 {
     s_client_t cl;
     s_client_init (&cl, 10);
-    const char *raw = NULL, *acked = NULL, *answers = NULL;
+    const char *raw = NULL, *acked = NULL, *answers = NULL, *origin = NULL, *origin_type = NULL;
+    bool origin_consent = false;
     long long repeat = 0, rate = 0, batch = 0, batch_ms = -1;
     int32_t sim_day = 0;
     macx_cli_record_t *r = calloc (1, sizeof *r);
@@ -340,6 +358,9 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
         case 'r': bad = macx_cli_long (self, "rate", optarg, 1, 10000000, &rate); break;
         case 'b': bad = macx_cli_long (self, "batch", optarg, 1, MACX_BATCH_MAX, &batch); break;
         case 'W': bad = macx_cli_long (self, "batch-ms", optarg, 0, 10000, &batch_ms); break;
+        case 'O': origin = optarg; break;
+        case 'Y': origin_type = optarg; break;
+        case 'K': origin_consent = true; break;
         case 'D':
             if (macx_date_parse (optarg, &sim_day))
                 bad = macx_cli_usage (self, "--sim-day must be a date YYYY-MM-DD, not '%s'", optarg);
@@ -349,7 +370,7 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
     if (bad < 0)
         bad = macx_cli_args (self, argc, argv, "");
     if (bad < 0 && raw && (macx_cli_record_any (r) || repeat || acked || answers || rate || batch
-                           || batch_ms >= 0))
+                           || batch_ms >= 0 || origin || origin_type || origin_consent))
         bad = macx_cli_usage (self, "--raw sends a sealed record as it is: it takes no record "
                               "options");
     if (bad < 0 && !raw && (acked || answers || rate || batch || batch_ms >= 0) && !repeat)
@@ -357,6 +378,8 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
                               : rate ? "--rate" : batch ? "--batch" : "--batch-ms");
     if (bad < 0 && batch_ms >= 0 && batch < 2)
         bad = macx_cli_usage (self, "--batch-ms needs --batch N (N of at least 2)");
+    if (bad < 0 && !raw)
+        bad = s_origin_check (self, origin, origin_type, origin_consent);
     cl.agent.batch_max = (int) batch;
     if (batch_ms >= 0)
         cl.agent.batch_ms = (int) batch_ms;
@@ -395,6 +418,9 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
         h.manifest = manifest;
         h.n_manifest = nmanifest;
         h.sim_day = sim_day;
+        h.origin = (char *) (origin ? origin : "");
+        h.origin_record_type = (char *) (origin_type ? origin_type : "");
+        h.origin_consent = origin_consent;
         if (repeat) {
             exit_code = s_send_repeat (agent, &h, payload, (long) repeat, (long) rate, acked,
                                        answers, &cl);
@@ -587,6 +613,7 @@ const macx_cmd_t macx_cmd_send = {
         "                 --to AGENCY[,AGENCY...] --type T --phase P --purpose U\n"
         "                 --case C --subject S [--case-phase P] [--legal-basis L]\n"
         "                 [--sim-day YYYY-MM-DD]\n"
+        "                 [--origin A --origin-type T [--origin-consent]]\n"
         "                 [--field NAME[:TRANSFORM]=VALUE ...] [--timeout S] [--json]\n"
         "                 [--repeat N [--rate R] [--acked FILE] [--answers FILE]\n"
         "                             [--batch N [--batch-ms MS]]]\n"
@@ -602,6 +629,11 @@ const macx_cmd_t macx_cmd_send = {
         "object: save it, and `macx audit prove` checks it against the audit log\n"
         "(docs/audit.md). An answer that does not verify with the broker's key is\n"
         "named on stderr.\n\n"
+        "--origin A --origin-type T marks the record as passing on what agency A sent\n"
+        "as record type T (onward sharing; --origin-consent: A consented). The broker\n"
+        "refuses it (ORIGIN_NOT_DELIVERED) unless it accepted such a record of A's for\n"
+        "AGENCY in the same case, then judges it by the onward-sharing terms of the\n"
+        "flows that delivered it (docs/policy.md, \"Case context\").\n\n"
         "--repeat N sends N such records (each its own record id), pipelined, at most\n"
         "R a second with --rate R, waits for every answer (giving up after S seconds\n"
         "without one) and prints how many were accepted, refused and unanswered;\n"
@@ -625,6 +657,10 @@ const macx_cmd_t macx_cmd_send = {
         "macx send --keys demo/keys --as mi5 --to la-london --type share \\\n"
         "    --phase sharing --purpose mac_case_management --case C-1 --subject S-1 \\\n"
         "    --field subject_name=\"Ada Quill\" --field dob:year_only=1990-04-12\n"
+        "# CTP passes on MI5's case file, which the first example gave it\n"
+        "macx send --keys demo/keys --as ctp --to la-london --type share \\\n"
+        "    --phase sharing --purpose mac_case_management --case C-1 --subject S-1 \\\n"
+        "    --origin mi5 --origin-type case_file --field subject_name=\"Ada Quill\"\n"
         "# replay a sealed record, byte for byte\n"
         "macx send --keys demo/keys --as mi5 --raw record.bin\n"
         "# 10,000 records, batch-signed 256 at a time\n"

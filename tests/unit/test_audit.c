@@ -816,6 +816,27 @@ test_print_entry (void **state)
     free (text);
 }
 
+/* The case context an entry was judged by: the phases reached by name, in
+ * MAC order (bits outside the five ignored), and the phase needed. */
+static void
+test_print_case_context (void **state)
+{
+    (void) state;
+    Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
+    e.event = "refuse";
+    e.reason = MACX__REASON__CASE_PHASE_NOT_REACHED;
+    char *text = s_print (&e, 1);
+    assert_non_null (strstr (text, ",\"case_reached\":[],\"case_needed\":\"\","));
+    free (text);
+    e.case_reached = (1u << MACX__PHASE__SHARING) | (1u << MACX__PHASE__IDENTIFICATION) | 1u
+                     | (1u << 9);
+    e.case_needed = MACX__PHASE__PROFILING;
+    text = s_print (&e, 1);
+    assert_non_null (strstr (text, ",\"case_reached\":[\"identification\",\"sharing\"],"
+                                   "\"case_needed\":\"profiling\","));
+    free (text);
+}
+
 static void
 test_time (void **state)
 {
@@ -1005,6 +1026,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_scan_filters, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_read_while_writing, s_setup, s_teardown),
         cmocka_unit_test (test_print_entry),
+        cmocka_unit_test (test_print_case_context),
         cmocka_unit_test (test_time),
         cmocka_unit_test_setup_teardown (test_export, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_cli, s_setup, s_teardown),
