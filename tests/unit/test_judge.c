@@ -886,6 +886,45 @@ test_case_holds (void **state)
     assert_false (macx_judge_case_holds (NULL, "ctp", "mi5", "case_file"));
 }
 
+/* The case verdict on its own, as the broker and `policy explain` ask it. */
+static void
+test_judge_case (void **state)
+{
+    (void) state;
+    char msg[MACX_JUDGE_MSG_MAX];
+    Macx__CaseHolding g = MACX__CASE_HOLDING__INIT, *gs[1] = { &g };
+    g.holder = "ctp";
+    g.origin = "mi5";
+    g.record_type = "case_file";
+    Macx__CaseState st = MACX__CASE_STATE__INIT;
+    st.phases = S_BIT (S_IDENT);
+    st.holdings = gs;
+    st.n_holdings = 1;
+    assert_int_equal (macx_judge_case ("C-1", S_IDENT, "mi5", "", "", NULL, msg, sizeof msg), 0);
+    assert_int_equal (macx_judge_case ("C-1", S_SHARE, "mi5", "", "", NULL, msg, sizeof msg),
+                      MACX__REASON__CASE_PHASE_NOT_REACHED);
+    assert_string_equal (msg, "a sharing record for case 'C-1', which has no accepted record: a "
+                              "case opens with identification");
+    assert_int_equal (macx_judge_case ("C-1", S_SHARE, "mi5", "", "", &st, msg, sizeof msg), 0);
+    assert_int_equal (macx_judge_case ("C-1", S_ENRICH, "ctp", "", "", &st, msg, sizeof msg),
+                      MACX__REASON__CASE_PHASE_NOT_REACHED);
+    assert_string_equal (msg, "an enrichment record for case 'C-1', which has not reached sharing");
+    assert_int_equal (macx_judge_case ("C-1", S_SHARE, "ctp", "mi5", "case_file", &st, msg,
+                                       sizeof msg), 0);
+    assert_int_equal (macx_judge_case ("C-1", S_SHARE, "ctp", "ctp", "share", &st, msg,
+                                       sizeof msg), 0);
+    assert_int_equal (macx_judge_case ("C-1", S_SHARE, "la-london", "mi5", "case_file", &st, msg,
+                                       sizeof msg), MACX__REASON__ORIGIN_NOT_DELIVERED);
+    assert_string_equal (msg, "the record names origin mi5 case_file, but no case_file of mi5's in "
+                              "case 'C-1' was delivered to la-london");
+    /* an origin without a type: any record of the origin's will do */
+    assert_int_equal (macx_judge_case ("C-1", S_SHARE, "ctp", "mi5", NULL, &st, msg, sizeof msg), 0);
+    assert_int_equal (macx_judge_case ("C-1", S_SHARE, "la-london", "mi5", "", &st, msg,
+                                       sizeof msg), MACX__REASON__ORIGIN_NOT_DELIVERED);
+    assert_string_equal (msg, "the record names origin mi5, but no record of mi5's in case 'C-1' "
+                              "was delivered to la-london");
+}
+
 static void
 test_case_phase_not_reached (void **state)
 {
@@ -907,6 +946,12 @@ test_case_phase_not_reached (void **state)
                                   .phase = S_SHARE, .case_id = "C-none", .fields = S_SHARE_F });
     s_assert_refused (rec, MACX__REASON__CASE_PHASE_NOT_REACHED, "a sharing record for case 'C-none'");
     assert_int_equal (s_v.case_needed, S_IDENT);
+    macx_record_destroy (&rec);
+    rec = s_record (&(s_spec_t) { .from = "la-london", .to = "ctp", .type = "enrichment",
+                                  .phase = S_ENRICH, .case_id = "C-none",
+                                  .fields = "subject_name=A.Q.;notes=none" });
+    s_assert_refused (rec, MACX__REASON__CASE_PHASE_NOT_REACHED,
+                      "an enrichment record for case 'C-none', which has no accepted record");
     macx_record_destroy (&rec);
     /* C-1 reached identification only: a profile needs sharing */
     rec = s_record (&(s_spec_t) { .from = "ctp", .to = "mi5", .type = "profile",
@@ -1258,6 +1303,7 @@ main (void)
         cmocka_unit_test_setup (test_unknown_and_revoked_recipient, s_setup),
         cmocka_unit_test_setup (test_phase_needed_table, s_setup),
         cmocka_unit_test_setup (test_case_holds, s_setup),
+        cmocka_unit_test_setup (test_judge_case, s_setup),
         cmocka_unit_test_setup (test_case_phase_not_reached, s_setup),
         cmocka_unit_test_setup (test_panel_needs_profiling, s_setup),
         cmocka_unit_test_setup (test_case_phase_is_the_brokers, s_setup),
