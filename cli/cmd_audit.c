@@ -23,27 +23,43 @@ s_fail (const char *verb, const macx_error_t *err)
     return macx_exit_code (err->code);
 }
 
-static const struct option s_verify_opts[] = {
+/* verify and prove: --keys KEYDIR (required), --broker-id, --json. */
+static const struct option s_keyed_opts[] = {
     { "keys", required_argument, NULL, 'k' }, { "broker-id", required_argument, NULL, 'b' },
     { "json", no_argument, NULL, 'j' }, { 0 }
 };
 
+/* Reads s_keyed_opts and the positional arguments `names`: -1, or the
+ * exit code of a usage error. */
+static int
+s_keyed_args (const macx_cmd_t *self, int argc, char **argv, const char *names,
+              const char **keydir, const char **broker_id, int *json)
+{
+    int c, bad;
+    *keydir = NULL;
+    *broker_id = "broker";
+    *json = 0;
+    while ((c = macx_cli_getopt (self, argc, argv)) != -1) {
+        switch (c) {
+        case 'k': *keydir = optarg; break;
+        case 'b': *broker_id = optarg; break;
+        case 'j': *json = 1; break;
+        }
+    }
+    if ((bad = macx_cli_args (self, argc, argv, names)) >= 0)
+        return bad;
+    if (!*keydir)
+        return macx_cli_usage (self, "--keys KEYDIR is required (the broker's public key is there)");
+    return -1;
+}
+
 static int
 s_verify (const macx_cmd_t *self, int argc, char **argv)
 {
-    const char *keydir = NULL, *broker_id = "broker";
-    int json = 0, c, bad;
-    while ((c = macx_cli_getopt (self, argc, argv)) != -1) {
-        switch (c) {
-        case 'k': keydir = optarg; break;
-        case 'b': broker_id = optarg; break;
-        case 'j': json = 1; break;
-        }
-    }
-    if ((bad = macx_cli_args (self, argc, argv, "DATA_DIR")) >= 0)
+    const char *keydir, *broker_id;
+    int json, bad;
+    if ((bad = s_keyed_args (self, argc, argv, "DATA_DIR", &keydir, &broker_id, &json)) >= 0)
         return bad;
-    if (!keydir)
-        return macx_cli_usage (self, "--keys KEYDIR is required (the broker's public key is there)");
     macx_error_t err = { 0 };
     macx_registry_t *reg = macx_registry_load (keydir, &err);
     if (!reg)
@@ -560,27 +576,13 @@ s_prove_log (const char *dir, const macx_agency_t *broker, const macx_answer_t *
     return MACX_OK;
 }
 
-static const struct option s_prove_opts[] = {
-    { "keys", required_argument, NULL, 'k' }, { "broker-id", required_argument, NULL, 'b' },
-    { "json", no_argument, NULL, 'j' }, { 0 }
-};
-
 static int
 s_prove (const macx_cmd_t *self, int argc, char **argv)
 {
-    const char *keydir = NULL, *broker_id = "broker";
-    int json = 0, c, bad;
-    while ((c = macx_cli_getopt (self, argc, argv)) != -1) {
-        switch (c) {
-        case 'k': keydir = optarg; break;
-        case 'b': broker_id = optarg; break;
-        case 'j': json = 1; break;
-        }
-    }
-    if ((bad = macx_cli_args (self, argc, argv, "DATA_DIR ANSWER")) >= 0)
+    const char *keydir, *broker_id;
+    int json, bad;
+    if ((bad = s_keyed_args (self, argc, argv, "DATA_DIR ANSWER", &keydir, &broker_id, &json)) >= 0)
         return bad;
-    if (!keydir)
-        return macx_cli_usage (self, "--keys KEYDIR is required (the broker's public key is there)");
     const char *dir = argv[optind], *path = argv[optind + 1];
     const char *shown = strcmp (path, "-") == 0 ? "stdin" : path;
     macx_error_t err = { 0 };
@@ -681,7 +683,7 @@ s_prove (const macx_cmd_t *self, int argc, char **argv)
 
 static const macx_cmd_t s_verbs[] = {
     { .name = "audit verify", .fn = s_verify,
-      .summary = "check every hash, link and checkpoint signature", .opts = s_verify_opts,
+      .summary = "check every hash, link and checkpoint signature", .opts = s_keyed_opts,
       .shortopts = "k:b:j", .synopsis = "macx audit verify DATA_DIR --keys KEYDIR [--broker-id ID] [--json]",
       .description =
           "Checks every entry of the audit log in DATA_DIR (the broker's --data\n"
@@ -695,7 +697,7 @@ static const macx_cmd_t s_verbs[] = {
       .exits = "0 intact\n64 usage error\n65 broken: the first bad entry is named on stderr\n"
                "66 no store in DATA_DIR, or no agency ID in KEYDIR\n" },
     { .name = "audit prove", .fn = s_prove,
-      .summary = "check a signed ACK or NACK against the log", .opts = s_prove_opts,
+      .summary = "check a signed ACK or NACK against the log", .opts = s_keyed_opts,
       .shortopts = "k:b:j",
       .synopsis = "macx audit prove DATA_DIR ANSWER --keys KEYDIR [--broker-id ID] [--json]",
       .description =

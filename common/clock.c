@@ -98,6 +98,18 @@ macx_time_format (int64_t ms, char *buf)
 }
 
 char *
+macx_time_format_ms (int64_t ms, char *buf)
+{
+    int64_t day = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+    int64_t rem = ms - day * 86400000;
+    int y, m, d;
+    macx_date_to_ymd ((int32_t) day, &y, &m, &d);
+    snprintf (buf, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d, (int) (rem / 3600000),
+              (int) (rem / 60000 % 60), (int) (rem / 1000 % 60), (int) (rem % 1000));
+    return buf;
+}
+
+char *
 macx_duration_format (int64_t ms, char *buf, size_t size)
 {
     int64_t a = ms < 0 ? -ms : ms;

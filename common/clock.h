@@ -24,6 +24,9 @@ int32_t macx_date_today (void);
 /* Formats ms since the epoch as "YYYY-MM-DDTHH:MM:SSZ" into buf (at least
  * 21 bytes); returns buf. */
 char *macx_time_format (int64_t ms, char *buf);
+/* The same with milliseconds, "2026-06-01T09:30:00.250Z", into buf (at
+ * least 32 bytes); returns buf. */
+char *macx_time_format_ms (int64_t ms, char *buf);
 /* A duration for people: "850 ms", "12.0 s", "3.5 min", "5.0 h", "21.0 days". */
 char *macx_duration_format (int64_t ms, char *buf, size_t size);
 

@@ -305,7 +305,6 @@ s_hex (const uint8_t *data, size_t len, char *out, size_t size)
     macx_hex_encode (data, len, out);
 }
 
-static char *s_time (int64_t ms, char buf[32]);
 
 /* The field an entry differs in, with the log's and the answer's values. */
 static const char *
@@ -365,8 +364,8 @@ macx_answer_match_entry (const macx_answer_t *a, const Macx__AuditEntry *e, char
     if (e->clock_ms != a->clock_ms) {
         char t1[32], t2[32];
         return s_differs ("time", why, size, "the log says %s (%" PRId64 "), the answer %s (%"
-                          PRId64 ")", s_time (e->clock_ms, t1), e->clock_ms,
-                          s_time (a->clock_ms, t2), a->clock_ms);
+                          PRId64 ")", macx_time_format_ms (e->clock_ms, t1), e->clock_ms,
+                          macx_time_format_ms (a->clock_ms, t2), a->clock_ms);
     }
     if (!a->accepted) {   /* an ACK names no agreement: the accept entry lists each recipient's */
         if (strcmp (e->agreement, a->agreement) != 0)
@@ -387,18 +386,6 @@ macx_answer_match_entry (const macx_answer_t *a, const Macx__AuditEntry *e, char
 /* ---- printing ---------------------------------------------------------------- */
 
 /* "2026-11-27T10:00:00.123Z", as the audit log writes times. */
-static char *
-s_time (int64_t ms, char buf[32])
-{
-    int64_t day = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
-    int64_t rem = ms - day * 86400000;
-    int y, m, d;
-    macx_date_to_ymd ((int32_t) day, &y, &m, &d);
-    snprintf (buf, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d, (int) (rem / 3600000),
-              (int) (rem / 60000 % 60), (int) (rem / 1000 % 60), (int) (rem % 1000));
-    return buf;
-}
-
 static void
 s_hex_json (FILE *out, const char *key, const uint8_t *data, size_t len)
 {
@@ -417,7 +404,7 @@ macx_answer_print_json (FILE *out, const macx_answer_t *a)
     fprintf (out, ",\"audit_seq\":%" PRIu64 ",\"sequence\":%" PRIu64, a->audit_seq, a->sequence);
     s_hex_json (out, "record_digest", a->record_digest, MACX_ANSWER_DIGEST_BYTES);
     fprintf (out, ",\"clock_ms\":%" PRId64 ",\"time\":\"%s\",\"at_ms\":%" PRId64, a->clock_ms,
-             s_time (a->clock_ms, t), a->at_ms);
+             macx_time_format_ms (a->clock_ms, t), a->at_ms);
     if (!a->accepted) {
         fprintf (out, ",\"reason\":\"%s\",\"message\":", macx_reason_name (a->reason));
         macx_json_str (out, a->message);
