@@ -23,6 +23,7 @@
 
 #include "agency_int.h"
 #include "clock.h"   /* dates only */
+#include "file.h"
 #include "json.h"
 #include "log.h"
 #include "names.h"
@@ -857,6 +858,74 @@ s_on_record (macx_agency_proc_t *self, macx_record_t *rec)
         self->role->record (self, h, p, subject, macx_agency_now (self));
 }
 
+/* ---- retention: the copies we hold ------------------------------------------------------- */
+
+/* Keeps what reached us under the terms the broker stated for our copy and
+ * sets the timer of its expiry: an event like any other, so it keeps the
+ * simulation going until it is due, within the run's limit (the broker's
+ * clock.end; docs/pilot.md "Retention at the agencies"). */
+static void
+s_hold (macx_agency_proc_t *self, const macx_agent_event_t *ev)
+{
+    macx_error_t err = { 0 };
+    int64_t now = macx_agency_now (self);
+    macx_held_copy_t *c = macx_held_add (self->held, ev->record, &ev->terms, now, &err);
+    if (!c) {
+        macx_log (MACX_LOG_ERROR, "cannot keep a record received", "why=\"%s\"",
+                  macx_error_text (&err));
+        return;
+    }
+    if (c->terms.expires_ms > 0)
+        macx_agency_timer (self, c->terms.expires_ms > now ? c->terms.expires_ms : now,
+                           MACX_T_EXPIRY, 0, 0, c);
+}
+
+/* A copy's retention has ended: it is deleted, anonymised or put under
+ * review (a review task for us) as its agreement says, the broker is told,
+ * signed, and the outcome written. */
+static void
+s_expire (macx_agency_proc_t *self, macx_held_copy_t *c, int64_t sim)
+{
+    /* what the outcome names, before the copy goes */
+    uint8_t id[MACX_RECORD_ID_BYTES];
+    char hex[2 * MACX_RECORD_ID_BYTES + 1], subject[64], case_id[64], type[64];
+    char from[MACX_AGENCY_ID_MAX + 1];
+    macx_agent_terms_t terms = c->terms;
+    memcpy (id, c->record_id, sizeof id);
+    macx_hex_encode (id, sizeof id, hex);
+    macx_agency_copy (subject, sizeof subject, c->subject);
+    macx_agency_copy (case_id, sizeof case_id, c->case_id);
+    macx_agency_copy (type, sizeof type, c->record_type);
+    macx_agency_copy (from, sizeof from, c->sender);
+    const char *action;
+    macx_error_t err = { 0 };
+    if (macx_held_expire (self->held, c, &action, &err)
+        || macx_agent_retention (self->agent, id, action, sim, &err)) {
+        macx_log (MACX_LOG_ERROR, "retention not applied", "record=%s why=\"%s\"", hex,
+                  macx_error_text (&err));
+        return;
+    }
+    /* about a copy, not a step of its case: the record's subject and case
+     * under keys of their own, so the report's case figures ignore it */
+    fprintf (self->outcomes, "{\"event\":\"%s\",\"agency\":\"%s\",\"sim_ms\":%" PRId64
+             ",\"record\":\"%s\",\"record_subject\":", strcmp (action, "review") == 0
+             ? "review_task" : "retention", self->me->id, sim, hex);
+    macx_json_str (self->outcomes, subject);
+    fprintf (self->outcomes, ",\"record_case\":");
+    macx_json_str (self->outcomes, case_id);
+    fprintf (self->outcomes, ",\"record_type\":");
+    macx_json_str (self->outcomes, type);
+    fprintf (self->outcomes, ",\"from\":");
+    macx_json_str (self->outcomes, from);
+    fprintf (self->outcomes, ",\"agreement\":");
+    macx_json_str (self->outcomes, terms.agreement);
+    fprintf (self->outcomes, ",\"flow\":");
+    macx_json_str (self->outcomes, terms.flow);
+    fprintf (self->outcomes, ",\"on_expiry\":\"%s\",\"action\":\"%s\",\"expires_sim_ms\":%" PRId64,
+             terms.on_expiry, action, terms.expires_ms);
+    macx_agency_outcome_end (self);
+}
+
 /* An answer to something we sent. */
 static void
 s_on_answer (macx_agency_proc_t *self, const macx_agent_event_t *ev)
@@ -908,6 +977,8 @@ s_on_timer (macx_agency_proc_t *self, macx_agency_timer_t *t)
         c->sim = t->sim;
         s_post (self, c);
     }
+    else if (t->kind == MACX_T_EXPIRY)
+        s_expire (self, t->ctx, t->sim);
     else if (self->role->timer)
         self->role->timer (self, t);
 }
@@ -948,6 +1019,8 @@ s_setup (macx_agency_proc_t *self, macx_error_t *err)
     self->start_ms = (int64_t) self->scn.start_day * MACX_DAY_MS;
     if (!(self->policy = macx_policy_load (self->scn.policy_dir, err)))
         return err->code;
+    if (!(self->held = macx_held_new (self->policy)))
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
     for (int i = 0; i < self->scn.noverrides; i++) {
         const macx_scn_override_t *o = &self->scn.overrides[i];
         int32_t day = self->scn.start_day + (o->missing ? 36500 : o->effective_day);
@@ -1025,8 +1098,10 @@ macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
                             (int) (ev.tag >> 8 & 0xff), ev.user };
             s_on_timer (self, &t);
         }
-        else if (ev.kind == MACX_AGENT_RECORD)
+        else if (ev.kind == MACX_AGENT_RECORD) {
+            s_hold (self, &ev);
             s_on_record (self, ev.record);
+        }
         else if (ev.kind == MACX_AGENT_ACK || ev.kind == MACX_AGENT_NACK)
             s_on_answer (self, &ev);
         else if (ev.kind == MACX_AGENT_ERROR)
@@ -1046,10 +1121,17 @@ macx_agency_run (const macx_agency_opts_t *opts, macx_error_t *err)
     s_fields_outcomes (self);
     macx_log (MACX_LOG_INFO, "stopped", "sent=%" PRIu64 " refused=%" PRIu64 " received=%" PRIu64,
               self->sent, self->refused, self->received);
+    if (self->held) {
+        macx_held_counts_t hc;
+        macx_held_counts (self->held, &hc);
+        macx_log (MACX_LOG_INFO, "copies at the end", "held=%zu anonymised=%zu review=%zu "
+                  "deleted=%zu", hc.held, hc.anonymised, hc.review, hc.deleted);
+    }
     macx_agent_destroy (&self->agent);
     macx_synth_close (&self->db);
     if (self->outcomes)
         fclose (self->outcomes);
+    macx_held_destroy (&self->held);
     macx_policy_destroy (&self->policy);
     for (int p = 0; p < 6; p++)
         free (self->slots[p]);

@@ -15,6 +15,7 @@
 
 #include "agency.h"
 #include "agent.h"
+#include "held.h"
 #include "policy.h"
 #include "scenario.h"
 #include "synth.h"
@@ -26,7 +27,8 @@ typedef enum {
     MACX_T_CLOSE = 1, MACX_T_WORK, MACX_T_RETRY, MACX_T_WAIT, MACX_T_SIT,
     MACX_T_EVENT,       /* a provider's feed: an event on a customer */
     MACX_T_INTEL,       /* MI5: unsolicited intelligence on a closed subject arrives */
-    MACX_T_TRIAGE       /* CTP: the triage of one watch item is done (ctx: the item) */
+    MACX_T_TRIAGE,      /* CTP: the triage of one watch item is done (ctx: the item) */
+    MACX_T_EXPIRY       /* a copy we hold reaches the end of its retention (ctx: the copy) */
 } macx_timer_kind_t;
 
 typedef struct {
@@ -171,6 +173,7 @@ struct macx_agency_proc_s {
     } fields[32];
     int nfields;
     void *watch;                    /* a role's watch state, one allocation (role_mi5.c, role_provider.c) */
+    macx_held_t *held;              /* the records that reached us, under their retention */
 };
 
 /* The simulated clock (ms since the epoch). */

@@ -71,6 +71,8 @@ struct macx_agent_t {
     uint64_t *r_seqs;
     size_t r_n, r_cap;
     int64_t r_first_ms;              /* monotonic */
+    struct { uint8_t *frame; size_t len; } *rq;   /* retention receipts not yet sent */
+    size_t nrq, caprq;
     int64_t heard_ms;                /* monotonic: the broker's last frame, or the connection */
     /* the simulated clock (cfg.sim) */
     macx_agent_event_t **heap;       /* timers, records, verdicts: in time order */
@@ -836,6 +838,19 @@ s_complain (macx_agent_t *self, const Macx__Deliver *d)
 }
 
 static void
+s_terms_copy (macx_agent_terms_t *out, const Macx__Terms *t)
+{
+    memset (out, 0, sizeof *out);
+    if (!t)
+        return;
+    snprintf (out->agreement, sizeof out->agreement, "%s", t->agreement);
+    snprintf (out->flow, sizeof out->flow, "%s", t->flow);
+    out->retention_days = (int) t->retention_days;
+    out->expires_ms = t->expires_ms;
+    snprintf (out->on_expiry, sizeof out->on_expiry, "%s", t->on_expiry);
+}
+
+static void
 s_on_deliver (macx_agent_t *self, const Macx__Deliver *d)
 {
     macx_error_t err = { 0 };
@@ -903,6 +918,7 @@ s_on_deliver (macx_agent_t *self, const Macx__Deliver *d)
     ev->record = rec;
     ev->mailbox_seq = d->mailbox_seq;
     ev->redelivery = d->redelivery;
+    s_terms_copy (&ev->terms, d->terms);
     ev->time_ms = d->arrive_ms;
     ev->clock_ms = d->clock_ms;
     ev->order = h->sequence;
@@ -1095,8 +1111,87 @@ s_on_monitor (macx_agent_t *self)
     zmq_msg_close (&m2);
 }
 
+/* Sends the retention receipts that could not go when they were made, in
+ * order, as far as the socket takes them. */
+static void
+s_retention_send_queued (macx_agent_t *self)
+{
+    size_t sent = 0;
+    while (sent < self->nrq) {
+        zmq_msg_t m;
+        if (zmq_msg_init_size (&m, self->rq[sent].len))
+            break;
+        memcpy (zmq_msg_data (&m), self->rq[sent].frame, self->rq[sent].len);
+        if (zmq_msg_send (&m, self->dealer, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&m);
+            break;
+        }
+        free (self->rq[sent++].frame);
+    }
+    memmove (self->rq, self->rq + sent, (self->nrq - sent) * sizeof *self->rq);
+    self->nrq -= sent;
+}
+
+static int s_flush_receipts (macx_agent_t *self);
+
 int
 macx_agent_flush (macx_agent_t *self)
+{
+    int rc = s_flush_receipts (self);
+    if (self->nrq)
+        s_retention_send_queued (self);
+    return rc;
+}
+
+int
+macx_agent_retention (macx_agent_t *self, const uint8_t *record_id, const char *action,
+                      int64_t at_ms, macx_error_t *err)
+{
+    static const char *const actions[] = { "deleted", "anonymised", "review" };
+    size_t a = 0;
+    while (a < 3 && strcmp (action, actions[a]) != 0)
+        a++;
+    if (a == 3)
+        return macx_error_set (err, MACX_EINVAL, "retention action '%s' is not deleted, "
+                               "anonymised or review", action);
+    /* the broker holds our copy once it has the delivery's receipt */
+    if (self->r_n)
+        s_flush_receipts (self);
+    Macx__RetentionReceipt r = MACX__RETENTION_RECEIPT__INIT;
+    r.agency = self->cfg.agency;
+    r.record_id = (ProtobufCBinaryData) { MACX_RECORD_ID_BYTES, (uint8_t *) record_id };
+    r.action = (char *) actions[a];
+    r.at_ms = at_ms;
+    uint8_t digest[64], sig[MACX_SIG_BYTES];
+    macx_record_retention_digest (&r, digest);
+    macx_identity_sign (self->identity, digest, sizeof digest, sig);
+    r.signature = (ProtobufCBinaryData) { sizeof sig, sig };
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_RETENTION_RECEIPT;
+    f.retention_receipt = &r;
+    if (!self->nrq && s_send_frame (self, &f) == MACX_OK)
+        return MACX_OK;
+    if (self->nrq == self->caprq) {
+        size_t cap = self->caprq ? self->caprq * 2 : 16;
+        void *g = realloc (self->rq, cap * sizeof *self->rq);
+        if (!g)
+            return macx_error_set (err, MACX_ENOMEM, "out of memory");
+        self->rq = g;
+        self->caprq = cap;
+    }
+    size_t len = macx__frame__get_packed_size (&f);
+    uint8_t *frame = malloc (len);
+    if (!frame)
+        return macx_error_set (err, MACX_ENOMEM, "out of memory");
+    macx__frame__pack (&f, frame);
+    self->rq[self->nrq].frame = frame;
+    self->rq[self->nrq++].len = len;
+    return MACX_OK;
+}
+
+/* Commits the seen-set and sends the pending delivery receipt. */
+static int
+s_flush_receipts (macx_agent_t *self)
 {
     s_batch_close (self, NULL);
     if (self->wtxn) {
@@ -1529,6 +1624,9 @@ macx_agent_destroy (macx_agent_t **self_p)
     free (self->heap);
     for (size_t i = 0; i < self->r_n; i++)
         free (self->r_ids[i].data);
+    for (size_t i = 0; i < self->nrq; i++)
+        free (self->rq[i].frame);
+    free (self->rq);
     free (self->r_ids);
     free (self->r_seqs);
     s_idset_free (&self->seen);

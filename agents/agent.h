@@ -71,6 +71,17 @@ typedef enum {
     MACX_AGENT_TIMER             /* simulated clock: a timer set with macx_agent_timer */
 } macx_agent_event_kind_t;
 
+/* The terms a recipient holds its copy of a record under, as the broker
+ * judged them when it accepted the record and stated them with the
+ * delivery (docs/protocol.md "Retention at the recipient"). */
+typedef struct {
+    char agreement[128];         /* "" when the delivery stated none */
+    char flow[64];
+    int retention_days;          /* 0: the flow states no retention */
+    int64_t expires_ms;          /* when the copy's retention ends; 0: never */
+    char on_expiry[16];          /* "delete", "anonymise" or "review"; "" with no retention */
+} macx_agent_terms_t;
+
 typedef struct {
     macx_agent_event_kind_t kind;
     uint8_t record_id[MACX_RECORD_ID_BYTES];
@@ -85,6 +96,7 @@ typedef struct {
     macx_record_t *record;       /* owned by the event until macx_agent_done */
     uint64_t mailbox_seq;
     bool redelivery;
+    macx_agent_terms_t terms;    /* what our copy is held under */
     char *stats_json;            /* STATS: owned by the event; freed by done */
     /* simulated clock */
     int64_t time_ms;             /* when it happens: a record's arrival, a verdict's
@@ -152,8 +164,20 @@ void macx_agent_done (macx_agent_t *self, macx_agent_event_t *ev);
 int macx_agent_send (macx_agent_t *self, Macx__Header *header, const Macx__Payload *payload,
                      int timeout_ms, macx_agent_event_t *ev, macx_error_t *err);
 
-/* Commits the seen-set and sends the pending receipt now. */
+/* Commits the seen-set and sends the pending receipt now (and any
+ * retention receipt that could not go when it was made). */
 int macx_agent_flush (macx_agent_t *self);
+
+/* Tells the broker, signed, what the agency did with its copy of a record
+ * it received when the copy's retention ended (RECORD's terms): action is
+ * "deleted", "anonymised" or "review" (a review task raised; the copy is
+ * still held), at_ms when (macx_agent_now with cfg.sim). The delivery's own
+ * receipt goes first. Sent now, or, if the connection cannot take it, on
+ * the next flush. record_id is MACX_RECORD_ID_BYTES long. Returns 0,
+ * MACX_EINVAL (an unknown action) or MACX_ENOMEM. The broker answers nothing: it
+ * audits the receipt, or audits it as refused (docs/audit.md). */
+int macx_agent_retention (macx_agent_t *self, const uint8_t *record_id, const char *action,
+                          int64_t at_ms, macx_error_t *err);
 
 /* Asks the broker for its statistics; the reply comes as a STATS event. */
 int macx_agent_request_stats (macx_agent_t *self);

@@ -868,6 +868,49 @@ s_case_json (FILE *out, const Macx__AuditEntry *e)
     s_field (out, "case_needed", e->case_needed ? macx_phase_name (e->case_needed) : "");
 }
 
+/* Retention at the recipient: the terms of its copy (deliver, purge,
+ * retention_*), and what it said it did with it, signed (retention_*). */
+static void
+s_retention_json (FILE *out, const Macx__AuditEntry *e)
+{
+    const Macx__Terms *t = e->terms;
+    char when[40];
+    fprintf (out, ",\"terms\":");
+    if (t) {
+        fprintf (out, "{\"agreement\":");
+        macx_json_str (out, t->agreement);
+        s_field (out, "flow", t->flow);
+        fprintf (out, ",\"retention_days\":%" PRIu32, t->retention_days);
+        s_field (out, "retention_from", t->retention_from);
+        fprintf (out, ",\"expires_ms\":%" PRId64, t->expires_ms);
+        s_field (out, "expires", t->expires_ms ? macx_audit_format_time (t->expires_ms, when) : "");
+        s_field (out, "on_expiry", t->on_expiry);
+        s_field (out, "disclose_basis", t->disclose_basis);
+        s_field (out, "receive_basis", t->receive_basis);
+        fputc ('}', out);
+    }
+    else
+        fputs ("null", out);
+    fprintf (out, ",\"acted_ms\":%" PRId64 ",\"agency_signature\":", e->acted_ms);
+    s_hex_json (out, e->agency_signature.data, e->agency_signature.len);
+}
+
+/* ... and in a text line: the agreement (deliveries name none of their
+ * own) and when the copy expires. */
+static void
+s_retention_text (FILE *out, const Macx__AuditEntry *e)
+{
+    const Macx__Terms *t = e->terms;
+    if (!t)
+        return;
+    if (!e->agreement[0] && t->agreement[0])
+        fprintf (out, " %s%s%s", t->agreement, t->flow[0] ? "/" : "", t->flow);
+    if (t->expires_ms) {
+        char when[40];
+        fprintf (out, " expires=%s %s", macx_audit_format_time (t->expires_ms, when), t->on_expiry);
+    }
+}
+
 static void
 s_entry_json (FILE *out, const Macx__AuditEntry *e, const uint8_t *hash, const uint8_t *raw,
               size_t rawlen)
@@ -923,6 +966,7 @@ s_entry_json (FILE *out, const Macx__AuditEntry *e, const uint8_t *hash, const u
     fprintf (out, ",\"retention_days\":%" PRIu32 ",\"mailbox_seq\":%" PRIu64, e->retention_days,
              e->mailbox_seq);
     s_field (out, "origin", e->origin);
+    s_retention_json (out, e);
     fprintf (out, ",\"redeliveries\":%" PRIu32, e->redeliveries);
     s_complaint_json (out, e);
     fprintf (out, ",\"prev_hash\":");
@@ -981,6 +1025,7 @@ macx_audit_print_entry (FILE *out, const Macx__AuditEntry *e, int json)
         fprintf (out, " %s", macx_reason_name (e->reason));
     if (e->agreement[0])
         fprintf (out, " %s%s%s", e->agreement, e->flow[0] ? "/" : "", e->flow);
+    s_retention_text (out, e);
     if (e->redeliveries)
         fprintf (out, " redeliveries=%" PRIu32, e->redeliveries);
     s_complaint_text (out, e);

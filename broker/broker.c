@@ -99,6 +99,32 @@ s_record_digest (macx_job_t *job)
                                    job->digest);
 }
 
+/* A retention receipt: decodes, and checks it is the connection's agency's,
+ * signed by it; job->rc and err say what fails. */
+static void
+s_verify_retention (s_worker_t *w, macx_job_t *job)
+{
+    Macx__RetentionReceipt *r = job->retention
+        = macx__retention_receipt__unpack (NULL, job->body_len, job->body);
+    if (!r) {
+        job->rc = macx_error_set (&job->err, MACX_EDECODE, "retention receipt from %s does not "
+                                  "decode", job->agency);
+        return;
+    }
+    const macx_agency_t *a = macx_registry_find (macx_broker_registry (w->b), job->agency);
+    uint8_t digest[64];
+    if (strcmp (r->agency, job->agency) != 0)
+        job->rc = macx_error_set (&job->err, MACX_EBADSIG, "retention receipt names agency "
+                                  "'%.40s' but the connection is '%s'", r->agency, job->agency);
+    else if (r->signature.len == 0)
+        job->rc = macx_error_set (&job->err, MACX_EBADSIG, "retention receipt from %s is not "
+                                  "signed", job->agency);
+    else if (!a || r->signature.len != MACX_SIG_BYTES || macx_record_retention_digest (r, digest)
+             || macx_keys_verify (a, digest, 64, r->signature.data))
+        job->rc = macx_error_set (&job->err, MACX_EBADSIG, "retention receipt's signature does "
+                                  "not verify with %s's key", job->agency);
+}
+
 /* Decodes (and for records and receipts verifies) a job; w may be NULL
  * for the session frames, which need no registry. */
 static void
@@ -142,6 +168,9 @@ s_verify (s_worker_t *w, macx_job_t *job)
                                          job->body_len, job->complaint);
         else
             job->rc = macx_error_set (&job->err, MACX_ENOMEM, "out of memory");
+        break;
+    case JOB_RETENTION:
+        s_verify_retention (w, job);
         break;
     case JOB_HELLO:
         job->hello = macx__hello__unpack (NULL, job->body_len, job->body);
@@ -764,7 +793,7 @@ s_io_incoming (s_io_t *io, int64_t now)
         job->body_len = fbody_len;
         switch (field) {
         case JOB_RECORD: case JOB_RECEIPT: case JOB_HELLO: case JOB_CREDIT: case JOB_STATS:
-        case JOB_TIME: case JOB_COMPLAINT:
+        case JOB_TIME: case JOB_COMPLAINT: case JOB_RETENTION:
             job->kind = (macx_job_kind_t) field;
             break;
         case MACX__FRAME__KIND_BYE:

@@ -41,6 +41,7 @@ typedef enum {
     JOB_STATS = 9,
     JOB_TIME = 12,        /* a federate's TimeRequest (simulated clock) */
     JOB_COMPLAINT = 17,   /* a recipient's manifest complaint (verified like a record) */
+    JOB_RETENTION = 18,   /* a recipient's RetentionReceipt: what it did with a copy at expiry */
     JOB_MALFORMED = 100,  /* a frame that is not one of ours */
     JOB_DRAIN = 101,      /* shutdown marker, last ticket */
     JOB_GONE = 102,       /* io could not reach this routing id */
@@ -86,6 +87,7 @@ typedef struct macx_job_s {
     Macx__Credit *credit;
     Macx__TimeRequest *time;
     macx_complaint_check_t *complaint;     /* JOB_COMPLAINT: what the verifier found */
+    Macx__RetentionReceipt *retention;
     bool accepted;                         /* core: stored and ACKed */
     /* JOB_RELOAD: what changed in the registry, whether the policy is to be
      * reloaded too (SIGHUP, `macx broker reload`), and why the registry

@@ -110,6 +110,7 @@ struct macx_core_t {
     macx_broker_t *b;
     MDB_env *env;
     MDB_dbi mailbox, seen, senders, counters, meta, gaps, cases;
+    MDB_dbi held;                    /* copies delivered under retention (s_held_put) */
     macx_audit_t *audit;
     void *in;                        /* PULL: jobs from verifiers */
     void *out;                       /* PUSH: [rid][frame] to io */
@@ -177,6 +178,7 @@ struct macx_core_t {
     uint64_t accepted, refused, delivered, redelivered, receipts, purged, batches, store_errors;
     uint64_t disconnected;           /* peers io cut off for a limit */
     uint64_t gaps_filled;
+    uint64_t retention_receipts, retention_refused;
     uint64_t refused_by[64];
     macx_hist_t batch_size, commit_us;
     macx_hist_t sync_us;             /* in mdb_txn_commit or mdb_env_sync: the disk's part */
@@ -249,6 +251,12 @@ s_meta_put_u64 (MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v)
 /* ---- sessions ------------------------------------------------------------- */
 
 static int s_fed (const macx_core_t *self, const char *agency);
+static Macx__Terms *s_terms (const macx_core_t *self, Macx__Terms *t, const Macx__Header *h,
+                             const char *recipient, const macx_policy_result_t *r, int64_t stamp,
+                             int64_t arrive);
+static int s_held_put (macx_core_t *self, MDB_txn *txn, const char *agency,
+                       const Macx__MailboxEntry *m);
+static int s_retention (macx_core_t *self, MDB_txn *txn, macx_job_t *job);
 
 static s_session_t *
 s_session (macx_core_t *self, const char *agency, bool create)
@@ -1308,6 +1316,8 @@ s_accept (macx_core_t *self, MDB_txn *txn, macx_job_t *job, const Macx__Header *
         m.sim_ms = h->sim_ms;
         m.clock_ms = stamp;
         m.arrive_ms = arrive;
+        Macx__Terms terms = MACX__TERMS__INIT;
+        m.terms = s_terms (self, &terms, h, h->recipients[i], &v->results[i], stamp, arrive);
         uint8_t key[64];
         MDB_val mk = { s_mailbox_key (h->recipients[i], self->next_mseq++, key), key };
         MDB_val md = { macx__mailbox_entry__get_packed_size (&m), NULL };
@@ -1439,8 +1449,9 @@ s_receipt (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         e.arrive_ms = m->arrive_ms;
         e.mailbox_seq = r->mailbox_seqs[i];
         e.created_ms = r->time_ms;
+        e.terms = m->terms;
         uint64_t seq;
-        rc = s_audit (self, txn, &e, &seq);
+        rc = s_audit (self, txn, &e, &seq) || s_held_put (self, txn, job->agency, m);
         macx__mailbox_entry__free_unpacked (m, NULL);
         if (rc || mdb_del (txn, self->mailbox, &mk, NULL))
             return -1;
@@ -1742,6 +1753,8 @@ s_stats_json (macx_core_t *self, char **out, size_t *len)
     fprintf (f, ",\"answers\":{\"signed\":%" PRIu64 ",\"signatures\":%" PRIu64
              ",\"unsigned\":%" PRIu64 "}", self->answers_signed, self->answer_signatures,
              self->answers_unsigned);
+    fprintf (f, ",\"retention\":{\"receipts\":%" PRIu64 ",\"refused\":%" PRIu64 "}",
+             self->retention_receipts, self->retention_refused);
     char now[24];
     fprintf (f, ",\"clock\":{\"mode\":\"%s\",\"now\":\"%s\",\"max_skew_ms\":%" PRId64,
              self->sim ? "simulated" : "wall", macx_time_format (s_now (self), now), self->skew_ms);
@@ -2232,6 +2245,7 @@ s_delivers_add (macx_core_t *self, s_session_t *s, s_delivers_t *d, uint64_t mse
     dl->redelivery = resent || m->stored_ms < self->b->started_ms;
     dl->clock_ms = m->clock_ms;
     dl->arrive_ms = m->arrive_ms;
+    dl->terms = m->terms;
     d->entry[d->n] = m;
     d->ptr[d->n] = dl;
     d->size[d->n] = v->mv_size;
@@ -2451,6 +2465,7 @@ s_purge (macx_core_t *self, MDB_txn *txn)
             e.sim_day = today;
             e.clock_ms = m->clock_ms;
             e.message = "retention period ended before delivery; stored copy erased";
+            e.terms = m->terms;
             uint64_t seq;
             s_session_t *s = s_session (self, (char *) k.mv_data, false);
             if (s_audit (self, txn, &e, &seq) || mdb_cursor_del (cur, 0)) {
@@ -2468,6 +2483,250 @@ s_purge (macx_core_t *self, MDB_txn *txn)
     }
     mdb_cursor_close (cur);
     return failed ? -1 : 0;
+}
+
+/* ---- retention at the recipient ------------------------------------------ */
+
+/* docs/protocol.md "Retention at the recipient". The broker tells each
+ * recipient, with each delivery, the terms its copy is held under (the
+ * agreement and flow that permitted it, the legal bases, when the copy's
+ * retention ends and what is done then). A copy receipted as delivered is
+ * held (the "held" table: recipient, NUL, record id -> the mailbox entry
+ * without its envelope) until the recipient's signed retention receipt says
+ * it was deleted or anonymised; a review leaves it held. */
+
+/* Fills t with the terms of recipient's copy of h, judged by r (borrowing
+ * from the policy); NULL when no agreement decided. */
+static Macx__Terms *
+s_terms (const macx_core_t *self, Macx__Terms *t, const Macx__Header *h, const char *recipient,
+         const macx_policy_result_t *r, int64_t stamp, int64_t arrive)
+{
+    if (!r->agreement)
+        return NULL;
+    t->agreement = (char *) r->agreement;
+    t->flow = (char *) (r->flow ? r->flow : "");
+    if (r->retention_days > 0) {
+        bool creation = r->retention_from && strcmp (r->retention_from, "creation") == 0;
+        t->retention_days = (uint32_t) r->retention_days;
+        t->retention_from = (char *) (creation ? "creation" : "receipt");
+        t->expires_ms = (creation ? stamp : arrive) + (int64_t) r->retention_days * S_DAY_MS;
+        t->on_expiry = (char *) (r->on_expiry ? r->on_expiry : "delete");
+    }
+    const char *disclose, *receive;
+    macx_policy_legal_bases (self->b->policy, r->agreement, h->sender, recipient, &disclose,
+                             &receive);
+    t->disclose_basis = (char *) disclose;
+    t->receive_basis = (char *) receive;
+    return t;
+}
+
+/* Held key: the recipient, NUL, the record id. */
+static size_t
+s_held_key (const char *agency, const uint8_t *id, size_t id_len, uint8_t *out)
+{
+    size_t n = strlen (agency);
+    memcpy (out, agency, n + 1);
+    memcpy (out + n + 1, id, id_len);
+    return n + 1 + id_len;
+}
+
+/* A delivery receipted: agency holds its copy under m's terms from now. */
+static int
+s_held_put (macx_core_t *self, MDB_txn *txn, const char *agency, const Macx__MailboxEntry *m)
+{
+    if (!m->terms || m->record_id.len != MACX_RECORD_ID_BYTES)
+        return 0;
+    Macx__MailboxEntry held = *m;   /* shallow: the envelope is not kept */
+    held.envelope = (ProtobufCBinaryData) { 0, NULL };
+    uint8_t key[MACX_AGENCY_ID_MAX + 1 + MACX_RECORD_ID_BYTES];
+    MDB_val k = { s_held_key (agency, m->record_id.data, m->record_id.len, key), key };
+    MDB_val d = { macx__mailbox_entry__get_packed_size (&held), NULL };
+    int rc = mdb_put (txn, self->held, &k, &d, MDB_RESERVE);
+    if (rc) {
+        macx_log (MACX_LOG_ERROR, "held copy write failed", "error=\"%s\"", mdb_strerror (rc));
+        return -1;
+    }
+    macx__mailbox_entry__pack (&held, d.mv_data);
+    return 0;
+}
+
+/* What each action does, and how much of the copy it leaves: an action
+ * satisfies an agreement's on_expiry when it leaves no more than it asks. */
+static const struct {
+    const char *action, *event, *on_expiry;
+    int strength;
+    bool releases;               /* the copy is no longer held */
+} s_retention_actions[] = {
+    { "deleted", "retention_deleted", "delete", 3, true },
+    { "anonymised", "retention_anonymised", "anonymise", 2, true },
+    { "review", "retention_review", "review", 1, false },
+};
+#define S_RETENTION_ACTIONS (sizeof s_retention_actions / sizeof s_retention_actions[0])
+
+static int
+s_retention_strength (const char *on_expiry)
+{
+    for (size_t i = 0; on_expiry && i < S_RETENTION_ACTIONS; i++)
+        if (strcmp (on_expiry, s_retention_actions[i].on_expiry) == 0)
+            return s_retention_actions[i].strength;
+    return 0;
+}
+
+/* Audits a refused retention receipt (m, when found, names the copy). */
+static int
+s_retention_refuse (macx_core_t *self, MDB_txn *txn, const macx_job_t *job,
+                    const Macx__MailboxEntry *m, int reason, const char *message)
+{
+    const Macx__RetentionReceipt *r = job->retention;
+    Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
+    e.event = "retention_refused";
+    e.peer = (char *) job->agency;
+    e.recipient = (char *) job->agency;
+    e.reason = reason;
+    e.message = (char *) message;
+    e.clock_ms = s_now (self);
+    if (r) {
+        e.record_id = r->record_id;
+        e.acted_ms = r->at_ms;
+        e.agency_signature = r->signature;
+    }
+    if (m) {
+        e.sender = m->sender;
+        e.case_id = m->case_id;
+        e.subject = m->subject;
+        e.phase = m->phase;
+        e.record_type = m->record_type;
+        e.terms = m->terms;
+        e.agreement = m->terms ? m->terms->agreement : "";
+    }
+    uint64_t seq;
+    self->retention_refused++;
+    macx_log (MACX_LOG_WARN, "retention receipt refused", "peer=%s reason=%s why=\"%s\"",
+              job->agency, macx_reason_name (reason), message);
+    return s_audit (self, txn, &e, &seq);
+}
+
+/* The time a retention receipt claims, against the broker's clock: a
+ * federate's inside the window it was granted (as a record's claim), anyone
+ * else's not in the future. 0 with *clock the broker's time of it, or -1
+ * with msg. */
+static int
+s_retention_clock (const macx_core_t *self, const macx_job_t *job, int64_t at, int64_t *clock,
+                   char *msg, size_t size)
+{
+    char a[24], b[24], c[24];
+    int f = s_fed (self, job->agency);
+    if (f >= 0) {
+        int64_t lo, hi;
+        if (!macx_simtime_window (self->sim, f, &lo, &hi) || macx_simtime_idle (self->sim, f)) {
+            snprintf (msg, size, "the retention receipt claims %s, but %s holds no grant of "
+                      "simulated time", macx_time_format (at, a), job->agency);
+            return -1;
+        }
+        if (at < lo || at >= hi) {
+            snprintf (msg, size, "the retention receipt claims %s; the broker has granted %s the "
+                      "simulated time from %s to %s", macx_time_format (at, a), job->agency,
+                      macx_time_format (lo, b), macx_time_format (hi, c));
+            return -1;
+        }
+        *clock = at;
+        return 0;
+    }
+    *clock = s_now (self);
+    if (at > *clock + self->skew_ms) {
+        snprintf (msg, size, "the retention receipt claims %s, after the broker's clock (%s)",
+                  macx_time_format (at, a), macx_time_format (*clock, b));
+        return -1;
+    }
+    return 0;
+}
+
+/* A retention receipt: verified (io's verifier), about a copy the agency
+ * holds, an action the copy's terms allow, at a time the clock allows:
+ * audited, and the copy released (deleted, anonymised) or left held
+ * (review). Anything else is audited as refused. -1 on a store failure. */
+static int
+s_retention (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
+{
+    if (job->rc)
+        return s_retention_refuse (self, txn, job, NULL, MACX__REASON__RETENTION_UNVERIFIED,
+                                   macx_error_text (&job->err));
+    const Macx__RetentionReceipt *r = job->retention;
+    char msg[512], id[2 * MACX_RECORD_ID_BYTES + 1] = "";
+    size_t a = 0;
+    while (a < S_RETENTION_ACTIONS && strcmp (r->action, s_retention_actions[a].action) != 0)
+        a++;
+    if (r->record_id.len != MACX_RECORD_ID_BYTES) {
+        snprintf (msg, sizeof msg, "retention receipt from %s names a record id of %zu bytes, "
+                  "not %d", job->agency, r->record_id.len, MACX_RECORD_ID_BYTES);
+        return s_retention_refuse (self, txn, job, NULL, MACX__REASON__RETENTION_UNVERIFIED, msg);
+    }
+    macx_hex_encode (r->record_id.data, MACX_RECORD_ID_BYTES, id);
+    if (a == S_RETENTION_ACTIONS) {
+        snprintf (msg, sizeof msg, "retention receipt from %s for record %s names action '%.40s' "
+                  "(deleted, anonymised or review)", job->agency, id, r->action);
+        return s_retention_refuse (self, txn, job, NULL, MACX__REASON__RETENTION_UNVERIFIED, msg);
+    }
+    int64_t clock;
+    if (s_retention_clock (self, job, r->at_ms, &clock, msg, sizeof msg))
+        return s_retention_refuse (self, txn, job, NULL, MACX__REASON__CLOCK_SKEW, msg);
+    uint8_t key[MACX_AGENCY_ID_MAX + 1 + MACX_RECORD_ID_BYTES];
+    MDB_val k = { s_held_key (job->agency, r->record_id.data, r->record_id.len, key), key }, d;
+    int rc = mdb_get (txn, self->held, &k, &d);
+    if (rc == MDB_NOTFOUND) {
+        snprintf (msg, sizeof msg, "%s holds no copy of record %s delivered by the broker (never "
+                  "delivered to it, or already deleted or anonymised)", job->agency, id);
+        return s_retention_refuse (self, txn, job, NULL, MACX__REASON__RETENTION_NOT_HELD, msg);
+    }
+    if (rc)
+        return -1;
+    Macx__MailboxEntry *m = macx__mailbox_entry__unpack (NULL, d.mv_size, d.mv_data);
+    if (!m)
+        return -1;   /* ours, and unreadable: the store is damaged */
+    const Macx__Terms *t = m->terms;
+    const char *on_expiry = t && t->on_expiry ? t->on_expiry : "";
+    if (s_retention_actions[a].strength < s_retention_strength (on_expiry)) {
+        snprintf (msg, sizeof msg, "%s says '%s' for record %s, but %s/%s asks '%s' at expiry",
+                  job->agency, r->action, id, t->agreement, t->flow, on_expiry);
+        rc = s_retention_refuse (self, txn, job, m, MACX__REASON__RETENTION_ACTION_MISMATCH, msg);
+        macx__mailbox_entry__free_unpacked (m, NULL);
+        return rc;
+    }
+    char when[24];
+    if (t && t->expires_ms)
+        snprintf (msg, sizeof msg, "%s %s its copy (%s/%s: %s on %s)", job->agency,
+                  r->action[0] == 'r' ? "put under review" : r->action, t->agreement, t->flow,
+                  on_expiry, macx_time_format (t->expires_ms, when));
+    else
+        snprintf (msg, sizeof msg, "%s %s its copy (%s/%s states no retention)", job->agency,
+                  r->action[0] == 'r' ? "put under review" : r->action, t ? t->agreement : "",
+                  t ? t->flow : "");
+    Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
+    e.event = (char *) s_retention_actions[a].event;
+    e.peer = job->agency;
+    e.recipient = job->agency;
+    e.record_id = m->record_id;
+    e.sender = m->sender;
+    e.case_id = m->case_id;
+    e.subject = m->subject;
+    e.phase = m->phase;
+    e.record_type = m->record_type;
+    e.sequence = m->sequence;
+    e.agreement = t && t->agreement ? t->agreement : "";
+    e.flow = t && t->flow ? t->flow : "";
+    e.retention_days = t ? t->retention_days : 0;
+    e.terms = m->terms;
+    e.acted_ms = r->at_ms;
+    e.agency_signature = r->signature;
+    e.clock_ms = clock;
+    e.message = msg;
+    uint64_t seq;
+    rc = s_audit (self, txn, &e, &seq);
+    macx__mailbox_entry__free_unpacked (m, NULL);
+    if (rc || (s_retention_actions[a].releases && mdb_del (txn, self->held, &k, NULL)))
+        return -1;
+    self->retention_receipts++;
+    return 0;
 }
 
 /* ---- batches -------------------------------------------------------------- */
@@ -2490,6 +2749,8 @@ s_job_free (macx_core_t *self, macx_job_t *job)
         macx_record_complaint_check_clear (job->complaint);
         free (job->complaint);
     }
+    if (job->retention)
+        macx__retention_receipt__free_unpacked (job->retention, NULL);
     free (job->changes);
     free (job);
     /* io's bound on what core holds, in records (a chain counts each) */
@@ -2529,7 +2790,8 @@ s_batch_reads_only (macx_core_t *self, macx_job_t **jobs, size_t n, bool final, 
         return false;
     for (size_t i = 0; i < n; i++)
         if (jobs[i]->kind == JOB_RECORD || jobs[i]->kind == JOB_RECEIPT
-            || jobs[i]->kind == JOB_COMPLAINT || jobs[i]->kind == JOB_MALFORMED || jobs[i]->kind == JOB_CUT
+            || jobs[i]->kind == JOB_COMPLAINT || jobs[i]->kind == JOB_RETENTION
+            || jobs[i]->kind == JOB_MALFORMED || jobs[i]->kind == JOB_CUT
             || jobs[i]->kind == JOB_RELOAD)
             return false;
     return !self->nunaudited;
@@ -2570,6 +2832,7 @@ s_batch (macx_core_t *self, macx_job_t **jobs, size_t n, bool final)
         case JOB_RECORD:  failed = s_judge_record (self, txn, job) != 0; break;
         case JOB_RECEIPT: failed = s_receipt (self, txn, job) != 0; break;
         case JOB_COMPLAINT: failed = s_complaint (self, txn, job) != 0; break;
+        case JOB_RETENTION: failed = s_retention (self, txn, job) != 0; break;
         case JOB_MALFORMED: {
             char msg[200];
             size_t size = zmq_msg_size (&job->msg);
@@ -2799,7 +3062,8 @@ macx_core_new (macx_broker_t *b, void *in, void *out, macx_error_t *err)
         || (rc = mdb_dbi_open (txn, "counters", MDB_CREATE, &self->counters))
         || (rc = mdb_dbi_open (txn, "meta", MDB_CREATE, &self->meta))
         || (rc = mdb_dbi_open (txn, "gaps", MDB_CREATE, &self->gaps))
-        || (rc = mdb_dbi_open (txn, "cases", MDB_CREATE, &self->cases))) {
+        || (rc = mdb_dbi_open (txn, "cases", MDB_CREATE, &self->cases))
+        || (rc = mdb_dbi_open (txn, "held", MDB_CREATE, &self->held))) {
         macx_error_set (err, MACX_ESTORE, "%s: %s", b->cfg.data_dir, mdb_strerror (rc));
         goto fail;
     }

@@ -232,6 +232,34 @@ macx_policy_agreement_count (const macx_policy_t *self)
     return (size_t) self->nagreements;
 }
 
+int
+macx_policy_legal_bases (const macx_policy_t *self, const char *agreement, const char *sender,
+                         const char *recipient, const char **disclose, const char **receive)
+{
+    *disclose = *receive = "";
+    int a = agreement ? macx_policy_find_agreement (self, agreement) : -1;
+    if (a < 0)
+        return MACX_ENOTFOUND;
+    int from = sender ? macx_policy_find_agency (self, sender) : -1;
+    int to = recipient ? macx_policy_find_agency (self, recipient) : -1;
+    const macx_agreement_t *g = &self->agreements[a];
+    if (from >= 0 && g->disclose_text[from])
+        *disclose = g->disclose_text[from];
+    if (to >= 0 && g->receive_text[to])
+        *receive = g->receive_text[to];
+    return from >= 0 && to >= 0 ? MACX_OK : MACX_ENOTFOUND;
+}
+
+const char *
+macx_policy_field_class (const macx_policy_t *self, const char *record_type, const char *field)
+{
+    int t = record_type ? macx_policy_find_type (self, record_type) : -1;
+    if (t < 0 || !field)
+        return NULL;
+    int f = macx_policy_names_find (&self->types[t].names, field);
+    return f >= 0 ? macx_policy_class_names[self->types[t].fields[f].cls] : NULL;
+}
+
 const char *
 macx_decision_name (macx_decision_t d)
 {

@@ -257,4 +257,17 @@ const char *macx_policy_agency_id (const macx_policy_t *self, size_t i);
 size_t macx_policy_flow_count (const macx_policy_t *self);
 size_t macx_policy_agreement_count (const macx_policy_t *self);
 
+/* The legal bases agreement states for sender to disclose and for
+ * recipient to receive (borrowed from the policy; "" where it states none).
+ * Returns 0, or MACX_ENOTFOUND when the agreement or an agency is not in
+ * the policy (what was found is still set). */
+int macx_policy_legal_bases (const macx_policy_t *self, const char *agreement, const char *sender,
+                             const char *recipient, const char **disclose, const char **receive);
+
+/* The schema's class of field in record_type ("identifier", "personal",
+ * "special_category", "operational" or "intelligence"; borrowed), or NULL
+ * when the schema has no such record type or field. */
+const char *macx_policy_field_class (const macx_policy_t *self, const char *record_type,
+                                     const char *field);
+
 #endif

@@ -434,6 +434,11 @@ void macx_record_complaint_check_clear (macx_complaint_check_t *c);
 int macx_record_seal_forged (macx_identity_t *self, const macx_registry_t *registry,
                              Macx__Header *header, const Macx__Payload *payload, uint8_t **out,
                              size_t *outlen, macx_error_t *err);
+/* The digest a retention receipt's signature covers: BLAKE2b-512 of
+ * "macx-retention-v1", the agency, the record id, the action and the time,
+ * each length-prefixed (docs/protocol.md "Retention at the recipient").
+ * Returns 0. Signed and checked like a delivery receipt's. */
+int macx_record_retention_digest (const Macx__RetentionReceipt *receipt, uint8_t out[64]);
 
 /* One field given by name, e.g. from `--field dob:year_only=1990-04-12`. */
 typedef struct {
