@@ -16,6 +16,7 @@
 #define MACX_AUDIT_H
 
 #include <lmdb.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -120,6 +121,67 @@ void macx_audit_print_entry (FILE *out, const Macx__AuditEntry *entry, int json)
  * Does not verify; an entry that does not decode is written as
  * {"type":"entry","seq":N,"decode_error":true,"raw":...}. */
 int macx_audit_export (macx_audit_reader_t *self, FILE *out, macx_error_t *err);
+
+/* ---- a subject's disclosure history ------------------------------------- */
+
+/* What became of one recipient's copy of a record. */
+typedef enum {
+    MACX_DISCLOSURE_QUEUED = 0,  /* accepted, not yet delivered */
+    MACX_DISCLOSURE_PURGED,      /* its retention ended before delivery: erased at the broker */
+    MACX_DISCLOSURE_HELD,        /* delivered, held by the recipient */
+    MACX_DISCLOSURE_REVIEW,      /* held, under review (the agreement's on_expiry) */
+    MACX_DISCLOSURE_ANONYMISED,  /* the recipient anonymised its copy */
+    MACX_DISCLOSURE_DELETED      /* the recipient deleted its copy */
+} macx_audit_disclosure_status_t;
+
+/* One disclosure: a record about the subject, as one recipient got it.
+ * Times are the broker's clock (simulated in pilots), ms since the epoch;
+ * 0 = not (yet) known. */
+typedef struct {
+    uint8_t record_id[16];
+    char sender[64], recipient[64], record_type[64], case_id[128], purpose[128];
+    int phase;
+    char agreement[128], flow[64];
+    char *claimed_basis;         /* the header's legal basis ("" for none) */
+    char *disclose_basis;        /* the agreement's, for the sender; known once delivered */
+    char *receive_basis;         /* ... for the recipient */
+    char *fields;                /* the manifest: "name[:transform],..." */
+    int64_t shared_ms;           /* the broker's stamp (accept) */
+    int64_t delivered_ms;        /* when it reached the recipient */
+    uint32_t retention_days;
+    char retention_from[16];
+    int64_t expires_ms;          /* 0: no retention stated, or not yet delivered */
+    char on_expiry[16];
+    macx_audit_disclosure_status_t status;
+    int64_t status_ms;           /* purged (wall), or when the recipient says it acted */
+    int64_t acted_late_ms;       /* how long after expiry it acted (0: on time) */
+    bool overdue;                /* held as delivered after its expiry (by the log's time) */
+    uint64_t receipts_refused;   /* retention receipts about this copy the broker refused */
+    uint64_t accept_seq, deliver_seq, status_seq;   /* the audit entries behind it */
+} macx_audit_disclosure_t;
+
+typedef struct macx_audit_history_t macx_audit_history_t;
+
+/* Reads the whole log for subject (a pseudonym, e.g. "S-000042"): one row
+ * per (record, recipient) of every record about it the broker accepted, in
+ * acceptance order, with what became of each copy. Returns a new history
+ * (caller destroys it) or NULL with err. A subject no entry names gives an
+ * empty history (see entries, others). */
+macx_audit_history_t *macx_audit_history (macx_audit_reader_t *reader, const char *subject,
+                                          macx_error_t *err);
+void macx_audit_history_destroy (macx_audit_history_t **self_p);
+/* Entries that name the subject (0: the log does not know it). */
+uint64_t macx_audit_history_entries (const macx_audit_history_t *self);
+/* When it names none: the first subjects the log does name, comma-separated
+ * (*more when there are others). Borrowed. */
+const char *macx_audit_history_others (const macx_audit_history_t *self, bool *more);
+size_t macx_audit_history_count (const macx_audit_history_t *self);
+const macx_audit_disclosure_t *macx_audit_history_row (const macx_audit_history_t *self, size_t i);
+/* "queued", "purged", "held", "review", "anonymised" or "deleted". */
+const char *macx_audit_disclosure_status_name (macx_audit_disclosure_status_t s);
+/* For people: a header, one line per disclosure, the legend of legal bases;
+ * or one JSON object (json) on one line. docs/audit.md, `macx audit subject`. */
+void macx_audit_history_print (FILE *out, const macx_audit_history_t *self, bool json);
 
 /* Formats ms since the epoch as "2026-11-27T10:00:00.123Z" into buf (at
  * least 32 bytes); returns buf. */

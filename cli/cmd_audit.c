@@ -134,7 +134,9 @@ s_show_one (const Macx__AuditEntry *entry, void *arg)
  * nothing, silently). */
 static const char *const s_events[] = { "accept", "refuse", "deliver", "purge",
                                         "receipt_refused", "disconnect", "complaint",
-                                        "complaint_refused", "start", "stop" };
+                                        "complaint_refused", "start", "stop",
+                                        "retention_deleted", "retention_anonymised",
+                                        "retention_review", "retention_refused" };
 #define S_NEVENTS (sizeof s_events / sizeof s_events[0])
 
 typedef struct {
@@ -226,7 +228,7 @@ s_show (const macx_cmd_t *self, int argc, char **argv)
                     if (strncmp (optarg, s_events[i], strlen (s_events[i])) == 0
                         || strncmp (optarg, s_events[i], strlen (optarg)) == 0)
                         near = s_events[i];
-                char hint[64] = "", list[256] = "";
+                char hint[64] = "", list[512] = "";
                 if (near)
                     snprintf (hint, sizeof hint, "did you mean '%s'? ", near);
                 for (i = 0; i < S_NEVENTS; i++)   /* "a, b and c", from the table */
@@ -275,6 +277,46 @@ s_show (const macx_cmd_t *self, int argc, char **argv)
 }
 
 static const struct option s_json_opts[] = { { "json", no_argument, NULL, 'j' }, { 0 } };
+
+static int
+s_subject (const macx_cmd_t *self, int argc, char **argv)
+{
+    bool json = false;
+    int c, bad;
+    while ((c = macx_cli_getopt (self, argc, argv)) != -1)
+        if (c == 'j')
+            json = true;
+    if ((bad = macx_cli_args (self, argc, argv, "DATA_DIR SUBJECT")) >= 0)
+        return bad;
+    const char *dir = argv[optind], *subject = argv[optind + 1];
+    macx_error_t err = { 0 };
+    macx_audit_reader_t *reader = macx_audit_reader_open (dir, &err);
+    if (!reader)
+        return s_fail ("subject", &err);
+    macx_audit_history_t *h = macx_audit_history (reader, subject, &err);
+    macx_audit_reader_destroy (&reader);
+    if (!h)
+        return s_fail ("subject", &err);
+    int rc = MACX_EX_OK;
+    if (macx_audit_history_entries (h) == 0) {
+        bool more;
+        const char *others = macx_audit_history_others (h, &more);
+        char list[1024] = "";
+        for (size_t i = 0, n = 0; others[i] && n + 3 < sizeof list; i++) {
+            list[n++] = others[i];
+            if (others[i] == ',')
+                list[n++] = ' ';
+            list[n] = '\0';
+        }
+        rc = macx_cli_usage (self, "no entry in %s names subject '%s'; %s%s%s", dir, subject,
+                             *list ? "its subjects include " : "the log names no subject yet",
+                             list, more ? ", ..." : "");
+    }
+    else
+        macx_audit_history_print (stdout, h, json);
+    macx_audit_history_destroy (&h);
+    return rc;
+}
 
 static int
 s_export (const macx_cmd_t *self, int argc, char **argv)
@@ -737,8 +779,10 @@ static const macx_cmd_t s_verbs[] = {
           "--event is accept, refuse, deliver, purge, receipt_refused, disconnect (a\n"
           "peer cut off for a limit), complaint (a recipient's manifest complaint the\n"
           "broker upheld against the record's sender, with what differs),\n"
-          "complaint_refused (one whose evidence did not hold, with its reason), start\n"
-          "or stop.\n"
+          "complaint_refused (one whose evidence did not hold, with its reason), start,\n"
+          "stop, or what a recipient did with its copy at expiry: retention_deleted,\n"
+          "retention_anonymised, retention_review, retention_refused (a retention\n"
+          "receipt the broker refused).\n"
           "T is a UTC date or date-time: 2026-11-27 or 2026-11-27T10:00:00Z (the wall\n"
           "time of the entry). An agency or case that no entry names is refused, with\n"
           "the ones the log does name, rather than matching nothing. Does not verify\n"
@@ -749,6 +793,28 @@ static const macx_cmd_t s_verbs[] = {
       .exits = "0 printed (possibly nothing, when the filters together match no entry)\n"
                "64 usage error, an unknown event, or an agency or case no entry names\n"
                "66 no store in DATA_DIR\n" },
+    { .name = "audit subject", .fn = s_subject,
+      .summary = "a subject's disclosure history: who got what, under what, and is it deleted",
+      .opts = s_json_opts, .shortopts = "j",
+      .synopsis = "macx audit subject DATA_DIR SUBJECT [--json]",
+      .description =
+          "Prints, from the audit log in DATA_DIR, every disclosure of a record about\n"
+          "SUBJECT (its pseudonym, e.g. S-000042): one line per record and recipient,\n"
+          "with when the broker accepted it, sender and recipient, record type, the\n"
+          "agreement and flow it went under, its legal basis (a key into the list of\n"
+          "the agreements' bases printed below the table), when the recipient's copy\n"
+          "expires, what became of it (deleted, anonymised, under review, held, held\n"
+          "past expiry, queued at the broker, purged undelivered) and the fields\n"
+          "disclosed. A header counts them; records the broker refused (nothing\n"
+          "disclosed) are counted after the table. Times are the broker's clock in UTC\n"
+          "(simulated in a pilot). --json prints one JSON object: the subject, its\n"
+          "cases, the counts and every disclosure with all of it (times in ms and as\n"
+          "text, the manifest as a list). A subject no entry names is refused, with the\n"
+          "subjects the log does name. Does not verify the chain: run `macx audit\n"
+          "verify` for that.\n",
+      .examples = "macx audit subject out/baseline/broker/data S-000042\n"
+                  "macx audit subject out/baseline/broker/data S-000042 --json\n",
+      .exits = "0 printed\n64 usage error, or a subject no entry names\n66 no store in DATA_DIR\n" },
     { .name = "audit export", .fn = s_export,
       .summary = "write the whole log and its checkpoints as JSON lines", .opts = s_json_opts,
       .synopsis = "macx audit export DATA_DIR [--json]",
