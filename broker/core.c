@@ -2667,9 +2667,6 @@ s_retention (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
                   "(deleted, anonymised or review)", job->agency, id, r->action);
         return s_retention_refuse (self, txn, job, NULL, MACX__REASON__RETENTION_UNVERIFIED, msg);
     }
-    int64_t clock;
-    if (s_retention_clock (self, job, r->at_ms, &clock, msg, sizeof msg))
-        return s_retention_refuse (self, txn, job, NULL, MACX__REASON__CLOCK_SKEW, msg);
     uint8_t key[MACX_AGENCY_ID_MAX + 1 + MACX_RECORD_ID_BYTES];
     MDB_val k = { s_held_key (job->agency, r->record_id.data, r->record_id.len, key), key }, d;
     int rc = mdb_get (txn, self->held, &k, &d);
@@ -2685,6 +2682,12 @@ s_retention (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         return -1;   /* ours, and unreadable: the store is damaged */
     const Macx__Terms *t = m->terms;
     const char *on_expiry = t && t->on_expiry ? t->on_expiry : "";
+    int64_t clock;
+    if (s_retention_clock (self, job, r->at_ms, &clock, msg, sizeof msg)) {
+        rc = s_retention_refuse (self, txn, job, m, MACX__REASON__CLOCK_SKEW, msg);
+        macx__mailbox_entry__free_unpacked (m, NULL);
+        return rc;
+    }
     if (s_retention_actions[a].strength < s_retention_strength (on_expiry)) {
         snprintf (msg, sizeof msg, "%s says '%s' for record %s, but %s/%s asks '%s' at expiry",
                   job->agency, r->action, id, t->agreement, t->flow, on_expiry);

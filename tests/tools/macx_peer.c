@@ -28,6 +28,12 @@
  *           its real content key or a random one (--key real|random), its
  *           signature intact or not (--flip-signature): forged complaints
  *           for tests/integration/broker_complaints.sh
+ *   retention  one RetentionReceipt for --record HEX (the record id) with --action A (default
+ *           deleted) at --at-ms T (default the wall clock), signed by AGENCY,
+ *           or forged with --forge flip (a signature byte flipped), unsigned
+ *           (no signature), agency=ID (naming ID, signed by AGENCY) or
+ *           junk (bytes that do not decode); then waits for the broker's
+ *           counters (so the receipt has been judged) and says goodbye
  * Each runs for --seconds S or until --count N frames are sent, whichever
  * comes first, and exits 0 (2 on a usage error, 1 when it cannot start). */
 #include <errno.h>
@@ -72,6 +78,8 @@ static const s_template_t s_templates[] = {
 typedef struct {
     const char *mode, *keys, *broker, *broker_id, *as, *to, *type;
     const char *case_id;       /* every record's case (--case), or C-SOAK-<index> */
+    const char *action, *forge;   /* retention (and --record: the record id in hex) */
+    int64_t at_ms;
     double rate, seconds, drain;
     uint64_t count;
     uint64_t window, pool;
@@ -887,6 +895,73 @@ s_complain (s_peer_t *self, macx_error_t *err)
     return answered ? 0 : macx_error_set (err, MACX_ETIMEOUT, "no answer from the broker");
 }
 
+/* retention: one retention receipt, genuine or forged (see the top). */
+static int
+s_retention (s_peer_t *self, macx_error_t *err)
+{
+    uint8_t id[MACX_RECORD_ID_BYTES];
+    if (!self->o.record || macx_hex_decode (self->o.record, id, sizeof id))
+        return macx_error_set (err, MACX_EINVAL, "--record must be %d hex characters",
+                               2 * MACX_RECORD_ID_BYTES);
+    const char *forge = self->o.forge ? self->o.forge : "none";
+    s_hello (self, 16);
+    Macx__RetentionReceipt r = MACX__RETENTION_RECEIPT__INIT;
+    r.agency = (char *) (strncmp (forge, "agency=", 7) == 0 ? forge + 7 : self->o.as);
+    r.record_id = (ProtobufCBinaryData) { sizeof id, id };
+    r.action = (char *) (self->o.action ? self->o.action : "deleted");
+    r.at_ms = self->o.at_ms ? self->o.at_ms : macx_clock_wall_ms ();
+    uint8_t digest[64], sig[MACX_SIG_BYTES];
+    macx_record_retention_digest (&r, digest);
+    macx_identity_sign (self->identity, digest, sizeof digest, sig);
+    if (strcmp (forge, "flip") == 0)
+        sig[7] ^= 0x01;
+    if (strcmp (forge, "unsigned") != 0)
+        r.signature = (ProtobufCBinaryData) { sizeof sig, sig };
+    Macx__Frame f = MACX__FRAME__INIT;
+    f.kind_case = MACX__FRAME__KIND_RETENTION_RECEIPT;
+    f.retention_receipt = &r;
+    self->t0 = macx_clock_mono_ns ();
+    if (strcmp (forge, "junk") == 0) {
+        uint8_t junk[] = { 0x92, 0x01, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff };   /* field 18, bad */
+        zmq_msg_t m;
+        zmq_msg_init_size (&m, sizeof junk);
+        memcpy (zmq_msg_data (&m), junk, sizeof junk);
+        if (s_send_packed (self, &m))
+            self->sent++;
+        else
+            zmq_msg_close (&m);
+    }
+    else if (s_send_frame (self, &f))
+        self->sent++;
+    /* the broker answers a retention receipt with nothing: its counters,
+     * asked for after it, come once it has been judged */
+    Macx__StatsRequest q = MACX__STATS_REQUEST__INIT;
+    Macx__Frame sf = MACX__FRAME__INIT;
+    sf.kind_case = MACX__FRAME__KIND_STATS_REQUEST;
+    sf.stats_request = &q;
+    s_send_frame (self, &sf);
+    bool answered = false;
+    while (!answered && !s_stop
+           && (double) (macx_clock_mono_ns () - self->t0) / 1e9 < self->o.seconds) {
+        s_wait (self, ZMQ_POLLIN, 50);
+        zmq_msg_t m;
+        zmq_msg_init (&m);
+        if (zmq_msg_recv (&m, self->dealer, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&m);
+            continue;
+        }
+        Macx__Frame *in = macx__frame__unpack (NULL, zmq_msg_size (&m), zmq_msg_data (&m));
+        zmq_msg_close (&m);
+        answered = in && in->kind_case == MACX__FRAME__KIND_STATS_REPLY;
+        if (in)
+            macx__frame__free_unpacked (in, NULL);
+    }
+    self->t_end = macx_clock_mono_ns ();
+    s_bye (self);
+    s_wait (self, 0, 100);   /* linger 0: give the goodbye a moment */
+    return answered ? 0 : macx_error_set (err, MACX_ETIMEOUT, "no answer from the broker");
+}
+
 typedef struct {
     const char *name;
     int (*run) (s_peer_t *self, macx_error_t *err);
@@ -904,6 +979,7 @@ static const s_mode_t s_modes[] = {
     { "batchorder", s_batchorder, true },
     { "records", s_records, true },
     { "complain", s_complain, false },
+    { "retention", s_retention, false },
 };
 
 /* ---- main ------------------------------------------------------------------------ */
@@ -931,12 +1007,13 @@ s_report (const s_peer_t *self, int rc, const macx_error_t *err)
 static int
 s_usage (const char *why)
 {
-    fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread|big|askstats|batchorder|records|complain --keys DIR "
+    fprintf (stderr, "macx_peer: %s\nusage: macx_peer good|flood|badsig|credit|noread|big|askstats|batchorder|records|complain|retention --keys DIR "
              "--broker EP --as AGENCY [--seconds S] [--count N] [--to A[,B]] [--type T] "
              "[--rate R] [--window W] [--credit N] [--pool N] [--read] [--drain S] [--bytes N] "
              "[--record FILE --key real|random [--flip-signature]]\n"
              "  [--case C]   every record in case C (a record of a later phase than identification\n"
-             "               needs its case opened first: docs/policy.md \"Case context\")\n", why);
+             "               needs its case opened first: docs/policy.md \"Case context\")\n"
+             "  retention: --record HEX [--action A] [--forge flip|unsigned|agency=ID|junk] [--at-ms T]\n", why);
     return 2;
 }
 
@@ -955,6 +1032,8 @@ main (int argc, char **argv)
         { "bytes", required_argument, 0, 'y' },
         { "record", required_argument, 0, 'F' }, { "key", required_argument, 0, 'K' },
         { "flip-signature", no_argument, 0, 'X' },
+        { "action", required_argument, 0, 'A' }, { "forge", required_argument, 0, 'G' },
+        { "at-ms", required_argument, 0, 'm' },
         { 0, 0, 0, 0 }
     };
     static s_peer_t peer;
@@ -994,6 +1073,9 @@ main (int argc, char **argv)
         case 'F': o->record = optarg; break;
         case 'K': o->key = optarg; break;
         case 'X': o->flip = true; break;
+        case 'A': o->action = optarg; break;
+        case 'G': o->forge = optarg; break;
+        case 'm': o->at_ms = strtoll (optarg, NULL, 10); break;
         default: return s_usage ("unknown option");
         }
     }
