@@ -869,7 +869,8 @@ s_hold (macx_agency_proc_t *self, const macx_agent_event_t *ev)
 {
     macx_error_t err = { 0 };
     int64_t now = macx_agency_now (self);
-    macx_held_copy_t *c = macx_held_add (self->held, ev->record, &ev->terms, now, &err);
+    macx_held_copy_t *c = macx_held_add (self->held, macx_record_header (ev->record),
+                                        macx_record_payload (ev->record), &ev->terms, now, &err);
     if (!c) {
         macx_log (MACX_LOG_ERROR, "cannot keep a record received", "why=\"%s\"",
                   macx_error_text (&err));

@@ -52,11 +52,9 @@ macx_held_destroy (macx_held_t **self_p)
 }
 
 macx_held_copy_t *
-macx_held_add (macx_held_t *self, const macx_record_t *rec, const macx_agent_terms_t *terms,
-               int64_t received_ms, macx_error_t *err)
+macx_held_add (macx_held_t *self, const Macx__Header *h, const Macx__Payload *p,
+               const macx_agent_terms_t *terms, int64_t received_ms, macx_error_t *err)
 {
-    const Macx__Header *h = macx_record_header (rec);
-    const Macx__Payload *p = macx_record_payload (rec);
     if (!h || !p) {
         macx_error_set (err, MACX_EINVAL, "only an opened record can be held");
         return NULL;

@@ -47,9 +47,10 @@ macx_held_t *macx_held_new (const macx_policy_t *policy);
 /* Erases every copy still held and the store; *self_p = NULL. Safe twice. */
 void macx_held_destroy (macx_held_t **self_p);
 
-/* Keeps a copy of rec (opened: its payload is read) under terms, received
- * at received_ms. Returns the copy, owned by the store, or NULL with err. */
-macx_held_copy_t *macx_held_add (macx_held_t *self, const macx_record_t *rec,
+/* Keeps a copy of the record h and p (an opened record's header and
+ * payload: both are copied) under terms, received at received_ms. Returns
+ * the copy, owned by the store, or NULL with err. */
+macx_held_copy_t *macx_held_add (macx_held_t *self, const Macx__Header *h, const Macx__Payload *p,
                                  const macx_agent_terms_t *terms, int64_t received_ms,
                                  macx_error_t *err);
 

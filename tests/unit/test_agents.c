@@ -3,7 +3,10 @@
  * rates as configured; exact vs near classification; initials and years
  * never give "exact"; a local authority holds only its own region; postcodes
  * and addresses fit the record transforms; the cohort's order; interventions
- * follow holdings; generation speed. The scenario is filled by hand. */
+ * follow holdings; generation speed. The scenario is filled by hand.
+ * And the copies an agency holds (agents/held.c): deleted, anonymised to
+ * the fields the baseline schema classes operational (typed and generic
+ * bodies), put under review, and a copy with no retention left alone. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "held.h"
+#include "policy.h"
 #include "record.h"
 #include "scenario.h"
 #include "synth.h"
@@ -635,6 +640,152 @@ test_speed (void **state)
     free (dir);
 }
 
+/* ---- held copies -------------------------------------------------------- */
+
+typedef struct {
+    Macx__Header h;
+    Macx__Payload *p;
+    Macx__FieldEntry **manifest;
+    size_t nmanifest;
+    uint8_t id[MACX_RECORD_ID_BYTES];
+} s_rec_t;
+
+static void
+s_rec (s_rec_t *r, const char *type, const macx_record_field_t *fields, size_t n, uint8_t tag)
+{
+    macx_error_t err = { 0 };
+    memset (r, 0, sizeof *r);
+    assert_int_equal (macx_record_build (type, fields, n, &r->p, &r->manifest, &r->nmanifest,
+                                         &err), 0);
+    macx__header__init (&r->h);
+    memset (r->id, tag, sizeof r->id);
+    r->h.record_id = (ProtobufCBinaryData) { sizeof r->id, r->id };
+    r->h.sender = "mi5";
+    r->h.subject = "S-000042";
+    r->h.case_id = "C-2026-000042";
+    r->h.record_type = (char *) type;
+}
+
+static void
+s_rec_free (s_rec_t *r)
+{
+    macx_record_build_free (&r->p, &r->manifest, r->nmanifest);
+}
+
+static macx_agent_terms_t
+s_terms (const char *on_expiry, int64_t expires_ms)
+{
+    macx_agent_terms_t t = { .retention_days = expires_ms ? 30 : 0, .expires_ms = expires_ms };
+    snprintf (t.agreement, sizeof t.agreement, "ISA-NMAC-LA-LONDON");
+    snprintf (t.flow, sizeof t.flow, "S1");
+    snprintf (t.on_expiry, sizeof t.on_expiry, "%s", on_expiry);
+    return t;
+}
+
+static void
+test_held (void **state)
+{
+    (void) state;
+    macx_error_t err = { 0 };
+    char dir[2048];
+    snprintf (dir, sizeof dir, "%s/scenarios/baseline/policy", MACX_SOURCE_DIR);
+    macx_policy_t *policy = macx_policy_load (dir, &err);
+    assert_non_null (policy);
+    macx_held_t *held = macx_held_new (policy);
+    assert_non_null (held);
+    const macx_record_field_t share[] = {
+        { "subject_name", NULL, "Ada Quill" }, { "dob", NULL, "1990-04-12" },
+        { "address", NULL, "1 High St, Leeds" }, { "region", NULL, "london" },
+        { "closure_category", NULL, "C2" }, { "risk_indicators", NULL, "travel" },
+        { "summary", NULL, "closed in 2025" }, { "kis_ref", NULL, "KIS-1" },
+    };
+    s_rec_t a, b, c, d, g;
+    s_rec (&a, "share", share, 8, 1);
+    s_rec (&b, "share", share, 8, 2);
+    s_rec (&c, "share", share, 8, 3);
+    s_rec (&d, "share", share, 8, 4);
+    const macx_record_field_t trip[] = { { "event", NULL, "vehicle_hire" },
+                                         { "occurred_on", NULL, "2026-03-04" } };
+    s_rec (&g, "tripwire", trip, 2, 5);
+    macx_agent_terms_t tdel = s_terms ("delete", 1000), tanon = s_terms ("anonymise", 1000),
+                       trev = s_terms ("review", 1000), tnone = s_terms ("", 0);
+    macx_held_copy_t *ca = macx_held_add (held, &a.h, a.p, &tdel, 10, &err);
+    macx_held_copy_t *cb = macx_held_add (held, &b.h, b.p, &tanon, 10, &err);
+    macx_held_copy_t *cc = macx_held_add (held, &c.h, c.p, &trev, 10, &err);
+    macx_held_copy_t *cd = macx_held_add (held, &d.h, d.p, &tnone, 10, &err);
+    macx_held_copy_t *cg = macx_held_add (held, &g.h, g.p, &tanon, 10, &err);
+    assert_true (ca && cb && cc && cd && cg);
+    assert_string_equal (cb->subject, "S-000042");
+    assert_string_equal (cb->terms.agreement, "ISA-NMAC-LA-LONDON");
+    macx_held_counts_t n;
+    macx_held_counts (held, &n);
+    assert_int_equal (n.held, 5);
+
+    /* delete: the copy is gone */
+    const char *action = NULL;
+    assert_int_equal (macx_held_expire (held, ca, &action, &err), 0);
+    assert_string_equal (action, "deleted");
+    macx_held_counts (held, &n);
+    assert_int_equal (n.held, 4);
+    assert_int_equal (n.deleted, 1);
+
+    /* anonymise: operational fields only (region, closure_category, summary), no subject */
+    assert_int_equal (macx_held_expire (held, cb, &action, &err), 0);
+    assert_string_equal (action, "anonymised");
+    assert_int_equal (cb->state, MACX_HELD_ANONYMISED);
+    assert_string_equal (cb->subject, "");
+    assert_string_equal (cb->case_id, "");
+    Macx__Payload *p = macx_held_payload (cb);
+    assert_non_null (p);
+    assert_non_null (p->share);
+    assert_string_equal (p->share->subject_name, "");
+    assert_string_equal (p->share->dob, "");
+    assert_string_equal (p->share->address, "");
+    assert_string_equal (p->share->kis_ref, "");
+    assert_int_equal (p->share->n_risk_indicators, 0);
+    assert_string_equal (p->share->region, "london");
+    assert_string_equal (p->share->closure_category, "C2");
+    assert_string_equal (p->share->summary, "closed in 2025");
+    macx__payload__free_unpacked (p, NULL);
+
+    /* a generic body too: tripwire's event is operational, occurred_on personal */
+    assert_int_equal (macx_held_expire (held, cg, &action, &err), 0);
+    p = macx_held_payload (cg);
+    assert_non_null (p);
+    assert_int_equal (p->body_case, MACX__PAYLOAD__BODY_GENERIC);
+    assert_int_equal (p->generic->n_fields, 1);
+    assert_string_equal (p->generic->fields[0]->name, "event");
+    assert_string_equal (p->generic->fields[0]->value, "vehicle_hire");
+    macx__payload__free_unpacked (p, NULL);
+
+    /* review: kept as it was, flagged */
+    assert_int_equal (macx_held_expire (held, cc, &action, &err), 0);
+    assert_string_equal (action, "review");
+    assert_int_equal (cc->state, MACX_HELD_REVIEW);
+    p = macx_held_payload (cc);
+    assert_string_equal (p->share->subject_name, "Ada Quill");
+    macx__payload__free_unpacked (p, NULL);
+
+    /* no retention stated: nothing to do, and it says so */
+    assert_int_equal (macx_held_expire (held, cd, &action, &err), MACX_EINVAL);
+    assert_non_null (strstr (err.msg, "states no retention"));
+    macx_held_counts (held, &n);
+    assert_int_equal (n.held, 4);
+    assert_int_equal (n.anonymised, 2);
+    assert_int_equal (n.review, 1);
+    assert_int_equal (n.deleted, 1);
+
+    macx_held_destroy (&held);
+    macx_held_destroy (&held);   /* safe twice */
+    assert_null (held);
+    s_rec_free (&a);
+    s_rec_free (&b);
+    s_rec_free (&c);
+    s_rec_free (&d);
+    s_rec_free (&g);
+    macx_policy_destroy (&policy);
+}
+
 int
 main (void)
 {
@@ -651,6 +802,7 @@ main (void)
         cmocka_unit_test (test_open_errors),
         cmocka_unit_test (test_interventions),
         cmocka_unit_test (test_speed),
+        cmocka_unit_test (test_held),
     };
     return cmocka_run_group_tests (tests, s_setup, s_teardown);
 }

@@ -3,7 +3,8 @@
  * messages (wrong recipient, revoked or unknown sender, forged signature,
  * limits, manifest mismatches), transforms and the payload builder; batch
  * signatures (each record of a batch on its own, its tree and paths against
- * RFC 9162 written out here, the root cache, forged paths and proofs). The
+ * RFC 9162 written out here, the root cache, forged paths and proofs); the
+ * retention receipt's digest (what it covers, whose key verifies it). The
  * fixture is one key directory with five agencies, made once per run.
  * Envelopes the sealer would refuse to make are forged here by hand with the
  * public keys/ calls and a copy of the documented digest layouts. */
@@ -2886,10 +2887,45 @@ test_record_id_order (void **state)
     assert_true (memcmp (b, c, MACX_RECORD_ID_BYTES) < 0);
 }
 
+/* A retention receipt's digest covers its agency, record, action and time:
+ * signed by la-london it verifies with la-london's key, and a change to any
+ * of them (or another agency's key) does not. */
+static void
+test_retention_digest (void **state)
+{
+    (void) state;
+    uint8_t id[MACX_RECORD_ID_BYTES], other[MACX_RECORD_ID_BYTES];
+    memset (id, 0x11, sizeof id);
+    memset (other, 0x12, sizeof other);
+    Macx__RetentionReceipt r = MACX__RETENTION_RECEIPT__INIT;
+    r.agency = "la-london";
+    r.record_id = (ProtobufCBinaryData) { sizeof id, id };
+    r.action = "deleted";
+    r.at_ms = 1775389551593;
+    uint8_t d[64], d2[64], sig[MACX_SIG_BYTES];
+    assert_int_equal (macx_record_retention_digest (&r, d), 0);
+    assert_int_equal (macx_identity_sign (s_me ("la-london"), d, sizeof d, sig), 0);
+    const macx_agency_t *lon = macx_registry_find (s_fx->reg, "la-london");
+    const macx_agency_t *mi5 = macx_registry_find (s_fx->reg, "mi5");
+    assert_int_equal (macx_keys_verify (lon, d, sizeof d, sig), 0);
+    assert_int_not_equal (macx_keys_verify (mi5, d, sizeof d, sig), 0);
+    Macx__RetentionReceipt v[4] = { r, r, r, r };
+    v[0].agency = "la-londo";
+    v[1].record_id = (ProtobufCBinaryData) { sizeof other, other };
+    v[2].action = "anonymised";
+    v[3].at_ms = r.at_ms + 1;
+    for (int i = 0; i < 4; i++) {
+        macx_record_retention_digest (&v[i], d2);
+        assert_memory_not_equal (d, d2, sizeof d);
+        assert_int_not_equal (macx_keys_verify (lon, d2, sizeof d2, sig), 0);
+    }
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_retention_digest),
         cmocka_unit_test (test_round_trip_each_type),
         cmocka_unit_test (test_record_id_order),
         cmocka_unit_test (test_round_trip_built),
