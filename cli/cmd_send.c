@@ -1,6 +1,7 @@
 /* cmd_send.c -- `macx send`, `macx recv` and `macx status`: try a broker by
  * hand, like `nats pub` / `nats sub`. Parsing and printing only. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -466,6 +467,47 @@ s_send (const macx_cmd_t *self, int argc, char **argv)
 static volatile sig_atomic_t s_stop;
 static void s_on_signal (int sig) { (void) sig; s_stop = 1; }
 
+/* A record received, with the terms our copy is held under (recv keeps no
+ * copy: these are for whoever keeps what it prints). */
+static void
+s_print_received (const macx_agent_event_t *ev, bool json)
+{
+    const macx_agent_terms_t *t = &ev->terms;
+    char when[24];
+    if (!json) {
+        macx_record_print (stdout, ev->record, 0);
+        if (!t->agreement[0])
+            printf ("retention   none stated (no agreement named with the delivery)\n");
+        else if (!t->expires_ms)
+            printf ("retention   %s/%s states no retention\n", t->agreement, t->flow);
+        else
+            printf ("retention   %s/%s: %s on %s (%d days)\n", t->agreement, t->flow,
+                    t->on_expiry, macx_time_format (t->expires_ms, when), t->retention_days);
+        return;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream (&buf, &len);
+    if (!m)
+        return;
+    macx_record_print (m, ev->record, 1);
+    fclose (m);
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '}'))   /* reopen the object */
+        if (buf[--len] == '}')
+            break;
+    fwrite (buf, 1, len, stdout);
+    free (buf);
+    printf (",\"terms\":{\"agreement\":");
+    macx_json_str (stdout, t->agreement);
+    printf (",\"flow\":");
+    macx_json_str (stdout, t->flow);
+    printf (",\"retention_days\":%d,\"expires_ms\":%" PRId64 ",\"expires\":\"%s\","
+            "\"on_expiry\":", t->retention_days, t->expires_ms,
+            t->expires_ms ? macx_time_format (t->expires_ms, when) : "");
+    macx_json_str (stdout, t->on_expiry);
+    printf ("}}\n");
+}
+
 static const struct option s_recv_opts[] = {
     S_CLIENT_OPTIONS, { "count", required_argument, NULL, 'n' }, { 0 }
 };
@@ -512,7 +554,7 @@ s_recv (const macx_cmd_t *self, int argc, char **argv)
         }
         idle_since = macx_clock_wall_ms ();
         if (ev.kind == MACX_AGENT_RECORD) {
-            macx_record_print (stdout, ev.record, cl.json);
+            s_print_received (&ev, cl.json);
             if (!cl.json)
                 fputc ('\n', stdout);
             fflush (stdout);   /* printed before it is marked seen and receipted */
@@ -686,7 +728,10 @@ const macx_cmd_t macx_cmd_recv = {
         "payload against the header's manifest, drops duplicates (by record id; kept\n"
         "across runs with --state DIR), prints it (one JSON object per line with\n"
         "--json) and returns signed receipts in batches. Stops after N records, or\n"
-        "after S seconds without one (0 waits forever).\n\n"
+        "after S seconds without one (0 waits forever). With each record it prints\n"
+        "the retention the broker stated for this copy (a `retention` line; \"terms\"\n"
+        "in JSON): recv keeps no copy itself, so whoever keeps what it prints must\n"
+        "delete, anonymise or review it then.\n\n"
         "A record that does not open is refused, named on stderr and receipted; when\n"
         "it is its sender's and its payload does not match its header, a signed\n"
         "complaint goes to the broker with it, disclosing that record's content key\n"

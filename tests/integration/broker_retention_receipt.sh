@@ -2,8 +2,9 @@
 # broker_retention_receipt.sh -- a recipient's copy and its retention
 # receipts, on a live broker (the baseline policy; ISA-NMAC-LA-LONDON/S1
 # keeps shares 365 days from receipt, then delete):
-#   - the delivery's audit entry carries the copy's terms: the agreement and
-#     flow, its legal bases, 365 days from the arrival, delete;
+#   - `macx recv --json` prints the terms of its copy with the record, and
+#     the delivery's audit entry carries them: the agreement and flow, its
+#     legal bases, 365 days from the arrival, delete;
 #   - retention receipts that fail are refused and audited
 #     (retention_refused) with their reason, and change nothing: a flipped
 #     signature byte, no signature, bytes that do not decode, another
@@ -33,6 +34,8 @@ run 0 send "$MACX" send $(client) --as mi5 --to la-london --type share --phase s
     --field subject_name="Ada Quill" --field region=london --json
 ID=$(json send.out 'lines[0]["record_id"]' 2> /dev/null || echo none)
 run 0 recv "$MACX" recv $(client) --as la-london --count 1 --json
+expect recv recv.out '(lines[0]["header"]["record_id"], lines[0]["terms"]["agreement"], lines[0]["terms"]["on_expiry"], lines[0]["terms"]["retention_days"])' \
+    "('$ID', 'ISA-NMAC-LA-LONDON', 'delete', 365)"
 delivered () { "$MACX" audit show data --event deliver --json | grep "$ID" > /dev/null; }
 wait_until 20 delivered || fail "no deliver entry for $ID"
 
