@@ -134,9 +134,9 @@ s_show_one (const Macx__AuditEntry *entry, void *arg)
  * nothing, silently). */
 static const char *const s_events[] = { "accept", "refuse", "deliver", "purge",
                                         "receipt_refused", "disconnect", "complaint",
-                                        "complaint_refused", "start", "stop",
-                                        "retention_deleted", "retention_anonymised",
-                                        "retention_review", "retention_refused" };
+                                        "complaint_refused", "retention_deleted",
+                                        "retention_anonymised", "retention_review",
+                                        "retention_refused", "start", "stop" };
 #define S_NEVENTS (sizeof s_events / sizeof s_events[0])
 
 typedef struct {

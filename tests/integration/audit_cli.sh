@@ -76,7 +76,7 @@ run 64 show-bad "$MACX" audit show data --since tomorrow
 # Filters whose values name nothing are refused, not answered with silence.
 exact () { [ "$(cat "$1.$2")" = "$3" ] || fail "$1.$2 is '$(cat "$1.$2")', want '$3'"; }
 run 64 show-event "$MACX" audit show data --event refused
-exact show-event err "macx audit show: unknown event 'refused' (did you mean 'refuse'? events are accept, refuse, deliver, purge, receipt_refused, disconnect, complaint, complaint_refused, start and stop); see 'macx audit show --help'"
+exact show-event err "macx audit show: unknown event 'refused' (did you mean 'refuse'? events are accept, refuse, deliver, purge, receipt_refused, disconnect, complaint, complaint_refused, retention_deleted, retention_anonymised, retention_review, retention_refused, start and stop); see 'macx audit show --help'"
 run 64 show-agency-typo "$MACX" audit show data --agency la-londno
 exact show-agency-typo err "macx audit show: no entry in data names agency 'la-londno'; its agencies are mi5, la-london; see 'macx audit show --help'"
 run 64 show-case-typo "$MACX" audit show data --case C-9999
