@@ -892,6 +892,7 @@ s_expire (macx_agency_proc_t *self, macx_held_copy_t *c, int64_t sim)
     char hex[2 * MACX_RECORD_ID_BYTES + 1], subject[64], case_id[64], type[64];
     char from[MACX_AGENCY_ID_MAX + 1];
     macx_agent_terms_t terms = c->terms;
+    uint64_t sequence = c->sequence;
     memcpy (id, c->record_id, sizeof id);
     macx_hex_encode (id, sizeof id, hex);
     macx_agency_copy (subject, sizeof subject, c->subject);
@@ -907,10 +908,12 @@ s_expire (macx_agency_proc_t *self, macx_held_copy_t *c, int64_t sim)
         return;
     }
     /* about a copy, not a step of its case: the record's subject and case
-     * under keys of their own, so the report's case figures ignore it */
+     * under keys of their own, so the report's case figures ignore it; the
+     * record named by its sender and sequence (its id is random: the
+     * outcomes are the same in every run) */
     fprintf (self->outcomes, "{\"event\":\"%s\",\"agency\":\"%s\",\"sim_ms\":%" PRId64
-             ",\"record\":\"%s\",\"record_subject\":", strcmp (action, "review") == 0
-             ? "review_task" : "retention", self->me->id, sim, hex);
+             ",\"sequence\":%" PRIu64 ",\"record_subject\":", strcmp (action, "review") == 0
+             ? "review_task" : "retention", self->me->id, sim, sequence);
     macx_json_str (self->outcomes, subject);
     fprintf (self->outcomes, ",\"record_case\":");
     macx_json_str (self->outcomes, case_id);

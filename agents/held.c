@@ -72,6 +72,7 @@ macx_held_add (macx_held_t *self, const Macx__Header *h, const Macx__Payload *p,
     if (h->record_id.len == MACX_RECORD_ID_BYTES)
         memcpy (c->record_id, h->record_id.data, MACX_RECORD_ID_BYTES);
     snprintf (c->sender, sizeof c->sender, "%s", h->sender);
+    c->sequence = h->sequence;
     snprintf (c->subject, sizeof c->subject, "%s", h->subject);
     snprintf (c->case_id, sizeof c->case_id, "%s", h->case_id);
     snprintf (c->record_type, sizeof c->record_type, "%s", h->record_type);

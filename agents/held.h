@@ -30,6 +30,7 @@ typedef enum {
 typedef struct macx_held_copy_s {
     uint8_t record_id[MACX_RECORD_ID_BYTES];
     char sender[MACX_AGENCY_ID_MAX + 1];
+    uint64_t sequence;           /* the sender's */
     char subject[64], case_id[64], record_type[64];
     macx_agent_terms_t terms;
     int64_t received_ms;
