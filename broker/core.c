@@ -1097,7 +1097,20 @@ typedef struct {
     macx_core_t *self;
     MDB_txn *txn;
     const macx_job_t *job;
+    /* the case's state as the judge read it, kept for s_case_accept */
+    bool case_read;
+    Macx__CaseState *case_state;
 } s_judging_t;
+
+/* A u64 value under a string key, 0 when absent (or not 8 bytes). */
+static int
+s_judge_u64 (s_judging_t *j, MDB_dbi dbi, const char *key, uint64_t *v)
+{
+    MDB_val k = { strlen (key), (void *) key }, d;
+    int rc = mdb_get (j->txn, dbi, &k, &d);
+    *v = rc == 0 && d.mv_size == 8 ? s_get_be64 (d.mv_data) : 0;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+}
 
 static int
 s_judge_seen (void *arg, const ProtobufCBinaryData *id, bool *seen, uint64_t *first)
@@ -1114,10 +1127,7 @@ static int
 s_judge_last (void *arg, const char *sender, uint64_t *last)
 {
     s_judging_t *j = arg;
-    MDB_val k = { strlen (sender), (void *) sender }, d;
-    int rc = mdb_get (j->txn, j->self->senders, &k, &d);
-    *last = rc == 0 && d.mv_size == 8 ? s_get_be64 (d.mv_data) : 0;
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+    return s_judge_u64 (j, j->self->senders, sender, last);
 }
 
 static int
@@ -1153,10 +1163,7 @@ static int
 s_judge_count (void *arg, const char *key, uint64_t *count)
 {
     s_judging_t *j = arg;
-    MDB_val k = { strlen (key), (void *) key }, d;
-    int rc = mdb_get (j->txn, j->self->counters, &k, &d);
-    *count = rc == 0 && d.mv_size == 8 ? s_get_be64 (d.mv_data) : 0;
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+    return s_judge_u64 (j, j->self->counters, key, count);
 }
 
 static int
@@ -1183,26 +1190,37 @@ static int
 s_judge_case_get (void *arg, const char *case_id, Macx__CaseState **state)
 {
     s_judging_t *j = arg;
-    return s_case_get (j->self, j->txn, case_id, state);
+    if (s_case_get (j->self, j->txn, case_id, state))
+        return -1;
+    j->case_read = true;
+    j->case_state = *state;
+    return 0;
 }
 
+/* Kept for the accept (s_case_accept), freed by s_judge_record. */
 static void
 s_judge_case_free (void *arg, Macx__CaseState *state)
 {
     (void) arg;
-    macx__case_state__free_unpacked (state, NULL);
+    (void) state;
 }
 
 /* The case's state after an accepted record: the phase reached, and each
- * recipient holding the originator's record. Written only when it changed. */
+ * recipient holding the originator's record. old is the state before it
+ * (NULL: a case never seen), as the judge read it when read, else read
+ * here. Written only when it changed. */
 static int
-s_case_accept (macx_core_t *self, MDB_txn *txn, const Macx__Header *h, uint64_t audit_seq)
+s_case_accept (macx_core_t *self, MDB_txn *txn, const Macx__Header *h, uint64_t audit_seq,
+               bool read, const Macx__CaseState *old)
 {
     if (!h->case_id || !*h->case_id)
         return 0;
-    Macx__CaseState *old = NULL;
-    if (s_case_get (self, txn, h->case_id, &old))
-        return -1;
+    Macx__CaseState *mine = NULL;
+    if (!read) {
+        if (s_case_get (self, txn, h->case_id, &mine))
+            return -1;
+        old = mine;
+    }
     Macx__CaseState st = MACX__CASE_STATE__INIT;
     if (old)
         st = *old;
@@ -1213,36 +1231,36 @@ s_case_accept (macx_core_t *self, MDB_txn *txn, const Macx__Header *h, uint64_t 
         st.phases |= 1u << h->phase;
         changed = true;
     }
+    /* Recipients are distinct (the header's rule), so each new holding is
+     * checked against the state before the record only. */
     const char *origin = h->origin && *h->origin ? h->origin : h->sender;
     const char *type = h->origin && *h->origin && h->origin_record_type && *h->origin_record_type
                            ? h->origin_record_type : h->record_type;
-    Macx__CaseHolding added[S_RECIPIENTS], *all[S_RECIPIENTS + 256];
-    Macx__CaseHolding **holdings = st.n_holdings + h->n_recipients <= S_RECIPIENTS + 256
-                                       ? all : calloc (st.n_holdings + h->n_recipients,
-                                                       sizeof *holdings);
-    int rc = -1;
-    if (!holdings)
-        goto done;
-    if (st.n_holdings)
-        memcpy (holdings, st.holdings, st.n_holdings * sizeof *holdings);
-    size_t n = st.n_holdings, nadded = 0;
-    for (size_t i = 0; i < h->n_recipients; i++) {
+    Macx__CaseHolding added[S_RECIPIENTS], **holdings = NULL;
+    size_t nadded = 0;
+    for (size_t i = 0; i < h->n_recipients; i++)
+        if (!macx_judge_case_holds (old, h->recipients[i], origin, type)) {
+            Macx__CaseHolding *g = &added[nadded++];
+            *g = (Macx__CaseHolding) MACX__CASE_HOLDING__INIT;
+            g->holder = h->recipients[i];
+            g->origin = (char *) origin;
+            g->record_type = (char *) type;
+            g->audit_seq = audit_seq;
+        }
+    int rc = 0;
+    if (nadded) {
+        if (!(holdings = malloc ((st.n_holdings + nadded) * sizeof *holdings))) {
+            rc = -1;
+            goto done;
+        }
+        if (st.n_holdings)
+            memcpy (holdings, st.holdings, st.n_holdings * sizeof *holdings);
+        for (size_t i = 0; i < nadded; i++)
+            holdings[st.n_holdings + i] = &added[i];
         st.holdings = holdings;
-        st.n_holdings = n;
-        if (macx_judge_case_holds (&st, h->recipients[i], origin, type))
-            continue;
-        Macx__CaseHolding *g = &added[nadded++];
-        *g = (Macx__CaseHolding) MACX__CASE_HOLDING__INIT;
-        g->holder = h->recipients[i];
-        g->origin = (char *) origin;
-        g->record_type = (char *) type;
-        g->audit_seq = audit_seq;
-        holdings[n++] = g;
+        st.n_holdings += nadded;
         changed = true;
     }
-    st.holdings = holdings;
-    st.n_holdings = n;
-    rc = 0;
     if (changed) {
         MDB_val k = { strlen (h->case_id), h->case_id };
         MDB_val d = { macx__case_state__get_packed_size (&st), NULL };
@@ -1253,10 +1271,9 @@ s_case_accept (macx_core_t *self, MDB_txn *txn, const Macx__Header *h, uint64_t 
         rc = rc ? -1 : 0;
     }
 done:
-    if (holdings && holdings != all)
-        free (holdings);
-    if (old)
-        macx__case_state__free_unpacked (old, NULL);
+    free (holdings);
+    if (mine)
+        macx__case_state__free_unpacked (mine, NULL);
     return rc;
 }
 
@@ -1275,7 +1292,7 @@ s_entry_case (Macx__AuditEntry *e, const Macx__Header *h, const macx_verdict_t *
  * in this txn. */
 static int
 s_accept (macx_core_t *self, MDB_txn *txn, macx_job_t *job, const Macx__Header *h,
-          const macx_verdict_t *v)
+          const macx_verdict_t *v, const s_judging_t *j)
 {
     int64_t stamp = v->stamp;
     int32_t day = (int32_t) (stamp / S_DAY_MS);
@@ -1334,7 +1351,7 @@ s_accept (macx_core_t *self, MDB_txn *txn, macx_job_t *job, const Macx__Header *
                 return -1;
         }
     }
-    if (s_case_accept (self, txn, h, audit_seq))
+    if (s_case_accept (self, txn, h, audit_seq, j->case_read, j->case_state))
         return -1;
     uint8_t sv[8];
     s_be64 (audit_seq, sv);
@@ -1376,7 +1393,7 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     int sf = h && strcmp (h->sender, job->agency) == 0 ? s_fed (self, job->agency) : -1;
     if (sf >= 0 && h->sequence > self->fedreq[sf].judged)
         self->fedreq[sf].judged = h->sequence;
-    s_judging_t j = { self, txn, job };
+    s_judging_t j = { self, txn, job, false, NULL };
     macx_judge_context_t ctx = {
         .peer = job->agency,
         .refused = job->rc ? s_reason_for_error (job->rc) : 0,
@@ -1390,11 +1407,13 @@ s_judge_record (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
                    .case_get = s_judge_case_get, .case_free = s_judge_case_free },
     };
     static macx_verdict_t v;   /* core thread only; large */
-    if (macx_judge (h, &ctx, &v))
-        return -1;
-    if (!v.reason)
-        return s_accept (self, txn, job, h, &v);
-    return s_refuse (self, txn, job, h, v.reason, v.message, v.agreement, v.flow, v.stamp, &v);
+    int rc = macx_judge (h, &ctx, &v) ? -1
+             : !v.reason ? s_accept (self, txn, job, h, &v, &j)
+                         : s_refuse (self, txn, job, h, v.reason, v.message, v.agreement, v.flow,
+                                     v.stamp, &v);
+    if (j.case_state)
+        macx__case_state__free_unpacked (j.case_state, NULL);
+    return rc;
 }
 
 /* A receipt: audit each delivery it covers and drop the mailbox entry. */
