@@ -352,6 +352,12 @@ macx_audit_reader_open (const char *data_dir, macx_error_t *err)
     return self;
 }
 
+MDB_env *
+macx_audit_reader_env (macx_audit_reader_t *self)
+{
+    return self->env;
+}
+
 void
 macx_audit_reader_destroy (macx_audit_reader_t **self_p)
 {
@@ -797,6 +803,22 @@ s_field (FILE *out, const char *name, const char *value)
 
 /* A complaint's fields (docs/audit.md "Complaints"): what differs between
  * the payload and its header, and the record's accept entry. */
+/* ,"key":[{"name":..,"transform":..},...]: a manifest, or a list of fields
+ * with their transforms. */
+static void
+s_fields_json (FILE *out, const char *key, Macx__FieldEntry *const *v, size_t n)
+{
+    fprintf (out, ",\"%s\":[", key);
+    for (size_t i = 0; i < n; i++) {
+        fprintf (out, "%s{\"name\":", i ? "," : "");
+        macx_json_str (out, v[i]->name);
+        fprintf (out, ",\"transform\":");
+        macx_json_str (out, v[i]->transform);
+        fputc ('}', out);
+    }
+    fputc (']', out);
+}
+
 static void
 s_complaint_json (FILE *out, const Macx__AuditEntry *e)
 {
@@ -812,15 +834,7 @@ s_complaint_json (FILE *out, const Macx__AuditEntry *e)
         }
         fputc (']', out);
     }
-    fprintf (out, ",\"transform_mismatches\":[");
-    for (size_t i = 0; i < e->n_transform_mismatches; i++) {
-        fprintf (out, "%s{\"name\":", i ? "," : "");
-        macx_json_str (out, e->transform_mismatches[i]->name);
-        fprintf (out, ",\"transform\":");
-        macx_json_str (out, e->transform_mismatches[i]->transform);
-        fputc ('}', out);
-    }
-    fputc (']', out);
+    s_fields_json (out, "transform_mismatches", e->transform_mismatches, e->n_transform_mismatches);
     s_field (out, "payload_type", e->payload_type);
     fprintf (out, ",\"accept_seq\":%" PRIu64, e->accept_seq);
 }
@@ -943,15 +957,7 @@ s_entry_json (FILE *out, const Macx__AuditEntry *e, const uint8_t *hash, const u
     s_field (out, "legal_basis", e->legal_basis);
     s_field (out, "case_id", e->case_id);
     s_field (out, "subject", e->subject);
-    fprintf (out, ",\"manifest\":[");
-    for (size_t i = 0; i < e->n_manifest; i++) {
-        fprintf (out, "%s{\"name\":", i ? "," : "");
-        macx_json_str (out, e->manifest[i]->name);
-        fprintf (out, ",\"transform\":");
-        macx_json_str (out, e->manifest[i]->transform);
-        fputc ('}', out);
-    }
-    fputc (']', out);
+    s_fields_json (out, "manifest", e->manifest, e->n_manifest);
     s_field (out, "decision", e->decision);
     s_field (out, "reason", e->reason ? macx_reason_name (e->reason) : "");
     s_field (out, "message", e->message);

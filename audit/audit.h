@@ -75,6 +75,9 @@ typedef struct macx_audit_reader_t macx_audit_reader_t;
  * there is no store there. */
 macx_audit_reader_t *macx_audit_reader_open (const char *data_dir, macx_error_t *err);
 void macx_audit_reader_destroy (macx_audit_reader_t **self_p);
+/* The read-only LMDB env of the store it opened (owned by the reader), for
+ * tools that read the broker's other tables (broker/cases.c). */
+MDB_env *macx_audit_reader_env (macx_audit_reader_t *self);
 
 typedef struct {
     uint64_t entries;            /* entries checked */

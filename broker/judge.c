@@ -60,13 +60,6 @@ s_refuse (macx_verdict_t *v, int reason, const char *fmt, ...)
     return 0;
 }
 
-/* "a" or "an" before a phase's name */
-static const char *
-s_a (int phase)
-{
-    return strchr ("aeiou", macx_phase_name (phase)[0]) ? "an" : "a";
-}
-
 int
 macx_judge_case (const char *case_id, int phase, const char *sender, const char *origin,
                  const char *origin_type, const Macx__CaseState *state, char *msg, size_t size)
@@ -74,12 +67,13 @@ macx_judge_case (const char *case_id, int phase, const char *sender, const char 
     int needed = macx_judge_phase_needed (phase);
     const char *ot = origin_type ? origin_type : "";
     if (needed && !macx_judge_case_reached (state, needed)) {
+        const char *a = macx_phase_article (phase), *name = macx_phase_name (phase);
         if (!state)
             snprintf (msg, size, "%s %s record for case '%s', which has no accepted record: a "
-                      "case opens with identification", s_a (phase), macx_phase_name (phase), case_id);
+                      "case opens with identification", a, name, case_id);
         else
-            snprintf (msg, size, "%s %s record for case '%s', which has not reached %s",
-                      s_a (phase), macx_phase_name (phase), case_id, macx_phase_name (needed));
+            snprintf (msg, size, "%s %s record for case '%s', which has not reached %s", a, name,
+                      case_id, macx_phase_name (needed));
         return MACX__REASON__CASE_PHASE_NOT_REACHED;
     }
     if (origin && *origin && strcmp (origin, sender) != 0

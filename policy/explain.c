@@ -188,29 +188,24 @@ s_reached_list (uint32_t reached, char *buf, size_t size)
     return buf;
 }
 
-/* "a" or "an" before a phase's name */
-static const char *
-s_a (int phase)
-{
-    return strchr ("aeiou", macx_phase_name (phase)[0]) ? "an" : "a";
-}
-
 static void
 s_case_text (const macx_policy_request_t *req, const macx_policy_case_context_t *cx, FILE *out)
 {
     char list[128];
+    const char *a = macx_phase_article (req->phase), *phase = macx_phase_name (req->phase);
+    const char *ot = req->origin_record_type && *req->origin_record_type ? req->origin_record_type
+                                                                         : "record";
     if (!cx->case_id) {
         if (cx->needed)
             fprintf (out, "case context %s %s record needs its case to have reached %s; the broker "
-                     "checks it from what it accepted (--data DIR --case C reads it)\n",
-                     s_a (req->phase), macx_phase_name (req->phase), macx_phase_name (cx->needed));
+                     "checks it from what it accepted (--data DIR --case C reads it)\n", a, phase,
+                     macx_phase_name (cx->needed));
         else
             fprintf (out, "case context %s %s record may open a case: the broker asks no phase "
-                     "before it\n", s_a (req->phase), macx_phase_name (req->phase));
+                     "before it\n", a, phase);
         if (cx->origin_held >= 0 || (req->origin && *req->origin))
             fprintf (out, "             and that %s was delivered %s's %s in the case\n",
-                     req->sender, req->origin, req->origin_record_type && *req->origin_record_type
-                                                   ? req->origin_record_type : "record");
+                     req->sender, req->origin, ot);
         return;
     }
     fprintf (out, "case context case %s in %s: %s", cx->case_id, cx->source ? cx->source : "?",
@@ -219,13 +214,11 @@ s_case_text (const macx_policy_request_t *req, const macx_policy_case_context_t 
         fprintf (out, "%s", s_reached_list (cx->reached, list, sizeof list));
     fputc ('\n', out);
     if (cx->needed)
-        fprintf (out, "             %s %s record needs %s: %s\n", s_a (req->phase), macx_phase_name (req->phase),
+        fprintf (out, "             %s %s record needs %s: %s\n", a, phase,
                  macx_phase_name (cx->needed), cx->reached >> cx->needed & 1u ? "reached" : "NOT reached");
     if (cx->origin_held >= 0)
-        fprintf (out, "             %s's %s delivered to %s: %s\n", req->origin,
-                 req->origin_record_type && *req->origin_record_type ? req->origin_record_type
-                                                                     : "record",
-                 req->sender, cx->origin_held ? "yes" : "NO");
+        fprintf (out, "             %s's %s delivered to %s: %s\n", req->origin, ot, req->sender,
+                 cx->origin_held ? "yes" : "NO");
 }
 
 static void

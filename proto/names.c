@@ -14,6 +14,12 @@ macx_phase_name (int phase)
     return phase >= 1 && phase <= MACX_PHASE_COUNT ? s_phases[phase] : s_phases[0];
 }
 
+const char *
+macx_phase_article (int phase)
+{
+    return strchr ("aeiou", macx_phase_name (phase)[0]) ? "an" : "a";
+}
+
 int
 macx_phase_parse (const char *name)
 {

@@ -13,6 +13,9 @@
 
 /* Returns "identification".."panel", or "unspecified" for anything else. */
 const char *macx_phase_name (int phase);
+/* "an" before a phase name that starts with a vowel ("an enrichment
+ * record"), else "a". */
+const char *macx_phase_article (int phase);
 /* Parses a lowercase phase name; returns 1..5, or 0 if unknown. */
 int macx_phase_parse (const char *name);
 
