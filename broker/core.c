@@ -959,6 +959,19 @@ s_entry_from_header (Macx__AuditEntry *e, const Macx__Header *h)
     e->origin = h->origin;
 }
 
+/* Fills an audit entry with what a mailbox entry says of its record
+ * (pointers borrow from m): deliveries, purges, retention actions. */
+static void
+s_entry_from_mailbox (Macx__AuditEntry *e, const Macx__MailboxEntry *m)
+{
+    e->record_id = m->record_id;
+    e->sender = m->sender;
+    e->case_id = m->case_id;
+    e->subject = m->subject;
+    e->phase = m->phase;
+    e->record_type = m->record_type;
+}
+
 static int
 s_audit (macx_core_t *self, MDB_txn *txn, Macx__AuditEntry *e, uint64_t *seq)
 {
@@ -1455,12 +1468,7 @@ s_receipt (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
         e.event = "deliver";
         e.peer = job->agency;
         e.recipient = job->agency;
-        e.record_id = m->record_id;
-        e.sender = m->sender;
-        e.case_id = m->case_id;
-        e.subject = m->subject;
-        e.phase = m->phase;
-        e.record_type = m->record_type;
+        s_entry_from_mailbox (&e, m);
         e.sim_day = m->sim_day;
         e.sequence = m->sequence;
         e.sim_ms = m->sim_ms;
@@ -2475,12 +2483,7 @@ s_purge (macx_core_t *self, MDB_txn *txn)
             Macx__AuditEntry e = MACX__AUDIT_ENTRY__INIT;
             e.event = "purge";
             e.recipient = (char *) k.mv_data;   /* NUL-terminated agency prefix */
-            e.record_id = m->record_id;
-            e.sender = m->sender;
-            e.case_id = m->case_id;
-            e.subject = m->subject;
-            e.phase = m->phase;
-            e.record_type = m->record_type;
+            s_entry_from_mailbox (&e, m);
             e.sim_day = today;
             e.clock_ms = m->clock_ms;
             e.message = "retention period ended before delivery; stored copy erased";
@@ -2727,12 +2730,7 @@ s_retention (macx_core_t *self, MDB_txn *txn, macx_job_t *job)
     e.event = (char *) s_retention_actions[a].event;
     e.peer = job->agency;
     e.recipient = job->agency;
-    e.record_id = m->record_id;
-    e.sender = m->sender;
-    e.case_id = m->case_id;
-    e.subject = m->subject;
-    e.phase = m->phase;
-    e.record_type = m->record_type;
+    s_entry_from_mailbox (&e, m);
     e.sequence = m->sequence;
     e.agreement = t && t->agreement ? t->agreement : "";
     e.flow = t && t->flow ? t->flow : "";
